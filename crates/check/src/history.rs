@@ -1,0 +1,413 @@
+//! Histories: what clients saw, one event per line.
+//!
+//! ## The JSON-lines format
+//!
+//! Every line is one JSON object:
+//!
+//! ```json
+//! {"process":3,"type":"invoke","f":"cas","key":"k1","value":["a","b"],"time":1250000,"node":2}
+//! {"process":3,"type":"ok","f":"cas","key":"k1","value":["a","b"],"time":1900000,"node":2}
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `process` | the logical client process; it has at most one operation outstanding |
+//! | `type` | `invoke`, then one of `ok` (it happened), `fail` (it did not happen), `info` (unknown) |
+//! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`) |
+//! | `key` | the key (optional: a history without keys is one register) |
+//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`; `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
+//! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
+//! | `node` | optional: the node that answered |
+//! | `error` | optional: why a `fail` or `info` happened |
+//!
+//! Values are strings; integers are accepted and read as their decimal text.
+//!
+//! ## Semantics (Jepsen's)
+//!
+//! - `fail`: the operation did not take effect; it is dropped before checking. A `cas` whose
+//!   comparison did not hold is recorded as `fail`.
+//! - `info` (or an invocation that never completed): the operation may have taken effect at any
+//!   point after its invocation, or never. An `info` read tells nothing and is dropped.
+//! - A read's value comes from its completion.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What happened to an operation at this event.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// An operation and its value, as in one event.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum OpValue {
+    /// A read; `None` is "absent" (or, on an invocation, "not known yet").
+    Get(Option<String>),
+    Put(String),
+    Delete,
+    Append(String),
+    Cas {
+        expected: Option<String>,
+        new: String,
+    },
+}
+
+impl OpValue {
+    pub fn f(&self) -> &'static str {
+        match self {
+            OpValue::Get(_) => "get",
+            OpValue::Put(_) => "put",
+            OpValue::Delete => "delete",
+            OpValue::Append(_) => "append",
+            OpValue::Cas { .. } => "cas",
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            OpValue::Get(value) => value.clone().map_or(Json::Null, Json::String),
+            OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
+            OpValue::Delete => Json::Null,
+            OpValue::Cas { expected, new } => Json::Array(vec![
+                expected.clone().map_or(Json::Null, Json::String),
+                Json::String(new.clone()),
+            ]),
+        }
+    }
+
+    fn from_json(f: &str, value: &Json) -> Result<OpValue, String> {
+        let text = |v: &Json| -> Result<String, String> {
+            match v {
+                Json::String(s) => Ok(s.clone()),
+                Json::Number(n) => Ok(n.to_string()),
+                other => Err(format!("expected a string or a number, found {other}")),
+            }
+        };
+        let optional = |v: &Json| -> Result<Option<String>, String> {
+            if v.is_null() {
+                Ok(None)
+            } else {
+                text(v).map(Some)
+            }
+        };
+        match f {
+            "get" | "read" => Ok(OpValue::Get(optional(value)?)),
+            "put" | "write" => Ok(OpValue::Put(text(value)?)),
+            "delete" => Ok(OpValue::Delete),
+            "append" => Ok(OpValue::Append(text(value)?)),
+            "cas" => match value.as_array().map(Vec::as_slice) {
+                Some([expected, new]) => Ok(OpValue::Cas {
+                    expected: optional(expected)?,
+                    new: text(new)?,
+                }),
+                _ => Err(format!("cas takes [expected, new], found {value}")),
+            },
+            other => Err(format!(
+                "unknown f {other:?}: expected get, put, delete, append or cas"
+            )),
+        }
+    }
+}
+
+/// One line of a history.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Event {
+    pub process: u64,
+    pub kind: EventKind,
+    pub key: Option<String>,
+    pub value: OpValue,
+    /// Nanoseconds on the clients' shared clock.
+    pub time: u64,
+    pub node: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    process: u64,
+    #[serde(rename = "type")]
+    kind: EventKind,
+    f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default)]
+    value: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Event {
+    /// The event as one line of JSON (without the newline).
+    pub fn to_json_line(&self) -> String {
+        let raw = RawEvent {
+            process: self.process,
+            kind: self.kind,
+            f: self.value.f().to_string(),
+            key: self.key.clone(),
+            value: self.value.to_json(),
+            time: Some(self.time),
+            node: self.node,
+            error: self.error.clone(),
+        };
+        serde_json::to_string(&raw).expect("events always serialize")
+    }
+}
+
+/// A history that cannot be read or makes no sense.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct HistoryError {
+    /// 1-based line (or form) number.
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parses a JSON-lines history. Blank lines are skipped.
+pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
+    let mut events = Vec::new();
+    let mut times = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line_no = number + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let error = |message: String| HistoryError {
+            line: line_no,
+            message,
+        };
+        let raw: RawEvent =
+            serde_json::from_str(line).map_err(|e| error(format!("not a history event: {e}")))?;
+        let value = OpValue::from_json(&raw.f, &raw.value).map_err(error)?;
+        times.push((line_no, raw.time));
+        events.push(Event {
+            process: raw.process,
+            kind: raw.kind,
+            key: raw.key,
+            value,
+            time: 0,
+            node: raw.node,
+            error: raw.error,
+        });
+    }
+    assign_times(&mut events, &times)?;
+    Ok(events)
+}
+
+/// Fills in event times: all given, or none (then file order is time order).
+pub(crate) fn assign_times(
+    events: &mut [Event],
+    times: &[(usize, Option<u64>)],
+) -> Result<(), HistoryError> {
+    let timed = times.iter().filter(|(_, t)| t.is_some()).count();
+    if timed != 0 && timed != times.len() {
+        let (line, _) = times
+            .iter()
+            .find(|(_, t)| t.is_none())
+            .expect("one is missing");
+        return Err(HistoryError {
+            line: *line,
+            message: "this event has no time but others do; give every event a time or none".into(),
+        });
+    }
+    for (index, (event, (_, time))) in events.iter_mut().zip(times).enumerate() {
+        event.time = time.unwrap_or(index as u64);
+    }
+    Ok(())
+}
+
+/// One operation: an invocation paired with its completion.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Operation {
+    /// Position in the list of operations the pairing produced.
+    pub id: usize,
+    pub process: u64,
+    pub key: Option<String>,
+    /// The operation, with a read's value taken from its completion.
+    pub value: OpValue,
+    /// Invocation time.
+    pub call: u64,
+    /// Completion time; `None` when the outcome is unknown (`info`, or never completed).
+    pub ret: Option<u64>,
+    /// 1-based line of the invocation, for explanations.
+    pub line: usize,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.key.as_deref().unwrap_or("-");
+        let value = self.value.to_json();
+        let ret = self
+            .ret
+            .map_or_else(|| "unknown".to_string(), |t| t.to_string());
+        write!(
+            f,
+            "process {} {} {key} {value} [{} .. {ret}] (line {})",
+            self.process,
+            self.value.f(),
+            self.call,
+            self.line
+        )
+    }
+}
+
+/// Pairs invocations with completions, dropping `fail`ed operations and `info` reads.
+pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
+    let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
+    let mut operations = Vec::new();
+    let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
+        let unknown_read = ret.is_none() && matches!(value, OpValue::Get(_));
+        if !unknown_read {
+            operations.push(Operation {
+                id: operations.len(),
+                process: invoke.process,
+                key: invoke.key.clone(),
+                value,
+                call: invoke.time,
+                ret,
+                line,
+            });
+        }
+    };
+    for (index, event) in events.iter().enumerate() {
+        let line = index + 1;
+        let error = |message: String| HistoryError { line, message };
+        if event.kind == EventKind::Invoke {
+            if let Some((earlier, _)) = open.insert(event.process, (line, event)) {
+                return Err(error(format!(
+                    "process {} invokes again while its invocation on line {earlier} is open",
+                    event.process
+                )));
+            }
+            continue;
+        }
+        let Some((invoke_line, invoke)) = open.remove(&event.process) else {
+            return Err(error(format!(
+                "process {} completes an operation it never invoked",
+                event.process
+            )));
+        };
+        if invoke.value.f() != event.value.f() || invoke.key != event.key {
+            return Err(error(format!(
+                "completion ({} {:?}) does not match the invocation on line {invoke_line} ({} {:?})",
+                event.value.f(),
+                event.key,
+                invoke.value.f(),
+                invoke.key
+            )));
+        }
+        if event.time < invoke.time {
+            return Err(error(format!(
+                "completes at {} before its invocation at {}",
+                event.time, invoke.time
+            )));
+        }
+        match event.kind {
+            EventKind::Ok => {
+                let value = match event.value {
+                    OpValue::Get(_) => event.value.clone(),
+                    _ => invoke.value.clone(),
+                };
+                push(invoke, invoke_line, value, Some(event.time));
+            }
+            EventKind::Fail => {}
+            EventKind::Info => push(invoke, invoke_line, invoke.value.clone(), None),
+            EventKind::Invoke => unreachable!("handled above"),
+        }
+    }
+    for (line, invoke) in open.into_values() {
+        push(invoke, line, invoke.value.clone(), None);
+    }
+    Ok(operations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_lines() {
+        let event = Event {
+            process: 3,
+            kind: EventKind::Ok,
+            key: Some("k1".into()),
+            value: OpValue::Cas {
+                expected: None,
+                new: "b".into(),
+            },
+            time: 1900,
+            node: Some(2),
+            error: None,
+        };
+        let line = event.to_json_line();
+        assert_eq!(
+            line,
+            r#"{"process":3,"type":"ok","f":"cas","key":"k1","value":[null,"b"],"time":1900,"node":2}"#
+        );
+        assert_eq!(parse_jsonl(&line).unwrap(), vec![event]);
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"get\"}\n{\"process\":0,\"type\":\"ok\",\"f\":\"frob\"}\n";
+        let err = parse_jsonl(text).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("unknown f"), "{err}");
+        let err = parse_jsonl("not json").unwrap_err();
+        assert_eq!(err.line, 1);
+    }
+
+    #[test]
+    fn pairing_follows_jepsen_semantics() {
+        let text = r#"
+{"process":0,"type":"invoke","f":"write","value":1}
+{"process":1,"type":"invoke","f":"read","value":null}
+{"process":0,"type":"ok","f":"write","value":1}
+{"process":1,"type":"ok","f":"read","value":1}
+{"process":2,"type":"invoke","f":"cas","value":[2,3]}
+{"process":2,"type":"fail","f":"cas","value":[2,3]}
+{"process":3,"type":"invoke","f":"write","value":4}
+{"process":3,"type":"info","f":"write","value":4}
+{"process":4,"type":"invoke","f":"read","value":null}
+{"process":4,"type":"info","f":"read","value":null}
+{"process":5,"type":"invoke","f":"write","value":5}
+"#;
+        let ops = pair(&parse_jsonl(text).unwrap()).unwrap();
+        let summary: Vec<_> = ops
+            .iter()
+            .map(|o| (o.process, o.value.clone(), o.ret))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, OpValue::Put("1".into()), Some(2)),
+                (1, OpValue::Get(Some("1".into())), Some(3)),
+                (3, OpValue::Put("4".into()), None),
+                (5, OpValue::Put("5".into()), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn impossible_pairings_are_errors() {
+        let twice = r#"{"process":0,"type":"invoke","f":"get"}
+{"process":0,"type":"invoke","f":"get"}"#;
+        assert_eq!(pair(&parse_jsonl(twice).unwrap()).unwrap_err().line, 2);
+        let orphan = r#"{"process":0,"type":"ok","f":"get","value":null}"#;
+        assert_eq!(pair(&parse_jsonl(orphan).unwrap()).unwrap_err().line, 1);
+        let mixed = r#"{"process":0,"type":"invoke","f":"get","time":5}
+{"process":0,"type":"ok","f":"get"}"#;
+        assert_eq!(parse_jsonl(mixed).unwrap_err().line, 2);
+    }
+}

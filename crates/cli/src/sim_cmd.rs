@@ -1,0 +1,261 @@
+//! `quorate sim`: seeded simulation runs with a progress bar, a table and a JSON summary.
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use indicatif::{ProgressBar, ProgressStyle};
+use quorate_sim::{Faults, Harness, RaftHarness, RunReport, SimConfig, Summary};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolName {
+    /// Raft (Ongaro & Ousterhout 2014) with log compaction.
+    Raft,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// The protocol to simulate.
+    #[arg(long, value_enum, default_value = "raft")]
+    protocol: ProtocolName,
+    /// Nodes in the cluster (1 to 64).
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// How many seeds to run, starting at --first-seed.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed of a batch.
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Replay exactly one seed (overrides --seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Faults to inject: all, none, or a comma-separated list of
+    /// loss, duplicate, reorder, partition, crash, clock, disk.
+    #[arg(long, default_value = "all")]
+    faults: String,
+    /// Length of the fault phase in simulated time (e.g. 4s, 500ms); a liveness phase follows.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 5)]
+    clients: usize,
+    /// Distinct keys the clients use.
+    #[arg(long, default_value_t = 4)]
+    keys: usize,
+    /// Skip the linearizability check of histories.
+    #[arg(long)]
+    no_check: bool,
+    /// Print one line per simulated event (single seed only).
+    #[arg(long)]
+    trace: bool,
+    /// Write the client history of the run as JSON lines (single seed only).
+    #[arg(long, value_name = "FILE")]
+    history: Option<std::path::PathBuf>,
+    /// Print a JSON summary as the last line of output.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 4s, 500ms, 1m)"))
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
+    let mut config = SimConfig {
+        nodes: args.nodes,
+        faults,
+        duration: args.duration,
+        check_history: !args.no_check,
+        ..SimConfig::default()
+    };
+    config.workload.clients = args.clients;
+    config.workload.keys = args.keys;
+    config.validate().map_err(anyhow::Error::msg)?;
+    if args.seed.is_none() && (args.trace || args.history.is_some()) {
+        bail!("--trace and --history need a single run: add --seed N");
+    }
+    if args.seed.is_none() && args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    match args.protocol {
+        ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
+    }
+}
+
+fn simulate<H: Harness>(
+    harness: &H,
+    config: &SimConfig,
+    args: &SimArgs,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let reports = match args.seed {
+        Some(seed) => vec![run_one(harness, config, args, seed)?],
+        None => run_batch(harness, config, args),
+    };
+    let mut summary = Summary::default();
+    for report in &reports {
+        summary.add(report);
+    }
+    print_violations(&reports, harness.name(), config, args);
+    print_table(&summary, started.elapsed());
+    if args.json {
+        println!("{}", json_summary(harness.name(), &summary));
+    }
+    Ok(if summary.violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_one<H: Harness>(
+    harness: &H,
+    config: &SimConfig,
+    args: &SimArgs,
+    seed: u64,
+) -> anyhow::Result<RunReport> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let mut print = |line: &str| {
+        let _ = writeln!(lock, "{line}");
+    };
+    let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
+    let report = quorate_sim::run(harness, config, seed, trace);
+    if let Some(path) = &args.history {
+        let mut text = String::new();
+        for event in &report.history {
+            text += &event.to_json_line();
+            text.push('\n');
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the history to {}", path.display()))?;
+        eprintln!(
+            "history: {} events written to {}",
+            report.history.len(),
+            path.display()
+        );
+    }
+    eprintln!("trace hash: {:016x}", report.trace_hash);
+    Ok(report)
+}
+
+fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec<RunReport> {
+    let seeds: Vec<u64> = (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = ProgressBar::new(seeds.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} seeds, {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(harness.name());
+    let mut violations = 0usize;
+    let reports = quorate_sim::run_many(harness, config, &seeds, jobs, |report| {
+        violations += report.violations.len();
+        bar.set_message(format!("{violations} violations"));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    reports
+}
+
+fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64) -> String {
+    format!(
+        "quorate sim --protocol {protocol} --nodes {} --faults {} --duration {} --clients {} \
+         --keys {} --seed {seed} --trace",
+        config.nodes,
+        config.faults,
+        humantime::format_duration(config.duration),
+        args.clients,
+        args.keys
+    )
+}
+
+fn print_violations(reports: &[RunReport], protocol: &str, config: &SimConfig, args: &SimArgs) {
+    let failed: Vec<&RunReport> = reports
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .collect();
+    for report in failed.iter().take(10) {
+        eprintln!("seed {}: VIOLATION", report.seed);
+        for violation in &report.violations {
+            eprintln!("  {violation}");
+        }
+        eprintln!(
+            "  replay: {}",
+            replay_command(protocol, config, args, report.seed)
+        );
+    }
+    if failed.len() > 10 {
+        eprintln!("... and {} more failing seeds", failed.len() - 10);
+    }
+}
+
+fn print_table(summary: &Summary, elapsed: Duration) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "runs",
+        "ops ok",
+        "ops fail",
+        "ops info",
+        "simulated time",
+        "violations",
+        "events",
+        "events/s (1 core)",
+        "wall",
+    ]);
+    let sim_secs = summary.sim_time as f64 / 1e9;
+    let row = vec![
+        summary.runs.to_string(),
+        summary.ops_ok.to_string(),
+        summary.ops_fail.to_string(),
+        summary.ops_info.to_string(),
+        format!("{sim_secs:.1}s"),
+        summary.violations.to_string(),
+        summary.events.to_string(),
+        format!("{:.0}", summary.events_per_second()),
+        format!("{:.1}s", elapsed.as_secs_f64()),
+    ];
+    table.add_row(
+        row.into_iter()
+            .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
+    );
+    println!("{table}");
+    if summary.unknown_checks > 0 {
+        println!(
+            "note: {} histories were too large to check in the time limit (verdict unknown)",
+            summary.unknown_checks
+        );
+    }
+}
+
+fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
+    serde_json::json!({
+        "protocol": protocol,
+        "seeds": summary.runs,
+        "violations": summary.violations,
+        "failed_seeds": summary.failed_seeds,
+        "ops_ok": summary.ops_ok,
+        "ops_fail": summary.ops_fail,
+        "ops_info": summary.ops_info,
+        "events": summary.events,
+        "events_per_s": summary.events_per_second().round(),
+        "sim_time_s": summary.sim_time as f64 / 1e9,
+        "crashes": summary.crashes,
+        "partitions": summary.partitions,
+        "unknown_checks": summary.unknown_checks,
+        "trace_hash": format!("{:016x}", summary.last_trace_hash),
+    })
+}

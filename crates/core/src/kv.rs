@@ -1,0 +1,514 @@
+//! The replicated key-value state machine and the client-facing request/reply types.
+//!
+//! Every protocol in quorate replicates the same thing: a map from byte-string keys to
+//! byte-string values, changed by five operations (GET, PUT, DELETE, APPEND, CAS). Protocols
+//! that order commands in a log (Raft, Multi-Paxos, ZAB, primary-backup) apply each committed
+//! [`Command`] to a [`KvStore`] in log order; every replica that applies the same sequence ends
+//! in the same state, which is the whole point of state-machine replication.
+//!
+//! ## Exactly-once client sessions
+//!
+//! A client that times out cannot know whether its write took effect, so it retries, and the
+//! retry must not apply the write twice (an APPEND applied twice is visibly wrong). Following
+//! the Raft thesis §6.3, each client has a session ([`ClientId`]) and numbers its requests
+//! `1, 2, 3, ...`; a client has at most one request outstanding. The store remembers, per
+//! session, the last sequence number it applied and that request's output:
+//!
+//! 1. `seq == last_seq + 1` (or the first request of a new session): apply, remember the output.
+//! 2. `seq == last_seq`: a retry of the request just applied: answer the remembered output
+//!    without applying again.
+//! 3. `seq < last_seq`: a stale duplicate; the client has moved on and awaits no answer.
+//! 4. no session and `seq > 1`: the session was evicted; the outcome of that request cannot be
+//!    known any more, so the client is told [`ClientError::SessionExpired`].
+//!
+//! Sessions are bounded: beyond `sessions_max`, the least recently used session is evicted.
+//! Eviction is deterministic (it depends only on the applied command sequence), so all replicas
+//! evict the same sessions. The guarantee is therefore: a retried request is applied exactly
+//! once as long as its session is among the `sessions_max` most recently used. (A session's very
+//! first request is indistinguishable from a new session, so a retry of request 1 after eviction
+//! would be applied again; with the default of 65,536 sessions that needs 65,536 other clients
+//! to act between the attempt and its retry.)
+//!
+//! Sequence number 0 means "no session": the command is applied every time it is seen. Drivers
+//! use it only for reads that need no deduplication.
+
+use crate::ids::{ClientId, NodeId};
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Keys are arbitrary byte strings.
+pub type Key = Bytes;
+/// Values are arbitrary byte strings.
+pub type Value = Bytes;
+
+/// A key-value operation, as a client asks for it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Op {
+    /// Read the value of `key` (absent keys read as `None`).
+    Get { key: Key },
+    /// Set `key` to `value`.
+    Put { key: Key, value: Value },
+    /// Remove `key`.
+    Delete { key: Key },
+    /// Append `value` to the value of `key` (an absent key counts as empty).
+    Append { key: Key, value: Value },
+    /// Compare-and-set: if the value of `key` equals `expected` (`None`: the key is absent),
+    /// set it to `new`.
+    Cas {
+        key: Key,
+        expected: Option<Value>,
+        new: Value,
+    },
+}
+
+impl Op {
+    pub fn key(&self) -> &Key {
+        match self {
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Delete { key }
+            | Op::Append { key, .. }
+            | Op::Cas { key, .. } => key,
+        }
+    }
+
+    /// True for operations that never change the state.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Op::Get { .. })
+    }
+
+    /// The operation's name as it appears in histories (`get`, `put`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Get { .. } => "get",
+            Op::Put { .. } => "put",
+            Op::Delete { .. } => "delete",
+            Op::Append { .. } => "append",
+            Op::Cas { .. } => "cas",
+        }
+    }
+}
+
+/// What an applied operation returns.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Output {
+    /// PUT succeeded.
+    Done,
+    /// The value a GET read (`None`: the key is absent).
+    Value(Option<Value>),
+    /// DELETE: whether the key existed.
+    Existed(bool),
+    /// APPEND: the length of the value after appending.
+    Length(u64),
+    /// CAS: whether the comparison held and the value was swapped.
+    Swapped(bool),
+}
+
+/// How a read wants to be served. Protocols that cannot honour a mode serve it with a stronger
+/// one (every protocol can serve `Linearizable`).
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+pub enum ReadMode {
+    /// The read sees every write that completed before it was invoked.
+    #[default]
+    Linearizable,
+    /// The read is answered from the contacted replica's own state, without coordination; it
+    /// may be stale. What ordering it still guarantees depends on the protocol.
+    Local,
+}
+
+/// A client's request to one node.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub client: ClientId,
+    /// Position of this request in the client's session (see the module docs); 0 = no session.
+    pub seq: u64,
+    pub op: Op,
+    pub read: ReadMode,
+}
+
+impl Request {
+    pub fn command(&self) -> Command {
+        Command {
+            client: self.client,
+            seq: self.seq,
+            op: self.op.clone(),
+        }
+    }
+}
+
+/// A node's answer to one request.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub client: ClientId,
+    pub seq: u64,
+    pub result: Result<Output, ClientError>,
+}
+
+/// Why a request was not answered with an output.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum ClientError {
+    /// This node is not the one that serves the request and did not accept it; `leader` is its
+    /// best guess of the node that does. The request did not take effect through this node.
+    NotLeader { leader: Option<NodeId> },
+    /// The node accepted the request but lost the authority to finish it (for example a leader
+    /// that was deposed). The request may or may not take effect; retrying it with the same
+    /// sequence number is safe.
+    Indeterminate { leader: Option<NodeId> },
+    /// The client's session was evicted; the request's outcome cannot be known.
+    SessionExpired,
+    /// Not enough replicas answered to complete the request; it may or may not take effect.
+    Unavailable,
+    /// The request was refused and did not take effect (for example a value over the limit).
+    Rejected(String),
+}
+
+impl ClientError {
+    /// True when the request certainly did not take effect through the node that answered.
+    pub fn is_definite(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotLeader { .. } | ClientError::Rejected(_)
+        )
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hint = |leader: &Option<NodeId>| match leader {
+            Some(id) => format!(" (leader is {id})"),
+            None => String::from(" (leader unknown)"),
+        };
+        match self {
+            ClientError::NotLeader { leader } => write!(f, "not the leader{}", hint(leader)),
+            ClientError::Indeterminate { leader } => {
+                write!(f, "outcome unknown: leadership lost{}", hint(leader))
+            }
+            ClientError::SessionExpired => write!(f, "client session expired"),
+            ClientError::Unavailable => write!(f, "not enough replicas answered"),
+            ClientError::Rejected(why) => write!(f, "rejected: {why}"),
+        }
+    }
+}
+
+/// A client operation as it is ordered and applied by a replicated log.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Command {
+    pub client: ClientId,
+    pub seq: u64,
+    pub op: Op,
+}
+
+/// The outcome of applying one command to a [`KvStore`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Applied {
+    /// The command was applied now.
+    Fresh(Output),
+    /// The command had already been applied; this is its remembered output.
+    Cached(Output),
+    /// An older request of a session that has moved on; nobody waits for an answer.
+    Stale,
+    /// The session is unknown and the request is not its first: outcome unknown.
+    Expired,
+}
+
+impl Applied {
+    /// The reply a waiting client should get, if any.
+    pub fn reply(self) -> Option<Result<Output, ClientError>> {
+        match self {
+            Applied::Fresh(output) | Applied::Cached(output) => Some(Ok(output)),
+            Applied::Stale => None,
+            Applied::Expired => Some(Err(ClientError::SessionExpired)),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+struct Session {
+    last_seq: u64,
+    last_output: Output,
+    /// The store's `tick` when this session was last used; the key of `lru`.
+    used: u64,
+}
+
+/// The default bound on remembered client sessions.
+pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
+
+/// The key-value state machine with exactly-once client sessions.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct KvStore {
+    data: BTreeMap<Key, Value>,
+    sessions: BTreeMap<ClientId, Session>,
+    /// Sessions by last use, oldest first: the eviction order.
+    lru: BTreeMap<u64, ClientId>,
+    /// Counts applied session commands; a logical clock for `lru`.
+    tick: u64,
+    sessions_max: usize,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        KvStore::new(SESSIONS_MAX_DEFAULT)
+    }
+}
+
+impl KvStore {
+    pub fn new(sessions_max: usize) -> KvStore {
+        assert!(sessions_max > 0, "sessions_max must be positive");
+        KvStore {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            lru: BTreeMap::new(),
+            tick: 0,
+            sessions_max,
+        }
+    }
+
+    /// Applies `command` with session deduplication (see the module docs).
+    pub fn apply(&mut self, command: &Command) -> Applied {
+        if command.seq == 0 {
+            return Applied::Fresh(self.apply_op(&command.op));
+        }
+        match self.sessions.get(&command.client) {
+            Some(session) if command.seq < session.last_seq => return Applied::Stale,
+            Some(session) if command.seq == session.last_seq => {
+                return Applied::Cached(session.last_output.clone())
+            }
+            Some(_) => {}
+            None if command.seq > 1 => return Applied::Expired,
+            None => {}
+        }
+        let output = self.apply_op(&command.op);
+        self.remember(command.client, command.seq, output.clone());
+        Applied::Fresh(output)
+    }
+
+    /// The remembered output of `client`'s request `seq`, if that is the last one applied.
+    pub fn cached(&self, client: ClientId, seq: u64) -> Option<&Output> {
+        let session = self.sessions.get(&client)?;
+        (seq != 0 && session.last_seq == seq).then_some(&session.last_output)
+    }
+
+    /// True when `client`'s request `seq` was already applied (or superseded).
+    pub fn already_applied(&self, client: ClientId, seq: u64) -> bool {
+        seq != 0
+            && self
+                .sessions
+                .get(&client)
+                .is_some_and(|session| seq <= session.last_seq)
+    }
+
+    fn remember(&mut self, client: ClientId, seq: u64, output: Output) {
+        self.tick += 1;
+        let used = self.tick;
+        if let Some(old) = self.sessions.insert(
+            client,
+            Session {
+                last_seq: seq,
+                last_output: output,
+                used,
+            },
+        ) {
+            self.lru.remove(&old.used);
+        }
+        self.lru.insert(used, client);
+        while self.sessions.len() > self.sessions_max {
+            let (_, oldest) = self.lru.pop_first().expect("lru tracks every session");
+            self.sessions.remove(&oldest);
+        }
+        debug_assert_eq!(self.sessions.len(), self.lru.len());
+    }
+
+    /// Applies `op` without any session bookkeeping.
+    pub fn apply_op(&mut self, op: &Op) -> Output {
+        match op {
+            Op::Get { key } => Output::Value(self.data.get(key).cloned()),
+            Op::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                Output::Done
+            }
+            Op::Delete { key } => Output::Existed(self.data.remove(key).is_some()),
+            Op::Append { key, value } => {
+                let mut joined = BytesMut::new();
+                if let Some(old) = self.data.get(key) {
+                    joined.extend_from_slice(old);
+                }
+                joined.extend_from_slice(value);
+                let length = joined.len() as u64;
+                self.data.insert(key.clone(), joined.freeze());
+                Output::Length(length)
+            }
+            Op::Cas { key, expected, new } => {
+                let holds = self.data.get(key) == expected.as_ref();
+                if holds {
+                    self.data.insert(key.clone(), new.clone());
+                }
+                Output::Swapped(holds)
+            }
+        }
+    }
+
+    /// Serves a read from the current state without changing it.
+    ///
+    /// # Panics
+    /// If `op` is not a read.
+    pub fn read(&self, op: &Op) -> Output {
+        match op {
+            Op::Get { key } => Output::Value(self.data.get(key).cloned()),
+            _ => panic!("KvStore::read called with a write: {op:?}"),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn sessions_len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// All key-value pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.data.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn cmd(client: u64, seq: u64, op: Op) -> Command {
+        Command {
+            client: ClientId(client),
+            seq,
+            op,
+        }
+    }
+
+    #[test]
+    fn each_operation_has_its_documented_effect() {
+        let mut kv = KvStore::default();
+        let k = b("k");
+        assert_eq!(
+            kv.apply_op(&Op::Get { key: k.clone() }),
+            Output::Value(None)
+        );
+        assert_eq!(
+            kv.apply_op(&Op::Append {
+                key: k.clone(),
+                value: b("ab")
+            }),
+            Output::Length(2)
+        );
+        assert_eq!(
+            kv.apply_op(&Op::Append {
+                key: k.clone(),
+                value: b("cd")
+            }),
+            Output::Length(4)
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("abcd")));
+        let cas = |expected: Option<&str>, new: &str| Op::Cas {
+            key: b("k"),
+            expected: expected.map(b),
+            new: b(new),
+        };
+        assert_eq!(kv.apply_op(&cas(Some("zz"), "x")), Output::Swapped(false));
+        assert_eq!(kv.get(b"k"), Some(&b("abcd")));
+        assert_eq!(kv.apply_op(&cas(Some("abcd"), "x")), Output::Swapped(true));
+        assert_eq!(kv.get(b"k"), Some(&b("x")));
+        assert_eq!(
+            kv.apply_op(&Op::Delete { key: k.clone() }),
+            Output::Existed(true)
+        );
+        assert_eq!(
+            kv.apply_op(&Op::Delete { key: k.clone() }),
+            Output::Existed(false)
+        );
+        assert_eq!(kv.apply_op(&cas(None, "fresh")), Output::Swapped(true));
+        assert_eq!(
+            kv.apply_op(&Op::Put {
+                key: k,
+                value: b("p")
+            }),
+            Output::Done
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("p")));
+    }
+
+    #[test]
+    fn a_retried_append_is_applied_exactly_once() {
+        let mut kv = KvStore::default();
+        let append = cmd(
+            7,
+            1,
+            Op::Append {
+                key: b("k"),
+                value: b("x"),
+            },
+        );
+        assert_eq!(kv.apply(&append), Applied::Fresh(Output::Length(1)));
+        assert_eq!(kv.apply(&append), Applied::Cached(Output::Length(1)));
+        assert_eq!(kv.get(b"k"), Some(&b("x")));
+        let next = cmd(
+            7,
+            2,
+            Op::Append {
+                key: b("k"),
+                value: b("y"),
+            },
+        );
+        assert_eq!(kv.apply(&next), Applied::Fresh(Output::Length(2)));
+        assert_eq!(kv.apply(&append), Applied::Stale);
+        assert_eq!(kv.get(b"k"), Some(&b("xy")));
+    }
+
+    #[test]
+    fn an_evicted_session_reports_expiry_instead_of_reapplying() {
+        let mut kv = KvStore::new(2);
+        let op = || Op::Append {
+            key: b("k"),
+            value: b("x"),
+        };
+        assert!(matches!(kv.apply(&cmd(1, 1, op())), Applied::Fresh(_)));
+        assert!(matches!(kv.apply(&cmd(1, 2, op())), Applied::Fresh(_)));
+        assert!(matches!(kv.apply(&cmd(2, 1, op())), Applied::Fresh(_)));
+        assert!(matches!(kv.apply(&cmd(3, 1, op())), Applied::Fresh(_)));
+        assert_eq!(kv.sessions_len(), 2);
+        // Client 1 was least recently used and is gone: its retry cannot be deduplicated.
+        assert_eq!(kv.apply(&cmd(1, 2, op())), Applied::Expired);
+        assert_eq!(kv.get(b"k").map(|v| v.len()), Some(4));
+        assert_eq!(
+            Applied::Expired.reply(),
+            Some(Err(ClientError::SessionExpired))
+        );
+    }
+
+    #[test]
+    fn sequence_zero_bypasses_sessions() {
+        let mut kv = KvStore::default();
+        let op = Op::Append {
+            key: b("k"),
+            value: b("x"),
+        };
+        kv.apply(&cmd(1, 0, op.clone()));
+        kv.apply(&cmd(1, 0, op));
+        assert_eq!(kv.get(b"k"), Some(&b("xx")));
+        assert_eq!(kv.sessions_len(), 0);
+    }
+}

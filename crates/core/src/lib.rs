@@ -1,0 +1,30 @@
+//! # quorate-core: the vocabulary every protocol, driver and checker shares
+//!
+//! This crate holds what must mean the same thing everywhere:
+//!
+//! - [`ids`]: node and client identities.
+//! - [`time`]: a node's notion of *now* ([`Time`]) and timer ranges. Protocol code never reads a
+//!   clock; the driver passes `now` in, so the simulator can skew it per node.
+//! - [`kv`]: the replicated key-value state machine (GET, PUT, DELETE, APPEND, CAS) with
+//!   exactly-once client sessions, and the request/reply types every protocol serves.
+//! - [`protocol`]: the one interface every protocol implements — a deterministic state machine
+//!   that consumes one [`Input`](protocol::Input) at a time and emits
+//!   [`Effect`](protocol::Effect)s, with `Persist` as a barrier.
+//! - [`quorum`]: majority arithmetic shared by the quorum-based protocols.
+//! - [`digest`]: a small, stable 64-bit hash (FNV-1a) for trace hashes and entry digests.
+//!
+//! Nothing here performs I/O, reads a clock, spawns a thread or draws a random number.
+
+pub mod digest;
+pub mod ids;
+pub mod kv;
+pub mod protocol;
+pub mod quorum;
+pub mod time;
+
+pub use ids::{ClientId, NodeId};
+pub use kv::{ClientError, Command, Key, KvStore, Op, Output, ReadMode, Reply, Request, Value};
+pub use protocol::{
+    Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,
+};
+pub use time::{Time, TimerRange};

@@ -1,0 +1,216 @@
+//! The Raft log: a snapshot of the compacted prefix followed by the entries after it.
+//!
+//! Indices are 1-based, as in the paper. The snapshot covers `1..=snapshot.last_index`
+//! (index 0 with term 0 when nothing is compacted), and `entries[k]` has index
+//! `snapshot.last_index + 1 + k`. `term_at(i)` is known for the snapshot's last index and every
+//! entry after it; the terms of compacted entries are gone.
+
+use super::message::{Entry, Snapshot};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct Log {
+    snapshot: Arc<Snapshot>,
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    pub fn new(snapshot: Arc<Snapshot>, entries: Vec<Entry>) -> Log {
+        let log = Log { snapshot, entries };
+        log.assert_contiguous();
+        log
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The index of the first entry still held as an entry.
+    pub fn first_index(&self) -> u64 {
+        self.snapshot.last_index + 1
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.snapshot.last_index + self.entries.len() as u64
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.entries
+            .last()
+            .map_or(self.snapshot.last_term, |entry| entry.term)
+    }
+
+    /// The term of the entry at `index`, if it is known (not compacted, not beyond the end).
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot.last_index {
+            return Some(self.snapshot.last_term);
+        }
+        self.entry(index).map(|entry| entry.term)
+    }
+
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        let offset = index.checked_sub(self.first_index())?;
+        self.entries.get(usize::try_from(offset).ok()?)
+    }
+
+    /// Up to `count_max` entries starting at `from` (which must not be compacted).
+    pub fn slice(&self, from: u64, count_max: usize) -> Vec<Entry> {
+        assert!(from >= self.first_index(), "slice of a compacted prefix");
+        let start = (from - self.first_index()) as usize;
+        let start = start.min(self.entries.len());
+        let end = start.saturating_add(count_max).min(self.entries.len());
+        self.entries[start..end].to_vec()
+    }
+
+    pub fn append(&mut self, entry: Entry) {
+        assert_eq!(
+            entry.index,
+            self.last_index() + 1,
+            "log append out of order"
+        );
+        assert!(
+            entry.term >= self.last_term(),
+            "log terms must not decrease"
+        );
+        self.entries.push(entry);
+    }
+
+    /// Removes every entry at `index` and after.
+    pub fn truncate_from(&mut self, index: u64) {
+        assert!(
+            index > self.snapshot.last_index,
+            "truncating into the snapshot"
+        );
+        let keep = (index - self.first_index()) as usize;
+        self.entries.truncate(keep);
+    }
+
+    /// Replaces the prefix through `snapshot.last_index` with `snapshot`, keeping the entries
+    /// after it if the log agrees with the snapshot at its last index, and discarding the whole
+    /// log otherwise (Figure 13, steps 6 and 7).
+    pub fn install(&mut self, snapshot: Arc<Snapshot>) {
+        let agrees = self.term_at(snapshot.last_index) == Some(snapshot.last_term);
+        if agrees && snapshot.last_index >= self.snapshot.last_index {
+            let drop = (snapshot.last_index - self.snapshot.last_index) as usize;
+            self.entries.drain(..drop);
+        } else {
+            self.entries.clear();
+        }
+        self.snapshot = snapshot;
+        self.assert_contiguous();
+    }
+
+    /// The last index holding an entry of `term`, if any entry of that term is held.
+    pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|entry| entry.term == term)
+            .map(|entry| entry.index)
+    }
+
+    /// The first held index whose term equals the term at `index` (at least `first_index`).
+    pub fn first_index_of_term_at(&self, index: u64) -> u64 {
+        let term = self.term_at(index).expect("index within the log");
+        let mut first = index.max(self.first_index());
+        while first > self.first_index() && self.term_at(first - 1) == Some(term) {
+            first -= 1;
+        }
+        first
+    }
+
+    fn assert_contiguous(&self) {
+        if let (Some(first), Some(last)) = (self.entries.first(), self.entries.last()) {
+            assert_eq!(first.index, self.snapshot.last_index + 1, "log has a gap");
+            assert_eq!(
+                last.index,
+                self.last_index(),
+                "log entries are not contiguous"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::Payload;
+    use super::*;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+
+    fn log_with_terms(terms: &[u64]) -> Log {
+        let mut log = Log::new(Arc::new(Snapshot::empty(8)), Vec::new());
+        for (k, term) in terms.iter().enumerate() {
+            log.append(entry(k as u64 + 1, *term));
+        }
+        log
+    }
+
+    #[test]
+    fn the_empty_log_has_index_zero_of_term_zero() {
+        let log = log_with_terms(&[]);
+        assert_eq!(log.last_index(), 0);
+        assert_eq!(log.last_term(), 0);
+        assert_eq!(log.term_at(0), Some(0));
+        assert_eq!(log.term_at(1), None);
+        assert!(log.slice(1, 10).is_empty());
+    }
+
+    #[test]
+    fn terms_and_slices_follow_indices() {
+        let log = log_with_terms(&[1, 1, 2, 3, 3]);
+        assert_eq!(log.term_at(3), Some(2));
+        assert_eq!(log.last_term(), 3);
+        assert_eq!(
+            log.slice(2, 2).iter().map(|e| e.index).collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert_eq!(log.slice(5, 9).len(), 1);
+        assert_eq!(log.slice(6, 9).len(), 0);
+        assert_eq!(log.last_index_of_term(1), Some(2));
+        assert_eq!(log.last_index_of_term(4), None);
+        assert_eq!(log.first_index_of_term_at(5), 4);
+        assert_eq!(log.first_index_of_term_at(2), 1);
+    }
+
+    #[test]
+    fn truncation_removes_the_suffix() {
+        let mut log = log_with_terms(&[1, 1, 2, 3]);
+        log.truncate_from(3);
+        assert_eq!(log.last_index(), 2);
+        assert_eq!(log.last_term(), 1);
+        log.append(entry(3, 4));
+        assert_eq!(log.term_at(3), Some(4));
+    }
+
+    #[test]
+    fn installing_a_snapshot_keeps_a_matching_suffix_and_drops_a_conflicting_log() {
+        let mut log = log_with_terms(&[1, 1, 2, 3]);
+        let snapshot = |last_index, last_term| {
+            Arc::new(Snapshot {
+                last_index,
+                last_term,
+                state: Default::default(),
+            })
+        };
+        log.install(snapshot(2, 1));
+        assert_eq!(log.first_index(), 3);
+        assert_eq!(log.last_index(), 4);
+        assert_eq!(log.term_at(2), Some(1));
+        assert_eq!(log.term_at(1), None);
+        log.install(snapshot(3, 9));
+        assert_eq!(log.last_index(), 3);
+        assert_eq!(log.last_term(), 9);
+        assert_eq!(log.first_index_of_term_at(3), 4);
+    }
+}

@@ -1,0 +1,173 @@
+//! Raft's safety properties (Figure 3 of the paper), checked across the cluster after every
+//! step of every node.
+//!
+//! | property | what must hold | how it is checked |
+//! |---|---|---|
+//! | Election Safety | at most one leader per term | a ledger `term -> leader` |
+//! | Log Matching | same (index, term) ⇒ same entry and same log before it | a ledger `(index, term) -> (entry digest, previous term)`, fed from every `Persist` |
+//! | Leader Completeness | a leader's log holds every entry committed in an earlier term | each new leader's log is compared with the committed ledger |
+//! | State Machine Safety | no two nodes commit (hence apply) different entries at one index | a ledger `index -> (term, digest)`, fed as commit indices advance |
+//!
+//! Log Matching is checked by induction rather than by comparing whole logs: if every node
+//! that holds `(i, t)` holds the same entry there and the same term at `i - 1`, and the same
+//! holds at `i - 1`, then the logs agree up to `i`. Each step checks only what it persisted, so
+//! the cost per step is proportional to the step's own work.
+
+use super::message::{Entry, Record};
+use super::{Raft, RoleState};
+use quorate_core::digest::digest;
+use quorate_core::{Effect, Invariants, NodeId, Violation};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The cluster-wide ledgers behind Raft's safety properties.
+#[derive(Default, Debug)]
+pub struct RaftSafety {
+    leaders: BTreeMap<u64, NodeId>,
+    /// `(index, term) -> (digest of the entry, term of the entry before it)`.
+    entries: BTreeMap<(u64, u64), (u64, u64)>,
+    /// `index -> (term, digest)` of every entry some node has committed.
+    committed: BTreeMap<u64, (u64, u64)>,
+    /// `index -> the lowest term in which a node observed the entry committed`: Leader
+    /// Completeness promises the entry only to leaders of later terms.
+    committed_in: BTreeMap<u64, u64>,
+    /// The commit index of each node when last observed.
+    observed_commit: BTreeMap<NodeId, u64>,
+    /// Leaders whose log was already checked for completeness.
+    checked_leaders: BTreeSet<(NodeId, u64)>,
+}
+
+impl RaftSafety {
+    pub fn new() -> RaftSafety {
+        RaftSafety::default()
+    }
+
+    /// Entries some node has committed, so far.
+    pub fn committed_len(&self) -> usize {
+        self.committed.len()
+    }
+
+    fn election_safety(&mut self, id: NodeId, node: &Raft) -> Result<(), Violation> {
+        if !node.is_leader() {
+            return Ok(());
+        }
+        let leader = *self.leaders.entry(node.term).or_insert(id);
+        if leader != id {
+            return Err(Violation {
+                property: "election safety",
+                detail: format!("{leader} and {id} are both leaders of term {}", node.term),
+            });
+        }
+        Ok(())
+    }
+
+    fn log_matching(
+        &mut self,
+        id: NodeId,
+        node: &Raft,
+        entries: &[Entry],
+    ) -> Result<(), Violation> {
+        for entry in entries {
+            let Some(prev_term) = node.log.term_at(entry.index - 1) else {
+                continue; // The entry before is compacted, hence committed and checked.
+            };
+            let entry_digest = digest(&entry.payload);
+            let known = *self
+                .entries
+                .entry((entry.index, entry.term))
+                .or_insert((entry_digest, prev_term));
+            if known != (entry_digest, prev_term) {
+                return Err(Violation {
+                    property: "log matching",
+                    detail: format!(
+                        "{id} holds entry ({}, term {}) with previous term {prev_term} and \
+                         digest {entry_digest:016x}; another node holds (term {}, digest {:016x})",
+                        entry.index, entry.term, known.1, known.0
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn leader_completeness(&mut self, id: NodeId, node: &Raft) -> Result<(), Violation> {
+        if !node.is_leader() || !self.checked_leaders.insert((id, node.term)) {
+            return Ok(());
+        }
+        let compacted = node.log.first_index() - 1;
+        for (&index, &(term, entry_digest)) in self.committed.range(compacted + 1..) {
+            if self.committed_in[&index] >= node.term {
+                continue; // Committed in this term or later: not promised to this leader.
+            }
+            let held = node.log.entry(index);
+            let matches =
+                held.is_some_and(|e| e.term == term && digest(&e.payload) == entry_digest);
+            if !matches {
+                return Err(Violation {
+                    property: "leader completeness",
+                    detail: format!(
+                        "{id} became leader of term {} without committed entry ({index}, term \
+                         {term}); it holds {:?}",
+                        node.term,
+                        held.map(|e| e.term)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn state_machine_safety(&mut self, id: NodeId, node: &Raft) -> Result<(), Violation> {
+        let compacted = node.log.first_index() - 1;
+        let observed = self.observed_commit.entry(id).or_insert(compacted);
+        let from = (*observed).max(compacted) + 1;
+        *observed = node.commit_index;
+        for index in from..=node.commit_index {
+            let entry = node.log.entry(index).expect("committed entries are held");
+            let mine = (entry.term, digest(&entry.payload));
+            let first = *self.committed.entry(index).or_insert(mine);
+            let committed_in = self.committed_in.entry(index).or_insert(node.term);
+            *committed_in = (*committed_in).min(node.term);
+            if first != mine {
+                return Err(Violation {
+                    property: "state machine safety",
+                    detail: format!(
+                        "{id} committed ({index}, term {}) but ({index}, term {}) was committed \
+                         before",
+                        mine.0, first.0
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Invariants<Raft> for RaftSafety {
+    fn after_step(
+        &mut self,
+        id: NodeId,
+        node: &Raft,
+        effects: &[Effect<Raft>],
+    ) -> Result<(), Violation> {
+        self.election_safety(id, node)?;
+        for effect in effects {
+            match effect {
+                Effect::Persist(Record::Entries(entries))
+                | Effect::Persist(Record::Checkpoint { entries, .. }) => {
+                    self.log_matching(id, node, entries)?
+                }
+                _ => {}
+            }
+        }
+        self.state_machine_safety(id, node)?;
+        self.leader_completeness(id, node)?;
+        if let RoleState::Leader { .. } = node.role {
+            debug_assert_eq!(node.leader, Some(id));
+        }
+        Ok(())
+    }
+
+    fn on_crash(&mut self, id: NodeId) {
+        self.observed_commit.remove(&id);
+    }
+}

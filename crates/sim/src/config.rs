@@ -1,0 +1,346 @@
+//! What a simulation run does: cluster size, faults, workload, phases.
+//!
+//! Fault *kinds* are chosen by the user (`--faults all`, `--faults none`, or a list such as
+//! `--faults partition,crash`). Their *intensities* are drawn per seed from the seed itself
+//! (swarm testing, Groce et al. 2012): one seed loses 12% of messages and never partitions,
+//! another partitions every 300 ms over a clean network. Varying the mix finds bugs that a
+//! fixed average mix hides.
+
+use crate::rng::Rng;
+use std::fmt;
+use std::time::Duration;
+
+/// The kinds of faults a run may inject.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Faults {
+    /// Messages are dropped.
+    pub loss: bool,
+    /// Messages are delivered twice.
+    pub duplicate: bool,
+    /// Message delays vary widely, with a long tail, so messages overtake each other.
+    pub reorder: bool,
+    /// The network splits: isolated nodes, majority/minority, one-way links, bridges.
+    pub partition: bool,
+    /// Nodes crash (losing everything not fsynced) and restart.
+    pub crash: bool,
+    /// Node clocks are offset and run at different rates.
+    pub clock: bool,
+    /// fsync is slow; a crash keeps an arbitrary prefix of the unsynced writes.
+    pub disk: bool,
+}
+
+/// The fault names `--faults` accepts.
+pub const FAULT_NAMES: [&str; 7] = [
+    "loss",
+    "duplicate",
+    "reorder",
+    "partition",
+    "crash",
+    "clock",
+    "disk",
+];
+
+impl Faults {
+    pub fn all() -> Faults {
+        Faults {
+            loss: true,
+            duplicate: true,
+            reorder: true,
+            partition: true,
+            crash: true,
+            clock: true,
+            disk: true,
+        }
+    }
+
+    pub fn none() -> Faults {
+        Faults::default()
+    }
+
+    /// Parses `all`, `none`, or a comma-separated list of [`FAULT_NAMES`].
+    pub fn parse(text: &str) -> Result<Faults, String> {
+        match text.trim() {
+            "all" => return Ok(Faults::all()),
+            "none" | "" => return Ok(Faults::none()),
+            _ => {}
+        }
+        let mut faults = Faults::none();
+        for name in text.split(',').map(str::trim) {
+            let flag = match name {
+                "loss" => &mut faults.loss,
+                "duplicate" => &mut faults.duplicate,
+                "reorder" => &mut faults.reorder,
+                "partition" => &mut faults.partition,
+                "crash" => &mut faults.crash,
+                "clock" => &mut faults.clock,
+                "disk" => &mut faults.disk,
+                other => {
+                    return Err(format!(
+                    "unknown fault {other:?}: expected all, none, or a comma-separated list of {}",
+                    FAULT_NAMES.join(", ")
+                ))
+                }
+            };
+            *flag = true;
+        }
+        Ok(faults)
+    }
+
+    pub fn any(&self) -> bool {
+        *self != Faults::none()
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Faults::all() {
+            return f.write_str("all");
+        }
+        let flags = [
+            self.loss,
+            self.duplicate,
+            self.reorder,
+            self.partition,
+            self.crash,
+            self.clock,
+            self.disk,
+        ];
+        let names: Vec<&str> = FAULT_NAMES
+            .iter()
+            .zip(flags)
+            .filter_map(|(name, on)| on.then_some(*name))
+            .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+/// Relative weights of the operations simulated clients issue.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Mix {
+    pub get: u32,
+    pub put: u32,
+    pub append: u32,
+    pub cas: u32,
+    pub delete: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            get: 40,
+            put: 25,
+            append: 10,
+            cas: 20,
+            delete: 5,
+        }
+    }
+}
+
+/// What the simulated clients do.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Concurrent client processes.
+    pub clients: usize,
+    /// Distinct keys; fewer keys, more contention.
+    pub keys: usize,
+    pub mix: Mix,
+    /// A client resends (to another node) when a reply takes longer than this.
+    pub attempt_timeout: Duration,
+    /// A client gives up on an operation after this long; its outcome is then unknown (`info`)
+    /// and the client continues as a new process with a new session, as in Jepsen.
+    pub op_timeout: Duration,
+    /// Pause between a completion and the client's next invocation, at most.
+    pub think_max: Duration,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            clients: 5,
+            keys: 4,
+            mix: Mix::default(),
+            attempt_timeout: Duration::from_millis(400),
+            op_timeout: Duration::from_secs(3),
+            think_max: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Everything that defines a run, besides its seed.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub faults: Faults,
+    /// Length of the fault phase, in simulated time.
+    pub duration: Duration,
+    /// After the fault phase every fault heals; every client must then complete an operation
+    /// within this time, or the run reports a liveness violation.
+    pub liveness_timeout: Duration,
+    pub workload: Workload,
+    /// Check the client history for linearizability at the end of the run.
+    pub check_history: bool,
+    /// Wall-clock limit for that check; past it the verdict is "unknown".
+    pub check_time_limit: Duration,
+    /// Hard stop, in processed events, against runaway runs.
+    pub events_max: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 5,
+            faults: Faults::all(),
+            duration: Duration::from_secs(4),
+            liveness_timeout: Duration::from_secs(15),
+            workload: Workload::default(),
+            check_history: true,
+            check_time_limit: Duration::from_secs(20),
+            events_max: 50_000_000,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Refuses impossible options with a message naming the option.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("--nodes must be at least 1".into());
+        }
+        if self.nodes > 64 {
+            return Err(format!(
+                "--nodes {} is more than the simulator's 64",
+                self.nodes
+            ));
+        }
+        if self.workload.clients == 0 {
+            return Err("--clients must be at least 1".into());
+        }
+        if self.workload.keys == 0 {
+            return Err("--keys must be at least 1".into());
+        }
+        let m = self.workload.mix;
+        if m.get + m.put + m.append + m.cas + m.delete == 0 {
+            return Err("the operation mix has no operations".into());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// The fault intensities of one seed (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct FaultPlan {
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Message delay bounds, in nanoseconds.
+    pub delay_min: u64,
+    pub delay_max: u64,
+    /// Chance that a message is ten times slower than its draw.
+    pub slow: f64,
+    /// Mean time between partition changes, if partitions are on.
+    pub partition_every: Option<u64>,
+    /// Mean time between crashes, if crashes are on.
+    pub crash_every: Option<u64>,
+    pub downtime_max: u64,
+    /// Whether a crash may take down a majority at once.
+    pub crash_majority: bool,
+    /// Chance that a node that just became leader crashes within a few milliseconds: leader
+    /// churn, which exposes mistakes in handing over uncommitted entries (Raft's Figure 8).
+    pub crash_new_leader: f64,
+    pub clock_drift_ppm_max: i64,
+    pub clock_offset_max: u64,
+    pub fsync_min: u64,
+    pub fsync_max: u64,
+    pub torn_writes: bool,
+}
+
+const MS: u64 = 1_000_000;
+
+impl FaultPlan {
+    pub fn draw(faults: Faults, rng: &mut Rng) -> FaultPlan {
+        let mut plan = FaultPlan {
+            loss: 0.0,
+            duplicate: 0.0,
+            delay_min: MS / 2,
+            delay_max: 2 * MS,
+            slow: 0.0,
+            partition_every: None,
+            crash_every: None,
+            downtime_max: 0,
+            crash_majority: false,
+            crash_new_leader: 0.0,
+            clock_drift_ppm_max: 0,
+            clock_offset_max: 0,
+            fsync_min: MS / 10,
+            fsync_max: MS / 2,
+            torn_writes: false,
+        };
+        if faults.loss {
+            plan.loss = rng.unit() * 0.15;
+        }
+        if faults.duplicate {
+            plan.duplicate = rng.unit() * 0.10;
+        }
+        if faults.reorder {
+            plan.delay_min = rng.between(MS / 10, MS);
+            plan.delay_max = plan.delay_min + rng.between(MS, 40 * MS);
+            plan.slow = rng.unit() * 0.05;
+        }
+        if faults.partition && rng.chance(0.9) {
+            plan.partition_every = Some(rng.between(150 * MS, 1500 * MS));
+        }
+        if faults.crash && rng.chance(0.9) {
+            plan.crash_every = Some(rng.between(200 * MS, 2000 * MS));
+            plan.downtime_max = rng.between(50 * MS, 2000 * MS);
+            plan.crash_majority = rng.chance(0.2);
+            if rng.chance(0.5) {
+                plan.crash_new_leader = rng.unit() * 0.5;
+            }
+        }
+        if faults.clock {
+            plan.clock_drift_ppm_max = rng.between(0, 100_000) as i64;
+            plan.clock_offset_max = rng.between(0, 10_000 * MS);
+        }
+        if faults.disk {
+            plan.fsync_min = rng.between(MS / 20, MS);
+            plan.fsync_max = plan.fsync_min + rng.between(0, 20 * MS);
+            plan.torn_writes = true;
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_lists_parse_and_print() {
+        assert_eq!(Faults::parse("all").unwrap(), Faults::all());
+        assert_eq!(Faults::parse("none").unwrap(), Faults::none());
+        let some = Faults::parse("crash, partition").unwrap();
+        assert!(some.crash && some.partition && !some.loss);
+        assert_eq!(some.to_string(), "partition,crash");
+        assert_eq!(Faults::all().to_string(), "all");
+        let err = Faults::parse("crash,meteor").unwrap_err();
+        assert!(err.contains("unknown fault \"meteor\""), "{err}");
+    }
+
+    #[test]
+    fn impossible_configurations_are_refused() {
+        let mut config = SimConfig {
+            nodes: 0,
+            ..SimConfig::default()
+        };
+        assert!(config.validate().unwrap_err().contains("--nodes"));
+        config.nodes = 3;
+        config.workload.clients = 0;
+        assert!(config.validate().unwrap_err().contains("--clients"));
+    }
+}

@@ -1,0 +1,110 @@
+//! One simulated machine: the protocol node, its clock, its disk and its pending effects.
+
+use quorate_core::{Durable, Effect, Protocol, Time};
+use std::collections::VecDeque;
+
+/// A node's clock: offset from true time and running fast or slow by `drift_ppm`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Clock {
+    pub offset: u64,
+    /// Parts per million; +100_000 runs 10% fast.
+    pub drift_ppm: i64,
+}
+
+impl Clock {
+    /// The node's reading at true time `now`.
+    pub fn local(self, now: u64) -> Time {
+        let drift = i128::from(now) * i128::from(self.drift_ppm) / 1_000_000;
+        let local = i128::from(self.offset) + i128::from(now) + drift;
+        Time::from_nanos(local.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// True time that passes while this clock advances by `local` nanoseconds.
+    pub fn to_true(self, local: u64) -> u64 {
+        let rate = 1_000_000 + i128::from(self.drift_ppm);
+        (i128::from(local) * 1_000_000 / rate.max(1)) as u64
+    }
+}
+
+/// A node slot: the node while it is up, and what survives it when it is down.
+pub(crate) struct Slot<P: Protocol> {
+    /// `None` while the node is crashed.
+    pub node: Option<P>,
+    /// Bumped at every crash, so that timers and fsyncs of an earlier life are ignored.
+    pub incarnation: u64,
+    pub clock: Clock,
+    /// Records that reached the disk and were fsynced.
+    pub durable: Vec<P::Record>,
+    /// Records written but not yet fsynced: lost (or partly kept) by a crash.
+    pub unsynced: Vec<P::Record>,
+    /// An fsync is in progress; effects wait in `backlog` until it completes.
+    pub syncing: bool,
+    /// Effects held behind a persist barrier, in order.
+    pub backlog: VecDeque<Effect<P>>,
+    /// Pending timers: name and the generation of the pending instance.
+    pub timers: Vec<(P::Timer, u64)>,
+    /// The node's role after its last step (to notice when it becomes leader).
+    pub was_leader: bool,
+}
+
+impl<P: Protocol> Slot<P> {
+    pub fn new(clock: Clock) -> Slot<P> {
+        Slot {
+            node: None,
+            incarnation: 0,
+            clock,
+            durable: Vec::new(),
+            unsynced: Vec::new(),
+            syncing: false,
+            backlog: VecDeque::new(),
+            timers: Vec::new(),
+            was_leader: false,
+        }
+    }
+
+    /// The fsync finished: unsynced records are durable. A checkpoint makes every earlier
+    /// record obsolete, which is how compaction frees the simulated disk.
+    pub fn synced(&mut self) {
+        for record in self.unsynced.drain(..) {
+            if record.is_checkpoint() {
+                self.durable.clear();
+            }
+            self.durable.push(record);
+        }
+        self.syncing = false;
+    }
+
+    /// The machine lost power: volatile state is gone, and of the unsynced records only the
+    /// first `kept` reached the platter.
+    pub fn crash(&mut self, kept: usize) {
+        self.node = None;
+        self.incarnation += 1;
+        self.unsynced.truncate(kept);
+        self.synced();
+        self.backlog.clear();
+        self.timers.clear();
+        self.was_leader = false;
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.node.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clocks_skew_and_convert_back() {
+        let fast = Clock {
+            offset: 1_000,
+            drift_ppm: 100_000,
+        };
+        assert_eq!(fast.local(1_000_000).as_nanos(), 1_000 + 1_100_000);
+        assert_eq!(fast.to_true(1_100_000), 1_000_000);
+        let exact = Clock::default();
+        assert_eq!(exact.local(5).as_nanos(), 5);
+        assert_eq!(exact.to_true(5), 5);
+    }
+}

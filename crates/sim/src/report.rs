@@ -1,0 +1,162 @@
+//! What a run found, and the aggregate over many runs.
+
+use crate::harness::Harness;
+use crate::simulation::Simulation;
+use quorate_check::history::pair;
+use quorate_check::linearizability::{check_linearizable, Limits};
+use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
+use std::time::{Duration, Instant};
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// Events processed (deliveries, timers, requests, fsync completions, faults).
+    pub events: u64,
+    /// Simulated time at the end, in nanoseconds.
+    pub sim_time: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+}
+
+/// The outcome of one seeded run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub protocol: &'static str,
+    pub seed: u64,
+    /// Safety, liveness and consistency violations; empty for a good run.
+    pub violations: Vec<String>,
+    pub ops_ok: u64,
+    pub ops_fail: u64,
+    pub ops_info: u64,
+    pub stats: RunStats,
+    /// Hash of every processed event: equal hashes mean identical runs.
+    pub trace_hash: u64,
+    /// The linearizability verdict on the history (`None` when not checked).
+    pub linearizable: Option<Verdict>,
+    /// Wall time the simulation took (excluding the history check).
+    pub wall: Duration,
+    /// Wall time of the history check.
+    pub check_wall: Duration,
+    pub history: Vec<HistoryEvent>,
+}
+
+pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Instant) -> RunReport {
+    let wall = started.elapsed();
+    let count = |kind| sim.history.iter().filter(|e| e.kind == kind).count() as u64;
+    let (ops_ok, ops_fail, ops_info) = (
+        count(EventKind::Ok),
+        count(EventKind::Fail),
+        count(EventKind::Info),
+    );
+    let mut violations = sim.violations.clone();
+    let check_started = Instant::now();
+    let linearizable = if sim.config.check_history {
+        let verdict = check_history(&sim.history, sim.config.check_time_limit, &mut violations);
+        Some(verdict)
+    } else {
+        None
+    };
+    RunReport {
+        protocol: sim.harness.name(),
+        seed,
+        violations,
+        ops_ok,
+        ops_fail,
+        ops_info,
+        stats: sim.stats.clone(),
+        trace_hash: sim.trace_hash(),
+        linearizable,
+        wall,
+        check_wall: check_started.elapsed(),
+        history: sim.history,
+    }
+}
+
+fn check_history(
+    history: &[HistoryEvent],
+    limit: Duration,
+    violations: &mut Vec<String>,
+) -> Verdict {
+    let operations = match pair(history) {
+        Ok(operations) => operations,
+        Err(e) => {
+            violations.push(format!("the simulator recorded a malformed history: {e}"));
+            return Verdict::Unknown;
+        }
+    };
+    let deadline = Instant::now() + limit;
+    let cancelled = move || Instant::now() > deadline;
+    let limits = Limits {
+        cancelled: &cancelled,
+        ..Limits::default()
+    };
+    let report = check_linearizable(&operations, &limits);
+    if report.verdict == Verdict::NotLinearizable {
+        let mut detail = format!(
+            "linearizability: no linearization of key {:?}",
+            report.key.as_deref().unwrap_or("-")
+        );
+        if let Some(stuck) = report.stuck {
+            detail += &format!(
+                "; after linearizing {} operations, {} returned before it could take effect",
+                report.linearized.len(),
+                operations[stuck]
+            );
+        }
+        violations.push(detail);
+    }
+    report.verdict
+}
+
+/// Totals over many runs.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub runs: u64,
+    pub failed_seeds: Vec<u64>,
+    pub violations: u64,
+    pub ops_ok: u64,
+    pub ops_fail: u64,
+    pub ops_info: u64,
+    pub events: u64,
+    pub sim_time: u64,
+    /// Summed wall time of the simulations, i.e. CPU time on one core.
+    pub sim_wall: Duration,
+    pub check_wall: Duration,
+    pub unknown_checks: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub last_trace_hash: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, report: &RunReport) {
+        self.runs += 1;
+        if !report.violations.is_empty() {
+            self.failed_seeds.push(report.seed);
+        }
+        self.violations += report.violations.len() as u64;
+        self.ops_ok += report.ops_ok;
+        self.ops_fail += report.ops_fail;
+        self.ops_info += report.ops_info;
+        self.events += report.stats.events;
+        self.sim_time += report.stats.sim_time;
+        self.sim_wall += report.wall;
+        self.check_wall += report.check_wall;
+        self.unknown_checks += u64::from(report.linearizable == Some(Verdict::Unknown));
+        self.crashes += report.stats.crashes;
+        self.partitions += report.stats.partitions;
+        self.last_trace_hash = report.trace_hash;
+    }
+
+    /// Simulated events per second of simulation CPU time (one core).
+    pub fn events_per_second(&self) -> f64 {
+        let secs = self.sim_wall.as_secs_f64();
+        if secs == 0.0 {
+            0.0
+        } else {
+            self.events as f64 / secs
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! The event loop: one seeded run of one protocol under faults.
+//!
+//! ## Life of a client request in the simulator
+//!
+//! 1. A simulated client invokes an operation: the invocation is appended to the history and a
+//!    `Request` event is scheduled at a node after a network delay (it may be lost).
+//! 2. The node steps with `Input::Request`; its effects go through [`Simulation::execute`]:
+//!    `Persist` starts an fsync (a `Persisted` event after the disk's latency) and holds every
+//!    later effect of that node in its backlog; `Send` schedules a `Deliver` at the peer, unless
+//!    a partition, loss or a crash intervenes; `SetTimer` schedules a `Timer` event.
+//! 3. After every step the protocol's local invariants and the cluster-wide safety properties
+//!    are checked; a violation ends the run and is reported with the seed.
+//! 4. Eventually a node emits `Reply`; a `Reply` event reaches the client, which appends the
+//!    completion to the history (or retries elsewhere on a redirect or timeout).
+//! 5. At the end, the history is checked for linearizability.
+//!
+//! Everything random is drawn from one [`Rng`](crate::rng::Rng) seeded by the run's seed, and
+//! nothing depends on wall time or on hash-map order, so a seed replays bit for bit; the
+//! trace hash, folded over every processed event, proves it.
+
+use crate::client::ClientSlot;
+use crate::config::{FaultPlan, SimConfig};
+use crate::harness::Harness;
+use crate::node::{Clock, Slot};
+use crate::queue::Queue;
+use crate::report::{RunReport, RunStats};
+use crate::rng::Rng;
+use quorate_check::Event as HistoryEvent;
+use quorate_core::digest::{digest, Fnv64};
+use quorate_core::protocol::Effects;
+use quorate_core::quorum::majority;
+use quorate_core::{Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time};
+use std::hash::Hasher;
+
+/// Something that happens at a point of simulated time.
+pub(crate) enum Event<P: Protocol> {
+    Deliver {
+        from: NodeId,
+        to: usize,
+        msg: P::Message,
+        /// The link's connection epoch when sent (FIFO channels drop across reconnections).
+        epoch: u64,
+    },
+    Request {
+        to: usize,
+        request: Request,
+    },
+    Reply {
+        from: usize,
+        reply: Reply,
+    },
+    Timer {
+        node: usize,
+        timer: P::Timer,
+        generation: u64,
+    },
+    Persisted {
+        node: usize,
+        incarnation: u64,
+    },
+    ClientWake {
+        client: usize,
+        generation: u64,
+    },
+    PartitionChange,
+    Crash,
+    CrashNode {
+        node: usize,
+        incarnation: u64,
+    },
+    Restart {
+        node: usize,
+        incarnation: u64,
+    },
+    Heal,
+    LivenessDeadline,
+}
+
+/// Where the run is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// Faults are injected.
+    Faulty,
+    /// Every fault healed at `since`; every client must complete an operation.
+    Healing {
+        since: u64,
+    },
+    Done,
+}
+
+pub(crate) struct Simulation<'a, H: Harness> {
+    pub harness: &'a H,
+    pub config: &'a SimConfig,
+    pub plan: FaultPlan,
+    pub rng: Rng,
+    /// True time, in nanoseconds.
+    pub now: u64,
+    pub queue: Queue<Event<H::Node>>,
+    pub ids: Vec<NodeId>,
+    pub slots: Vec<Slot<H::Node>>,
+    pub invariants: H::Invariants,
+    effects: Effects<H::Node>,
+    /// `blocked[from * n + to]`: the link drops everything.
+    pub blocked: Vec<bool>,
+    /// `link_epoch[from * n + to]`: bumped when a link breaks.
+    link_epoch: Vec<u64>,
+    /// `last_delivery[from * n + to]`: FIFO channels deliver no earlier than this.
+    last_delivery: Vec<u64>,
+    timer_generation: u64,
+    pub clients: Vec<ClientSlot>,
+    pub history: Vec<HistoryEvent>,
+    pub next_process: u64,
+    pub next_session: u64,
+    pub value_counter: u64,
+    pub phase: Phase,
+    pub stats: RunStats,
+    pub violations: Vec<String>,
+    trace_hash: Fnv64,
+    trace: Option<&'a mut dyn FnMut(&str)>,
+}
+
+const MS: u64 = 1_000_000;
+
+impl<'a, H: Harness> Simulation<'a, H> {
+    pub fn new(
+        harness: &'a H,
+        config: &'a SimConfig,
+        seed: u64,
+        trace: Option<&'a mut dyn FnMut(&str)>,
+    ) -> Self {
+        let mut rng = Rng::new(seed);
+        let plan = FaultPlan::draw(config.faults, &mut rng);
+        let n = config.nodes;
+        let ids: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
+        let slots = (0..n)
+            .map(|_| {
+                let drift = plan.clock_drift_ppm_max;
+                let clock = Clock {
+                    offset: rng.between(0, plan.clock_offset_max),
+                    drift_ppm: rng.between(0, 2 * drift as u64) as i64 - drift,
+                };
+                Slot::new(clock)
+            })
+            .collect();
+        Simulation {
+            harness,
+            config,
+            plan,
+            rng,
+            now: 0,
+            queue: Queue::new(),
+            ids,
+            slots,
+            invariants: harness.invariants(),
+            effects: Effects::new(),
+            blocked: vec![false; n * n],
+            link_epoch: vec![0; n * n],
+            last_delivery: vec![0; n * n],
+            timer_generation: 0,
+            clients: Vec::new(),
+            history: Vec::new(),
+            next_process: 0,
+            next_session: 1,
+            value_counter: 0,
+            phase: Phase::Faulty,
+            stats: RunStats::default(),
+            violations: Vec::new(),
+            trace_hash: Fnv64::default(),
+            trace,
+        }
+    }
+
+    /// Runs to the end and reports.
+    pub fn run(mut self, seed: u64) -> RunReport {
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop()));
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            let at = Time::from_nanos(self.now);
+            self.violations.push(format!("panic at {at}: {message}"));
+        }
+        crate::report::finish(self, seed, started)
+    }
+
+    fn run_loop(&mut self) {
+        for i in 0..self.slots.len() {
+            self.start_node(i);
+        }
+        self.start_clients();
+        self.schedule_nemesis();
+        self.queue
+            .push(self.config.duration.as_nanos() as u64, Event::Heal);
+        while self.phase != Phase::Done && self.violations.is_empty() {
+            let Some((time, event)) = self.queue.pop() else {
+                break;
+            };
+            debug_assert!(time >= self.now, "time never goes back");
+            self.now = time;
+            self.stats.events += 1;
+            if self.stats.events >= self.config.events_max {
+                self.violations.push(format!(
+                    "the run exceeded {} events without finishing",
+                    self.config.events_max
+                ));
+                break;
+            }
+            self.dispatch(event);
+        }
+        self.stats.sim_time = self.now;
+    }
+
+    fn dispatch(&mut self, event: Event<H::Node>) {
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                epoch,
+            } => self.on_deliver(from, to, msg, epoch),
+            Event::Request { to, request } => {
+                self.hash_event(to, 1, digest(&request));
+                self.step(to, Input::Request(request));
+            }
+            Event::Reply { from, reply } => self.on_reply(from, reply),
+            Event::Timer {
+                node,
+                timer,
+                generation,
+            } => self.on_timer(node, timer, generation),
+            Event::Persisted { node, incarnation } => self.on_persisted(node, incarnation),
+            Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
+            Event::PartitionChange => self.on_partition_change(),
+            Event::Crash => self.on_crash_tick(),
+            Event::CrashNode { node, incarnation } => {
+                let slot = &self.slots[node];
+                if self.phase == Phase::Faulty && slot.incarnation == incarnation && slot.is_up() {
+                    self.crash(node);
+                }
+            }
+            Event::Restart { node, incarnation } => {
+                if self.slots[node].incarnation == incarnation && !self.slots[node].is_up() {
+                    self.start_node(node);
+                }
+            }
+            Event::Heal => self.heal(),
+            Event::LivenessDeadline => self.on_liveness_deadline(),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Nodes.
+
+    fn start_node(&mut self, i: usize) {
+        let node = self.harness.node(self.ids[i], &self.ids);
+        let recovered = self.slots[i].durable.clone();
+        self.slots[i].node = Some(node);
+        self.trace_line(i, || {
+            format!("start ({} records survived)", recovered.len())
+        });
+        self.hash_event(i, 0, recovered.len() as u64);
+        self.step(i, Input::Start { recovered });
+    }
+
+    /// Feeds one input to node `i`, checks every property, and carries out its effects.
+    pub fn step(&mut self, i: usize, input: Input<H::Node>) {
+        let local_now = self.slots[i].clock.local(self.now);
+        if !self.slots[i].is_up() {
+            return;
+        }
+        if self.trace.is_some() {
+            let line = format!("{input:?}");
+            self.trace_line(i, || line);
+        }
+        let mut effects = std::mem::take(&mut self.effects);
+        let node = self.slots[i].node.as_mut().expect("checked above");
+        node.step(local_now, input, &mut effects);
+        let node = self.slots[i].node.as_ref().expect("still up");
+        node.check_invariants();
+        let is_leader = node.status().role == Role::Leader;
+        if let Err(violation) = self
+            .invariants
+            .after_step(self.ids[i], node, effects.as_slice())
+        {
+            let at = Time::from_nanos(self.now);
+            self.violations.push(format!("{violation} (at {at})"));
+        }
+        for effect in effects.drain() {
+            self.execute(i, effect);
+        }
+        self.effects = effects;
+        if is_leader && !self.slots[i].was_leader {
+            self.on_new_leader(i);
+        }
+        self.slots[i].was_leader = is_leader;
+    }
+
+    /// Leader churn: sometimes a node crashes right after it became leader.
+    fn on_new_leader(&mut self, i: usize) {
+        if self.phase == Phase::Faulty && self.rng.chance(self.plan.crash_new_leader) {
+            let after = self.rng.between(0, 20 * MS);
+            let incarnation = self.slots[i].incarnation;
+            self.queue.push(
+                self.now + after,
+                Event::CrashNode {
+                    node: i,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// Carries out one effect, or queues it behind an fsync in progress (the persist barrier).
+    fn execute(&mut self, i: usize, effect: Effect<H::Node>) {
+        if self.slots[i].syncing {
+            self.slots[i].backlog.push_back(effect);
+            return;
+        }
+        match effect {
+            Effect::Send { to, msg } => self.send(i, to, msg),
+            Effect::Reply(reply) => self.send_reply(i, reply),
+            Effect::Persist(record) => {
+                let slot = &mut self.slots[i];
+                slot.unsynced.push(record);
+                // Group commit: persists queued right behind share this fsync.
+                while let Some(Effect::Persist(_)) = slot.backlog.front() {
+                    let Some(Effect::Persist(next)) = slot.backlog.pop_front() else {
+                        unreachable!("peeked a persist")
+                    };
+                    slot.unsynced.push(next);
+                }
+                slot.syncing = true;
+                let latency = self.rng.between(self.plan.fsync_min, self.plan.fsync_max);
+                let incarnation = self.slots[i].incarnation;
+                self.queue.push(
+                    self.now + latency,
+                    Event::Persisted {
+                        node: i,
+                        incarnation,
+                    },
+                );
+            }
+            Effect::SetTimer { timer, after } => {
+                let local = self
+                    .rng
+                    .between(after.min.as_nanos() as u64, after.max.as_nanos() as u64);
+                let delay = self.slots[i].clock.to_true(local);
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                let timers = &mut self.slots[i].timers;
+                match timers.iter_mut().find(|(name, _)| *name == timer) {
+                    Some(pending) => pending.1 = generation,
+                    None => timers.push((timer, generation)),
+                }
+                self.queue.push(
+                    self.now + delay,
+                    Event::Timer {
+                        node: i,
+                        timer,
+                        generation,
+                    },
+                );
+            }
+            Effect::CancelTimer(timer) => self.slots[i].timers.retain(|(name, _)| *name != timer),
+        }
+    }
+
+    fn on_persisted(&mut self, i: usize, incarnation: u64) {
+        if self.slots[i].incarnation != incarnation {
+            return; // The node crashed before the fsync completed.
+        }
+        self.slots[i].synced();
+        self.hash_event(i, 2, 0);
+        while !self.slots[i].syncing {
+            let Some(effect) = self.slots[i].backlog.pop_front() else {
+                break;
+            };
+            self.execute(i, effect);
+        }
+    }
+
+    fn on_timer(&mut self, i: usize, timer: <H::Node as Protocol>::Timer, generation: u64) {
+        let timers = &mut self.slots[i].timers;
+        let Some(position) = timers
+            .iter()
+            .position(|(name, pending)| *name == timer && *pending == generation)
+        else {
+            return; // Replaced, cancelled, or from before a crash.
+        };
+        timers.swap_remove(position);
+        self.hash_event(i, 3, digest(&timer));
+        self.step(i, Input::Timer(timer));
+    }
+
+    fn on_deliver(
+        &mut self,
+        from: NodeId,
+        to: usize,
+        msg: <H::Node as Protocol>::Message,
+        epoch: u64,
+    ) {
+        let link = self.node_index(from) * self.ids.len() + to;
+        if self.blocked[link] || (H::Node::FIFO_CHANNELS && self.link_epoch[link] != epoch) {
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        if !self.slots[to].is_up() {
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        self.hash_event(to, 4, digest(&msg));
+        self.step(to, Input::Message { from, msg });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Network.
+
+    pub fn node_index(&self, id: NodeId) -> usize {
+        (id.0 - 1) as usize
+    }
+
+    /// A network delay drawn from this seed's distribution.
+    pub fn delay(&mut self) -> u64 {
+        let mut delay = self.rng.between(self.plan.delay_min, self.plan.delay_max);
+        if self.rng.chance(self.plan.slow) {
+            delay *= 10;
+        }
+        delay
+    }
+
+    fn send(&mut self, i: usize, to: NodeId, msg: <H::Node as Protocol>::Message) {
+        self.stats.messages_sent += 1;
+        let n = self.ids.len();
+        if to.0 == 0 || to.0 > n as u64 {
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        let j = self.node_index(to);
+        let link = i * n + j;
+        let fifo = H::Node::FIFO_CHANNELS;
+        if self.blocked[link] || (!fifo && self.rng.chance(self.plan.loss)) {
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        let duplicate = !fifo && self.rng.chance(self.plan.duplicate);
+        if duplicate {
+            self.schedule_delivery(i, j, msg.clone());
+        }
+        self.schedule_delivery(i, j, msg);
+    }
+
+    fn schedule_delivery(&mut self, i: usize, j: usize, msg: <H::Node as Protocol>::Message) {
+        let link = i * self.ids.len() + j;
+        let mut at = self.now + self.delay();
+        if H::Node::FIFO_CHANNELS {
+            at = at.max(self.last_delivery[link]);
+            self.last_delivery[link] = at;
+        }
+        let event = Event::Deliver {
+            from: self.ids[i],
+            to: j,
+            msg,
+            epoch: self.link_epoch[link],
+        };
+        self.queue.push(at, event);
+    }
+
+    /// Replaces the blocked links; links that become blocked break their connections.
+    pub fn set_blocked(&mut self, blocked: Vec<bool>) {
+        for (link, now_blocked) in blocked.iter().enumerate() {
+            if *now_blocked && !self.blocked[link] {
+                self.link_epoch[link] += 1;
+            }
+        }
+        self.blocked = blocked;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Faults.
+
+    fn schedule_nemesis(&mut self) {
+        if let Some(every) = self.plan.partition_every {
+            let at = self.rng.between(0, 2 * every);
+            self.queue.push(at, Event::PartitionChange);
+        }
+        if let Some(every) = self.plan.crash_every {
+            let at = self.rng.between(0, 2 * every);
+            self.queue.push(at, Event::Crash);
+        }
+    }
+
+    /// The node that most recently claims leadership, if any (nemeses like to target it).
+    pub fn leader(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| slot.node.as_ref().map(|node| (i, node.status())))
+            .filter(|(_, status)| status.role == Role::Leader)
+            .max_by_key(|(_, status)| status.term)
+            .map(|(i, _)| i)
+    }
+
+    fn victim(&mut self) -> usize {
+        match self.leader() {
+            Some(leader) if self.rng.chance(0.5) => leader,
+            _ => self.rng.below(self.ids.len() as u64) as usize,
+        }
+    }
+
+    fn on_partition_change(&mut self) {
+        if self.phase != Phase::Faulty {
+            return;
+        }
+        let n = self.ids.len();
+        if self.blocked.iter().any(|b| *b) {
+            self.set_blocked(vec![false; n * n]);
+            self.trace_line(usize::MAX, || "nemesis: partition healed".into());
+        } else if n > 1 {
+            let (blocked, description) = crate::nemesis::partition(self, n);
+            self.set_blocked(blocked);
+            self.stats.partitions += 1;
+            self.trace_line(usize::MAX, || format!("nemesis: {description}"));
+        }
+        let every = self.plan.partition_every.expect("partitions are on");
+        let next = self.now + self.rng.between(every / 4, 2 * every);
+        self.queue.push(next, Event::PartitionChange);
+    }
+
+    fn on_crash_tick(&mut self) {
+        if self.phase != Phase::Faulty {
+            return;
+        }
+        let n = self.ids.len();
+        let down = self.slots.iter().filter(|s| !s.is_up()).count();
+        let down_max = if self.plan.crash_majority {
+            n
+        } else {
+            n - majority(n)
+        };
+        let victim = self.victim();
+        if down < down_max && self.slots[victim].is_up() {
+            self.crash(victim);
+        }
+        let every = self.plan.crash_every.expect("crashes are on");
+        let next = self.now + self.rng.between(every / 4, 2 * every);
+        self.queue.push(next, Event::Crash);
+    }
+
+    fn crash(&mut self, i: usize) {
+        let unsynced = self.slots[i].unsynced.len();
+        let kept = if self.plan.torn_writes {
+            self.rng.between(0, unsynced as u64) as usize
+        } else {
+            0
+        };
+        self.slots[i].crash(kept);
+        self.invariants.on_crash(self.ids[i]);
+        self.stats.crashes += 1;
+        self.trace_line(i, || {
+            format!("crash (kept {kept} of {unsynced} unsynced records)")
+        });
+        self.hash_event(i, 5, kept as u64);
+        let downtime = self
+            .rng
+            .between(10 * MS, self.plan.downtime_max.max(10 * MS));
+        let incarnation = self.slots[i].incarnation;
+        self.queue.push(
+            self.now + downtime,
+            Event::Restart {
+                node: i,
+                incarnation,
+            },
+        );
+    }
+
+    /// End of the fault phase: restart every node, reconnect every link, stop losing and
+    /// duplicating messages; then every client must make progress.
+    fn heal(&mut self) {
+        let n = self.ids.len();
+        self.set_blocked(vec![false; n * n]);
+        self.plan.loss = 0.0;
+        self.plan.duplicate = 0.0;
+        self.plan.slow = 0.0;
+        for i in 0..n {
+            if !self.slots[i].is_up() {
+                self.start_node(i);
+            }
+        }
+        self.phase = Phase::Healing { since: self.now };
+        self.trace_line(usize::MAX, || {
+            "heal: all faults removed; liveness phase".into()
+        });
+        let deadline = self.now + self.config.liveness_timeout.as_nanos() as u64;
+        self.queue.push(deadline, Event::LivenessDeadline);
+        self.check_liveness_done();
+    }
+
+    fn on_liveness_deadline(&mut self) {
+        if let Phase::Healing { .. } = self.phase {
+            let waiting = self.clients.iter().filter(|c| !c.healed_ok).count();
+            self.violations.push(format!(
+                "liveness: {waiting} of {} clients completed no operation within {:?} after all \
+                 faults healed",
+                self.clients.len(),
+                self.config.liveness_timeout
+            ));
+            self.phase = Phase::Done;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Tracing.
+
+    /// Folds an event into the trace hash: when, where, what kind, and its content's digest.
+    pub fn hash_event(&mut self, node: usize, kind: u8, content: u64) {
+        self.trace_hash.write_u64(self.now);
+        self.trace_hash.write_u64(node as u64);
+        self.trace_hash.write_u8(kind);
+        self.trace_hash.write_u64(content);
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.trace_hash.finish()
+    }
+
+    pub fn trace_line(&mut self, node: usize, line: impl FnOnce() -> String) {
+        if let Some(trace) = self.trace.as_mut() {
+            let at = Time::from_nanos(self.now);
+            let who = if node == usize::MAX {
+                "--".to_string()
+            } else {
+                format!("n{}", node + 1)
+            };
+            trace(&format!("{at:>14} {who:>4} {}", line()));
+        }
+    }
+}
