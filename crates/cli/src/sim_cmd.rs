@@ -233,6 +233,14 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
     );
     println!("{table}");
+    if !summary.counters.is_empty() {
+        let counters: Vec<String> = summary
+            .counters
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        println!("counters: {}", counters.join(", "));
+    }
     if summary.unknown_checks > 0 {
         println!(
             "note: {} histories were too large to check in the time limit (verdict unknown)",
@@ -257,5 +265,6 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
         "partitions": summary.partitions,
         "unknown_checks": summary.unknown_checks,
         "trace_hash": format!("{:016x}", summary.last_trace_hash),
+        "counters": summary.counters,
     })
 }

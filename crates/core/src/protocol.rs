@@ -278,4 +278,11 @@ pub trait Invariants<P: Protocol> {
 
     /// `node` crashed: its volatile state is gone.
     fn on_crash(&mut self, _node: NodeId) {}
+
+    /// Named counters of interesting events the checker observed (elections, stale reads,
+    /// membership changes, ...), reported in simulation summaries. They also guard against
+    /// checks that pass vacuously: a property over zero elections proves nothing.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }

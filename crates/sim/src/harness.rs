@@ -1,5 +1,8 @@
 //! How a protocol plugs into the simulator.
 
+use quorate_check::history::pair;
+use quorate_check::linearizability::{check_linearizable, Limits};
+use quorate_check::{Event as HistoryEvent, Verdict};
 use quorate_core::{Invariants, NodeId, Protocol};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
@@ -18,6 +21,53 @@ pub trait Harness: Sync {
 
     /// Fresh cluster-wide checkers for one run.
     fn invariants(&self) -> Self::Invariants;
+
+    /// Checks the client history of a run against the consistency the protocol promises,
+    /// returning the verdict and any violations. The default is linearizability of every
+    /// operation; protocols that promise less (stale reads, eventual consistency) override it.
+    fn check_history(&self, history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
+        linearizability(history, limits)
+    }
+}
+
+/// What the end-of-run history check found.
+#[derive(Clone, Debug)]
+pub struct HistoryVerdict {
+    pub verdict: Verdict,
+    pub violations: Vec<String>,
+}
+
+/// Checks a whole history for linearizability, key by key, explaining a violation.
+pub fn linearizability(history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
+    let operations = match pair(history) {
+        Ok(operations) => operations,
+        Err(e) => {
+            return HistoryVerdict {
+                verdict: Verdict::Unknown,
+                violations: vec![format!("the simulator recorded a malformed history: {e}")],
+            }
+        }
+    };
+    let report = check_linearizable(&operations, limits);
+    let mut violations = Vec::new();
+    if report.verdict == Verdict::NotLinearizable {
+        let mut detail = format!(
+            "linearizability: no linearization of key {:?}",
+            report.key.as_deref().unwrap_or("-")
+        );
+        if let Some(stuck) = report.stuck {
+            detail += &format!(
+                "; after linearizing {} operations, {} returned before it could take effect",
+                report.linearized.len(),
+                operations[stuck]
+            );
+        }
+        violations.push(detail);
+    }
+    HistoryVerdict {
+        verdict: report.verdict,
+        violations,
+    }
 }
 
 /// Raft, with a snapshot threshold low enough that compaction and InstallSnapshot happen in

@@ -28,7 +28,7 @@ mod queue;
 mod simulation;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
-pub use harness::{Harness, RaftHarness};
+pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
 pub use report::{RunReport, RunStats, Summary};
 
 /// Runs one seed. `trace`, if given, receives one line per event.

@@ -2,9 +2,10 @@
 
 use crate::harness::Harness;
 use crate::simulation::Simulation;
-use quorate_check::history::pair;
-use quorate_check::linearizability::{check_linearizable, Limits};
+use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
+use quorate_core::Invariants;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Counters of one run.
@@ -33,8 +34,10 @@ pub struct RunReport {
     pub stats: RunStats,
     /// Hash of every processed event: equal hashes mean identical runs.
     pub trace_hash: u64,
-    /// The linearizability verdict on the history (`None` when not checked).
+    /// The verdict of the end-of-run history check (`None` when not checked).
     pub linearizable: Option<Verdict>,
+    /// The protocol checker's named counters (see `Invariants::counters`).
+    pub counters: BTreeMap<String, u64>,
     /// Wall time the simulation took (excluding the history check).
     pub wall: Duration,
     /// Wall time of the history check.
@@ -53,11 +56,24 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     let mut violations = sim.violations.clone();
     let check_started = Instant::now();
     let linearizable = if sim.config.check_history {
-        let verdict = check_history(&sim.history, sim.config.check_time_limit, &mut violations);
-        Some(verdict)
+        let deadline = Instant::now() + sim.config.check_time_limit;
+        let cancelled = move || Instant::now() > deadline;
+        let limits = Limits {
+            cancelled: &cancelled,
+            ..Limits::default()
+        };
+        let found = sim.harness.check_history(&sim.history, &limits);
+        violations.extend(found.violations);
+        Some(found.verdict)
     } else {
         None
     };
+    let counters = sim
+        .invariants
+        .counters()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
     RunReport {
         protocol: sim.harness.name(),
         seed,
@@ -68,46 +84,11 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         stats: sim.stats.clone(),
         trace_hash: sim.trace_hash(),
         linearizable,
+        counters,
         wall,
         check_wall: check_started.elapsed(),
         history: sim.history,
     }
-}
-
-fn check_history(
-    history: &[HistoryEvent],
-    limit: Duration,
-    violations: &mut Vec<String>,
-) -> Verdict {
-    let operations = match pair(history) {
-        Ok(operations) => operations,
-        Err(e) => {
-            violations.push(format!("the simulator recorded a malformed history: {e}"));
-            return Verdict::Unknown;
-        }
-    };
-    let deadline = Instant::now() + limit;
-    let cancelled = move || Instant::now() > deadline;
-    let limits = Limits {
-        cancelled: &cancelled,
-        ..Limits::default()
-    };
-    let report = check_linearizable(&operations, &limits);
-    if report.verdict == Verdict::NotLinearizable {
-        let mut detail = format!(
-            "linearizability: no linearization of key {:?}",
-            report.key.as_deref().unwrap_or("-")
-        );
-        if let Some(stuck) = report.stuck {
-            detail += &format!(
-                "; after linearizing {} operations, {} returned before it could take effect",
-                report.linearized.len(),
-                operations[stuck]
-            );
-        }
-        violations.push(detail);
-    }
-    report.verdict
 }
 
 /// Totals over many runs.
@@ -128,6 +109,8 @@ pub struct Summary {
     pub crashes: u64,
     pub partitions: u64,
     pub last_trace_hash: u64,
+    /// Sums of the protocol checkers' named counters.
+    pub counters: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -148,6 +131,9 @@ impl Summary {
         self.crashes += report.stats.crashes;
         self.partitions += report.stats.partitions;
         self.last_trace_hash = report.trace_hash;
+        for (name, value) in &report.counters {
+            *self.counters.entry(name.clone()).or_default() += value;
+        }
     }
 
     /// Simulated events per second of simulation CPU time (one core).

@@ -170,4 +170,11 @@ impl Invariants<Raft> for RaftSafety {
     fn on_crash(&mut self, id: NodeId) {
         self.observed_commit.remove(&id);
     }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("leaders_elected", self.leaders.len() as u64),
+            ("entries_committed", self.committed.len() as u64),
+        ]
+    }
 }
