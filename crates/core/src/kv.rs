@@ -194,6 +194,30 @@ impl fmt::Display for ClientError {
     }
 }
 
+/// An operator's request to change the cluster itself rather than the data: membership and
+/// leadership. Protocols that do not support a command answer `ClientError::Rejected`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AdminRequest {
+    pub client: ClientId,
+    pub seq: u64,
+    pub command: AdminCommand,
+}
+
+/// A change to the cluster.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum AdminCommand {
+    /// Add a non-voting member that receives the log and can later be promoted.
+    AddLearner(NodeId),
+    /// Add a voting member (or promote a learner).
+    AddVoter(NodeId),
+    /// Remove a member.
+    RemoveNode(NodeId),
+    /// Replace the voting membership as a whole.
+    ChangeMembership { voters: Vec<NodeId> },
+    /// Hand leadership to another member.
+    TransferLeadership(NodeId),
+}
+
 /// A client operation as it is ordered and applied by a replicated log.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Command {

@@ -23,7 +23,10 @@ pub mod quorum;
 pub mod time;
 
 pub use ids::{ClientId, NodeId};
-pub use kv::{ClientError, Command, Key, KvStore, Op, Output, ReadMode, Reply, Request, Value};
+pub use kv::{
+    AdminCommand, AdminRequest, ClientError, Command, Key, KvStore, Op, Output, ReadMode, Reply,
+    Request, Value,
+};
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,
 };

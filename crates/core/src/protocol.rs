@@ -8,7 +8,7 @@
 //! same node type run under a seeded fault-injecting simulator and over real TCP and disks.
 //!
 //! ```text
-//! inputs : Start { recovered records } | Request | Message { from, msg } | Timer
+//! inputs : Start { recovered records } | Request | Admin | Message { from, msg } | Timer
 //! outputs: Persist(record)                 -- a barrier, see below
 //!          Send { to, msg } | Reply | SetTimer { timer, after: min..=max } | CancelTimer
 //! ```
@@ -37,7 +37,7 @@
 //!    may lose a suffix of them.
 
 use crate::ids::NodeId;
-use crate::kv::{Reply, Request};
+use crate::kv::{AdminRequest, Reply, Request};
 use crate::time::{Time, TimerRange};
 use std::fmt;
 use std::hash::Hash;
@@ -78,6 +78,8 @@ pub enum Input<P: Protocol> {
     Start { recovered: Vec<P::Record> },
     /// A client request arrived.
     Request(Request),
+    /// An operator's request to change membership or leadership; answered with a `Reply`.
+    Admin(AdminRequest),
     /// A message from another node arrived.
     Message { from: NodeId, msg: P::Message },
     /// A timer set earlier fired.
@@ -203,6 +205,7 @@ impl<P: Protocol> fmt::Debug for Input<P> {
         match self {
             Input::Start { recovered } => write!(f, "Start({} records)", recovered.len()),
             Input::Request(request) => write!(f, "{request:?}"),
+            Input::Admin(admin) => write!(f, "{admin:?}"),
             Input::Message { from, msg } => write!(f, "{from} -> {msg:?}"),
             Input::Timer(timer) => write!(f, "Timer({timer:?})"),
         }

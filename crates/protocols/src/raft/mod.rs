@@ -618,6 +618,14 @@ impl Protocol for Raft {
         match input {
             Input::Start { .. } => unreachable!("handled above"),
             Input::Request(request) => self.on_request(request, out),
+            Input::Admin(admin) => {
+                let why = format!("{:?} is not supported by this Raft yet", admin.command);
+                out.reply(Reply {
+                    client: admin.client,
+                    seq: admin.seq,
+                    result: Err(ClientError::Rejected(why)),
+                });
+            }
             Input::Message { from, msg } => self.on_message(from, msg, out),
             Input::Timer(timer) => self.on_timer(timer, out),
         }
