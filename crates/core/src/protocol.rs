@@ -271,6 +271,11 @@ impl fmt::Display for Violation {
 /// (so it can see exactly what the node decided to persist and send), and keeps whatever
 /// cluster-wide ledger it needs (leaders per term, committed entries, chosen values).
 pub trait Invariants<P: Protocol> {
+    /// `node` is about to step with `input` at true (simulated) time `now`. Checkers that need
+    /// to know what clients asked for (validity: "only a proposed value may be chosen") or
+    /// when things happened (time to decision) look here; the default ignores it.
+    fn before_step(&mut self, _now: Time, _node: NodeId, _input: &Input<P>) {}
+
     /// Checks the properties after `node` stepped into `state`, producing `effects`.
     fn after_step(
         &mut self,

@@ -6,5 +6,10 @@
 //! same types.
 //!
 //! - [`raft`]: Raft (Ongaro & Ousterhout, 2014), with log compaction and InstallSnapshot.
+//! - [`paxos`]: single-decree Paxos (Lamport, 1998/2001), one write-once register per key.
 
+pub mod paxos;
 pub mod raft;
+
+#[cfg(test)]
+mod script;

@@ -38,7 +38,9 @@ pub fn run<'a, H: Harness>(
     seed: u64,
     trace: Option<&'a mut dyn FnMut(&str)>,
 ) -> RunReport {
-    simulation::Simulation::new(harness, config, seed, trace).run(seed)
+    let config = harness.configure(config);
+    let trace = trace.map(|trace| trace as &mut dyn FnMut(&str));
+    simulation::Simulation::new(harness, &config, seed, trace).run(seed)
 }
 
 /// Runs `seeds` on `jobs` threads, calling `progress` after each run (from the calling

@@ -275,6 +275,8 @@ impl<'a, H: Harness> Simulation<'a, H> {
             let line = format!("{input:?}");
             self.trace_line(i, || line);
         }
+        let at = Time::from_nanos(self.now);
+        self.invariants.before_step(at, self.ids[i], &input);
         let mut effects = std::mem::take(&mut self.effects);
         let node = self.slots[i].node.as_mut().expect("checked above");
         node.step(local_now, input, &mut effects);
