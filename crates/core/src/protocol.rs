@@ -284,6 +284,21 @@ pub trait Invariants<P: Protocol> {
         effects: &[Effect<P>],
     ) -> Result<(), Violation>;
 
+    /// `from` sent `msg` to `to` at true time `now`: the driver carried out the `Send`, so
+    /// everything `from`
+    /// persisted before it is durable. Checkers that count what a message attests (an
+    /// acceptor's vote, say) count it here, not in `after_step`: a message still held behind
+    /// a persist barrier when its node crashes never leaves, and its vote never happened.
+    fn on_send(
+        &mut self,
+        _now: Time,
+        _from: NodeId,
+        _to: NodeId,
+        _msg: &P::Message,
+    ) -> Result<(), Violation> {
+        Ok(())
+    }
+
     /// `node` crashed: its volatile state is gone.
     fn on_crash(&mut self, _node: NodeId) {}
 

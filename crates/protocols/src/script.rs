@@ -58,7 +58,12 @@ impl<P: Protocol, I: Invariants<P>> Cluster<P, I> {
         let effects: Vec<Effect<P>> = out.drain().collect();
         for effect in &effects {
             match effect {
-                Effect::Send { to, msg } => self.network.push((id, to.0, msg.clone())),
+                Effect::Send { to, msg } => {
+                    if let Err(v) = self.checker.on_send(self.now, NodeId(id), *to, msg) {
+                        self.violations.push(v);
+                    }
+                    self.network.push((id, to.0, msg.clone()))
+                }
                 Effect::Persist(record) => self.disks.entry(id).or_default().push(record.clone()),
                 Effect::Reply(reply) => self.replies.push((id, reply.clone())),
                 Effect::SetTimer { .. } | Effect::CancelTimer(_) => {}

@@ -24,11 +24,13 @@ pub mod rng;
 mod client;
 mod nemesis;
 mod node;
+mod paxos_harness;
 mod queue;
 mod simulation;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
 pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
+pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{RunReport, RunStats, Summary};
 
 /// Runs one seed. `trace`, if given, receives one line per event.

@@ -435,6 +435,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     fn send(&mut self, i: usize, to: NodeId, msg: <H::Node as Protocol>::Message) {
         self.stats.messages_sent += 1;
+        let at = Time::from_nanos(self.now);
+        if let Err(violation) = self.invariants.on_send(at, self.ids[i], to, &msg) {
+            self.violations.push(format!("{violation} (at {at})"));
+        }
         let n = self.ids.len();
         if to.0 == 0 || to.0 > n as u64 {
             self.stats.messages_dropped += 1;

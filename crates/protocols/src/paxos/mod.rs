@@ -103,8 +103,9 @@ use std::time::Duration;
 /// simulator's checks catch them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Bug {
-    /// An acceptor forgets its promises when it restarts (as if it never persisted them): it
-    /// may then accept a ballot it promised to refuse, and a second value can be chosen.
+    /// An acceptor forgets its promise when it restarts (it persisted what it accepted, but
+    /// not what it promised, like the seed's sketch): it may then accept a ballot below the
+    /// one it promised — even below the one it accepted — and a second value can be chosen.
     AcceptorForgetsPromise,
     /// A proposer proposes its own value even when a promise reports an accepted one (the
     /// seed's P2 proposing "Y" although it heard "X").
@@ -375,13 +376,7 @@ impl Paxos {
             } => {
                 let forget = self.config.has_bug(Bug::AcceptorForgetsPromise);
                 let instance = self.instance(&key).expect("recovered within instances_max");
-                instance.promised = if forget {
-                    accepted
-                        .as_ref()
-                        .map_or(Ballot::ZERO, |(ballot, _)| *ballot)
-                } else {
-                    promised
-                };
+                instance.promised = if forget { Ballot::ZERO } else { promised };
                 instance.accepted = accepted;
                 self.round_seen = self.round_seen.max(promised.round);
             }

@@ -3,7 +3,7 @@
 //!
 //! | property | what must hold | how it is checked |
 //! |---|---|---|
-//! | Agreement | at most one value is chosen | a ledger `(key, ballot) -> (value, acceptors)` fed by every `Accepted` an acceptor sends; a majority in one ballot chooses, and a second value chosen is a violation |
+//! | Agreement | at most one value is chosen | a ledger `(key, ballot) -> (value, acceptors)` fed by every `Accepted` that leaves an acceptor (`on_send`: only once its acceptance is durable); a majority in one ballot chooses, and a second value chosen is a violation |
 //! | One value per ballot | a ballot proposes one value | the same ledger: two values accepted in one ballot |
 //! | Validity | only a proposed value is chosen | every accepted value must be the value of a client's CAS-from-absent seen in `before_step` |
 //! | Integrity | a learner learns only a chosen value, at most once, and never another | every `Persist(Chosen)` is compared with the chosen ledger and with what that node learned before |
@@ -23,8 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The cluster-wide ledgers behind Paxos's safety properties, and its measurements.
 #[derive(Default, Debug)]
 pub struct PaxosSafety {
-    /// True time of the step being checked.
+    /// True time of the step or send being checked.
     now: Time,
+    /// Cluster size, learned from the nodes.
+    members: usize,
     /// Values clients proposed, per register.
     proposed: BTreeMap<Key, BTreeSet<Value>>,
     /// Who accepted what, per register and ballot.
@@ -62,7 +64,6 @@ impl PaxosSafety {
     fn on_accepted(
         &mut self,
         id: NodeId,
-        members: usize,
         key: &Key,
         ballot: Ballot,
         value: &Value,
@@ -87,8 +88,10 @@ impl PaxosSafety {
                 ),
             });
         }
-        voters.insert(id);
-        if voters.len() < majority(members) {
+        if !voters.insert(id) {
+            return Ok(()); // The same vote, sent to another learner or again.
+        }
+        if voters.len() < majority(self.members) {
             return Ok(());
         }
         match self.chosen.get(key) {
@@ -168,26 +171,34 @@ impl Invariants<Paxos> for PaxosSafety {
         node: &Paxos,
         effects: &[Effect<Paxos>],
     ) -> Result<(), Violation> {
-        let members = node.members().len();
+        self.members = node.members().len();
         for effect in effects {
-            match effect {
-                Effect::Send { msg, .. } => match msg {
-                    Message::Prepare { key, ballot } => {
-                        self.ballots.entry(key.clone()).or_default().insert(*ballot);
-                    }
-                    Message::Accepted { key, ballot, value } => {
-                        self.on_accepted(id, members, key, *ballot, value)?
-                    }
-                    Message::Nack { key, ballot, .. } => {
-                        self.nacked.insert((key.clone(), *ballot));
-                    }
-                    _ => {}
-                },
-                Effect::Persist(Record::Chosen { key, value }) => {
-                    self.on_learned(id, key, value)?
-                }
-                _ => {}
+            if let Effect::Persist(Record::Chosen { key, value }) = effect {
+                self.on_learned(id, key, value)?
             }
+        }
+        Ok(())
+    }
+
+    fn on_send(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        _to: NodeId,
+        msg: &Message,
+    ) -> Result<(), Violation> {
+        self.now = now;
+        match msg {
+            Message::Prepare { key, ballot } => {
+                self.ballots.entry(key.clone()).or_default().insert(*ballot);
+            }
+            Message::Accepted { key, ballot, value } => {
+                self.on_accepted(from, key, *ballot, value)?
+            }
+            Message::Nack { key, ballot, .. } => {
+                self.nacked.insert((key.clone(), *ballot));
+            }
+            _ => {}
         }
         Ok(())
     }
