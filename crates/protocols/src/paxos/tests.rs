@@ -639,5 +639,5 @@ fn pms_2_4_randomized_back_off_ends_the_duel() {
     assert!(c.violations.is_empty(), "{:?}", c.violations);
     assert_eq!(c.checker.decided(), 1);
     let counters: BTreeMap<&str, u64> = c.checker.counters().into_iter().collect();
-    assert!(counters["rounds"] <= 3, "{counters:?}");
+    assert_eq!(counters["rounds"], 2, "{counters:?}");
 }
