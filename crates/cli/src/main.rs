@@ -12,6 +12,7 @@ use std::process::ExitCode;
 #[command(name = "quorate", version, about, long_about = None)]
 #[command(after_help = "Examples:\n  \
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
+    quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
     quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl")]
 struct Cli {

@@ -4,7 +4,9 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use quorate_sim::{Faults, Harness, RaftHarness, RunReport, SimConfig, Summary};
+use quorate_sim::{
+    Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, RunReport, SimConfig, Summary,
+};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,6 +15,15 @@ use std::time::{Duration, Instant};
 pub enum ProtocolName {
     /// Raft (Ongaro & Ousterhout 2014) with log compaction.
     Raft,
+    /// Single-decree Paxos (Lamport 1998): one write-once register per key. Clients read keys
+    /// or propose values (CAS from absent) and move to fresh keys every 200 ms.
+    Paxos,
+    /// Single-decree Paxos without the livelock cure (no randomized back-off): duelling
+    /// proposers pre-empt each other; compare its rounds_to_decide with --protocol paxos.
+    PaxosLivelock,
+    /// Multi-Paxos (Lamport 2001, van Renesse & Altinbuken 2015): a stable leader, batching,
+    /// no-op gap fill, catch-up and snapshots, replicating the KV store.
+    Multipaxos,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +97,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     match args.protocol {
         ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
+        ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
+        ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
+        ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
     }
 }
 

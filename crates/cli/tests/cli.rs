@@ -142,3 +142,32 @@ fn a_simulated_history_round_trips_through_quorate_check() {
     assert!(stderr(&output).contains("line 1"), "{}", stderr(&output));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sim_runs_paxos_and_multipaxos_with_the_same_options_and_json_summary() {
+    for (protocol, counter) in [
+        ("paxos", "registers_decided"),
+        ("multipaxos", "slots_chosen"),
+        ("paxos-livelock", "rounds_preempted"),
+    ] {
+        let output = quorate(&[
+            "sim",
+            "--protocol",
+            protocol,
+            "--nodes",
+            "5",
+            "--seeds",
+            "10",
+            "--faults",
+            "all",
+            "--json",
+        ]);
+        assert!(output.status.success(), "{protocol}: {}", stderr(&output));
+        let json = last_json(&output);
+        assert_eq!(json["protocol"], protocol);
+        assert_eq!(json["seeds"], 10);
+        assert_eq!(json["violations"], 0, "{json}");
+        assert!(json["ops_ok"].as_u64().unwrap() > 50, "{json}");
+        assert!(json["counters"][counter].as_u64().unwrap() > 0, "{json}");
+    }
+}

@@ -271,6 +271,11 @@ impl fmt::Display for Violation {
 /// (so it can see exactly what the node decided to persist and send), and keeps whatever
 /// cluster-wide ledger it needs (leaders per term, committed entries, chosen values).
 pub trait Invariants<P: Protocol> {
+    /// `node` is about to step with `input` at true (simulated) time `now`. Checkers that need
+    /// to know what clients asked for (validity: "only a proposed value may be chosen") or
+    /// when things happened (time to decision) look here; the default ignores it.
+    fn before_step(&mut self, _now: Time, _node: NodeId, _input: &Input<P>) {}
+
     /// Checks the properties after `node` stepped into `state`, producing `effects`.
     fn after_step(
         &mut self,
@@ -278,6 +283,21 @@ pub trait Invariants<P: Protocol> {
         state: &P,
         effects: &[Effect<P>],
     ) -> Result<(), Violation>;
+
+    /// `from` sent `msg` to `to` at true time `now`: the driver carried out the `Send`, so
+    /// everything `from`
+    /// persisted before it is durable. Checkers that count what a message attests (an
+    /// acceptor's vote, say) count it here, not in `after_step`: a message still held behind
+    /// a persist barrier when its node crashes never leaves, and its vote never happened.
+    fn on_send(
+        &mut self,
+        _now: Time,
+        _from: NodeId,
+        _to: NodeId,
+        _msg: &P::Message,
+    ) -> Result<(), Violation> {
+        Ok(())
+    }
 
     /// `node` crashed: its volatile state is gone.
     fn on_crash(&mut self, _node: NodeId) {}

@@ -6,5 +6,13 @@
 //! same types.
 //!
 //! - [`raft`]: Raft (Ongaro & Ousterhout, 2014), with log compaction and InstallSnapshot.
+//! - [`paxos`]: single-decree Paxos (Lamport, 1998/2001), one write-once register per key.
+//! - [`multipaxos`]: Multi-Paxos (Lamport 2001 §3; van Renesse & Altinbuken 2015) replicating
+//!   the KV store: a stable leader, batching, no-op gap fill, catch-up and snapshots.
 
+pub mod multipaxos;
+pub mod paxos;
 pub mod raft;
+
+#[cfg(test)]
+mod script;

@@ -1,11 +1,12 @@
 //! Simulator speed: simulated events per second of one core, for a 5-node Raft cluster under
-//! every fault, without the end-of-run history check (which is the checker's benchmark).
+//! every fault, without the end-of-run history check (which is the checker's benchmark); the
+//! same for Multi-Paxos and single-decree Paxos.
 //!
 //! `cargo bench -p quorate-sim --bench simulator`; criterion reports the throughput in
 //! elements per second, where an element is one simulated event.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quorate_sim::{run, Faults, RaftHarness, SimConfig};
+use quorate_sim::{run, Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, SimConfig};
 use std::time::Duration;
 
 fn raft_five_nodes_all_faults(c: &mut Criterion) {
@@ -35,5 +36,46 @@ fn raft_five_nodes_all_faults(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, raft_five_nodes_all_faults);
+/// The Raft benchmark's settings, for any harness.
+fn five_nodes_all_faults<H: Harness>(c: &mut Criterion, harness: &H) {
+    let config = SimConfig {
+        nodes: 5,
+        faults: Faults::all(),
+        duration: Duration::from_secs(4),
+        check_history: false,
+        ..SimConfig::default()
+    };
+    let seeds: Vec<u64> = (0..16).collect();
+    let events: u64 = seeds
+        .iter()
+        .map(|seed| run(harness, &config, *seed, None).stats.events)
+        .sum();
+    let mut group = c.benchmark_group("simulator");
+    group.throughput(Throughput::Elements(events));
+    group.sample_size(20);
+    let name = format!("{}_5_nodes_all_faults_16_seeds", harness.name());
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            for seed in &seeds {
+                criterion::black_box(run(harness, &config, *seed, None));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn multipaxos_five_nodes_all_faults(c: &mut Criterion) {
+    five_nodes_all_faults(c, &MultiPaxosHarness::default());
+}
+
+fn paxos_five_nodes_all_faults(c: &mut Criterion) {
+    five_nodes_all_faults(c, &PaxosHarness::default());
+}
+
+criterion_group!(
+    benches,
+    raft_five_nodes_all_faults,
+    multipaxos_five_nodes_all_faults,
+    paxos_five_nodes_all_faults
+);
 criterion_main!(benches);

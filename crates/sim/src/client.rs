@@ -128,6 +128,9 @@ impl<H: Harness> Simulation<'_, H> {
     }
 
     fn next_op(&mut self, slot: usize) -> (Op, usize) {
+        if let Some(period) = self.config.workload.write_once {
+            return self.next_write_once_op(period);
+        }
         let mix = self.config.workload.mix;
         let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
         let key = Bytes::from(format!("k{key_index}"));
@@ -160,6 +163,28 @@ impl<H: Harness> Simulation<'_, H> {
             }
         } else {
             Op::Delete { key }
+        };
+        (op, key_index)
+    }
+
+    /// A write-once register operation (see `Workload::write_once`): read the key, or
+    /// propose a fresh value for it with a CAS from absent, which succeeds only if this value
+    /// is the one decided. Keys carry their generation, so each is decided once.
+    fn next_write_once_op(&mut self, period: std::time::Duration) -> (Op, usize) {
+        let mix = self.config.workload.mix;
+        let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
+        let generation = self.now / (period.as_nanos() as u64).max(1);
+        let key = Bytes::from(format!("k{key_index}.g{generation}"));
+        self.value_counter += 1;
+        let total = mix.get + mix.put + mix.append + mix.cas + mix.delete;
+        let op = if self.rng.below(u64::from(total)) < u64::from(mix.get) {
+            Op::Get { key }
+        } else {
+            Op::Cas {
+                key,
+                expected: None,
+                new: Bytes::from(self.value_counter.to_string()),
+            }
         };
         (op, key_index)
     }

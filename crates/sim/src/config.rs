@@ -155,6 +155,12 @@ pub struct Workload {
     pub op_timeout: Duration,
     /// Pause between a completion and the client's next invocation, at most.
     pub think_max: Duration,
+    /// Write-once registers, for single-decree consensus. When set, every key is written at
+    /// most once: a client either reads a key (weight `mix.get`) or proposes a fresh value for
+    /// it as a CAS from absent (every other weight), and every `write_once` period of simulated
+    /// time the clients move on to a fresh generation of keys (`k0.g7`), so that decisions keep
+    /// being made, under faults, for the whole run. `None`: the ordinary register workload.
+    pub write_once: Option<Duration>,
 }
 
 impl Default for Workload {
@@ -166,6 +172,7 @@ impl Default for Workload {
             attempt_timeout: Duration::from_millis(400),
             op_timeout: Duration::from_secs(3),
             think_max: Duration::from_millis(10),
+            write_once: None,
         }
     }
 }
@@ -228,6 +235,13 @@ impl SimConfig {
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());
+        }
+        if self
+            .workload
+            .write_once
+            .is_some_and(|period| period.is_zero())
+        {
+            return Err("the write-once generation period must be positive".into());
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! How a protocol plugs into the simulator.
 
+use crate::config::SimConfig;
 use quorate_check::history::pair;
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event as HistoryEvent, Verdict};
@@ -21,6 +22,13 @@ pub trait Harness: Sync {
 
     /// Fresh cluster-wide checkers for one run.
     fn invariants(&self) -> Self::Invariants;
+
+    /// The configuration a run of this protocol uses, given the one asked for. A protocol
+    /// that serves less than the full KV interface adapts the workload here (single-decree
+    /// Paxos turns it into write-once registers); the default runs `config` unchanged.
+    fn configure(&self, config: &SimConfig) -> SimConfig {
+        config.clone()
+    }
 
     /// Checks the client history of a run against the consistency the protocol promises,
     /// returning the verdict and any violations. The default is linearizability of every

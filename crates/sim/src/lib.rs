@@ -24,11 +24,13 @@ pub mod rng;
 mod client;
 mod nemesis;
 mod node;
+mod paxos_harness;
 mod queue;
 mod simulation;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
 pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
+pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{RunReport, RunStats, Summary};
 
 /// Runs one seed. `trace`, if given, receives one line per event.
@@ -38,7 +40,9 @@ pub fn run<'a, H: Harness>(
     seed: u64,
     trace: Option<&'a mut dyn FnMut(&str)>,
 ) -> RunReport {
-    simulation::Simulation::new(harness, config, seed, trace).run(seed)
+    let config = harness.configure(config);
+    let trace = trace.map(|trace| trace as &mut dyn FnMut(&str));
+    simulation::Simulation::new(harness, &config, seed, trace).run(seed)
 }
 
 /// Runs `seeds` on `jobs` threads, calling `progress` after each run (from the calling

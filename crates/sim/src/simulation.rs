@@ -275,6 +275,8 @@ impl<'a, H: Harness> Simulation<'a, H> {
             let line = format!("{input:?}");
             self.trace_line(i, || line);
         }
+        let at = Time::from_nanos(self.now);
+        self.invariants.before_step(at, self.ids[i], &input);
         let mut effects = std::mem::take(&mut self.effects);
         let node = self.slots[i].node.as_mut().expect("checked above");
         node.step(local_now, input, &mut effects);
@@ -433,6 +435,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     fn send(&mut self, i: usize, to: NodeId, msg: <H::Node as Protocol>::Message) {
         self.stats.messages_sent += 1;
+        let at = Time::from_nanos(self.now);
+        if let Err(violation) = self.invariants.on_send(at, self.ids[i], to, &msg) {
+            self.violations.push(format!("{violation} (at {at})"));
+        }
         let n = self.ids.len();
         if to.0 == 0 || to.0 > n as u64 {
             self.stats.messages_dropped += 1;
