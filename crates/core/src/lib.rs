@@ -24,7 +24,7 @@ pub mod time;
 
 pub use ids::{ClientId, NodeId};
 pub use kv::{
-    AdminCommand, AdminRequest, ClientError, Command, Key, KvStore, Op, Output, ReadMode, Reply,
+    AdminCommand, AdminRequest, ClientError, Command, Key, KvBuilder, KvChunk, KvCursor, KvStore, Op, Output, ReadMode, Reply,
     Request, Value,
 };
 pub use protocol::{
