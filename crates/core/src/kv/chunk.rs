@@ -52,11 +52,7 @@ impl KvChunk {
 
     /// Approximate size in transit, in bytes.
     pub fn size_bytes(&self) -> usize {
-        let sessions: usize = self
-            .sessions
-            .iter()
-            .map(|(_, s)| session_bytes(s))
-            .sum();
+        let sessions: usize = self.sessions.iter().map(|(_, s)| session_bytes(s)).sum();
         let pairs: usize = self.pairs.iter().map(|(k, v)| pair_bytes(k, v)).sum();
         sessions + pairs
     }
@@ -157,7 +153,10 @@ impl KvBuilder {
                 "a session chunk after the pairs started"
             );
             assert!(
-                store.sessions.last_key_value().map_or(true, |(c, _)| *c < client),
+                store
+                    .sessions
+                    .last_key_value()
+                    .map_or(true, |(c, _)| *c < client),
                 "session chunks out of order"
             );
             store.lru.insert(session.used, client);
@@ -176,7 +175,11 @@ impl KvBuilder {
     /// The rebuilt store (an empty one if no chunk arrived).
     pub fn finish(self) -> KvStore {
         let store = self.store.unwrap_or_default();
-        assert_eq!(store.sessions.len(), store.lru.len(), "sessions and lru agree");
+        assert_eq!(
+            store.sessions.len(),
+            store.lru.len(),
+            "sessions and lru agree"
+        );
         store
     }
 }
@@ -229,13 +232,20 @@ mod tests {
 
     #[test]
     fn a_store_survives_a_chunked_transfer_exactly() {
-        for (pairs, sessions, bytes_max) in [(0, 0, 64), (1, 0, 1), (300, 40, 256), (50, 5, 1 << 20)]
+        for (pairs, sessions, bytes_max) in
+            [(0, 0, 64), (1, 0, 1), (300, 40, 256), (50, 5, 1 << 20)]
         {
             let kv = store(pairs, sessions);
             let (rebuilt, chunks, largest) = transfer(&kv, bytes_max);
-            assert_eq!(rebuilt, kv, "{pairs} pairs, {sessions} sessions, {bytes_max} bytes");
+            assert_eq!(
+                rebuilt, kv,
+                "{pairs} pairs, {sessions} sessions, {bytes_max} bytes"
+            );
             // A chunk overshoots its budget by at most one item.
-            assert!(largest < bytes_max + SESSION_BYTES + PAIR_BYTES + 64, "{largest}");
+            assert!(
+                largest < bytes_max + SESSION_BYTES + PAIR_BYTES + 64,
+                "{largest}"
+            );
             if pairs + sessions as usize > 0 && bytes_max == 1 {
                 assert_eq!(chunks, pairs + sessions as usize, "one item per chunk");
             }
@@ -254,7 +264,10 @@ mod tests {
                 value: Bytes::from("other"),
             },
         };
-        assert!(matches!(rebuilt.apply(&retry), super::super::Applied::Cached(_)));
+        assert!(matches!(
+            rebuilt.apply(&retry),
+            super::super::Applied::Cached(_)
+        ));
         assert!(rebuilt.has_session(ClientId(3)));
         assert!(!rebuilt.has_session(ClientId(4)));
     }
