@@ -152,21 +152,16 @@ impl KvBuilder {
                 store.data.is_empty(),
                 "a session chunk after the pairs started"
             );
-            assert!(
-                store
-                    .sessions
-                    .last_key_value()
-                    .map_or(true, |(c, _)| *c < client),
-                "session chunks out of order"
-            );
+            if let Some((last, _)) = store.sessions.last_key_value() {
+                assert!(*last < client, "session chunks out of order");
+            }
             store.lru.insert(session.used, client);
             store.sessions.insert(client, session);
         }
         for (key, value) in chunk.pairs {
-            assert!(
-                store.data.last_key_value().map_or(true, |(k, _)| *k < key),
-                "pair chunks out of order"
-            );
+            if let Some((last, _)) = store.data.last_key_value() {
+                assert!(*last < key, "pair chunks out of order");
+            }
             store.data.insert(key, value);
         }
         self.chunks += 1;

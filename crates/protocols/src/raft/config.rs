@@ -183,8 +183,10 @@ mod tests {
 
     #[test]
     fn the_lease_shrinks_with_the_drift_bound() {
-        let mut config = RaftConfig::default();
-        config.clock_drift_bound_ppm = 0;
+        let mut config = RaftConfig {
+            clock_drift_bound_ppm: 0,
+            ..RaftConfig::default()
+        };
         assert_eq!(config.lease_duration(), config.election_timeout_min);
         config.clock_drift_bound_ppm = 100_000; // 10%: 150 ms × 0.9 / 1.1
         assert_eq!(config.lease_duration(), Duration::from_nanos(122_727_272));

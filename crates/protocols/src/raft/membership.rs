@@ -93,7 +93,11 @@ impl Membership {
         let majority_of = |set: &BTreeSet<NodeId>| {
             set.iter().filter(|id| yes(**id)).count() >= majority(set.len())
         };
-        majority_of(&self.voters) && self.old_voters.as_ref().map_or(true, majority_of)
+        let old = match &self.old_voters {
+            Some(old) => majority_of(old),
+            None => true,
+        };
+        majority_of(&self.voters) && old
     }
 
     /// The highest value that a quorum reaches, given each voter's value: for match indices,
@@ -142,7 +146,7 @@ impl Raft {
     /// An operator's request: membership changes here, leadership transfers in `transfer.rs`.
     pub(super) fn on_admin(&mut self, admin: AdminRequest, out: &mut Effects<Self>) {
         let RoleState::Leader(leader) = &self.role else {
-            let leader = self.leader;
+            let leader = self.leader_hint();
             return Self::answer_admin(&admin, Err(ClientError::NotLeader { leader }), out);
         };
         if let Some(pending) = &leader.admin {

@@ -53,8 +53,8 @@
 //! 9. **Leadership transfer** (`transfer.rs`, thesis §3.10). The leader pauses new commands,
 //!    catches the target up, and sends it TimeoutNow; the target campaigns at once.
 //! 10. **Compaction** (`snapshot.rs`, §7). When enough entries are applied beyond the last
-//!    snapshot, a node replaces its log prefix by a snapshot of the state machine. A follower
-//!    that needs entries the leader has compacted receives the snapshot in chunks.
+//!     snapshot, a node replaces its log prefix by a snapshot of the state machine. A follower
+//!     that needs entries the leader has compacted receives the snapshot in chunks.
 //!
 //! ## Guarantees
 //!
@@ -262,6 +262,20 @@ impl Raft {
     /// What the last step did that a cluster checker may count.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The leader to send clients to: this node's leader, if it heard from it within an
+    /// election timeout. A node that was cut off, or removed without knowing it, would
+    /// otherwise keep naming a leader of long ago, and clients could bounce between such
+    /// nodes forever.
+    fn leader_hint(&self) -> Option<NodeId> {
+        if self.is_leader() {
+            return Some(self.id);
+        }
+        let fresh = self
+            .heard_leader_at
+            .is_some_and(|at| self.now.saturating_since(at) < self.config.election_timeout_max);
+        self.leader.filter(|_| fresh)
     }
 
     fn leader_state(&self) -> &LeaderState {
@@ -488,7 +502,7 @@ impl Raft {
     /// A command for the log (writes, and reads that must open a session).
     fn propose(&mut self, request: Request, out: &mut Effects<Self>) {
         if !self.is_leader() {
-            let leader = self.leader;
+            let leader = self.leader_hint();
             return Self::answer(&request, Err(ClientError::NotLeader { leader }), out);
         }
         if let Some(target) = self.transfer_target() {

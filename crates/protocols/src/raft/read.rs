@@ -141,8 +141,8 @@ impl Raft {
         if self.is_leader() {
             return self.leader_read(ReadOrigin::Client(request), out);
         }
-        let Some(leader) = self.leader.filter(|_| self.config.follower_reads) else {
-            let leader = self.leader;
+        let Some(leader) = self.leader_hint().filter(|_| self.config.follower_reads) else {
+            let leader = self.leader_hint();
             return Self::answer(&request, Err(ClientError::NotLeader { leader }), out);
         };
         let reads = &mut self.follower_reads;

@@ -37,20 +37,21 @@ impl Raft {
         let RoleState::Leader(leader) = &mut self.role else {
             unreachable!("checked by the caller")
         };
-        let refusal = if target == self.id {
+        if target == self.id {
             return Self::answer_admin(admin, Ok(Output::Done), out); // Already there.
-        } else if !self.membership.voters.contains(&target) {
+        }
+        let refusal = if !self.membership.voters.contains(&target) {
             Some(format!(
                 "{target} is not a voter of the configuration ({})",
                 self.membership
             ))
-        } else if let Some(transfer) = &leader.transfer {
-            Some(format!(
-                "a leadership transfer to {} is already in progress",
-                transfer.target
-            ))
         } else {
-            None
+            leader.transfer.as_ref().map(|transfer| {
+                format!(
+                    "a leadership transfer to {} is already in progress",
+                    transfer.target
+                )
+            })
         };
         if let Some(why) = refusal {
             return Self::answer_admin(admin, Err(ClientError::Rejected(why)), out);
