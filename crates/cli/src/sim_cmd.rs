@@ -257,8 +257,11 @@ fn print_table(summary: &Summary, elapsed: Duration) {
     }
     if summary.admin_requests > 0 {
         println!(
-            "reconfiguration requests: {} ({} done, {} refused, {} unknown)",
-            summary.admin_requests, summary.admin_ok, summary.admin_refused, summary.admin_unknown
+            "reconfiguration requests: {} ({} done, {} refused, {} outcome unknown)",
+            summary.admin_requests,
+            summary.admin_ok,
+            summary.admin_refused,
+            summary.admin_requests - summary.admin_ok - summary.admin_refused
         );
     }
     if summary.unknown_checks > 0 {
@@ -290,7 +293,6 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
             "requests": summary.admin_requests,
             "done": summary.admin_ok,
             "refused": summary.admin_refused,
-            "unknown": summary.admin_unknown,
         },
     })
 }

@@ -213,8 +213,11 @@ impl Raft {
 
     /// Extends the lease and serves every read whose round a quorum confirmed.
     pub(super) fn confirm_reads(&mut self, out: &mut Effects<Self>) {
-        if !self.is_leader() {
+        let RoleState::Leader(leader) = &self.role else {
             return;
+        };
+        if leader.reads.pending.is_empty() && !self.config.lease_reads {
+            return; // Nothing waits, and no lease to extend.
         }
         let confirmed = self.confirmed_round();
         let (lease, lease_reads) = (self.config.lease_duration(), self.config.lease_reads);
