@@ -21,7 +21,7 @@
 
 use crate::harness::{Configuration, Harness};
 use crate::simulation::{Event, Phase, Simulation};
-use quorate_core::{AdminCommand, AdminRequest, ClientError, ClientId, NodeId, Reply};
+use quorate_core::{AdminCommand, AdminRequest, ClientId, NodeId, Reply};
 
 /// Admin sessions have the top bit set; client sessions never do.
 const ADMIN_BIT: u64 = 1 << 63;
@@ -236,8 +236,9 @@ impl<H: Harness> Simulation<'_, H> {
         self.hash_event(from, 7, quorate_core::digest::digest(&reply));
         match &reply.result {
             Ok(_) => self.stats.admin_ok += 1,
-            Err(ClientError::Rejected(_)) => self.stats.admin_refused += 1,
-            Err(_) => {} // Unknown outcome: not the leader any more, or deposed meanwhile.
+            // Refused, or sent to a node that no longer leads: certainly not done.
+            Err(error) if error.is_definite() => self.stats.admin_refused += 1,
+            Err(_) => {} // Unknown outcome: the leader was deposed meanwhile, or gave up.
         }
         self.trace_line(from, || format!("nemesis: answered {:?}", reply.result));
     }

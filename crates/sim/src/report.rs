@@ -19,8 +19,8 @@ pub struct RunStats {
     pub messages_dropped: u64,
     pub crashes: u64,
     pub partitions: u64,
-    /// Requests the reconfiguration nemesis sent, those answered done, and those refused
-    /// (certainly not done); the outcome of the rest is unknown.
+    /// Requests the reconfiguration nemesis sent, those answered done, and those refused or
+    /// redirected (certainly not done); the outcome of the rest is unknown.
     pub admin_requests: u64,
     pub admin_ok: u64,
     pub admin_refused: u64,
