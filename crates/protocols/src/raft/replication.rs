@@ -236,7 +236,9 @@ impl Raft {
                 }
                 p.next_index = p.next_index.max(p.match_index + 1);
                 self.advance_commit_index(out);
-                self.maybe_send_timeout_now(out);
+                if self.transfer_target() == Some(from) {
+                    self.maybe_send_timeout_now(out);
+                }
             }
             AppendResult::Reject {
                 prev_log_index,

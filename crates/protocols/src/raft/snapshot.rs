@@ -91,7 +91,9 @@ impl Raft {
                 p.progressed = true;
                 p.replicate();
                 self.advance_commit_index(out);
-                self.maybe_send_timeout_now(out);
+                if self.transfer_target() == Some(from) {
+                    self.maybe_send_timeout_now(out);
+                }
             }
             SnapshotAck::Next(wanted) => {
                 let ReplicaState::Snapshot(send) = &mut p.state else {
