@@ -9,8 +9,9 @@
 //!    per follower; nobody needs the total size.
 //! 2. The follower starts a new rebuild on chunk 0, appends the chunk it expects next, and
 //!    answers with the number of the chunk it wants (`Next`), or `Installed` after the last.
-//!    Any other chunk is answered with what it expects, so the leader resumes (or restarts)
-//!    from there.
+//!    Any other chunk is answered with what it expects. The leader resends a chunk asked for
+//!    again, and starts over from chunk 0 when asked for an earlier one (the follower
+//!    restarted, or a late duplicate of chunk 0 reset it): its cursors only move forward.
 //! 3. On the last chunk, the follower installs the snapshot, persists a checkpoint, and only
 //!    then answers `Installed`; the leader then probes from the snapshot's end.
 
@@ -110,12 +111,13 @@ impl Raft {
                     send.offset = wanted;
                     send.sent = false;
                     p.progressed = true;
-                } else if wanted == 0 {
-                    // The follower lost its partial snapshot (it restarted): start over.
-                    let snapshot = send.snapshot.clone();
-                    *send = super::progress::SnapshotSend::new(snapshot);
                 } else if wanted == send.offset {
                     send.sent = false; // Our chunk was dropped: resend it.
+                } else if wanted < send.offset {
+                    // The follower lost what it had (it restarted, or a late duplicate of
+                    // chunk 0 started it over). Cursors only go forward: start over too.
+                    let snapshot = send.snapshot.clone();
+                    *send = super::progress::SnapshotSend::new(snapshot);
                 }
             }
         }

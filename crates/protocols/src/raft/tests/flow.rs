@@ -192,7 +192,27 @@ fn s7_a_follower_that_lost_its_partial_snapshot_makes_the_leader_start_over() {
     assert_eq!(second.offset, 1);
     // The follower restarts and has nothing: it asks for chunk 0, and gets it.
     let mut restarted = node_with(3, &[1, 2, 3], RaftConfig::default());
-    let (_, response) = answer(&mut restarted, second);
+    let (_, response) = answer(&mut restarted, second.clone());
+    let effects = deliver(&mut leader, 3, response);
+    let zero = chunk_to(&effects, 3).unwrap();
+    assert_eq!(zero.offset, 0);
+    // Two chunks later, a late duplicate of chunk 0 resets the follower, which then asks for
+    // chunk 1 while the leader is at chunk 2: the leader starts over rather than stall.
+    let (_, response) = answer(&mut restarted, zero.clone());
+    let effects = deliver(&mut leader, 3, response);
+    let one = chunk_to(&effects, 3).unwrap();
+    let (_, response) = answer(&mut restarted, one);
+    let effects = deliver(&mut leader, 3, response);
+    let two = chunk_to(&effects, 3).unwrap();
+    assert_eq!(two.offset, 2);
+    answer(&mut restarted, zero);
+    let (_, response) = answer(&mut restarted, two);
+    let stale = Message::InstallSnapshotResponse {
+        term: 1,
+        last_index: 6,
+        ack: SnapshotAck::Next(1),
+    };
+    assert_eq!(response, stale);
     let effects = deliver(&mut leader, 3, response);
     assert_eq!(chunk_to(&effects, 3).unwrap().offset, 0);
 }
