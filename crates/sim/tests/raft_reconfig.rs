@@ -78,7 +78,12 @@ fn raft_is_safe_and_live_while_the_cluster_is_reconfigured_under_every_fault() {
 fn committing_joint_consensus_with_the_new_majority_alone_is_caught() {
     let mut harness = RaftHarness::default();
     harness.config.bug = Some(Bug::JointNewMajorityOnly);
-    let reports = runs(&harness, &config(5), 0..200);
+    // Longer runs: more changes per seed, so more chances to meet a partition at the moment.
+    let config = SimConfig {
+        duration: Duration::from_secs(6),
+        ..config(5)
+    };
+    let reports = runs(&harness, &config, 0..200);
     let failed = failures(&reports);
     assert!(
         !failed.is_empty(),
