@@ -56,6 +56,12 @@ pub struct SimArgs {
     /// Distinct keys the clients use.
     #[arg(long, default_value_t = 4)]
     keys: usize,
+    /// Change the cluster while the faults go on: two spare nodes start outside it, and a
+    /// nemesis adds learners, promotes them, removes members (the leader too), replaces the
+    /// voters wholesale (joint consensus) and transfers leadership. Safety and
+    /// linearizability are checked as always.
+    #[arg(long)]
+    reconfig: bool,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -84,6 +90,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         faults,
         duration: args.duration,
         check_history: !args.no_check,
+        reconfig: args.reconfig,
         ..SimConfig::default()
     };
     config.workload.clients = args.clients;
@@ -108,6 +115,12 @@ fn simulate<H: Harness>(
     config: &SimConfig,
     args: &SimArgs,
 ) -> anyhow::Result<ExitCode> {
+    if config.reconfig && !harness.supports_reconfiguration() {
+        bail!(
+            "--reconfig: {} does not support membership changes",
+            harness.name()
+        );
+    }
     let started = Instant::now();
     let reports = match args.seed {
         Some(seed) => vec![run_one(harness, config, args, seed)?],
@@ -186,10 +199,11 @@ fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec
 
 fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64) -> String {
     format!(
-        "quorate sim --protocol {protocol} --nodes {} --faults {} --duration {} --clients {} \
+        "quorate sim --protocol {protocol} --nodes {} --faults {}{} --duration {} --clients {} \
          --keys {} --seed {seed} --trace",
         config.nodes,
         config.faults,
+        if config.reconfig { " --reconfig" } else { "" },
         humantime::format_duration(config.duration),
         args.clients,
         args.keys
@@ -255,6 +269,15 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             .collect();
         println!("counters: {}", counters.join(", "));
     }
+    if summary.admin_requests > 0 {
+        println!(
+            "reconfiguration requests: {} ({} done, {} refused, {} outcome unknown)",
+            summary.admin_requests,
+            summary.admin_ok,
+            summary.admin_refused,
+            summary.admin_requests - summary.admin_ok - summary.admin_refused
+        );
+    }
     if summary.unknown_checks > 0 {
         println!(
             "note: {} histories were too large to check in the time limit (verdict unknown)",
@@ -280,5 +303,10 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
         "unknown_checks": summary.unknown_checks,
         "trace_hash": format!("{:016x}", summary.last_trace_hash),
         "counters": summary.counters,
+        "reconfig": {
+            "requests": summary.admin_requests,
+            "done": summary.admin_ok,
+            "refused": summary.admin_refused,
+        },
     })
 }

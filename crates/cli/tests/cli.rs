@@ -60,6 +60,43 @@ fn sim_prints_a_json_summary_with_the_promised_fields() {
 }
 
 #[test]
+fn reconfig_runs_membership_changes_and_counts_them() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--nodes",
+        "5",
+        "--seeds",
+        "20",
+        "--faults",
+        "all",
+        "--reconfig",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["violations"], 0);
+    assert!(
+        json["reconfig"]["requests"].as_u64().unwrap() > 20,
+        "{json}"
+    );
+    let counters = &json["counters"];
+    for name in [
+        "membership_changes",
+        "transfers",
+        "read_index_reads",
+        "lease_reads",
+    ] {
+        assert!(
+            counters[name].as_u64().unwrap_or(0) > 0,
+            "no {name} in {json}"
+        );
+    }
+    assert!(stdout(&output).contains("reconfiguration requests:"));
+}
+
+#[test]
 fn the_same_seed_prints_the_same_trace_hash() {
     let run = || {
         let output = quorate(&["sim", "--seed", "17", "--json"]);

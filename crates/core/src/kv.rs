@@ -38,6 +38,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod chunk;
+pub use chunk::{KvBuilder, KvChunk, KvCursor};
+
 /// Keys are arbitrary byte strings.
 pub type Key = Bytes;
 /// Values are arbitrary byte strings.

@@ -24,8 +24,8 @@ pub mod time;
 
 pub use ids::{ClientId, NodeId};
 pub use kv::{
-    AdminCommand, AdminRequest, ClientError, Command, Key, KvStore, Op, Output, ReadMode, Reply,
-    Request, Value,
+    AdminCommand, AdminRequest, ClientError, Command, Key, KvBuilder, KvChunk, KvCursor, KvStore,
+    Op, Output, ReadMode, Reply, Request, Value,
 };
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,

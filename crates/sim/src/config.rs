@@ -194,7 +194,14 @@ pub struct SimConfig {
     pub check_time_limit: Duration,
     /// Hard stop, in processed events, against runaway runs.
     pub events_max: u64,
+    /// Run the reconfiguration nemesis: [`RECONFIG_SPARES`] extra nodes start outside the
+    /// cluster, and members are added, promoted, removed and replaced, and leadership is
+    /// transferred, during the fault phase. Needs a harness that supports it.
+    pub reconfig: bool,
 }
+
+/// Nodes beyond `--nodes` that a reconfiguration run starts outside the cluster.
+pub const RECONFIG_SPARES: usize = 2;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -207,20 +214,31 @@ impl Default for SimConfig {
             check_history: true,
             check_time_limit: Duration::from_secs(20),
             events_max: 50_000_000,
+            reconfig: false,
         }
     }
 }
 
 impl SimConfig {
+    /// Nodes that start outside the cluster, for the reconfiguration nemesis to add.
+    pub fn spares(&self) -> usize {
+        if self.reconfig {
+            RECONFIG_SPARES
+        } else {
+            0
+        }
+    }
+
     /// Refuses impossible options with a message naming the option.
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes == 0 {
             return Err("--nodes must be at least 1".into());
         }
-        if self.nodes > 64 {
+        if self.nodes + self.spares() > 64 {
             return Err(format!(
-                "--nodes {} is more than the simulator's 64",
-                self.nodes
+                "--nodes {} (plus {} spares) is more than the simulator's 64",
+                self.nodes,
+                self.spares()
             ));
         }
         if self.workload.clients == 0 {
@@ -243,6 +261,7 @@ impl SimConfig {
         {
             return Err("the write-once generation period must be positive".into());
         }
+
         Ok(())
     }
 }
@@ -272,6 +291,8 @@ pub(crate) struct FaultPlan {
     pub fsync_min: u64,
     pub fsync_max: u64,
     pub torn_writes: bool,
+    /// Mean time between reconfigurations, if the reconfiguration nemesis runs.
+    pub reconfig_every: Option<u64>,
 }
 
 const MS: u64 = 1_000_000;
@@ -294,6 +315,7 @@ impl FaultPlan {
             fsync_min: MS / 10,
             fsync_max: MS / 2,
             torn_writes: false,
+            reconfig_every: None,
         };
         if faults.loss {
             plan.loss = rng.unit() * 0.15;

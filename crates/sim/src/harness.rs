@@ -36,6 +36,34 @@ pub trait Harness: Sync {
     fn check_history(&self, history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
         linearizability(history, limits)
     }
+
+    /// The largest clock drift, in parts per million of true time, that the protocol's safety
+    /// tolerates (leases, for example). The simulator keeps every clock within it. `None`:
+    /// safety does not depend on clocks.
+    fn clock_drift_bound_ppm(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether nodes accept `Input::Admin` membership changes and leadership transfers, which
+    /// the reconfiguration nemesis (`--reconfig`) sends.
+    fn supports_reconfiguration(&self) -> bool {
+        false
+    }
+
+    /// The configuration `node` believes in, for the reconfiguration nemesis to choose its
+    /// next change from. `None` if the protocol has no membership changes.
+    fn configuration(&self, _node: &Self::Node) -> Option<Configuration> {
+        None
+    }
+}
+
+/// A cluster configuration as the reconfiguration nemesis sees it.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Configuration {
+    /// Voting members (during a joint configuration, of either half).
+    pub voters: Vec<NodeId>,
+    /// Non-voting members.
+    pub learners: Vec<NodeId>,
 }
 
 /// What the end-of-run history check found.
@@ -78,11 +106,16 @@ pub fn linearizability(history: &[HistoryEvent], limits: &Limits) -> HistoryVerd
     }
 }
 
-/// Raft, with a snapshot threshold low enough that compaction and InstallSnapshot happen in
-/// every run.
+/// Raft with every production feature on: pre-vote, check-quorum, ReadIndex, leases (with a
+/// 5% clock-drift bound the simulator honours), follower reads. The snapshot threshold, chunk
+/// size and flow-control windows are small enough that compaction, multi-chunk
+/// InstallSnapshot and full windows happen in every run.
 #[derive(Clone, Debug)]
 pub struct RaftHarness {
     pub config: RaftConfig,
+    /// Keep simulated clocks within `config.clock_drift_bound_ppm`. Tests switch it off to
+    /// show what lease reads do when the bound is broken.
+    pub honour_drift_bound: bool,
 }
 
 impl Default for RaftHarness {
@@ -90,12 +123,22 @@ impl Default for RaftHarness {
         RaftHarness {
             config: RaftConfig {
                 snapshot_threshold: 64,
+                snapshot_chunk_bytes: 256,
                 entries_per_append_max: 32,
+                inflight_max: 4,
+                inflight_bytes_max: 4096,
                 election_timeout_min: Duration::from_millis(150),
                 election_timeout_max: Duration::from_millis(300),
                 heartbeat_interval: Duration::from_millis(50),
+                pre_vote: true,
+                check_quorum: true,
+                read_index: true,
+                lease_reads: true,
+                clock_drift_bound_ppm: 50_000,
+                follower_reads: true,
                 ..RaftConfig::default()
             },
+            honour_drift_bound: true,
         }
     }
 }
@@ -114,5 +157,22 @@ impl Harness for RaftHarness {
 
     fn invariants(&self) -> RaftSafety {
         RaftSafety::new()
+    }
+
+    fn clock_drift_bound_ppm(&self) -> Option<u64> {
+        let leases = self.config.lease_reads && self.honour_drift_bound;
+        leases.then_some(self.config.clock_drift_bound_ppm)
+    }
+
+    fn supports_reconfiguration(&self) -> bool {
+        true
+    }
+
+    fn configuration(&self, node: &Raft) -> Option<Configuration> {
+        let membership = node.membership();
+        Some(Configuration {
+            voters: membership.all_voters().into_iter().collect(),
+            learners: membership.learners.iter().copied().collect(),
+        })
     }
 }

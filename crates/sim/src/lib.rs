@@ -13,6 +13,9 @@
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
 //!   safety properties. At the end, the history is checked for linearizability.
+//! - **Reconfiguration** (`SimConfig::reconfig`): spare nodes start outside the cluster, and a
+//!   nemesis adds and removes members, promotes learners, replaces the voters wholesale and
+//!   transfers leadership while the other faults go on (for harnesses that support it).
 //! - **Liveness phase**: after the fault phase every fault heals, and every client must
 //!   complete an operation within a deadline.
 
@@ -26,10 +29,11 @@ mod nemesis;
 mod node;
 mod paxos_harness;
 mod queue;
+mod reconfig;
 mod simulation;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
-pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
+pub use harness::{linearizability, Configuration, Harness, HistoryVerdict, RaftHarness};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{RunReport, RunStats, Summary};
 

@@ -19,6 +19,11 @@ pub struct RunStats {
     pub messages_dropped: u64,
     pub crashes: u64,
     pub partitions: u64,
+    /// Requests the reconfiguration nemesis sent, those answered done, and those refused or
+    /// redirected (certainly not done); the outcome of the rest is unknown.
+    pub admin_requests: u64,
+    pub admin_ok: u64,
+    pub admin_refused: u64,
 }
 
 /// The outcome of one seeded run.
@@ -108,6 +113,10 @@ pub struct Summary {
     pub unknown_checks: u64,
     pub crashes: u64,
     pub partitions: u64,
+    /// The reconfiguration nemesis' requests, summed (see [`RunStats`]).
+    pub admin_requests: u64,
+    pub admin_ok: u64,
+    pub admin_refused: u64,
     pub last_trace_hash: u64,
     /// Sums of the protocol checkers' named counters.
     pub counters: BTreeMap<String, u64>,
@@ -130,6 +139,9 @@ impl Summary {
         self.unknown_checks += u64::from(report.linearizable == Some(Verdict::Unknown));
         self.crashes += report.stats.crashes;
         self.partitions += report.stats.partitions;
+        self.admin_requests += report.stats.admin_requests;
+        self.admin_ok += report.stats.admin_ok;
+        self.admin_refused += report.stats.admin_refused;
         self.last_trace_hash = report.trace_hash;
         for (name, value) in &report.counters {
             *self.counters.entry(name.clone()).or_default() += value;

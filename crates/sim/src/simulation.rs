@@ -29,7 +29,9 @@ use quorate_check::Event as HistoryEvent;
 use quorate_core::digest::{digest, Fnv64};
 use quorate_core::protocol::Effects;
 use quorate_core::quorum::majority;
-use quorate_core::{Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time};
+use quorate_core::{
+    AdminRequest, Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time,
+};
 use std::hash::Hasher;
 
 /// Something that happens at a point of simulated time.
@@ -74,6 +76,13 @@ pub(crate) enum Event<P: Protocol> {
     },
     Heal,
     LivenessDeadline,
+    /// An operator's request from the reconfiguration nemesis reaches node `to`.
+    Admin {
+        to: usize,
+        request: AdminRequest,
+    },
+    /// The reconfiguration nemesis acts.
+    Reconfig,
 }
 
 /// Where the run is.
@@ -115,6 +124,7 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub phase: Phase,
     pub stats: RunStats,
     pub violations: Vec<String>,
+    pub nemesis: crate::reconfig::Nemesis,
     trace_hash: Fnv64,
     trace: Option<&'a mut dyn FnMut(&str)>,
 }
@@ -129,8 +139,16 @@ impl<'a, H: Harness> Simulation<'a, H> {
         trace: Option<&'a mut dyn FnMut(&str)>,
     ) -> Self {
         let mut rng = Rng::new(seed);
-        let plan = FaultPlan::draw(config.faults, &mut rng);
-        let n = config.nodes;
+        let mut plan = FaultPlan::draw(config.faults, &mut rng);
+        if let Some(bound) = harness.clock_drift_bound_ppm() {
+            // Honour the protocol's stated drift bound (it rests its safety on it).
+            let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+            plan.clock_drift_ppm_max = plan.clock_drift_ppm_max.min(bound);
+        }
+        if config.reconfig {
+            plan.reconfig_every = Some(rng.between(100 * MS, 600 * MS));
+        }
+        let n = config.nodes + config.spares();
         let ids: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
         let slots = (0..n)
             .map(|_| {
@@ -165,6 +183,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             phase: Phase::Faulty,
             stats: RunStats::default(),
             violations: Vec::new(),
+            nemesis: Default::default(),
             trace_hash: Fnv64::default(),
             trace,
         }
@@ -192,6 +211,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         self.start_clients();
         self.schedule_nemesis();
+        self.schedule_reconfig();
         self.queue
             .push(self.config.duration.as_nanos() as u64, Event::Heal);
         while self.phase != Phase::Done && self.violations.is_empty() {
@@ -225,6 +245,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 self.hash_event(to, 1, digest(&request));
                 self.step(to, Input::Request(request));
             }
+            Event::Reply { from, reply } if crate::reconfig::is_admin(reply.client) => {
+                self.on_admin_reply(from, reply)
+            }
             Event::Reply { from, reply } => self.on_reply(from, reply),
             Event::Timer {
                 node,
@@ -248,6 +271,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
             }
             Event::Heal => self.heal(),
             Event::LivenessDeadline => self.on_liveness_deadline(),
+            Event::Admin { to, request } => {
+                self.hash_event(to, 8, digest(&request));
+                self.step(to, Input::Admin(request));
+            }
+            Event::Reconfig => self.on_reconfig_tick(),
         }
     }
 
@@ -255,7 +283,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
     // Nodes.
 
     fn start_node(&mut self, i: usize) {
-        let node = self.harness.node(self.ids[i], &self.ids);
+        // Spare nodes (beyond `config.nodes`) start outside the initial configuration.
+        let members = &self.ids[..self.config.nodes];
+        let node = self.harness.node(self.ids[i], members);
         let recovered = self.slots[i].durable.clone();
         self.slots[i].node = Some(node);
         self.trace_line(i, || {

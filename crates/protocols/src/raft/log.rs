@@ -5,7 +5,8 @@
 //! `snapshot.last_index + 1 + k`. `term_at(i)` is known for the snapshot's last index and every
 //! entry after it; the terms of compacted entries are gone.
 
-use super::message::{Entry, Snapshot};
+use super::membership::Membership;
+use super::message::{Entry, Payload, Snapshot};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -57,13 +58,21 @@ impl Log {
         self.entries.get(usize::try_from(offset).ok()?)
     }
 
-    /// Up to `count_max` entries starting at `from` (which must not be compacted).
-    pub fn slice(&self, from: u64, count_max: usize) -> Vec<Entry> {
+    /// Entries starting at `from` (which must not be compacted): at most `count_max` of them
+    /// and, beyond the first, at most `bytes_max` bytes in all.
+    pub fn slice(&self, from: u64, count_max: usize, bytes_max: u64) -> Vec<Entry> {
         assert!(from >= self.first_index(), "slice of a compacted prefix");
-        let start = (from - self.first_index()) as usize;
-        let start = start.min(self.entries.len());
-        let end = start.saturating_add(count_max).min(self.entries.len());
-        self.entries[start..end].to_vec()
+        let start = ((from - self.first_index()) as usize).min(self.entries.len());
+        let mut bytes = 0u64;
+        let mut slice = Vec::new();
+        for entry in self.entries[start..].iter().take(count_max) {
+            bytes += entry.size_bytes();
+            if !slice.is_empty() && bytes > bytes_max {
+                break;
+            }
+            slice.push(entry.clone());
+        }
+        slice
     }
 
     pub fn append(&mut self, entry: Entry) {
@@ -123,6 +132,21 @@ impl Log {
         first
     }
 
+    /// The configuration in force at `index` (at or after the snapshot): the last
+    /// configuration entry at or before it, else the snapshot's. Returns its index too.
+    pub fn membership_at(&self, index: u64) -> (u64, &Membership) {
+        let last = index.min(self.last_index());
+        let held = last.saturating_sub(self.snapshot.last_index) as usize;
+        self.entries[..held]
+            .iter()
+            .rev()
+            .find_map(|entry| match &entry.payload {
+                Payload::Config(membership) => Some((entry.index, membership)),
+                _ => None,
+            })
+            .unwrap_or((self.snapshot.last_index, &self.snapshot.membership))
+    }
+
     fn assert_contiguous(&self) {
         if let (Some(first), Some(last)) = (self.entries.first(), self.entries.last()) {
             assert_eq!(first.index, self.snapshot.last_index + 1, "log has a gap");
@@ -137,8 +161,8 @@ impl Log {
 
 #[cfg(test)]
 mod tests {
-    use super::super::message::Payload;
     use super::*;
+    use quorate_core::NodeId;
 
     fn entry(index: u64, term: u64) -> Entry {
         Entry {
@@ -148,8 +172,12 @@ mod tests {
         }
     }
 
+    fn bootstrap() -> Membership {
+        Membership::new([NodeId(1)])
+    }
+
     fn log_with_terms(terms: &[u64]) -> Log {
-        let mut log = Log::new(Arc::new(Snapshot::empty(8)), Vec::new());
+        let mut log = Log::new(Arc::new(Snapshot::empty(bootstrap(), 8)), Vec::new());
         for (k, term) in terms.iter().enumerate() {
             log.append(entry(k as u64 + 1, *term));
         }
@@ -163,7 +191,7 @@ mod tests {
         assert_eq!(log.last_term(), 0);
         assert_eq!(log.term_at(0), Some(0));
         assert_eq!(log.term_at(1), None);
-        assert!(log.slice(1, 10).is_empty());
+        assert!(log.slice(1, 10, u64::MAX).is_empty());
     }
 
     #[test]
@@ -171,12 +199,14 @@ mod tests {
         let log = log_with_terms(&[1, 1, 2, 3, 3]);
         assert_eq!(log.term_at(3), Some(2));
         assert_eq!(log.last_term(), 3);
-        assert_eq!(
-            log.slice(2, 2).iter().map(|e| e.index).collect::<Vec<_>>(),
-            [2, 3]
-        );
-        assert_eq!(log.slice(5, 9).len(), 1);
-        assert_eq!(log.slice(6, 9).len(), 0);
+        let indices = |slice: Vec<Entry>| slice.iter().map(|e| e.index).collect::<Vec<_>>();
+        assert_eq!(indices(log.slice(2, 2, u64::MAX)), [2, 3]);
+        assert_eq!(log.slice(5, 9, u64::MAX).len(), 1);
+        assert_eq!(log.slice(6, 9, u64::MAX).len(), 0);
+        // A byte budget below one entry still yields one entry; two entries need two sizes.
+        assert_eq!(indices(log.slice(1, 9, 1)), [1]);
+        let one = entry(1, 1).size_bytes();
+        assert_eq!(indices(log.slice(1, 9, 2 * one)), [1, 2]);
         assert_eq!(log.last_index_of_term(1), Some(2));
         assert_eq!(log.last_index_of_term(4), None);
         assert_eq!(log.first_index_of_term_at(5), 4);
@@ -200,6 +230,7 @@ mod tests {
             Arc::new(Snapshot {
                 last_index,
                 last_term,
+                membership: bootstrap(),
                 state: Default::default(),
             })
         };
@@ -212,5 +243,22 @@ mod tests {
         assert_eq!(log.last_index(), 3);
         assert_eq!(log.last_term(), 9);
         assert_eq!(log.first_index_of_term_at(3), 4);
+    }
+
+    #[test]
+    fn the_configuration_in_force_is_the_last_one_in_the_log() {
+        let mut log = log_with_terms(&[1, 1]);
+        let two = Membership::new([NodeId(1), NodeId(2)]);
+        log.append(Entry {
+            index: 3,
+            term: 1,
+            payload: Payload::Config(two.clone()),
+        });
+        log.append(entry(4, 1));
+        assert_eq!(log.membership_at(2), (0, &bootstrap()));
+        assert_eq!(log.membership_at(3), (3, &two));
+        assert_eq!(log.membership_at(99), (3, &two));
+        log.truncate_from(3);
+        assert_eq!(log.membership_at(99), (0, &bootstrap()));
     }
 }

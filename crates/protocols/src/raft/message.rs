@@ -1,6 +1,7 @@
 //! Raft's wire messages, log entries, snapshots and durable records.
 
-use quorate_core::{Command, Durable, KvStore, NodeId};
+use super::membership::Membership;
+use quorate_core::{Command, Durable, KvChunk, KvStore, NodeId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -12,6 +13,9 @@ pub enum Payload {
     Noop,
     /// A client command for the state machine.
     Command(Command),
+    /// A cluster configuration (§6). It takes effect on every node as soon as it is in the
+    /// node's log, committed or not.
+    Config(Membership),
 }
 
 /// One log entry. Indices start at 1; index 0 is the empty prefix, of term 0.
@@ -22,33 +26,90 @@ pub struct Entry {
     pub payload: Payload,
 }
 
-/// The state machine as of `last_index`, which replaces the log prefix `1..=last_index`.
+/// Per-entry overhead counted by flow control (index, term, framing).
+const ENTRY_OVERHEAD_BYTES: u64 = 24;
+
+impl Entry {
+    /// Approximate size on the wire, in bytes: what the per-follower byte limits count.
+    pub fn size_bytes(&self) -> u64 {
+        let payload = match &self.payload {
+            Payload::Noop => 0,
+            Payload::Command(command) => {
+                let op = &command.op;
+                let value = match op {
+                    quorate_core::Op::Put { value, .. }
+                    | quorate_core::Op::Append { value, .. } => value.len(),
+                    quorate_core::Op::Cas { expected, new, .. } => {
+                        expected.as_ref().map_or(0, |e| e.len()) + new.len()
+                    }
+                    _ => 0,
+                };
+                16 + op.key().len() as u64 + value as u64
+            }
+            Payload::Config(membership) => 8 * membership.members().len() as u64,
+        };
+        ENTRY_OVERHEAD_BYTES + payload
+    }
+}
+
+/// The state machine as of `last_index`, which replaces the log prefix `1..=last_index`,
+/// together with the configuration in force at that index.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     pub last_index: u64,
     pub last_term: u64,
+    pub membership: Membership,
     pub state: KvStore,
 }
 
 impl Snapshot {
-    /// The snapshot of the empty log.
-    pub fn empty(sessions_max: usize) -> Snapshot {
+    /// The snapshot of the empty log: the bootstrap configuration and an empty store.
+    pub fn empty(membership: Membership, sessions_max: usize) -> Snapshot {
         Snapshot {
             last_index: 0,
             last_term: 0,
+            membership,
             state: KvStore::new(sessions_max),
         }
     }
 }
 
-/// Raft's RPCs (Figure 2) and their responses. The sender is known from the envelope, so
-/// `candidateId` and `leaderId` are not repeated here.
+/// One piece of an InstallSnapshot transfer (§7, chunked). Chunks are numbered from 0 by
+/// `offset`; the one with `done` completes the snapshot. The total size is never sent: the
+/// leader cuts the store as it goes (see `quorate_core::KvChunk`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    pub last_index: u64,
+    pub last_term: u64,
+    pub membership: Membership,
+    pub offset: u64,
+    pub data: KvChunk,
+    pub done: bool,
+}
+
+/// Raft's RPCs (Figure 2, plus pre-vote, TimeoutNow and ReadIndex from the thesis) and their
+/// responses. The sender is known from the envelope, so `candidateId` and `leaderId` are not
+/// repeated here.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum Message {
+    /// Thesis §9.6: "would you vote for me in `term`?", asked before bumping any term.
+    PreVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    /// `term` is the term asked about when granted, the responder's own term when refused.
+    PreVoteResponse {
+        term: u64,
+        granted: bool,
+    },
     RequestVote {
         term: u64,
         last_log_index: u64,
         last_log_term: u64,
+        /// The candidate campaigns because the leader handed over (thesis §3.10): voters grant
+        /// even though they heard from that leader recently.
+        transfer: bool,
     },
     RequestVoteResponse {
         term: u64,
@@ -60,30 +121,56 @@ pub enum Message {
         prev_log_term: u64,
         entries: Vec<Entry>,
         leader_commit: u64,
+        /// The leader's heartbeat round when sent, echoed in the response: a quorum of echoes
+        /// of round `r` proves leadership after `r` was sent (ReadIndex and leases, §6.4).
+        round: u64,
     },
     AppendEntriesResponse {
         term: u64,
+        round: u64,
         result: AppendResult,
     },
     InstallSnapshot {
         term: u64,
-        snapshot: Arc<Snapshot>,
+        chunk: SnapshotChunk,
     },
     InstallSnapshotResponse {
         term: u64,
         last_index: u64,
+        ack: SnapshotAck,
+    },
+    /// Thesis §3.10: the leader tells a caught-up follower to start an election at once.
+    TimeoutNow {
+        term: u64,
+    },
+    /// A follower asks the leader for a read index on behalf of its client (thesis §6.4).
+    ReadIndex {
+        term: u64,
+        id: u64,
+    },
+    /// The leader confirmed its leadership after the request arrived: reads at or after
+    /// `read_index` are linearizable.
+    ReadIndexResponse {
+        term: u64,
+        id: u64,
+        read_index: u64,
     },
 }
 
 impl Message {
     pub fn term(&self) -> u64 {
         match self {
-            Message::RequestVote { term, .. }
+            Message::PreVote { term, .. }
+            | Message::PreVoteResponse { term, .. }
+            | Message::RequestVote { term, .. }
             | Message::RequestVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::InstallSnapshot { term, .. }
-            | Message::InstallSnapshotResponse { term, .. } => *term,
+            | Message::InstallSnapshotResponse { term, .. }
+            | Message::TimeoutNow { term }
+            | Message::ReadIndex { term, .. }
+            | Message::ReadIndexResponse { term, .. } => *term,
         }
     }
 }
@@ -102,6 +189,16 @@ pub enum AppendResult {
         conflict_term: Option<u64>,
         conflict_index: u64,
     },
+}
+
+/// A follower's answer to one InstallSnapshot chunk.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum SnapshotAck {
+    /// Chunks `0..next` of the snapshot ending at `last_index` are in hand; send chunk `next`.
+    /// `next == 0` asks the leader to start over.
+    Next(u64),
+    /// The follower holds the state through `last_index` (installed now or earlier).
+    Installed,
 }
 
 /// Durable state, persisted before the node says anything that depends on it.

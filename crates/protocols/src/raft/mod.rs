@@ -1,14 +1,17 @@
 //! # Raft
 //!
 //! Raft (Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm", USENIX ATC
-//! 2014, and Ongaro's thesis, 2014) keeps a replicated log identical on a majority of nodes, so
-//! that a state machine fed from that log behaves like one reliable machine.
+//! 2014, and Ongaro's thesis, "Consensus: Bridging Theory and Practice", 2014) keeps a
+//! replicated log identical on a majority of nodes, so that a state machine fed from that log
+//! behaves like one reliable machine.
 //!
 //! ## Fault model
 //!
 //! Crash-recovery nodes with stable storage; an asynchronous network that may lose, duplicate,
 //! delay and reorder messages and partition nodes. No Byzantine faults. Safety never depends on
-//! timing; liveness needs a majority that can talk to each other for long enough.
+//! timing, except for lease reads, which assume every clock runs within
+//! `RaftConfig::clock_drift_bound_ppm` of true time. Liveness needs a quorum that can talk to
+//! each other for long enough.
 //!
 //! ## The algorithm, in numbered steps
 //!
@@ -16,205 +19,161 @@
 //!    leader. Every message carries the sender's term; a node that sees a higher term adopts it
 //!    and becomes a follower; a message from a lower term is stale and is refused (the seed's
 //!    sketch accepted those: a deposed leader could overwrite a new leader's entries).
-//! 2. **Election.** A follower that hears nothing from a leader for a randomized election
-//!    timeout becomes a candidate: it increments its term, votes for itself, persists both, and
-//!    asks every node for a vote (RequestVote). A node grants at most one vote per term, and
-//!    only to a candidate whose log is at least as up to date as its own: a higher last term,
-//!    or the same last term and at least as long (§5.4.1). A candidate with votes from a
-//!    majority becomes leader. Randomized timeouts make split votes rare.
-//! 3. **Replication.** The leader appends each client command to its log and sends it in
-//!    AppendEntries, together with the index and term of the entry just before it. A follower
-//!    accepts only if its log holds that previous entry (the consistency check), deletes any
-//!    conflicting suffix, appends, persists, and only then answers. Induction on this check
-//!    gives the Log Matching property: two logs that hold an entry with the same index and
-//!    term are identical up to it.
-//! 4. **Back-off.** A follower that fails the check answers with a hint (its term at that index
-//!    and the first index of that term), and the leader moves `next_index` back past the whole
-//!    conflicting term at once rather than one entry per round trip.
-//! 5. **Commitment.** An entry is committed once the leader has stored it on a majority, *and*
-//!    it is of the leader's current term (§5.4.2, Figure 8): entries of earlier terms are
-//!    committed only indirectly, by committing a later entry of the current term. A new leader
-//!    appends a no-op entry so that this happens promptly.
-//! 6. **Application.** Every node applies committed entries to its state machine in index
+//! 2. **Election** (`election.rs`). A voter that hears nothing from a leader for a randomized
+//!    election timeout first asks for *pre-votes* (thesis §9.6): would a quorum vote for it in
+//!    the next term? Only then does it become a candidate: it increments its term, votes for
+//!    itself, persists both, and asks every voter for a vote (RequestVote). A node grants at
+//!    most one vote per term, and only to a candidate whose log is at least as up to date as
+//!    its own (§5.4.1). With *check-quorum*, a node that heard from a leader within the minimum
+//!    election timeout ignores vote requests, and a leader that has not heard from a quorum
+//!    for that long steps down. A candidate with votes from a quorum becomes leader.
+//! 3. **Replication** (`replication.rs`, `progress.rs`). The leader appends each client command
+//!    to its log and sends it in AppendEntries, together with the index and term of the entry
+//!    just before it. A follower accepts only if its log holds that previous entry (the
+//!    consistency check), deletes any conflicting suffix, appends, persists, and only then
+//!    answers. Induction on this check gives the Log Matching property. Per follower, the
+//!    leader probes for the point where the logs agree (moving back a whole conflicting term
+//!    per round trip), then streams entries with a bounded window of messages and bytes.
+//! 4. **Commitment.** An entry is committed once the leader has stored it on a quorum, *and*
+//!    it is of the leader's current term (§5.4.2, Figure 8). A new leader appends a no-op
+//!    entry so that this happens promptly.
+//! 5. **Application.** Every node applies committed entries to its state machine in index
 //!    order. The leader answers a client once the client's entry is applied.
-//! 7. **Heartbeats.** An idle leader sends empty AppendEntries every heartbeat interval, which
-//!    keeps followers from starting elections and carries the commit index.
-//! 8. **Compaction** (§7). When enough entries are applied beyond the last snapshot, a node
-//!    replaces its log prefix by a snapshot of the state machine. A follower that needs entries
-//!    the leader has compacted receives the snapshot with InstallSnapshot.
+//! 6. **Heartbeats.** An idle leader sends empty AppendEntries every heartbeat interval, which
+//!    keeps followers from starting elections and carries the commit index. Each heartbeat
+//!    round is numbered, and responses echo the number.
+//! 7. **Reads** (`read.rs`). Linearizable reads do not touch the log: the leader confirms its
+//!    leadership with a heartbeat round after the read arrived (ReadIndex, thesis §6.4), or
+//!    relies on a lease earned by an earlier round (§6.4.1). Followers ask the leader for a read
+//!    index and serve the read themselves once they have applied that far.
+//! 8. **Membership** (`membership.rs`). Configurations are log entries, in force as soon as
+//!    they are in a node's log: single-server changes (thesis §4.1) one at a time, arbitrary
+//!    changes through a joint configuration whose decisions need both majorities (§6), and
+//!    learners that catch up before they may vote.
+//! 9. **Leadership transfer** (`transfer.rs`, thesis §3.10). The leader pauses new commands,
+//!    catches the target up, and sends it TimeoutNow; the target campaigns at once.
+//! 10. **Compaction** (`snapshot.rs`, §7). When enough entries are applied beyond the last
+//!     snapshot, a node replaces its log prefix by a snapshot of the state machine. A follower
+//!     that needs entries the leader has compacted receives the snapshot in chunks.
+//!
+//! ## Guarantees
+//!
+//! Election Safety, Log Matching, Leader Completeness and State Machine Safety (Figure 3),
+//! under any membership changes; linearizable client operations (writes through the log with
+//! exactly-once sessions, thesis §6.3; reads by ReadIndex, or by lease within the drift bound).
+//! `safety.rs` checks the properties across the cluster after every simulated step.
 //!
 //! ## Implementation choices
 //!
 //! - Persistence: term, vote and log changes are emitted as `Persist` effects *before* the
 //!   messages that depend on them; the driver holds later effects until they are durable.
-//! - Log indices are 1-based; index 0 is the empty prefix of term 0 (the seed's sketch mixed a
-//!   0-based commit index with an empty log).
-//! - Flow control: each follower has a `next_index` that advances optimistically as entries
-//!   are sent, at most `inflight_max` messages with entries in flight; if a heartbeat interval
-//!   passes without an acknowledgement, the leader resends from `match_index + 1`.
-//! - Reads go through the log like writes, so they are linearizable without clocks. (A leader
-//!   answering reads from its own state could already be deposed.) `ReadMode::Local` reads are
-//!   answered from the local state of any node and may be stale.
+//! - Log indices are 1-based; index 0 is the empty prefix of term 0.
+//! - Every node is built with the same bootstrap configuration (the snapshot at index 0);
+//!   nodes outside it wait, inert, until a leader adds them.
 //! - Client sessions (thesis §6.3) make retried commands apply once; a leader that is deposed
 //!   with requests outstanding answers them `Indeterminate`, and clients retry elsewhere.
+//!   `ReadMode::Local` reads are answered from the local state of any node and may be stale.
+//! - Nodes report notable events of each step (`Raft::events`) so that the cluster checker
+//!   can count them: elections by transfer, lease reads, disruptions, and so on.
 //!
-//! ## Deliberately left out (for now)
+//! ## Deliberately left out
 //!
-//! Pre-vote, check-quorum, ReadIndex and lease reads, membership changes, leadership transfer
-//! and chunked snapshots are the subject of their own issue.
+//! Snapshots that keep a tail of entries for slow followers (a follower that falls behind a
+//! compaction always gets the whole snapshot), batching of concurrent ReadIndex requests into
+//! one round, and witnesses.
 
+mod config;
+mod election;
 mod log;
+mod membership;
 mod message;
+mod progress;
+mod read;
+mod replication;
 pub mod safety;
+mod snapshot;
+mod transfer;
 
 #[cfg(test)]
 mod tests;
 
-pub use message::{AppendResult, Entry, Message, Payload, Record, Snapshot};
+pub use config::{Bug, RaftConfig};
+pub use membership::Membership;
+pub use message::{
+    AppendResult, Entry, Message, Payload, Record, Snapshot, SnapshotAck, SnapshotChunk,
+};
 pub use safety::RaftSafety;
 
 use log::Log;
-use quorate_core::kv::SESSIONS_MAX_DEFAULT;
-use quorate_core::quorum::majority;
+use progress::LeaderState;
 use quorate_core::{
-    ClientError, ClientId, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, Reply, Request,
-    Role, Time, TimerRange,
+    ClientError, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, ReadMode, Request, Role,
+    Time, TimerRange,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use read::FollowerReads;
+use snapshot::SnapshotReceive;
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Deliberately broken variants. They can only be switched on with the `bugs` feature, which
-/// the tests use to show that the simulator's checks catch real mistakes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Bug {
-    /// Commit any entry stored on a majority, even one from an earlier term (Figure 8). New
-    /// leaders also skip their no-op entry, which would otherwise mask the mistake most of the
-    /// time (Figure 8 has no no-ops).
-    CommitPreviousTermByCounting,
-    /// Grant votes without the §5.4.1 up-to-date check.
-    VoteWithoutLogCheck,
-}
-
-/// Tunables. The defaults suit a LAN.
-#[derive(Clone, Debug)]
-pub struct RaftConfig {
-    /// A follower starts an election after hearing nothing for a time drawn from
-    /// `election_timeout_min..=election_timeout_max`.
-    pub election_timeout_min: Duration,
-    pub election_timeout_max: Duration,
-    /// How often an idle leader sends heartbeats; well below the election timeout.
-    pub heartbeat_interval: Duration,
-    /// Entries per AppendEntries message, at most.
-    pub entries_per_append_max: usize,
-    /// AppendEntries messages carrying entries in flight to one follower, at most.
-    pub inflight_max: usize,
-    /// Applied entries beyond the last snapshot that trigger a new snapshot.
-    pub snapshot_threshold: u64,
-    /// Uncommitted entries the leader accepts before refusing new commands.
-    pub uncommitted_max: u64,
-    /// Client sessions remembered by the state machine.
-    pub sessions_max: usize,
-    #[cfg(feature = "bugs")]
-    pub bug: Option<Bug>,
-}
-
-impl Default for RaftConfig {
-    fn default() -> Self {
-        RaftConfig {
-            election_timeout_min: Duration::from_millis(150),
-            election_timeout_max: Duration::from_millis(300),
-            heartbeat_interval: Duration::from_millis(50),
-            entries_per_append_max: 64,
-            inflight_max: 8,
-            snapshot_threshold: 1024,
-            uncommitted_max: 4096,
-            sessions_max: SESSIONS_MAX_DEFAULT,
-            #[cfg(feature = "bugs")]
-            bug: None,
-        }
-    }
-}
-
-impl RaftConfig {
-    /// Checks that the tunables make sense together.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.election_timeout_min > self.election_timeout_max {
-            return Err("election_timeout_min exceeds election_timeout_max".into());
-        }
-        if self.heartbeat_interval >= self.election_timeout_min {
-            return Err("heartbeat_interval must be below election_timeout_min".into());
-        }
-        if self.entries_per_append_max == 0 || self.inflight_max == 0 {
-            return Err("entries_per_append_max and inflight_max must be positive".into());
-        }
-        if self.snapshot_threshold == 0 || self.uncommitted_max == 0 || self.sessions_max == 0 {
-            return Err(
-                "snapshot_threshold, uncommitted_max and sessions_max must be positive".into(),
-            );
-        }
-        Ok(())
-    }
-
-    /// Whether the deliberately broken behaviour `bug` is switched on.
-    fn has_bug(&self, bug: Bug) -> bool {
-        #[cfg(feature = "bugs")]
-        return self.bug == Some(bug);
-        #[cfg(not(feature = "bugs"))]
-        {
-            let _ = bug;
-            false
-        }
-    }
-}
 
 /// Raft's timers.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum Timer {
     /// Followers and candidates: start an election when it fires.
     Election,
-    /// Leaders: send heartbeats (and retransmit) when it fires.
+    /// Leaders: send heartbeats, retransmit, check the quorum and transfers when it fires.
     Heartbeat,
 }
 
-/// The leader's view of one follower's log.
-#[derive(Clone, Debug)]
-struct Progress {
-    /// Highest index known to be replicated on the follower.
-    match_index: u64,
-    /// Index of the next entry to send.
-    next_index: u64,
-    /// AppendEntries with entries sent and not yet acknowledged.
-    inflight: usize,
-    /// Whether the follower acknowledged anything since the last heartbeat tick.
-    acked_since_tick: bool,
-    /// An InstallSnapshot is on its way; do not send another before a tick passes.
-    snapshot_in_flight: bool,
+/// Notable things a node did in one step, for the cluster checker's counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// A leader that had heard from a quorum within the minimum election timeout was deposed
+    /// by a higher term (not by a transfer it started): what pre-vote prevents.
+    LeaderDisrupted,
+    /// A leader that had not heard from a quorum stepped down.
+    CheckQuorumStepDown,
+    /// A read served after a heartbeat round confirmed leadership.
+    ReadIndexRead,
+    /// A read served under the leader's lease, without a round.
+    LeaseRead,
+    /// A read served by a follower or learner with a read index from the leader.
+    FollowerRead,
+    /// A candidate started by TimeoutNow won its election.
+    TransferElected,
+    /// A leadership transfer timed out.
+    TransferAborted,
+    /// A leader outside the committed configuration stepped down.
+    RemovedLeaderSteppedDown,
+    /// A membership change was refused (overlapping, or unsafe).
+    MembershipChangeRefused,
+    /// A snapshot arrived in full and was installed.
+    SnapshotInstalled,
 }
 
 #[derive(Clone, Debug)]
 enum RoleState {
     Follower,
-    Candidate {
+    /// Asking for pre-votes (thesis §9.6); the term is unchanged.
+    PreCandidate {
         votes: BTreeSet<NodeId>,
     },
-    Leader {
-        progress: BTreeMap<NodeId, Progress>,
-        /// Clients whose request this leader appended and has not answered: `seq` per client.
-        waiting: BTreeMap<ClientId, u64>,
+    Candidate {
+        votes: BTreeSet<NodeId>,
+        /// Campaigning because the leader sent TimeoutNow.
+        transfer: bool,
     },
+    Leader(Box<LeaderState>),
 }
 
 /// One Raft node.
 #[derive(Clone, Debug)]
 pub struct Raft {
     id: NodeId,
-    /// Every voting member, this node included, in id order.
-    voters: Vec<NodeId>,
     config: RaftConfig,
     started: bool,
 
-    // Persistent state (Figure 2): durable before any message that depends on it.
+    // Persistent state (Figure 2): durable before any message that depends on it. The
+    // configuration is part of the log.
     term: u64,
     vote: Option<NodeId>,
     log: Log,
@@ -225,21 +184,35 @@ pub struct Raft {
     commit_index: u64,
     last_applied: u64,
     kv: KvStore,
+    /// The configuration in force: the last one in the log, committed or not.
+    membership: Membership,
+    /// The index of that configuration's entry (the snapshot's index if it came from there).
+    membership_index: u64,
+    /// This node's clock at the current step.
+    now: Time,
+    /// When this node last heard from a leader of its term (or restarted): check-quorum's
+    /// reason to ignore vote requests.
+    heard_leader_at: Option<Time>,
+    follower_reads: FollowerReads,
+    receiving: Option<SnapshotReceive>,
+    /// What the current step did that the cluster checker counts.
+    events: Vec<Event>,
 }
 
 impl Raft {
-    /// A node `id` of the cluster `voters` (which must include `id`). It does nothing until it
-    /// receives [`Input::Start`].
+    /// A node `id` of a cluster whose bootstrap configuration is `voters`. Every node of the
+    /// cluster, including ones added later, must be built with the same `voters`. It does
+    /// nothing until it receives [`Input::Start`].
     pub fn new(id: NodeId, voters: &[NodeId], config: RaftConfig) -> Raft {
-        let mut voters = voters.to_vec();
-        voters.sort();
-        voters.dedup();
-        assert!(voters.contains(&id), "a node must be one of the voters");
+        assert!(
+            !voters.is_empty(),
+            "the bootstrap configuration needs a voter"
+        );
         config.validate().expect("invalid RaftConfig");
-        let snapshot = Arc::new(Snapshot::empty(config.sessions_max));
+        let membership = Membership::new(voters.iter().copied());
+        let snapshot = Arc::new(Snapshot::empty(membership.clone(), config.sessions_max));
         Raft {
             id,
-            voters,
             kv: snapshot.state.clone(),
             log: Log::new(snapshot, Vec::new()),
             config,
@@ -250,6 +223,13 @@ impl Raft {
             leader: None,
             commit_index: 0,
             last_applied: 0,
+            membership,
+            membership_index: 0,
+            now: Time::ZERO,
+            heard_leader_at: None,
+            follower_reads: FollowerReads::default(),
+            receiving: None,
+            events: Vec::new(),
         }
     }
 
@@ -262,7 +242,7 @@ impl Raft {
     }
 
     pub fn is_leader(&self) -> bool {
-        matches!(self.role, RoleState::Leader { .. })
+        matches!(self.role, RoleState::Leader(_))
     }
 
     pub fn commit_index(&self) -> u64 {
@@ -274,9 +254,35 @@ impl Raft {
         &self.kv
     }
 
-    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        let me = self.id;
-        self.voters.iter().copied().filter(move |id| *id != me)
+    /// The configuration in force on this node (the last one in its log).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// What the last step did that a cluster checker may count.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The leader to send clients to: this node's leader, if it heard from it within an
+    /// election timeout. A node that was cut off, or removed without knowing it, would
+    /// otherwise keep naming a leader of long ago, and clients could bounce between such
+    /// nodes forever.
+    fn leader_hint(&self) -> Option<NodeId> {
+        if self.is_leader() {
+            return Some(self.id);
+        }
+        let fresh = self
+            .heard_leader_at
+            .is_some_and(|at| self.now.saturating_since(at) < self.config.election_timeout_max);
+        self.leader.filter(|_| fresh)
+    }
+
+    fn leader_state(&self) -> &LeaderState {
+        match &self.role {
+            RoleState::Leader(leader) => leader,
+            _ => panic!("{} is not the leader", self.id),
+        }
     }
 
     fn election_timeout(&self) -> TimerRange {
@@ -299,6 +305,12 @@ impl Raft {
         self.kv = snapshot.state.clone();
         self.commit_index = snapshot.last_index;
         self.last_applied = snapshot.last_index;
+        self.refresh_membership();
+        if self.config.check_quorum {
+            // We may have acknowledged a leader's round just before crashing: keep the promise
+            // not to vote for a while, on which that leader's lease relies.
+            self.heard_leader_at = Some(self.now);
+        }
         out.set_timer(Timer::Election, self.election_timeout());
     }
 
@@ -343,125 +355,51 @@ impl Raft {
     }
 
     // ---------------------------------------------------------------------------------------
-    // Role changes.
-
-    /// Adopts `term` (if higher) and becomes a follower of `leader` (if known).
-    fn become_follower(&mut self, term: u64, leader: Option<NodeId>, out: &mut Effects<Self>) {
-        assert!(term >= self.term, "terms never decrease");
-        if term > self.term {
-            self.term = term;
-            self.vote = None;
-            self.persist_hard_state(out);
-        }
-        if let RoleState::Leader { waiting, .. } = &self.role {
-            for (client, seq) in waiting {
-                out.reply(Reply {
-                    client: *client,
-                    seq: *seq,
-                    result: Err(ClientError::Indeterminate { leader }),
-                });
-            }
-            out.cancel_timer(Timer::Heartbeat);
-        }
-        self.role = RoleState::Follower;
-        self.leader = leader;
-        out.set_timer(Timer::Election, self.election_timeout());
-    }
-
-    fn start_election(&mut self, out: &mut Effects<Self>) {
-        self.term += 1;
-        self.vote = Some(self.id);
-        self.leader = None;
-        self.role = RoleState::Candidate {
-            votes: BTreeSet::from([self.id]),
-        };
-        self.persist_hard_state(out);
-        out.set_timer(Timer::Election, self.election_timeout());
-        if majority(self.voters.len()) == 1 {
-            self.become_leader(out);
-            return;
-        }
-        let request = Message::RequestVote {
-            term: self.term,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
-        for peer in self.peers() {
-            out.send(peer, request.clone());
-        }
-    }
-
-    fn become_leader(&mut self, out: &mut Effects<Self>) {
-        let next_index = self.log.last_index() + 1;
-        let progress = self
-            .peers()
-            .map(|peer| {
-                let progress = Progress {
-                    match_index: 0,
-                    next_index,
-                    inflight: 0,
-                    acked_since_tick: false,
-                    snapshot_in_flight: false,
-                };
-                (peer, progress)
-            })
-            .collect();
-        self.role = RoleState::Leader {
-            progress,
-            waiting: BTreeMap::new(),
-        };
-        self.leader = Some(self.id);
-        out.cancel_timer(Timer::Election);
-        out.set_timer(
-            Timer::Heartbeat,
-            TimerRange::fixed(self.config.heartbeat_interval),
-        );
-        if self.config.has_bug(Bug::CommitPreviousTermByCounting) {
-            self.heartbeat(out);
-            return;
-        }
-        self.append_to_own_log(Payload::Noop, out);
-    }
-
-    // ---------------------------------------------------------------------------------------
     // Inputs.
 
     fn on_timer(&mut self, timer: Timer, out: &mut Effects<Self>) {
         match timer {
-            Timer::Election => {
-                if !self.is_leader() {
-                    self.start_election(out);
-                }
-            }
+            Timer::Election => self.on_election_timeout(out),
             Timer::Heartbeat => {
-                if self.is_leader() {
-                    self.heartbeat(out);
-                    out.set_timer(
-                        Timer::Heartbeat,
-                        TimerRange::fixed(self.config.heartbeat_interval),
-                    );
+                if !self.is_leader() || self.check_quorum(out) {
+                    return;
                 }
+                self.transfer_tick(out);
+                self.heartbeat(out);
+                out.set_timer(
+                    Timer::Heartbeat,
+                    TimerRange::fixed(self.config.heartbeat_interval),
+                );
             }
         }
     }
 
     fn on_message(&mut self, from: NodeId, msg: Message, out: &mut Effects<Self>) {
-        if !self.voters.contains(&from) || from == self.id {
-            return; // Not a member of this cluster: ignore.
+        if from == self.id {
+            return;
         }
-        // Figure 2, rules for all servers: a higher term deposes us.
-        if msg.term() > self.term {
-            let leader = match msg {
-                Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => Some(from),
-                _ => None,
-            };
-            self.become_follower(msg.term(), leader, out);
+        // Nodes answer whoever asks, member or not (thesis §4.1): a new node must accept its
+        // first entries from a leader it has no configuration for yet.
+        if self.ignores(&msg) {
+            return;
+        }
+        if msg.term() > self.term && Self::adopts_term(&msg) {
+            self.on_higher_term(from, &msg, out);
         }
         match msg {
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.on_pre_vote(from, term, last_log_index, last_log_term, out),
+            Message::PreVoteResponse { term, granted } => {
+                self.on_pre_vote_response(from, term, granted, out)
+            }
             Message::RequestVote {
                 term,
                 last_log_index,
                 last_log_term,
+                transfer: _,
             } => self.on_request_vote(from, term, last_log_index, last_log_term, out),
             Message::RequestVoteResponse { term, granted } => {
                 self.on_request_vote_response(from, term, granted, out)
@@ -472,6 +410,7 @@ impl Raft {
                 prev_log_term,
                 entries,
                 leader_commit,
+                round,
             } => {
                 let append = AppendEntries {
                     term,
@@ -479,29 +418,73 @@ impl Raft {
                     prev_log_term,
                     entries,
                     leader_commit,
+                    round,
                 };
                 self.on_append_entries(from, append, out)
             }
-            Message::AppendEntriesResponse { term, result } => {
-                self.on_append_entries_response(from, term, result, out)
+            Message::AppendEntriesResponse {
+                term,
+                round,
+                result,
+            } => self.on_append_entries_response(from, term, round, result, out),
+            Message::InstallSnapshot { term, chunk } => {
+                self.on_install_snapshot(from, term, chunk, out)
             }
-            Message::InstallSnapshot { term, snapshot } => {
-                self.on_install_snapshot(from, term, snapshot, out)
-            }
-            Message::InstallSnapshotResponse { term, last_index } => {
-                self.on_install_snapshot_response(from, term, last_index, out)
+            Message::InstallSnapshotResponse {
+                term,
+                last_index,
+                ack,
+            } => self.on_install_snapshot_response(from, term, last_index, ack, out),
+            Message::TimeoutNow { term } => self.on_timeout_now(term, out),
+            Message::ReadIndex { term, id } => self.on_read_index(from, term, id, out),
+            Message::ReadIndexResponse { id, read_index, .. } => {
+                self.on_read_index_response(id, read_index, out)
             }
         }
     }
 
+    /// Check-quorum (thesis §4.2.3): a node that heard from a live leader recently ignores
+    /// requests to vote in a higher term, unless the leader itself asked for the election.
+    fn ignores(&self, msg: &Message) -> bool {
+        match msg {
+            Message::RequestVote { term, transfer, .. } => {
+                self.config.check_quorum
+                    && !transfer
+                    && *term > self.term
+                    && self.heard_from_leader_recently()
+            }
+            _ => false,
+        }
+    }
+
+    /// Pre-votes and granted pre-vote answers carry a term nobody is in yet; every other
+    /// message's higher term is adopted (Figure 2, rules for all servers).
+    fn adopts_term(msg: &Message) -> bool {
+        !matches!(
+            msg,
+            Message::PreVote { .. } | Message::PreVoteResponse { granted: true, .. }
+        )
+    }
+
+    fn on_higher_term(&mut self, from: NodeId, msg: &Message, out: &mut Effects<Self>) {
+        if self.is_leader() {
+            let by_transfer = matches!(msg, Message::RequestVote { transfer: true, .. });
+            if !by_transfer && self.leader_is_healthy() {
+                self.events.push(Event::LeaderDisrupted);
+            }
+            self.transfer_handed_over(from, out);
+        }
+        let leader = match msg {
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => Some(from),
+            _ => None,
+        };
+        self.become_follower(msg.term(), leader, out);
+    }
+
     fn on_request(&mut self, request: Request, out: &mut Effects<Self>) {
-        if request.read == quorate_core::ReadMode::Local && request.op.is_read() {
+        if request.op.is_read() && request.read == ReadMode::Local {
             let output = self.kv.read(&request.op);
             return Self::answer(&request, Ok(output), out);
-        }
-        if !self.is_leader() {
-            let leader = self.leader;
-            return Self::answer(&request, Err(ClientError::NotLeader { leader }), out);
         }
         if let Some(output) = self.kv.cached(request.client, request.seq) {
             return Self::answer(&request, Ok(output.clone()), out);
@@ -509,87 +492,70 @@ impl Raft {
         if self.kv.already_applied(request.client, request.seq) {
             return; // A stale duplicate: its client has moved on.
         }
+        let session_known = request.seq == 0 || self.kv.has_session(request.client);
+        if request.op.is_read() && self.config.read_index && session_known {
+            return self.on_linearizable_read(request, out);
+        }
+        self.propose(request, out);
+    }
+
+    /// A command for the log (writes, and reads that must open a session).
+    fn propose(&mut self, request: Request, out: &mut Effects<Self>) {
+        if !self.is_leader() {
+            let leader = self.leader_hint();
+            return Self::answer(&request, Err(ClientError::NotLeader { leader }), out);
+        }
+        if let Some(target) = self.transfer_target() {
+            // Proposals pause during a transfer; the client will find the target leading.
+            let leader = Some(target);
+            return Self::answer(&request, Err(ClientError::NotLeader { leader }), out);
+        }
         let uncommitted = self.log.last_index() - self.commit_index;
-        let RoleState::Leader { waiting, .. } = &mut self.role else {
+        let RoleState::Leader(leader) = &mut self.role else {
             unreachable!("checked above")
         };
-        if waiting.get(&request.client) == Some(&request.seq) {
+        if leader.waiting.get(&request.client) == Some(&request.seq) {
             return; // Already in the log; the answer comes when it is applied.
         }
         if uncommitted >= self.config.uncommitted_max {
             let why = format!("{uncommitted} commands await commitment; retry later");
             return Self::answer(&request, Err(ClientError::Rejected(why)), out);
         }
-        waiting.insert(request.client, request.seq);
+        leader.waiting.insert(request.client, request.seq);
         self.append_to_own_log(Payload::Command(request.command()), out);
-    }
-
-    fn answer(
-        request: &Request,
-        result: Result<quorate_core::Output, ClientError>,
-        out: &mut Effects<Self>,
-    ) {
-        out.reply(Reply {
-            client: request.client,
-            seq: request.seq,
-            result,
-        });
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Election (§5.2, §5.4.1).
-
-    fn on_request_vote(
-        &mut self,
-        candidate: NodeId,
-        term: u64,
-        last_log_index: u64,
-        last_log_term: u64,
-        out: &mut Effects<Self>,
-    ) {
-        let up_to_date = (last_log_term, last_log_index)
-            >= (self.log.last_term(), self.log.last_index())
-            || self.config.has_bug(Bug::VoteWithoutLogCheck);
-        let free = self.vote.is_none() || self.vote == Some(candidate);
-        let granted = term == self.term && free && up_to_date;
-        if granted && self.vote.is_none() {
-            self.vote = Some(candidate);
-            self.persist_hard_state(out);
-        }
-        if granted {
-            out.set_timer(Timer::Election, self.election_timeout());
-        }
-        let response = Message::RequestVoteResponse {
-            term: self.term,
-            granted,
-        };
-        out.send(candidate, response);
-    }
-
-    fn on_request_vote_response(
-        &mut self,
-        voter: NodeId,
-        term: u64,
-        granted: bool,
-        out: &mut Effects<Self>,
-    ) {
-        if term != self.term || !granted {
-            return;
-        }
-        let RoleState::Candidate { votes } = &mut self.role else {
-            return;
-        };
-        votes.insert(voter);
-        if votes.len() >= majority(self.voters.len()) {
-            self.become_leader(out);
-        }
     }
 
     fn status_role(&self) -> Role {
         match self.role {
+            RoleState::Follower if self.membership.is_learner(self.id) => Role::Learner,
             RoleState::Follower => Role::Follower,
-            RoleState::Candidate { .. } => Role::Candidate,
-            RoleState::Leader { .. } => Role::Leader,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    fn check_leader_invariants(&self, leader: &LeaderState) {
+        assert_eq!(self.vote, Some(self.id), "a leader voted for itself");
+        assert_eq!(self.leader, Some(self.id), "a leader knows it leads");
+        let m = &self.membership;
+        let old = m.old_voters.iter().flatten();
+        for member in m.voters.iter().chain(old).chain(&m.learners) {
+            assert!(
+                *member == self.id || leader.progress.contains_key(member),
+                "the leader tracks every member"
+            );
+        }
+        for p in leader.progress.values() {
+            assert!(
+                p.match_index < p.next_index,
+                "next_index is past match_index"
+            );
+            assert!(
+                p.inflight.len() <= self.config.inflight_max,
+                "inflight over its bound"
+            );
+            let bytes: u64 = p.inflight.iter().map(|(_, b)| b).sum();
+            assert_eq!(bytes, p.inflight_bytes, "inflight bytes add up");
         }
     }
 }
@@ -601,16 +567,17 @@ struct AppendEntries {
     prev_log_term: u64,
     entries: Vec<Entry>,
     leader_commit: u64,
+    round: u64,
 }
-
-mod replication;
 
 impl Protocol for Raft {
     type Message = Message;
     type Record = Record;
     type Timer = Timer;
 
-    fn step(&mut self, _now: Time, input: Input<Self>, out: &mut Effects<Self>) {
+    fn step(&mut self, now: Time, input: Input<Self>, out: &mut Effects<Self>) {
+        self.now = now;
+        self.events.clear();
         if let Input::Start { recovered } = input {
             return self.on_start(recovered, out);
         }
@@ -618,14 +585,7 @@ impl Protocol for Raft {
         match input {
             Input::Start { .. } => unreachable!("handled above"),
             Input::Request(request) => self.on_request(request, out),
-            Input::Admin(admin) => {
-                let why = format!("{:?} is not supported by this Raft yet", admin.command);
-                out.reply(Reply {
-                    client: admin.client,
-                    seq: admin.seq,
-                    result: Err(ClientError::Rejected(why)),
-                });
-            }
+            Input::Admin(admin) => self.on_admin(admin, out),
             Input::Message { from, msg } => self.on_message(from, msg, out),
             Input::Timer(timer) => self.on_timer(timer, out),
         }
@@ -656,24 +616,20 @@ impl Protocol for Raft {
             self.log.snapshot().last_index <= self.last_applied,
             "snapshot ahead of the state machine"
         );
+        // The configuration in force is in the log (checking that none follows it would cost
+        // a scan of the log per step; `log.rs` tests `membership_at` instead).
+        if let Some(entry) = self.log.entry(self.membership_index) {
+            let in_log = matches!(&entry.payload, Payload::Config(m) if *m == self.membership);
+            assert!(in_log, "the configuration in force is in the log");
+        }
         match &self.role {
-            RoleState::Leader { progress, .. } => {
-                assert_eq!(self.vote, Some(self.id), "a leader voted for itself");
-                assert_eq!(self.leader, Some(self.id), "a leader knows it leads");
-                for p in progress.values() {
-                    assert!(
-                        p.match_index < p.next_index,
-                        "next_index is past match_index"
-                    );
-                    assert!(
-                        p.inflight <= self.config.inflight_max,
-                        "inflight over its bound"
-                    );
-                }
-            }
-            RoleState::Candidate { votes } => {
+            RoleState::Leader(leader) => self.check_leader_invariants(leader),
+            RoleState::Candidate { votes, .. } => {
                 assert_eq!(self.vote, Some(self.id), "a candidate voted for itself");
                 assert!(votes.contains(&self.id), "a candidate counts its own vote");
+            }
+            RoleState::PreCandidate { votes } => {
+                assert!(votes.contains(&self.id), "a pre-candidate counts itself");
             }
             RoleState::Follower => {}
         }

@@ -1,17 +1,36 @@
-//! Log replication (§5.3), commitment (§5.4.2), application and compaction (§7).
+//! Log replication (§5.3) with flow control, commitment (§5.4.2) and application.
 
-use super::message::{AppendResult, Entry, Message, Payload, Record, Snapshot};
-use super::{AppendEntries, Bug, Raft, RoleState};
-use quorate_core::quorum::majority_floor;
+use super::log::Log;
+use super::message::{AppendResult, Entry, Message, Payload, Record};
+use super::progress::{ReplicaState, SnapshotSend};
+use super::{AppendEntries, Bug, Raft, RoleState, Timer};
 use quorate_core::{Effects, NodeId, Reply};
-use std::sync::Arc;
+
+/// An AppendEntries of `entries` after `prev_log_index`.
+fn append_entries(
+    log: &Log,
+    term: u64,
+    leader_commit: u64,
+    round: u64,
+    prev_log_index: u64,
+    entries: Vec<Entry>,
+) -> Message {
+    Message::AppendEntries {
+        term,
+        prev_log_index,
+        prev_log_term: log.term_at(prev_log_index).expect("prev entry is held"),
+        entries,
+        leader_commit,
+        round,
+    }
+}
 
 impl Raft {
     // ---------------------------------------------------------------------------------------
     // Leader side.
 
     /// Appends an entry of the current term to the leader's own log, persists it, and sends it
-    /// to every follower that has room in its window.
+    /// to every follower whose window allows.
     pub(super) fn append_to_own_log(&mut self, payload: Payload, out: &mut Effects<Self>) {
         let entry = Entry {
             index: self.log.last_index() + 1,
@@ -19,87 +38,158 @@ impl Raft {
             payload,
         };
         self.log.append(entry.clone());
-        out.persist(Record::Entries(vec![entry]));
-        let peers: Vec<NodeId> = self.peers().collect();
-        for peer in peers {
+        out.persist(Record::Entries(vec![entry.clone()]));
+        if let Payload::Config(membership) = &entry.payload {
+            self.on_membership_appended(entry.index, membership);
+        }
+        for peer in self.followers() {
             self.send_append(peer, false, out);
         }
-        // A single-node cluster commits on its own.
+        // A single voter commits on its own.
         self.advance_commit_index(out);
     }
 
-    /// Sends `peer` the entries it lacks, if its window allows; with `heartbeat`, sends an
-    /// AppendEntries even when there is nothing new.
+    /// The nodes this leader replicates to.
+    pub(super) fn followers(&self) -> Vec<NodeId> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.progress.keys().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sends `peer` what its state and window allow; with `heartbeat`, sends an AppendEntries
+    /// even when there is nothing new (it carries the commit index and the current round).
     pub(super) fn send_append(&mut self, peer: NodeId, heartbeat: bool, out: &mut Effects<Self>) {
-        let RoleState::Leader { progress, .. } = &mut self.role else {
+        let first_index = self.log.first_index();
+        let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
-        let p = progress.get_mut(&peer).expect("progress for every peer");
-        if p.next_index < self.log.first_index() {
-            if !p.snapshot_in_flight {
-                p.snapshot_in_flight = true;
-                let snapshot = self.log.snapshot().clone();
-                out.send(
-                    peer,
-                    Message::InstallSnapshot {
-                        term: self.term,
-                        snapshot,
-                    },
-                );
+        let Some(p) = leader.progress.get_mut(&peer) else {
+            return;
+        };
+        let compacted = p.next_index < first_index;
+        if compacted && !matches!(p.state, ReplicaState::Snapshot(_)) {
+            p.state = ReplicaState::Snapshot(SnapshotSend::new(self.log.snapshot().clone()));
+            p.inflight.clear();
+            p.inflight_bytes = 0;
+        }
+        match p.state {
+            ReplicaState::Snapshot(_) => {
+                self.send_snapshot_chunk(peer, out);
+                if heartbeat {
+                    self.send_empty_append(peer, first_index - 1, out);
+                }
             }
+            ReplicaState::Probe { sent } => {
+                if !sent || heartbeat {
+                    self.send_probe(peer, out);
+                }
+            }
+            ReplicaState::Replicate => {
+                let sent = self.send_window(peer, out);
+                if heartbeat && !sent {
+                    let p = &self.leader_state().progress[&peer];
+                    // While entries are in flight, anchor at the acknowledged prefix, so that
+                    // a heartbeat that overtakes them does not fail the consistency check.
+                    let anchor = if p.inflight.is_empty() {
+                        p.next_index - 1
+                    } else {
+                        p.match_index.max(first_index - 1)
+                    };
+                    self.send_empty_append(peer, anchor, out);
+                }
+            }
+        }
+    }
+
+    /// Probe: one AppendEntries from `next_index`, then wait.
+    fn send_probe(&mut self, peer: NodeId, out: &mut Effects<Self>) {
+        let (term, commit) = (self.term, self.commit_index);
+        let RoleState::Leader(leader) = &mut self.role else {
             return;
-        }
-        let room = p.inflight < self.config.inflight_max;
-        let entries = if room {
-            self.log
-                .slice(p.next_index, self.config.entries_per_append_max)
-        } else {
-            Vec::new()
         };
-        if entries.is_empty() && !heartbeat {
-            return;
-        }
-        // A heartbeat sent while entries are in flight anchors at the acknowledged prefix, so
-        // that it does not fail the consistency check just because it overtook them.
-        let prev_log_index = if entries.is_empty() && p.inflight > 0 {
-            p.match_index.max(self.log.first_index() - 1)
-        } else {
-            p.next_index - 1
+        let round = leader.reads.round;
+        let p = leader
+            .progress
+            .get_mut(&peer)
+            .expect("checked by the caller");
+        let entries = self.log.slice(
+            p.next_index,
+            self.config.entries_per_append_max,
+            self.config.append_bytes_max,
+        );
+        p.state = ReplicaState::Probe { sent: true };
+        let prev = p.next_index - 1;
+        out.send(
+            peer,
+            append_entries(&self.log, term, commit, round, prev, entries),
+        );
+    }
+
+    /// Replicate: stream entries until the window is full. Returns whether anything was sent.
+    fn send_window(&mut self, peer: NodeId, out: &mut Effects<Self>) -> bool {
+        let (term, commit) = (self.term, self.commit_index);
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
         };
-        let prev_log_term = self
-            .log
-            .term_at(prev_log_index)
-            .expect("prev entry is held");
-        if let Some(last) = entries.last() {
-            p.next_index = last.index + 1;
-            p.inflight += 1;
+        let round = leader.reads.round;
+        let p = leader
+            .progress
+            .get_mut(&peer)
+            .expect("checked by the caller");
+        let config = &self.config;
+        let mut sent = false;
+        while !p.window_full(config.inflight_max, config.inflight_bytes_max) {
+            let room = config.inflight_bytes_max - p.inflight_bytes;
+            let budget = room.min(config.append_bytes_max);
+            let entries = self
+                .log
+                .slice(p.next_index, config.entries_per_append_max, budget);
+            let Some(last) = entries.last().map(|e| e.index) else {
+                break;
+            };
+            let bytes: u64 = entries.iter().map(Entry::size_bytes).sum();
+            // Keep within the byte limit, except for one message alone in flight: an entry
+            // larger than the limit must still go.
+            if !p.inflight.is_empty() && p.inflight_bytes + bytes > config.inflight_bytes_max {
+                break;
+            }
+            let prev = p.next_index - 1;
+            p.sent(last, bytes);
+            out.send(
+                peer,
+                append_entries(&self.log, term, commit, round, prev, entries),
+            );
+            sent = true;
         }
-        let message = Message::AppendEntries {
-            term: self.term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit: self.commit_index,
-        };
+        sent
+    }
+
+    pub(super) fn send_empty_append(&mut self, peer: NodeId, prev: u64, out: &mut Effects<Self>) {
+        let round = self.leader_state().reads.round;
+        let message = append_entries(
+            &self.log,
+            self.term,
+            self.commit_index,
+            round,
+            prev,
+            Vec::new(),
+        );
         out.send(peer, message);
     }
 
-    /// A heartbeat tick: retransmit to followers that acknowledged nothing since the last tick,
-    /// and send every follower an AppendEntries.
+    /// A heartbeat tick: detect lost messages, start a new round, and send every follower an
+    /// AppendEntries (or the chunk it waits for).
     pub(super) fn heartbeat(&mut self, out: &mut Effects<Self>) {
-        let RoleState::Leader { progress, .. } = &mut self.role else {
+        let now = self.now;
+        let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
-        for p in progress.values_mut() {
-            if (p.inflight > 0 || p.snapshot_in_flight) && !p.acked_since_tick {
-                p.next_index = p.match_index + 1;
-                p.inflight = 0;
-                p.snapshot_in_flight = false;
-            }
-            p.acked_since_tick = false;
+        for p in leader.progress.values_mut() {
+            p.tick();
         }
-        let peers: Vec<NodeId> = self.peers().collect();
-        for peer in peers {
+        leader.reads.start_round(now);
+        for peer in self.followers() {
             self.send_append(peer, true, out);
         }
     }
@@ -108,81 +198,87 @@ impl Raft {
         &mut self,
         from: NodeId,
         term: u64,
+        round: u64,
         result: AppendResult,
         out: &mut Effects<Self>,
     ) {
         if term != self.term {
             return; // Stale: from an earlier term of ours.
         }
-        let last_index = self.log.last_index();
-        let RoleState::Leader { progress, .. } = &mut self.role else {
+        let (now, last_index, first_index) =
+            (self.now, self.log.last_index(), self.log.first_index());
+        let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
-        let Some(p) = progress.get_mut(&from) else {
+        let Some(p) = leader.progress.get_mut(&from) else {
             return;
         };
-        p.acked_since_tick = true;
+        p.active = true;
+        p.last_heard = Some(now);
+        p.acked_round = p.acked_round.max(round);
         match result {
             AppendResult::Success { match_index } => {
                 if match_index > last_index {
                     return; // Cannot be ours: our log never reached it in this term.
                 }
-                p.match_index = p.match_index.max(match_index);
+                if match_index > p.match_index {
+                    p.match_index = match_index;
+                    p.progressed = true;
+                }
+                p.acknowledge(match_index);
+                let agreed = match &p.state {
+                    ReplicaState::Probe { .. } => true,
+                    ReplicaState::Snapshot(_) => p.match_index + 1 >= first_index,
+                    ReplicaState::Replicate => false,
+                };
+                if agreed {
+                    p.replicate();
+                }
                 p.next_index = p.next_index.max(p.match_index + 1);
-                p.inflight = p.inflight.saturating_sub(1);
                 self.advance_commit_index(out);
+                if self.transfer_target() == Some(from) {
+                    self.maybe_send_timeout_now(out);
+                }
             }
             AppendResult::Reject {
                 prev_log_index,
                 conflict_term,
                 conflict_index,
             } => {
-                if prev_log_index < p.match_index || prev_log_index >= p.next_index {
-                    return; // A stale rejection: we already moved past it.
+                let snapshotting = matches!(p.state, ReplicaState::Snapshot(_));
+                if snapshotting || prev_log_index < p.match_index || prev_log_index >= p.next_index
+                {
+                    // Stale (we already moved past it), or moot while a snapshot is on its way.
+                    self.confirm_reads(out);
+                    return;
                 }
                 let hinted = conflict_term
                     .and_then(|t| self.log.last_index_of_term(t).map(|i| i + 1))
                     .unwrap_or(conflict_index);
                 // Never past the rejected entry, never below what the follower acknowledged.
-                p.next_index = hinted.min(prev_log_index).max(p.match_index + 1);
-                p.inflight = 0;
+                p.probe_from(hinted.min(prev_log_index));
+                p.progressed = true;
             }
         }
+        self.confirm_reads(out);
         self.send_append(from, false, out);
     }
 
-    pub(super) fn on_install_snapshot_response(
-        &mut self,
-        from: NodeId,
-        term: u64,
-        last_index: u64,
-        out: &mut Effects<Self>,
-    ) {
-        if term != self.term {
-            return;
-        }
-        let RoleState::Leader { progress, .. } = &mut self.role else {
-            return;
-        };
-        let Some(p) = progress.get_mut(&from) else {
-            return;
-        };
-        p.snapshot_in_flight = false;
-        p.acked_since_tick = true;
-        p.match_index = p.match_index.max(last_index);
-        p.next_index = p.next_index.max(p.match_index + 1);
-        self.advance_commit_index(out);
-        self.send_append(from, false, out);
-    }
-
-    /// Commits the highest index stored on a majority, if it is of the current term (§5.4.2).
+    /// Commits the highest index stored on a quorum, if it is of the current term (§5.4.2).
     pub(super) fn advance_commit_index(&mut self, out: &mut Effects<Self>) {
-        let RoleState::Leader { progress, .. } = &self.role else {
+        let RoleState::Leader(leader) = &self.role else {
             return;
         };
-        let mut matched: Vec<u64> = progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.last_index());
-        let candidate = majority_floor(&mut matched);
+        let (me, last) = (self.id, self.log.last_index());
+        let matched = |id: NodeId| {
+            if id == me {
+                last
+            } else {
+                leader.progress.get(&id).map_or(0, |p| p.match_index)
+            }
+        };
+        let new_only = self.config.has_bug(Bug::JointNewMajorityOnly);
+        let candidate = self.membership.quorum_value(matched, new_only);
         if candidate <= self.commit_index {
             return;
         }
@@ -190,7 +286,15 @@ impl Raft {
         if current_term || self.config.has_bug(Bug::CommitPreviousTermByCounting) {
             self.commit_index = candidate;
             self.apply_committed(out);
+            self.after_commit_membership(out);
+            self.confirm_reads(out);
         }
+    }
+
+    /// Whether this node knows an entry of its current term to be committed: a new leader's
+    /// commit index is only known to be up to date once that holds (thesis §6.4).
+    pub(super) fn committed_in_term(&self) -> bool {
+        self.log.term_at(self.commit_index) == Some(self.term)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -209,26 +313,18 @@ impl Raft {
                 conflict_term: None,
                 conflict_index: 0,
             };
+            let (term, round) = (self.term, append.round);
             out.send(
                 leader,
                 Message::AppendEntriesResponse {
-                    term: self.term,
+                    term,
+                    round,
                     result,
                 },
             );
             return;
         }
-        assert!(
-            !self.is_leader(),
-            "two leaders in term {}: {} and {leader}",
-            self.term,
-            self.id
-        );
-        if !matches!(self.role, RoleState::Follower) || self.leader != Some(leader) {
-            self.become_follower(append.term, Some(leader), out);
-        } else {
-            out.set_timer(super::Timer::Election, self.election_timeout());
-        }
+        self.accept_leader(leader, append.term, out);
         let result = self.accept_entries(&append, out);
         if let AppendResult::Success { match_index } = result {
             if append.leader_commit > self.commit_index {
@@ -237,13 +333,29 @@ impl Raft {
                 self.apply_committed(out);
             }
         }
-        out.send(
-            leader,
-            Message::AppendEntriesResponse {
-                term: self.term,
-                result,
-            },
+        let message = Message::AppendEntriesResponse {
+            term: self.term,
+            round: append.round,
+            result,
+        };
+        out.send(leader, message);
+    }
+
+    /// `leader` leads our term: follow it, and note that we heard from it now.
+    pub(super) fn accept_leader(&mut self, leader: NodeId, term: u64, out: &mut Effects<Self>) {
+        assert!(
+            !self.is_leader(),
+            "two leaders in term {}: {} and {leader}",
+            self.term,
+            self.id
         );
+        if !matches!(self.role, RoleState::Follower) || self.leader != Some(leader) {
+            self.become_follower(term, Some(leader), out);
+        } else {
+            out.set_timer(Timer::Election, self.election_timeout());
+        }
+        self.heard_leader_at = Some(self.now);
+        self.expire_forwarded_reads();
     }
 
     /// The consistency check, conflict truncation and append of one AppendEntries (§5.3).
@@ -276,6 +388,7 @@ impl Raft {
             };
         }
         let mut appended: Vec<Entry> = Vec::new();
+        let mut configuration_changed = false;
         for entry in &append.entries[skip..] {
             if appended.is_empty() {
                 match self.log.term_at(entry.index) {
@@ -285,13 +398,19 @@ impl Raft {
                             entry.index > self.commit_index,
                             "truncating a committed entry"
                         );
+                        // A truncated configuration entry stops being in force.
+                        configuration_changed |= entry.index <= self.membership_index;
                         self.log.truncate_from(entry.index);
                     }
                     None => {}
                 }
             }
+            configuration_changed |= matches!(entry.payload, Payload::Config(_));
             self.log.append(entry.clone());
             appended.push(entry.clone());
+        }
+        if configuration_changed {
+            self.refresh_membership();
         }
         if !appended.is_empty() {
             out.persist(Record::Entries(appended));
@@ -299,54 +418,20 @@ impl Raft {
         AppendResult::Success { match_index }
     }
 
-    pub(super) fn on_install_snapshot(
-        &mut self,
-        leader: NodeId,
-        term: u64,
-        snapshot: Arc<Snapshot>,
-        out: &mut Effects<Self>,
-    ) {
-        if term < self.term {
-            let response = Message::InstallSnapshotResponse {
-                term: self.term,
-                last_index: 0,
-            };
-            out.send(leader, response);
-            return;
-        }
-        if !matches!(self.role, RoleState::Follower) || self.leader != Some(leader) {
-            self.become_follower(term, Some(leader), out);
-        } else {
-            out.set_timer(super::Timer::Election, self.election_timeout());
-        }
-        let last_index = snapshot.last_index;
-        if last_index > self.commit_index {
-            self.log.install(snapshot.clone());
-            self.kv = snapshot.state.clone();
-            self.commit_index = last_index;
-            self.last_applied = last_index;
-            self.persist_checkpoint(out);
-        }
-        let response = Message::InstallSnapshotResponse {
-            term: self.term,
-            last_index,
-        };
-        out.send(leader, response);
-    }
-
     // ---------------------------------------------------------------------------------------
     // Every node.
 
-    /// Applies committed entries in index order; the leader answers waiting clients.
+    /// Applies committed entries in index order; the leader answers waiting clients, and reads
+    /// waiting for this index are served.
     pub(super) fn apply_committed(&mut self, out: &mut Effects<Self>) {
         while self.last_applied < self.commit_index {
             let index = self.last_applied + 1;
             let entry = self.log.entry(index).expect("committed entries are held");
             if let Payload::Command(command) = &entry.payload {
                 let applied = self.kv.apply(command);
-                if let RoleState::Leader { waiting, .. } = &mut self.role {
-                    if waiting.get(&command.client) == Some(&command.seq) {
-                        waiting.remove(&command.client);
+                if let RoleState::Leader(leader) = &mut self.role {
+                    if leader.waiting.get(&command.client) == Some(&command.seq) {
+                        leader.waiting.remove(&command.client);
                         if let Some(result) = applied.reply() {
                             out.reply(Reply {
                                 client: command.client,
@@ -359,33 +444,7 @@ impl Raft {
             }
             self.last_applied = index;
         }
+        self.serve_ready_reads(out);
         self.maybe_compact(out);
-    }
-
-    /// Replaces the applied prefix of the log by a snapshot once it is long enough (§7).
-    fn maybe_compact(&mut self, out: &mut Effects<Self>) {
-        let snapshot_index = self.log.first_index() - 1;
-        if self.last_applied - snapshot_index < self.config.snapshot_threshold {
-            return;
-        }
-        let snapshot = Snapshot {
-            last_index: self.last_applied,
-            last_term: self
-                .log
-                .term_at(self.last_applied)
-                .expect("applied entry is held"),
-            state: self.kv.clone(),
-        };
-        self.log.install(Arc::new(snapshot));
-        self.persist_checkpoint(out);
-    }
-
-    fn persist_checkpoint(&self, out: &mut Effects<Self>) {
-        out.persist(Record::Checkpoint {
-            term: self.term,
-            vote: self.vote,
-            snapshot: self.log.snapshot().clone(),
-            entries: self.log.entries().to_vec(),
-        });
     }
 }

@@ -7,14 +7,20 @@
 //! | Log Matching | same (index, term) ⇒ same entry and same log before it | a ledger `(index, term) -> (entry digest, previous term)`, fed from every `Persist` |
 //! | Leader Completeness | a leader's log holds every entry committed in an earlier term | each new leader's log is compared with the committed ledger |
 //! | State Machine Safety | no two nodes commit (hence apply) different entries at one index | a ledger `index -> (term, digest)`, fed as commit indices advance |
+//! | Configuration Safety | a leader appends a configuration only after the previous one is committed, and only one step away from it: one voter more or fewer, entering joint consensus from a plain configuration, or leaving it for its new half | each configuration a leader appends is compared with the one before it in the leader's log |
+//!
+//! The first four hold under membership changes unchanged: election safety is per term
+//! whatever the configurations, and a committed entry is never lost whichever quorums commit
+//! it. Configuration Safety is what makes that so (thesis §4.1, paper §6).
 //!
 //! Log Matching is checked by induction rather than by comparing whole logs: if every node
 //! that holds `(i, t)` holds the same entry there and the same term at `i - 1`, and the same
 //! holds at `i - 1`, then the logs agree up to `i`. Each step checks only what it persisted, so
 //! the cost per step is proportional to the step's own work.
 
-use super::message::{Entry, Record};
-use super::{Raft, RoleState};
+use super::membership::Membership;
+use super::message::{Entry, Payload, Record};
+use super::{Event, Raft, RoleState};
 use quorate_core::digest::digest;
 use quorate_core::{Effect, Invariants, NodeId, Violation};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +40,11 @@ pub struct RaftSafety {
     observed_commit: BTreeMap<NodeId, u64>,
     /// Leaders whose log was already checked for completeness.
     checked_leaders: BTreeSet<(NodeId, u64)>,
+    /// Indices of committed configuration entries, and how many were joint.
+    configurations: BTreeSet<u64>,
+    joint_configurations: u64,
+    /// Node events, counted by kind.
+    events: BTreeMap<&'static str, u64>,
 }
 
 impl RaftSafety {
@@ -123,6 +134,11 @@ impl RaftSafety {
         *observed = node.commit_index;
         for index in from..=node.commit_index {
             let entry = node.log.entry(index).expect("committed entries are held");
+            if let Payload::Config(membership) = &entry.payload {
+                if self.configurations.insert(index) && membership.is_joint() {
+                    self.joint_configurations += 1;
+                }
+            }
             let mine = (entry.term, digest(&entry.payload));
             let first = *self.committed.entry(index).or_insert(mine);
             let committed_in = self.committed_in.entry(index).or_insert(node.term);
@@ -142,6 +158,80 @@ impl RaftSafety {
     }
 }
 
+/// Whether `next` is one safe step from `previous` (see the module docs).
+fn one_step(previous: &Membership, next: &Membership) -> bool {
+    match (&previous.old_voters, &next.old_voters) {
+        (None, Some(old)) => *old == previous.voters,
+        (Some(_), None) => next.voters == previous.voters,
+        (None, None) => previous.voters.symmetric_difference(&next.voters).count() <= 1,
+        (Some(_), Some(_)) => false,
+    }
+}
+
+impl RaftSafety {
+    fn configuration_safety(
+        &mut self,
+        id: NodeId,
+        node: &Raft,
+        entries: &[Entry],
+    ) -> Result<(), Violation> {
+        for entry in entries {
+            let Payload::Config(next) = &entry.payload else {
+                continue;
+            };
+            if entry.index < node.log.first_index() {
+                continue; // Compacted in the same step: committed, and checked on the way.
+            }
+            let (previous_index, previous) = node.log.membership_at(entry.index - 1);
+            let problem = if previous_index > node.commit_index {
+                Some(format!(
+                    "while the configuration at index {previous_index} was uncommitted"
+                ))
+            } else if !one_step(previous, next) {
+                Some(format!("more than one step from ({previous})"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Violation {
+                    property: "configuration safety",
+                    detail: format!(
+                        "leader {id} of term {} appended ({next}) at index {} {problem}",
+                        node.term, entry.index
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn count_events(&mut self, node: &Raft) {
+        for event in node.events() {
+            let name = match event {
+                Event::LeaderDisrupted => "leader_disruptions",
+                Event::CheckQuorumStepDown => "check_quorum_step_downs",
+                Event::ReadIndexRead => "read_index_reads",
+                Event::LeaseRead => "lease_reads",
+                Event::FollowerRead => "follower_reads",
+                Event::TransferElected => "transfers",
+                Event::TransferAborted => "transfers_aborted",
+                Event::RemovedLeaderSteppedDown => "removed_leader_step_downs",
+                Event::MembershipChangeRefused => "membership_changes_refused",
+                Event::SnapshotInstalled => "snapshots_installed",
+            };
+            *self.events.entry(name).or_default() += 1;
+        }
+    }
+
+    /// How many times nodes reported `name` (see [`Invariants::counters`]).
+    pub fn count(&self, name: &str) -> u64 {
+        self.counters()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| v)
+    }
+}
+
 impl Invariants<Raft> for RaftSafety {
     fn after_step(
         &mut self,
@@ -149,6 +239,7 @@ impl Invariants<Raft> for RaftSafety {
         node: &Raft,
         effects: &[Effect<Raft>],
     ) -> Result<(), Violation> {
+        self.count_events(node);
         self.election_safety(id, node)?;
         for effect in effects {
             match effect {
@@ -161,8 +252,18 @@ impl Invariants<Raft> for RaftSafety {
         }
         self.state_machine_safety(id, node)?;
         self.leader_completeness(id, node)?;
-        if let RoleState::Leader { .. } = node.role {
+        if let RoleState::Leader(_) = node.role {
             debug_assert_eq!(node.leader, Some(id));
+            for effect in effects {
+                if let Effect::Persist(Record::Entries(entries)) = effect {
+                    let own: Vec<Entry> = entries
+                        .iter()
+                        .filter(|e| e.term == node.term)
+                        .cloned()
+                        .collect();
+                    self.configuration_safety(id, node, &own)?;
+                }
+            }
         }
         Ok(())
     }
@@ -172,9 +273,13 @@ impl Invariants<Raft> for RaftSafety {
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        vec![
+        let mut counters = vec![
             ("leaders_elected", self.leaders.len() as u64),
             ("entries_committed", self.committed.len() as u64),
-        ]
+            ("membership_changes", self.configurations.len() as u64),
+            ("joint_changes", self.joint_configurations),
+        ];
+        counters.extend(self.events.iter().map(|(name, count)| (*name, *count)));
+        counters
     }
 }

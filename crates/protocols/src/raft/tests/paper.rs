@@ -1,70 +1,12 @@
-//! Scenario tests: feed one node exact inputs and assert the exact effects, ordered by the
-//! sections of the Raft paper.
+//! Figure 2 Raft, by the sections of the 2014 paper: pre-vote, check-quorum and reads without
+//! the log are off (`RaftConfig::figure2`), as in the paper.
 
 use super::*;
-use quorate_core::{Command, Effect, Op, Output, ReadMode};
-
-fn n(id: u64) -> NodeId {
-    NodeId(id)
-}
+use quorate_core::{Command, Effect, Op, Output};
 
 fn node(id: u64, size: u64) -> Raft {
-    let voters: Vec<NodeId> = (1..=size).map(n).collect();
-    let mut raft = Raft::new(n(id), &voters, RaftConfig::default());
-    let mut out = Effects::new();
-    raft.step(Time::ZERO, Input::Start { recovered: vec![] }, &mut out);
-    raft
-}
-
-fn step(raft: &mut Raft, input: Input<Raft>) -> Vec<Effect<Raft>> {
-    let mut out = Effects::new();
-    raft.step(Time::ZERO, input, &mut out);
-    raft.check_invariants();
-    out.drain().collect()
-}
-
-fn deliver(raft: &mut Raft, from: u64, msg: Message) -> Vec<Effect<Raft>> {
-    step(raft, Input::Message { from: n(from), msg })
-}
-
-fn sends(effects: &[Effect<Raft>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
-    Request {
-        client: ClientId(client),
-        seq,
-        op: Op::Put {
-            key: key.as_bytes().to_vec().into(),
-            value: value.as_bytes().to_vec().into(),
-        },
-        read: ReadMode::Linearizable,
-    }
-}
-
-fn entry(index: u64, term: u64) -> Entry {
-    Entry {
-        index,
-        term,
-        payload: Payload::Noop,
-    }
-}
-
-fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Message {
-    Message::AppendEntries {
-        term,
-        prev_log_index: prev.0,
-        prev_log_term: prev.1,
-        entries,
-        leader_commit: commit,
-    }
+    let voters: Vec<u64> = (1..=size).collect();
+    node_with(id, &voters, RaftConfig::figure2())
 }
 
 /// Makes node 1 of a 3-node cluster leader of term 1.
@@ -95,6 +37,7 @@ fn s5_2_election_timeout_starts_an_election_and_persists_before_asking() {
         term: 1,
         last_log_index: 0,
         last_log_term: 0,
+        transfer: false,
     };
     assert_eq!(
         sends(&effects),
@@ -141,6 +84,7 @@ fn s5_2_one_vote_per_term() {
         term: 1,
         last_log_index: 0,
         last_log_term: 0,
+        transfer: false,
     };
     let effects = deliver(&mut raft, 1, ask.clone());
     assert!(matches!(
@@ -188,6 +132,7 @@ fn s5_4_1_votes_only_for_an_up_to_date_log() {
             term,
             last_log_index,
             last_log_term,
+            transfer: false,
         };
         match sends(&deliver(raft, from, msg)).as_slice() {
             [(_, Message::RequestVoteResponse { granted, .. })] => *granted,
@@ -209,6 +154,7 @@ fn s5_1_stale_terms_are_refused_and_higher_terms_depose() {
             n(2),
             Message::AppendEntriesResponse {
                 term: 1,
+                round: 0,
                 result: AppendResult::Reject {
                     prev_log_index: 0,
                     conflict_term: None,
@@ -246,6 +192,7 @@ fn s5_3_consistency_check_rejects_with_a_conflict_hint() {
             n(3),
             Message::AppendEntriesResponse {
                 term: 3,
+                round: 0,
                 result: AppendResult::Reject {
                     prev_log_index: 3,
                     conflict_term: Some(1),
@@ -321,14 +268,10 @@ fn s5_4_2_an_entry_of_an_earlier_term_is_not_committed_by_counting() {
     );
     assert!(raft.is_leader());
     // Node 2 acknowledges entry 1 only (it lacks the no-op of term 2): nothing commits.
-    let ack = |match_index| Message::AppendEntriesResponse {
-        term: 2,
-        result: AppendResult::Success { match_index },
-    };
-    deliver(&mut raft, 2, ack(1));
+    deliver(&mut raft, 2, ack(2, 0, 1));
     assert_eq!(raft.commit_index(), 0);
     // Once the term-2 no-op is on a majority, both entries commit.
-    deliver(&mut raft, 2, ack(2));
+    deliver(&mut raft, 2, ack(2, 0, 2));
     assert_eq!(raft.commit_index(), 2);
 }
 
@@ -337,11 +280,7 @@ fn s5_3_the_leader_answers_the_client_once_the_entry_is_applied() {
     let mut raft = elected_leader();
     let effects = step(&mut raft, Input::Request(put(9, 1, "k", "v")));
     assert!(effects.iter().all(|e| !matches!(e, Effect::Reply(_))));
-    let ack = Message::AppendEntriesResponse {
-        term: 1,
-        result: AppendResult::Success { match_index: 2 },
-    };
-    let effects = deliver(&mut raft, 2, ack);
+    let effects = deliver(&mut raft, 2, ack(1, 0, 2));
     let replies: Vec<_> = effects
         .iter()
         .filter_map(|e| match e {
@@ -406,52 +345,39 @@ fn s8_a_deposed_leader_answers_waiting_clients_indeterminate() {
 fn s7_compaction_then_install_snapshot_on_a_lagging_follower() {
     let config = RaftConfig {
         snapshot_threshold: 4,
-        ..RaftConfig::default()
+        ..RaftConfig::figure2()
     };
-    let voters = [n(1), n(2), n(3)];
-    let mut leader = Raft::new(n(1), &voters, config.clone());
-    step(&mut leader, Input::Start { recovered: vec![] });
-    step(&mut leader, Input::Timer(Timer::Election));
-    deliver(
-        &mut leader,
-        2,
-        Message::RequestVoteResponse {
-            term: 1,
-            granted: true,
-        },
-    );
+    let mut leader = leader_of(&[1, 2, 3], config.clone());
     for seq in 1..=5 {
         step(
             &mut leader,
             Input::Request(put(9, seq, "k", &seq.to_string())),
         );
-        let ack = Message::AppendEntriesResponse {
-            term: 1,
-            result: AppendResult::Success {
-                match_index: seq + 1,
-            },
-        };
-        deliver(&mut leader, 2, ack);
+        deliver(&mut leader, 2, ack(1, 0, seq + 1));
     }
     assert_eq!(leader.commit_index(), 6);
     assert_eq!(leader.log.first_index(), 5, "compacted through index 4");
-    // Node 3 never acknowledged anything: after a silent heartbeat tick it is sent a snapshot.
-    step(&mut leader, Input::Timer(Timer::Heartbeat));
+    // Node 3 never acknowledged anything: at the next heartbeat tick it is sent the snapshot
+    // (small enough for one chunk), together with a heartbeat anchored at the snapshot.
     let effects = step(&mut leader, Input::Timer(Timer::Heartbeat));
-    let snapshot = sends(&effects)
+    let to_3: Vec<Message> = sends(&effects)
         .into_iter()
-        .find_map(|(to, msg)| match msg {
-            Message::InstallSnapshot { snapshot, .. } if to == n(3) => Some(snapshot),
-            _ => None,
-        })
-        .expect("a snapshot for the lagging follower");
-    let mut follower = Raft::new(n(3), &voters, config);
-    step(&mut follower, Input::Start { recovered: vec![] });
-    let effects = deliver(
-        &mut follower,
-        1,
-        Message::InstallSnapshot { term: 1, snapshot },
-    );
+        .filter(|(to, _)| *to == n(3))
+        .map(|(_, msg)| msg)
+        .collect();
+    let [Message::InstallSnapshot { term: 1, chunk }, Message::AppendEntries {
+        prev_log_index: 4, ..
+    }] = &to_3[..]
+    else {
+        panic!("expected a snapshot chunk and a heartbeat, got {to_3:?}")
+    };
+    assert_eq!((chunk.last_index, chunk.offset, chunk.done), (4, 0, true));
+    let mut follower = node_with(3, &[1, 2, 3], config);
+    let install = Message::InstallSnapshot {
+        term: 1,
+        chunk: chunk.clone(),
+    };
+    let effects = deliver(&mut follower, 1, install);
     let checkpoint = effects
         .iter()
         .position(|e| matches!(e, Effect::Persist(Record::Checkpoint { .. })))
@@ -461,6 +387,17 @@ fn s7_compaction_then_install_snapshot_on_a_lagging_follower() {
         .position(|e| matches!(e, Effect::Send { .. }))
         .expect("answered");
     assert!(checkpoint < answer, "persist before speaking");
+    assert_eq!(
+        sends(&effects),
+        vec![(
+            n(1),
+            Message::InstallSnapshotResponse {
+                term: 1,
+                last_index: 4,
+                ack: SnapshotAck::Installed
+            }
+        )]
+    );
     assert_eq!(follower.commit_index(), 4);
     assert_eq!(
         follower.state_machine().get(b"k").map(|v| v.to_vec()),
@@ -490,7 +427,7 @@ fn recovery_restores_term_vote_and_log_from_records() {
         append(2, (1, 1), vec![entry(2, 2)], 0),
     ));
     let voters = [n(1), n(2), n(3)];
-    let mut restarted = Raft::new(n(2), &voters, RaftConfig::default());
+    let mut restarted = Raft::new(n(2), &voters, RaftConfig::figure2());
     step(
         &mut restarted,
         Input::Start {

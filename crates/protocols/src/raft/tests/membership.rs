@@ -1,0 +1,233 @@
+//! Membership changes: joint consensus (paper §6), single-server changes (thesis §4.1),
+//! learners (§4.2.1) and the removed leader (§4.2.2).
+
+use super::*;
+use std::collections::BTreeSet;
+
+fn ids(list: &[u64]) -> BTreeSet<NodeId> {
+    list.iter().copied().map(n).collect()
+}
+
+fn config_entry(index: u64, voters: &[u64], old: Option<&[u64]>, learners: &[u64]) -> Entry {
+    Entry {
+        index,
+        term: 1,
+        payload: Payload::Config(Membership {
+            voters: ids(voters),
+            old_voters: old.map(ids),
+            learners: ids(learners),
+        }),
+    }
+}
+
+fn rejected(effects: &[Effect<Raft>]) -> String {
+    match &replies(effects)[..] {
+        [Reply {
+            result: Err(ClientError::Rejected(why)),
+            ..
+        }] => why.clone(),
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+}
+
+fn promptly() -> RaftConfig {
+    RaftConfig {
+        promotion_lag_max: 0,
+        ..RaftConfig::default()
+    }
+}
+
+/// A settled leader of {1, 2, 3} with learners 4 and 5 added and caught up through index 3.
+fn leader_with_learners(config: RaftConfig) -> Raft {
+    let mut raft = settled_leader_of(&[1, 2, 3], config);
+    for (seq, learner) in [(1, 4), (2, 5)] {
+        step(
+            &mut raft,
+            admin(7, seq, AdminCommand::AddLearner(n(learner))),
+        );
+        let effects = deliver(&mut raft, 2, ack(1, 0, seq + 1));
+        assert_eq!(replies(&effects), vec![ok_reply(7, seq, Output::Done)]);
+    }
+    deliver(&mut raft, 4, ack(1, 0, 3));
+    deliver(&mut raft, 5, ack(1, 0, 3));
+    assert_eq!(raft.membership().learners, ids(&[4, 5]));
+    raft
+}
+
+#[test]
+fn s6_joint_consensus_needs_both_majorities_then_leaves_for_the_new_configuration() {
+    let mut raft = leader_with_learners(promptly());
+    let change = AdminCommand::ChangeMembership {
+        voters: vec![n(1), n(4), n(5)],
+    };
+    let effects = step(&mut raft, admin(7, 3, change));
+    let joint = config_entry(4, &[1, 4, 5], Some(&[1, 2, 3]), &[]);
+    assert_eq!(
+        persists(&effects),
+        vec![Record::Entries(vec![joint.clone()])]
+    );
+    let to: Vec<NodeId> = sends(&effects).iter().map(|(to, _)| *to).collect();
+    assert_eq!(to, vec![n(2), n(3), n(4), n(5)]);
+    // A majority of C_new alone ({1, 4, 5}) does not commit C_old,new.
+    deliver(&mut raft, 4, ack(1, 0, 4));
+    deliver(&mut raft, 5, ack(1, 0, 4));
+    assert_eq!(raft.commit_index(), 3);
+    // With a majority of C_old ({1, 2}) too, it commits, and C_new is appended at once.
+    let effects = deliver(&mut raft, 2, ack(1, 0, 4));
+    assert_eq!(raft.commit_index(), 4);
+    let leave = config_entry(5, &[1, 4, 5], None, &[]);
+    assert_eq!(persists(&effects), vec![Record::Entries(vec![leave])]);
+    assert!(
+        replies(&effects).is_empty(),
+        "the change completes when C_new commits"
+    );
+    // C_new commits with its own majority ({1, 4}); the operator hears back, and 2 and 3 are
+    // no longer replicated to.
+    let effects = deliver(&mut raft, 4, ack(1, 0, 5));
+    assert_eq!(replies(&effects), vec![ok_reply(7, 3, Output::Done)]);
+    assert_eq!(raft.followers(), vec![n(4), n(5)]);
+}
+
+#[cfg(feature = "bugs")]
+#[test]
+fn s6_the_broken_rule_commits_joint_consensus_with_the_new_majority_alone() {
+    let config = RaftConfig {
+        bug: Some(Bug::JointNewMajorityOnly),
+        ..promptly()
+    };
+    let mut raft = leader_with_learners(config);
+    let change = AdminCommand::ChangeMembership {
+        voters: vec![n(1), n(4), n(5)],
+    };
+    step(&mut raft, admin(7, 3, change));
+    deliver(&mut raft, 4, ack(1, 0, 4));
+    assert_eq!(
+        raft.commit_index(),
+        4,
+        "{{1, 4}} is a majority of C_new only"
+    );
+}
+
+#[test]
+fn t4_1_single_server_changes_go_one_at_a_time() {
+    let mut raft = settled_leader_of(&[1, 2, 3], promptly());
+    let effects = step(&mut raft, admin(7, 1, AdminCommand::AddLearner(n(4))));
+    let learner = config_entry(2, &[1, 2, 3], None, &[4]);
+    assert_eq!(persists(&effects), vec![Record::Entries(vec![learner])]);
+    let why = rejected(&step(
+        &mut raft,
+        admin(8, 1, AdminCommand::AddLearner(n(5))),
+    ));
+    assert_eq!(
+        why,
+        "another membership change (configuration entry 2) is in progress"
+    );
+    deliver(&mut raft, 2, ack(1, 0, 2));
+    // The learner has nothing yet: it may not vote before it catches up.
+    let why = rejected(&step(&mut raft, admin(7, 2, AdminCommand::AddVoter(n(4)))));
+    assert_eq!(
+        why,
+        "learner n4 has not caught up: it holds the log through index 0 of 2; retry once it \
+         is within 0 entries"
+    );
+    deliver(&mut raft, 4, ack(1, 0, 2));
+    let effects = step(&mut raft, admin(7, 3, AdminCommand::AddVoter(n(4))));
+    let voter = config_entry(3, &[1, 2, 3, 4], None, &[]);
+    assert_eq!(persists(&effects), vec![Record::Entries(vec![voter])]);
+    // The configuration is in force at once: a majority of four is three.
+    deliver(&mut raft, 2, ack(1, 0, 3));
+    assert_eq!(raft.commit_index(), 2);
+    let effects = deliver(&mut raft, 4, ack(1, 0, 3));
+    assert_eq!(raft.commit_index(), 3);
+    assert_eq!(replies(&effects), vec![ok_reply(7, 3, Output::Done)]);
+}
+
+#[test]
+fn t4_1_unsafe_or_premature_changes_are_refused_with_a_reason() {
+    let mut raft = leader_of(&[1, 2, 3], promptly());
+    let why = rejected(&step(
+        &mut raft,
+        admin(7, 1, AdminCommand::AddLearner(n(4))),
+    ));
+    assert_eq!(
+        why,
+        "this leader has not committed an entry of term 1 yet; retry shortly"
+    );
+    deliver(&mut raft, 2, ack(1, 0, 1));
+    let why = rejected(&step(&mut raft, admin(7, 2, AdminCommand::AddVoter(n(6)))));
+    assert_eq!(
+        why,
+        "n6 is not a learner; add it with AddLearner first so that it catches up before it votes"
+    );
+    let why = rejected(&step(
+        &mut raft,
+        admin(7, 3, AdminCommand::AddLearner(n(2))),
+    ));
+    assert_eq!(
+        why,
+        "n2 is a voter; remove it before adding it as a learner"
+    );
+    let empty = AdminCommand::ChangeMembership { voters: vec![] };
+    assert_eq!(
+        rejected(&step(&mut raft, admin(7, 4, empty))),
+        "the new configuration has no voters"
+    );
+    assert_eq!(raft.events(), &[Event::MembershipChangeRefused]);
+    // Changes that change nothing succeed at once, without a log entry.
+    let effects = step(&mut raft, admin(7, 5, AdminCommand::RemoveNode(n(9))));
+    assert_eq!(effects.len(), 1);
+    assert_eq!(replies(&effects), vec![ok_reply(7, 5, Output::Done)]);
+
+    let mut alone = settled_leader_of(&[1], promptly());
+    let why = rejected(&step(
+        &mut alone,
+        admin(7, 1, AdminCommand::RemoveNode(n(1))),
+    ));
+    assert_eq!(why, "n1 is the only voter; a cluster needs at least one");
+}
+
+#[test]
+fn t4_2_2_a_removed_leader_leads_without_counting_itself_then_steps_down() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    let effects = step(&mut raft, admin(7, 1, AdminCommand::RemoveNode(n(1))));
+    let without_me = config_entry(2, &[2, 3], None, &[]);
+    assert_eq!(persists(&effects), vec![Record::Entries(vec![without_me])]);
+    // {1, 2} would be a majority of {1, 2, 3}, but the leader no longer counts.
+    deliver(&mut raft, 2, ack(1, 0, 2));
+    assert_eq!(raft.commit_index(), 1);
+    assert!(raft.is_leader());
+    let effects = deliver(&mut raft, 3, ack(1, 0, 2));
+    assert_eq!(raft.commit_index(), 2);
+    assert_eq!(replies(&effects), vec![ok_reply(7, 1, Output::Done)]);
+    assert!(!raft.is_leader());
+    assert_eq!(raft.events(), &[Event::RemovedLeaderSteppedDown]);
+    // Outside the configuration, it never campaigns again.
+    let effects = step(&mut raft, Input::Timer(Timer::Election));
+    assert!(sends(&effects).is_empty() && persists(&effects).is_empty());
+}
+
+#[test]
+fn t4_2_1_learners_get_the_log_but_neither_count_nor_campaign() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    step(&mut raft, admin(7, 1, AdminCommand::AddLearner(n(4))));
+    deliver(&mut raft, 4, ack(1, 0, 2));
+    assert_eq!(raft.commit_index(), 1, "a learner's copy does not count");
+
+    let mut learner = node_with(4, &[1, 2, 3], RaftConfig::default());
+    let entries = vec![entry(1, 1), config_entry(2, &[1, 2, 3], None, &[4])];
+    deliver(&mut learner, 1, append(1, (0, 0), entries, 1));
+    assert_eq!(learner.status().role, Role::Learner);
+    let effects = step_at(&mut learner, ms(500), Input::Timer(Timer::Election));
+    assert!(sends(&effects).is_empty());
+}
+
+#[test]
+fn s6_a_truncated_configuration_entry_stops_being_in_force() {
+    let mut raft = node_with(3, &[1, 2, 3], RaftConfig::figure2());
+    let entries = vec![entry(1, 1), config_entry(2, &[1, 2, 3], None, &[4])];
+    deliver(&mut raft, 1, append(1, (0, 0), entries, 1));
+    assert_eq!(raft.membership().learners, ids(&[4]));
+    // A leader of term 2 replaces index 2: the configuration reverts to the bootstrap one.
+    deliver(&mut raft, 2, append(2, (1, 1), vec![entry(2, 2)], 1));
+    assert_eq!(raft.membership(), &Membership::new([n(1), n(2), n(3)]));
+}

@@ -1,0 +1,193 @@
+//! Scenario tests: feed one node exact inputs and assert the exact effects, in files named
+//! after where the behaviour is described: `paper.rs` (the 2014 paper, Figure 2 Raft),
+//! `election.rs` (pre-vote and check-quorum, thesis §9.6, §6.2, §4.2.3), `membership.rs`
+//! (paper §6, thesis §4), `read.rs` (thesis §6.4), `transfer.rs` (thesis §3.10) and
+//! `flow.rs` (flow control and chunked snapshots, §7).
+
+use super::*;
+use quorate_core::{AdminCommand, AdminRequest, ClientId, Effect, Op, Output, Reply};
+
+mod election;
+mod flow;
+mod membership;
+mod paper;
+mod read;
+mod transfer;
+
+pub(super) fn n(id: u64) -> NodeId {
+    NodeId(id)
+}
+
+pub(super) fn ms(millis: u64) -> Time {
+    Time::from_nanos(millis * 1_000_000)
+}
+
+/// A started node of the bootstrap configuration `voters`, at time 0.
+pub(super) fn node_with(id: u64, voters: &[u64], config: RaftConfig) -> Raft {
+    let voters: Vec<NodeId> = voters.iter().copied().map(n).collect();
+    let mut raft = Raft::new(n(id), &voters, config);
+    let mut out = Effects::new();
+    raft.step(Time::ZERO, Input::Start { recovered: vec![] }, &mut out);
+    raft
+}
+
+/// Feeds `input` at time `now` and returns the effects, checking the node's invariants.
+pub(super) fn step_at(raft: &mut Raft, now: Time, input: Input<Raft>) -> Vec<Effect<Raft>> {
+    let mut out = Effects::new();
+    raft.step(now, input, &mut out);
+    raft.check_invariants();
+    out.drain().collect()
+}
+
+/// Feeds `input` at the node's current time.
+pub(super) fn step(raft: &mut Raft, input: Input<Raft>) -> Vec<Effect<Raft>> {
+    let now = raft.now;
+    step_at(raft, now, input)
+}
+
+pub(super) fn deliver(raft: &mut Raft, from: u64, msg: Message) -> Vec<Effect<Raft>> {
+    step(raft, Input::Message { from: n(from), msg })
+}
+
+pub(super) fn deliver_at(raft: &mut Raft, now: Time, from: u64, msg: Message) -> Vec<Effect<Raft>> {
+    step_at(raft, now, Input::Message { from: n(from), msg })
+}
+
+pub(super) fn sends(effects: &[Effect<Raft>]) -> Vec<(NodeId, Message)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { to, msg } => Some((*to, msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn replies(effects: &[Effect<Raft>]) -> Vec<Reply> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Reply(reply) => Some(reply.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn persists(effects: &[Effect<Raft>]) -> Vec<Record> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(record) => Some(record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
+    Request {
+        client: ClientId(client),
+        seq,
+        op: Op::Put {
+            key: key.as_bytes().to_vec().into(),
+            value: value.as_bytes().to_vec().into(),
+        },
+        read: ReadMode::Linearizable,
+    }
+}
+
+pub(super) fn get(client: u64, seq: u64, key: &str) -> Request {
+    Request {
+        client: ClientId(client),
+        seq,
+        op: Op::Get {
+            key: key.as_bytes().to_vec().into(),
+        },
+        read: ReadMode::Linearizable,
+    }
+}
+
+pub(super) fn admin(client: u64, seq: u64, command: AdminCommand) -> Input<Raft> {
+    Input::Admin(AdminRequest {
+        client: ClientId(client),
+        seq,
+        command,
+    })
+}
+
+pub(super) fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        payload: Payload::Noop,
+    }
+}
+
+/// An AppendEntries of round 0.
+pub(super) fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Message {
+    Message::AppendEntries {
+        term,
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        leader_commit: commit,
+        round: 0,
+    }
+}
+
+pub(super) fn ack(term: u64, round: u64, match_index: u64) -> Message {
+    Message::AppendEntriesResponse {
+        term,
+        round,
+        result: AppendResult::Success { match_index },
+    }
+}
+
+pub(super) fn vote_granted(term: u64) -> Message {
+    Message::RequestVoteResponse {
+        term,
+        granted: true,
+    }
+}
+
+/// Node 1 of a cluster of `voters`, elected leader of term 1 with the votes of every other
+/// voter, at time 0, without pre-vote. Its no-op (index 1) is not yet acknowledged.
+pub(super) fn leader_of(voters: &[u64], config: RaftConfig) -> Raft {
+    let config = RaftConfig {
+        pre_vote: false,
+        ..config
+    };
+    let mut raft = node_with(1, voters, config);
+    step(&mut raft, Input::Timer(Timer::Election));
+    for voter in voters.iter().filter(|v| **v != 1) {
+        deliver(&mut raft, *voter, vote_granted(1));
+    }
+    assert!(raft.is_leader());
+    raft
+}
+
+/// Like [`leader_of`], with the no-op acknowledged by every follower: the leader has
+/// committed an entry of its term.
+pub(super) fn settled_leader_of(voters: &[u64], config: RaftConfig) -> Raft {
+    let mut raft = leader_of(voters, config);
+    for voter in voters.iter().filter(|v| **v != 1) {
+        deliver(&mut raft, *voter, ack(1, 0, 1));
+    }
+    assert_eq!(raft.commit_index(), 1);
+    raft
+}
+
+pub(super) fn ok_reply(client: u64, seq: u64, output: Output) -> Reply {
+    Reply {
+        client: ClientId(client),
+        seq,
+        result: Ok(output),
+    }
+}
+
+pub(super) fn err_reply(client: u64, seq: u64, error: ClientError) -> Reply {
+    Reply {
+        client: ClientId(client),
+        seq,
+        result: Err(error),
+    }
+}
