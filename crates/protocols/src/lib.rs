@@ -6,5 +6,8 @@
 //! same types.
 //!
 //! - [`raft`]: Raft (Ongaro & Ousterhout, 2014), with log compaction and InstallSnapshot.
+//! - [`zab`]: ZAB as ZooKeeper runs it (Zab 1.0): fast leader election, discovery,
+//!   synchronization with DIFF/TRUNC/SNAP, broadcast over FIFO channels, ZooKeeper's reads.
 
 pub mod raft;
+pub mod zab;

@@ -3,7 +3,7 @@
 use quorate_check::history::pair;
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event as HistoryEvent, Verdict};
-use quorate_core::{Invariants, NodeId, Protocol};
+use quorate_core::{Invariants, NodeId, Protocol, ReadMode};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
 
@@ -27,6 +27,20 @@ pub trait Harness: Sync {
     /// operation; protocols that promise less (stale reads, eventual consistency) override it.
     fn check_history(&self, history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
         linearizability(history, limits)
+    }
+
+    /// Like [`Harness::check_history`], also given the read mode of each event's operation
+    /// (`read_modes[i]` belongs to `history[i]`; writes are `Linearizable`), which the history
+    /// format does not record. The simulator calls this one; protocols whose promise depends
+    /// on the read mode (ZAB) override it, the others inherit `check_history`.
+    fn check_history_with_modes(
+        &self,
+        history: &[HistoryEvent],
+        read_modes: &[ReadMode],
+        limits: &Limits,
+    ) -> HistoryVerdict {
+        let _ = read_modes;
+        self.check_history(history, limits)
     }
 }
 

@@ -24,12 +24,15 @@ pub mod rng;
 mod client;
 mod nemesis;
 mod node;
+mod ordered_reads;
 mod queue;
 mod simulation;
+mod zab;
 
-pub use config::{Faults, Mix, SimConfig, Workload};
+pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
 pub use report::{RunReport, RunStats, Summary};
+pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event.
 pub fn run<'a, H: Harness>(
