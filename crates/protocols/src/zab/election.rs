@@ -57,7 +57,7 @@ impl Election {
 
 impl Zab {
     /// This server's own vote: its current epoch and last zxid.
-    fn own_vote(&self) -> Vote {
+    pub(super) fn own_vote(&self) -> Vote {
         Vote {
             leader: self.id,
             zxid: self.history.last_zxid(),
