@@ -118,11 +118,16 @@ fn broken(bug: Bug) -> ZabHarness {
 
 #[test]
 fn a_follower_that_acks_before_persisting_is_caught() {
-    let failed = failures(&run_seeds(
-        &broken(Bug::AckBeforePersist),
-        &config(),
-        0..200,
-    ));
+    // Losing an acknowledged transaction takes a crash inside the follower's logging delay
+    // and then an election that the transaction's other holders miss: likeliest with three
+    // servers, crashes, slow disks and partitions, over longer runs.
+    let config = SimConfig {
+        nodes: 3,
+        faults: Faults::parse("crash,disk,partition,reorder").expect("valid faults"),
+        duration: Duration::from_secs(8),
+        ..config()
+    };
+    let failed = failures(&run_seeds(&broken(Bug::AckBeforePersist), &config, 0..200));
     assert!(
         !failed.is_empty(),
         "no seed caught an ACK before persisting"
@@ -150,26 +155,4 @@ fn a_leader_that_skips_synchronization_is_caught() {
         failed.len(),
         failed[0]
     );
-}
-
-#[test]
-#[ignore]
-fn experiment_ack_before_persist() {
-    for nodes in [3usize, 5] {
-        for faults in ["all", "crash,disk,partition,reorder", "crash,disk"] {
-            for secs in [3u64, 8] {
-                let mut config = config();
-                config.nodes = nodes;
-                config.faults = Faults::parse(faults).unwrap();
-                config.duration = Duration::from_secs(secs);
-                let reports = run_seeds(&broken(Bug::AckBeforePersist), &config, 0..300);
-                let failed = failures(&reports);
-                eprintln!(
-                    "nodes {nodes} {faults} {secs}s: {} of 300 caught; first {:?}",
-                    failed.len(),
-                    failed.first().map(|f| f.0)
-                );
-            }
-        }
-    }
 }
