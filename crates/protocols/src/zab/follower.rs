@@ -127,20 +127,27 @@ impl Zab {
         follower.seq_in = seq;
         follower.last_heard = now;
         let phase = follower.phase;
-        let in_order = match (&msg, phase) {
-            (LeaderMessage::LeaderInfo { .. }, Phase::Discovery) => true,
-            (LeaderMessage::Diff { .. }, Phase::Synchronization) => true,
-            (LeaderMessage::Trunc { .. }, Phase::Synchronization) => true,
-            (LeaderMessage::Snap { .. }, Phase::Synchronization) => true,
-            (LeaderMessage::NewLeader { .. }, Phase::Synchronization) => true,
-            (LeaderMessage::UpToDate { .. }, Phase::Synchronized) => true,
-            (LeaderMessage::Proposal(_), Phase::Synchronized | Phase::Broadcast) => true,
-            (LeaderMessage::Commit { .. } | LeaderMessage::SyncDone { .. }, Phase::Broadcast) => {
-                true
-            }
-            (LeaderMessage::Ping | LeaderMessage::Close, _) => true,
-            _ => false,
-        };
+        let in_order = matches!(
+            (&msg, phase),
+            (LeaderMessage::LeaderInfo { .. }, Phase::Discovery)
+                | (
+                    LeaderMessage::Diff { .. }
+                        | LeaderMessage::Trunc { .. }
+                        | LeaderMessage::Snap { .. }
+                        | LeaderMessage::NewLeader { .. },
+                    Phase::Synchronization
+                )
+                | (LeaderMessage::UpToDate { .. }, Phase::Synchronized)
+                | (
+                    LeaderMessage::Proposal(_),
+                    Phase::Synchronized | Phase::Broadcast
+                )
+                | (
+                    LeaderMessage::Commit { .. } | LeaderMessage::SyncDone { .. },
+                    Phase::Broadcast
+                )
+                | (LeaderMessage::Ping | LeaderMessage::Close, _)
+        );
         if !in_order {
             return self.become_looking(now, out); // The leader broke the protocol.
         }
