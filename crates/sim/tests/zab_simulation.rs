@@ -156,3 +156,22 @@ fn a_leader_that_skips_synchronization_is_caught() {
         failed[0]
     );
 }
+
+#[test]
+fn a_follower_that_answers_writes_before_applying_them_is_caught_by_the_history_check() {
+    let failed = failures(&run_seeds(&broken(Bug::ReplyBeforeApply), &config(), 0..40));
+    assert!(!failed.is_empty(), "no seed caught an early reply");
+    eprintln!(
+        "caught by {} of 40 seeds, first: {:?}",
+        failed.len(),
+        failed[0]
+    );
+    let by_reads = failed
+        .iter()
+        .filter(|(_, v)| v.iter().any(|v| v.starts_with("sequential consistency")))
+        .count();
+    assert!(
+        by_reads > 0,
+        "the ordered-reads check never bit: {failed:?}"
+    );
+}

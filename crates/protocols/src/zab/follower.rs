@@ -283,8 +283,11 @@ impl Zab {
             }
             return;
         }
-        out.persist(Record::Txns(vec![txn]));
+        out.persist(Record::Txns(vec![txn.clone()]));
         self.following().send(out, LearnerMessage::Ack { zxid });
+        if self.config.has_bug(Bug::ReplyBeforeApply) {
+            self.reply_early(&txn, out);
+        }
     }
 
     fn on_commit(&mut self, now: Time, zxid: Zxid, out: &mut Effects<Self>) {

@@ -150,6 +150,11 @@ pub enum Bug {
     /// The leader skips synchronization: it sends NEWLEADER without DIFF, TRUNC or SNAP and
     /// assumes every follower already holds its history.
     SkipSynchronization,
+    /// A follower answers a forwarded write as soon as the proposal arrives, before it is
+    /// committed and applied there: the client's next plain read at that follower may not
+    /// see its own write (ZooKeeper replies only after applying, which is what makes its
+    /// plain reads sequentially consistent).
+    ReplyBeforeApply,
 }
 
 /// Tunables, named after ZooKeeper's where it has them. The defaults suit a LAN.

@@ -92,6 +92,31 @@ impl Zab {
         });
     }
 
+    /// `Bug::ReplyBeforeApply`: answers the client waiting here for `txn` as soon as the
+    /// proposal arrives, with the output it would have on the undelivered state.
+    pub(super) fn reply_early(&mut self, txn: &Txn, out: &mut Effects<Self>) {
+        let command = &txn.command;
+        let waiting = Waiting::Log { seq: command.seq };
+        if self.clients.get(&command.client) != Some(&waiting) {
+            return;
+        }
+        let mut dirty = self.kv.clone();
+        for earlier in self.history.after(self.committed) {
+            let applied = dirty.apply(&earlier.command);
+            if earlier.zxid == txn.zxid {
+                self.clients.remove(&command.client);
+                if let Some(result) = applied.reply() {
+                    out.reply(Reply {
+                        client: command.client,
+                        seq: command.seq,
+                        result,
+                    });
+                }
+                return;
+            }
+        }
+    }
+
     // ---------------------------------------------------------------------------------------
     // Delivery.
 
