@@ -12,7 +12,8 @@
 //!   that lose every write not yet fsynced (or keep an arbitrary prefix of them); clock offsets
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
-//!   safety properties. At the end, the history is checked for linearizability.
+//!   safety properties. At the end, the history is checked against what the protocol
+//!   promises: linearizability by default, per read mode where it differs (ZAB).
 //! - **Liveness phase**: after the fault phase every fault heals, and every client must
 //!   complete an operation within a deadline.
 
