@@ -27,8 +27,10 @@
 //!    round resets its tally. When a quorum votes like it and no better vote arrives within
 //!    `finalize_wait`, it decides: LEADING if the vote names itself, FOLLOWING otherwise.
 //!    A server that finds the others already FOLLOWING/LEADING joins them only if a quorum
-//!    reports the same vote *and* the named leader itself reports LEADING (`checkLeader`):
-//!    a node only follows a leader that is actually leading.
+//!    reports the same vote *and* the named leader itself reports LEADING (`checkLeader`).
+//!    Either way a node only follows a leader that is actually leading: a server that is not
+//!    leading answers FOLLOWERINFO by closing the connection, and a leader that does not
+//!    answer within `init_limit` ticks is abandoned.
 //! 1. **Discovery** (`leader.rs`, `follower.rs`). Each follower opens a connection with
 //!    FOLLOWERINFO carrying its `acceptedEpoch`. Once a quorum (itself included) has
 //!    connected, the prospective leader proposes `newEpoch = max(acceptedEpoch) + 1` in
