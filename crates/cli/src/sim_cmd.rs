@@ -5,7 +5,8 @@ use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use quorate_sim::{
-    Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, RunReport, SimConfig, Summary,
+    Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, ReadMix, RunReport, SimConfig,
+    Summary, ZabHarness,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub enum ProtocolName {
     /// Multi-Paxos (Lamport 2001, van Renesse & Altinbuken 2015): a stable leader, batching,
     /// no-op gap fill, catch-up and snapshots, replicating the KV store.
     Multipaxos,
+    /// ZAB as ZooKeeper runs it (Zab 1.0), with ZooKeeper's read semantics.
+    Zab,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +65,12 @@ pub struct SimArgs {
     /// linearizability are checked as always.
     #[arg(long)]
     reconfig: bool,
+    /// How GETs are served: linearizable, local (the contacted node's own state) or sync
+    /// (catch up with the leader, then local), or weights such as
+    /// linearizable=1,local=3,sync=1. Non-linearizable reads make clients stick to one node.
+    /// Default: linearizable only (zab: linearizable=1,local=3,sync=1).
+    #[arg(long, value_name = "MIX")]
+    reads: Option<String>,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -95,6 +104,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     config.workload.clients = args.clients;
     config.workload.keys = args.keys;
+    config.workload.reads = match &args.reads {
+        Some(text) => ReadMix::parse(text).map_err(anyhow::Error::msg)?,
+        None if args.protocol == ProtocolName::Zab => ZabHarness::READS,
+        None => ReadMix::default(),
+    };
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
         bail!("--trace and --history need a single run: add --seed N");
@@ -107,6 +121,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
         ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
         ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
+        ProtocolName::Zab => simulate(&ZabHarness::default(), &config, &args),
     }
 }
 
@@ -198,7 +213,7 @@ fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec
 }
 
 fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64) -> String {
-    format!(
+    let mut command = format!(
         "quorate sim --protocol {protocol} --nodes {} --faults {}{} --duration {} --clients {} \
          --keys {} --seed {seed} --trace",
         config.nodes,
@@ -207,7 +222,11 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
         humantime::format_duration(config.duration),
         args.clients,
         args.keys
-    )
+    );
+    if let Some(reads) = &args.reads {
+        command += &format!(" --reads {reads}");
+    }
+    command
 }
 
 fn print_violations(reports: &[RunReport], protocol: &str, config: &SimConfig, args: &SimArgs) {

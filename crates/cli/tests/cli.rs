@@ -97,6 +97,50 @@ fn reconfig_runs_membership_changes_and_counts_them() {
 }
 
 #[test]
+fn zab_simulates_with_zookeepers_reads_and_the_same_json_summary() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "zab",
+        "--nodes",
+        "5",
+        "--seeds",
+        "20",
+        "--faults",
+        "all",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["protocol"], "zab");
+    assert_eq!(json["seeds"], 20);
+    assert_eq!(json["violations"], 0);
+    assert!(json["ops_ok"].as_u64().unwrap() > 100);
+    // The default read mix for ZAB serves plain and sync reads from followers' own state.
+    assert!(
+        json["counters"]["reads_local"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    assert!(
+        json["counters"]["reads_sync"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    // A linearizable-only mix serves no local reads.
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "zab",
+        "--seeds",
+        "3",
+        "--reads",
+        "linearizable",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(last_json(&output)["counters"]["reads_local"], 0);
+}
+
+#[test]
 fn the_same_seed_prints_the_same_trace_hash() {
     let run = || {
         let output = quorate(&["sim", "--seed", "17", "--json"]);
@@ -128,6 +172,11 @@ fn trace_prints_one_line_per_event() {
 fn bad_input_gets_a_one_line_error_and_exit_status_2() {
     for (args, expected) in [
         (vec!["sim", "--protocol", "bogus"], "bogus"),
+        (vec!["sim", "--reads", "stale"], "unknown read mode"),
+        (
+            vec!["sim", "--reads", "local=lots"],
+            "not a non-negative integer",
+        ),
         (vec!["sim", "--nodes", "0"], "--nodes must be at least 1"),
         (vec!["sim", "--faults", "meteor"], "unknown fault"),
         (vec!["sim", "--duration", "soon"], "soon"),

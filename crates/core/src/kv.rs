@@ -121,6 +121,11 @@ pub enum ReadMode {
     /// The read is answered from the contacted replica's own state, without coordination; it
     /// may be stale. What ordering it still guarantees depends on the protocol.
     Local,
+    /// The contacted replica first catches up with the leader (ZooKeeper's `sync`), then answers
+    /// from its own state: the read sees every write the leader had committed or proposed when
+    /// the sync reached it. Not linearizable: a leader deposed without knowing it can answer
+    /// the sync. Protocols without a leader-driven catch-up serve it as `Linearizable`.
+    Sync,
 }
 
 /// A client's request to one node.

@@ -33,8 +33,9 @@
 //!    (leases) must state their drift bound.
 //! 5. **Messages may be lost, duplicated, delayed and reordered**, unless the protocol declares
 //!    [`Protocol::FIFO_CHANNELS`], in which case a driver delivers the messages between two
-//!    nodes in the order they were sent, and only a reconnection (modelled by a partition)
-//!    may lose a suffix of them.
+//!    nodes in the order they were sent, and only a broken connection (a partition, or a
+//!    crash of either end) may lose a suffix of them; nothing sent before a break arrives
+//!    after it. Drivers do not report breaks: a protocol that must know numbers its messages.
 
 use crate::ids::NodeId;
 use crate::kv::{AdminRequest, Reply, Request};

@@ -9,10 +9,13 @@
 //! - [`paxos`]: single-decree Paxos (Lamport, 1998/2001), one write-once register per key.
 //! - [`multipaxos`]: Multi-Paxos (Lamport 2001 §3; van Renesse & Altinbuken 2015) replicating
 //!   the KV store: a stable leader, batching, no-op gap fill, catch-up and snapshots.
+//! - [`zab`]: ZAB as ZooKeeper runs it (Zab 1.0): fast leader election, discovery,
+//!   synchronization with DIFF/TRUNC/SNAP, broadcast over FIFO channels, ZooKeeper's reads.
 
 pub mod multipaxos;
 pub mod paxos;
 pub mod raft;
+pub mod zab;
 
 #[cfg(test)]
 mod script;

@@ -1,54 +1,22 @@
-//! Simulator speed: simulated events per second of one core, for a 5-node Raft cluster under
-//! every fault, without the end-of-run history check (which is the checker's benchmark); the
-//! same for Multi-Paxos and single-decree Paxos.
+//! Simulator speed: simulated events per second of one core, for 5-node clusters of each
+//! protocol under every fault, without the end-of-run history check (which is the checker's
+//! benchmark).
 //!
 //! `cargo bench -p quorate-sim --bench simulator`; criterion reports the throughput in
-//! elements per second, where an element is one simulated event.
+//! elements per second, where an element is one simulated event. Compare protocols by their
+//! ratio to Raft measured in the same run.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quorate_sim::{run, Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, SimConfig};
+use quorate_sim::{
+    run, Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, SimConfig, ZabHarness,
+};
 use std::time::Duration;
 
-fn raft_five_nodes_all_faults(c: &mut Criterion) {
-    let harness = RaftHarness::default();
-    let config = SimConfig {
-        nodes: 5,
-        faults: Faults::all(),
-        duration: Duration::from_secs(4),
-        check_history: false,
-        ..SimConfig::default()
-    };
+fn five_nodes_all_faults<H: Harness>(c: &mut Criterion, harness: &H, config: &SimConfig) {
     let seeds: Vec<u64> = (0..16).collect();
     let events: u64 = seeds
         .iter()
-        .map(|seed| run(&harness, &config, *seed, None).stats.events)
-        .sum();
-    let mut group = c.benchmark_group("simulator");
-    group.throughput(Throughput::Elements(events));
-    group.sample_size(20);
-    group.bench_function("raft_5_nodes_all_faults_16_seeds", |b| {
-        b.iter(|| {
-            for seed in &seeds {
-                criterion::black_box(run(&harness, &config, *seed, None));
-            }
-        })
-    });
-    group.finish();
-}
-
-/// The Raft benchmark's settings, for any harness.
-fn five_nodes_all_faults<H: Harness>(c: &mut Criterion, harness: &H) {
-    let config = SimConfig {
-        nodes: 5,
-        faults: Faults::all(),
-        duration: Duration::from_secs(4),
-        check_history: false,
-        ..SimConfig::default()
-    };
-    let seeds: Vec<u64> = (0..16).collect();
-    let events: u64 = seeds
-        .iter()
-        .map(|seed| run(harness, &config, *seed, None).stats.events)
+        .map(|seed| run(harness, config, *seed, None).stats.events)
         .sum();
     let mut group = c.benchmark_group("simulator");
     group.throughput(Throughput::Elements(events));
@@ -57,25 +25,49 @@ fn five_nodes_all_faults<H: Harness>(c: &mut Criterion, harness: &H) {
     group.bench_function(name, |b| {
         b.iter(|| {
             for seed in &seeds {
-                criterion::black_box(run(harness, &config, *seed, None));
+                criterion::black_box(run(harness, config, *seed, None));
             }
         })
     });
     group.finish();
 }
 
+/// The settings every protocol's benchmark shares.
+fn config() -> SimConfig {
+    SimConfig {
+        nodes: 5,
+        faults: Faults::all(),
+        duration: Duration::from_secs(4),
+        check_history: false,
+        ..SimConfig::default()
+    }
+}
+
+fn raft_five_nodes_all_faults(c: &mut Criterion) {
+    five_nodes_all_faults(c, &RaftHarness::default(), &config());
+}
+
 fn multipaxos_five_nodes_all_faults(c: &mut Criterion) {
-    five_nodes_all_faults(c, &MultiPaxosHarness::default());
+    five_nodes_all_faults(c, &MultiPaxosHarness::default(), &config());
 }
 
 fn paxos_five_nodes_all_faults(c: &mut Criterion) {
-    five_nodes_all_faults(c, &PaxosHarness::default());
+    five_nodes_all_faults(c, &PaxosHarness::default(), &config());
+}
+
+/// ZAB with its default read mix (plain, sync and linearizable reads), as `quorate sim`
+/// runs it.
+fn zab_five_nodes_all_faults(c: &mut Criterion) {
+    let mut config = config();
+    config.workload.reads = ZabHarness::READS;
+    five_nodes_all_faults(c, &ZabHarness::default(), &config);
 }
 
 criterion_group!(
     benches,
     raft_five_nodes_all_faults,
     multipaxos_five_nodes_all_faults,
-    paxos_five_nodes_all_faults
+    paxos_five_nodes_all_faults,
+    zab_five_nodes_all_faults
 );
 criterion_main!(benches);

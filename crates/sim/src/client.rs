@@ -29,10 +29,21 @@ pub(crate) struct ClientSlot {
     pub healed_ok: bool,
     /// The last value this client saw for each key: what its CAS operations expect.
     pub seen: Vec<Option<Bytes>>,
+    /// The client changed nodes since its current process began (sticky clients only): its
+    /// next invocation starts a new process.
+    pub moved: bool,
+    /// The session has invoked a write (sticky clients only). Reads that a protocol answers
+    /// without its log still consume sequence numbers, and a state machine that first sees a
+    /// session at a sequence number above 1 takes it for an evicted one; so a sticky client
+    /// opens each session with a write, as a ZooKeeper client opens its session with a
+    /// `createSession` transaction.
+    pub opened: bool,
 }
 
 pub(crate) struct Pending {
     pub op: Op,
+    /// How a GET asks to be served (`Linearizable` for writes).
+    pub read: ReadMode,
     pub key: usize,
     pub invoked: u64,
     pub deadline: u64,
@@ -54,6 +65,8 @@ impl<H: Harness> Simulation<'_, H> {
                 generation: 0,
                 healed_ok: false,
                 seen: vec![None; keys],
+                moved: false,
+                opened: false,
             };
             self.clients.push(client);
             self.new_session(slot);
@@ -67,8 +80,51 @@ impl<H: Harness> Simulation<'_, H> {
         client.process = self.next_process;
         client.session = ClientId((self.next_session << SLOT_BITS) | slot as u64);
         client.seq = 0;
+        client.moved = false;
+        client.opened = false;
         self.next_process += 1;
         self.next_session += 1;
+    }
+
+    /// Continues the client's session under a new history process.
+    fn new_process(&mut self, slot: usize) {
+        let client = &mut self.clients[slot];
+        client.process = self.next_process;
+        client.moved = false;
+        self.next_process += 1;
+    }
+
+    /// Whether clients stick to one node (see [`crate::ReadMix`]).
+    fn sticky(&self) -> bool {
+        !self.config.workload.reads.is_linearizable_only()
+    }
+
+    /// Points the client at `target`. A sticky client that changes nodes continues as a new
+    /// process; a pending non-linearizable read is abandoned (recorded as `info`), because
+    /// the new node may be behind what the client saw. Returns whether it was abandoned.
+    fn retarget(&mut self, slot: usize, target: usize) -> bool {
+        let sticky = self.sticky();
+        let client = &mut self.clients[slot];
+        if client.target == target {
+            return false;
+        }
+        client.target = target;
+        if !sticky {
+            return false;
+        }
+        client.moved = true;
+        let abandon = client
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.op.is_read() && p.read != ReadMode::Linearizable);
+        if abandon {
+            let pending = client.pending.take().expect("checked");
+            let process = client.process;
+            let why = Some("moved to another node".to_string());
+            self.record_full(process, EventKind::Info, &pending, None, None, why);
+            self.new_process(slot);
+        }
+        abandon
     }
 
     fn think_time(&mut self) -> u64 {
@@ -103,48 +159,62 @@ impl<H: Harness> Simulation<'_, H> {
             return self.give_up(slot, "timed out");
         }
         if pending.switch_target {
-            let n = self.ids.len() as u64;
-            let client = &mut self.clients[slot];
-            client.target = (client.target + 1) % n as usize;
+            let next = (self.clients[slot].target + 1) % self.ids.len();
+            if self.retarget(slot, next) {
+                if !self.clients[slot].healed_ok {
+                    self.invoke(slot);
+                }
+                return;
+            }
         }
         self.send_request(slot);
     }
 
     fn invoke(&mut self, slot: usize) {
-        let (op, key) = self.next_op(slot);
+        if self.clients[slot].moved {
+            self.new_process(slot);
+        }
+        let (op, key, read) = self.next_op(slot);
         let client = &mut self.clients[slot];
         client.seq += 1;
+        client.opened |= !op.is_read();
         let process = client.process;
         let deadline = self.now + self.config.workload.op_timeout.as_nanos() as u64;
-        self.record(process, EventKind::Invoke, &op, None, None);
-        self.clients[slot].pending = Some(Pending {
+        let pending = Pending {
             op,
+            read,
             key,
             invoked: self.now,
             deadline,
             switch_target: false,
-        });
+        };
+        self.record(process, EventKind::Invoke, &pending, None, None);
+        self.clients[slot].pending = Some(pending);
         self.send_request(slot);
     }
 
-    fn next_op(&mut self, slot: usize) -> (Op, usize) {
+    fn next_op(&mut self, slot: usize) -> (Op, usize, ReadMode) {
         if let Some(period) = self.config.workload.write_once {
-            return self.next_write_once_op(period);
+            let (op, key) = self.next_write_once_op(period);
+            return (op, key, ReadMode::Linearizable);
         }
         let mix = self.config.workload.mix;
         let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
         let key = Bytes::from(format!("k{key_index}"));
         self.value_counter += 1;
         let fresh = self.value_counter.to_string();
-        let total = mix.get + mix.put + mix.append + mix.cas + mix.delete;
-        let mut roll = self.rng.below(u64::from(total)) as u32;
+        let writes = mix.put + mix.append + mix.cas + mix.delete;
+        let open_with_write = self.sticky() && !self.clients[slot].opened && writes > 0;
+        let gets = if open_with_write { 0 } else { mix.get };
+        let mut roll = self.rng.below(u64::from(gets + writes)) as u32;
         let mut pick = |weight: u32| {
             let hit = roll < weight;
             roll = roll.saturating_sub(weight);
             hit
         };
-        let op = if pick(mix.get) {
-            Op::Get { key }
+        let op = if pick(gets) {
+            let read = self.read_mode();
+            return (Op::Get { key }, key_index, read);
         } else if pick(mix.put) {
             Op::Put {
                 key,
@@ -164,7 +234,24 @@ impl<H: Harness> Simulation<'_, H> {
         } else {
             Op::Delete { key }
         };
-        (op, key_index)
+        (op, key_index, ReadMode::Linearizable)
+    }
+
+    /// Draws a GET's read mode from the read mix (without a draw when all are linearizable,
+    /// so that default runs replay exactly as before the mix existed).
+    fn read_mode(&mut self) -> ReadMode {
+        let reads = self.config.workload.reads;
+        if reads.is_linearizable_only() {
+            return ReadMode::Linearizable;
+        }
+        let roll = self.rng.below(u64::from(reads.total())) as u32;
+        if roll < reads.linearizable {
+            ReadMode::Linearizable
+        } else if roll < reads.linearizable + reads.local {
+            ReadMode::Local
+        } else {
+            ReadMode::Sync
+        }
     }
 
     /// A write-once register operation (see `Workload::write_once`): read the key, or
@@ -197,7 +284,7 @@ impl<H: Harness> Simulation<'_, H> {
             client: client.session,
             seq: client.seq,
             op: pending.op.clone(),
-            read: ReadMode::Linearizable,
+            read: pending.read,
         };
         let to = client.target;
         if !self.rng.chance(self.plan.loss) {
@@ -234,7 +321,7 @@ impl<H: Harness> Simulation<'_, H> {
                 let pending = client.pending.as_mut().expect("checked above");
                 pending.switch_target = known.is_none();
                 if let Some(leader) = known {
-                    client.target = leader;
+                    self.retarget(slot, leader);
                 }
                 let backoff = if known.is_some() {
                     1_000_000
@@ -245,7 +332,15 @@ impl<H: Harness> Simulation<'_, H> {
             }
             Err(ClientError::Unavailable) => self.wake_client(slot, 20_000_000),
             Err(ClientError::SessionExpired) => self.give_up(slot, "session expired"),
-            Err(ClientError::Rejected(why)) => self.fail(slot, from, why),
+            Err(ClientError::Rejected(why)) => {
+                // It did not happen: a write that was to open the session did not open it.
+                let client = &mut self.clients[slot];
+                let write = client.pending.as_ref().is_some_and(|p| !p.op.is_read());
+                if write && client.seq == 1 {
+                    client.opened = false;
+                }
+                self.fail(slot, from, why)
+            }
         }
     }
 
@@ -257,11 +352,11 @@ impl<H: Harness> Simulation<'_, H> {
         match (&pending.op, output) {
             (Op::Cas { .. }, Output::Swapped(false)) => {
                 let why = Some("compare failed".to_string());
-                self.record_full(process, EventKind::Fail, &pending.op, None, node, why);
+                self.record_full(process, EventKind::Fail, &pending, None, node, why);
             }
             (Op::Get { .. }, Output::Value(value)) => {
                 client.seen[pending.key] = value.clone();
-                self.record(process, EventKind::Ok, &pending.op, Some(value), node);
+                self.record(process, EventKind::Ok, &pending, Some(value), node);
             }
             (op, _) => {
                 client.seen[pending.key] = match op {
@@ -270,7 +365,7 @@ impl<H: Harness> Simulation<'_, H> {
                     Op::Delete { .. } => None,
                     _ => client.seen[pending.key].clone(),
                 };
-                self.record(process, EventKind::Ok, &pending.op, None, node);
+                self.record(process, EventKind::Ok, &pending, None, node);
             }
         }
         self.after_completion(slot, pending.invoked, true);
@@ -281,7 +376,7 @@ impl<H: Harness> Simulation<'_, H> {
         let pending = client.pending.take().expect("checked by the caller");
         let process = client.process;
         let node = Some(from as u64 + 1);
-        self.record_full(process, EventKind::Fail, &pending.op, None, node, Some(why));
+        self.record_full(process, EventKind::Fail, &pending, None, node, Some(why));
         self.after_completion(slot, pending.invoked, false);
     }
 
@@ -292,7 +387,7 @@ impl<H: Harness> Simulation<'_, H> {
         self.record_full(
             process,
             EventKind::Info,
-            &pending.op,
+            &pending,
             None,
             None,
             Some(why.into()),
@@ -326,22 +421,26 @@ impl<H: Harness> Simulation<'_, H> {
         &mut self,
         process: u64,
         kind: EventKind,
-        op: &Op,
+        pending: &Pending,
         read: Option<Option<Bytes>>,
         node: Option<u64>,
     ) {
-        self.record_full(process, kind, op, read, node, None);
+        self.record_full(process, kind, pending, read, node, None);
     }
 
+    /// Appends an event of `pending`'s operation to the history, and its read mode to the
+    /// parallel list of read modes.
     fn record_full(
         &mut self,
         process: u64,
         kind: EventKind,
-        op: &Op,
+        pending: &Pending,
         read: Option<Option<Bytes>>,
         node: Option<u64>,
         error: Option<String>,
     ) {
+        let op = &pending.op;
+        self.read_modes.push(pending.read);
         let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
         let value = match op {
             Op::Get { .. } => OpValue::Get(read.flatten().as_ref().map(text)),

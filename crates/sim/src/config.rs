@@ -140,6 +140,89 @@ impl Default for Mix {
     }
 }
 
+/// Relative weights of the read modes simulated clients use for GETs (writes always go
+/// through the protocol's ordering).
+///
+/// With only linearizable reads (the default), clients move freely between nodes. Any other
+/// mode makes them *sticky*, as ZooKeeper clients are: a client process stays with one node,
+/// because that is what per-client ordering of local reads relies on. When a client must
+/// move (its node stopped answering), a pending non-linearizable read is abandoned (recorded
+/// as `info`, which tells nothing) and the client continues as a new history process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReadMix {
+    pub linearizable: u32,
+    pub local: u32,
+    pub sync: u32,
+}
+
+impl Default for ReadMix {
+    fn default() -> Self {
+        ReadMix {
+            linearizable: 1,
+            local: 0,
+            sync: 0,
+        }
+    }
+}
+
+impl ReadMix {
+    /// Parses `linearizable`, `local`, `sync`, or weights such as
+    /// `linearizable=1,local=3,sync=1` (unnamed modes weigh 0).
+    pub fn parse(text: &str) -> Result<ReadMix, String> {
+        let mut mix = ReadMix {
+            linearizable: 0,
+            local: 0,
+            sync: 0,
+        };
+        for part in text.split(',').map(str::trim) {
+            let (name, weight) = match part.split_once('=') {
+                Some((name, weight)) => {
+                    let weight = weight.trim().parse::<u32>().map_err(|_| {
+                        format!("read weight {weight:?} is not a non-negative integer")
+                    })?;
+                    (name.trim(), weight)
+                }
+                None => (part, 1),
+            };
+            let slot = match name {
+                "linearizable" => &mut mix.linearizable,
+                "local" => &mut mix.local,
+                "sync" => &mut mix.sync,
+                other => {
+                    return Err(format!(
+                        "unknown read mode {other:?}: expected linearizable, local or sync, \
+                         optionally with a weight (local=3)"
+                    ))
+                }
+            };
+            *slot = weight;
+        }
+        if mix.total() == 0 {
+            return Err("the read mix has no weight".into());
+        }
+        Ok(mix)
+    }
+
+    pub fn total(&self) -> u32 {
+        self.linearizable + self.local + self.sync
+    }
+
+    /// True when every read is linearizable: clients need not stick to one node.
+    pub fn is_linearizable_only(&self) -> bool {
+        self.local == 0 && self.sync == 0
+    }
+}
+
+impl fmt::Display for ReadMix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "linearizable={},local={},sync={}",
+            self.linearizable, self.local, self.sync
+        )
+    }
+}
+
 /// What the simulated clients do.
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -148,6 +231,8 @@ pub struct Workload {
     /// Distinct keys; fewer keys, more contention.
     pub keys: usize,
     pub mix: Mix,
+    /// How GETs ask to be served.
+    pub reads: ReadMix,
     /// A client resends (to another node) when a reply takes longer than this.
     pub attempt_timeout: Duration,
     /// A client gives up on an operation after this long; its outcome is then unknown (`info`)
@@ -169,6 +254,7 @@ impl Default for Workload {
             clients: 5,
             keys: 4,
             mix: Mix::default(),
+            reads: ReadMix::default(),
             attempt_timeout: Duration::from_millis(400),
             op_timeout: Duration::from_secs(3),
             think_max: Duration::from_millis(10),
@@ -250,6 +336,9 @@ impl SimConfig {
         let m = self.workload.mix;
         if m.get + m.put + m.append + m.cas + m.delete == 0 {
             return Err("the operation mix has no operations".into());
+        }
+        if self.workload.reads.total() == 0 {
+            return Err("the read mix has no weight".into());
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());
@@ -366,6 +455,24 @@ mod tests {
         assert_eq!(Faults::all().to_string(), "all");
         let err = Faults::parse("crash,meteor").unwrap_err();
         assert!(err.contains("unknown fault \"meteor\""), "{err}");
+    }
+
+    #[test]
+    fn read_mixes_parse_and_print() {
+        let mix = ReadMix::parse("linearizable=1, local=3,sync=2").unwrap();
+        assert_eq!((mix.linearizable, mix.local, mix.sync), (1, 3, 2));
+        assert_eq!(mix.to_string(), "linearizable=1,local=3,sync=2");
+        assert_eq!(ReadMix::parse("local").unwrap().local, 1);
+        assert!(ReadMix::parse("linearizable")
+            .unwrap()
+            .is_linearizable_only());
+        assert!(ReadMix::parse("stale")
+            .unwrap_err()
+            .contains("unknown read mode"));
+        assert!(ReadMix::parse("local=x")
+            .unwrap_err()
+            .contains("not a non-negative"));
+        assert!(ReadMix::parse("local=0").unwrap_err().contains("no weight"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::config::SimConfig;
 use quorate_check::history::pair;
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event as HistoryEvent, Verdict};
-use quorate_core::{Invariants, NodeId, Protocol};
+use quorate_core::{Invariants, NodeId, Protocol, ReadMode};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
 
@@ -54,6 +54,20 @@ pub trait Harness: Sync {
     /// next change from. `None` if the protocol has no membership changes.
     fn configuration(&self, _node: &Self::Node) -> Option<Configuration> {
         None
+    }
+
+    /// Like [`Harness::check_history`], also given the read mode of each event's operation
+    /// (`read_modes[i]` belongs to `history[i]`; writes are `Linearizable`), which the history
+    /// format does not record. The simulator calls this one; protocols whose promise depends
+    /// on the read mode (ZAB) override it, the others inherit `check_history`.
+    fn check_history_with_modes(
+        &self,
+        history: &[HistoryEvent],
+        read_modes: &[ReadMode],
+        limits: &Limits,
+    ) -> HistoryVerdict {
+        let _ = read_modes;
+        self.check_history(history, limits)
     }
 }
 

@@ -12,7 +12,8 @@
 //!   that lose every write not yet fsynced (or keep an arbitrary prefix of them); clock offsets
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
-//!   safety properties. At the end, the history is checked for linearizability.
+//!   safety properties. At the end, the history is checked against what the protocol
+//!   promises: linearizability by default, per read mode where it differs (ZAB).
 //! - **Reconfiguration** (`SimConfig::reconfig`): spare nodes start outside the cluster, and a
 //!   nemesis adds and removes members, promotes learners, replaces the voters wholesale and
 //!   transfers leadership while the other faults go on (for harnesses that support it).
@@ -27,15 +28,18 @@ pub mod rng;
 mod client;
 mod nemesis;
 mod node;
+mod ordered_reads;
 mod paxos_harness;
 mod queue;
 mod reconfig;
 mod simulation;
+mod zab;
 
-pub use config::{Faults, Mix, SimConfig, Workload};
+pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{linearizability, Configuration, Harness, HistoryVerdict, RaftHarness};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{RunReport, RunStats, Summary};
+pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event.
 pub fn run<'a, H: Harness>(

@@ -67,7 +67,9 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
             cancelled: &cancelled,
             ..Limits::default()
         };
-        let found = sim.harness.check_history(&sim.history, &limits);
+        let found = sim
+            .harness
+            .check_history_with_modes(&sim.history, &sim.read_modes, &limits);
         violations.extend(found.violations);
         Some(found.verdict)
     } else {

@@ -30,7 +30,7 @@ use quorate_core::digest::{digest, Fnv64};
 use quorate_core::protocol::Effects;
 use quorate_core::quorum::majority;
 use quorate_core::{
-    AdminRequest, Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time,
+    AdminRequest, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request, Role, Time,
 };
 use std::hash::Hasher;
 
@@ -118,6 +118,9 @@ pub(crate) struct Simulation<'a, H: Harness> {
     timer_generation: u64,
     pub clients: Vec<ClientSlot>,
     pub history: Vec<HistoryEvent>,
+    /// The read mode of each history event's operation (`Linearizable` for writes), which
+    /// the history format does not record.
+    pub read_modes: Vec<ReadMode>,
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
@@ -177,6 +180,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             timer_generation: 0,
             clients: Vec::new(),
             history: Vec::new(),
+            read_modes: Vec::new(),
             next_process: 0,
             next_session: 1,
             value_counter: 0,
@@ -477,7 +481,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let j = self.node_index(to);
         let link = i * n + j;
         let fifo = H::Node::FIFO_CHANNELS;
-        if self.blocked[link] || (!fifo && self.rng.chance(self.plan.loss)) {
+        // A connection to a crashed node cannot be made: what is sent to it is lost, and so
+        // cannot reach its next incarnation.
+        let refused = fifo && !self.slots[j].is_up();
+        if self.blocked[link] || refused || (!fifo && self.rng.chance(self.plan.loss)) {
             self.stats.messages_dropped += 1;
             return;
         }
@@ -506,12 +513,28 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     /// Replaces the blocked links; links that become blocked break their connections.
     pub fn set_blocked(&mut self, blocked: Vec<bool>) {
+        let n = self.ids.len();
         for (link, now_blocked) in blocked.iter().enumerate() {
             if *now_blocked && !self.blocked[link] {
-                self.link_epoch[link] += 1;
+                self.break_connection(link / n, link % n);
             }
         }
         self.blocked = blocked;
+    }
+
+    /// The connection between nodes `a` and `b` breaks: what is in flight on it is lost.
+    ///
+    /// With FIFO channels this is the only way messages are lost or reordered: a message is
+    /// delivered only if its link's connection epoch is still the one it was sent in, and
+    /// messages of one epoch are delivered in send order. A connection carries both
+    /// directions (as a TCP connection does), so breaking either direction breaks both; the
+    /// next message sent starts a new connection, not queued behind the dead one.
+    fn break_connection(&mut self, a: usize, b: usize) {
+        let n = self.ids.len();
+        for link in [a * n + b, b * n + a] {
+            self.link_epoch[link] += 1;
+            self.last_delivery[link] = 0;
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -593,6 +616,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             0
         };
         self.slots[i].crash(kept);
+        // Its connections die with it: nothing sent to or by the old incarnation arrives later.
+        for j in 0..self.ids.len() {
+            self.break_connection(i, j);
+        }
         self.invariants.on_crash(self.ids[i]);
         self.stats.crashes += 1;
         self.trace_line(i, || {

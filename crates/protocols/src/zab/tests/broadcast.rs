@@ -1,0 +1,116 @@
+//! Phase 3: broadcast: PROPOSAL, ACK, COMMIT, and failure detection.
+
+use super::*;
+
+#[test]
+fn broadcast_a_follower_acknowledges_a_proposal_only_after_persisting_it() {
+    let mut zab = serving_follower(config());
+    let effects = deliver(
+        &mut zab,
+        1,
+        to_learner(1, 5, LeaderMessage::Proposal(txn(1, 1))),
+    );
+    assert_eq!(effects.len(), 2, "{effects:?}");
+    assert!(matches!(&effects[0], Effect::Persist(Record::Txns(t)) if t == &vec![txn(1, 1)]));
+    let ack = to_leader(1, 4, LearnerMessage::Ack { zxid: z(1, 1) });
+    assert_eq!(sends(&effects), vec![(n(1), ack)]);
+}
+
+#[test]
+fn broadcast_the_leader_commits_in_zxid_order_once_a_quorum_has_it() {
+    let mut zab = broadcasting_leader(config());
+    let effects = step(&mut zab, Input::Request(put(5, 1, "a", "1")));
+    assert_eq!(persisted(&effects).len(), 1);
+    let proposal = sends(&effects);
+    assert_eq!(proposal[0].0, n(2));
+    assert_eq!(
+        proposal[1],
+        (
+            n(1),
+            Message::SelfAck {
+                epoch: 1,
+                zxid: z(1, 1)
+            }
+        )
+    );
+    step(&mut zab, Input::Request(put(6, 1, "b", "2")));
+    // The follower acknowledges both at once; the leader's own acknowledgement of the
+    // second is still in flight, but a quorum of 3 (itself and 2) holds the first only.
+    deliver(
+        &mut zab,
+        2,
+        to_leader(7, 4, LearnerMessage::Ack { zxid: z(1, 2) }),
+    );
+    assert_eq!(zab.committed(), Zxid::ZERO);
+    let effects = deliver(
+        &mut zab,
+        1,
+        Message::SelfAck {
+            epoch: 1,
+            zxid: z(1, 1),
+        },
+    );
+    assert_eq!(zab.committed(), z(1, 1));
+    let commit = to_learner(7, 7, LeaderMessage::Commit { zxid: z(1, 1) });
+    assert_eq!(sends(&effects), vec![(n(2), commit)]);
+    let answered = replies(&effects);
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].result, Ok(Output::Done));
+    let effects = deliver(
+        &mut zab,
+        1,
+        Message::SelfAck {
+            epoch: 1,
+            zxid: z(1, 2),
+        },
+    );
+    assert_eq!(zab.committed(), z(1, 2));
+    assert_eq!(replies(&effects).len(), 1);
+}
+
+#[test]
+fn broadcast_an_exhausted_zxid_counter_forces_a_new_epoch() {
+    let config = ZabConfig {
+        zxid_counter_bits: 2, // Counters 1 and 2; 3 is the all-ones rollover value.
+        ..config()
+    };
+    let mut zab = broadcasting_leader(config);
+    step(&mut zab, Input::Request(put(5, 1, "a", "1")));
+    step(&mut zab, Input::Request(put(6, 1, "a", "2")));
+    assert_eq!(zab.last_zxid(), z(1, 2));
+    let effects = step(&mut zab, Input::Request(put(7, 1, "a", "3")));
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    assert_eq!(zab.last_zxid(), z(1, 2), "1.3 was never proposed");
+    assert_eq!(zab.counters().zxid_rollovers, 1);
+    // Every waiting client learns that the outcome is unknown.
+    assert_eq!(replies(&effects).len(), 3);
+}
+
+#[test]
+fn broadcast_a_gap_in_sequence_numbers_means_the_connection_broke() {
+    let mut zab = serving_follower(config());
+    let effects = deliver(
+        &mut zab,
+        1,
+        to_learner(1, 6, LeaderMessage::Proposal(txn(1, 1))),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    assert!(
+        persisted(&effects).is_empty(),
+        "nothing after a gap is taken"
+    );
+    assert_eq!(zab.counters().connections_broken, 1);
+    // Messages of an earlier connection are ignored.
+    let mut zab = serving_follower(config());
+    assert!(deliver(&mut zab, 1, to_learner(0, 5, LeaderMessage::Ping)).is_empty());
+    assert!(zab.is_serving());
+}
+
+#[test]
+fn broadcast_a_silent_leader_is_abandoned_after_sync_limit_ticks() {
+    let mut zab = serving_follower(config());
+    let mut out = Effects::new();
+    let late = Time::ZERO + config().tick * (config().sync_limit + 1);
+    zab.step(late, Input::Timer(Timer::Tick), &mut out);
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+}

@@ -1,0 +1,130 @@
+//! Phase 0: fast leader election (ZooKeeper's `FastLeaderElection`).
+
+use super::*;
+
+#[test]
+fn election_a_looking_server_votes_for_itself_and_tells_everyone() {
+    let voters = [n(1), n(2), n(3)];
+    let mut zab = Zab::new(n(2), &voters, config());
+    let effects = step(&mut zab, Input::Start { recovered: vec![] });
+    let own = notification(2, Zxid::ZERO, 0, 1, PeerState::Looking);
+    assert_eq!(sends(&effects), vec![(n(1), own.clone()), (n(3), own)]);
+    assert_eq!(zab.status().role, Role::Candidate);
+}
+
+#[test]
+fn election_votes_order_by_epoch_then_zxid_then_id() {
+    // Server 3 has a longer history than server 1 of the same epoch: 1 adopts 3's vote.
+    let mut zab = server(
+        1,
+        3,
+        vec![Record::CurrentEpoch(2), Record::AcceptedEpoch(2)],
+        config(),
+    );
+    let better = notification(3, z(2, 5), 2, 1, PeerState::Looking);
+    let effects = deliver(&mut zab, 3, better.clone());
+    assert_eq!(
+        sends(&effects),
+        vec![(n(2), better.clone()), (n(3), better)]
+    );
+    // A vote of a lower epoch does not win, however long its history.
+    let worse = notification(2, z(1, 90), 1, 1, PeerState::Looking);
+    assert!(sends(&deliver(&mut zab, 2, worse)).is_empty());
+}
+
+#[test]
+fn election_decides_after_a_quorum_stood_for_the_finalize_wait() {
+    let mut zab = server(1, 3, vec![], config());
+    let effects = deliver(
+        &mut zab,
+        3,
+        notification(3, Zxid::ZERO, 0, 1, PeerState::Looking),
+    );
+    // Server 1 now votes for 3, as 3 does: a quorum of 3 servers; wait for better votes.
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::SetTimer {
+            timer: Timer::Finalize,
+            ..
+        }
+    )));
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    let effects = step(&mut zab, Input::Timer(Timer::Finalize));
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    let info = to_leader(1, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 });
+    assert_eq!(sends(&effects), vec![(n(3), info)]);
+}
+
+#[test]
+fn election_a_higher_round_resets_the_tally_and_a_lower_one_is_answered() {
+    let mut zab = server(2, 3, vec![], config());
+    let effects = deliver(
+        &mut zab,
+        1,
+        notification(1, Zxid::ZERO, 0, 5, PeerState::Looking),
+    );
+    // Round 5 replaces round 1; server 2's own vote beats server 1's.
+    let own = notification(2, Zxid::ZERO, 0, 5, PeerState::Looking);
+    assert_eq!(
+        sends(&effects),
+        vec![(n(1), own.clone()), (n(3), own.clone())]
+    );
+    let effects = deliver(
+        &mut zab,
+        3,
+        notification(3, Zxid::ZERO, 0, 2, PeerState::Looking),
+    );
+    assert_eq!(
+        sends(&effects),
+        vec![(n(3), own)],
+        "a lagging server is told the round"
+    );
+}
+
+#[test]
+fn election_joins_an_established_leader_only_once_it_says_it_leads() {
+    let mut zab = server(3, 3, vec![], config());
+    // A quorum follows 1 in round 4, but 1's own word is missing: not yet.
+    deliver(
+        &mut zab,
+        2,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Following),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    let effects = deliver(
+        &mut zab,
+        1,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Leading),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    let info = to_leader(1, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 });
+    assert_eq!(sends(&effects), vec![(n(1), info)]);
+}
+
+#[test]
+fn election_a_quorum_following_a_server_that_is_not_leading_is_not_joined() {
+    let mut zab = server(3, 3, vec![], config());
+    deliver(
+        &mut zab,
+        2,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Following),
+    );
+    deliver(
+        &mut zab,
+        1,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Following),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+}
+
+#[test]
+fn election_a_following_server_answers_looking_servers_with_its_decided_vote() {
+    let mut zab = connected_follower(vec![], config());
+    let effects = deliver(
+        &mut zab,
+        3,
+        notification(3, Zxid::ZERO, 0, 9, PeerState::Looking),
+    );
+    let decided = notification(1, Zxid::ZERO, 0, 4, PeerState::Following);
+    assert_eq!(sends(&effects), vec![(n(3), decided)]);
+}

@@ -1,0 +1,218 @@
+//! Scenario tests: feed one server exact inputs and assert the exact effects, ordered by the
+//! phases of Zab (election, discovery, synchronization, broadcast) and then reads. This file
+//! holds the helpers that put a server into each phase.
+
+mod broadcast;
+mod discovery;
+mod election;
+mod reads;
+mod synchronization;
+
+use super::*;
+use quorate_core::{AdminCommand, AdminRequest, Effect, Output, ReadMode, Request};
+
+fn n(id: u64) -> NodeId {
+    NodeId(id)
+}
+
+fn z(epoch: u64, counter: u64) -> Zxid {
+    Zxid::new(epoch, counter)
+}
+
+fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
+    Request {
+        client: ClientId(client),
+        seq,
+        op: Op::Put {
+            key: key.as_bytes().to_vec().into(),
+            value: value.as_bytes().to_vec().into(),
+        },
+        read: ReadMode::Linearizable,
+    }
+}
+
+fn get(client: u64, seq: u64, key: &str, read: ReadMode) -> Request {
+    Request {
+        client: ClientId(client),
+        seq,
+        op: Op::Get {
+            key: key.as_bytes().to_vec().into(),
+        },
+        read,
+    }
+}
+
+fn txn(epoch: u64, counter: u64) -> Txn {
+    Txn {
+        zxid: z(epoch, counter),
+        command: put(9, 0, "k", &format!("{epoch}.{counter}")).command(),
+    }
+}
+
+fn config() -> ZabConfig {
+    ZabConfig::default()
+}
+
+/// Server `id` of a `size`-server ensemble, started from `recovered`: LOOKING in round 1.
+fn server(id: u64, size: u64, recovered: Vec<Record>, config: ZabConfig) -> Zab {
+    let voters: Vec<NodeId> = (1..=size).map(n).collect();
+    let mut zab = Zab::new(n(id), &voters, config);
+    step(&mut zab, Input::Start { recovered });
+    zab
+}
+
+fn step(zab: &mut Zab, input: Input<Zab>) -> Vec<Effect<Zab>> {
+    let mut out = Effects::new();
+    zab.step(Time::ZERO, input, &mut out);
+    zab.check_invariants();
+    out.drain().collect()
+}
+
+fn deliver(zab: &mut Zab, from: u64, msg: Message) -> Vec<Effect<Zab>> {
+    step(zab, Input::Message { from: n(from), msg })
+}
+
+fn sends(effects: &[Effect<Zab>]) -> Vec<(NodeId, Message)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { to, msg } => Some((*to, msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn persisted(effects: &[Effect<Zab>]) -> Vec<Record> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(record) => Some(record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn replies(effects: &[Effect<Zab>]) -> Vec<Reply> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Reply(reply) => Some(reply.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The position of the first effect matching `pred`.
+fn position(effects: &[Effect<Zab>], pred: impl Fn(&Effect<Zab>) -> bool) -> usize {
+    effects
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no such effect in {effects:?}"))
+}
+
+fn notification(leader: u64, zxid: Zxid, epoch: u64, round: u64, state: PeerState) -> Message {
+    Message::Notification(Notification {
+        vote: Vote {
+            leader: n(leader),
+            zxid,
+            epoch,
+        },
+        round,
+        state,
+    })
+}
+
+fn to_leader(conn: u64, seq: u64, msg: LearnerMessage) -> Message {
+    Message::ToLeader { conn, seq, msg }
+}
+
+fn to_learner(conn: u64, seq: u64, msg: LeaderMessage) -> Message {
+    Message::ToLearner { conn, seq, msg }
+}
+
+/// Server 1 of 3, elected by everyone: it decides at once and starts discovery.
+fn prospective_leader(recovered: Vec<Record>, config: ZabConfig) -> Zab {
+    let mut zab = server(1, 3, recovered, config);
+    let vote = zab.own_vote();
+    for from in [2, 3] {
+        deliver(
+            &mut zab,
+            from,
+            notification(1, vote.zxid, vote.epoch, 1, PeerState::Looking),
+        );
+    }
+    assert_eq!(zab.peer_state(), PeerState::Leading);
+    zab
+}
+
+/// Server 1 of 3 leading epoch `accepted + 1` in broadcast, with server 2 synchronized on
+/// connection 7 (its next message is sequence number 4).
+fn broadcasting_leader(config: ZabConfig) -> Zab {
+    let mut zab = prospective_leader(vec![], config);
+    deliver(
+        &mut zab,
+        2,
+        to_leader(7, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 }),
+    );
+    let ack = LearnerMessage::AckEpoch {
+        current_epoch: 0,
+        last_zxid: Zxid::ZERO,
+        fresh: true,
+    };
+    deliver(&mut zab, 2, to_leader(7, 2, ack));
+    deliver(&mut zab, 2, to_leader(7, 3, LearnerMessage::AckNewLeader));
+    deliver(
+        &mut zab,
+        1,
+        Message::SelfAck {
+            epoch: 1,
+            zxid: Zxid::ZERO,
+        },
+    );
+    assert!(zab.is_serving());
+    zab
+}
+
+/// Server 2 of 3 following server 1 on connection 1, after FOLLOWERINFO.
+fn connected_follower(recovered: Vec<Record>, config: ZabConfig) -> Zab {
+    let mut zab = server(2, 3, recovered, config);
+    deliver(
+        &mut zab,
+        1,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Leading),
+    );
+    deliver(
+        &mut zab,
+        3,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Following),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    zab
+}
+
+/// Server 2 of 3 serving as a follower of server 1 in epoch 1 on connection 1 (the leader's
+/// next message is sequence number 5, the follower's is 4).
+fn serving_follower(config: ZabConfig) -> Zab {
+    let mut zab = connected_follower(vec![], config);
+    deliver(
+        &mut zab,
+        1,
+        to_learner(1, 1, LeaderMessage::LeaderInfo { epoch: 1 }),
+    );
+    deliver(
+        &mut zab,
+        1,
+        to_learner(1, 2, LeaderMessage::Diff { txns: vec![] }),
+    );
+    deliver(
+        &mut zab,
+        1,
+        to_learner(1, 3, LeaderMessage::NewLeader { epoch: 1 }),
+    );
+    let up = LeaderMessage::UpToDate {
+        committed: Zxid::ZERO,
+    };
+    deliver(&mut zab, 1, to_learner(1, 4, up));
+    assert!(zab.is_serving());
+    zab
+}
