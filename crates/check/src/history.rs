@@ -50,6 +50,9 @@ pub enum EventKind {
 pub enum OpValue {
     /// A read; `None` is "absent" (or, on an invocation, "not known yet").
     Get(Option<String>),
+    /// A read of a multi-value register: the sibling values it returned, in no particular
+    /// order (empty: absent). Written as a JSON array on a `get` completion.
+    Siblings(Vec<String>),
     Put(String),
     Delete,
     Append(String),
@@ -62,7 +65,7 @@ pub enum OpValue {
 impl OpValue {
     pub fn f(&self) -> &'static str {
         match self {
-            OpValue::Get(_) => "get",
+            OpValue::Get(_) | OpValue::Siblings(_) => "get",
             OpValue::Put(_) => "put",
             OpValue::Delete => "delete",
             OpValue::Append(_) => "append",
@@ -70,9 +73,13 @@ impl OpValue {
         }
     }
 
-    fn to_json(&self) -> Json {
+    /// The value as the JSON-lines format writes it.
+    pub fn to_json(&self) -> Json {
         match self {
             OpValue::Get(value) => value.clone().map_or(Json::Null, Json::String),
+            OpValue::Siblings(values) => {
+                Json::Array(values.iter().cloned().map(Json::String).collect())
+            }
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
             OpValue::Cas { expected, new } => Json::Array(vec![
@@ -98,7 +105,12 @@ impl OpValue {
             }
         };
         match f {
-            "get" | "read" => Ok(OpValue::Get(optional(value)?)),
+            "get" | "read" => match value {
+                Json::Array(siblings) => Ok(OpValue::Siblings(
+                    siblings.iter().map(text).collect::<Result<_, _>>()?,
+                )),
+                _ => Ok(OpValue::Get(optional(value)?)),
+            },
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
             "append" => Ok(OpValue::Append(text(value)?)),
@@ -267,7 +279,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
     let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
     let mut operations = Vec::new();
     let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
-        let unknown_read = ret.is_none() && matches!(value, OpValue::Get(_));
+        let unknown_read = ret.is_none() && value.f() == "get";
         if !unknown_read {
             operations.push(Operation {
                 id: operations.len(),
@@ -316,7 +328,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
         match event.kind {
             EventKind::Ok => {
                 let value = match event.value {
-                    OpValue::Get(_) => event.value.clone(),
+                    OpValue::Get(_) | OpValue::Siblings(_) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
                 push(invoke, invoke_line, value, Some(event.time));

@@ -10,9 +10,11 @@
 //! - [`model`]: sequential specifications (the KV register per key).
 //! - [`linearizability`]: the Wing–Gong search with Lowe's just-in-time linearization and
 //!   memoization, decomposed per key (P-compositionality), as Porcupine and Knossos do it.
+//! - [`generate`]: seeded histories that are linearizable by construction (benchmarks, tests).
 //!
 //! Checkers read no clock: a caller that wants a time limit passes a cancellation closure.
 
+pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod model;
