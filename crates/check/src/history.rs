@@ -188,7 +188,60 @@ pub struct HistoryError {
 
 /// Parses a JSON-lines history. Blank lines are skipped.
 pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
-    let mut events = Vec::new();
+    parse_jsonl_lines(text).map(|history| history.events)
+}
+
+/// A parsed history file: its events and the line each came from.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub events: Vec<Event>,
+    /// 1-based line of each event, for errors and explanations.
+    pub lines: Vec<usize>,
+}
+
+impl History {
+    /// Pairs the events into operations (see [`pair`]), naming file lines in errors.
+    pub fn pair(&self) -> Result<Vec<Operation>, HistoryError> {
+        pair_lines(&self.events, &self.lines)
+    }
+}
+
+/// The input formats `quorate check` reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    /// JSON lines if the first form starts with `{"` or `{}`, EDN otherwise.
+    Auto,
+    Jsonl,
+    Edn,
+}
+
+/// Parses a history in `format`.
+pub fn parse(text: &str, format: Format) -> Result<History, HistoryError> {
+    match format {
+        Format::Jsonl => parse_jsonl_lines(text),
+        Format::Edn => {
+            crate::edn::parse_edn(text).map(|(events, lines)| History { events, lines })
+        }
+        Format::Auto => parse(text, detect(text)),
+    }
+}
+
+/// Guesses the format: JSON objects start with `{"`; EDN starts with `[`, `(`, `;` or `{:`.
+pub fn detect(text: &str) -> Format {
+    let start = text.trim_start();
+    let json = start.starts_with('{')
+        && start[1..]
+            .trim_start()
+            .starts_with(|c: char| c == '"' || c == '}');
+    if json {
+        Format::Jsonl
+    } else {
+        Format::Edn
+    }
+}
+
+fn parse_jsonl_lines(text: &str) -> Result<History, HistoryError> {
+    let mut history = History::default();
     let mut times = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line_no = number + 1;
@@ -203,7 +256,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
             serde_json::from_str(line).map_err(|e| error(format!("not a history event: {e}")))?;
         let value = OpValue::from_json(&raw.f, &raw.value).map_err(error)?;
         times.push((line_no, raw.time));
-        events.push(Event {
+        history.lines.push(line_no);
+        history.events.push(Event {
             process: raw.process,
             kind: raw.kind,
             key: raw.key,
@@ -213,8 +267,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
             error: raw.error,
         });
     }
-    assign_times(&mut events, &times)?;
-    Ok(events)
+    assign_times(&mut history.events, &times)?;
+    Ok(history)
 }
 
 /// Fills in event times: all given, or none (then file order is time order).
@@ -275,7 +329,16 @@ impl fmt::Display for Operation {
 }
 
 /// Pairs invocations with completions, dropping `fail`ed operations and `info` reads.
+/// Errors name the event's position (1-based), which is its line when every line is one
+/// event; [`History::pair`] names file lines.
 pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
+    let lines: Vec<usize> = (1..=events.len()).collect();
+    pair_lines(events, &lines)
+}
+
+/// [`pair`], with the line of every event given.
+pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
+    assert_eq!(events.len(), lines.len(), "one line per event");
     let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
     let mut operations = Vec::new();
     let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
@@ -292,8 +355,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
             });
         }
     };
-    for (index, event) in events.iter().enumerate() {
-        let line = index + 1;
+    for (event, &line) in events.iter().zip(lines) {
         let error = |message: String| HistoryError { line, message };
         if event.kind == EventKind::Invoke {
             if let Some((earlier, _)) = open.insert(event.process, (line, event)) {

@@ -14,10 +14,15 @@
 //!
 //! Checkers read no clock: a caller that wants a time limit passes a cancellation closure.
 
+pub mod causal;
+pub mod convergence;
+pub mod edn;
 pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod sequential;
+pub mod session;
 
 pub use history::{Event, EventKind, HistoryError, OpValue, Operation};
 pub use linearizability::{check_linearizable, LinearizabilityReport, Verdict};

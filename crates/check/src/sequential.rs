@@ -1,0 +1,362 @@
+//! Sequential consistency (Lamport 1979): is there one total order of all operations, on all
+//! keys together, that respects each process's order and in which every operation is legal?
+//!
+//! Unlike linearizability there is no real-time constraint, and unlike linearizability the
+//! property is **not compositional**: every key can be sequentially consistent on its own while
+//! the whole history is not (two processes that each see the other's write to one key only
+//! after their own write to another). So the search runs over all keys at once.
+//!
+//! ## The algorithm
+//!
+//! A depth-first search over configurations (how far each process has got, the state of each
+//! key), the classic formulation of Gibbons & Korach (1997), who showed the problem
+//! NP-complete; three things keep it practical:
+//!
+//! 1. **Reads are applied eagerly.** A read that is legal now changes nothing, so taking it now
+//!    can never hurt: every configuration is first closed under legal reads, with no branching.
+//! 2. **Memoization.** Configurations already explored (hashed incrementally, Zobrist-style,
+//!    and compared in full) are not explored again.
+//! 3. **Real-time order first.** Among the writes that could go next, the one invoked first is
+//!    tried first, so a history from a system that is close to linearizable is usually ordered
+//!    without backtracking.
+//!
+//! Operations with unknown outcome (`info`) may have happened or not: the search tries both.
+//! Like the linearizability checker it first drops an `info` write whose value nobody observes
+//! (on keys without appends). Operations of one process are ordered by invocation time.
+//!
+//! The search stops with [`Verdict::Unknown`] when its memo outgrows the memory bound or the
+//! caller cancels.
+
+use crate::history::Operation;
+use crate::linearizability::{mix64, Limits, PassThroughMap, Verdict};
+use crate::model::{apply, Compiled, CompiledOp, Step, ValueId, ABSENT};
+use std::collections::BTreeMap;
+
+/// The answer, with the deepest point the search reached when it failed.
+#[derive(Clone, Debug)]
+pub struct SequentialReport {
+    /// `Linearizable` stands for "sequentially consistent" here.
+    pub verdict: Verdict,
+    /// For a violation: the longest sequence of operations (ids) found that could be ordered.
+    pub ordered: Vec<usize>,
+    /// For a violation: the operations (ids) each process was stuck at after that sequence.
+    pub blocked: Vec<usize>,
+    pub reason: Option<String>,
+}
+
+/// Checks that `operations` are sequentially consistent.
+pub fn check_sequential(operations: &[Operation], limits: &Limits) -> SequentialReport {
+    let compiled = match Compiled::new(operations) {
+        Ok(compiled) => compiled,
+        Err(e) => return stopped(format!("cannot be checked: {e}")),
+    };
+    let mut search = Search::new(compiled);
+    let outcome = search.run(limits);
+    let id = |op: u32| operations[search.compiled.ops[op as usize].source as usize].id;
+    match outcome {
+        Ok(true) => SequentialReport {
+            verdict: Verdict::Linearizable,
+            ordered: Vec::new(),
+            blocked: Vec::new(),
+            reason: None,
+        },
+        Ok(false) => SequentialReport {
+            verdict: Verdict::NotLinearizable,
+            ordered: search.best.iter().map(|op| id(*op)).collect(),
+            blocked: search.best_blocked.iter().map(|op| id(*op)).collect(),
+            reason: None,
+        },
+        Err(reason) => stopped(reason.to_string()),
+    }
+}
+
+fn stopped(reason: String) -> SequentialReport {
+    SequentialReport {
+        verdict: Verdict::Unknown,
+        ordered: Vec::new(),
+        blocked: Vec::new(),
+        reason: Some(reason),
+    }
+}
+
+/// Drops `info` writes whose value no operation observes, on keys without appends (see the
+/// linearizability checker for why this preserves the verdict; the argument does not use
+/// real time).
+fn drop_unobserved_info(compiled: &mut Compiled) {
+    let keys = compiled.keys.len();
+    let mut appends = vec![false; keys];
+    let mut observed: Vec<std::collections::HashSet<ValueId>> = vec![Default::default(); keys];
+    for op in &compiled.ops {
+        appends[op.key as usize] |= matches!(op.step, Step::Append(_));
+        if let Some(v) = op.step.observes() {
+            observed[op.key as usize].insert(v);
+        }
+    }
+    compiled.ops.retain(|op| {
+        let Some(v) = op.step.installs().filter(|_| op.ret == u64::MAX) else {
+            return true;
+        };
+        appends[op.key as usize] || observed[op.key as usize].contains(&v)
+    });
+}
+
+/// One change to the configuration, recorded so it can be undone.
+#[derive(Clone, Copy)]
+struct Undo {
+    process: u32,
+    key: u32,
+    previous: ValueId,
+}
+
+/// A choice point: the moves possible there and the next one to try.
+struct Frame {
+    /// Length of the undo log before this configuration's eager reads.
+    log_start: usize,
+    /// Length of the undo log at this configuration (after its eager reads).
+    base: usize,
+    /// (process, take effect?) moves, best first.
+    moves: Vec<(u32, bool)>,
+    next: usize,
+}
+
+struct Search {
+    compiled: Compiled,
+    /// Operation indices of each process, in process order.
+    processes: Vec<Vec<u32>>,
+    position: Vec<u32>,
+    state: Vec<ValueId>,
+    hash: u64,
+    log: Vec<Undo>,
+    done: usize,
+    memo: PassThroughMap<u32>,
+    /// Memo entries: (next entry with the same hash, offset into `arena`).
+    entries: Vec<(u32, u32)>,
+    arena: Vec<u32>,
+    best: Vec<u32>,
+    best_blocked: Vec<u32>,
+}
+
+impl Search {
+    fn new(mut compiled: Compiled) -> Search {
+        drop_unobserved_info(&mut compiled);
+        let mut by_process: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for (index, op) in compiled.ops.iter().enumerate() {
+            by_process.entry(op.process).or_default().push(index as u32);
+        }
+        let mut processes: Vec<Vec<u32>> = by_process.into_values().collect();
+        for ops in &mut processes {
+            ops.sort_by_key(|op| compiled.ops[*op as usize].call);
+        }
+        let keys = compiled.keys.len();
+        let mut search = Search {
+            position: vec![0; processes.len()],
+            state: vec![ABSENT; keys],
+            hash: 0,
+            log: Vec::new(),
+            done: 0,
+            memo: PassThroughMap::default(),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            best: Vec::new(),
+            best_blocked: Vec::new(),
+            processes,
+            compiled,
+        };
+        for p in 0..search.processes.len() {
+            search.hash ^= position_key(p, 0);
+        }
+        for k in 0..keys {
+            search.hash ^= state_key(k, ABSENT);
+        }
+        search
+    }
+
+    fn head(&self, process: usize) -> Option<CompiledOp> {
+        let ops = &self.processes[process];
+        ops.get(self.position[process] as usize)
+            .map(|op| self.compiled.ops[*op as usize])
+    }
+
+    /// Advances `process`, applying its operation when `effect` (it must be legal).
+    fn advance(&mut self, process: usize, effect: bool) {
+        let op = self.head(process).expect("a process with an operation left");
+        let key = op.key as usize;
+        let previous = self.state[key];
+        if effect {
+            let values = &mut self.compiled.keys[key].values;
+            let next = apply(previous, op.step, values).expect("only legal moves are made");
+            self.hash ^= state_key(key, previous) ^ state_key(key, next);
+            self.state[key] = next;
+        }
+        let position = self.position[process];
+        self.hash ^= position_key(process, position) ^ position_key(process, position + 1);
+        self.position[process] += 1;
+        self.done += 1;
+        self.log.push(Undo {
+            process: process as u32,
+            key: op.key,
+            previous,
+        });
+    }
+
+    fn undo_to(&mut self, length: usize) {
+        while self.log.len() > length {
+            let undo = self.log.pop().expect("log longer than length");
+            let (p, k) = (undo.process as usize, undo.key as usize);
+            let position = self.position[p];
+            self.hash ^= position_key(p, position) ^ position_key(p, position - 1);
+            self.position[p] -= 1;
+            self.hash ^= state_key(k, self.state[k]) ^ state_key(k, undo.previous);
+            self.state[k] = undo.previous;
+            self.done -= 1;
+        }
+    }
+
+    fn legal(&mut self, op: CompiledOp) -> bool {
+        let values = &mut self.compiled.keys[op.key as usize].values;
+        apply(self.state[op.key as usize], op.step, values).is_some()
+    }
+
+    /// Applies every legal read at the head of a process, repeatedly.
+    fn eager_reads(&mut self) {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for p in 0..self.processes.len() {
+                while let Some(op) = self.head(p) {
+                    if !matches!(op.step, Step::Read(_)) || !self.legal(op) {
+                        break;
+                    }
+                    self.advance(p, true);
+                    progress = true;
+                }
+            }
+        }
+    }
+
+    /// The moves possible now, the earliest-invoked operation first; an operation with
+    /// unknown outcome may also be skipped (it never happened).
+    fn moves(&mut self) -> Vec<(u32, bool)> {
+        let mut moves = Vec::new();
+        for p in 0..self.processes.len() {
+            let Some(op) = self.head(p) else { continue };
+            if self.legal(op) {
+                moves.push((op.call, p as u32, true));
+            }
+            if op.ret == u64::MAX {
+                moves.push((op.call, p as u32, false));
+            }
+        }
+        moves.sort_by_key(|(call, p, effect)| (*call, *p, !*effect));
+        moves.into_iter().map(|(_, p, e)| (p, e)).collect()
+    }
+
+    /// Records the configuration; false if it was explored before.
+    fn remember(&mut self) -> bool {
+        let head = self.memo.get(&self.hash).copied().unwrap_or(u32::MAX);
+        let width = self.position.len() + self.state.len();
+        let mut cursor = head;
+        while cursor != u32::MAX {
+            let (next, start) = self.entries[cursor as usize];
+            let stored = &self.arena[start as usize..start as usize + width];
+            if stored[..self.position.len()] == self.position[..]
+                && stored[self.position.len()..] == self.state[..]
+            {
+                return false;
+            }
+            cursor = next;
+        }
+        self.entries.push((head, self.arena.len() as u32));
+        self.arena.extend_from_slice(&self.position);
+        self.arena.extend_from_slice(&self.state);
+        self.memo.insert(self.hash, self.entries.len() as u32 - 1);
+        true
+    }
+
+    fn bytes(&self) -> usize {
+        self.memo.capacity() * 12 + self.entries.capacity() * 8 + self.arena.capacity() * 4
+    }
+
+    /// Remembers the deepest dead end: the operations ordered so far and each process's next.
+    fn record_best(&mut self) {
+        if !self.best_blocked.is_empty() && self.done <= self.best.len() {
+            return;
+        }
+        let mut position = vec![0usize; self.processes.len()];
+        self.best = self
+            .log
+            .iter()
+            .map(|undo| {
+                let p = undo.process as usize;
+                position[p] += 1;
+                self.processes[p][position[p] - 1]
+            })
+            .collect();
+        self.best_blocked = (0..self.processes.len())
+            .filter_map(|p| self.processes[p].get(self.position[p] as usize).copied())
+            .collect();
+    }
+
+    /// Runs the search: `Ok(true)` if an order exists, `Ok(false)` if none, `Err` if stopped.
+    fn run(&mut self, limits: &Limits) -> Result<bool, &'static str> {
+        let total = self.compiled.ops.len();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut iterations: u64 = 0;
+        loop {
+            iterations += 1;
+            if iterations.is_multiple_of(1 << 12) {
+                if (limits.cancelled)() {
+                    return Err("cancelled (time limit)");
+                }
+                if self.bytes() > limits.memo_bytes_max {
+                    return Err("the memo outgrew its memory bound");
+                }
+            }
+            // A new configuration: close it under reads, then branch.
+            let log_start = self.log.len();
+            self.eager_reads();
+            if self.done == total {
+                return Ok(true);
+            }
+            if self.remember() {
+                let moves = self.moves();
+                if moves.is_empty() {
+                    self.record_best();
+                }
+                stack.push(Frame {
+                    log_start,
+                    base: self.log.len(),
+                    moves,
+                    next: 0,
+                });
+            }
+            // Take the next untried move, backtracking through exhausted frames. A frame's
+            // own eager reads are undone when it is popped; the move that led to it, when its
+            // parent tries the next move.
+            loop {
+                let Some(frame) = stack.last_mut() else {
+                    return Ok(false);
+                };
+                if frame.next < frame.moves.len() {
+                    let (p, effect) = frame.moves[frame.next];
+                    frame.next += 1;
+                    let base = frame.base;
+                    self.undo_to(base);
+                    self.advance(p as usize, effect);
+                    break;
+                }
+                let log_start = frame.log_start;
+                stack.pop();
+                self.undo_to(log_start);
+            }
+        }
+    }
+}
+
+fn position_key(process: usize, position: u32) -> u64 {
+    mix64(((process as u64) << 32) ^ u64::from(position) ^ 0x1357_9bdf_0000_0000)
+}
+
+fn state_key(key: usize, state: ValueId) -> u64 {
+    mix64(((key as u64) << 32) ^ u64::from(state) ^ 0x2468_ace0_1111_1111)
+}
