@@ -218,6 +218,7 @@ fn check_key(all: &[Operation], ops: &[(usize, KeyOp)]) -> Result<KeyVerdict, Hi
             .copied()
             .filter(|w| superseded[*w].is_none() && matches!(ops[*w].1, KeyOp::Write(Some(_))))
             .collect();
+        let maximal = without_deleted(ops, maximal, &final_values, &writer, |i| op(i));
         let expected: BTreeSet<String> = maximal.iter().map(|w| written(ops, *w)).collect();
         if expected != final_values {
             let mut writes: Vec<usize> = maximal
@@ -268,6 +269,39 @@ fn check_key(all: &[Operation], ops: &[(usize, KeyOp)]) -> Result<KeyVerdict, Hi
         })),
         None => Ok(KeyVerdict::Converged),
     }
+}
+
+/// A delete with unknown outcome may have happened and superseded the puts its session had
+/// observed; the expected siblings are `maximal` minus what the deletes that would not remove
+/// a returned sibling supersede (including more deletes only removes more).
+fn without_deleted<'a>(
+    ops: &[(usize, KeyOp)],
+    maximal: Vec<usize>,
+    returned: &BTreeSet<String>,
+    writer: &HashMap<&str, usize>,
+    op: impl Fn(usize) -> &'a Operation,
+) -> Vec<usize> {
+    let deletes: Vec<usize> = (0..ops.len())
+        .filter(|d| matches!(ops[*d].1, KeyOp::Write(None)) && op(*d).ret.is_none())
+        .collect();
+    if deletes.is_empty() {
+        return maximal;
+    }
+    let mut removed: BTreeSet<usize> = BTreeSet::new();
+    for d in deletes {
+        let before = superseded_by(
+            ops,
+            writer,
+            &[d],
+            |i| op(i).process,
+            |i| op(i).call,
+        );
+        let covers: Vec<usize> = maximal.iter().copied().filter(|w| before[*w].is_some()).collect();
+        if covers.iter().all(|w| !returned.contains(&written(ops, *w))) {
+            removed.extend(covers);
+        }
+    }
+    maximal.into_iter().filter(|w| !removed.contains(w)).collect()
 }
 
 fn written(ops: &[(usize, KeyOp)], w: usize) -> String {
