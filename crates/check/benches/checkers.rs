@@ -36,8 +36,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if new_size > layout.size() {
-            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed)
-                + new_size
+            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
                 - layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
         } else {
@@ -106,7 +105,9 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    println!("| checker | operations | keys | processes | history | verdict | median | peak heap |");
+    println!(
+        "| checker | operations | keys | processes | history | verdict | median | peak heap |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     if wants("target") {
         linearizability_case(100_000, 10, 16, false);

@@ -189,7 +189,10 @@ pub struct CausalReport {
 }
 
 /// Checks causal consistency; `Err` when the history is outside what the checker supports.
-pub fn check_causal(operations: &[Operation], limits: &Limits) -> Result<CausalReport, HistoryError> {
+pub fn check_causal(
+    operations: &[Operation],
+    limits: &Limits,
+) -> Result<CausalReport, HistoryError> {
     let register = Register::new(operations)?;
     let ids = |ops: Vec<u32>| -> Vec<usize> {
         ops.iter()
@@ -246,7 +249,9 @@ fn topological_order(register: &Register) -> Result<Vec<u32>, Vec<u32>> {
             indegree[op as usize] += 1;
         }
     }
-    let mut ready: VecDeque<u32> = (0..n as u32).filter(|op| indegree[*op as usize] == 0).collect();
+    let mut ready: VecDeque<u32> = (0..n as u32)
+        .filter(|op| indegree[*op as usize] == 0)
+        .collect();
     let mut order = Vec::with_capacity(n);
     while let Some(op) = ready.pop_front() {
         order.push(op);
@@ -263,7 +268,9 @@ fn topological_order(register: &Register) -> Result<Vec<u32>, Vec<u32>> {
     // Every operation left has a predecessor left: walk predecessors until one repeats.
     let mut seen = vec![usize::MAX; n];
     let mut walk = Vec::new();
-    let mut op = (0..n as u32).find(|op| indegree[*op as usize] > 0).expect("a cycle");
+    let mut op = (0..n as u32)
+        .find(|op| indegree[*op as usize] > 0)
+        .expect("a cycle");
     loop {
         if seen[op as usize] != usize::MAX {
             let mut cycle = walk[seen[op as usize]..].to_vec();
@@ -315,9 +322,13 @@ fn find_pattern(register: &Register, clocks: &[u32]) -> Option<(Pattern, Vec<u32
         if r.write {
             continue;
         }
-        let source = register.read_from(read).expect("thin-air reads were reported");
+        let source = register
+            .read_from(read)
+            .expect("thin-air reads were reported");
         for s in 0..width {
-            let Some(positions) = writes[s].get(&r.key) else { continue };
+            let Some(positions) = writes[s].get(&r.key) else {
+                continue;
+            };
             // Writes of process s to the key within the read's causal past.
             let within = positions.partition_point(|pos| *pos < clock(read, s));
             if within == 0 {

@@ -3,11 +3,12 @@
 //!
 //! ## What is checked, per key
 //!
-//! 1. **Final reads** are the `ok` reads invoked after the key's last write: after every `ok`
-//!    write returned and every write with unknown outcome was invoked. The history is assumed
-//!    to have been recorded so that these reads ran after the system quiesced (faults healed,
-//!    replication given time), and ideally on every replica (the `node` field says which). A
-//!    key without final reads is not checked and is counted as such.
+//! 1. **Final reads**: the last `ok` read of the key on each replica (the `node` that answered;
+//!    the process when the history records no node), provided it was invoked after the key's
+//!    last write: after every `ok` write returned and every write with unknown outcome was
+//!    invoked. The history is assumed to have been recorded so that these reads ran after the
+//!    system quiesced (faults healed, replication given time), ideally on every replica. A key
+//!    without final reads is not checked and is counted as such.
 //! 2. **Agreement**: all final reads of the key return the same value (for a multi-value
 //!    register, the same set of siblings).
 //! 3. **Justification.** A write *supersedes* another when its session had observed the other
@@ -44,7 +45,11 @@ pub enum ConvergenceViolation {
     /// Final reads (op ids) returned different values.
     Disagree { reads: Vec<usize> },
     /// The final value comes from `write`, which `by` superseded.
-    Superseded { read: usize, write: usize, by: usize },
+    Superseded {
+        read: usize,
+        write: usize,
+        by: usize,
+    },
     /// The final reads return a value no write wrote.
     ThinAir { read: usize },
     /// The final reads return absent although `write` happened and nothing superseded it.
@@ -95,7 +100,10 @@ enum KeyOp {
     /// A put (`Some(value)`) or a delete (`None`).
     Write(Option<String>),
     /// A read; `multi` when it returned an array of siblings.
-    Read { values: BTreeSet<String>, multi: bool },
+    Read {
+        values: BTreeSet<String>,
+        multi: bool,
+    },
 }
 
 /// Checks convergence; `Err` when the history is outside what the checker supports.
@@ -120,7 +128,10 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
                 })
             }
         };
-        by_key.entry(op.key.as_deref()).or_default().push((index, key_op));
+        by_key
+            .entry(op.key.as_deref())
+            .or_default()
+            .push((index, key_op));
     }
     let mut report = ConvergenceReport {
         verdict: Verdict::Linearizable,
@@ -186,9 +197,7 @@ fn check_key(all: &[Operation], ops: &[(usize, KeyOp)]) -> Result<KeyVerdict, Hi
         .filter(|i| is_write(*i))
         .map(|i| op(i).ret.unwrap_or(op(i).call))
         .max();
-    let finals: Vec<usize> = (0..ops.len())
-        .filter(|i| !is_write(*i) && last_write.is_none_or(|t| op(*i).call > t))
-        .collect();
+    let finals = final_reads(ops.len(), |i| !is_write(i), |i| op(i), last_write);
     if finals.is_empty() {
         return Ok(if last_write.is_some() {
             KeyVerdict::Unchecked
@@ -246,8 +255,12 @@ fn check_key(all: &[Operation], ops: &[(usize, KeyOp)]) -> Result<KeyVerdict, Hi
         // have happened.
         let delete = |w: usize| matches!(ops[w].1, KeyOp::Write(None));
         let unknown_delete = (0..ops.len()).any(|w| delete(w) && op(w).ret.is_none());
-        let live_delete = happened.iter().any(|w| delete(*w) && superseded[*w].is_none());
-        let live_put = happened.iter().find(|w| !delete(**w) && superseded[**w].is_none());
+        let live_delete = happened
+            .iter()
+            .any(|w| delete(*w) && superseded[*w].is_none());
+        let live_put = happened
+            .iter()
+            .find(|w| !delete(**w) && superseded[**w].is_none());
         return Ok(match live_put {
             Some(w) if !unknown_delete && !live_delete => {
                 KeyVerdict::Violated(ConvergenceViolation::LostWrite {
@@ -259,7 +272,9 @@ fn check_key(all: &[Operation], ops: &[(usize, KeyOp)]) -> Result<KeyVerdict, Hi
         });
     };
     let Some(&w) = writer.get(value.as_str()) else {
-        return Ok(KeyVerdict::Violated(ConvergenceViolation::ThinAir { read: id(last) }));
+        return Ok(KeyVerdict::Violated(ConvergenceViolation::ThinAir {
+            read: id(last),
+        }));
     };
     match superseded[w] {
         Some(by) => Ok(KeyVerdict::Violated(ConvergenceViolation::Superseded {
@@ -289,19 +304,43 @@ fn without_deleted<'a>(
     }
     let mut removed: BTreeSet<usize> = BTreeSet::new();
     for d in deletes {
-        let before = superseded_by(
-            ops,
-            writer,
-            &[d],
-            |i| op(i).process,
-            |i| op(i).call,
-        );
-        let covers: Vec<usize> = maximal.iter().copied().filter(|w| before[*w].is_some()).collect();
+        let before = superseded_by(ops, writer, &[d], |i| op(i).process, |i| op(i).call);
+        let covers: Vec<usize> = maximal
+            .iter()
+            .copied()
+            .filter(|w| before[*w].is_some())
+            .collect();
         if covers.iter().all(|w| !returned.contains(&written(ops, *w))) {
             removed.extend(covers);
         }
     }
-    maximal.into_iter().filter(|w| !removed.contains(w)).collect()
+    maximal
+        .into_iter()
+        .filter(|w| !removed.contains(w))
+        .collect()
+}
+
+/// The final reads among `n` operations: the last read of each replica (the `node` that
+/// answered, or else the process), when it was invoked after `last_write`.
+pub fn final_reads<'a>(
+    n: usize,
+    is_read: impl Fn(usize) -> bool,
+    op: impl Fn(usize) -> &'a Operation,
+    last_write: Option<u64>,
+) -> Vec<usize> {
+    let mut last: BTreeMap<(bool, u64), usize> = BTreeMap::new();
+    for i in (0..n).filter(|i| is_read(*i)) {
+        let replica = op(i)
+            .node
+            .map_or((false, op(i).process), |node| (true, node));
+        let entry = last.entry(replica).or_insert(i);
+        if (op(i).call, op(i).id) > (op(*entry).call, op(*entry).id) {
+            *entry = i;
+        }
+    }
+    last.into_values()
+        .filter(|i| last_write.is_none_or(|t| op(*i).call > t))
+        .collect()
 }
 
 fn written(ops: &[(usize, KeyOp)], w: usize) -> String {

@@ -145,7 +145,7 @@ impl Reader<'_> {
 
     fn sequence(&mut self, close: u8) -> Parsed<Vec<Edn>> {
         let open_line = self.line;
-        self.bump(); // the opening bracket
+        let open = self.bump().expect("an opening bracket");
         let mut items = Vec::new();
         loop {
             self.skip()?;
@@ -153,7 +153,7 @@ impl Reader<'_> {
                 None => {
                     return Err(HistoryError {
                         line: open_line,
-                        message: format!("{:?} opened here is never closed", char::from(close)),
+                        message: format!("{:?} opened here is never closed", char::from(open)),
                     })
                 }
                 Some(c) if c == close => {
@@ -214,9 +214,10 @@ impl Reader<'_> {
     /// A run of symbol characters.
     fn token(&mut self) -> String {
         let start = self.at;
-        while self.peek().is_some_and(|c| {
-            !(c.is_ascii_whitespace() || b",;()[]{}\"".contains(&c))
-        }) {
+        while self
+            .peek()
+            .is_some_and(|c| !(c.is_ascii_whitespace() || b",;()[]{}\"".contains(&c)))
+        {
             self.bump();
         }
         String::from_utf8_lossy(&self.text[start..self.at]).into_owned()
@@ -325,7 +326,11 @@ fn event_of(pairs: &[(Edn, Edn)]) -> Result<Option<(Event, Option<u64>)>, String
             "ok" => EventKind::Ok,
             "fail" => EventKind::Fail,
             "info" => EventKind::Info,
-            other => return Err(format!(":type :{other}: expected :invoke, :ok, :fail or :info")),
+            other => {
+                return Err(format!(
+                    ":type :{other}: expected :invoke, :ok, :fail or :info"
+                ))
+            }
         },
         Some(other) => return Err(format!(":type must be a keyword, found {}", show(other))),
         None => return Err("missing :type".into()),
@@ -336,10 +341,14 @@ fn event_of(pairs: &[(Edn, Edn)]) -> Result<Option<(Event, Option<u64>)>, String
         None => return Err("missing :f".into()),
     };
     let value = op_value(f, get(pairs, "value").unwrap_or(&Edn::Nil))?;
-    let time = get(pairs, "time").map(|t| integer(t, ":time")).transpose()?;
+    let time = get(pairs, "time")
+        .map(|t| integer(t, ":time"))
+        .transpose()?;
     let key = match get(pairs, "key") {
         None | Some(Edn::Nil) => None,
-        Some(k) => Some(scalar(k).ok_or_else(|| format!(":key must be a scalar, found {}", show(k)))?),
+        Some(k) => {
+            Some(scalar(k).ok_or_else(|| format!(":key must be a scalar, found {}", show(k)))?)
+        }
     };
     let node = get(pairs, "node").and_then(|n| integer(n, ":node").ok());
     let error = get(pairs, "error").map(|e| scalar(e).unwrap_or_else(|| show(e)));
@@ -454,7 +463,8 @@ mod tests {
 
     #[test]
     fn reads_one_map_per_line_with_times_keys_and_tags() {
-        let text = "{:process 0, :type :invoke, :f :read, :key :x, :time 10, :at #inst \"2024-01-01\"}\n\
+        let text =
+            "{:process 0, :type :invoke, :f :read, :key :x, :time 10, :at #inst \"2024-01-01\"}\n\
                     {:process 0, :type :ok, :f :read, :key :x, :value nil, :time 20}\n";
         let (events, _) = parse_edn(text).unwrap();
         assert_eq!(events[1].key.as_deref(), Some("x"));
@@ -464,16 +474,40 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_the_problem() {
         let cases = [
-            ("[{:process 0, :type :invoke, :f :read}\n {:process 0 :type :ok :f :frob}]", 2, "unknown :f"),
-            ("[{:process 0, :type :invoke, :f :read}\n {:process 0 :type}]", 2, "even number"),
-            ("[{:process 0, :type :invoke,\n :f :read}", 1, "never closed"),
+            (
+                "[{:process 0, :type :invoke, :f :read}\n {:process 0 :type :ok :f :frob}]",
+                2,
+                "unknown :f",
+            ),
+            (
+                "[{:process 0, :type :invoke, :f :read}\n {:process 0 :type}]",
+                2,
+                "even number",
+            ),
+            (
+                "[{:process 0, :type :invoke,\n :f :read}",
+                1,
+                "never closed",
+            ),
             ("[{:type :invoke, :f :read}]", 1, "missing :process"),
             ("[{:process 0, :type :begin, :f :read}]", 1, ":type :begin"),
-            ("[{:process 0, :type :invoke, :f :cas, :value 3}]", 1, "[expected new]"),
-            ("[{:process 0, :type :invoke, :f :write}]", 1, "needs a value"),
+            (
+                "[{:process 0, :type :invoke, :f :cas, :value 3}]",
+                1,
+                "[expected new]",
+            ),
+            (
+                "[{:process 0, :type :invoke, :f :write}]",
+                1,
+                "needs a value",
+            ),
             ("[1 2]", 1, "not a map"),
             ("\n\n\"abc", 3, "never closed"),
-            ("[{:process 0, :type :invoke, :f :read}}", 1, "unexpected closing"),
+            (
+                "[{:process 0, :type :invoke, :f :read}}",
+                1,
+                "unexpected closing",
+            ),
         ];
         for (text, line, fragment) in cases {
             let err = parse_edn(text).unwrap_err();

@@ -197,7 +197,12 @@ fn to_events(planned: &[Planned]) -> Vec<Event> {
             node: None,
             error: None,
         };
-        stamped.push((op.call, false, i, event(EventKind::Invoke, invoke_value, op.call)));
+        stamped.push((
+            op.call,
+            false,
+            i,
+            event(EventKind::Invoke, invoke_value, op.call),
+        ));
         stamped.push((op.ret, true, i, event(kind, value, op.ret)));
     }
     stamped.sort_by_key(|(time, is_completion, i, _)| (*time, *is_completion, *i));

@@ -219,9 +219,7 @@ pub enum Format {
 pub fn parse(text: &str, format: Format) -> Result<History, HistoryError> {
     match format {
         Format::Jsonl => parse_jsonl_lines(text),
-        Format::Edn => {
-            crate::edn::parse_edn(text).map(|(events, lines)| History { events, lines })
-        }
+        Format::Edn => crate::edn::parse_edn(text).map(|(events, lines)| History { events, lines }),
         Format::Auto => parse(text, detect(text)),
     }
 }
@@ -308,6 +306,8 @@ pub struct Operation {
     pub ret: Option<u64>,
     /// 1-based line of the invocation, for explanations.
     pub line: usize,
+    /// The node that answered (from the completion, else the invocation), when recorded.
+    pub node: Option<u64>,
 }
 
 impl fmt::Display for Operation {
@@ -341,7 +341,7 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
     assert_eq!(events.len(), lines.len(), "one line per event");
     let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
     let mut operations = Vec::new();
-    let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
+    let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>, node| {
         let unknown_read = ret.is_none() && value.f() == "get";
         if !unknown_read {
             operations.push(Operation {
@@ -352,6 +352,7 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
                 call: invoke.time,
                 ret,
                 line,
+                node,
             });
         }
     };
@@ -393,15 +394,21 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
                     OpValue::Get(_) | OpValue::Siblings(_) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
-                push(invoke, invoke_line, value, Some(event.time));
+                push(
+                    invoke,
+                    invoke_line,
+                    value,
+                    Some(event.time),
+                    event.node.or(invoke.node),
+                );
             }
             EventKind::Fail => {}
-            EventKind::Info => push(invoke, invoke_line, invoke.value.clone(), None),
+            EventKind::Info => push(invoke, invoke_line, invoke.value.clone(), None, invoke.node),
             EventKind::Invoke => unreachable!("handled above"),
         }
     }
     for (line, invoke) in open.into_values() {
-        push(invoke, line, invoke.value.clone(), None);
+        push(invoke, line, invoke.value.clone(), None, invoke.node);
     }
     Ok(operations)
 }

@@ -17,12 +17,15 @@
 pub mod causal;
 pub mod convergence;
 pub mod edn;
+pub mod explain;
 pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod report;
 pub mod sequential;
 pub mod session;
 
 pub use history::{Event, EventKind, HistoryError, OpValue, Operation};
 pub use linearizability::{check_linearizable, LinearizabilityReport, Verdict};
+pub use report::{check, Model, Report, Validity};

@@ -195,7 +195,8 @@ fn prepare_key(mut compiled: Vec<KeyOp>, values: &Values) -> Vec<KeyOp> {
         let Some(earliest) = observed[v as usize] else {
             return false; // nobody observes it
         };
-        if v != ABSENT && installers[v as usize] == 1 && earliest != u64::MAX && earliest >= op.call {
+        if v != ABSENT && installers[v as usize] == 1 && earliest != u64::MAX && earliest >= op.call
+        {
             op.ret = earliest;
         }
         true
@@ -378,7 +379,11 @@ impl LinearizedSet {
     /// operations with unknown outcome, in 64-bit words.
     fn beyond_frontier(&self, out: &mut Vec<u32>) {
         out.clear();
-        self.collect(self.frontier, (self.finite_count - self.frontier) as usize, out);
+        self.collect(
+            self.frontier,
+            (self.finite_count - self.frontier) as usize,
+            out,
+        );
         self.collect(self.finite, self.unknown_count as usize, out);
     }
 
@@ -386,7 +391,10 @@ impl LinearizedSet {
     fn collect(&self, from: u32, wanted: usize, out: &mut Vec<u32>) {
         let goal = out.len() + wanted;
         let mut word = from as usize / 64;
-        let mut bits = self.bits.get(word).map_or(0, |b| b & (!0u64 << (from % 64)));
+        let mut bits = self
+            .bits
+            .get(word)
+            .map_or(0, |b| b & (!0u64 << (from % 64)));
         while out.len() < goal {
             while bits != 0 && out.len() < goal {
                 out.push(word as u32 * 64 + bits.trailing_zeros());
@@ -485,7 +493,10 @@ fn check_key(ops: Vec<KeyOp>, values: &mut Values, limits: &Limits) -> Lineariza
 enum Outcome {
     Linearizable,
     /// The longest linearizable prefix found and the operation that returned after it.
-    Stuck { prefix: Vec<u32>, stuck: u32 },
+    Stuck {
+        prefix: Vec<u32>,
+        stuck: u32,
+    },
     Stopped(&'static str),
 }
 
@@ -542,7 +553,10 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
         }
         let Some((call, previous)) = stack.pop() else {
             let stuck = best_stuck.expect("recorded above");
-            return Outcome::Stuck { prefix: best, stuck };
+            return Outcome::Stuck {
+                prefix: best,
+                stuck,
+            };
         };
         common = common.min(stack.len());
         set.remove(list.get(call).op);

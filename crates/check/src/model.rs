@@ -102,7 +102,10 @@ pub enum Step {
     /// `put` (and `delete`, which writes [`ABSENT`]).
     Write(ValueId),
     Append(ValueId),
-    Cas { expected: ValueId, new: ValueId },
+    Cas {
+        expected: ValueId,
+        new: ValueId,
+    },
 }
 
 impl Step {
@@ -204,10 +207,12 @@ impl Compiled {
                 });
                 keys.len() as u32 - 1
             });
-            let step = Step::compile(&op.value, &mut keys[key as usize].values)
-                .map_err(|message| HistoryError {
-                    line: op.line,
-                    message,
+            let step =
+                Step::compile(&op.value, &mut keys[key as usize].values).map_err(|message| {
+                    HistoryError {
+                        line: op.line,
+                        message,
+                    }
                 })?;
             ops.push(CompiledOp {
                 key,
@@ -224,7 +229,11 @@ impl Compiled {
     /// Key indices in the order of their names (absent key first).
     pub fn keys_by_name(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
-        order.sort_by(|a, b| self.keys[*a as usize].name.cmp(&self.keys[*b as usize].name));
+        order.sort_by(|a, b| {
+            self.keys[*a as usize]
+                .name
+                .cmp(&self.keys[*b as usize].name)
+        });
         order
     }
 }

@@ -179,7 +179,9 @@ impl Search {
 
     /// Advances `process`, applying its operation when `effect` (it must be legal).
     fn advance(&mut self, process: usize, effect: bool) {
-        let op = self.head(process).expect("a process with an operation left");
+        let op = self
+            .head(process)
+            .expect("a process with an operation left");
         let key = op.key as usize;
         let previous = self.state[key];
         if effect {

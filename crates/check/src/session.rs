@@ -88,7 +88,10 @@ impl Guarantees {
     }
 
     pub fn list(self) -> Vec<Guarantee> {
-        Guarantee::ALL.into_iter().filter(|g| self.has(*g)).collect()
+        Guarantee::ALL
+            .into_iter()
+            .filter(|g| self.has(*g))
+            .collect()
     }
 }
 

@@ -45,7 +45,13 @@ enum Mix {
 /// A small random history: `operations` operations over `processes` processes and `keys`
 /// keys. Reads return a random value among those written on the key (or absent), so about
 /// half the histories are invalid for the stronger models. A process that gets `info` stops.
-fn random_history(rng: &mut Rng, operations: usize, processes: u64, keys: u64, mix: Mix) -> Vec<Operation> {
+fn random_history(
+    rng: &mut Rng,
+    operations: usize,
+    processes: u64,
+    keys: u64,
+    mix: Mix,
+) -> Vec<Operation> {
     let mut clock = vec![0u64; processes as usize];
     let mut stopped = vec![false; processes as usize];
     let mut written: Vec<Vec<String>> = vec![Vec::new(); keys as usize];
@@ -73,7 +79,8 @@ fn random_history(rng: &mut Rng, operations: usize, processes: u64, keys: u64, m
         let (invoke, done) = match (mix, roll) {
             (_, 0..45) => {
                 let read = if multi {
-                    let mut siblings: Vec<String> = values.iter().filter(|_| rng.chance(40)).cloned().collect();
+                    let mut siblings: Vec<String> =
+                        values.iter().filter(|_| rng.chance(40)).cloned().collect();
                     siblings.dedup();
                     OpValue::Siblings(siblings)
                 } else {
@@ -119,7 +126,11 @@ fn random_history(rng: &mut Rng, operations: usize, processes: u64, keys: u64, m
             node: None,
             error: None,
         };
-        let done = if kind == EventKind::Ok { done } else { invoke.clone() };
+        let done = if kind == EventKind::Ok {
+            done
+        } else {
+            invoke.clone()
+        };
         stamped.push((call, 2 * n as u64, event(EventKind::Invoke, invoke, call)));
         if !(kind == EventKind::Info && rng.chance(30)) {
             stamped.push((ret, 2 * n as u64 + 1, event(kind, done, ret)));
@@ -150,7 +161,10 @@ fn linearizability_agrees_with_brute_force() {
         assert_eq!(fast, slow, "seed {seed}:\n{}", show(&ops));
         counts[usize::from(slow)] += 1;
     }
-    assert!(counts[0] > 300 && counts[1] > 300, "both verdicts occur: {counts:?}");
+    assert!(
+        counts[0] > 300 && counts[1] > 300,
+        "both verdicts occur: {counts:?}"
+    );
 }
 
 #[test]
@@ -164,7 +178,10 @@ fn sequential_consistency_agrees_with_brute_force() {
         assert_eq!(fast, slow, "seed {seed}:\n{}", show(&ops));
         counts[usize::from(slow)] += 1;
     }
-    assert!(counts[0] > 300 && counts[1] > 300, "both verdicts occur: {counts:?}");
+    assert!(
+        counts[0] > 300 && counts[1] > 300,
+        "both verdicts occur: {counts:?}"
+    );
 }
 
 #[test]
@@ -178,7 +195,10 @@ fn causal_consistency_agrees_with_brute_force() {
         assert_eq!(fast, slow, "seed {seed}:\n{}", show(&ops));
         counts[usize::from(slow)] += 1;
     }
-    assert!(counts[0] > 300 && counts[1] > 300, "both verdicts occur: {counts:?}");
+    assert!(
+        counts[0] > 300 && counts[1] > 300,
+        "both verdicts occur: {counts:?}"
+    );
 }
 
 #[test]
@@ -187,20 +207,31 @@ fn session_guarantees_agree_with_brute_force_for_every_subset() {
     for seed in 0..1500 {
         let mut rng = Rng(seed);
         let ops = random_history(&mut rng, 6, 2 + seed % 2, 1 + seed % 2, Mix::Register);
-        let reads = ops.iter().filter(|o| matches!(o.value, OpValue::Get(_))).count();
+        let reads = ops
+            .iter()
+            .filter(|o| matches!(o.value, OpValue::Get(_)))
+            .count();
         if reads * (ops.len() - reads) > 12 {
             continue; // keep the brute force's 2^(reads·writes) views small
         }
         for subset in 0..16u8 {
             let report = check_session(&ops, Guarantees(subset), &Limits::default()).unwrap();
             let slow = brute::session(&ops, subset);
-            assert_eq!(valid(report.verdict), slow, "seed {seed}, guarantees {subset:04b}:\n{}", show(&ops));
+            assert_eq!(
+                valid(report.verdict),
+                slow,
+                "seed {seed}, guarantees {subset:04b}:\n{}",
+                show(&ops)
+            );
             if subset == 0b1111 {
                 counts[usize::from(slow)] += 1;
             }
         }
     }
-    assert!(counts[0] > 100 && counts[1] > 100, "both verdicts occur: {counts:?}");
+    assert!(
+        counts[0] > 100 && counts[1] > 100,
+        "both verdicts occur: {counts:?}"
+    );
 }
 
 #[test]
@@ -218,7 +249,10 @@ fn convergence_agrees_with_brute_force() {
         assert_eq!(fast, slow, "seed {seed}:\n{}\n{report:?}", show(&ops));
         counts[slow.map_or(2, usize::from)] += 1;
     }
-    assert!(counts[0] > 200 && counts[1] > 200, "both verdicts occur: {counts:?}");
+    assert!(
+        counts[0] > 200 && counts[1] > 200,
+        "both verdicts occur: {counts:?}"
+    );
 }
 
 #[test]
@@ -233,16 +267,40 @@ fn the_models_form_a_hierarchy() {
         let lin = valid(check_linearizable(&ops, &limits).verdict);
         let sc = valid(check_sequential(&ops, &limits).verdict);
         let cc = valid(check_causal(&ops, &limits).unwrap().verdict);
-        let sg = valid(check_session(&ops, Guarantees::ALL, &limits).unwrap().verdict);
+        let sg = valid(
+            check_session(&ops, Guarantees::ALL, &limits)
+                .unwrap()
+                .verdict,
+        );
         let one = (0..4).any(|g| {
-            valid(check_session(&ops, Guarantees(1 << g), &limits).unwrap().verdict)
+            valid(
+                check_session(&ops, Guarantees(1 << g), &limits)
+                    .unwrap()
+                    .verdict,
+            )
         });
-        assert!(!lin || sc, "seed {seed}: linearizable but not sequential:\n{}", show(&ops));
-        assert!(!sc || cc, "seed {seed}: sequential but not causal:\n{}", show(&ops));
-        assert_eq!(cc, sg, "seed {seed}: causal and the four guarantees disagree:\n{}", show(&ops));
+        assert!(
+            !lin || sc,
+            "seed {seed}: linearizable but not sequential:\n{}",
+            show(&ops)
+        );
+        assert!(
+            !sc || cc,
+            "seed {seed}: sequential but not causal:\n{}",
+            show(&ops)
+        );
+        assert_eq!(
+            cc,
+            sg,
+            "seed {seed}: causal and the four guarantees disagree:\n{}",
+            show(&ops)
+        );
         strict[0] += usize::from(sc && !lin);
         strict[1] += usize::from(cc && !sc);
         strict[2] += usize::from(one && !cc);
     }
-    assert!(strict.iter().all(|n| *n > 10), "each inclusion is strict somewhere: {strict:?}");
+    assert!(
+        strict.iter().all(|n| *n > 10),
+        "each inclusion is strict somewhere: {strict:?}"
+    );
 }

@@ -9,7 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Calls `visit` with every permutation of `items`; stops early when it returns true.
 pub fn any_permutation<T: Clone>(items: &[T], visit: &mut impl FnMut(&[T]) -> bool) -> bool {
-    fn go<T: Clone>(rest: &mut Vec<T>, order: &mut Vec<T>, visit: &mut impl FnMut(&[T]) -> bool) -> bool {
+    fn go<T: Clone>(
+        rest: &mut Vec<T>,
+        order: &mut Vec<T>,
+        visit: &mut impl FnMut(&[T]) -> bool,
+    ) -> bool {
         if rest.is_empty() {
             return visit(order);
         }
@@ -66,9 +70,8 @@ fn exists_order(ops: &[Operation], before: impl Fn(&Operation, &Operation) -> bo
         let mut included = ok.clone();
         included.extend(chosen);
         any_permutation(&included, &mut |order: &[usize]| {
-            let respects = (0..order.len()).all(|a| {
-                (a + 1..order.len()).all(|b| !before(&ops[order[b]], &ops[order[a]]))
-            });
+            let respects = (0..order.len())
+                .all(|a| (a + 1..order.len()).all(|b| !before(&ops[order[b]], &ops[order[a]])));
             respects && legal(ops, order)
         })
     })
@@ -134,8 +137,8 @@ pub fn causal(ops: &[Operation]) -> bool {
     (0..n).filter(|r| is_read(&ops[*r])).all(|r| {
         let past: Vec<usize> = (0..n).filter(|o| co[*o][r] && !is_read(&ops[*o])).collect();
         any_permutation(&past, &mut |order: &[usize]| {
-            let respects = (0..order.len())
-                .all(|a| (a + 1..order.len()).all(|b| !co[order[b]][order[a]]));
+            let respects =
+                (0..order.len()).all(|a| (a + 1..order.len()).all(|b| !co[order[b]][order[a]]));
             let last = order
                 .iter()
                 .rev()
@@ -155,7 +158,12 @@ pub fn session(ops: &[Operation], guarantees: u8) -> bool {
     if reads.iter().any(|r| source(ops, *r).is_none()) {
         return false;
     }
-    let (ryw, mr, mw, wfr) = (guarantees & 1 != 0, guarantees & 2 != 0, guarantees & 4 != 0, guarantees & 8 != 0);
+    let (ryw, mr, mw, wfr) = (
+        guarantees & 1 != 0,
+        guarantees & 2 != 0,
+        guarantees & 4 != 0,
+        guarantees & 8 != 0,
+    );
     let w_count = writes.len();
     let total_bits = w_count * reads.len();
     assert!(total_bits <= 16, "too big for brute force");
@@ -166,8 +174,11 @@ pub fn session(ops: &[Operation], guarantees: u8) -> bool {
                 .map(|w| writes[w])
                 .collect()
         };
-        let views: BTreeMap<usize, BTreeSet<usize>> =
-            reads.iter().enumerate().map(|(i, r)| (*r, view(i))).collect();
+        let views: BTreeMap<usize, BTreeSet<usize>> = reads
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (*r, view(i)))
+            .collect();
         // The rules.
         for (&r, v) in &views {
             if let Some(Some(w)) = source(ops, r) {
@@ -201,7 +212,10 @@ pub fn session(ops: &[Operation], guarantees: u8) -> bool {
         // Precedence: MW and WFR edges.
         let precedes = |a: usize, b: usize| {
             (mw && so(ops, a, b))
-                || (wfr && views.iter().any(|(r1, v1)| v1.contains(&a) && so(ops, *r1, b)))
+                || (wfr
+                    && views
+                        .iter()
+                        .any(|(r1, v1)| v1.contains(&a) && so(ops, *r1, b)))
         };
         let respects = |order: &[usize]| {
             (0..order.len()).all(|a| (a + 1..order.len()).all(|b| !precedes(order[b], order[a])))
@@ -256,21 +270,37 @@ fn read_values(op: &Operation) -> Option<(BTreeSet<String>, bool)> {
 }
 
 fn converged_key(ops: &[Operation], idx: &[usize]) -> Option<bool> {
-    let writes: Vec<usize> = idx.iter().copied().filter(|i| read_values(&ops[*i]).is_none()).collect();
-    let last = writes.iter().map(|w| ops[*w].ret.unwrap_or(ops[*w].call)).max();
-    let finals: Vec<usize> = idx
+    let writes: Vec<usize> = idx
         .iter()
         .copied()
-        .filter(|i| read_values(&ops[*i]).is_some() && last.is_none_or(|t| ops[*i].call > t))
+        .filter(|i| read_values(&ops[*i]).is_none())
         .collect();
+    let last = writes
+        .iter()
+        .map(|w| ops[*w].ret.unwrap_or(ops[*w].call))
+        .max();
+    let finals: Vec<usize> = quorate_check::convergence::final_reads(
+        idx.len(),
+        |i| read_values(&ops[idx[i]]).is_some(),
+        |i| &ops[idx[i]],
+        last,
+    )
+    .into_iter()
+    .map(|i| idx[i])
+    .collect();
     if finals.is_empty() {
         return if last.is_some() { None } else { Some(true) };
     }
     let got = read_values(&ops[finals[0]]).unwrap();
-    if finals.iter().any(|f| read_values(&ops[*f]).unwrap().0 != got.0) {
+    if finals
+        .iter()
+        .any(|f| read_values(&ops[*f]).unwrap().0 != got.0)
+    {
         return Some(false);
     }
-    let multi = idx.iter().any(|i| read_values(&ops[*i]).is_some_and(|(_, m)| m));
+    let multi = idx
+        .iter()
+        .any(|i| read_values(&ops[*i]).is_some_and(|(_, m)| m));
     let value_of = |w: usize| match &ops[w].value {
         OpValue::Put(v) => Some(v.clone()),
         _ => None,
@@ -279,11 +309,16 @@ fn converged_key(ops: &[Operation], idx: &[usize]) -> Option<bool> {
         idx.iter()
             .copied()
             .filter(|r| {
-                value_of(w).is_some_and(|v| read_values(&ops[*r]).is_some_and(|(vs, _)| vs.contains(&v)))
+                value_of(w)
+                    .is_some_and(|v| read_values(&ops[*r]).is_some_and(|(vs, _)| vs.contains(&v)))
             })
             .collect()
     };
-    let observed: Vec<usize> = writes.iter().copied().filter(|w| !reads_of(*w).is_empty()).collect();
+    let observed: Vec<usize> = writes
+        .iter()
+        .copied()
+        .filter(|w| !reads_of(*w).is_empty())
+        .collect();
     let optional: Vec<usize> = writes
         .iter()
         .copied()
@@ -323,9 +358,7 @@ fn converged_key(ops: &[Operation], idx: &[usize]) -> Option<bool> {
             expected == got.0
         } else {
             match got.0.iter().next() {
-                None => {
-                    happened.is_empty() || maximal.iter().any(|w| value_of(*w).is_none())
-                }
+                None => happened.is_empty() || maximal.iter().any(|w| value_of(*w).is_none()),
                 Some(v) => maximal.iter().any(|w| value_of(*w).as_ref() == Some(v)),
             }
         }
