@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench -p quorate-check --bench checkers            # everything (a few minutes)
 //! cargo bench -p quorate-check --bench checkers -- target  # only the 100k-operation target
+//! cargo bench -p quorate-check --bench checkers -- models  # every model on register histories
 //! ```
 //!
 //! Histories come from `quorate_check::generate` (linearizable by construction: 50% reads,
@@ -15,6 +16,8 @@
 use quorate_check::generate::{generate, inject_stale_read, GenConfig};
 use quorate_check::history::{pair, Operation};
 use quorate_check::linearizability::{check_linearizable, Limits};
+use quorate_check::session::Guarantees;
+use quorate_check::{check, Model};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -68,10 +71,21 @@ fn measure<T>(runs: usize, mut check: impl FnMut() -> T) -> (Duration, usize, T)
 }
 
 fn history(operations: usize, keys: usize, processes: usize, stale: bool) -> Vec<Operation> {
+    history_with(operations, keys, processes, stale, true)
+}
+
+fn history_with(
+    operations: usize,
+    keys: usize,
+    processes: usize,
+    stale: bool,
+    cas: bool,
+) -> Vec<Operation> {
     let config = GenConfig {
         operations,
         keys,
         processes,
+        cas,
         seed: 42,
         ..GenConfig::default()
     };
@@ -99,6 +113,20 @@ fn linearizability_case(operations: usize, keys: usize, processes: usize, stale:
     );
 }
 
+/// The other models on register histories (get/put only, so causal and session apply).
+fn model_case(model: Model, operations: usize, stale: bool) {
+    let ops = history_with(operations, 10, 16, stale, false);
+    let (time, peak, report) = measure(3, || check(model, &ops, &Limits::default()).unwrap());
+    println!(
+        "| {} | {operations} | 10 | 16 | {} | {:?} | {:.3} s | {:.1} MB |",
+        model.name(),
+        if stale { "stale read" } else { "valid" },
+        report.validity,
+        time.as_secs_f64(),
+        mb(peak)
+    );
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -121,6 +149,21 @@ fn main() {
     if wants("concurrency") {
         for processes in [4, 16, 64] {
             linearizability_case(100_000, 10, processes, false);
+        }
+    }
+    if wants("models") {
+        let session = Model::Session(Guarantees::ALL);
+        for (model, sizes) in [
+            (Model::Linearizable, &[10_000, 100_000][..]),
+            (Model::Sequential, &[1_000, 10_000, 100_000][..]),
+            (Model::Causal, &[10_000, 100_000][..]),
+            (session, &[10_000][..]),
+            (Model::Convergence, &[10_000, 100_000][..]),
+        ] {
+            for &operations in sizes {
+                model_case(model, operations, false);
+                model_case(model, operations, true);
+            }
         }
     }
 }

@@ -8,17 +8,27 @@
 //!
 //! ## The algorithm
 //!
-//! A depth-first search over configurations (how far each process has got, the state of each
-//! key), the classic formulation of Gibbons & Korach (1997), who showed the problem
-//! NP-complete; three things keep it practical:
+//! First the linearizability checker runs: a linearizable history is sequentially consistent.
+//! Otherwise a depth-first search over configurations (how far each process has got, the
+//! state of each key), the classic formulation of Gibbons & Korach (1997), who showed the
+//! problem NP-complete even with unique written values. What keeps it practical:
 //!
-//! 1. **Reads are applied eagerly.** A read that is legal now changes nothing, so taking it now
-//!    can never hurt: every configuration is first closed under legal reads, with no branching.
-//! 2. **Memoization.** Configurations already explored (hashed incrementally, Zobrist-style,
-//!    and compared in full) are not explored again.
-//! 3. **Real-time order first.** Among the writes that could go next, the one invoked first is
-//!    tried first, so a history from a system that is close to linearizable is usually ordered
-//!    without backtracking.
+//! 1. **Harmless moves are taken eagerly.** A read that is legal now changes nothing, and a put
+//!    whose value nobody will read, over a value nobody will read, changes nothing anyone can
+//!    see; taking either now only lets its process move on sooner. Every configuration is
+//!    first closed under such moves, with no branching.
+//! 2. **Dead configurations are cut.** On keys without appends the search counts, per value,
+//!    the remaining operations that observe it and that install it; overwriting (or skipping
+//!    the only installer of) a value that is still to be observed and can never come back
+//!    ends the branch at once.
+//! 3. **Memoization.** Configurations already explored (hashed incrementally, Zobrist-style,
+//!    compared in full, values nobody will observe folded into one) are not explored again.
+//! 4. **Real-time order first.** Among the writes that could go next, the one invoked first is
+//!    tried first.
+//!
+//! The search is still exponential in the worst case: a wrong early choice on one key can be
+//! discovered only after other keys have progressed independently. A time limit turns that
+//! into [`Verdict::Unknown`].
 //!
 //! Operations with unknown outcome (`info`) may have happened or not: the search tries both.
 //! Like the linearizability checker it first drops an `info` write whose value nobody observes
@@ -28,7 +38,7 @@
 //! caller cancels.
 
 use crate::history::Operation;
-use crate::linearizability::{mix64, Limits, PassThroughMap, Verdict};
+use crate::linearizability::{check_linearizable, mix64, Limits, PassThroughMap, Verdict};
 use crate::model::{apply, Compiled, CompiledOp, Step, ValueId, ABSENT};
 use std::collections::BTreeMap;
 
@@ -44,8 +54,23 @@ pub struct SequentialReport {
     pub reason: Option<String>,
 }
 
-/// Checks that `operations` are sequentially consistent.
+/// Checks that `operations` are sequentially consistent. A linearizable history is
+/// sequentially consistent (a linearization respects each process's order), so the much
+/// cheaper linearizability check runs first; the search runs only when it fails.
 pub fn check_sequential(operations: &[Operation], limits: &Limits) -> SequentialReport {
+    if check_linearizable(operations, limits).verdict == Verdict::Linearizable {
+        return SequentialReport {
+            verdict: Verdict::Linearizable,
+            ordered: Vec::new(),
+            blocked: Vec::new(),
+            reason: None,
+        };
+    }
+    check_sequential_search(operations, limits)
+}
+
+/// The search alone, without trying linearizability first.
+pub fn check_sequential_search(operations: &[Operation], limits: &Limits) -> SequentialReport {
     let compiled = match Compiled::new(operations) {
         Ok(compiled) => compiled,
         Err(e) => return stopped(format!("cannot be checked: {e}")),
@@ -134,7 +159,18 @@ struct Search {
     arena: Vec<u32>,
     best: Vec<u32>,
     best_blocked: Vec<u32>,
+    /// Per key without appends, per value: operations not yet taken that observe it and that
+    /// install it. A value some remaining operation observes, that nothing remaining installs
+    /// and that the key no longer holds, can never be seen again: the configuration is dead.
+    pending: Vec<Option<Vec<[u32; 2]>>>,
+    /// Log length at which the current path became dead.
+    dead_at: Option<usize>,
+    /// Scratch: the canonical states of the configuration being remembered.
+    canonical: Vec<ValueId>,
 }
+
+/// The memo's stand-in for a value nobody will observe again.
+const DONT_CARE: ValueId = ValueId::MAX;
 
 impl Search {
     fn new(mut compiled: Compiled) -> Search {
@@ -159,9 +195,13 @@ impl Search {
             arena: Vec::new(),
             best: Vec::new(),
             best_blocked: Vec::new(),
+            pending: Vec::new(),
+            dead_at: None,
+            canonical: Vec::new(),
             processes,
             compiled,
         };
+        search.pending = pending_counts(&search.compiled);
         for p in 0..search.processes.len() {
             search.hash ^= position_key(p, 0);
         }
@@ -177,6 +217,26 @@ impl Search {
             .map(|op| self.compiled.ops[*op as usize])
     }
 
+    /// Adds `delta` to the pending counts of what `op` observes and installs.
+    fn count(&mut self, op: CompiledOp, delta: i32) {
+        if let Some(counts) = &mut self.pending[op.key as usize] {
+            if let Some(v) = op.step.observes() {
+                counts[v as usize][0] = counts[v as usize][0].wrapping_add_signed(delta);
+            }
+            if let Some(v) = op.step.installs() {
+                counts[v as usize][1] = counts[v as usize][1].wrapping_add_signed(delta);
+            }
+        }
+    }
+
+    /// Whether `value` of `key` is still needed but can no longer appear.
+    fn lost(&self, key: usize, value: ValueId) -> bool {
+        self.pending[key].as_ref().is_some_and(|counts| {
+            let [readers, installers] = counts[value as usize];
+            readers > 0 && installers == 0 && self.state[key] != value
+        })
+    }
+
     /// Advances `process`, applying its operation when `effect` (it must be legal).
     fn advance(&mut self, process: usize, effect: bool) {
         let op = self
@@ -184,6 +244,7 @@ impl Search {
             .expect("a process with an operation left");
         let key = op.key as usize;
         let previous = self.state[key];
+        self.count(op, -1);
         if effect {
             let values = &mut self.compiled.keys[key].values;
             let next = apply(previous, op.step, values).expect("only legal moves are made");
@@ -199,18 +260,27 @@ impl Search {
             key: op.key,
             previous,
         });
+        let skipped = (!effect).then(|| op.step.installs()).flatten();
+        if self.dead_at.is_none() && (self.lost(key, previous) || skipped.is_some_and(|v| self.lost(key, v))) {
+            self.dead_at = Some(self.log.len());
+        }
     }
 
     fn undo_to(&mut self, length: usize) {
         while self.log.len() > length {
             let undo = self.log.pop().expect("log longer than length");
             let (p, k) = (undo.process as usize, undo.key as usize);
+            if self.dead_at.is_some_and(|at| at > self.log.len()) {
+                self.dead_at = None;
+            }
             let position = self.position[p];
             self.hash ^= position_key(p, position) ^ position_key(p, position - 1);
             self.position[p] -= 1;
             self.hash ^= state_key(k, self.state[k]) ^ state_key(k, undo.previous);
             self.state[k] = undo.previous;
             self.done -= 1;
+            let op = self.head(p).expect("the operation just undone");
+            self.count(op, 1);
         }
     }
 
@@ -220,13 +290,34 @@ impl Search {
     }
 
     /// Applies every legal read at the head of a process, repeatedly.
-    fn eager_reads(&mut self) {
+    /// Whether nothing left to do observes `key`'s current value (so which value it is does
+    /// not matter any more). Always false on keys with appends.
+    fn dont_care(&self, key: usize, value: ValueId) -> bool {
+        self.pending[key]
+            .as_ref()
+            .is_some_and(|counts| counts[value as usize][0] == 0)
+    }
+
+    /// Takes the moves that cannot hurt, repeatedly: a legal read (it changes nothing), and a
+    /// put whose value nobody will observe over a value nobody will observe (it changes
+    /// nothing anyone can see). Either only lets its process move on sooner.
+    fn eager_moves(&mut self) {
         let mut progress = true;
         while progress {
             progress = false;
             for p in 0..self.processes.len() {
                 while let Some(op) = self.head(p) {
-                    if !matches!(op.step, Step::Read(_)) || !self.legal(op) {
+                    let key = op.key as usize;
+                    let harmless = match op.step {
+                        Step::Read(_) => self.legal(op),
+                        Step::Write(v) => {
+                            op.ret != u64::MAX
+                                && self.dont_care(key, v)
+                                && self.dont_care(key, self.state[key])
+                        }
+                        _ => false,
+                    };
+                    if !harmless {
                         break;
                     }
                     self.advance(p, true);
@@ -253,16 +344,26 @@ impl Search {
         moves.into_iter().map(|(_, p, e)| (p, e)).collect()
     }
 
-    /// Records the configuration; false if it was explored before.
+    /// Records the configuration; false if it was explored before. States nobody will
+    /// observe again are recorded as one "don't care" state, so configurations that differ
+    /// only in values nobody reads are explored once.
     fn remember(&mut self) -> bool {
-        let head = self.memo.get(&self.hash).copied().unwrap_or(u32::MAX);
+        self.canonical.clear();
+        let mut hash = self.hash;
+        for key in 0..self.state.len() {
+            let state = self.state[key];
+            let canonical = if self.dont_care(key, state) { DONT_CARE } else { state };
+            hash ^= state_key(key, state) ^ state_key(key, canonical);
+            self.canonical.push(canonical);
+        }
+        let head = self.memo.get(&hash).copied().unwrap_or(u32::MAX);
         let width = self.position.len() + self.state.len();
         let mut cursor = head;
         while cursor != u32::MAX {
             let (next, start) = self.entries[cursor as usize];
             let stored = &self.arena[start as usize..start as usize + width];
             if stored[..self.position.len()] == self.position[..]
-                && stored[self.position.len()..] == self.state[..]
+                && stored[self.position.len()..] == self.canonical[..]
             {
                 return false;
             }
@@ -270,8 +371,8 @@ impl Search {
         }
         self.entries.push((head, self.arena.len() as u32));
         self.arena.extend_from_slice(&self.position);
-        self.arena.extend_from_slice(&self.state);
-        self.memo.insert(self.hash, self.entries.len() as u32 - 1);
+        self.arena.extend_from_slice(&self.canonical);
+        self.memo.insert(hash, self.entries.len() as u32 - 1);
         true
     }
 
@@ -302,6 +403,13 @@ impl Search {
     /// Runs the search: `Ok(true)` if an order exists, `Ok(false)` if none, `Err` if stopped.
     fn run(&mut self, limits: &Limits) -> Result<bool, &'static str> {
         let total = self.compiled.ops.len();
+        if (0..self.state.len()).any(|k| {
+            self.pending[k]
+                .as_ref()
+                .is_some_and(|c| c.iter().enumerate().any(|(v, _)| self.lost(k, v as ValueId)))
+        }) {
+            return Ok(false); // a value is read that nothing writes
+        }
         let mut stack: Vec<Frame> = Vec::new();
         let mut iterations: u64 = 0;
         loop {
@@ -316,11 +424,11 @@ impl Search {
             }
             // A new configuration: close it under reads, then branch.
             let log_start = self.log.len();
-            self.eager_reads();
+            self.eager_moves();
             if self.done == total {
                 return Ok(true);
             }
-            if self.remember() {
+            if self.dead_at.is_none() && self.remember() {
                 let moves = self.moves();
                 if moves.is_empty() {
                     self.record_best();
@@ -353,6 +461,32 @@ impl Search {
             }
         }
     }
+}
+
+/// The initial pending counts (see `Search::pending`); `None` for keys with appends, whose
+/// values are built during the search.
+fn pending_counts(compiled: &Compiled) -> Vec<Option<Vec<[u32; 2]>>> {
+    let mut pending: Vec<Option<Vec<[u32; 2]>>> = compiled
+        .keys
+        .iter()
+        .map(|k| Some(vec![[0, 0]; k.values.len()]))
+        .collect();
+    for op in &compiled.ops {
+        if matches!(op.step, Step::Append(_)) {
+            pending[op.key as usize] = None;
+        }
+    }
+    for op in &compiled.ops {
+        if let Some(counts) = &mut pending[op.key as usize] {
+            if let Some(v) = op.step.observes() {
+                counts[v as usize][0] += 1;
+            }
+            if let Some(v) = op.step.installs() {
+                counts[v as usize][1] += 1;
+            }
+        }
+    }
+    pending
 }
 
 fn position_key(process: usize, position: u32) -> u64 {

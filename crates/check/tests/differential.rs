@@ -9,7 +9,7 @@ use quorate_check::causal::check_causal;
 use quorate_check::convergence::check_convergence;
 use quorate_check::history::{pair, Event, EventKind, OpValue, Operation};
 use quorate_check::linearizability::{check_linearizable, Limits, Verdict};
-use quorate_check::sequential::check_sequential;
+use quorate_check::sequential::{check_sequential, check_sequential_search};
 use quorate_check::session::{check_session, Guarantees};
 
 /// SplitMix64.
@@ -174,8 +174,10 @@ fn sequential_consistency_agrees_with_brute_force() {
         let mut rng = Rng(seed);
         let ops = random_history(&mut rng, 7, 3, 1 + seed % 2, Mix::Kv);
         let fast = valid(check_sequential(&ops, &Limits::default()).verdict);
+        let search = valid(check_sequential_search(&ops, &Limits::default()).verdict);
         let slow = brute::sequential(&ops);
         assert_eq!(fast, slow, "seed {seed}:\n{}", show(&ops));
+        assert_eq!(search, slow, "seed {seed} (search alone):\n{}", show(&ops));
         counts[usize::from(slow)] += 1;
     }
     assert!(
