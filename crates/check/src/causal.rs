@@ -124,18 +124,16 @@ impl Register {
         })
     }
 
-    /// The write a read read from: `Ok(None)` for the initial value, `Err(())` for a value no
-    /// write wrote (thin air).
-    pub fn read_from(&self, read: u32) -> Result<Option<u32>, ()> {
+    /// The write a read read from.
+    pub fn read_from(&self, read: u32) -> ReadsFrom {
         let op = self.ops[read as usize];
         if op.value == ABSENT {
-            return Ok(None);
+            return ReadsFrom::Initial;
         }
-        self.writer[op.key as usize]
-            .get(&op.value)
-            .copied()
-            .map(Some)
-            .ok_or(())
+        match self.writer[op.key as usize].get(&op.value) {
+            Some(w) => ReadsFrom::Write(*w),
+            None => ReadsFrom::ThinAir,
+        }
     }
 
     /// Direct predecessors in `so ∪ wr` (thin-air reads have no `wr` edge).
@@ -145,9 +143,29 @@ impl Register {
         let wr = if self.ops[op as usize].write {
             None
         } else {
-            self.read_from(op).ok().flatten()
+            self.read_from(op).write()
         };
         so.into_iter().chain(wr)
+    }
+}
+
+/// Where a read's value came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReadsFrom {
+    /// The initial value (absent).
+    Initial,
+    /// This write (a register-operation index).
+    Write(u32),
+    /// No write wrote the value.
+    ThinAir,
+}
+
+impl ReadsFrom {
+    pub fn write(self) -> Option<u32> {
+        match self {
+            ReadsFrom::Write(w) => Some(w),
+            ReadsFrom::Initial | ReadsFrom::ThinAir => None,
+        }
     }
 }
 
@@ -206,7 +224,7 @@ pub fn check_causal(
         reason: None,
     };
     for read in 0..register.ops.len() as u32 {
-        if !register.ops[read as usize].write && register.read_from(read).is_err() {
+        if !register.ops[read as usize].write && register.read_from(read) == ReadsFrom::ThinAir {
             return Ok(violation(Pattern::ThinAirRead, ids(vec![read])));
         }
     }
@@ -322,11 +340,9 @@ fn find_pattern(register: &Register, clocks: &[u32]) -> Option<(Pattern, Vec<u32
         if r.write {
             continue;
         }
-        let source = register
-            .read_from(read)
-            .expect("thin-air reads were reported");
-        for s in 0..width {
-            let Some(positions) = writes[s].get(&r.key) else {
+        let source = register.read_from(read).write();
+        for (s, per_key) in writes.iter().enumerate() {
+            let Some(positions) = per_key.get(&r.key) else {
                 continue;
             };
             // Writes of process s to the key within the read's causal past.

@@ -100,8 +100,7 @@ fn plan(config: &GenConfig, rng: &mut Rng) -> Vec<Planned> {
     let mut next_process = config.processes as u64;
     let mut seen = vec![vec![0u64; config.keys]; config.processes];
     let mut planned = Vec::with_capacity(config.operations);
-    let mut next_value = 1u64;
-    for _ in 0..config.operations {
+    for n in 0..config.operations {
         // The thread that is free first goes next, so threads stay interleaved.
         let thread = (0..config.processes).min_by_key(|t| clock[*t]).unwrap();
         let key = rng.below(config.keys as u64) as usize;
@@ -116,8 +115,7 @@ fn plan(config: &GenConfig, rng: &mut Rng) -> Vec<Planned> {
         let ret = call + 2 + rng.below(3_000);
         let at = call + 1 + rng.below(ret - call - 1);
         let info = rng.below(1_000_000) < u64::from(config.info_ppm);
-        let value = next_value;
-        next_value += 1;
+        let value = n as u64 + 1;
         planned.push(Planned {
             process: process[thread],
             key,
@@ -218,8 +216,8 @@ pub fn inject_stale_read(events: &mut [Event]) -> Option<usize> {
     let mut invoked_at = std::collections::BTreeMap::new();
     let mut puts: std::collections::BTreeMap<String, Vec<(u64, u64, String)>> = Default::default();
     let quarter = events.len() * 3 / 4;
-    for index in 0..events.len() {
-        let event = &events[index];
+    let mut stale = None;
+    for (index, event) in events.iter().enumerate() {
         let key = event.key.clone().unwrap_or_default();
         match (&event.kind, &event.value) {
             (EventKind::Invoke, _) => {
@@ -238,15 +236,20 @@ pub fn inject_stale_read(events: &mut [Event]) -> Option<usize> {
                     .map(|p| p.iter().filter(|(_, ret, _)| *ret < call).collect())
                     .unwrap_or_default();
                 // w returned before w2 was invoked; w2 returned before this read was invoked.
-                for (i, w) in done.iter().enumerate() {
-                    if done[i + 1..].iter().any(|w2| w.1 < w2.0) {
-                        events[index].value = OpValue::Get(Some(w.2.clone()));
-                        return Some(index);
-                    }
+                stale = done.iter().enumerate().find_map(|(i, w)| {
+                    done[i + 1..]
+                        .iter()
+                        .any(|w2| w.1 < w2.0)
+                        .then(|| (index, w.2.clone()))
+                });
+                if stale.is_some() {
+                    break;
                 }
             }
             _ => {}
         }
     }
-    None
+    let (index, value) = stale?;
+    events[index].value = OpValue::Get(Some(value));
+    Some(index)
 }

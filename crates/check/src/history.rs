@@ -15,12 +15,24 @@
 //! | `type` | `invoke`, then one of `ok` (it happened), `fail` (it did not happen), `info` (unknown) |
 //! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`) |
 //! | `key` | the key (optional: a history without keys is one register) |
-//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`; `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
+//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
 //! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
-//! | `node` | optional: the node that answered |
+//! | `node` | optional: the node that answered (convergence takes each node's last read as its final state) |
 //! | `error` | optional: why a `fail` or `info` happened |
 //!
-//! Values are strings; integers are accepted and read as their decimal text.
+//! Values are strings; integers are accepted and read as their decimal text. Unknown fields
+//! are rejected, so a typo is an error rather than silently ignored; the format grows by
+//! optional fields (as `node` and sibling arrays did), so older histories stay valid.
+//!
+//! Jepsen/Knossos EDN histories are read too ([`crate::edn`]); [`parse`] picks the format
+//! ([`Format::Auto`] looks at the first form).
+//!
+//! ## Sessions
+//!
+//! A process is a session: its operations, in invocation order, are the session order the
+//! causal, session and sequential checkers use. A client that continues after an `info` must
+//! do so as a new process (Jepsen's rule), because the `info` operation may take effect after
+//! anything it does next.
 //!
 //! ## Semantics (Jepsen's)
 //!
@@ -227,10 +239,7 @@ pub fn parse(text: &str, format: Format) -> Result<History, HistoryError> {
 /// Guesses the format: JSON objects start with `{"`; EDN starts with `[`, `(`, `;` or `{:`.
 pub fn detect(text: &str) -> Format {
     let start = text.trim_start();
-    let json = start.starts_with('{')
-        && start[1..]
-            .trim_start()
-            .starts_with(|c: char| c == '"' || c == '}');
+    let json = start.starts_with('{') && start[1..].trim_start().starts_with(['"', '}']);
     if json {
         Format::Jsonl
     } else {

@@ -6,7 +6,7 @@
 //! 1. Split the operations by key; keys are independent registers, so the history is
 //!    linearizable iff every key's sub-history is (P-compositionality, Horn & Kroening 2015).
 //! 2. Simplify operations with unknown outcome (`info`), which would otherwise stay pending
-//!    forever and multiply the search (see [`prepare_key`]): one whose written value nobody
+//!    forever and multiply the search (see `prepare_key`): one whose written value nobody
 //!    observes is dropped (it may never have happened, and happening would help no one); one
 //!    whose unique written value an `ok` operation observes must have taken effect before
 //!    that observer returned, so it gets that return time.

@@ -261,7 +261,9 @@ impl Search {
             previous,
         });
         let skipped = (!effect).then(|| op.step.installs()).flatten();
-        if self.dead_at.is_none() && (self.lost(key, previous) || skipped.is_some_and(|v| self.lost(key, v))) {
+        if self.dead_at.is_none()
+            && (self.lost(key, previous) || skipped.is_some_and(|v| self.lost(key, v)))
+        {
             self.dead_at = Some(self.log.len());
         }
     }
@@ -352,7 +354,11 @@ impl Search {
         let mut hash = self.hash;
         for key in 0..self.state.len() {
             let state = self.state[key];
-            let canonical = if self.dont_care(key, state) { DONT_CARE } else { state };
+            let canonical = if self.dont_care(key, state) {
+                DONT_CARE
+            } else {
+                state
+            };
             hash ^= state_key(key, state) ^ state_key(key, canonical);
             self.canonical.push(canonical);
         }
@@ -404,9 +410,11 @@ impl Search {
     fn run(&mut self, limits: &Limits) -> Result<bool, &'static str> {
         let total = self.compiled.ops.len();
         if (0..self.state.len()).any(|k| {
-            self.pending[k]
-                .as_ref()
-                .is_some_and(|c| c.iter().enumerate().any(|(v, _)| self.lost(k, v as ValueId)))
+            self.pending[k].as_ref().is_some_and(|c| {
+                c.iter()
+                    .enumerate()
+                    .any(|(v, _)| self.lost(k, v as ValueId))
+            })
         }) {
             return Ok(false); // a value is read that nothing writes
         }

@@ -41,7 +41,7 @@
 //! together and then names the smallest sets of guarantees that are already violated on their
 //! own (a stale read of one's own last write violates RYW and MW together, neither alone).
 
-use crate::causal::Register;
+use crate::causal::{ReadsFrom, Register};
 use crate::history::{HistoryError, Operation};
 use crate::linearizability::{Limits, Verdict};
 
@@ -264,7 +264,7 @@ impl Rows {
 fn violation(register: &Register, wanted: Guarantees) -> Option<Violation> {
     let n = register.ops.len();
     for op in 0..n as u32 {
-        if !register.ops[op as usize].write && register.read_from(op).is_err() {
+        if !register.ops[op as usize].write && register.read_from(op) == ReadsFrom::ThinAir {
             return Some(Violation::ThinAir(op));
         }
     }
@@ -299,7 +299,7 @@ fn violation(register: &Register, wanted: Guarantees) -> Option<Violation> {
         if r.write {
             continue;
         }
-        let source = register.read_from(op).expect("thin air handled");
+        let source = register.read_from(op).write();
         for (word_index, word) in rows.row(op).iter().enumerate() {
             let mut bits = *word;
             while bits != 0 {
@@ -352,7 +352,7 @@ fn sweep(
                 last_write = Some(op);
                 or_into(&mut writes_so_far, rows.row(op));
             } else {
-                if let Ok(Some(source)) = register.read_from(op) {
+                if let ReadsFrom::Write(source) = register.read_from(op) {
                     changed |= rows.union(op, source);
                 }
                 if wanted.has(Guarantee::ReadYourWrites) {

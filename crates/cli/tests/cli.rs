@@ -177,7 +177,10 @@ fn quorate_check_judges_a_knossos_edn_history() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let text = stdout(&output);
     assert!(text.starts_with("not linearizable"), "{text}");
-    assert!(text.contains("get → 1"), "the stale read is in the explanation: {text}");
+    assert!(
+        text.contains("get → 1"),
+        "the stale read is in the explanation: {text}"
+    );
     // Without real time the read can be ordered before the CAS: sequentially consistent.
     let output = quorate(&["check", stale, "--model", "sequential", "--format", "edn"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
@@ -186,7 +189,10 @@ fn quorate_check_judges_a_knossos_edn_history() {
     // The same history with the last read returning 2 (or 4: the info write may have
     // happened) is linearizable.
     for value in ["2", "4"] {
-        let fixed = KNOSSOS_STALE.replace(":ok,     :f :read,  :value 1", &format!(":ok, :f :read, :value {value}"));
+        let fixed = KNOSSOS_STALE.replace(
+            ":ok,     :f :read,  :value 1",
+            &format!(":ok, :f :read, :value {value}"),
+        );
         let path = temp_file(&format!("fixed{value}.edn"), &fixed);
         let output = quorate(&["check", path.to_str().unwrap(), "--json"]);
         assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
@@ -212,7 +218,10 @@ fn quorate_check_explains_violations_as_json_and_svg() {
     let witness = json["witness"].as_array().unwrap();
     assert_eq!(witness.len(), 3, "write 1, cas 1→2, read 1: {json}");
     let drawing = std::fs::read_to_string(&svg).unwrap();
-    assert!(drawing.starts_with("<svg") && drawing.contains("cas 1→2"), "{drawing}");
+    assert!(
+        drawing.starts_with("<svg") && drawing.contains("cas 1→2"),
+        "{drawing}"
+    );
 }
 
 #[test]
@@ -230,17 +239,34 @@ fn quorate_check_knows_every_model() {
     let path = path.to_str().unwrap();
     for (args, code, fragment) in [
         (vec!["--model", "linearizable"], 1, "not linearizable"),
-        (vec!["--model", "sequential"], 1, "not sequentially consistent"),
+        (
+            vec!["--model", "sequential"],
+            1,
+            "not sequentially consistent",
+        ),
         (vec!["--model", "causal"], 1, "initial (absent) value"),
         (vec!["--model", "session"], 1, "violates monotonic-reads"),
-        (vec!["--model", "session", "--guarantees", "ryw,mw"], 0, "satisfies"),
+        (
+            vec!["--model", "session", "--guarantees", "ryw,mw"],
+            0,
+            "satisfies",
+        ),
         (vec!["--model", "convergence"], 1, "not converged"),
     ] {
         let mut full = vec!["check", path];
         full.extend(args.iter());
         let output = quorate(&full);
-        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stdout(&output));
-        assert!(stdout(&output).contains(fragment), "{args:?}: {}", stdout(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stdout(&output).contains(fragment),
+            "{args:?}: {}",
+            stdout(&output)
+        );
     }
 }
 

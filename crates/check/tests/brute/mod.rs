@@ -3,6 +3,9 @@
 //! histories of the differential tests; deliberately written without the efficient
 //! checkers' shortcuts (no memo, no eager reads, no bad patterns, no least fixpoints).
 
+// Relations are boolean matrices indexed by operation; index loops read as the definitions do.
+#![allow(clippy::needless_range_loop)]
+
 use quorate_check::history::{OpValue, Operation};
 use quorate_check::model::{apply, Step, Values, ABSENT};
 use std::collections::{BTreeMap, BTreeSet};
