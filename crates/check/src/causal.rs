@@ -244,7 +244,14 @@ pub fn check_causal(
             )),
         });
     }
-    let clocks = vector_clocks(&register, &order);
+    let Some(clocks) = vector_clocks(&register, &order, limits) else {
+        return Ok(CausalReport {
+            verdict: Verdict::Unknown,
+            pattern: None,
+            witness: Vec::new(),
+            reason: Some("cancelled (time limit)".into()),
+        });
+    };
     if let Some((pattern, path)) = find_pattern(&register, &clocks) {
         return Ok(violation(pattern, ids(path)));
     }
@@ -306,10 +313,13 @@ fn topological_order(register: &Register) -> Result<Vec<u32>, Vec<u32>> {
 
 /// Per operation, per process: how many of that process's operations are in its causal past
 /// (itself included).
-fn vector_clocks(register: &Register, order: &[u32]) -> Vec<u32> {
+fn vector_clocks(register: &Register, order: &[u32], limits: &Limits) -> Option<Vec<u32>> {
     let width = register.processes.len();
     let mut clocks = vec![0u32; register.ops.len() * width];
-    for &op in order {
+    for (done, &op) in order.iter().enumerate() {
+        if done % 1024 == 0 && (limits.cancelled)() {
+            return None;
+        }
         let (p, position) = register.process_of[op as usize];
         let base = op as usize * width;
         for pred in register.predecessors(op) {
@@ -320,7 +330,7 @@ fn vector_clocks(register: &Register, order: &[u32]) -> Vec<u32> {
         }
         clocks[base + p as usize] = position + 1;
     }
-    clocks
+    Some(clocks)
 }
 
 /// Looks for patterns 3 and 4; returns the pattern and a causal path through it.

@@ -184,6 +184,15 @@ fn sequential(operations: &[Operation], limits: &Limits) -> Report {
     if found.verdict != Verdict::NotLinearizable {
         return out;
     }
+    if found.not_causal {
+        out.details.push(format!(
+            "not even causally consistent, so no total order respects every process's order; \
+             causal path: {}",
+            found.blocked.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(" → ")
+        ));
+        out.witness = found.blocked;
+        return out;
+    }
     out.details.push(format!(
         "no total order respects every process's order: the deepest attempt ordered {} \
          operations, then no process's next operation was legal",
