@@ -39,7 +39,8 @@
 //! - `fail`: the operation did not take effect; it is dropped before checking. A `cas` whose
 //!   comparison did not hold is recorded as `fail`.
 //! - `info` (or an invocation that never completed): the operation may have taken effect at any
-//!   point after its invocation, or never. An `info` read tells nothing and is dropped.
+//!   point after its invocation, or never. An `info` read tells nothing and is dropped. The
+//!   process never issues again (pairing rejects a history where it does).
 //! - A read's value comes from its completion.
 
 use serde::{Deserialize, Serialize};
@@ -365,9 +366,19 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
             });
         }
     };
+    // Processes that got `info`, and where: Jepsen's processes never issue again after an
+    // indeterminate result (the operation may still take effect after anything they did next).
+    let mut crashed: BTreeMap<u64, usize> = BTreeMap::new();
     for (event, &line) in events.iter().zip(lines) {
         let error = |message: String| HistoryError { line, message };
         if event.kind == EventKind::Invoke {
+            if let Some(info_line) = crashed.get(&event.process) {
+                return Err(error(format!(
+                    "process {} invokes again after its info on line {info_line}; a process \
+                     never issues again after an unknown outcome (continue as a new process)",
+                    event.process
+                )));
+            }
             if let Some((earlier, _)) = open.insert(event.process, (line, event)) {
                 return Err(error(format!(
                     "process {} invokes again while its invocation on line {earlier} is open",
@@ -412,7 +423,10 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
                 );
             }
             EventKind::Fail => {}
-            EventKind::Info => push(invoke, invoke_line, invoke.value.clone(), None, invoke.node),
+            EventKind::Info => {
+                crashed.insert(event.process, line);
+                push(invoke, invoke_line, invoke.value.clone(), None, invoke.node)
+            }
             EventKind::Invoke => unreachable!("handled above"),
         }
     }
@@ -499,5 +513,11 @@ mod tests {
         let mixed = r#"{"process":0,"type":"invoke","f":"get","time":5}
 {"process":0,"type":"ok","f":"get"}"#;
         assert_eq!(parse_jsonl(mixed).unwrap_err().line, 2);
+        let after_info = r#"{"process":0,"type":"invoke","f":"put","value":"1"}
+{"process":0,"type":"info","f":"put","value":"1"}
+{"process":0,"type":"invoke","f":"get"}"#;
+        let err = pair(&parse_jsonl(after_info).unwrap()).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("after its info on line 2"), "{err}");
     }
 }

@@ -188,7 +188,12 @@ fn sequential(operations: &[Operation], limits: &Limits) -> Report {
         out.details.push(format!(
             "not even causally consistent, so no total order respects every process's order; \
              causal path: {}",
-            found.blocked.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(" → ")
+            found
+                .blocked
+                .iter()
+                .map(|id| format!("#{id}"))
+                .collect::<Vec<_>>()
+                .join(" → ")
         ));
         out.witness = found.blocked;
         return out;
