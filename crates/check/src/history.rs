@@ -15,19 +15,32 @@
 //! | `type` | `invoke`, then one of `ok` (it happened), `fail` (it did not happen), `info` (unknown) |
 //! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`) |
 //! | `key` | the key (optional: a history without keys is one register) |
-//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`; `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
+//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
 //! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
-//! | `node` | optional: the node that answered |
+//! | `node` | optional: the node that answered (convergence takes each node's last read as its final state) |
 //! | `error` | optional: why a `fail` or `info` happened |
 //!
-//! Values are strings; integers are accepted and read as their decimal text.
+//! Values are strings; integers are accepted and read as their decimal text. Unknown fields
+//! are rejected, so a typo is an error rather than silently ignored; the format grows by
+//! optional fields (as `node` and sibling arrays did), so older histories stay valid.
+//!
+//! Jepsen/Knossos EDN histories are read too ([`crate::edn`]); [`parse`] picks the format
+//! ([`Format::Auto`] looks at the first form).
+//!
+//! ## Sessions
+//!
+//! A process is a session: its operations, in invocation order, are the session order the
+//! causal, session and sequential checkers use. A client that continues after an `info` must
+//! do so as a new process (Jepsen's rule), because the `info` operation may take effect after
+//! anything it does next.
 //!
 //! ## Semantics (Jepsen's)
 //!
 //! - `fail`: the operation did not take effect; it is dropped before checking. A `cas` whose
 //!   comparison did not hold is recorded as `fail`.
 //! - `info` (or an invocation that never completed): the operation may have taken effect at any
-//!   point after its invocation, or never. An `info` read tells nothing and is dropped.
+//!   point after its invocation, or never. An `info` read tells nothing and is dropped. The
+//!   process never issues again (pairing rejects a history where it does).
 //! - A read's value comes from its completion.
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +63,9 @@ pub enum EventKind {
 pub enum OpValue {
     /// A read; `None` is "absent" (or, on an invocation, "not known yet").
     Get(Option<String>),
+    /// A read of a multi-value register: the sibling values it returned, in no particular
+    /// order (empty: absent). Written as a JSON array on a `get` completion.
+    Siblings(Vec<String>),
     Put(String),
     Delete,
     Append(String),
@@ -62,7 +78,7 @@ pub enum OpValue {
 impl OpValue {
     pub fn f(&self) -> &'static str {
         match self {
-            OpValue::Get(_) => "get",
+            OpValue::Get(_) | OpValue::Siblings(_) => "get",
             OpValue::Put(_) => "put",
             OpValue::Delete => "delete",
             OpValue::Append(_) => "append",
@@ -70,9 +86,13 @@ impl OpValue {
         }
     }
 
-    fn to_json(&self) -> Json {
+    /// The value as the JSON-lines format writes it.
+    pub fn to_json(&self) -> Json {
         match self {
             OpValue::Get(value) => value.clone().map_or(Json::Null, Json::String),
+            OpValue::Siblings(values) => {
+                Json::Array(values.iter().cloned().map(Json::String).collect())
+            }
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
             OpValue::Cas { expected, new } => Json::Array(vec![
@@ -98,7 +118,12 @@ impl OpValue {
             }
         };
         match f {
-            "get" | "read" => Ok(OpValue::Get(optional(value)?)),
+            "get" | "read" => match value {
+                Json::Array(siblings) => Ok(OpValue::Siblings(
+                    siblings.iter().map(text).collect::<Result<_, _>>()?,
+                )),
+                _ => Ok(OpValue::Get(optional(value)?)),
+            },
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
             "append" => Ok(OpValue::Append(text(value)?)),
@@ -176,7 +201,55 @@ pub struct HistoryError {
 
 /// Parses a JSON-lines history. Blank lines are skipped.
 pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
-    let mut events = Vec::new();
+    parse_jsonl_lines(text).map(|history| history.events)
+}
+
+/// A parsed history file: its events and the line each came from.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub events: Vec<Event>,
+    /// 1-based line of each event, for errors and explanations.
+    pub lines: Vec<usize>,
+}
+
+impl History {
+    /// Pairs the events into operations (see [`pair`]), naming file lines in errors.
+    pub fn pair(&self) -> Result<Vec<Operation>, HistoryError> {
+        pair_lines(&self.events, &self.lines)
+    }
+}
+
+/// The input formats `quorate check` reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    /// JSON lines if the first form starts with `{"` or `{}`, EDN otherwise.
+    Auto,
+    Jsonl,
+    Edn,
+}
+
+/// Parses a history in `format`.
+pub fn parse(text: &str, format: Format) -> Result<History, HistoryError> {
+    match format {
+        Format::Jsonl => parse_jsonl_lines(text),
+        Format::Edn => crate::edn::parse_edn(text).map(|(events, lines)| History { events, lines }),
+        Format::Auto => parse(text, detect(text)),
+    }
+}
+
+/// Guesses the format: JSON objects start with `{"`; EDN starts with `[`, `(`, `;` or `{:`.
+pub fn detect(text: &str) -> Format {
+    let start = text.trim_start();
+    let json = start.starts_with('{') && start[1..].trim_start().starts_with(['"', '}']);
+    if json {
+        Format::Jsonl
+    } else {
+        Format::Edn
+    }
+}
+
+fn parse_jsonl_lines(text: &str) -> Result<History, HistoryError> {
+    let mut history = History::default();
     let mut times = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line_no = number + 1;
@@ -191,7 +264,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
             serde_json::from_str(line).map_err(|e| error(format!("not a history event: {e}")))?;
         let value = OpValue::from_json(&raw.f, &raw.value).map_err(error)?;
         times.push((line_no, raw.time));
-        events.push(Event {
+        history.lines.push(line_no);
+        history.events.push(Event {
             process: raw.process,
             kind: raw.kind,
             key: raw.key,
@@ -201,8 +275,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
             error: raw.error,
         });
     }
-    assign_times(&mut events, &times)?;
-    Ok(events)
+    assign_times(&mut history.events, &times)?;
+    Ok(history)
 }
 
 /// Fills in event times: all given, or none (then file order is time order).
@@ -242,6 +316,8 @@ pub struct Operation {
     pub ret: Option<u64>,
     /// 1-based line of the invocation, for explanations.
     pub line: usize,
+    /// The node that answered (from the completion, else the invocation), when recorded.
+    pub node: Option<u64>,
 }
 
 impl fmt::Display for Operation {
@@ -263,11 +339,20 @@ impl fmt::Display for Operation {
 }
 
 /// Pairs invocations with completions, dropping `fail`ed operations and `info` reads.
+/// Errors name the event's position (1-based), which is its line when every line is one
+/// event; [`History::pair`] names file lines.
 pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
+    let lines: Vec<usize> = (1..=events.len()).collect();
+    pair_lines(events, &lines)
+}
+
+/// [`pair`], with the line of every event given.
+pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
+    assert_eq!(events.len(), lines.len(), "one line per event");
     let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
     let mut operations = Vec::new();
-    let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
-        let unknown_read = ret.is_none() && matches!(value, OpValue::Get(_));
+    let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>, node| {
+        let unknown_read = ret.is_none() && value.f() == "get";
         if !unknown_read {
             operations.push(Operation {
                 id: operations.len(),
@@ -277,13 +362,23 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
                 call: invoke.time,
                 ret,
                 line,
+                node,
             });
         }
     };
-    for (index, event) in events.iter().enumerate() {
-        let line = index + 1;
+    // Processes that got `info`, and where: Jepsen's processes never issue again after an
+    // indeterminate result (the operation may still take effect after anything they did next).
+    let mut crashed: BTreeMap<u64, usize> = BTreeMap::new();
+    for (event, &line) in events.iter().zip(lines) {
         let error = |message: String| HistoryError { line, message };
         if event.kind == EventKind::Invoke {
+            if let Some(info_line) = crashed.get(&event.process) {
+                return Err(error(format!(
+                    "process {} invokes again after its info on line {info_line}; a process \
+                     never issues again after an unknown outcome (continue as a new process)",
+                    event.process
+                )));
+            }
             if let Some((earlier, _)) = open.insert(event.process, (line, event)) {
                 return Err(error(format!(
                     "process {} invokes again while its invocation on line {earlier} is open",
@@ -316,18 +411,27 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
         match event.kind {
             EventKind::Ok => {
                 let value = match event.value {
-                    OpValue::Get(_) => event.value.clone(),
+                    OpValue::Get(_) | OpValue::Siblings(_) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
-                push(invoke, invoke_line, value, Some(event.time));
+                push(
+                    invoke,
+                    invoke_line,
+                    value,
+                    Some(event.time),
+                    event.node.or(invoke.node),
+                );
             }
             EventKind::Fail => {}
-            EventKind::Info => push(invoke, invoke_line, invoke.value.clone(), None),
+            EventKind::Info => {
+                crashed.insert(event.process, line);
+                push(invoke, invoke_line, invoke.value.clone(), None, invoke.node)
+            }
             EventKind::Invoke => unreachable!("handled above"),
         }
     }
     for (line, invoke) in open.into_values() {
-        push(invoke, line, invoke.value.clone(), None);
+        push(invoke, line, invoke.value.clone(), None, invoke.node);
     }
     Ok(operations)
 }
@@ -409,5 +513,11 @@ mod tests {
         let mixed = r#"{"process":0,"type":"invoke","f":"get","time":5}
 {"process":0,"type":"ok","f":"get"}"#;
         assert_eq!(parse_jsonl(mixed).unwrap_err().line, 2);
+        let after_info = r#"{"process":0,"type":"invoke","f":"put","value":"1"}
+{"process":0,"type":"info","f":"put","value":"1"}
+{"process":0,"type":"invoke","f":"get"}"#;
+        let err = pair(&parse_jsonl(after_info).unwrap()).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("after its info on line 2"), "{err}");
     }
 }

@@ -5,17 +5,37 @@
 //! some execution of a consistency model could have produced it.
 //!
 //! - [`history`]: the event format (JSON lines, one event per line) and the pairing of
-//!   invocations with completions into [`Operation`](history::Operation)s, with Jepsen's
-//!   semantics for `fail` and `info`.
-//! - [`model`]: sequential specifications (the KV register per key).
+//!   invocations with completions into [`Operation`]s, with Jepsen's
+//!   semantics for `fail` and `info`; [`edn`]: Jepsen/Knossos EDN histories.
+//! - [`model`]: the sequential specification (the KV register per key), compiled over
+//!   interned values.
 //! - [`linearizability`]: the Wing–Gong search with Lowe's just-in-time linearization and
 //!   memoization, decomposed per key (P-compositionality), as Porcupine and Knossos do it.
+//! - [`sequential`]: sequential consistency, searched over all keys at once.
+//! - [`causal`]: causal consistency for unique-write histories by the bad patterns of
+//!   Bouajjani et al.; [`session`]: Terry's four session guarantees.
+//! - [`convergence`]: eventual consistency's final agreement, single- and multi-value.
+//! - [`report`]: one entry point, [`check`], for every [`Model`]; [`explain`]: shrinking a
+//!   violation to a small witness, text timelines and SVG.
+//! - [`generate`]: seeded histories that are linearizable by construction (benchmarks, tests).
 //!
-//! Checkers read no clock: a caller that wants a time limit passes a cancellation closure.
+//! The models form a hierarchy on unique-write register histories: linearizable ⇒
+//! sequential ⇒ causal ⇔ all four session guarantees together; convergence is a separate,
+//! end-state property. Checkers read no clock: a caller that wants a time limit passes a
+//! cancellation closure in [`Limits`](linearizability::Limits).
 
+pub mod causal;
+pub mod convergence;
+pub mod edn;
+pub mod explain;
+pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod report;
+pub mod sequential;
+pub mod session;
 
 pub use history::{Event, EventKind, HistoryError, OpValue, Operation};
 pub use linearizability::{check_linearizable, LinearizabilityReport, Verdict};
+pub use report::{check, Model, Report, Validity};

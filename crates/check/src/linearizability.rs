@@ -4,36 +4,59 @@
 //! ## The algorithm
 //!
 //! 1. Split the operations by key; keys are independent registers, so the history is
-//!    linearizable iff every key's sub-history is (P-compositionality).
-//! 2. For one key, make a list of *call* and *return* entries sorted by time (an operation with
-//!    an unknown outcome returns at +∞). Ties put calls first, which treats operations that
+//!    linearizable iff every key's sub-history is (P-compositionality, Horn & Kroening 2015).
+//! 2. Simplify operations with unknown outcome (`info`), which would otherwise stay pending
+//!    forever and multiply the search (see `prepare_key`): one whose written value nobody
+//!    observes is dropped (it may never have happened, and happening would help no one); one
+//!    whose unique written value an `ok` operation observes must have taken effect before
+//!    that observer returned, so it gets that return time.
+//! 3. For one key, make a list of *call* and *return* entries sorted by time (an operation with
+//!    unknown outcome returns at +∞). Ties put calls first, which treats operations that
 //!    touch at one instant as concurrent.
-//! 3. Walk the list. At a call entry, try to linearize its operation *now*: if it is legal in
+//! 4. Walk the list. At a call entry, try to linearize its operation *now*: if it is legal in
 //!    the current state and the pair (set of linearized operations, new state) was never seen
 //!    before, remove its call and return from the list, push it on a stack and restart from
 //!    the head. Otherwise move on to the next entry.
-//! 4. At a return entry, the operation it closes was not linearized before it returned, so
+//! 5. At a return entry, the operation it closes was not linearized before it returned, so
 //!    the current prefix cannot be extended: pop the last linearized operation, put it back
 //!    into the list, restore the state, and continue after its call entry (backtracking).
 //!    If the stack is empty, the history is not linearizable.
-//! 5. Reaching the return entry of an operation with unknown outcome means every operation
+//! 6. Reaching the return entry of an operation with unknown outcome means every operation
 //!    that did complete is linearized; the rest may never have happened: linearizable.
 //!
-//! The memo of (linearized set, state) pairs is what makes this practical (Lowe 2017); the set
-//! is a bitset whose hash is maintained incrementally (Zobrist hashing). The search stops with
-//! [`Verdict::Unknown`] when the memo outgrows its memory bound or the caller cancels.
+//! The memo of (linearized set, state) pairs is what makes this practical (Lowe 2017). A set is
+//! stored compactly as its *frontier* (the number of leading operations, in call order, that
+//! are all linearized) plus the few linearized operations beyond it; its hash is maintained
+//! incrementally (Zobrist hashing). States are interned values ([`crate::model`]), so a step
+//! compares integers. The search stops with [`Verdict::Unknown`] when the memo outgrows its
+//! memory bound or the caller cancels.
+//!
+//! References: Wing & Gong, *Testing and verifying concurrent objects* (1993); Lowe, *Testing
+//! for linearizability* (2017); Porcupine (Athalye) and Knossos (Kingsbury).
 
 use crate::history::Operation;
-use crate::model::{step, RegisterState};
-use std::collections::{BTreeMap, HashMap};
+use crate::model::{apply, Compiled, Step, ValueId, Values, ABSENT};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The checker's answer for a whole history.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Verdict {
     Linearizable,
     NotLinearizable,
     /// The search was stopped (time limit or memory bound) before it could decide.
     Unknown,
+}
+
+impl Verdict {
+    /// Valid / invalid / unknown as one word each, for reports of any model.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Linearizable => "valid",
+            Verdict::NotLinearizable => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    }
 }
 
 /// A verdict with its explanation.
@@ -47,13 +70,33 @@ pub struct LinearizabilityReport {
     /// For a violation: the operation (id) that returned before it could be linearized after
     /// that prefix.
     pub stuck: Option<usize>,
-    /// Why the verdict is unknown.
+    /// Why the verdict is unknown, or why the input cannot be checked.
     pub reason: Option<String>,
+}
+
+impl LinearizabilityReport {
+    fn valid() -> Self {
+        LinearizabilityReport {
+            verdict: Verdict::Linearizable,
+            key: None,
+            linearized: Vec::new(),
+            stuck: None,
+            reason: None,
+        }
+    }
+
+    fn unknown(reason: String) -> Self {
+        LinearizabilityReport {
+            verdict: Verdict::Unknown,
+            reason: Some(reason),
+            ..LinearizabilityReport::valid()
+        }
+    }
 }
 
 /// Limits on one check.
 pub struct Limits<'a> {
-    /// Bytes the memo may use, across keys (approximately).
+    /// Bytes the memo of one key may use (approximately).
     pub memo_bytes_max: usize,
     /// Polled during the search; returning true stops it with [`Verdict::Unknown`].
     pub cancelled: &'a dyn Fn() -> bool,
@@ -70,43 +113,106 @@ impl Default for Limits<'_> {
 
 /// Checks that `operations` (from [`crate::history::pair`]) are linearizable, key by key.
 pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> LinearizabilityReport {
-    let mut by_key: BTreeMap<Option<&str>, Vec<&Operation>> = BTreeMap::new();
-    for op in operations {
-        by_key.entry(op.key.as_deref()).or_default().push(op);
+    let compiled = match Compiled::new(operations) {
+        Ok(compiled) => compiled,
+        Err(e) => return LinearizabilityReport::unknown(format!("cannot be checked: {e}")),
+    };
+    let mut by_key: Vec<Vec<KeyOp>> = vec![Vec::new(); compiled.keys.len()];
+    for op in &compiled.ops {
+        by_key[op.key as usize].push(KeyOp {
+            source: op.source,
+            step: op.step,
+            call: op.call,
+            ret: op.ret,
+        });
     }
+    let order = compiled.keys_by_name();
+    let mut keys = compiled.keys;
     let mut unknown = None;
-    for (key, ops) in by_key {
-        let report = check_key(&ops, limits);
+    for key in order {
+        let ops = std::mem::take(&mut by_key[key as usize]);
+        let table = &mut keys[key as usize];
+        let report = check_key(ops, &mut table.values, limits);
         match report.verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable => {
+                let id = |source: u32| operations[source as usize].id;
                 return LinearizabilityReport {
-                    key: key.map(str::to_string),
+                    key: table.name.clone(),
+                    linearized: report.linearized.iter().map(|s| id(*s as u32)).collect(),
+                    stuck: report.stuck.map(|s| id(s as u32)),
                     ..report
-                }
+                };
             }
             Verdict::Unknown => unknown = Some(report),
         }
     }
-    unknown.unwrap_or(LinearizabilityReport {
-        verdict: Verdict::Linearizable,
-        key: None,
-        linearized: Vec::new(),
-        stuck: None,
-        reason: None,
-    })
+    unknown.unwrap_or_else(LinearizabilityReport::valid)
+}
+
+/// One key's operation, compiled for the search.
+#[derive(Clone, Copy, Debug)]
+struct KeyOp {
+    /// Index in the caller's slice.
+    source: u32,
+    step: Step,
+    call: u64,
+    /// `u64::MAX` when the outcome is unknown.
+    ret: u64,
+}
+
+/// Compiles one key's operations and simplifies those with unknown outcome (step 2 of the
+/// algorithm). Both simplifications preserve the verdict:
+///
+/// - An `info` operation that installs a value (put, delete, CAS) which no operation of the
+///   key observes (reads or expects) can be dropped, when the key has no appends: in any
+///   linearization, removing it leaves every other operation legal, because until the next
+///   installing operation nobody looks at the state it installed.
+/// - An `info` operation that installs a value no other operation installs (and not absent),
+///   observed by some `ok` operation, took effect, and before every observer: it gets the
+///   earliest return time among its `ok` observers.
+fn prepare_key(mut compiled: Vec<KeyOp>, values: &Values) -> Vec<KeyOp> {
+    if compiled.iter().any(|op| matches!(op.step, Step::Append(_))) {
+        return compiled;
+    }
+    // Per value id: the earliest return of an operation observing it (u64::MAX: observed
+    // only by operations with unknown outcome), and how many operations install it.
+    let mut observed: Vec<Option<u64>> = vec![None; values.len()];
+    let mut installers: Vec<u32> = vec![0; values.len()];
+    for op in &compiled {
+        if let Some(v) = op.step.observes() {
+            let earliest = observed[v as usize].get_or_insert(u64::MAX);
+            *earliest = (*earliest).min(op.ret);
+        }
+        if let Some(v) = op.step.installs() {
+            installers[v as usize] += 1;
+        }
+    }
+    compiled.retain_mut(|op| {
+        let Some(v) = op.step.installs().filter(|_| op.ret == u64::MAX) else {
+            return true;
+        };
+        let Some(earliest) = observed[v as usize] else {
+            return false; // nobody observes it
+        };
+        if v != ABSENT && installers[v as usize] == 1 && earliest != u64::MAX && earliest >= op.call
+        {
+            op.ret = earliest;
+        }
+        true
+    });
+    compiled
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// Index into the key's operation list.
-    op: usize,
+    op: u32,
     is_call: bool,
-    time: u64,
-    prev: usize,
-    next: usize,
+    prev: u32,
+    next: u32,
     /// For a call: the index of its return entry.
-    partner: usize,
+    partner: u32,
 }
 
 /// A doubly linked list of entries with a sentinel at index 0.
@@ -114,213 +220,351 @@ struct EntryList {
     entries: Vec<Entry>,
 }
 
-const NIL: usize = usize::MAX;
+const NIL: u32 = u32::MAX;
 
 impl EntryList {
-    fn new(ops: &[&Operation]) -> EntryList {
-        let mut raw: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+    fn new(ops: &[KeyOp]) -> EntryList {
+        let mut raw: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
         for (i, op) in ops.iter().enumerate() {
-            raw.push((op.call, true, i));
-            raw.push((op.ret.unwrap_or(u64::MAX), false, i));
+            raw.push((op.call, true, i as u32));
+            raw.push((op.ret, false, i as u32));
         }
         // Calls before returns at equal times (concurrent), then by operation.
-        raw.sort_by_key(|(time, is_call, op)| (*time, !*is_call, *op));
+        raw.sort_unstable_by_key(|(time, is_call, op)| (*time, !*is_call, *op));
         let mut entries = Vec::with_capacity(raw.len() + 1);
-        let sentinel = Entry {
+        entries.push(Entry {
             op: NIL,
             is_call: false,
-            time: 0,
             prev: NIL,
-            next: 1,
+            next: if raw.is_empty() { NIL } else { 1 },
             partner: NIL,
-        };
-        entries.push(sentinel);
+        });
         let mut return_of = vec![NIL; ops.len()];
-        for (k, (time, is_call, op)) in raw.iter().enumerate() {
-            let index = k + 1;
+        for (k, (_, is_call, op)) in raw.iter().enumerate() {
+            let index = k as u32 + 1;
             entries.push(Entry {
                 op: *op,
                 is_call: *is_call,
-                time: *time,
                 prev: index - 1,
-                next: if index == raw.len() { NIL } else { index + 1 },
+                next: if k + 1 == raw.len() { NIL } else { index + 1 },
                 partner: NIL,
             });
             if !is_call {
-                return_of[*op] = index;
+                return_of[*op as usize] = index;
             }
-        }
-        if raw.is_empty() {
-            entries[0].next = NIL;
         }
         for entry in entries.iter_mut().skip(1) {
             if entry.is_call {
-                entry.partner = return_of[entry.op];
+                entry.partner = return_of[entry.op as usize];
             }
         }
         EntryList { entries }
     }
 
-    fn unlink(&mut self, index: usize) {
-        let Entry { prev, next, .. } = self.entries[index];
-        self.entries[prev].next = next;
+    fn get(&self, index: u32) -> Entry {
+        self.entries[index as usize]
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let Entry { prev, next, .. } = self.get(index);
+        self.entries[prev as usize].next = next;
         if next != NIL {
-            self.entries[next].prev = prev;
+            self.entries[next as usize].prev = prev;
         }
     }
 
-    fn relink(&mut self, index: usize) {
-        let Entry { prev, next, .. } = self.entries[index];
-        self.entries[prev].next = index;
+    fn relink(&mut self, index: u32) {
+        let Entry { prev, next, .. } = self.get(index);
+        self.entries[prev as usize].next = index;
         if next != NIL {
-            self.entries[next].prev = index;
+            self.entries[next as usize].prev = index;
         }
     }
 
     /// Removes a call and its return; they are re-inserted in reverse order by `unlift`.
-    fn lift(&mut self, call: usize) {
+    fn lift(&mut self, call: u32) {
         self.unlink(call);
-        self.unlink(self.entries[call].partner);
+        self.unlink(self.get(call).partner);
     }
 
-    fn unlift(&mut self, call: usize) {
-        self.relink(self.entries[call].partner);
+    fn unlift(&mut self, call: u32) {
+        self.relink(self.get(call).partner);
         self.relink(call);
     }
 }
 
-/// Fixed pseudo-random 64-bit keys for Zobrist hashing of the linearized set.
-fn zobrist_key(op: usize) -> u64 {
-    // SplitMix64 of the operation index: fixed, well mixed.
-    let mut z = (op as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+/// Fixed pseudo-random 64-bit keys for Zobrist hashing (SplitMix64 of the input).
+pub(crate) fn mix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
+/// A hasher for keys that are already uniformly distributed 64-bit hashes.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(crate) type PassThroughMap<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
+
+/// The set of linearized operations: a bitset over operation indices (operations with a
+/// known return first, sorted by call time, then those with unknown outcome), the frontier
+/// below which every operation is linearized, and a Zobrist hash.
+struct LinearizedSet {
+    bits: Vec<u64>,
+    frontier: u32,
+    /// Operations `0..finite` have a known return; the rest may never have happened.
+    finite: u32,
+    finite_count: u32,
+    unknown_count: u32,
+    hash: u64,
+}
+
+impl LinearizedSet {
+    fn new(len: usize, finite: usize) -> Self {
+        LinearizedSet {
+            bits: vec![0; len.div_ceil(64).max(1)],
+            frontier: 0,
+            finite: finite as u32,
+            finite_count: 0,
+            unknown_count: 0,
+            hash: 0,
+        }
+    }
+
+    fn contains(&self, op: u32) -> bool {
+        self.bits[op as usize / 64] & (1 << (op % 64)) != 0
+    }
+
+    fn insert(&mut self, op: u32) {
+        self.bits[op as usize / 64] |= 1 << (op % 64);
+        self.hash ^= mix64(u64::from(op));
+        if op < self.finite {
+            self.finite_count += 1;
+            while self.frontier < self.finite && self.contains(self.frontier) {
+                self.frontier += 1;
+            }
+        } else {
+            self.unknown_count += 1;
+        }
+    }
+
+    fn remove(&mut self, op: u32) {
+        self.bits[op as usize / 64] &= !(1 << (op % 64));
+        self.hash ^= mix64(u64::from(op));
+        if op < self.finite {
+            self.finite_count -= 1;
+            self.frontier = self.frontier.min(op);
+        } else {
+            self.unknown_count -= 1;
+        }
+    }
+
+    /// The linearized operations beyond the frontier, in increasing order, into `out`. Costs
+    /// the distance the frontier lags behind (the concurrency window) plus the number of
+    /// operations with unknown outcome, in 64-bit words.
+    fn beyond_frontier(&self, out: &mut Vec<u32>) {
+        out.clear();
+        self.collect(
+            self.frontier,
+            (self.finite_count - self.frontier) as usize,
+            out,
+        );
+        self.collect(self.finite, self.unknown_count as usize, out);
+    }
+
+    /// Pushes the first `wanted` members at or after `from`.
+    fn collect(&self, from: u32, wanted: usize, out: &mut Vec<u32>) {
+        let goal = out.len() + wanted;
+        let mut word = from as usize / 64;
+        let mut bits = self
+            .bits
+            .get(word)
+            .map_or(0, |b| b & (!0u64 << (from % 64)));
+        while out.len() < goal {
+            while bits != 0 && out.len() < goal {
+                out.push(word as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+            word += 1;
+            bits = self.bits.get(word).copied().unwrap_or(0);
+        }
+    }
+}
+
+/// One memoized configuration; `beyond` lives in the arena at `start..start + len`.
+struct MemoEntry {
+    next: u32,
+    state: ValueId,
+    frontier: u32,
+    start: u32,
+    len: u32,
+}
+
+/// The memo of (linearized set, state) configurations already explored.
 struct Memo {
-    seen: HashMap<(u64, u32), Vec<Box<[u64]>>>,
-    bytes: usize,
+    heads: PassThroughMap<u32>,
+    entries: Vec<MemoEntry>,
+    arena: Vec<u32>,
+    scratch: Vec<u32>,
 }
 
 impl Memo {
-    /// Records (bitset, state); false if it was already present.
-    fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
-        let bucket = self.seen.entry((hash, state)).or_default();
-        if bucket.iter().any(|b| **b == *bits) {
-            return false;
+    fn new() -> Self {
+        Memo {
+            heads: PassThroughMap::default(),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            scratch: Vec::new(),
         }
-        bucket.push(bits.into());
-        self.bytes += bits.len() * 8 + 48;
+    }
+
+    fn bytes(&self) -> usize {
+        self.heads.capacity() * 16
+            + self.entries.capacity() * std::mem::size_of::<MemoEntry>()
+            + self.arena.capacity() * 4
+    }
+
+    /// Records (set, state); false if it was already present.
+    fn insert(&mut self, set: &LinearizedSet, state: ValueId) -> bool {
+        set.beyond_frontier(&mut self.scratch);
+        let key = set.hash ^ mix64(u64::from(state) ^ 0x5bd1_e995);
+        let head = self.heads.get(&key).copied().unwrap_or(NIL);
+        let mut cursor = head;
+        while cursor != NIL {
+            let e = &self.entries[cursor as usize];
+            if e.state == state
+                && e.frontier == set.frontier
+                && self.arena[e.start as usize..(e.start + e.len) as usize] == self.scratch[..]
+            {
+                return false;
+            }
+            cursor = e.next;
+        }
+        let index = self.entries.len() as u32;
+        self.entries.push(MemoEntry {
+            next: head,
+            state,
+            frontier: set.frontier,
+            start: self.arena.len() as u32,
+            len: self.scratch.len() as u32,
+        });
+        self.arena.extend_from_slice(&self.scratch);
+        self.heads.insert(key, index);
         true
     }
 }
 
-/// Interns register states so the search juggles small integers.
-#[derive(Default)]
-struct States {
-    values: Vec<RegisterState>,
-    ids: HashMap<RegisterState, u32>,
-}
-
-impl States {
-    fn intern(&mut self, state: RegisterState) -> u32 {
-        if let Some(id) = self.ids.get(&state) {
-            return *id;
-        }
-        let id = self.values.len() as u32;
-        self.values.push(state.clone());
-        self.ids.insert(state, id);
-        id
+/// Checks one key; operations are reported by their `source` index.
+fn check_key(ops: Vec<KeyOp>, values: &mut Values, limits: &Limits) -> LinearizabilityReport {
+    let mut ops = prepare_key(ops, values);
+    // Index operations by call time so that the frontier of a linearized set advances.
+    ops.sort_unstable_by_key(|op| (op.ret == u64::MAX, op.call, op.source));
+    match search(&ops, values, limits) {
+        Outcome::Linearizable => LinearizabilityReport::valid(),
+        Outcome::Stuck { prefix, stuck } => LinearizabilityReport {
+            verdict: Verdict::NotLinearizable,
+            key: None,
+            linearized: prefix
+                .iter()
+                .map(|i| ops[*i as usize].source as usize)
+                .collect(),
+            stuck: Some(ops[stuck as usize].source as usize),
+            reason: None,
+        },
+        Outcome::Stopped(reason) => LinearizabilityReport::unknown(reason.to_string()),
     }
 }
 
-fn check_key(ops: &[&Operation], limits: &Limits) -> LinearizabilityReport {
+enum Outcome {
+    Linearizable,
+    /// The longest linearizable prefix found and the operation that returned after it.
+    Stuck {
+        prefix: Vec<u32>,
+        stuck: u32,
+    },
+    Stopped(&'static str),
+}
+
+fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
     let mut list = EntryList::new(ops);
-    let mut states = States::default();
-    let mut state = states.intern(None);
-    let mut bits = vec![0u64; ops.len().div_ceil(64).max(1)];
-    let mut hash = 0u64;
-    let mut memo = Memo {
-        seen: HashMap::new(),
-        bytes: 0,
-    };
+    let finite = ops.iter().take_while(|op| op.ret != u64::MAX).count();
+    let mut set = LinearizedSet::new(ops.len(), finite);
+    let mut memo = Memo::new();
+    let mut state = ABSENT;
     // The stack of linearized calls: (call entry, state before it).
-    let mut stack: Vec<(usize, u32)> = Vec::new();
-    let mut best: (Vec<usize>, Option<usize>) = (Vec::new(), None);
-    let mut cursor = list.entries[0].next;
+    let mut stack: Vec<(u32, ValueId)> = Vec::new();
+    // The longest prefix seen stuck, kept incrementally: `best[..common]` equals the bottom
+    // of the current stack, so recording a new best copies only what changed since.
+    let mut best: Vec<u32> = Vec::new();
+    let mut best_stuck: Option<u32> = None;
+    let mut common = 0usize;
+    let mut cursor = list.get(0).next;
     let mut iterations: u64 = 0;
-    let unknown = |reason: &str| LinearizabilityReport {
-        verdict: Verdict::Unknown,
-        key: None,
-        linearized: Vec::new(),
-        stuck: None,
-        reason: Some(reason.to_string()),
-    };
     while cursor != NIL {
         iterations += 1;
-        if iterations.is_multiple_of(4096) && (limits.cancelled)() {
-            return unknown("cancelled (time limit)");
+        if iterations.is_multiple_of(1 << 14) {
+            if (limits.cancelled)() {
+                return Outcome::Stopped("cancelled (time limit)");
+            }
+            if memo.bytes() > limits.memo_bytes_max {
+                return Outcome::Stopped("the memo outgrew its memory bound");
+            }
         }
-        let entry = list.entries[cursor];
+        let entry = list.get(cursor);
         if entry.is_call {
-            let op = &ops[entry.op];
-            let next_state = step(&states.values[state as usize], &op.value);
-            if let Some(next_state) = next_state {
-                let next_id = states.intern(next_state);
-                bits[entry.op / 64] |= 1 << (entry.op % 64);
-                let next_hash = hash ^ zobrist_key(entry.op);
-                if memo.insert(next_hash, next_id, &bits) {
-                    if memo.bytes > limits.memo_bytes_max {
-                        return unknown("memo outgrew its memory bound");
-                    }
+            if let Some(next) = apply(state, ops[entry.op as usize].step, values) {
+                set.insert(entry.op);
+                if memo.insert(&set, next) {
                     stack.push((cursor, state));
-                    state = next_id;
-                    hash = next_hash;
+                    state = next;
                     list.lift(cursor);
-                    cursor = list.entries[0].next;
+                    cursor = list.get(0).next;
                     continue;
                 }
-                bits[entry.op / 64] &= !(1 << (entry.op % 64));
+                set.remove(entry.op);
             }
             cursor = entry.next;
             continue;
         }
-        if entry.time == u64::MAX {
-            break; // Only operations with unknown outcome remain; they need not have happened.
+        if ops[entry.op as usize].ret == u64::MAX {
+            // Only operations with unknown outcome remain; they need not have happened.
+            return Outcome::Linearizable;
         }
-        if stack.len() >= best.0.len() {
-            best = (
-                stack
-                    .iter()
-                    .map(|(c, _)| ops[list.entries[*c].op].id)
-                    .collect(),
-                Some(ops[entry.op].id),
-            );
+        if best_stuck.is_none() || stack.len() > best.len() {
+            best.truncate(common);
+            best.extend(stack[common..].iter().map(|(c, _)| list.get(*c).op));
+            common = stack.len();
+            best_stuck = Some(entry.op);
         }
         let Some((call, previous)) = stack.pop() else {
-            return LinearizabilityReport {
-                verdict: Verdict::NotLinearizable,
-                key: None,
-                linearized: best.0,
-                stuck: best.1,
-                reason: None,
+            let stuck = best_stuck.expect("recorded above");
+            return Outcome::Stuck {
+                prefix: best,
+                stuck,
             };
         };
-        let op = list.entries[call].op;
-        bits[op / 64] &= !(1 << (op % 64));
-        hash ^= zobrist_key(op);
+        common = common.min(stack.len());
+        set.remove(list.get(call).op);
         state = previous;
         list.unlift(call);
-        cursor = list.entries[call].next;
+        cursor = list.get(call).next;
     }
-    LinearizabilityReport {
-        verdict: Verdict::Linearizable,
-        key: None,
-        linearized: Vec::new(),
-        stuck: None,
-        reason: None,
-    }
+    Outcome::Linearizable
 }
 
 #[cfg(test)]
@@ -398,6 +642,23 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_write_that_was_read_took_effect_before_its_reader_returned() {
+        // The info put of 2 was read, so it happened before t=4; the ok put of 3 completed
+        // after it was read, and the last read at t=8 must not see 2 again.
+        let h = r#"{"process":0,"type":"invoke","f":"put","key":"x","value":"2","time":1}
+{"process":1,"type":"invoke","f":"get","key":"x","time":2}
+{"process":1,"type":"ok","f":"get","key":"x","value":"2","time":4}
+{"process":2,"type":"invoke","f":"put","key":"x","value":"3","time":5}
+{"process":2,"type":"ok","f":"put","key":"x","value":"3","time":6}
+{"process":3,"type":"invoke","f":"get","key":"x","time":7}
+{"process":3,"type":"ok","f":"get","key":"x","value":"2","time":8}
+{"process":0,"type":"info","f":"put","key":"x","value":"2","time":9}"#;
+        assert_eq!(verdict(h), Verdict::NotLinearizable);
+        let fine = h.replace(r#""value":"2","time":8"#, r#""value":"3","time":8"#);
+        assert_eq!(verdict(&fine), Verdict::Linearizable);
+    }
+
+    #[test]
     fn appends_and_cas_follow_the_register_model() {
         let h = r#"{"process":0,"type":"invoke","f":"append","key":"x","value":"a"}
 {"process":1,"type":"invoke","f":"append","key":"x","value":"b"}
@@ -444,5 +705,27 @@ mod tests {
             cancelled: &|| true,
         };
         assert_eq!(check_linearizable(&ops, &limits).verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn generated_histories_are_linearizable_until_a_stale_read_is_injected() {
+        use crate::generate::{generate, inject_stale_read, GenConfig};
+        for seed in 0..20 {
+            let config = GenConfig {
+                operations: 2000,
+                keys: 3,
+                processes: 8,
+                seed,
+                ..GenConfig::default()
+            };
+            let mut events = generate(&config);
+            let ops = pair(&events).unwrap();
+            let report = check_linearizable(&ops, &Limits::default());
+            assert_eq!(report.verdict, Verdict::Linearizable, "seed {seed}");
+            inject_stale_read(&mut events).expect("a read to make stale");
+            let ops = pair(&events).unwrap();
+            let report = check_linearizable(&ops, &Limits::default());
+            assert_eq!(report.verdict, Verdict::NotLinearizable, "seed {seed}");
+        }
     }
 }

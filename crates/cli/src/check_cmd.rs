@@ -1,79 +1,160 @@
 //! `quorate check`: verdicts on history files.
 
-use anyhow::Context;
-use clap::Args;
-use quorate_check::history::{pair, parse_jsonl};
-use quorate_check::linearizability::{check_linearizable, Limits};
-use quorate_check::Verdict;
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use quorate_check::explain::{svg, timeline};
+use quorate_check::history::{self, Format, Operation};
+use quorate_check::linearizability::Limits;
+use quorate_check::session::{Guarantee, Guarantees};
+use quorate_check::{check, Model, Validity};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Models, strongest first:\n  \
+    linearizable  one order of all operations, consistent with real time (per key)\n  \
+    sequential    one order of all operations, consistent with each process's order\n  \
+    causal        every read explained by its causal past (unique writes; get/put only)\n  \
+    session       read-your-writes, monotonic reads, monotonic writes, writes-follow-reads\n  \
+    convergence   final reads agree, on a value (or siblings) the writes justify\n\n\
+Exit status: 0 valid, 1 invalid, 2 bad input, 3 unknown (time limit or nothing to judge).\n\n\
+Examples:\n  \
+    quorate check h.jsonl\n  \
+    quorate check knossos.edn --model sequential\n  \
+    quorate check h.jsonl --model session --guarantees ryw,mr --svg why.svg\n  \
+    quorate check h.jsonl --model convergence --json")]
 pub struct CheckArgs {
-    /// A history in JSON lines (see ARCHITECTURE.md for the format).
-    file: std::path::PathBuf,
+    /// A history: JSON lines (see README.md) or a Jepsen/Knossos EDN history.
+    file: PathBuf,
+    /// The consistency model to check against.
+    #[arg(long, value_enum, default_value = "linearizable")]
+    model: ModelArg,
+    /// The file format; `auto` looks at the first form.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: FormatArg,
+    /// With `--model session`: which guarantees, as a comma-separated list of ryw, mr, mw,
+    /// wfr (or all).
+    #[arg(long, default_value = "all")]
+    guarantees: String,
     /// Give up after this long and answer "unknown" (exit 3).
     #[arg(long, default_value = "60s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     time_limit: Duration,
-    /// Print the verdict as JSON.
+    /// Print the verdict as one line of JSON.
     #[arg(long)]
     json: bool,
+    /// On a violation, draw the operations that explain it as an SVG timeline into FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModelArg {
+    Linearizable,
+    Sequential,
+    Causal,
+    Session,
+    Convergence,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Auto,
+    Jsonl,
+    Edn,
+}
+
+fn guarantees(list: &str) -> anyhow::Result<Guarantees> {
+    let mut set = 0u8;
+    for name in list.split(',').map(str::trim) {
+        set |= match name {
+            "all" => Guarantees::ALL.0,
+            "ryw" | "read-your-writes" => 1 << Guarantee::ReadYourWrites as u8,
+            "mr" | "monotonic-reads" => 1 << Guarantee::MonotonicReads as u8,
+            "mw" | "monotonic-writes" => 1 << Guarantee::MonotonicWrites as u8,
+            "wfr" | "writes-follow-reads" => 1 << Guarantee::WritesFollowReads as u8,
+            other => bail!("unknown guarantee {other:?}: expected ryw, mr, mw, wfr or all"),
+        };
+    }
+    Ok(Guarantees(set))
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let events = parse_jsonl(&text).with_context(|| format!("{}", args.file.display()))?;
-    let operations = pair(&events).with_context(|| format!("{}", args.file.display()))?;
-    let deadline = Instant::now() + args.time_limit;
+    let model = match args.model {
+        ModelArg::Linearizable => Model::Linearizable,
+        ModelArg::Sequential => Model::Sequential,
+        ModelArg::Causal => Model::Causal,
+        ModelArg::Session => Model::Session(guarantees(&args.guarantees)?),
+        ModelArg::Convergence => Model::Convergence,
+    };
+    let format = match args.format {
+        FormatArg::Auto => Format::Auto,
+        FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Edn => Format::Edn,
+    };
+    let file = args.file.display();
+    let text =
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file}"))?;
+    let parsed = history::parse(&text, format).with_context(|| format!("{file}"))?;
+    let operations = parsed.pair().with_context(|| format!("{file}"))?;
+    let started = Instant::now();
+    let deadline = started + args.time_limit;
     let cancelled = move || Instant::now() > deadline;
     let limits = Limits {
         cancelled: &cancelled,
         ..Limits::default()
     };
-    let started = Instant::now();
-    let report = check_linearizable(&operations, &limits);
+    let report = check(model, &operations, &limits).with_context(|| format!("{file}"))?;
     let elapsed = started.elapsed();
-    let (word, code) = match report.verdict {
-        Verdict::Linearizable => ("linearizable", 0),
-        Verdict::NotLinearizable => ("not linearizable", 1),
-        Verdict::Unknown => ("unknown", 3),
+    let code = match report.validity {
+        Validity::Valid => 0,
+        Validity::Invalid => 1,
+        Validity::Unknown => 3,
     };
+    let witness: Vec<&Operation> = report
+        .witness
+        .iter()
+        .filter_map(|id| operations.iter().find(|o| o.id == *id))
+        .collect();
+    if let Some(path) = &args.svg {
+        if !witness.is_empty() {
+            let title = format!("{} — {}", file, report.headline);
+            std::fs::write(path, svg(&witness, &title))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     if args.json {
         let json = serde_json::json!({
-            "model": "linearizable",
-            "valid": match report.verdict { Verdict::Linearizable => serde_json::json!(true), Verdict::NotLinearizable => serde_json::json!(false), Verdict::Unknown => serde_json::json!("unknown") },
-            "operations": operations.len(),
+            "model": model.name(),
+            "valid": match report.validity {
+                Validity::Valid => serde_json::json!(true),
+                Validity::Invalid => serde_json::json!(false),
+                Validity::Unknown => serde_json::json!("unknown"),
+            },
+            "headline": report.headline,
+            "details": report.details,
             "key": report.key,
+            "witness": witness.iter().map(|o| serde_json::json!({
+                "id": o.id, "process": o.process, "key": o.key, "f": o.value.f(),
+                "value": o.value.to_json(), "call": o.call, "ret": o.ret, "line": o.line,
+            })).collect::<Vec<_>>(),
+            "operations": operations.len(),
             "elapsed_s": elapsed.as_secs_f64(),
         });
         println!("{json}");
-    } else {
-        println!(
-            "{word}: {} operations checked in {:.3}s",
-            operations.len(),
-            elapsed.as_secs_f64()
-        );
-        if report.verdict == Verdict::NotLinearizable {
-            println!(
-                "key {:?} has no linearization.",
-                report.key.as_deref().unwrap_or("-")
-            );
-            println!(
-                "longest linearizable prefix ({} operations):",
-                report.linearized.len()
-            );
-            for id in report.linearized.iter().rev().take(8).rev() {
-                println!("  {}", operations[*id]);
-            }
-            if let Some(stuck) = report.stuck {
-                println!("then this operation returned before it could take effect:");
-                println!("  {}", operations[stuck]);
-            }
-        }
-        if let Some(reason) = &report.reason {
-            println!("({reason})");
-        }
+        return Ok(ExitCode::from(code));
+    }
+    println!(
+        "{} ({} operations checked in {:.3}s)",
+        report.headline,
+        operations.len(),
+        elapsed.as_secs_f64()
+    );
+    for line in &report.details {
+        println!("{line}");
+    }
+    if !witness.is_empty() {
+        print!("{}", timeline(&witness));
     }
     Ok(ExitCode::from(code))
 }

@@ -14,7 +14,8 @@ use std::process::ExitCode;
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
-    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl")]
+    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
+    quorate check knossos-history.edn --model sequential --svg why.svg")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,7 +26,8 @@ enum Command {
     /// Run seeded simulations of a protocol under faults, checking safety after every step
     /// and linearizability of the client history at the end.
     Sim(sim_cmd::SimArgs),
-    /// Check a history file (JSON lines) for linearizability.
+    /// Check a history file (JSON lines, or Jepsen/Knossos EDN) against a consistency model:
+    /// linearizable, sequential, causal, session guarantees or convergence.
     Check(check_cmd::CheckArgs),
 }
 

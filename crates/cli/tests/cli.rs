@@ -257,3 +257,150 @@ fn sim_runs_paxos_and_multipaxos_with_the_same_options_and_json_summary() {
         assert!(json["counters"][counter].as_u64().unwrap() > 0, "{json}");
     }
 }
+
+/// A Knossos-style CAS register history in EDN, written by hand: process 1's CAS from 1 to 2
+/// succeeds, process 2 then reads 2, and process 0, invoked after both returned, reads 1.
+const KNOSSOS_STALE: &str = r#"; Knossos-style CAS register history
+[{:process 0, :type :invoke, :f :write, :value 1}
+ {:process 0, :type :ok,     :f :write, :value 1}
+ {:process 1, :type :invoke, :f :cas,   :value [1 2]}
+ {:process 2, :type :invoke, :f :read,  :value nil}
+ {:process 1, :type :ok,     :f :cas,   :value [1 2]}
+ {:process 2, :type :ok,     :f :read,  :value 2}
+ {:process 3, :type :invoke, :f :cas,   :value [1 3]}
+ {:process 3, :type :fail,   :f :cas,   :value [1 3]}
+ {:process :nemesis, :type :info, :f :start-partition, :value nil}
+ {:process 4, :type :invoke, :f :write, :value 4}
+ {:process 4, :type :info,   :f :write, :value 4}
+ {:process 0, :type :invoke, :f :read,  :value nil}
+ {:process 0, :type :ok,     :f :read,  :value 1}]
+"#;
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorate-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn quorate_check_judges_a_knossos_edn_history() {
+    let stale = temp_file("stale.edn", KNOSSOS_STALE);
+    let stale = stale.to_str().unwrap();
+    let output = quorate(&["check", stale]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("not linearizable"), "{text}");
+    assert!(
+        text.contains("get → 1"),
+        "the stale read is in the explanation: {text}"
+    );
+    // Without real time the read can be ordered before the CAS: sequentially consistent.
+    let output = quorate(&["check", stale, "--model", "sequential", "--format", "edn"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with("sequentially consistent"));
+
+    // The same history with the last read returning 2 (or 4: the info write may have
+    // happened) is linearizable.
+    for value in ["2", "4"] {
+        let fixed = KNOSSOS_STALE.replace(
+            ":ok,     :f :read,  :value 1",
+            &format!(":ok, :f :read, :value {value}"),
+        );
+        let path = temp_file(&format!("fixed{value}.edn"), &fixed);
+        let output = quorate(&["check", path.to_str().unwrap(), "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+        assert_eq!(last_json(&output)["valid"], true);
+    }
+}
+
+#[test]
+fn quorate_check_explains_violations_as_json_and_svg() {
+    let stale = temp_file("explain.edn", KNOSSOS_STALE);
+    let svg = stale.with_extension("svg");
+    let output = quorate(&[
+        "check",
+        stale.to_str().unwrap(),
+        "--json",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let json = last_json(&output);
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["model"], "linearizable");
+    let witness = json["witness"].as_array().unwrap();
+    assert_eq!(witness.len(), 3, "write 1, cas 1→2, read 1: {json}");
+    let drawing = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawing.starts_with("<svg") && drawing.contains("cas 1→2"),
+        "{drawing}"
+    );
+}
+
+#[test]
+fn quorate_check_knows_every_model() {
+    // p1 sees p0's write, but a later read of p1 misses it: violates monotonic reads,
+    // causality and everything stronger.
+    let history = r#"{"process":0,"type":"invoke","f":"put","key":"x","value":"1"}
+{"process":0,"type":"ok","f":"put","key":"x","value":"1"}
+{"process":1,"type":"invoke","f":"get","key":"x"}
+{"process":1,"type":"ok","f":"get","key":"x","value":"1"}
+{"process":1,"type":"invoke","f":"get","key":"x"}
+{"process":1,"type":"ok","f":"get","key":"x","value":null}
+"#;
+    let path = temp_file("models.jsonl", history);
+    let path = path.to_str().unwrap();
+    for (args, code, fragment) in [
+        (vec!["--model", "linearizable"], 1, "not linearizable"),
+        (
+            vec!["--model", "sequential"],
+            1,
+            "not sequentially consistent",
+        ),
+        (vec!["--model", "causal"], 1, "initial (absent) value"),
+        (vec!["--model", "session"], 1, "violates monotonic-reads"),
+        (
+            vec!["--model", "session", "--guarantees", "ryw,mw"],
+            0,
+            "satisfies",
+        ),
+        (vec!["--model", "convergence"], 1, "not converged"),
+    ] {
+        let mut full = vec!["check", path];
+        full.extend(args.iter());
+        let output = quorate(&full);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stdout(&output).contains(fragment),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn quorate_check_names_the_line_of_bad_input() {
+    for (name, text, args, expected) in [
+        ("open.edn", "[{:process 0, :type :invoke, :f :read}\n {:process 0 :type :ok", vec![], "line 2"),
+        ("frob.edn", "[{:process 0, :type :invoke, :f :frob}]", vec![], "unknown :f :frob"),
+        ("cas.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"x\",\"value\":[null,\"1\"]}\n", vec!["--model", "causal"], "line 1"),
+        ("x.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"get\"}\n", vec!["--format", "edn"], "line 1"),
+        ("y.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"get\"}\n", vec!["--model", "session", "--guarantees", "xyz"], "unknown guarantee"),
+    ] {
+        let path = temp_file(name, text);
+        let mut full = vec!["check", path.to_str().unwrap()];
+        full.extend(args.iter());
+        let output = quorate(&full);
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}

@@ -256,6 +256,7 @@ mod tests {
             call,
             ret,
             line: id + 1,
+            node: None,
         }
     }
 
