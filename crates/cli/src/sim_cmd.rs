@@ -4,7 +4,9 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use quorate_sim::{Faults, Harness, RaftHarness, RunReport, SimConfig, Summary};
+use quorate_sim::{
+    ChainHarness, Faults, Harness, PrimaryBackupHarness, RaftHarness, RunReport, SimConfig, Summary,
+};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,6 +15,25 @@ use std::time::{Duration, Instant};
 pub enum ProtocolName {
     /// Raft (Ongaro & Ousterhout 2014) with log compaction.
     Raft,
+    /// Primary-backup with views decided by election and fenced failover (Viewstamped
+    /// Replication); reads at the primary after a confirmation round.
+    PrimaryBackup,
+    /// Chain replication (van Renesse & Schneider 2004): writes at the head, commits and
+    /// reads at the tail.
+    Chain,
+    /// Chain replication with CRAQ reads (Terrace & Freedman 2009) at every chain node.
+    Craq,
+}
+
+impl ProtocolName {
+    /// The share of local reads when `--local-reads` is not given: the protocols whose point is
+    /// cheap reads at replicas exercise them by default.
+    fn default_local_reads(self) -> f64 {
+        match self {
+            ProtocolName::Raft => 0.0,
+            ProtocolName::PrimaryBackup | ProtocolName::Chain | ProtocolName::Craq => 0.2,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +66,12 @@ pub struct SimArgs {
     /// Distinct keys the clients use.
     #[arg(long, default_value_t = 4)]
     keys: usize,
+    /// Share of reads (0 to 1) sent with ReadMode::Local to a random node: served from that
+    /// replica's state, possibly stale. They are left out of the linearizability check and
+    /// their staleness is reported in the counters (local_reads, local_reads_stale, ...).
+    /// Default: 0.2 for primary-backup, chain and craq; 0 for raft.
+    #[arg(long, value_name = "SHARE")]
+    local_reads: Option<f64>,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -77,6 +104,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     config.workload.clients = args.clients;
     config.workload.keys = args.keys;
+    config.workload.local_reads = args
+        .local_reads
+        .unwrap_or_else(|| args.protocol.default_local_reads());
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
         bail!("--trace and --history need a single run: add --seed N");
@@ -86,6 +116,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     match args.protocol {
         ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
+        ProtocolName::PrimaryBackup => simulate(&PrimaryBackupHarness::default(), &config, &args),
+        ProtocolName::Chain => simulate(&ChainHarness::new(false), &config, &args),
+        ProtocolName::Craq => simulate(&ChainHarness::new(true), &config, &args),
     }
 }
 
@@ -173,12 +206,13 @@ fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec
 fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64) -> String {
     format!(
         "quorate sim --protocol {protocol} --nodes {} --faults {} --duration {} --clients {} \
-         --keys {} --seed {seed} --trace",
+         --keys {} --local-reads {} --seed {seed} --trace",
         config.nodes,
         config.faults,
         humantime::format_duration(config.duration),
         args.clients,
-        args.keys
+        args.keys,
+        config.workload.local_reads
     )
 }
 
@@ -241,12 +275,34 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             .collect();
         println!("counters: {}", counters.join(", "));
     }
+    print_staleness(summary);
     if summary.unknown_checks > 0 {
         println!(
             "note: {} histories were too large to check in the time limit (verdict unknown)",
             summary.unknown_checks
         );
     }
+}
+
+/// What local reads cost, from the simulator's staleness counters (see `quorate_sim::staleness`).
+fn print_staleness(summary: &Summary) {
+    let counter = |name: &str| summary.counters.get(name).copied().unwrap_or(0);
+    let reads = counter("local_reads");
+    if reads == 0 {
+        return;
+    }
+    let stale = counter("local_reads_stale");
+    let mean = if stale == 0 {
+        0.0
+    } else {
+        counter("local_reads_writes_behind") as f64 / stale as f64
+    };
+    println!(
+        "local reads: {reads}, stale: {stale} ({:.1}%), behind by {mean:.1} acknowledged writes \
+         on average when stale, {} at most",
+        100.0 * stale as f64 / reads as f64,
+        counter("local_reads_writes_behind_max")
+    );
 }
 
 fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {

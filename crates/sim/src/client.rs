@@ -38,6 +38,8 @@ pub(crate) struct Pending {
     pub deadline: u64,
     /// On the next wake-up, resend to another node (the last attempt timed out).
     pub switch_target: bool,
+    /// How a read wants to be served (writes: always `Linearizable`).
+    pub read: ReadMode,
 }
 
 impl<H: Harness> Simulation<'_, H> {
@@ -112,10 +114,14 @@ impl<H: Harness> Simulation<'_, H> {
 
     fn invoke(&mut self, slot: usize) {
         let (op, key) = self.next_op(slot);
+        let read = self.read_mode(slot, &op);
         let client = &mut self.clients[slot];
         client.seq += 1;
         let process = client.process;
         let deadline = self.now + self.config.workload.op_timeout.as_nanos() as u64;
+        if read == ReadMode::Local {
+            self.local_reads.push(self.history.len());
+        }
         self.record(process, EventKind::Invoke, &op, None, None);
         self.clients[slot].pending = Some(Pending {
             op,
@@ -123,8 +129,20 @@ impl<H: Harness> Simulation<'_, H> {
             invoked: self.now,
             deadline,
             switch_target: false,
+            read,
         });
         self.send_request(slot);
+    }
+
+    /// A share of reads (`Workload::local_reads`) asks for `ReadMode::Local` and goes to a
+    /// node drawn at random, so that it is served by whichever replica that is.
+    fn read_mode(&mut self, slot: usize, op: &Op) -> ReadMode {
+        let share = self.config.workload.local_reads;
+        if !op.is_read() || share <= 0.0 || !self.rng.chance(share) {
+            return ReadMode::Linearizable;
+        }
+        self.clients[slot].target = self.rng.below(self.ids.len() as u64) as usize;
+        ReadMode::Local
     }
 
     fn next_op(&mut self, slot: usize) -> (Op, usize) {
@@ -172,7 +190,7 @@ impl<H: Harness> Simulation<'_, H> {
             client: client.session,
             seq: client.seq,
             op: pending.op.clone(),
-            read: ReadMode::Linearizable,
+            read: pending.read,
         };
         let to = client.target;
         if !self.rng.chance(self.plan.loss) {

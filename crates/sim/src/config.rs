@@ -155,6 +155,10 @@ pub struct Workload {
     pub op_timeout: Duration,
     /// Pause between a completion and the client's next invocation, at most.
     pub think_max: Duration,
+    /// Share of reads (0 to 1) sent with `ReadMode::Local` to a node drawn at random. They may
+    /// be stale, so they are left out of the linearizability check and measured instead (see
+    /// `staleness`). At 0 no random number is drawn, so runs are exactly as without the option.
+    pub local_reads: f64,
 }
 
 impl Default for Workload {
@@ -166,6 +170,7 @@ impl Default for Workload {
             attempt_timeout: Duration::from_millis(400),
             op_timeout: Duration::from_secs(3),
             think_max: Duration::from_millis(10),
+            local_reads: 0.0,
         }
     }
 }
@@ -225,6 +230,12 @@ impl SimConfig {
         let m = self.workload.mix;
         if m.get + m.put + m.append + m.cas + m.delete == 0 {
             return Err("the operation mix has no operations".into());
+        }
+        if !(0.0..=1.0).contains(&self.workload.local_reads) {
+            return Err(format!(
+                "--local-reads {} is not a share between 0 and 1",
+                self.workload.local_reads
+            ));
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());

@@ -12,7 +12,9 @@
 //!   that lose every write not yet fsynced (or keep an arbitrary prefix of them); clock offsets
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
-//!   safety properties. At the end, the history is checked for linearizability.
+//!   safety properties. At the end, the history is checked for linearizability, except the
+//!   `ReadMode::Local` reads (`Workload::local_reads`), whose staleness is measured instead
+//!   ([`staleness`]).
 //! - **Liveness phase**: after the fault phase every fault heals, and every client must
 //!   complete an operation within a deadline.
 
@@ -20,6 +22,7 @@ pub mod config;
 pub mod harness;
 pub mod report;
 pub mod rng;
+pub mod staleness;
 
 mod client;
 mod nemesis;
@@ -28,7 +31,9 @@ mod queue;
 mod simulation;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
-pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
+pub use harness::{
+    linearizability, ChainHarness, Harness, HistoryVerdict, PrimaryBackupHarness, RaftHarness,
+};
 pub use report::{RunReport, RunStats, Summary};
 
 /// Runs one seed. `trace`, if given, receives one line per event.

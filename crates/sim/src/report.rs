@@ -2,6 +2,7 @@
 
 use crate::harness::Harness;
 use crate::simulation::Simulation;
+use crate::staleness::split_local_reads;
 use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
 use quorate_core::Invariants;
@@ -55,6 +56,8 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     );
     let mut violations = sim.violations.clone();
     let check_started = Instant::now();
+    // Local reads may be stale by design: they are measured, not judged.
+    let (checked, staleness) = split_local_reads(&sim.history, &sim.local_reads);
     let linearizable = if sim.config.check_history {
         let deadline = Instant::now() + sim.config.check_time_limit;
         let cancelled = move || Instant::now() > deadline;
@@ -62,18 +65,27 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
             cancelled: &cancelled,
             ..Limits::default()
         };
-        let found = sim.harness.check_history(&sim.history, &limits);
+        let found = sim.harness.check_history(&checked, &limits);
         violations.extend(found.violations);
         Some(found.verdict)
     } else {
         None
     };
-    let counters = sim
+    let mut counters: BTreeMap<String, u64> = sim
         .invariants
         .counters()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
+    if !sim.local_reads.is_empty() {
+        counters.insert("local_reads".into(), staleness.reads);
+        counters.insert("local_reads_stale".into(), staleness.stale);
+        counters.insert("local_reads_writes_behind".into(), staleness.writes_behind);
+        counters.insert(
+            "local_reads_writes_behind_max".into(),
+            staleness.writes_behind_max,
+        );
+    }
     RunReport {
         protocol: sim.harness.name(),
         seed,
@@ -109,7 +121,7 @@ pub struct Summary {
     pub crashes: u64,
     pub partitions: u64,
     pub last_trace_hash: u64,
-    /// Sums of the protocol checkers' named counters.
+    /// Sums of the protocol checkers' named counters (maxima for names ending in `_max`).
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -132,7 +144,13 @@ impl Summary {
         self.partitions += report.stats.partitions;
         self.last_trace_hash = report.trace_hash;
         for (name, value) in &report.counters {
-            *self.counters.entry(name.clone()).or_default() += value;
+            let total = self.counters.entry(name.clone()).or_default();
+            // Counters named `..._max` are maxima; the others are sums.
+            if name.ends_with("_max") {
+                *total = (*total).max(*value);
+            } else {
+                *total += value;
+            }
         }
     }
 

@@ -109,6 +109,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     timer_generation: u64,
     pub clients: Vec<ClientSlot>,
     pub history: Vec<HistoryEvent>,
+    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
+    pub local_reads: Vec<usize>,
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
@@ -159,6 +161,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             timer_generation: 0,
             clients: Vec::new(),
             history: Vec::new(),
+            local_reads: Vec::new(),
             next_process: 0,
             next_session: 1,
             value_counter: 0,
