@@ -5,7 +5,7 @@
 //! Distributed Resources", ICSE 1976). The hard part is not copying but *failing over*: when the
 //! primary seems dead, a backup must take over without losing an acknowledged write, and without
 //! two primaries accepting writes at once. The seed sketch gets both wrong: it answers after
-//! `acks >= len(backups)//2` (not a majority for even group sizes), and it promotes a backup by
+//! `acks >= len(backups)//2` (two of four replicas: not a majority), and it promotes a backup by
 //! updating DNS, so a primary that was only slow or partitioned keeps accepting writes next to
 //! its successor (split brain). This module numbers every configuration with a **view**, decides
 //! each view by a majority vote among the replicas, and fences every message with its view, as
@@ -85,7 +85,9 @@
 //!   grows across restarts (the replica persists a boot counter), so an answer to a round sent
 //!   before a crash cannot confirm a read that arrived after it.
 //! - **Exactly-once writes.** Client sessions (Raft thesis §6.3) in the `KvStore` make retried
-//!   writes apply once, even when a retry is appended again by a new primary.
+//!   writes apply once, even when a retry is appended again by a new primary. Reads do not go
+//!   through the log, so a session's first logged write may carry any sequence number
+//!   (`KvStore::apply_with_unlogged_reads`).
 //! - `Input::Admin` is rejected: membership is fixed at start and the primary is whoever wins
 //!   a view; an operator forces a failover by stopping the primary.
 //!
@@ -138,11 +140,18 @@ pub enum Topology {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Bug {
     /// Answer a write before it is safely replicated. Primary-backup: commit once one replica
-    /// fewer than a majority holds the entry (what the seed's `acks < len(backups)//2` does for
-    /// even group sizes). Chain: the node before the tail commits as if it were the tail.
+    /// fewer than a majority holds the entry (2 of 5: an election quorum of 3 can miss it).
+    /// Chain: the node before the tail commits as if it were the tail.
+    ///
+    /// (The seed's `acks < len(backups)//2` is this mistake for even group sizes, 2 of 4; next
+    /// to this module's elections, which need 3 of 4, every write quorum of 2 still meets every
+    /// election quorum, so the simulator rightly finds nothing wrong with it there. It loses
+    /// writes in the seed because the seed promotes a backup without any quorum at all.)
     AckBeforeReplicated,
-    /// Accept Prepare from views older than one's own, and acknowledge it in the older view, so
-    /// that a deposed primary can still gather a "majority".
+    /// Follow whichever primary (or chain predecessor) talks to you: a replica that has not
+    /// yet received entries of its newer view goes back to an older view when a message of
+    /// that view's primary side arrives, so that a deposed primary can still gather a
+    /// "majority" (and a deposed chain can still reach its tail).
     AcceptOlderViews,
 }
 
@@ -576,6 +585,9 @@ impl Replica {
         if msg.view() > self.view {
             self.adopt_view(msg.view(), out);
         }
+        if msg.view() < self.view && self.follows_older_view(&msg) {
+            self.return_to_view(msg.view(), out);
+        }
         if msg.view() == self.view && self.is_primary() {
             self.heard.insert(from, self.now);
         }
@@ -650,6 +662,13 @@ impl Replica {
         }
         if self.kv.already_applied(request.client, request.seq) {
             return; // A stale duplicate: its client has moved on.
+        }
+        if self
+            .waiting
+            .get(&request.client)
+            .is_some_and(|seq| *seq > request.seq)
+        {
+            return; // An older request of a client that has moved on.
         }
         if self.waiting.get(&request.client) == Some(&request.seq) {
             return; // Already in the log; the answer comes when it commits.

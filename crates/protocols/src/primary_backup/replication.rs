@@ -280,9 +280,6 @@ impl Replica {
 
     pub(super) fn on_prepare(&mut self, from: NodeId, prepare: Prepare, out: &mut Effects<Self>) {
         if prepare.view < self.view {
-            if self.config.has_bug(Bug::AcceptOlderViews) {
-                return self.accept_older_prepare(from, &prepare, out);
-            }
             // Fencing (step 5): refuse, and tell the deposed sender the current view.
             self.stats.stale_refused += 1;
             let answer = Message::PrepareOk {
@@ -382,32 +379,6 @@ impl Replica {
         }
     }
 
-    /// `Bug::AcceptOlderViews`: a deposed primary's Prepare is appended and acknowledged in its
-    /// own (older) view, as if fencing did not exist.
-    fn accept_older_prepare(&mut self, from: NodeId, prepare: &Prepare, out: &mut Effects<Self>) {
-        let matches = self.log.view_at(prepare.prev_op) == Some(prepare.prev_view);
-        if !matches || prepare.prev_op < self.log.first_op() - 1 {
-            return;
-        }
-        let mut conflicting = false;
-        for entry in &prepare.entries {
-            if let Some(view) = self.log.view_at(entry.op) {
-                conflicting |= view != entry.view && entry.op <= self.commit;
-            }
-        }
-        if conflicting {
-            return; // Even the broken variant keeps its own committed prefix.
-        }
-        self.append_entries(&prepare.entries, out);
-        let op = prepare.prev_op + prepare.entries.len() as u64;
-        let answer = Message::PrepareOk {
-            view: prepare.view,
-            result: PrepareResult::Ok { op },
-            commit: self.commit,
-        };
-        out.send(from, answer);
-    }
-
     pub(super) fn on_new_state(
         &mut self,
         from: NodeId,
@@ -461,7 +432,8 @@ impl Replica {
             let op = self.applied + 1;
             let entry = self.log.entry(op).expect("committed entries are held");
             if let Payload::Command(command) = &entry.payload {
-                let applied = self.kv.apply(command);
+                // Reads bypass the log, so a session's first write may have any number.
+                let applied = self.kv.apply_with_unlogged_reads(command);
                 let waited = self.waiting.get(&command.client) == Some(&command.seq);
                 if waited {
                     self.waiting.remove(&command.client);
@@ -501,7 +473,7 @@ impl Replica {
         self.persist_checkpoint(out);
     }
 
-    fn persist_checkpoint(&self, out: &mut Effects<Self>) {
+    pub(super) fn persist_checkpoint(&self, out: &mut Effects<Self>) {
         out.persist(Record::Checkpoint {
             view: self.view,
             vote: self.vote,

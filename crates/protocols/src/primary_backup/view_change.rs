@@ -45,6 +45,37 @@ impl Replica {
         self.reset_view_change_timer(out);
     }
 
+    /// `Bug::AcceptOlderViews`: whether to go back to the view of `msg`, a message of an older
+    /// view. Only the broken variant ever does.
+    pub(super) fn follows_older_view(&self, msg: &Message) -> bool {
+        let from_primary_side = matches!(
+            msg,
+            Message::Prepare { .. } | Message::NewState { .. } | Message::Ping { .. }
+        );
+        // Even the broken variant keeps what it knows committed.
+        let committed_view = self.log.view_at(self.commit).unwrap_or(0);
+        from_primary_side
+            && committed_view <= msg.view()
+            && self.config.has_bug(super::Bug::AcceptOlderViews)
+    }
+
+    /// `Bug::AcceptOlderViews`: goes back to an older view, as if the newer one never began,
+    /// dropping the uncommitted entries of the newer views.
+    pub(super) fn return_to_view(&mut self, view: u64, out: &mut Effects<Self>) {
+        assert!(view < self.view);
+        self.leave_role(out);
+        self.view = view;
+        self.vote = None;
+        let newer = (self.commit + 1..=self.log.last_op())
+            .find(|op| self.log.view_at(*op).is_some_and(|v| v > view));
+        if let Some(op) = newer {
+            self.log.truncate_from(op);
+            self.persist_checkpoint(out);
+        }
+        self.persist_view_state(out);
+        self.reset_view_change_timer(out);
+    }
+
     /// Step 4: ask to become primary of the next view.
     pub(crate) fn start_view_change(&mut self, out: &mut Effects<Self>) {
         self.leave_role(out);
