@@ -257,6 +257,11 @@ pub enum Timer {
     Heartbeat,
     /// A chain candidate that won: stop waiting for more members and take the view.
     Gather,
+    /// Set, with no delay, right after persisting the log through `op` (of `view`). The driver
+    /// holds every effect behind an unfinished persist, timers included, so when it fires the
+    /// log through `op` is on disk: a durability notification built from the persist barrier.
+    /// Replicas that decide commits alone (a chain's tail, a group of one) need it.
+    Durable { op: u64, view: u64 },
 }
 
 /// Where a replica stands in its view.
@@ -320,6 +325,11 @@ pub struct Replica {
     pub(crate) downstream: BTreeMap<NodeId, Progress>,
     /// The highest op known to match the log of `view`'s primary.
     pub(crate) verified: u64,
+    /// The log prefix known to be on disk (see `Timer::Durable`). A chain's tail (and a group
+    /// of one) commits no further.
+    pub(crate) durable: u64,
+    /// A `Timer::Durable` is pending.
+    pub(crate) durability_pending: bool,
     pub(crate) commit: u64,
     pub(crate) applied: u64,
     pub(crate) kv: KvStore,
@@ -363,6 +373,8 @@ impl Replica {
             upstream: None,
             downstream: BTreeMap::new(),
             verified: 0,
+            durable: 0,
+            durability_pending: false,
             commit: 0,
             applied: 0,
             waiting: BTreeMap::new(),
@@ -498,6 +510,7 @@ impl Replica {
         self.commit = snapshot.last_op;
         self.applied = snapshot.last_op;
         self.verified = snapshot.last_op;
+        self.durable = self.log.last_op(); // What a restart finds on disk is durable.
         self.boot += 1;
         self.reads = Reads::new(self.boot);
         // Persisted before anything this incarnation says: read rounds are numbered from it.
@@ -560,6 +573,7 @@ impl Replica {
                 );
             }
             Timer::Gather => self.on_gather_timeout(out),
+            Timer::Durable { op, view } => self.on_durable(op, view, out),
         }
     }
 
@@ -749,6 +763,7 @@ impl Protocol for Replica {
             self.commit <= self.verified,
             "committed beyond the verified prefix"
         );
+        assert!(self.durable <= self.log.last_op(), "durable beyond the log");
         assert!(
             self.verified <= self.log.last_op(),
             "verified beyond the log"

@@ -7,10 +7,11 @@
 //! before it.
 
 use super::message::{Entry, Group, Message, Payload, PrepareResult, Record, Snapshot};
-use super::{Bug, Prepare, Replica, Topology};
+use super::{Bug, Prepare, Replica, Timer, Topology};
 use quorate_core::quorum::majority;
-use quorate_core::{Effects, NodeId, Reply};
+use quorate_core::{Effects, NodeId, Reply, TimerRange};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How far a downstream replica has got.
 #[derive(Clone, Debug)]
@@ -54,6 +55,7 @@ impl Replica {
         self.log.append(entry.clone());
         self.verified = self.log.last_op();
         out.persist(Record::Entries(vec![entry]));
+        self.note_durability(out);
         self.send_to_downstream(out);
         // A group of one (or a chain whose head is its tail) commits on its own.
         self.advance_commit(out);
@@ -229,11 +231,19 @@ impl Replica {
 
     /// Commits what this replica can decide is committed on its own (step 3): the primary of a
     /// primary-backup group counts its backups; the tail of a chain holds what every node holds.
+    ///
+    /// A decision covers only copies known to be on disk, the decider's own included. (Its
+    /// effects wait for its persist anyway, so an early decision could not be seen; but a
+    /// decision that a crash can take back is no decision, and the safety checker holds
+    /// replicas to that.) A primary with backups counts itself only together with a backup's
+    /// acknowledgement, and that backup got the entry in a Prepare sent after the primary's
+    /// persist. A tail, or a group of one, has no one to tell it: it waits for
+    /// `Timer::Durable`.
     pub(crate) fn advance_commit(&mut self, out: &mut Effects<Self>) {
         let candidate = match self.config.topology {
             Topology::PrimaryBackup if self.is_primary() => self.majority_op(),
             Topology::PrimaryBackup => return,
-            Topology::Chain { .. } if self.commits_as_tail() => self.verified,
+            Topology::Chain { .. } if self.commits_as_tail() => self.verified.min(self.durable),
             Topology::Chain { .. } => return,
         };
         // Only an entry of the current view is committed by counting (Raft §5.4.2).
@@ -246,7 +256,13 @@ impl Replica {
     /// The highest op a majority of the group (the primary included) holds.
     fn majority_op(&self) -> u64 {
         let mut held: Vec<u64> = self.downstream.values().map(|p| p.match_op).collect();
-        held.push(self.log.last_op());
+        // Alone, the primary can count only what it knows is on its disk.
+        let own = if self.members.len() == 1 {
+            self.durable
+        } else {
+            self.log.last_op()
+        };
+        held.push(own);
         held.sort_unstable_by(|a, b| b.cmp(a));
         let mut quorum = majority(self.members.len());
         if self.config.has_bug(Bug::AckBeforeReplicated) {
@@ -367,6 +383,7 @@ impl Replica {
                     Some(_) => {
                         assert!(entry.op > self.commit, "truncating a committed entry");
                         self.log.truncate_from(entry.op);
+                        self.durable = self.durable.min(entry.op - 1);
                     }
                     None => {}
                 }
@@ -376,7 +393,39 @@ impl Replica {
         }
         if !appended.is_empty() {
             out.persist(Record::Entries(appended));
+            self.note_durability(out);
         }
+    }
+
+    /// Asks for a durability notification (`Timer::Durable`) if this replica decides commits
+    /// alone and part of its log may not be on disk yet. One at a time: when it fires, the
+    /// next one covers whatever was appended meanwhile.
+    pub(crate) fn note_durability(&mut self, out: &mut Effects<Self>) {
+        let alone = self.members.len() == 1 || self.commits_as_tail();
+        if !alone || self.durability_pending || self.durable >= self.log.last_op() {
+            return;
+        }
+        self.durability_pending = true;
+        let (op, view) = (self.log.last_op(), self.log.last_view());
+        out.set_timer(
+            Timer::Durable { op, view },
+            TimerRange::fixed(Duration::ZERO),
+        );
+    }
+
+    /// The log through `op` reached the disk, unless it was replaced since (then its viewstamp
+    /// at `op` differs: a replaced entry is never the same entry again).
+    pub(super) fn on_durable(&mut self, op: u64, view: u64, out: &mut Effects<Self>) {
+        self.durability_pending = false;
+        if self.log.view_at(op) == Some(view) {
+            self.durable = self.durable.max(op);
+            let before = self.commit;
+            self.advance_commit(out);
+            if self.commit > before && self.is_chain() {
+                self.report_upstream(out); // The commit number flows back from the tail.
+            }
+        }
+        self.note_durability(out);
     }
 
     pub(super) fn on_new_state(
@@ -406,8 +455,10 @@ impl Replica {
             self.commit = last_op;
             self.applied = last_op;
             self.verified = self.verified.min(self.log.last_op()).max(last_op);
+            self.durable = self.durable.min(self.log.last_op());
             self.stats.state_transfers += 1;
             self.persist_checkpoint(out);
+            self.note_durability(out);
             self.advance_commit(out);
             self.serve_reads(out);
         }

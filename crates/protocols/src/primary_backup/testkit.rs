@@ -95,6 +95,9 @@ pub struct Cluster {
     /// Sent and not yet delivered: (from, to, message).
     pub network: Vec<(u64, u64, Message)>,
     pub replies: Vec<(u64, Reply)>,
+    /// `Timer::Durable` notifications set and not yet fired: the scripted disks are instant,
+    /// so they fire before the next message is delivered.
+    pub durable_timers: Vec<(u64, Timer)>,
     pub safety: ViewSafety,
     pub violations: Vec<String>,
     pub now: Time,
@@ -109,6 +112,7 @@ impl Cluster {
             disks: BTreeMap::new(),
             network: Vec::new(),
             replies: Vec::new(),
+            durable_timers: Vec::new(),
             safety: ViewSafety::new(),
             violations: Vec::new(),
             now: Time::ZERO,
@@ -132,6 +136,10 @@ impl Cluster {
                 Effect::Send { to, msg } => self.network.push((id, to.0, msg)),
                 Effect::Persist(record) => self.disks.entry(id).or_default().push(record),
                 Effect::Reply(reply) => self.replies.push((id, reply)),
+                Effect::SetTimer {
+                    timer: timer @ Timer::Durable { .. },
+                    ..
+                } => self.durable_timers.push((id, timer)),
                 _ => {}
             }
         }
@@ -146,6 +154,7 @@ impl Cluster {
 
     pub fn crash(&mut self, id: u64) {
         self.nodes.remove(&id);
+        self.durable_timers.retain(|(node, _)| *node != id);
         self.safety.on_crash(n(id));
         self.network
             .retain(|(from, to, _)| *from != id && *to != id);
@@ -158,6 +167,7 @@ impl Cluster {
 
     pub fn deliver_while(&mut self, select: impl Fn(u64, u64, &Message) -> bool) {
         let mut delivered = 0;
+        self.fire_durable_timers();
         while let Some(k) = self
             .network
             .iter()
@@ -169,6 +179,17 @@ impl Cluster {
             }
             delivered += 1;
             assert!(delivered < 100_000, "the exchange does not settle");
+            self.fire_durable_timers();
+        }
+    }
+
+    /// Fires the pending durability notifications (the scripted disks are instant).
+    pub fn fire_durable_timers(&mut self) {
+        while !self.durable_timers.is_empty() {
+            let (id, timer) = self.durable_timers.remove(0);
+            if self.nodes.contains_key(&id) {
+                self.step(id, Input::Timer(timer));
+            }
         }
     }
 

@@ -70,7 +70,10 @@ impl Replica {
             .find(|op| self.log.view_at(*op).is_some_and(|v| v > view));
         if let Some(op) = newer {
             self.log.truncate_from(op);
+            self.verified = self.verified.min(op - 1);
+            self.durable = self.durable.min(op - 1);
             self.persist_checkpoint(out);
+            self.note_durability(out);
         }
         self.persist_view_state(out);
         self.reset_view_change_timer(out);
@@ -89,7 +92,11 @@ impl Replica {
         self.persist_view_state(out);
         self.reset_view_change_timer(out);
         if majority(self.members.len()) == 1 {
-            return self.become_primary(out);
+            // No one else votes, so nothing would wait for this replica's own vote to reach the
+            // disk; the zero-delay timer does (it is held behind the persist), so that a crash
+            // cannot make it primary of the same view twice.
+            out.set_timer(Timer::Gather, TimerRange::fixed(std::time::Duration::ZERO));
+            return;
         }
         let request = Message::StartViewChange {
             view: self.view,
@@ -261,5 +268,6 @@ impl Replica {
             .into_iter()
             .map(|peer| (peer, Progress::new(next_op)))
             .collect();
+        self.note_durability(out);
     }
 }
