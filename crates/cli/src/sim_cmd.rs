@@ -162,17 +162,28 @@ fn run_one<H: Harness>(
     let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
     let report = quorate_sim::run(harness, config, seed, trace);
     if let Some(path) = &args.history {
+        // Local reads promise no linearizability: the file holds what `quorate check` judges.
+        let (history, _) =
+            quorate_sim::staleness::split_local_reads(&report.history, &report.local_reads);
         let mut text = String::new();
-        for event in &report.history {
+        for event in &history {
             text += &event.to_json_line();
             text.push('\n');
         }
         std::fs::write(path, text)
             .with_context(|| format!("cannot write the history to {}", path.display()))?;
         eprintln!(
-            "history: {} events written to {}",
-            report.history.len(),
-            path.display()
+            "history: {} events written to {}{}",
+            history.len(),
+            path.display(),
+            if report.local_reads.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} local reads left out: they may be stale by design)",
+                    report.local_reads.len()
+                )
+            }
         );
     }
     eprintln!("trace hash: {:016x}", report.trace_hash);

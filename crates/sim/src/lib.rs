@@ -71,6 +71,7 @@ pub fn run_many<H: Harness>(
                 };
                 let mut report = run(harness, config, *seed, None);
                 report.history = Vec::new(); // Keep memory flat over many seeds.
+                report.local_reads = Vec::new();
                 if sender.send((index, report)).is_err() {
                     break;
                 }

@@ -44,6 +44,8 @@ pub struct RunReport {
     /// Wall time of the history check.
     pub check_wall: Duration,
     pub history: Vec<HistoryEvent>,
+    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
+    pub local_reads: Vec<usize>,
 }
 
 pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Instant) -> RunReport {
@@ -100,6 +102,7 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         wall,
         check_wall: check_started.elapsed(),
         history: sim.history,
+        local_reads: sim.local_reads,
     }
 }
 

@@ -12,7 +12,8 @@
 //!    are checked; a violation ends the run and is reported with the seed.
 //! 4. Eventually a node emits `Reply`; a `Reply` event reaches the client, which appends the
 //!    completion to the history (or retries elsewhere on a redirect or timeout).
-//! 5. At the end, the history is checked for linearizability.
+//! 5. At the end, the history is checked for linearizability, except the `ReadMode::Local`
+//!    reads, whose staleness is measured instead (`staleness.rs`).
 //!
 //! Everything random is drawn from one [`Rng`](crate::rng::Rng) seeded by the run's seed, and
 //! nothing depends on wall time or on hash-map order, so a seed replays bit for bit; the

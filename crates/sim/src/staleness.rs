@@ -167,7 +167,10 @@ fn writes_behind(read: &Op, value: Option<&str>, writes: &[&Op]) -> Option<u64> 
         }
     }
     let produced_at = candidates.into_iter().max()?;
-    let after_it = |w: &&&Op| produced_at.map_or(true, |at| w.call > at);
+    let after_it = |w: &&&Op| match produced_at {
+        Some(at) => w.call > at,
+        None => true,
+    };
     let behind = writes
         .iter()
         .filter(after_it)

@@ -29,9 +29,9 @@
 //!    to its successor. Only the verified prefix is forwarded, so nothing reaches the tail that
 //!    the head does not hold.
 //! 3. **The tail commits.** The tail commits everything through the last entry it verified once
-//!    that entry belongs to the current view (the `ViewStart` entry of the view first): such an
-//!    entry is held, durably, by every node of the chain, which is a majority. It applies the
-//!    write and answers the client. The commit number flows back up the chain in the
+//!    that entry belongs to the current view (the `ViewStart` entry of the view first) and is
+//!    on the tail's own disk (`Timer::Durable`): such an entry is held, durably, by every node of
+//!    the chain, which is a majority. It applies the write and answers the client. The commit number flows back up the chain in the
 //!    acknowledgements, so the head can answer too and compact its log.
 //! 4. **Repair through views.** The head pings every member each heartbeat. When a chain member
 //!    stays silent for `member_timeout`, the head starts the next view; the new chain is formed
@@ -155,10 +155,9 @@ impl Replica {
         if age < self.config.member_timeout {
             return false; // Give a new chain time to settle.
         }
-        let silent = |id: &NodeId| {
-            self.heard.get(id).map_or(true, |at| {
-                self.now.saturating_since(*at) > self.config.member_timeout
-            })
+        let silent = |id: &NodeId| match self.heard.get(id) {
+            Some(at) => self.now.saturating_since(*at) > self.config.member_timeout,
+            None => true,
         };
         if self.group.iter().skip(1).any(silent) {
             return true;
