@@ -210,6 +210,50 @@ fn step4_the_head_cuts_out_a_silent_member_with_a_new_view() {
 }
 
 #[test]
+fn step4_a_failed_tail_is_cut_out_and_its_predecessor_becomes_the_tail() {
+    let mut c = chain(3, false);
+    c.crash(3);
+    c.now = c.now + Duration::from_millis(400);
+    c.tick(1);
+    c.exchange(&[1, 2]);
+    c.step(1, Input::Timer(Timer::Gather));
+    c.exchange(&[1, 2]);
+    assert_eq!(c.nodes[&1].group(), &[n(1), n(2)]);
+    assert!(c.nodes[&2].is_tail());
+    c.request(1, put(7, 1, "k", "v"));
+    c.exchange(&[1, 2]);
+    assert!(c
+        .replies_to(7, 1)
+        .iter()
+        .any(|(id, r)| *id == 2 && r.result == Ok(Output::Done)));
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
+
+#[test]
+fn step4_a_failed_head_is_replaced_by_an_election_among_the_rest() {
+    let mut c = chain(3, false);
+    c.request(1, put(7, 1, "k", "v"));
+    c.exchange(&[1, 2, 3]);
+    c.crash(1);
+    // Without pings from the head, n2's view-change timer fires; n3 votes for it.
+    c.elect(2, &[2, 3]);
+    assert_eq!(c.nodes[&2].group(), &[n(2), n(3)]);
+    c.request(2, put(7, 2, "k", "w"));
+    c.exchange(&[2, 3]);
+    assert!(c
+        .replies_to(7, 2)
+        .iter()
+        .any(|(id, r)| *id == 3 && r.result == Ok(Output::Done)));
+    c.request(3, get(8, "k", ReadMode::Linearizable));
+    c.exchange(&[2, 3]);
+    assert_eq!(
+        c.replies.last().map(|(_, r)| r.result.clone()),
+        Some(Ok(value("w")))
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
+
+#[test]
 fn step4_a_standby_that_answers_pings_is_taken_back() {
     let mut c = Cluster::new(3, config(false));
     c.crash(3);
