@@ -66,6 +66,17 @@
 //! Chain replication (see [`crate::chain`]) is the same replica with another shape of group:
 //! entries flow from the head down the chain and the tail commits.
 //!
+//! ## Guarantees
+//!
+//! - Writes and the primary's reads are linearizable.
+//! - An acknowledged write survives the failure of any minority (`f` of `2f + 1` replicas,
+//!   crashes losing unsynced data included), the primary among them.
+//! - At most one primary per view; a deposed primary can neither get a write acknowledged nor
+//!   answer a linearizable read.
+//! - A backup's `ReadMode::Local` read returns the state after some committed prefix of the
+//!   writes: never an uncommitted write, but possibly an old prefix (and, across replicas or a
+//!   restart, an older one than a previous read saw).
+//!
 //! ## Implementation choices
 //!
 //! - **Agreement on views is embedded, not delegated.** The view change is an election among
@@ -103,6 +114,16 @@
 //! the member set, read-your-writes for backup reads (it needs the op-number of a write in the
 //! reply, which the shared `Reply` does not carry yet), and VR's recovery protocol for
 //! disk-less replicas.
+//!
+//! ## References
+//!
+//! - P. Alsberg, J. Day, "A Principle for Resilient Sharing of Distributed Resources", ICSE 1976.
+//! - B. Oki, B. Liskov, "Viewstamped Replication", PODC 1988; B. Liskov, J. Cowling, "Viewstamped
+//!   Replication Revisited", MIT-CSAIL-TR-2012-021.
+//! - D. Ongaro, J. Ousterhout, "In Search of an Understandable Consensus Algorithm", USENIX ATC
+//!   2014 (the consistency check, §5.4.2), and Ongaro's thesis, 2014 (§6.3 sessions, §6.4 reads).
+//! - R. van Renesse, F. Schneider, "Chain Replication for Supporting High Throughput and
+//!   Availability", OSDI 2004; J. Terrace, M. Freedman, "Object Storage on CRAQ", USENIX ATC 2009.
 
 mod config;
 mod log;
