@@ -40,7 +40,8 @@ pub struct ViewSafety {
     /// Each replica's counters when last observed, and the sums of their increases.
     stats_seen: BTreeMap<NodeId, ReplicaStats>,
     totals: ReplicaStats,
-    acknowledged_writes: u64,
+    /// Successful write replies sent (a chain's tail and head both answer a write).
+    write_replies: u64,
 }
 
 impl ViewSafety {
@@ -168,7 +169,7 @@ impl ViewSafety {
             if matches!(output, Output::Value(_)) {
                 continue; // A read.
             }
-            self.acknowledged_writes += 1;
+            self.write_replies += 1;
             if !self.committed_commands.contains(&(reply.client, reply.seq)) {
                 return Err(Violation {
                     property: "no unreplicated acknowledgement",
@@ -229,7 +230,7 @@ impl Invariants<Replica> for ViewSafety {
         vec![
             ("views_with_primary", self.primaries.len() as u64),
             ("entries_committed", self.committed.len() as u64),
-            ("writes_acknowledged", self.acknowledged_writes),
+            ("write_replies", self.write_replies),
             ("stale_view_messages_refused", t.stale_refused),
             ("confirmed_reads", t.confirmed_reads),
             ("local_reads_served", t.local_reads),
