@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use quorate_sim::{
-    Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, ReadMix, RunReport, SimConfig,
-    Summary, ZabHarness,
+    ChainHarness, Faults, Harness, MultiPaxosHarness, PaxosHarness, PrimaryBackupHarness,
+    RaftHarness, ReadMix, RunReport, SimConfig, Summary, ZabHarness,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,6 +27,25 @@ pub enum ProtocolName {
     Multipaxos,
     /// ZAB as ZooKeeper runs it (Zab 1.0), with ZooKeeper's read semantics.
     Zab,
+    /// Primary-backup with views decided by election and fenced failover (Viewstamped
+    /// Replication); reads at the primary after a confirmation round.
+    PrimaryBackup,
+    /// Chain replication (van Renesse & Schneider 2004): writes at the head, commits and
+    /// reads at the tail.
+    Chain,
+    /// Chain replication with CRAQ reads (Terrace & Freedman 2009) at every chain node.
+    Craq,
+}
+
+impl ProtocolName {
+    /// The share of local reads when `--local-reads` is not given: the protocols whose point is
+    /// cheap reads at replicas exercise them by default.
+    fn default_local_reads(self) -> f64 {
+        match self {
+            ProtocolName::PrimaryBackup | ProtocolName::Chain | ProtocolName::Craq => 0.2,
+            _ => 0.0,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -71,6 +90,12 @@ pub struct SimArgs {
     /// Default: linearizable only (zab: linearizable=1,local=3,sync=1).
     #[arg(long, value_name = "MIX")]
     reads: Option<String>,
+    /// Share of reads (0 to 1) sent with ReadMode::Local to a random node: served from that
+    /// replica's state, possibly stale. They are left out of the linearizability check and
+    /// their staleness is reported in the counters (local_reads, local_reads_stale, ...).
+    /// Default: 0.2 for primary-backup, chain and craq; 0 for raft.
+    #[arg(long, value_name = "SHARE")]
+    local_reads: Option<f64>,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -109,6 +134,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         None if args.protocol == ProtocolName::Zab => ZabHarness::READS,
         None => ReadMix::default(),
     };
+    config.workload.local_reads = args
+        .local_reads
+        .unwrap_or_else(|| args.protocol.default_local_reads());
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
         bail!("--trace and --history need a single run: add --seed N");
@@ -122,6 +150,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
         ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
         ProtocolName::Zab => simulate(&ZabHarness::default(), &config, &args),
+        ProtocolName::PrimaryBackup => simulate(&PrimaryBackupHarness::default(), &config, &args),
+        ProtocolName::Chain => simulate(&ChainHarness::new(false), &config, &args),
+        ProtocolName::Craq => simulate(&ChainHarness::new(true), &config, &args),
     }
 }
 
@@ -171,17 +202,29 @@ fn run_one<H: Harness>(
     let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
     let report = quorate_sim::run(harness, config, seed, trace);
     if let Some(path) = &args.history {
+        // Local reads promise no linearizability: the file holds what `quorate check` judges.
+        let modes = vec![(); report.history.len()];
+        let (history, _, _) =
+            quorate_sim::staleness::split_local_reads(&report.history, &report.local_reads, &modes);
         let mut text = String::new();
-        for event in &report.history {
+        for event in &history {
             text += &event.to_json_line();
             text.push('\n');
         }
         std::fs::write(path, text)
             .with_context(|| format!("cannot write the history to {}", path.display()))?;
         eprintln!(
-            "history: {} events written to {}",
-            report.history.len(),
-            path.display()
+            "history: {} events written to {}{}",
+            history.len(),
+            path.display(),
+            if report.local_reads.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} local reads left out: they may be stale by design)",
+                    report.local_reads.len()
+                )
+            }
         );
     }
     eprintln!("trace hash: {:016x}", report.trace_hash);
@@ -225,6 +268,9 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     );
     if let Some(reads) = &args.reads {
         command += &format!(" --reads {reads}");
+    }
+    if config.workload.local_reads > 0.0 {
+        command += &format!(" --local-reads {}", config.workload.local_reads);
     }
     command
 }
@@ -297,12 +343,34 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             summary.admin_requests - summary.admin_ok - summary.admin_refused
         );
     }
+    print_staleness(summary);
     if summary.unknown_checks > 0 {
         println!(
             "note: {} histories were too large to check in the time limit (verdict unknown)",
             summary.unknown_checks
         );
     }
+}
+
+/// What local reads cost, from the simulator's staleness counters (see `quorate_sim::staleness`).
+fn print_staleness(summary: &Summary) {
+    let counter = |name: &str| summary.counters.get(name).copied().unwrap_or(0);
+    let reads = counter("local_reads");
+    if reads == 0 {
+        return;
+    }
+    let stale = counter("local_reads_stale");
+    let mean = if stale == 0 {
+        0.0
+    } else {
+        counter("local_reads_writes_behind") as f64 / stale as f64
+    };
+    println!(
+        "local reads: {reads}, stale: {stale} ({:.1}%), behind by {mean:.1} acknowledged writes \
+         on average when stale, {} at most",
+        100.0 * stale as f64 / reads as f64,
+        counter("local_reads_writes_behind_max")
+    );
 }
 
 fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {

@@ -141,6 +141,61 @@ fn zab_simulates_with_zookeepers_reads_and_the_same_json_summary() {
 }
 
 #[test]
+fn primary_backup_and_chain_report_what_local_reads_cost() {
+    for protocol in ["primary-backup", "chain", "craq"] {
+        let output = quorate(&[
+            "sim",
+            "--protocol",
+            protocol,
+            "--seeds",
+            "20",
+            "--faults",
+            "all",
+            "--json",
+        ]);
+        assert!(output.status.success(), "{protocol}: {}", stderr(&output));
+        let json = last_json(&output);
+        assert_eq!(json["protocol"], protocol);
+        assert_eq!(json["violations"], 0, "{protocol}");
+        assert!(json["ops_ok"].as_u64().unwrap() > 100, "{protocol}");
+        let local_reads = json["counters"]["local_reads"].as_u64().unwrap();
+        assert!(
+            local_reads > 20,
+            "{protocol}: local reads are on by default"
+        );
+        assert!(json["counters"].get("local_reads_stale").is_some());
+        assert!(stdout(&output).contains("local reads: "), "{protocol}");
+    }
+}
+
+#[test]
+fn an_exported_history_leaves_local_reads_out_and_checks_linearizable() {
+    let dir = std::env::temp_dir().join(format!("quorate-cli-pb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("history.jsonl");
+    let path_text = path.to_str().unwrap();
+    let args = [
+        "sim",
+        "--protocol",
+        "chain",
+        "--seed",
+        "5",
+        "--history",
+        path_text,
+    ];
+    let output = quorate(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("local reads left out"),
+        "{}",
+        stderr(&output)
+    );
+    let output = quorate(&["check", path_text]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn the_same_seed_prints_the_same_trace_hash() {
     let run = || {
         let output = quorate(&["sim", "--seed", "17", "--json"]);
@@ -176,6 +231,11 @@ fn bad_input_gets_a_one_line_error_and_exit_status_2() {
         (
             vec!["sim", "--reads", "local=lots"],
             "not a non-negative integer",
+        ),
+        (vec!["sim", "--local-reads", "1.5"], "--local-reads 1.5"),
+        (
+            vec!["sim", "--protocol", "chain", "--local-reads", "x"],
+            "x",
         ),
         (vec!["sim", "--nodes", "0"], "--nodes must be at least 1"),
         (vec!["sim", "--faults", "meteor"], "unknown fault"),

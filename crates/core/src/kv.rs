@@ -318,6 +318,24 @@ impl KvStore {
         Applied::Fresh(output)
     }
 
+    /// Applies `command` like [`KvStore::apply`], except that a command of an unknown session is
+    /// applied as the session's first, whatever its sequence number.
+    ///
+    /// For protocols that serve reads without logging them (primary-backup, chain replication):
+    /// there a session's reads use up sequence numbers the log never sees, so its first logged
+    /// command may be number 5, and an evicted session cannot be told from a new one. The price
+    /// is the case rule 4 above guards against: a retry of a command whose session was evicted
+    /// in between is applied again (which takes `sessions_max` other sessions acting between
+    /// the attempt and its retry).
+    pub fn apply_with_unlogged_reads(&mut self, command: &Command) -> Applied {
+        if command.seq != 0 && !self.sessions.contains_key(&command.client) {
+            let output = self.apply_op(&command.op);
+            self.remember(command.client, command.seq, output.clone());
+            return Applied::Fresh(output);
+        }
+        self.apply(command)
+    }
+
     /// The remembered output of `client`'s request `seq`, if that is the last one applied.
     pub fn cached(&self, client: ClientId, seq: u64) -> Option<&Output> {
         let session = self.sessions.get(&client)?;
@@ -529,6 +547,29 @@ mod tests {
             Applied::Expired.reply(),
             Some(Err(ClientError::SessionExpired))
         );
+    }
+
+    #[test]
+    fn with_unlogged_reads_a_session_may_start_at_any_number() {
+        let mut kv = KvStore::default();
+        let op = || Op::Append {
+            key: b("k"),
+            value: b("x"),
+        };
+        assert_eq!(kv.apply(&cmd(1, 3, op())), Applied::Expired);
+        assert_eq!(
+            kv.apply_with_unlogged_reads(&cmd(1, 3, op())),
+            Applied::Fresh(Output::Length(1))
+        );
+        assert_eq!(
+            kv.apply_with_unlogged_reads(&cmd(1, 3, op())),
+            Applied::Cached(Output::Length(1))
+        );
+        assert_eq!(
+            kv.apply_with_unlogged_reads(&cmd(1, 2, op())),
+            Applied::Stale
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("x")));
     }
 
     #[test]

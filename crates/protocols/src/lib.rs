@@ -11,9 +11,15 @@
 //!   the KV store: a stable leader, batching, no-op gap fill, catch-up and snapshots.
 //! - [`zab`]: ZAB as ZooKeeper runs it (Zab 1.0): fast leader election, discovery,
 //!   synchronization with DIFF/TRUNC/SNAP, broadcast over FIFO channels, ZooKeeper's reads.
+//! - [`primary_backup`]: primary-backup replication with views decided by election and fenced
+//!   failover (Alsberg & Day 1976; Viewstamped Replication, Oki & Liskov 1988, 2012).
+//! - [`chain`]: chain replication (van Renesse & Schneider 2004) on the same replica, with
+//!   CRAQ reads (Terrace & Freedman 2009) as an option.
 
+pub mod chain;
 pub mod multipaxos;
 pub mod paxos;
+pub mod primary_backup;
 pub mod raft;
 pub mod zab;
 

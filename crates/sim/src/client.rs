@@ -174,7 +174,11 @@ impl<H: Harness> Simulation<'_, H> {
         if self.clients[slot].moved {
             self.new_process(slot);
         }
-        let (op, key, read) = self.next_op(slot);
+        let (op, key, mut read) = self.next_op(slot);
+        if read == ReadMode::Linearizable && self.draw_local_read(slot, &op) {
+            read = ReadMode::Local;
+            self.local_reads.push(self.history.len());
+        }
         let client = &mut self.clients[slot];
         client.seq += 1;
         client.opened |= !op.is_read();
@@ -191,6 +195,18 @@ impl<H: Harness> Simulation<'_, H> {
         self.record(process, EventKind::Invoke, &pending, None, None);
         self.clients[slot].pending = Some(pending);
         self.send_request(slot);
+    }
+
+    /// A share of reads (`Workload::local_reads`) asks for `ReadMode::Local` and goes to a
+    /// node drawn at random, so that it is served by whichever replica that is. Such reads are
+    /// measured for staleness rather than judged (unlike the read mix's sticky local reads).
+    fn draw_local_read(&mut self, slot: usize, op: &Op) -> bool {
+        let share = self.config.workload.local_reads;
+        if !op.is_read() || share <= 0.0 || !self.rng.chance(share) {
+            return false;
+        }
+        self.clients[slot].target = self.rng.below(self.ids.len() as u64) as usize;
+        true
     }
 
     fn next_op(&mut self, slot: usize) -> (Op, usize, ReadMode) {

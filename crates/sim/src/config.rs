@@ -246,6 +246,10 @@ pub struct Workload {
     /// time the clients move on to a fresh generation of keys (`k0.g7`), so that decisions keep
     /// being made, under faults, for the whole run. `None`: the ordinary register workload.
     pub write_once: Option<Duration>,
+    /// Share of reads (0 to 1) sent with `ReadMode::Local` to a node drawn at random. They may
+    /// be stale, so they are left out of the linearizability check and measured instead (see
+    /// `staleness`). At 0 no random number is drawn, so runs are exactly as without the option.
+    pub local_reads: f64,
 }
 
 impl Default for Workload {
@@ -259,6 +263,7 @@ impl Default for Workload {
             op_timeout: Duration::from_secs(3),
             think_max: Duration::from_millis(10),
             write_once: None,
+            local_reads: 0.0,
         }
     }
 }
@@ -339,6 +344,12 @@ impl SimConfig {
         }
         if self.workload.reads.total() == 0 {
             return Err("the read mix has no weight".into());
+        }
+        if !(0.0..=1.0).contains(&self.workload.local_reads) {
+            return Err(format!(
+                "--local-reads {} is not a share between 0 and 1",
+                self.workload.local_reads
+            ));
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());

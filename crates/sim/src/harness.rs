@@ -5,6 +5,7 @@ use quorate_check::history::pair;
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event as HistoryEvent, Verdict};
 use quorate_core::{Invariants, NodeId, Protocol, ReadMode};
+use quorate_protocols::primary_backup::{Replica, ReplicaConfig, Topology, ViewSafety};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
 
@@ -188,5 +189,79 @@ impl Harness for RaftHarness {
             voters: membership.all_voters().into_iter().collect(),
             learners: membership.learners.iter().copied().collect(),
         })
+    }
+}
+
+/// Primary-backup replication with views decided by election, with a snapshot threshold low
+/// enough that compaction and state transfer happen in every run.
+#[derive(Clone, Debug)]
+pub struct PrimaryBackupHarness {
+    pub config: ReplicaConfig,
+}
+
+impl Default for PrimaryBackupHarness {
+    fn default() -> Self {
+        PrimaryBackupHarness {
+            config: small_snapshots(ReplicaConfig::new(Topology::PrimaryBackup)),
+        }
+    }
+}
+
+fn small_snapshots(config: ReplicaConfig) -> ReplicaConfig {
+    ReplicaConfig {
+        snapshot_threshold: 64,
+        entries_per_prepare_max: 32,
+        ..config
+    }
+}
+
+impl Harness for PrimaryBackupHarness {
+    type Node = Replica;
+    type Invariants = ViewSafety;
+
+    fn name(&self) -> &'static str {
+        "primary-backup"
+    }
+
+    fn node(&self, id: NodeId, members: &[NodeId]) -> Replica {
+        Replica::new(id, members, self.config.clone())
+    }
+
+    fn invariants(&self) -> ViewSafety {
+        ViewSafety::new()
+    }
+}
+
+/// Chain replication: tail reads, or (with `craq`) CRAQ reads at every chain node.
+#[derive(Clone, Debug)]
+pub struct ChainHarness {
+    pub config: ReplicaConfig,
+}
+
+impl ChainHarness {
+    pub fn new(craq: bool) -> ChainHarness {
+        ChainHarness {
+            config: small_snapshots(ReplicaConfig::new(Topology::Chain { craq })),
+        }
+    }
+}
+
+impl Harness for ChainHarness {
+    type Node = Replica;
+    type Invariants = ViewSafety;
+
+    fn name(&self) -> &'static str {
+        match self.config.topology {
+            Topology::Chain { craq: true } => "craq",
+            _ => "chain",
+        }
+    }
+
+    fn node(&self, id: NodeId, members: &[NodeId]) -> Replica {
+        Replica::new(id, members, self.config.clone())
+    }
+
+    fn invariants(&self) -> ViewSafety {
+        ViewSafety::new()
     }
 }

@@ -13,7 +13,9 @@
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
 //!   safety properties. At the end, the history is checked against what the protocol
-//!   promises: linearizability by default, per read mode where it differs (ZAB).
+//!   promises: linearizability by default, per read mode where it differs (ZAB); the
+//!   `ReadMode::Local` reads sent to random replicas (`Workload::local_reads`) are left out
+//!   and their staleness is measured instead ([`staleness`]).
 //! - **Reconfiguration** (`SimConfig::reconfig`): spare nodes start outside the cluster, and a
 //!   nemesis adds and removes members, promotes learners, replaces the voters wholesale and
 //!   transfers leadership while the other faults go on (for harnesses that support it).
@@ -24,6 +26,7 @@ pub mod config;
 pub mod harness;
 pub mod report;
 pub mod rng;
+pub mod staleness;
 
 mod client;
 mod nemesis;
@@ -36,7 +39,10 @@ mod simulation;
 mod zab;
 
 pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
-pub use harness::{linearizability, Configuration, Harness, HistoryVerdict, RaftHarness};
+pub use harness::{
+    linearizability, ChainHarness, Configuration, Harness, HistoryVerdict, PrimaryBackupHarness,
+    RaftHarness,
+};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
@@ -78,6 +84,7 @@ pub fn run_many<H: Harness>(
                 };
                 let mut report = run(harness, config, *seed, None);
                 report.history = Vec::new(); // Keep memory flat over many seeds.
+                report.local_reads = Vec::new();
                 if sender.send((index, report)).is_err() {
                     break;
                 }

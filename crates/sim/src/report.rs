@@ -2,6 +2,7 @@
 
 use crate::harness::Harness;
 use crate::simulation::Simulation;
+use crate::staleness::split_local_reads;
 use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
 use quorate_core::Invariants;
@@ -48,6 +49,8 @@ pub struct RunReport {
     /// Wall time of the history check.
     pub check_wall: Duration,
     pub history: Vec<HistoryEvent>,
+    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
+    pub local_reads: Vec<usize>,
 }
 
 pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Instant) -> RunReport {
@@ -60,6 +63,9 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     );
     let mut violations = sim.violations.clone();
     let check_started = Instant::now();
+    // Local reads may be stale by design: they are measured, not judged.
+    let (checked, checked_modes, staleness) =
+        split_local_reads(&sim.history, &sim.local_reads, &sim.read_modes);
     let linearizable = if sim.config.check_history {
         let deadline = Instant::now() + sim.config.check_time_limit;
         let cancelled = move || Instant::now() > deadline;
@@ -69,18 +75,27 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         };
         let found = sim
             .harness
-            .check_history_with_modes(&sim.history, &sim.read_modes, &limits);
+            .check_history_with_modes(&checked, &checked_modes, &limits);
         violations.extend(found.violations);
         Some(found.verdict)
     } else {
         None
     };
-    let counters = sim
+    let mut counters: BTreeMap<String, u64> = sim
         .invariants
         .counters()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
+    if !sim.local_reads.is_empty() {
+        counters.insert("local_reads".into(), staleness.reads);
+        counters.insert("local_reads_stale".into(), staleness.stale);
+        counters.insert("local_reads_writes_behind".into(), staleness.writes_behind);
+        counters.insert(
+            "local_reads_writes_behind_max".into(),
+            staleness.writes_behind_max,
+        );
+    }
     RunReport {
         protocol: sim.harness.name(),
         seed,
@@ -95,6 +110,7 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         wall,
         check_wall: check_started.elapsed(),
         history: sim.history,
+        local_reads: sim.local_reads,
     }
 }
 
@@ -120,7 +136,7 @@ pub struct Summary {
     pub admin_ok: u64,
     pub admin_refused: u64,
     pub last_trace_hash: u64,
-    /// Sums of the protocol checkers' named counters.
+    /// Sums of the protocol checkers' named counters (maxima for names ending in `_max`).
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -146,7 +162,13 @@ impl Summary {
         self.admin_refused += report.stats.admin_refused;
         self.last_trace_hash = report.trace_hash;
         for (name, value) in &report.counters {
-            *self.counters.entry(name.clone()).or_default() += value;
+            let total = self.counters.entry(name.clone()).or_default();
+            // Counters named `..._max` are maxima; the others are sums.
+            if name.ends_with("_max") {
+                *total = (*total).max(*value);
+            } else {
+                *total += value;
+            }
         }
     }
 

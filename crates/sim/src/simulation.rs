@@ -12,7 +12,8 @@
 //!    are checked; a violation ends the run and is reported with the seed.
 //! 4. Eventually a node emits `Reply`; a `Reply` event reaches the client, which appends the
 //!    completion to the history (or retries elsewhere on a redirect or timeout).
-//! 5. At the end, the history is checked for linearizability.
+//! 5. At the end, the history is checked for linearizability, except the `ReadMode::Local`
+//!    reads, whose staleness is measured instead (`staleness.rs`).
 //!
 //! Everything random is drawn from one [`Rng`](crate::rng::Rng) seeded by the run's seed, and
 //! nothing depends on wall time or on hash-map order, so a seed replays bit for bit; the
@@ -121,6 +122,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     /// The read mode of each history event's operation (`Linearizable` for writes), which
     /// the history format does not record.
     pub read_modes: Vec<ReadMode>,
+    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
+    pub local_reads: Vec<usize>,
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
@@ -181,6 +184,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             clients: Vec::new(),
             history: Vec::new(),
             read_modes: Vec::new(),
+            local_reads: Vec::new(),
             next_process: 0,
             next_session: 1,
             value_counter: 0,

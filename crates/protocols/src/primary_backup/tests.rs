@@ -1,0 +1,541 @@
+//! Scenario tests: feed one replica (or a small scripted cluster) exact inputs and assert the
+//! exact effects, in the order of the module docs' steps.
+
+use super::testkit::*;
+use super::*;
+use quorate_core::{AdminCommand, AdminRequest, Effect, ReadMode};
+
+fn pb() -> ReplicaConfig {
+    ReplicaConfig::new(Topology::PrimaryBackup)
+}
+
+/// Replica 1 of a group of `size`, primary of view 1 with its ViewStart entry at op 1.
+fn primary(size: u64) -> Replica {
+    let mut r = replica(1, size, pb());
+    step(&mut r, Input::Timer(Timer::ViewChange));
+    for voter in 2..=(size / 2 + 1) {
+        let vote = Message::DoViewChange {
+            view: 1,
+            granted: true,
+            last_op: 0,
+            last_view: 0,
+        };
+        deliver(&mut r, voter, vote);
+    }
+    assert!(r.is_primary());
+    r
+}
+
+fn prepare_ok(view: u64, op: u64) -> Message {
+    Message::PrepareOk {
+        view,
+        result: PrepareResult::Ok { op },
+        commit: 0,
+    }
+}
+
+fn group_of(size: u64) -> Group {
+    Arc::new(members(size))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 4: view changes.
+
+#[test]
+fn step4_a_view_change_persists_view_and_vote_before_asking() {
+    let mut r = replica(1, 3, pb());
+    let effects = step(&mut r, Input::Timer(Timer::ViewChange));
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(Record::ViewState {
+            view: 1,
+            vote: Some(NodeId(1)),
+            boot: 1
+        })
+    ));
+    let ask = Message::StartViewChange {
+        view: 1,
+        last_op: 0,
+        last_view: 0,
+    };
+    assert_eq!(sends(&effects), vec![(n(2), ask.clone()), (n(3), ask)]);
+    assert_eq!(r.status().role, quorate_core::Role::Candidate);
+}
+
+#[test]
+fn step4_a_majority_of_votes_makes_a_primary_that_starts_its_view() {
+    let mut r = replica(1, 3, pb());
+    step(&mut r, Input::Timer(Timer::ViewChange));
+    let vote = Message::DoViewChange {
+        view: 1,
+        granted: true,
+        last_op: 0,
+        last_view: 0,
+    };
+    let effects = deliver(&mut r, 2, vote);
+    assert!(r.is_primary());
+    assert_eq!(r.group(), &[n(1), n(2), n(3)]);
+    let view_start = Entry {
+        op: 1,
+        view: 1,
+        payload: Payload::ViewStart,
+    };
+    assert!(
+        matches!(&effects[..], [.., Effect::Persist(Record::Entries(e)), _, _] if e == &vec![view_start.clone()])
+    );
+    for (_, msg) in sends(&effects) {
+        assert!(
+            matches!(msg, Message::Prepare { view: 1, prev_op: 0, ref entries, .. } if entries == &vec![view_start.clone()])
+        );
+    }
+}
+
+#[test]
+fn step4_votes_go_only_to_a_candidate_holding_at_least_as_many_writes() {
+    let mut r = replica(3, 3, pb());
+    // Give replica 3 two entries of view 1.
+    let entries = vec![
+        Entry {
+            op: 1,
+            view: 1,
+            payload: Payload::ViewStart,
+        },
+        Entry {
+            op: 2,
+            view: 1,
+            payload: Payload::ViewStart,
+        },
+    ];
+    let prepare = Message::Prepare {
+        view: 1,
+        group: group_of(3),
+        prev_op: 0,
+        prev_view: 0,
+        entries,
+        commit: 0,
+    };
+    deliver(&mut r, 1, prepare);
+    assert_eq!(r.last_viewstamp(), (1, 2));
+    let behind = Message::StartViewChange {
+        view: 2,
+        last_op: 1,
+        last_view: 1,
+    };
+    let effects = deliver(&mut r, 2, behind);
+    assert!(matches!(
+        sends(&effects)[..],
+        [(
+            _,
+            Message::DoViewChange {
+                view: 2,
+                granted: false,
+                last_op: 2,
+                last_view: 1
+            }
+        )]
+    ));
+    // A candidate with a later view in its last entry is more up to date, even if shorter.
+    let later = Message::StartViewChange {
+        view: 3,
+        last_op: 1,
+        last_view: 2,
+    };
+    let effects = deliver(&mut r, 1, later);
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(Record::ViewState {
+            view: 3,
+            vote: None,
+            ..
+        })
+    ));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Persist(Record::ViewState {
+            view: 3,
+            vote: Some(NodeId(1)),
+            ..
+        })
+    )));
+    assert!(matches!(
+        sends(&effects)[..],
+        [(
+            _,
+            Message::DoViewChange {
+                view: 3,
+                granted: true,
+                ..
+            }
+        )]
+    ));
+}
+
+#[test]
+fn step4_one_vote_per_view() {
+    let mut r = replica(3, 3, pb());
+    let ask = |view| Message::StartViewChange {
+        view,
+        last_op: 0,
+        last_view: 0,
+    };
+    let granted = |effects: &[Effect<Replica>]| {
+        matches!(
+            sends(effects)[..],
+            [(_, Message::DoViewChange { granted: true, .. })]
+        )
+    };
+    assert!(granted(&deliver(&mut r, 1, ask(1))));
+    assert!(
+        !granted(&deliver(&mut r, 2, ask(1))),
+        "a second candidate of view 1"
+    );
+    assert!(
+        granted(&deliver(&mut r, 1, ask(1))),
+        "the same candidate again"
+    );
+    assert!(
+        granted(&deliver(&mut r, 2, ask(2))),
+        "a new view, a new vote"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps 2 and 3: normal operation.
+
+#[test]
+fn step3_the_primary_answers_only_once_a_majority_including_itself_holds_the_write() {
+    let mut r = primary(5);
+    deliver(&mut r, 2, prepare_ok(1, 1));
+    deliver(&mut r, 3, prepare_ok(1, 1));
+    assert_eq!(r.commit_number(), 1, "the ViewStart entry committed");
+    step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    let effects = deliver(&mut r, 2, prepare_ok(1, 2));
+    assert!(
+        replies(&effects).is_empty(),
+        "primary + 1 backup of 5 is no majority"
+    );
+    let effects = deliver(&mut r, 4, prepare_ok(1, 2));
+    assert_eq!(
+        replies(&effects).len(),
+        1,
+        "primary + 2 backups of 5 is a majority"
+    );
+    assert_eq!(replies(&effects)[0].result, Ok(Output::Done));
+    assert_eq!(r.commit_number(), 2);
+}
+
+#[test]
+fn step2_a_backup_persists_entries_before_it_acknowledges_them() {
+    let mut r = replica(2, 3, pb());
+    let prepare = Message::Prepare {
+        view: 1,
+        group: group_of(3),
+        prev_op: 0,
+        prev_view: 0,
+        entries: vec![Entry {
+            op: 1,
+            view: 1,
+            payload: Payload::ViewStart,
+        }],
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 1, prepare);
+    let persist = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Persist(Record::Entries(_))))
+        .expect("persisted");
+    let ack = effects
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Effect::Send {
+                    msg: Message::PrepareOk { .. },
+                    ..
+                }
+            )
+        })
+        .expect("acknowledged");
+    assert!(persist < ack, "persist before you speak: {effects:?}");
+    assert_eq!(r.primary(), Some(n(1)));
+}
+
+#[test]
+fn step2_a_backup_refuses_entries_that_do_not_follow_its_log() {
+    let mut r = replica(2, 3, pb());
+    let prepare = Message::Prepare {
+        view: 1,
+        group: group_of(3),
+        prev_op: 3,
+        prev_view: 1,
+        entries: vec![],
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 1, prepare);
+    assert!(matches!(
+        sends(&effects)[..],
+        [(
+            _,
+            Message::PrepareOk {
+                result: PrepareResult::Mismatch {
+                    prev_op: 3,
+                    conflict_view: None,
+                    conflict_op: 1
+                },
+                ..
+            }
+        )]
+    ));
+}
+
+#[test]
+fn step2_writes_at_a_backup_are_redirected_to_the_primary() {
+    let mut r = replica(2, 3, pb());
+    let heartbeat = Message::Prepare {
+        view: 1,
+        group: group_of(3),
+        prev_op: 0,
+        prev_view: 0,
+        entries: vec![],
+        commit: 0,
+    };
+    deliver(&mut r, 1, heartbeat);
+    let effects = step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    assert_eq!(
+        replies(&effects)[0].result,
+        Err(ClientError::NotLeader { leader: Some(n(1)) })
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 5: fencing.
+
+#[test]
+fn step5_a_backup_refuses_an_older_view_and_names_the_newer_one() {
+    let mut r = replica(2, 3, pb());
+    deliver(
+        &mut r,
+        3,
+        Message::StartViewChange {
+            view: 2,
+            last_op: 0,
+            last_view: 0,
+        },
+    );
+    let stale = Message::Prepare {
+        view: 1,
+        group: group_of(3),
+        prev_op: 0,
+        prev_view: 0,
+        entries: vec![Entry {
+            op: 1,
+            view: 1,
+            payload: Payload::ViewStart,
+        }],
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 1, stale);
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Persist(_))),
+        "nothing appended"
+    );
+    assert_eq!(
+        sends(&effects),
+        vec![(
+            n(1),
+            Message::PrepareOk {
+                view: 2,
+                result: PrepareResult::StaleView,
+                commit: 0
+            }
+        )]
+    );
+    assert_eq!(r.stats().stale_refused, 1);
+}
+
+#[test]
+fn step5_a_deposed_primary_leaves_its_writes_indeterminate_and_cannot_commit_them() {
+    let mut r = primary(3);
+    step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    let refused = Message::PrepareOk {
+        view: 2,
+        result: PrepareResult::StaleView,
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 2, refused);
+    assert!(!r.is_primary());
+    assert_eq!(r.view(), 2);
+    assert_eq!(
+        replies(&effects)[0].result,
+        Err(ClientError::Indeterminate { leader: None })
+    );
+    // A late acknowledgement of view 1 no longer counts.
+    let effects = deliver(&mut r, 3, prepare_ok(1, 2));
+    assert!(replies(&effects).is_empty());
+    assert_eq!(r.commit_number(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps 6 and 7: reads.
+
+#[test]
+fn step6_a_read_at_the_primary_waits_for_a_majority_to_confirm_the_view() {
+    let mut r = primary(3);
+    deliver(&mut r, 2, prepare_ok(1, 1));
+    step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    deliver(&mut r, 2, prepare_ok(1, 2));
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
+    assert!(replies(&effects).is_empty(), "not before the round");
+    let rounds: Vec<u64> = sends(&effects)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Message::Confirm { view: 1, round } => Some(round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rounds.len(), 2, "asks both backups");
+    let round = rounds[0];
+    assert_eq!(round >> 40, 1, "rounds are numbered from the boot counter");
+    let effects = deliver(&mut r, 3, Message::ConfirmOk { view: 1, round });
+    assert_eq!(replies(&effects)[0].result, Ok(value("v")));
+    assert_eq!(r.stats().confirmed_reads, 1);
+}
+
+#[test]
+fn step6_a_confirmation_answered_in_a_newer_view_deposes_the_primary_and_refuses_its_reads() {
+    let mut r = primary(3);
+    deliver(&mut r, 2, prepare_ok(1, 1));
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
+    let Some((_, Message::Confirm { round, .. })) = sends(&effects).into_iter().next() else {
+        panic!("a round started");
+    };
+    let effects = deliver(&mut r, 2, Message::ConfirmOk { view: 2, round });
+    assert_eq!(
+        replies(&effects)[0].result,
+        Err(ClientError::NotLeader { leader: None })
+    );
+    assert!(!r.is_primary());
+}
+
+#[test]
+fn step6_a_new_primary_serves_no_read_before_it_commits_an_entry_of_its_view() {
+    let mut r = primary(3);
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
+    let Some((_, Message::Confirm { round, .. })) = sends(&effects).into_iter().next() else {
+        panic!("a round started");
+    };
+    let effects = deliver(&mut r, 2, Message::ConfirmOk { view: 1, round });
+    assert!(
+        replies(&effects).is_empty(),
+        "ViewStart is not committed yet"
+    );
+    let effects = deliver(&mut r, 2, prepare_ok(1, 1));
+    assert_eq!(replies(&effects)[0].result, Ok(Output::Value(None)));
+}
+
+#[test]
+fn step7_a_local_read_at_a_backup_is_answered_at_once() {
+    let mut r = replica(2, 3, pb());
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Local)));
+    assert_eq!(replies(&effects)[0].result, Ok(Output::Value(None)));
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
+    assert_eq!(
+        replies(&effects)[0].result,
+        Err(ClientError::NotLeader { leader: None })
+    );
+}
+
+#[test]
+fn a_restarted_replica_numbers_its_read_rounds_above_its_earlier_life() {
+    let mut r = replica(1, 3, pb());
+    let effects = step(&mut r, Input::Timer(Timer::ViewChange));
+    let disk: Vec<Record> = effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(record) => Some(record),
+            _ => None,
+        })
+        .collect();
+    let mut again = Replica::new(n(1), &members(3), pb());
+    let effects = step(&mut again, Input::Start { recovered: disk });
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(Record::ViewState {
+            view: 1,
+            boot: 2,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn admin_requests_are_rejected_with_a_reason() {
+    let mut r = primary(3);
+    let admin = AdminRequest {
+        client: ClientId(9),
+        seq: 1,
+        command: AdminCommand::TransferLeadership(n(2)),
+    };
+    let effects = step(&mut r, Input::Admin(admin));
+    let Err(ClientError::Rejected(why)) = &replies(&effects)[0].result else {
+        panic!("rejected");
+    };
+    assert!(why.contains("decided by election"), "{why}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scripted cluster.
+
+#[test]
+fn a_retried_write_is_applied_once_across_a_failover() {
+    let mut c = Cluster::new(3, pb());
+    c.elect(1, &[1, 2, 3]);
+    c.request(1, put(7, 1, "k", "v"));
+    // The write reaches replica 2 only; the primary dies before it commits.
+    c.deliver_while(|from, to, m| from == 1 && to == 2 && matches!(m, Message::Prepare { .. }));
+    c.crash(1);
+    c.network.clear();
+    c.elect(2, &[2, 3]);
+    // The client retries at the new primary, which holds the write from view 1 already.
+    c.request(2, put(7, 1, "k", "v"));
+    c.exchange(&[2, 3]);
+    let answers = c.replies_to(7, 1);
+    assert!(
+        answers.iter().all(|(_, r)| r.result == Ok(Output::Done)),
+        "{answers:?}"
+    );
+    assert!(!answers.is_empty());
+    assert_eq!(
+        c.nodes[&2].state_machine().get(b"k").map(|v| v.as_ref()),
+        Some(&b"v"[..])
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
+
+#[test]
+fn step8_a_backup_behind_the_primarys_snapshot_receives_its_state() {
+    let config = ReplicaConfig {
+        snapshot_threshold: 4,
+        ..pb()
+    };
+    let mut c = Cluster::new(3, config);
+    c.elect(1, &[1, 2, 3]);
+    c.crash(3);
+    for seq in 1..=8 {
+        c.request(1, put(7, seq, "k", &seq.to_string()));
+        c.exchange(&[1, 2]);
+    }
+    c.tick(1);
+    c.exchange(&[1, 2]);
+    assert!(c.nodes[&1].first_op() > 1, "the primary compacted");
+    c.drop_messages_of(3); // The Prepares sent while it was down are lost.
+    c.restart(3);
+    c.tick(1);
+    c.exchange(&[1, 2, 3]);
+    assert_eq!(c.nodes[&3].stats().state_transfers, 1);
+    assert_eq!(
+        c.nodes[&3].state_machine().get(b"k").map(|v| v.as_ref()),
+        Some(&b"8"[..])
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
