@@ -1,6 +1,8 @@
 //! The `quorate` command.
 
 mod check_cmd;
+mod cluster_cmd;
+mod serve_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -13,7 +15,10 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  \
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
-    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl")]
+    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
+    quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
+    quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \
+    --client-addr 127.0.0.1:6381 --data-dir /var/lib/quorate/n1")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +31,12 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Check a history file (JSON lines) for linearizability.
     Check(check_cmd::CheckArgs),
+    /// Run one node of a cluster: peers over TCP, a write-ahead log on disk, Redis-protocol
+    /// clients (redis-cli, redis-benchmark, any Redis library).
+    Serve(serve_cmd::ServeArgs),
+    /// Start a local cluster of node processes on loopback, print their addresses, and stop
+    /// them all on Ctrl-C.
+    Cluster(cluster_cmd::ClusterArgs),
 }
 
 /// Exit status for bad input (usage errors, impossible options, unreadable files).
@@ -36,6 +47,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Cluster(args) => cluster_cmd::run(args),
     };
     match result {
         Ok(code) => code,
