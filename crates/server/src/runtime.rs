@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::served::ServedProtocol;
 use crate::storage::{PersistEvent, Persister};
 use crate::transport::{PeerContext, PeerMsg, PeerSender};
-use quorate_core::{ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange};
+use quorate_core::{ClientError, ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -46,10 +46,13 @@ const WAITER_TTL: Duration = Duration::from_secs(60);
 
 /// A client request handed to the runtime by a connection handler.
 pub enum ClientCall {
-    /// Step the request on this node.
+    /// Step the request on this node. With `forward`, a `NotLeader` answer naming another
+    /// node is not delivered: the request goes to that leader instead, from inside the event
+    /// loop, so requests enqueued in some order reach the leader in that order.
     Submit {
         request: Request,
         reply: oneshot::Sender<Reply>,
+        forward: bool,
     },
     /// Send the request to node `to` (the leader) and relay its answer.
     Forward {
@@ -64,6 +67,8 @@ enum Waiter {
         seq: u64,
         reply: oneshot::Sender<Reply>,
         since: Instant,
+        /// The request, kept to forward it if this node turns out not to lead.
+        forward: Option<Request>,
     },
     /// A request forwarded by follower `node`; the answer goes back to it.
     Remote {
@@ -282,6 +287,29 @@ impl<P: ServedProtocol> Runtime<P> {
             return;
         }
         match waiter {
+            Waiter::Local {
+                seq,
+                reply: tx,
+                since,
+                forward: Some(request),
+            } if from_node => match reply.result {
+                Err(ClientError::NotLeader {
+                    leader: Some(leader),
+                }) if leader != self.ctx.me && self.peers.contains_key(&leader) => {
+                    Metrics::inc(&self.metrics.client_forwards);
+                    let waiter = Waiter::Local {
+                        seq,
+                        reply: tx,
+                        since,
+                        forward: None,
+                    };
+                    self.waiters.insert(request.client, waiter);
+                    self.send(leader, PeerMsg::Forward(request));
+                }
+                _ => {
+                    let _ = tx.send(reply);
+                }
+            },
             Waiter::Local { reply: tx, .. } => {
                 let _ = tx.send(reply);
             }
@@ -326,22 +354,28 @@ impl<P: ServedProtocol> Runtime<P> {
 
     fn on_call(&mut self, call: ClientCall) {
         match call {
-            ClientCall::Submit { request, reply } => {
-                self.wait(&request, reply);
+            ClientCall::Submit {
+                request,
+                reply,
+                forward,
+            } => {
+                let kept = forward.then(|| request.clone());
+                self.wait(&request, reply, kept);
                 self.step(Input::Request(request));
             }
             ClientCall::Forward { to, request, reply } => {
-                self.wait(&request, reply);
+                self.wait(&request, reply, None);
                 self.send(to, PeerMsg::Forward(request));
             }
         }
     }
 
-    fn wait(&mut self, request: &Request, reply: oneshot::Sender<Reply>) {
+    fn wait(&mut self, request: &Request, reply: oneshot::Sender<Reply>, forward: Option<Request>) {
         let waiter = Waiter::Local {
             seq: request.seq,
             reply,
             since: Instant::now(),
+            forward,
         };
         self.waiters.insert(request.client, waiter);
     }
@@ -387,24 +421,22 @@ impl NodeHandle {
         }
     }
 
-    /// Steps `request` on this node; `None` if the runtime dropped it (or is gone).
-    pub async fn submit(&self, request: Request) -> Option<Reply> {
+    /// Hands `request` to the runtime: to step on this node (`to: None`; forwarded to the
+    /// leader in `forward` mode if this node does not lead), or to send to node `to`. Returns
+    /// where the answer will arrive, once the request is in the runtime's queue (so requests
+    /// enqueued one after the other are handled in that order); `None` if the runtime is gone.
+    pub async fn enqueue(&self, request: Request, to: Option<NodeId>) -> Option<oneshot::Receiver<Reply>> {
         let (reply, answer) = oneshot::channel();
-        self.calls
-            .send(ClientCall::Submit { request, reply })
-            .await
-            .ok()?;
-        answer.await.ok()
-    }
-
-    /// Sends `request` to node `to` and waits for its answer.
-    pub async fn forward(&self, to: NodeId, request: Request) -> Option<Reply> {
-        let (reply, answer) = oneshot::channel();
-        self.calls
-            .send(ClientCall::Forward { to, request, reply })
-            .await
-            .ok()?;
-        answer.await.ok()
+        let call = match to {
+            None => ClientCall::Submit {
+                request,
+                reply,
+                forward: self.config.follower == crate::FollowerMode::Forward,
+            },
+            Some(to) => ClientCall::Forward { to, request, reply },
+        };
+        self.calls.send(call).await.ok()?;
+        Some(answer)
     }
 
     pub fn me(&self) -> NodeId {

@@ -3,7 +3,7 @@
 use super::cmd::Command;
 use super::connection::{split, FrameReader, FrameWriter, ReadError};
 use super::frame::{Frame, Limits};
-use super::session::{Exec, Lane, Session};
+use super::session::{Exec, Lane, Order, Session};
 use crate::metrics::Metrics;
 use crate::runtime::NodeHandle;
 use std::collections::VecDeque;
@@ -66,6 +66,8 @@ pub struct Handler {
     in_flight: VecDeque<InFlight>,
     /// Set after QUIT, end of input or a protocol error: answer what is owed, then close.
     closing: bool,
+    /// Released by the last command sent to the node, to keep the next one behind it.
+    last_order: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Handler {
@@ -78,6 +80,7 @@ impl Handler {
             session: Session::new(),
             in_flight: VecDeque::new(),
             closing: false,
+            last_order: None,
         }
     }
 
@@ -154,10 +157,17 @@ impl Handler {
     }
 
     fn spawn(&mut self, command: Command) -> InFlight {
+        let (next, released) = tokio::sync::oneshot::channel();
+        let order = Order {
+            previous: self.last_order.replace(released),
+            next: Some(next),
+            release_on_enqueue: command.is_single_request(),
+        };
         let mut exec = Exec {
             node: self.node.clone(),
             lane: self.session.take_lane(),
             read_mode: self.session.read_mode,
+            order,
         };
         InFlight::Task(tokio::spawn(async move {
             let frame = command.execute(&mut exec).await;

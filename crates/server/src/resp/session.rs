@@ -33,6 +33,7 @@ use crate::runtime::NodeHandle;
 use crate::metrics::Metrics;
 use quorate_core::{ClientError, ClientId, NodeId, Op, Output, ReadMode, Request};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// How long one attempt waits before it is retried.
@@ -137,6 +138,24 @@ pub struct Exec {
     pub node: NodeHandle,
     pub lane: Lane,
     pub read_mode: ReadMode,
+    pub order: Order,
+}
+
+/// Keeps a connection's pipelined commands in the order they were sent, as Redis does: a
+/// command's first request is enqueued only after the previous command released it. A
+/// one-request command releases its successor as soon as its request is in the runtime's
+/// queue (the runtime, the peer link and the leader all keep FIFO order from there); a
+/// command of several requests (INCR, DEL of several keys) releases it when it completes.
+/// Retries after a failure are not ordered: a pipeline that spans a leader change may see
+/// its commands applied out of order.
+#[derive(Default)]
+pub struct Order {
+    /// Resolves (or is dropped) when the previous command releases this one.
+    pub previous: Option<oneshot::Receiver<()>>,
+    /// Released by this command; dropping it releases too.
+    pub next: Option<oneshot::Sender<()>>,
+    /// Release `next` as soon as the first request is enqueued.
+    pub release_on_enqueue: bool,
 }
 
 impl Exec {
@@ -157,7 +176,10 @@ impl Exec {
 
     /// Gets an answer for one request, retrying as the module docs describe. Also returns
     /// whether the request may have taken effect.
-    async fn call(&self, op: Op, seq: u64, read: ReadMode) -> (Result<Output, CallError>, bool) {
+    async fn call(&mut self, op: Op, seq: u64, read: ReadMode) -> (Result<Output, CallError>, bool) {
+        if let Some(previous) = self.order.previous.take() {
+            let _ = previous.await; // Released, or the previous command is gone: either way, go.
+        }
         let node = &self.node;
         let deadline = Instant::now() + node.config.request_timeout();
         let is_write = !op.is_read();
@@ -175,12 +197,11 @@ impl Exec {
                 op: op.clone(),
                 read,
             };
-            let attempt = async {
-                match via {
-                    None => node.submit(request).await,
-                    Some(leader) => node.forward(leader, request).await,
-                }
-            };
+            let answer = node.enqueue(request, via).await;
+            if self.order.release_on_enqueue {
+                self.order.next.take();
+            }
+            let attempt = async { answer?.await.ok() };
             let limit = ATTEMPT_TIMEOUT.min(deadline - now);
             let reply = match tokio::time::timeout(limit, attempt).await {
                 Ok(Some(reply)) => reply,
@@ -199,6 +220,7 @@ impl Exec {
                 ClientError::NotLeader { leader: Some(leader) } if leader != node.me() => {
                     match node.config.follower {
                         FollowerMode::Forward => {
+                            // The leader answered that another node leads now: go there.
                             Metrics::inc(&node.metrics.client_forwards);
                             via = Some(leader);
                         }

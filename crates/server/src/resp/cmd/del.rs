@@ -21,6 +21,10 @@ impl Del {
         Ok(Del { keys })
     }
 
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mut deleted = 0;
         for key in self.keys {

@@ -21,6 +21,10 @@ impl Exists {
         Ok(Exists { keys })
     }
 
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mut found = 0;
         let mode = exec.read_mode;

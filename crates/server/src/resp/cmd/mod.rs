@@ -101,6 +101,16 @@ impl Command {
         )
     }
 
+    /// True for commands that send exactly one request to the node (see `session::Order`).
+    pub fn is_single_request(&self) -> bool {
+        match self {
+            Command::Del(cmd) => cmd.keys() == 1,
+            Command::Exists(cmd) => cmd.keys() == 1,
+            Command::Incr(_) => false,
+            _ => true,
+        }
+    }
+
     /// Runs a command that needs the node.
     pub async fn execute(self, exec: &mut Exec) -> Frame {
         let result = match self {
