@@ -85,7 +85,10 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     write_manifest(&dir, &args.protocol, &nodes)?;
     print_table(&dir, &nodes);
     match wait_for_leader(&nodes, Duration::from_secs(15)) {
-        Some(id) => println!("leader: node {id}. Try: redis-cli -p {} SET k v", nodes[0].config.client_addr.port()),
+        Some(id) => println!(
+            "leader: node {id}. Try: redis-cli -p {} SET k v",
+            nodes[0].config.client_addr.port()
+        ),
         None => println!("no leader after 15 s; see the logs in {}", dir.display()),
     }
     println!("Press Ctrl-C to stop every node.");
@@ -105,7 +108,12 @@ fn fresh_dir() -> anyhow::Result<PathBuf> {
 
 /// An address for node `offset`: `base + offset`, or with `free` a port the OS picks (its
 /// listener is kept in `held` until every port is chosen, so no two choices collide).
-fn port(base: u16, offset: u64, free: bool, held: &mut Vec<TcpListener>) -> anyhow::Result<SocketAddr> {
+fn port(
+    base: u16,
+    offset: u64,
+    free: bool,
+    held: &mut Vec<TcpListener>,
+) -> anyhow::Result<SocketAddr> {
     let port = if free {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
@@ -157,7 +165,10 @@ fn start(config: ServerConfig, dir: &Path) -> anyhow::Result<Node> {
     let config_path = dir.join(format!("n{}.toml", config.id));
     fs::write(&config_path, config.to_toml())?;
     let log = dir.join(format!("n{}.log", config.id));
-    let out = fs::OpenOptions::new().create(true).append(true).open(&log)?;
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
     let child = Command::new(std::env::current_exe()?)
         .args(["serve", "--config"])
         .arg(&config_path)
@@ -196,7 +207,10 @@ fn write_manifest(dir: &Path, protocol: &str, nodes: &[Node]) -> anyhow::Result<
         "cluster_pid": std::process::id(),
         "nodes": entries,
     });
-    fs::write(dir.join("cluster.json"), serde_json::to_string_pretty(&manifest)?)?;
+    fs::write(
+        dir.join("cluster.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
     Ok(())
 }
 
@@ -206,14 +220,19 @@ fn print_table(dir: &Path, nodes: &[Node]) {
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header(["node", "pid", "clients (RESP)", "peers", "metrics", "log"]);
     for n in nodes {
-        let metrics = n.config.metrics_addr.map_or(String::new(), |a| format!("http://{a}/metrics"));
+        let metrics = n
+            .config
+            .metrics_addr
+            .map_or(String::new(), |a| format!("http://{a}/metrics"));
         table.add_row([
             n.config.id.to_string(),
             n.child.id().to_string(),
             n.config.client_addr.to_string(),
             n.config.peers[&n.config.node_id()].to_string(),
             metrics,
-            n.log.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+            n.log
+                .file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
         ]);
     }
     println!("{table}");
@@ -238,7 +257,9 @@ fn wait_for_leader(nodes: &[Node], within: Duration) -> Option<u64> {
 
 /// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own meanwhile.
 fn supervise(nodes: &mut [Node]) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut terminate = signal(SignalKind::terminate())?;

@@ -66,7 +66,8 @@ fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
                 missing.join(", ")
             ));
         }
-        let peers = parse_peers(args.peers.as_deref().expect("checked")).map_err(|e| anyhow!("--peers: {e}"))?;
+        let peers = parse_peers(args.peers.as_deref().expect("checked"))
+            .map_err(|e| anyhow!("--peers: {e}"))?;
         config = Some(ServerConfig::new(
             args.protocol.as_deref().expect("checked"),
             args.id.expect("checked"),

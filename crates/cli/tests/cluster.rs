@@ -75,7 +75,6 @@ impl Drop for Proc {
 }
 
 struct NodeInfo {
-    id: u64,
     pid: i32,
     client: SocketAddr,
     peer: SocketAddr,
@@ -87,7 +86,14 @@ struct NodeInfo {
 fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
     let nodes_arg = nodes.to_string();
     let proc = Proc::spawn(
-        &["cluster", "--nodes", &nodes_arg, "--free-ports", "--data-dir", dir.to_str().unwrap()],
+        &[
+            "cluster",
+            "--nodes",
+            &nodes_arg,
+            "--free-ports",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
         &dir.with_extension("out"),
     );
     let manifest = dir.join("cluster.json");
@@ -98,7 +104,11 @@ fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
                 break json;
             }
         }
-        assert!(Instant::now() < deadline, "no cluster.json in {}", dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "no cluster.json in {}",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let infos = json["nodes"]
@@ -106,7 +116,6 @@ fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
         .unwrap()
         .iter()
         .map(|n| NodeInfo {
-            id: n["id"].as_u64().unwrap(),
             pid: n["pid"].as_i64().unwrap() as i32,
             client: n["client_addr"].as_str().unwrap().parse().unwrap(),
             peer: n["peer_addr"].as_str().unwrap().parse().unwrap(),
@@ -119,7 +128,9 @@ fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
 
 fn info(addr: SocketAddr) -> Option<String> {
     let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
-    let mut con = client.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
     con.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     redis::cmd("INFO").query(&mut con).ok()
 }
@@ -148,7 +159,9 @@ fn leader(nodes: &[NodeInfo], within: Duration) -> usize {
 
 fn connect(addr: SocketAddr) -> Option<redis::Connection> {
     let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
-    let con = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
+    let con = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .ok()?;
     // Longer than the server's 5 s request deadline, so a slow answer is still an answer.
     con.set_read_timeout(Some(Duration::from_secs(8))).ok()?;
     con.set_write_timeout(Some(Duration::from_secs(8))).ok()?;
@@ -162,7 +175,14 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&self, process: u64, kind: EventKind, key: &str, value: OpValue, error: Option<String>) {
+    fn record(
+        &self,
+        process: u64,
+        kind: EventKind,
+        key: &str,
+        value: OpValue,
+        error: Option<String>,
+    ) {
         let event = Event {
             process,
             kind,
@@ -183,8 +203,13 @@ fn outcome<T>(result: &RedisResult<T>) -> (EventKind, Option<String>) {
         Err(e) => {
             let text = e.to_string();
             // Definite refusals: the request did not take effect.
-            let definite = text.contains("rejected") || text.contains("MOVED") || text.contains("TRYAGAIN");
-            let kind = if definite { EventKind::Fail } else { EventKind::Info };
+            let definite =
+                text.contains("rejected") || text.contains("MOVED") || text.contains("TRYAGAIN");
+            let kind = if definite {
+                EventKind::Fail
+            } else {
+                EventKind::Info
+            };
             (kind, Some(text))
         }
     }
@@ -230,7 +255,13 @@ fn client_loop(t: u64, nodes: &[SocketAddr], rec: &Recorder, stop: &AtomicBool) 
                 kind
             }
             1 => {
-                rec.record(process, EventKind::Invoke, key, OpValue::Put(value.clone()), None);
+                rec.record(
+                    process,
+                    EventKind::Invoke,
+                    key,
+                    OpValue::Put(value.clone()),
+                    None,
+                );
                 let r: RedisResult<()> = c.set(key, &value);
                 let (kind, error) = outcome(&r);
                 rec.record(process, kind, key, OpValue::Put(value), error);
@@ -238,7 +269,13 @@ fn client_loop(t: u64, nodes: &[SocketAddr], rec: &Recorder, stop: &AtomicBool) 
             }
             2 => {
                 let v = format!("{value},");
-                rec.record(process, EventKind::Invoke, key, OpValue::Append(v.clone()), None);
+                rec.record(
+                    process,
+                    EventKind::Invoke,
+                    key,
+                    OpValue::Append(v.clone()),
+                    None,
+                );
                 let r: RedisResult<i64> = c.append(key, &v);
                 let (kind, error) = outcome(&r);
                 rec.record(process, kind, key, OpValue::Append(v), error);
@@ -246,20 +283,29 @@ fn client_loop(t: u64, nodes: &[SocketAddr], rec: &Recorder, stop: &AtomicBool) 
             }
             _ => {
                 let expected = seen[k].clone();
-                let op = OpValue::Cas { expected: expected.clone(), new: value.clone() };
+                let op = OpValue::Cas {
+                    expected: expected.clone(),
+                    new: value.clone(),
+                };
                 rec.record(process, EventKind::Invoke, key, op.clone(), None);
                 let (kind, error) = match &expected {
                     Some(old) => {
-                        let r: RedisResult<i64> = redis::cmd("CAS").arg(key).arg(old).arg(&value).query(c);
+                        let r: RedisResult<i64> =
+                            redis::cmd("CAS").arg(key).arg(old).arg(&value).query(c);
                         match outcome(&r) {
-                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&0) => (EventKind::Fail, None),
+                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&0) => {
+                                (EventKind::Fail, None)
+                            }
                             other => other,
                         }
                     }
                     None => {
-                        let r: RedisResult<Option<String>> = redis::cmd("SET").arg(key).arg(&value).arg("NX").query(c);
+                        let r: RedisResult<Option<String>> =
+                            redis::cmd("SET").arg(key).arg(&value).arg("NX").query(c);
                         match outcome(&r) {
-                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&None) => (EventKind::Fail, None),
+                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&None) => {
+                                (EventKind::Fail, None)
+                            }
                             other => other,
                         }
                     }
@@ -333,7 +379,10 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_lineariza
         std::thread::sleep(Duration::from_millis(1500));
         // Restart the killed node from its data directory, as an operator would.
         let log = tmp.path().join("restarted.log");
-        restarted = Some(Proc::spawn(&["serve", "--config", victim.config.to_str().unwrap()], &log));
+        restarted = Some(Proc::spawn(
+            &["serve", "--config", victim.config.to_str().unwrap()],
+            &log,
+        ));
         std::thread::sleep(Duration::from_millis(2500));
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
@@ -345,13 +394,21 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_lineariza
     // Every node, the restarted one included, converges on the acknowledged writes.
     let new_leader = leader(&nodes, Duration::from_secs(20));
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "the writer made progress ({} acknowledged)", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the writer made progress ({} acknowledged)",
+        acked.len()
+    );
     let restarted_node = &nodes[first_leader];
     let mut con = connect(restarted_node.client).expect("the restarted node serves clients");
     for (i, key) in acked.iter().enumerate() {
         let value: Option<String> = con.get(key).unwrap();
         let expected = key.trim_start_matches("ack");
-        assert_eq!(value.as_deref(), Some(expected), "acknowledged write {i} ({key}) was lost");
+        assert_eq!(
+            value.as_deref(),
+            Some(expected),
+            "acknowledged write {i} ({key}) was lost"
+        );
     }
     // Final reads of the history's keys, from every node, close the history.
     for (i, n) in nodes.iter().enumerate() {
@@ -369,7 +426,10 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_lineariza
         .iter()
         .filter(|e| e.kind == EventKind::Ok && e.time > killed_at.as_nanos() as u64)
         .count();
-    assert!(completed_after_kill > 50, "operations completed after the kill: {completed_after_kill}");
+    assert!(
+        completed_after_kill > 50,
+        "operations completed after the kill: {completed_after_kill}"
+    );
     let started = Instant::now();
     let cancelled = move || started.elapsed() > Duration::from_secs(120);
     let limits = Limits {
@@ -418,7 +478,10 @@ fn wal_file(node_dir: &Path) -> PathBuf {
     fs::read_dir(node_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "log") && p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "log")
+                && p.file_name().unwrap().to_string_lossy().starts_with("wal-")
+        })
         .expect("a write-ahead log")
 }
 
@@ -437,13 +500,19 @@ fn a_corrupted_wal_record_refuses_to_start_and_a_torn_tail_is_truncated_without_
     fs::write(&wal, &damaged).unwrap();
     let log = tmp.path().join("refused.log");
     let mut refused = Proc::spawn(&["serve", "--config", node.config.to_str().unwrap()], &log);
-    let status = refused.wait_exit(Duration::from_secs(20)).expect("a damaged log refuses to start");
+    let status = refused
+        .wait_exit(Duration::from_secs(20))
+        .expect("a damaged log refuses to start");
     assert!(!status.success());
     let output = fs::read_to_string(&log).unwrap();
     assert!(output.contains("is damaged"), "{output}");
     assert!(output.contains(&wal.display().to_string()), "{output}");
     assert!(output.contains("truncate -s"), "{output}");
-    assert_eq!(fs::read(&wal).unwrap(), damaged, "a refused start changes nothing");
+    assert_eq!(
+        fs::read(&wal).unwrap(),
+        damaged,
+        "a refused start changes nothing"
+    );
 
     // A torn tail: the intact log plus half of a record that never finished.
     let mut torn = original.clone();
@@ -477,8 +546,18 @@ fn a_peer_from_another_cluster_is_refused_and_the_cluster_serves_on() {
     let log = tmp.path().join("intruder.log");
     let intruder = Proc::spawn(
         &[
-            "serve", "--protocol", "raft", "--cluster-id", "intruder", "--id", "2", "--peers", &peers,
-            "--client-addr", &intruder_client.to_string(), "--data-dir",
+            "serve",
+            "--protocol",
+            "raft",
+            "--cluster-id",
+            "intruder",
+            "--id",
+            "2",
+            "--peers",
+            &peers,
+            "--client-addr",
+            &intruder_client.to_string(),
+            "--data-dir",
             tmp.path().join("intruder").to_str().unwrap(),
         ],
         &log,
@@ -487,12 +566,16 @@ fn a_peer_from_another_cluster_is_refused_and_the_cluster_serves_on() {
     loop {
         let home = fs::read_to_string(&nodes[0].log).unwrap_or_default();
         let theirs = fs::read_to_string(&log).unwrap_or_default();
-        let refused_here = home.contains("refused a peer connection") && home.contains("belongs to cluster \\\"intruder\\\"")
+        let refused_here = home.contains("refused a peer connection")
+            && home.contains("belongs to cluster \\\"intruder\\\"")
             || home.contains("belongs to cluster \"intruder\"");
         if refused_here && theirs.contains("refused by peer n1") {
             break;
         }
-        assert!(Instant::now() < deadline, "no refusal logged:\nhome: {home}\nintruder: {theirs}");
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\nhome: {home}\nintruder: {theirs}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut con = connect(nodes[0].client).unwrap();

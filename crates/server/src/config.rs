@@ -44,7 +44,9 @@ impl std::str::FromStr for FollowerMode {
         match text {
             "forward" => Ok(FollowerMode::Forward),
             "redirect" => Ok(FollowerMode::Redirect),
-            other => Err(format!("unknown follower mode {other:?}: use forward or redirect")),
+            other => Err(format!(
+                "unknown follower mode {other:?}: use forward or redirect"
+            )),
         }
     }
 }
@@ -242,7 +244,10 @@ impl ServerConfig {
             return invalid("the client address is also a peer address".into());
         }
         let id_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
-        if self.cluster_id.is_empty() || self.cluster_id.len() > 64 || !self.cluster_id.chars().all(id_ok) {
+        if self.cluster_id.is_empty()
+            || self.cluster_id.len() > 64
+            || !self.cluster_id.chars().all(id_ok)
+        {
             return invalid(format!(
                 "cluster id {:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
                 self.cluster_id
@@ -282,17 +287,16 @@ impl ServerConfig {
 pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
     let mut peers = BTreeMap::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, addr) = item
-            .split_once('=')
-            .ok_or_else(|| format!("peer {item:?} is not ID=HOST:PORT (example: 1=127.0.0.1:7101)"))?;
+        let (id, addr) = item.split_once('=').ok_or_else(|| {
+            format!("peer {item:?} is not ID=HOST:PORT (example: 1=127.0.0.1:7101)")
+        })?;
         let id: u64 = id
             .trim()
             .parse()
             .map_err(|_| format!("peer id {id:?} is not a positive integer"))?;
-        let addr: SocketAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("peer address {addr:?} is not IP:PORT (example: 127.0.0.1:7101)"))?;
+        let addr: SocketAddr = addr.trim().parse().map_err(|_| {
+            format!("peer address {addr:?} is not IP:PORT (example: 127.0.0.1:7101)")
+        })?;
         if peers.insert(NodeId(id), addr).is_some() {
             return Err(format!("peer id {id} is listed twice"));
         }
@@ -312,7 +316,9 @@ mod tests {
         let peers = parse_peers("1=127.0.0.1:7101, 2=127.0.0.1:7102").unwrap();
         assert_eq!(peers.len(), 2);
         assert!(parse_peers("1=127.0.0.1").unwrap_err().contains("IP:PORT"));
-        assert!(parse_peers("x=127.0.0.1:1").unwrap_err().contains("positive integer"));
+        assert!(parse_peers("x=127.0.0.1:1")
+            .unwrap_err()
+            .contains("positive integer"));
         assert!(parse_peers("1=127.0.0.1:1,1=127.0.0.1:2")
             .unwrap_err()
             .contains("twice"));
@@ -328,7 +334,9 @@ mod tests {
             "127.0.0.1:6382".parse().unwrap(),
             "/tmp/q".into(),
         );
-        config.tuning.insert("heartbeat_interval_ms".into(), 20.into());
+        config
+            .tuning
+            .insert("heartbeat_interval_ms".into(), 20.into());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n2.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
@@ -337,6 +345,10 @@ mod tests {
         assert_eq!(back.peers, config.peers);
         assert_eq!(back.tuning, config.tuning);
         config.id = 9;
-        assert!(config.validate().unwrap_err().to_string().contains("not among the peers"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not among the peers"));
     }
 }

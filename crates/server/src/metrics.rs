@@ -14,9 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Fsync latency histogram bucket bounds, in seconds.
-const FSYNC_BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0,
-];
+const FSYNC_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
 
 /// Every number the node exports.
 #[derive(Default)]
@@ -82,42 +80,172 @@ impl Metrics {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
             let v = value.load(Ordering::Relaxed);
-            let _ = writeln!(out, "# HELP quorate_{name} {help}\n# TYPE quorate_{name} counter\nquorate_{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP quorate_{name} {help}\n# TYPE quorate_{name} counter\nquorate_{name} {v}"
+            );
         };
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP quorate_{name} {help}\n# TYPE quorate_{name} gauge\nquorate_{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP quorate_{name} {help}\n# TYPE quorate_{name} gauge\nquorate_{name} {value}"
+            );
         };
         if let Some(status) = self.status() {
             let _ = writeln!(out, "# HELP quorate_info The node's identity.\n# TYPE quorate_info gauge\nquorate_info{{protocol=\"{protocol}\",node=\"{}\"}} 1", status.id.0);
             let is = |role: Role| u64::from(status.role == role);
-            gauge(&mut out, "is_leader", "1 when this node leads.", is(Role::Leader));
-            gauge(&mut out, "term", "The protocol's term, epoch or ballot.", status.term);
-            gauge(&mut out, "leader_id", "The known leader's id, 0 if unknown.", status.leader.map_or(0, |l| l.0));
-            gauge(&mut out, "commit_index", "Highest committed log position.", status.commit_index);
-            gauge(&mut out, "applied_index", "Highest applied log position.", status.applied_index);
-            gauge(&mut out, "last_index", "Highest log position held.", status.last_index);
+            gauge(
+                &mut out,
+                "is_leader",
+                "1 when this node leads.",
+                is(Role::Leader),
+            );
+            gauge(
+                &mut out,
+                "term",
+                "The protocol's term, epoch or ballot.",
+                status.term,
+            );
+            gauge(
+                &mut out,
+                "leader_id",
+                "The known leader's id, 0 if unknown.",
+                status.leader.map_or(0, |l| l.0),
+            );
+            gauge(
+                &mut out,
+                "commit_index",
+                "Highest committed log position.",
+                status.commit_index,
+            );
+            gauge(
+                &mut out,
+                "applied_index",
+                "Highest applied log position.",
+                status.applied_index,
+            );
+            gauge(
+                &mut out,
+                "last_index",
+                "Highest log position held.",
+                status.last_index,
+            );
         }
-        gauge(&mut out, "client_connections", "Open client connections.", self.client_connections.load(Ordering::Relaxed));
-        gauge(&mut out, "held_effects", "Effects waiting for an fsync.", self.held_effects.load(Ordering::Relaxed));
-        counter(&mut out, "client_connections_total", "Client connections accepted.", &self.client_connections_total);
-        counter(&mut out, "client_connections_refused_total", "Client connections refused (over connections_max).", &self.client_connections_refused);
-        counter(&mut out, "client_requests_total", "Client commands received.", &self.client_requests);
-        counter(&mut out, "client_errors_total", "Client commands answered with an error.", &self.client_errors);
-        counter(&mut out, "client_protocol_errors_total", "Client connections closed for malformed RESP.", &self.client_protocol_errors);
-        counter(&mut out, "client_redirects_total", "Requests answered with MOVED.", &self.client_redirects);
-        counter(&mut out, "client_forwards_total", "Requests forwarded to the leader.", &self.client_forwards);
-        counter(&mut out, "peer_messages_sent_total", "Protocol messages queued to peers.", &self.peer_messages_sent);
-        counter(&mut out, "peer_messages_received_total", "Protocol messages received from peers.", &self.peer_messages_received);
-        counter(&mut out, "peer_messages_dropped_total", "Messages dropped: send queue full or peer unreachable.", &self.peer_messages_dropped);
-        counter(&mut out, "peer_connects_total", "Outbound peer connections established.", &self.peer_connects);
-        counter(&mut out, "peer_handshakes_refused_total", "Inbound peer handshakes refused.", &self.peer_handshakes_refused);
-        counter(&mut out, "wal_records_total", "Records written to the write-ahead log.", &self.wal_records);
-        counter(&mut out, "wal_bytes_total", "Bytes written to the write-ahead log.", &self.wal_bytes);
-        counter(&mut out, "wal_checkpoints_total", "Snapshots written.", &self.wal_checkpoints);
-        counter(&mut out, "steps_total", "Inputs fed to the protocol node.", &self.steps);
+        gauge(
+            &mut out,
+            "client_connections",
+            "Open client connections.",
+            self.client_connections.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "held_effects",
+            "Effects waiting for an fsync.",
+            self.held_effects.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "client_connections_total",
+            "Client connections accepted.",
+            &self.client_connections_total,
+        );
+        counter(
+            &mut out,
+            "client_connections_refused_total",
+            "Client connections refused (over connections_max).",
+            &self.client_connections_refused,
+        );
+        counter(
+            &mut out,
+            "client_requests_total",
+            "Client commands received.",
+            &self.client_requests,
+        );
+        counter(
+            &mut out,
+            "client_errors_total",
+            "Client commands answered with an error.",
+            &self.client_errors,
+        );
+        counter(
+            &mut out,
+            "client_protocol_errors_total",
+            "Client connections closed for malformed RESP.",
+            &self.client_protocol_errors,
+        );
+        counter(
+            &mut out,
+            "client_redirects_total",
+            "Requests answered with MOVED.",
+            &self.client_redirects,
+        );
+        counter(
+            &mut out,
+            "client_forwards_total",
+            "Requests forwarded to the leader.",
+            &self.client_forwards,
+        );
+        counter(
+            &mut out,
+            "peer_messages_sent_total",
+            "Protocol messages queued to peers.",
+            &self.peer_messages_sent,
+        );
+        counter(
+            &mut out,
+            "peer_messages_received_total",
+            "Protocol messages received from peers.",
+            &self.peer_messages_received,
+        );
+        counter(
+            &mut out,
+            "peer_messages_dropped_total",
+            "Messages dropped: send queue full or peer unreachable.",
+            &self.peer_messages_dropped,
+        );
+        counter(
+            &mut out,
+            "peer_connects_total",
+            "Outbound peer connections established.",
+            &self.peer_connects,
+        );
+        counter(
+            &mut out,
+            "peer_handshakes_refused_total",
+            "Inbound peer handshakes refused.",
+            &self.peer_handshakes_refused,
+        );
+        counter(
+            &mut out,
+            "wal_records_total",
+            "Records written to the write-ahead log.",
+            &self.wal_records,
+        );
+        counter(
+            &mut out,
+            "wal_bytes_total",
+            "Bytes written to the write-ahead log.",
+            &self.wal_bytes,
+        );
+        counter(
+            &mut out,
+            "wal_checkpoints_total",
+            "Snapshots written.",
+            &self.wal_checkpoints,
+        );
+        counter(
+            &mut out,
+            "steps_total",
+            "Inputs fed to the protocol node.",
+            &self.steps,
+        );
         let _ = writeln!(out, "# HELP quorate_wal_fsync_seconds Duration of one group-commit fsync.\n# TYPE quorate_wal_fsync_seconds histogram");
         for (bound, bucket) in FSYNC_BUCKETS.iter().zip(&self.fsync_buckets) {
-            let _ = writeln!(out, "quorate_wal_fsync_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "quorate_wal_fsync_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
         }
         let count = self.wal_fsyncs.load(Ordering::Relaxed);
         let sum = self.fsync_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
@@ -137,7 +265,12 @@ pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, protocol: 
             let mut request = Vec::with_capacity(512);
             let mut chunk = [0u8; 1024];
             while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut chunk)).await {
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    stream.read(&mut chunk),
+                )
+                .await
+                {
                     Ok(Ok(n)) if n > 0 => request.extend_from_slice(&chunk[..n]),
                     _ => return,
                 }

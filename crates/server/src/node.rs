@@ -91,13 +91,20 @@ pub async fn serve<P: ServedProtocol>(
         .peers
         .iter()
         .filter(|(id, _)| **id != me)
-        .map(|(id, addr)| (*id, spawn_outbound(ctx.clone(), *id, *addr, config.send_queue_max)))
+        .map(|(id, addr)| {
+            (
+                *id,
+                spawn_outbound(ctx.clone(), *id, *addr, config.send_queue_max),
+            )
+        })
         .collect();
     let (peer_tx, peer_rx) = mpsc::channel(4096);
     let (call_tx, call_rx) = mpsc::channel(16_384);
     let config = Arc::new(config);
     let runtime = Runtime::start(node, records, persister, peers, ctx.clone());
-    let status = metrics.status().expect("the runtime publishes its status at start");
+    let status = metrics
+        .status()
+        .expect("the runtime publishes its status at start");
     info!(
         protocol = P::NAME,
         node = %me,
@@ -120,7 +127,11 @@ pub async fn serve<P: ServedProtocol>(
         ),
     ];
     if let Some(listener) = metrics_listener {
-        tasks.push(tokio::spawn(metrics::serve_http(listener, metrics, P::NAME)));
+        tasks.push(tokio::spawn(metrics::serve_http(
+            listener,
+            metrics,
+            P::NAME,
+        )));
     }
     let (stop, stopped) = oneshot::channel();
     tasks.push(tokio::spawn(async move {

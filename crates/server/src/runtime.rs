@@ -29,7 +29,9 @@ use crate::metrics::Metrics;
 use crate::served::ServedProtocol;
 use crate::storage::{PersistEvent, Persister};
 use crate::transport::{PeerContext, PeerMsg, PeerSender};
-use quorate_core::{ClientError, ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange};
+use quorate_core::{
+    ClientError, ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -313,7 +315,9 @@ impl<P: ServedProtocol> Runtime<P> {
             Waiter::Local { reply: tx, .. } => {
                 let _ = tx.send(reply);
             }
-            Waiter::Remote { node, .. } if from_node => self.send(node, PeerMsg::ForwardReply(reply)),
+            Waiter::Remote { node, .. } if from_node => {
+                self.send(node, PeerMsg::ForwardReply(reply))
+            }
             Waiter::Remote { .. } => {}
         }
     }
@@ -425,7 +429,11 @@ impl NodeHandle {
     /// leader in `forward` mode if this node does not lead), or to send to node `to`. Returns
     /// where the answer will arrive, once the request is in the runtime's queue (so requests
     /// enqueued one after the other are handled in that order); `None` if the runtime is gone.
-    pub async fn enqueue(&self, request: Request, to: Option<NodeId>) -> Option<oneshot::Receiver<Reply>> {
+    pub async fn enqueue(
+        &self,
+        request: Request,
+        to: Option<NodeId>,
+    ) -> Option<oneshot::Receiver<Reply>> {
         let (reply, answer) = oneshot::channel();
         let call = match to {
             None => ClientCall::Submit {

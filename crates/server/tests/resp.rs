@@ -25,13 +25,32 @@ fn redis_client_commands_work_on_the_leader_and_through_a_forwarding_follower() 
         assert_eq!(exists, 1);
         let n: i64 = con.incr(format!("n{node}"), 1).unwrap();
         assert_eq!(n, 1);
-        let n: i64 = redis::cmd("INCRBY").arg(format!("n{node}")).arg(41).query(&mut con).unwrap();
+        let n: i64 = redis::cmd("INCRBY")
+            .arg(format!("n{node}"))
+            .arg(41)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(n, 42);
-        let swapped: i64 = redis::cmd("CAS").arg(&key).arg("vw").arg("x").query(&mut con).unwrap();
+        let swapped: i64 = redis::cmd("CAS")
+            .arg(&key)
+            .arg("vw")
+            .arg("x")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(swapped, 1);
-        let swapped: i64 = redis::cmd("CAS").arg(&key).arg("vw").arg("y").query(&mut con).unwrap();
+        let swapped: i64 = redis::cmd("CAS")
+            .arg(&key)
+            .arg("vw")
+            .arg("y")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(swapped, 0);
-        let set: Option<String> = redis::cmd("SET").arg(&key).arg("z").arg("NX").query(&mut con).unwrap();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg("z")
+            .arg("NX")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(set, None, "NX on an existing key does not set it");
         let deleted: i64 = con.del(&key).unwrap();
         assert_eq!(deleted, 1);
@@ -41,10 +60,19 @@ fn redis_client_commands_work_on_the_leader_and_through_a_forwarding_follower() 
         assert_eq!(pong, "PONG");
     }
     let mut con = cluster.redis(follower);
-    let info: String = redis::cmd("INFO").arg("replication").query(&mut con).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut con)
+        .unwrap();
     assert!(info.contains("role:follower"), "{info}");
-    assert!(info.contains(&format!("leader_id:{}", leader + 1)), "{info}");
-    assert!(info.contains(&format!("leader_addr:{}", cluster.client_addr(leader))), "{info}");
+    assert!(
+        info.contains(&format!("leader_id:{}", leader + 1)),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("leader_addr:{}", cluster.client_addr(leader))),
+        "{info}"
+    );
     assert!(info.contains("commit_index:"), "{info}");
 }
 
@@ -60,7 +88,10 @@ fn a_follower_in_redirect_mode_answers_moved_with_the_leaders_address() {
         b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
         Duration::from_millis(500),
     );
-    assert_eq!(reply, format!("-MOVED 0 {}\r\n", cluster.client_addr(leader)));
+    assert_eq!(
+        reply,
+        format!("-MOVED 0 {}\r\n", cluster.client_addr(leader))
+    );
     // Stale reads stay local, and say nothing about the leader.
     let (reply, _) = raw_exchange(
         cluster.client_addr(follower),
@@ -78,7 +109,11 @@ fn set_and_get_as_redis_cli_sends_them() {
     let (reply, _) = raw_exchange(addr, wire, Duration::from_millis(500));
     assert_eq!(reply, "+OK\r\n$1\r\nv\r\n");
     // redis-cli asks for command docs on start; an empty list is fine for it.
-    let (reply, _) = raw_exchange(addr, b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n", Duration::from_millis(300));
+    let (reply, _) = raw_exchange(
+        addr,
+        b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n",
+        Duration::from_millis(300),
+    );
     assert_eq!(reply, "*0\r\n");
     // Inline commands, as typed into telnet.
     let (reply, _) = raw_exchange(addr, b"GET k\r\nPING\r\n", Duration::from_millis(300));
@@ -94,7 +129,9 @@ fn pipelined_commands_are_answered_and_applied_in_order_on_the_leader_and_a_foll
         let mut expected = String::new();
         for i in 0..200 {
             let (key, value) = (format!("n{node}k{}", i % 10), format!("v{i}"));
-            wire.extend_from_slice(format!("SET {key} {value}\r\nGET {key}\r\nPING\r\n").as_bytes());
+            wire.extend_from_slice(
+                format!("SET {key} {value}\r\nGET {key}\r\nPING\r\n").as_bytes(),
+            );
             expected += &format!("+OK\r\n${}\r\n{value}\r\n+PONG\r\n", value.len());
         }
         let (reply, _) = raw_exchange(cluster.client_addr(node), &wire, Duration::from_secs(3));
@@ -116,7 +153,10 @@ fn garbage_gets_a_protocol_error_and_the_connection_is_closed_but_the_node_serve
     ];
     for attack in attacks {
         let (reply, closed) = raw_exchange(addr, attack, Duration::from_secs(2));
-        assert!(reply.starts_with("-ERR Protocol error"), "{attack:?} got {reply:?}");
+        assert!(
+            reply.starts_with("-ERR Protocol error"),
+            "{attack:?} got {reply:?}"
+        );
         assert!(closed, "{attack:?}: the connection must be closed");
     }
     // Random bytes: whatever the answer, the node keeps serving.
@@ -142,20 +182,37 @@ fn wrong_commands_get_errors_and_the_connection_stays_open() {
     let cluster = TestCluster::start(1, |c| c.value_max = 1024);
     let mut con = cluster.redis(0);
     let unknown: RedisResult<String> = redis::cmd("FLUSHALL").query(&mut con);
-    assert!(unknown.unwrap_err().to_string().contains("unknown command 'FLUSHALL'"));
+    assert!(unknown
+        .unwrap_err()
+        .to_string()
+        .contains("unknown command 'FLUSHALL'"));
     let arity: RedisResult<String> = redis::cmd("GET").query(&mut con);
-    assert!(arity.unwrap_err().to_string().contains("wrong number of arguments for 'get'"));
+    assert!(arity
+        .unwrap_err()
+        .to_string()
+        .contains("wrong number of arguments for 'get'"));
     let big = vec![b'x'; 2000];
     let refused: RedisResult<()> = con.set("k", big.as_slice());
     let message = refused.unwrap_err().to_string();
-    assert!(message.contains("value is 2000 bytes, over the limit of 1024"), "{message}");
-    let expiry: RedisResult<()> = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(10).query(&mut con);
+    assert!(
+        message.contains("value is 2000 bytes, over the limit of 1024"),
+        "{message}"
+    );
+    let expiry: RedisResult<()> = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(10)
+        .query(&mut con);
     assert!(expiry.unwrap_err().to_string().contains("do not expire"));
     let not_number: RedisResult<i64> = {
         let _: () = con.set("s", "abc").unwrap();
         con.incr("s", 1)
     };
-    assert!(not_number.unwrap_err().to_string().contains("not an integer"));
+    assert!(not_number
+        .unwrap_err()
+        .to_string()
+        .contains("not an integer"));
     let value: Option<String> = con.get("k").unwrap();
     assert_eq!(value, None, "nothing refused was written");
 }
@@ -164,12 +221,20 @@ fn wrong_commands_get_errors_and_the_connection_stays_open() {
 fn a_retried_append_in_a_resumed_session_applies_once() {
     let cluster = TestCluster::start(3, |_| {});
     let mut first = cluster.redis(0);
-    let (id, seq): (i64, i64) = redis::cmd("CLIENT").arg("SESSION").query(&mut first).unwrap();
+    let (id, seq): (i64, i64) = redis::cmd("CLIENT")
+        .arg("SESSION")
+        .query(&mut first)
+        .unwrap();
     let length: i64 = first.append("log", "x").unwrap();
     assert_eq!(length, 1);
     drop(first); // Pretend the answer was lost with the connection.
     let mut second = cluster.redis(1);
-    let _: () = redis::cmd("CLIENT").arg("RESUME").arg(id).arg(seq).query(&mut second).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("RESUME")
+        .arg(id)
+        .arg(seq)
+        .query(&mut second)
+        .unwrap();
     let length: i64 = second.append("log", "x").unwrap();
     assert_eq!(length, 1, "the retry returns the remembered answer");
     let value: String = second.get("log").unwrap();
@@ -210,11 +275,18 @@ fn read_modes_are_chosen_per_connection_and_per_request() {
     // A local read on a follower may lag; it converges quickly on a quiet cluster.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     loop {
-        let value: Option<String> = redis::cmd("GET").arg("k").arg("LOCAL").query(&mut con).unwrap();
+        let value: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .arg("LOCAL")
+            .query(&mut con)
+            .unwrap();
         if value.as_deref() == Some("v") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "local read never caught up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local read never caught up"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let bad: RedisResult<()> = redis::cmd("READMODE").arg("SOMETIMES").query(&mut con);

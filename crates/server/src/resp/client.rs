@@ -13,7 +13,11 @@ pub fn call(addr: SocketAddr, args: &[&[u8]], timeout: Duration) -> std::io::Res
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let command = Frame::Array(args.iter().map(|a| Frame::Bulk(Bytes::copy_from_slice(a))).collect());
+    let command = Frame::Array(
+        args.iter()
+            .map(|a| Frame::Bulk(Bytes::copy_from_slice(a)))
+            .collect(),
+    );
     let mut wire = Vec::new();
     command.encode(&mut wire);
     stream.write_all(&wire)?;

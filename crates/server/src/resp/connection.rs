@@ -69,7 +69,9 @@ impl FrameReader {
                 if self.buffer.iter().all(u8::is_ascii_whitespace) {
                     return Ok(None);
                 }
-                return Err(ProtocolError("connection closed in the middle of a request".into()).into());
+                return Err(
+                    ProtocolError("connection closed in the middle of a request".into()).into(),
+                );
             }
         }
     }

@@ -38,7 +38,10 @@ impl Frame {
             Frame::Simple(text) => line(out, b'+', text.as_bytes()),
             Frame::Error(text) => {
                 // An error is one line: CR and LF inside would split the frame.
-                let clean: String = text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+                let clean: String = text
+                    .chars()
+                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+                    .collect();
                 line(out, b'-', clean.as_bytes());
             }
             Frame::Integer(n) => line(out, b':', n.to_string().as_bytes()),
@@ -152,7 +155,10 @@ fn parse_at(buf: &[u8], at: usize, limits: &Limits, depth: usize) -> Parsed {
             if &buf[end..end + 2] != b"\r\n" {
                 return Err(ProtocolError("bulk string not followed by CRLF".into()));
             }
-            Ok(Some((Frame::Bulk(Bytes::copy_from_slice(&buf[next..end])), end + 2)))
+            Ok(Some((
+                Frame::Bulk(Bytes::copy_from_slice(&buf[next..end])),
+                end + 2,
+            )))
         }
         b'*' => {
             if depth >= limits.depth_max {
@@ -198,7 +204,11 @@ fn parse_inline(buf: &[u8], limits: &Limits) -> Parsed {
 
 /// The bytes of the line starting at `at` (without CRLF) and where the next line starts.
 /// Inline commands may end in a bare LF; RESP lines need CRLF.
-fn read_line<'a>(buf: &'a [u8], at: usize, limits: &Limits) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
+fn read_line<'a>(
+    buf: &'a [u8],
+    at: usize,
+    limits: &Limits,
+) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
     let rest = buf.get(at..).unwrap_or(&[]);
     match rest.iter().position(|b| *b == b'\n') {
         Some(lf) => {
@@ -206,7 +216,9 @@ fn read_line<'a>(buf: &'a [u8], at: usize, limits: &Limits) -> Result<Option<(&'
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             Ok(Some((line, at + lf + 1)))
         }
-        None if rest.len() > limits.line_max => Err(ProtocolError("too big inline request or header line".into())),
+        None if rest.len() > limits.line_max => Err(ProtocolError(
+            "too big inline request or header line".into(),
+        )),
         None => Ok(None),
     }
 }
@@ -219,13 +231,20 @@ fn number(bytes: &[u8]) -> Result<i64, ProtocolError> {
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ProtocolError(format!("invalid number {:?}", String::from_utf8_lossy(bytes))))
+        .ok_or_else(|| {
+            ProtocolError(format!(
+                "invalid number {:?}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })
 }
 
 fn checked_length(value: i64, max: usize, what: &str) -> Result<usize, ProtocolError> {
     match usize::try_from(value) {
         Ok(n) if n <= max => Ok(n),
-        _ => Err(ProtocolError(format!("invalid {what} {value} (limit {max})"))),
+        _ => Err(ProtocolError(format!(
+            "invalid {what} {value} (limit {max})"
+        ))),
     }
 }
 
@@ -246,9 +265,16 @@ mod tests {
         let wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
         let (frame, used) = parse(wire, &limits()).unwrap().unwrap();
         assert_eq!(used, wire.len());
-        assert_eq!(frame, Frame::Array(vec![bulk("SET"), bulk("k"), bulk("hello")]));
+        assert_eq!(
+            frame,
+            Frame::Array(vec![bulk("SET"), bulk("k"), bulk("hello")])
+        );
         for cut in 0..wire.len() {
-            assert_eq!(parse(&wire[..cut], &limits()), Ok(None), "prefix of {cut} bytes");
+            assert_eq!(
+                parse(&wire[..cut], &limits()),
+                Ok(None),
+                "prefix of {cut} bytes"
+            );
         }
     }
 
@@ -288,7 +314,11 @@ mod tests {
             b"*1\r\n*1\r\n*1\r\n:1\r\n",
             b"*1\r\n!oops\r\n",
         ] {
-            assert!(parse(wire, &limits()).is_err(), "{:?}", String::from_utf8_lossy(wire));
+            assert!(
+                parse(wire, &limits()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
         }
     }
 

@@ -37,7 +37,9 @@ impl Listener {
             };
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 Metrics::inc(&self.node.metrics.client_connections_refused);
-                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
                 continue;
             };
             let node = self.node.clone();
@@ -137,7 +139,8 @@ impl Handler {
             Err(ReadError::Protocol(e)) => {
                 Metrics::inc(&self.node.metrics.client_protocol_errors);
                 debug!("closing a client connection: {e}");
-                self.in_flight.push_back(InFlight::Ready(Frame::error(format!("ERR {e}"))));
+                self.in_flight
+                    .push_back(InFlight::Ready(Frame::error(format!("ERR {e}"))));
                 self.closing = true;
                 return;
             }
@@ -206,7 +209,10 @@ async fn next_done(in_flight: &mut VecDeque<InFlight>) -> (Frame, Option<Lane>) 
     match (front, done) {
         (InFlight::Ready(frame), _) => (frame, None),
         (InFlight::Task(_), Some(Ok((frame, lane)))) => (frame, Some(lane)),
-        (InFlight::Task(_), _) => (Frame::error("ERR internal error while serving this request"), None),
+        (InFlight::Task(_), _) => (
+            Frame::error("ERR internal error while serving this request"),
+            None,
+        ),
     }
 }
 

@@ -29,8 +29,8 @@
 
 use super::frame::Frame;
 use crate::config::FollowerMode;
-use crate::runtime::NodeHandle;
 use crate::metrics::Metrics;
+use crate::runtime::NodeHandle;
 use quorate_core::{ClientError, ClientId, NodeId, Op, Output, ReadMode, Request};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -110,7 +110,10 @@ impl Default for Session {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallError {
     /// Not applied here; the leader is `leader`, reachable for clients at `addr`.
-    Redirect { leader: NodeId, addr: Option<std::net::SocketAddr> },
+    Redirect {
+        leader: NodeId,
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Refused; did not take effect.
     Rejected(String),
     /// The session was evicted; the outcome of the request cannot be known.
@@ -176,7 +179,12 @@ impl Exec {
 
     /// Gets an answer for one request, retrying as the module docs describe. Also returns
     /// whether the request may have taken effect.
-    async fn call(&mut self, op: Op, seq: u64, read: ReadMode) -> (Result<Output, CallError>, bool) {
+    async fn call(
+        &mut self,
+        op: Op,
+        seq: u64,
+        read: ReadMode,
+    ) -> (Result<Output, CallError>, bool) {
         if let Some(previous) = self.order.previous.take() {
             let _ = previous.await; // Released, or the previous command is gone: either way, go.
         }
@@ -217,7 +225,9 @@ impl Exec {
                 Err(error) => error,
             };
             match error {
-                ClientError::NotLeader { leader: Some(leader) } if leader != node.me() => {
+                ClientError::NotLeader {
+                    leader: Some(leader),
+                } if leader != node.me() => {
                     match node.config.follower {
                         FollowerMode::Forward => {
                             // The leader answered that another node leads now: go there.
@@ -230,7 +240,9 @@ impl Exec {
                             return (Err(CallError::Redirect { leader, addr }), false);
                         }
                         FollowerMode::Redirect => {
-                            let why = format!("leadership moved to {leader} while the request was in flight");
+                            let why = format!(
+                                "leadership moved to {leader} while the request was in flight"
+                            );
                             return (Err(CallError::Unknown(why)), true);
                         }
                     }
@@ -246,7 +258,9 @@ impl Exec {
                 }
                 ClientError::SessionExpired => return (Err(CallError::Expired), maybe_applied),
                 ClientError::Rejected(why) if maybe_applied => {
-                    let why = format!("an earlier attempt may have applied it, a retry was refused ({why})");
+                    let why = format!(
+                        "an earlier attempt may have applied it, a retry was refused ({why})"
+                    );
                     return (Err(CallError::Unknown(why)), true);
                 }
                 ClientError::Rejected(why) => return (Err(CallError::Rejected(why)), false),

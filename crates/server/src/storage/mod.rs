@@ -297,14 +297,22 @@ const RESTORE_HINT: &str = "This file is written only through a rename after an 
 fn read_snapshot(path: &Path) -> Result<(u64, Vec<u8>), StorageError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
     if bytes.len() < SNAPSHOT_HEADER_LEN || &bytes[..8] != SNAPSHOT_MAGIC {
-        return Err(corrupt(path, 0, "not a quorate snapshot (bad header)", RESTORE_HINT));
+        return Err(corrupt(
+            path,
+            0,
+            "not a quorate snapshot (bad header)",
+            RESTORE_HINT,
+        ));
     }
     let generation = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
     let length = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
     let stored = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes"));
     let payload = &bytes[SNAPSHOT_HEADER_LEN..];
     if length != payload.len() as u64 {
-        let what = format!("header says {length} bytes of payload, file holds {}", payload.len());
+        let what = format!(
+            "header says {length} bytes of payload, file holds {}",
+            payload.len()
+        );
         return Err(corrupt(path, 16, what, RESTORE_HINT));
     }
     let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..24]), payload);
@@ -338,7 +346,12 @@ fn read_wal(path: &Path, generation: u64) -> Result<(Vec<Vec<u8>>, TornTail), St
         && &bytes[..8] == WAL_MAGIC
         && crc32c::crc32c(&bytes[..16]) == u32::from_le_bytes(bytes[16..20].try_into().expect("4"));
     if !header_ok {
-        return Err(corrupt(path, 0, "not a quorate write-ahead log (bad header)", RESTORE_HINT));
+        return Err(corrupt(
+            path,
+            0,
+            "not a quorate write-ahead log (bad header)",
+            RESTORE_HINT,
+        ));
     }
     let found = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
     if found != generation {
@@ -371,7 +384,10 @@ fn read_wal(path: &Path, generation: u64) -> Result<(Vec<Vec<u8>>, TornTail), St
         return Err(corrupt(path, offset as u64, what, &hint));
     }
     let removed = (bytes.len() - offset) as u64;
-    let file = OpenOptions::new().write(true).open(path).map_err(io_error(path))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_error(path))?;
     file.set_len(offset as u64).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))?;
     Ok((records, Some((offset as u64, removed))))

@@ -28,7 +28,10 @@ fn records_survive_a_reopen_in_order() {
     let dir = tempfile::tempdir().unwrap();
     write_records(dir.path(), &[b"one", b"two", b"three"]);
     let (_, recovered, report) = Storage::open(dir.path(), ID).unwrap();
-    assert_eq!(recovered, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+    assert_eq!(
+        recovered,
+        vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
     assert_eq!(report.wal_records, 3);
     assert_eq!(report.truncated, None);
 }
@@ -53,7 +56,8 @@ fn a_torn_tail_is_truncated_and_later_appends_are_readable() {
     let intact = fs::metadata(&wal).unwrap().len();
     // The first half of a record whose write was cut short by a crash.
     let mut file = OpenOptions::new().append(true).open(&wal).unwrap();
-    file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, b'p', b'a', b'r']).unwrap();
+    file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, b'p', b'a', b'r'])
+        .unwrap();
     drop(file);
     let (mut storage, recovered, report) = Storage::open(dir.path(), ID).unwrap();
     assert_eq!(recovered, vec![b"one".to_vec(), b"two".to_vec()]);
@@ -83,7 +87,10 @@ fn a_tail_of_zeros_is_a_torn_tail() {
 #[test]
 fn damage_in_the_middle_refuses_to_start_and_says_where_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    write_records(dir.path(), &[b"first record", b"second record", b"third record"]);
+    write_records(
+        dir.path(),
+        &[b"first record", b"second record", b"third record"],
+    );
     let wal = only_wal(dir.path());
     let mut bytes = fs::read(&wal).unwrap();
     let second = WAL_HEADER_LEN + RECORD_HEADER_LEN + b"first record".len();
@@ -94,7 +101,10 @@ fn damage_in_the_middle_refuses_to_start_and_says_where_and_what_to_do() {
     assert!(message.contains(&wal.display().to_string()), "{message}");
     assert!(message.contains(&format!("offset {second}")), "{message}");
     assert!(message.contains("record 2 is damaged"), "{message}");
-    assert!(message.contains(&format!("truncate -s {second}")), "{message}");
+    assert!(
+        message.contains(&format!("truncate -s {second}")),
+        "{message}"
+    );
     // Nothing was changed: the operator decides.
     assert_eq!(fs::read(&wal).unwrap(), bytes);
 }
@@ -172,7 +182,10 @@ fn another_nodes_directory_is_refused() {
     let error = Storage::open(dir.path(), "raft node 2 of cluster \"test\"")
         .err()
         .expect("must refuse");
-    assert!(error.to_string().contains("belongs to raft node 1"), "{error}");
+    assert!(
+        error.to_string().contains("belongs to raft node 1"),
+        "{error}"
+    );
 }
 
 #[test]

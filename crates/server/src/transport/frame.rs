@@ -25,7 +25,10 @@ pub fn write_frame_into(buf: &mut Vec<u8>, payload: &[u8]) {
 }
 
 /// Reads one frame's payload, refusing frames over `max` bytes before allocating them.
-pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Result<Vec<u8>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     reader.read_exact(&mut header).await?;
     let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;

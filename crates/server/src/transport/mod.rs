@@ -148,7 +148,11 @@ impl PeerContext {
         if node == self.me {
             return Some(self.client_addr);
         }
-        self.client_addrs.lock().expect("addrs lock").get(&node).copied()
+        self.client_addrs
+            .lock()
+            .expect("addrs lock")
+            .get(&node)
+            .copied()
     }
 }
 
@@ -291,11 +295,20 @@ async fn pump<M: Serialize>(
     result
 }
 
-fn encode<M: Serialize>(buf: &mut Vec<u8>, msg: &PeerMsg<M>, ctx: &PeerContext) -> Result<(), String> {
-    let payload = postcard::to_allocvec(msg).map_err(|e| format!("cannot encode a message: {e}"))?;
+fn encode<M: Serialize>(
+    buf: &mut Vec<u8>,
+    msg: &PeerMsg<M>,
+    ctx: &PeerContext,
+) -> Result<(), String> {
+    let payload =
+        postcard::to_allocvec(msg).map_err(|e| format!("cannot encode a message: {e}"))?;
     if payload.len() > ctx.frame_max {
         // Dropped, not fatal: the protocol will retry, and the operator sees the count.
-        warn!(bytes = payload.len(), max = ctx.frame_max, "message over peer_frame_max dropped");
+        warn!(
+            bytes = payload.len(),
+            max = ctx.frame_max,
+            "message over peer_frame_max dropped"
+        );
         Metrics::inc(&ctx.metrics.peer_messages_dropped);
         return Ok(());
     }

@@ -13,7 +13,9 @@ use tokio::sync::oneshot;
 
 /// Ports nobody listens on right now, all different.
 pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
     held.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
@@ -29,8 +31,9 @@ impl TestCluster {
     pub fn start(nodes: usize, tweak: impl Fn(&mut ServerConfig)) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let addrs = free_addrs(nodes * 2);
-        let peers: BTreeMap<NodeId, SocketAddr> =
-            (0..nodes).map(|i| (NodeId(i as u64 + 1), addrs[i])).collect();
+        let peers: BTreeMap<NodeId, SocketAddr> = (0..nodes)
+            .map(|i| (NodeId(i as u64 + 1), addrs[i]))
+            .collect();
         let configs: Vec<ServerConfig> = (0..nodes)
             .map(|i| {
                 let id = i as u64 + 1;
@@ -41,9 +44,15 @@ impl TestCluster {
                     addrs[nodes + i],
                     dir.path().join(format!("n{id}")),
                 );
-                config.tuning.insert("election_timeout_min_ms".into(), 150.into());
-                config.tuning.insert("election_timeout_max_ms".into(), 300.into());
-                config.tuning.insert("heartbeat_interval_ms".into(), 40.into());
+                config
+                    .tuning
+                    .insert("election_timeout_min_ms".into(), 150.into());
+                config
+                    .tuning
+                    .insert("election_timeout_max_ms".into(), 300.into());
+                config
+                    .tuning
+                    .insert("heartbeat_interval_ms".into(), 40.into());
                 tweak(&mut config);
                 config
             })
@@ -117,7 +126,10 @@ impl TestCluster {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "no leader elected within {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no leader elected within {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -125,8 +137,11 @@ impl TestCluster {
     pub fn redis(&self, i: usize) -> redis::Connection {
         let url = format!("redis://{}/", self.client_addr(i));
         let client = redis::Client::open(url).unwrap();
-        let conn = client.get_connection_with_timeout(Duration::from_secs(5)).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         conn
     }
 }

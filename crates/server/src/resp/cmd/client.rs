@@ -27,12 +27,16 @@ pub enum Client {
 impl Client {
     pub fn parse(parse: &mut Parse) -> Result<Client, Frame> {
         let Some(sub) = parse.keyword() else {
-            return Err(Frame::error("ERR wrong number of arguments for 'client' command"));
+            return Err(Frame::error(
+                "ERR wrong number of arguments for 'client' command",
+            ));
         };
         let number = |bytes: Bytes| {
             parse_integer(&bytes)
                 .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| Frame::error("ERR CLIENT RESUME takes a session id and a request number"))
+                .ok_or_else(|| {
+                    Frame::error("ERR CLIENT RESUME takes a session id and a request number")
+                })
         };
         match sub.as_str() {
             "ID" => Ok(Client::Id),

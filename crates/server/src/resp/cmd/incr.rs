@@ -41,7 +41,12 @@ impl Incr {
 
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         for _ in 0..TRIES_MAX {
-            let read = exec.read(Op::Get { key: self.key.clone() }, ReadMode::Linearizable);
+            let read = exec.read(
+                Op::Get {
+                    key: self.key.clone(),
+                },
+                ReadMode::Linearizable,
+            );
             let current = match read.await? {
                 Output::Value(value) => value,
                 other => return Err(unexpected(other)),

@@ -16,7 +16,9 @@ pub struct Info {
 
 impl Info {
     pub fn parse(parse: &mut Parse) -> Result<Info, Frame> {
-        let section = parse.optional().map(|s| String::from_utf8_lossy(&s).to_ascii_lowercase());
+        let section = parse
+            .optional()
+            .map(|s| String::from_utf8_lossy(&s).to_ascii_lowercase());
         Ok(Info { section })
     }
 

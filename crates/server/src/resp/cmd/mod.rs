@@ -138,7 +138,9 @@ pub struct Parse {
 impl Parse {
     fn new(frame: Frame, value_max: usize) -> Result<Parse, Frame> {
         let Frame::Array(items) = frame else {
-            return Err(Frame::error("ERR Protocol error: expected an array of bulk strings"));
+            return Err(Frame::error(
+                "ERR Protocol error: expected an array of bulk strings",
+            ));
         };
         let mut args = Vec::with_capacity(items.len());
         for item in items {
@@ -146,7 +148,11 @@ impl Parse {
                 Frame::Bulk(bytes) => args.push(bytes),
                 Frame::Simple(text) => args.push(Bytes::from(text)),
                 Frame::Integer(n) => args.push(Bytes::from(n.to_string())),
-                _ => return Err(Frame::error("ERR Protocol error: command arguments must be bulk strings")),
+                _ => {
+                    return Err(Frame::error(
+                        "ERR Protocol error: command arguments must be bulk strings",
+                    ))
+                }
             }
         }
         let mut args = args.into_iter();
@@ -198,7 +204,8 @@ impl Parse {
 
     pub fn integer(&mut self) -> Result<i64, Frame> {
         let bytes = self.bytes()?;
-        parse_integer(&bytes).ok_or_else(|| Frame::error("ERR value is not an integer or out of range"))
+        parse_integer(&bytes)
+            .ok_or_else(|| Frame::error("ERR value is not an integer or out of range"))
     }
 
     pub fn remaining(&self) -> usize {
@@ -239,5 +246,7 @@ fn read_mode_arg(parse: &mut Parse) -> Result<Option<ReadMode>, Frame> {
 
 /// Shorthand for commands whose node answer does not have the expected shape.
 fn unexpected(output: quorate_core::Output) -> CallError {
-    CallError::Unknown(format!("the node answered with an unexpected output {output:?}"))
+    CallError::Unknown(format!(
+        "the node answered with an unexpected output {output:?}"
+    ))
 }

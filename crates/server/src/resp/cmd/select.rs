@@ -10,7 +10,9 @@ pub struct Select {
 
 impl Select {
     pub fn parse(parse: &mut Parse) -> Result<Select, Frame> {
-        Ok(Select { db: parse.integer()? })
+        Ok(Select {
+            db: parse.integer()?,
+        })
     }
 
     pub fn reply(self) -> Frame {

@@ -24,9 +24,15 @@ impl Set {
             match option.as_str() {
                 "NX" => only_if_absent = true,
                 "EX" | "PX" | "EXAT" | "PXAT" | "KEEPTTL" => {
-                    return Err(Frame::error("ERR expiry is not supported: quorate keys do not expire"))
+                    return Err(Frame::error(
+                        "ERR expiry is not supported: quorate keys do not expire",
+                    ))
                 }
-                other => return Err(Frame::error(format!("ERR unsupported SET option '{other}'"))),
+                other => {
+                    return Err(Frame::error(format!(
+                        "ERR unsupported SET option '{other}'"
+                    )))
+                }
             }
         }
         Ok(Set {
