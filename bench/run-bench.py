@@ -13,7 +13,8 @@ flight per connection): redis-benchmark against quorate's leader and Redis, and 
 equivalent closed loop (bench/etcd-load) against etcd's leader. Each cell is the median of
 --runs runs. Every process started is stopped by its PID at the end (or on Ctrl-C).
 
-Needs: redis-tools, redis-server, etcd-server (apt-get install), a Rust toolchain.
+Needs: redis-tools, redis-server, etcd-server, etcd-client and protobuf-compiler (apt-get
+install; protoc builds the etcd-client crate), and a Rust toolchain.
 Usage:  python3 bench/run-bench.py [--runs 3] [--quick]
 """
 
@@ -189,9 +190,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests (a smoke run)")
     parser.add_argument("--work", help="directory for data and logs (default: target/bench-work)")
     args = parser.parse_args()
-    for tool in ["redis-benchmark", "redis-server", "redis-cli", "etcd", "etcdctl"]:
+    for tool in ["redis-benchmark", "redis-server", "redis-cli", "etcd", "etcdctl", "protoc"]:
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: apt-get install redis-tools redis-server etcd-server etcd-client")
+            raise SystemExit(f"{tool} not found: apt-get install redis-tools redis-server etcd-server etcd-client protobuf-compiler")
     log("building quorate and etcd-load (release)...")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "quorate"], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "--manifest-path", "bench/etcd-load/Cargo.toml"],

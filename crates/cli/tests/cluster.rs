@@ -585,3 +585,59 @@ fn a_peer_from_another_cluster_is_refused_and_the_cluster_serves_on() {
     intruder.stop();
     cluster.stop();
 }
+
+#[test]
+fn serve_with_bad_flags_exits_2_with_a_clear_message() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quorate"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["serve", "--protocol", "raft", "--id", "1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("missing --peers, --client-addr, --data-dir"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "serve",
+        "--protocol",
+        "raft",
+        "--id",
+        "4",
+        "--peers",
+        "1=127.0.0.1:7101,2=127.0.0.1:7102",
+        "--client-addr",
+        "127.0.0.1:6381",
+        "--data-dir",
+        "/tmp/never-created",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("node id 4 is not among the peers (1, 2)"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "serve",
+        "--peers",
+        "1=localhost",
+        "--protocol",
+        "raft",
+        "--id",
+        "1",
+        "--client-addr",
+        "127.0.0.1:6381",
+        "--data-dir",
+        "/tmp/x",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is not IP:PORT"), "{err}");
+    let (code, err) = run(&["cluster", "--nodes", "12"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--nodes must be between 1 and 9"), "{err}");
+}
