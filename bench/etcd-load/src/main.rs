@@ -50,22 +50,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let total = args.requests;
             tasks.push(tokio::spawn(async move {
                 let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+                let mut errors = 0u64;
                 while issued.fetch_add(1, Ordering::Relaxed) < total {
                     let t = Instant::now();
-                    let result = match op.as_str() {
-                        "get" => kv.get("key:__rand_int__", Some(GetOptions::new())).await.map(|_| ()),
-                        _ => kv.put("key:__rand_int__", value.clone(), None).await.map(|_| ()),
-                    };
-                    result.expect("etcd request failed");
+                    loop {
+                        let result = match op.as_str() {
+                            "get" => kv.get("key:__rand_int__", Some(GetOptions::new())).await.map(|_| ()),
+                            _ => kv.put("key:__rand_int__", value.clone(), None).await.map(|_| ()),
+                        };
+                        // A failed request (a leader change) is retried; its latency counts.
+                        match result {
+                            Ok(()) => break,
+                            Err(_) => {
+                                errors += 1;
+                                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            }
+                        }
+                    }
                     histogram.record(t.elapsed().as_micros() as u64).expect("record");
                 }
-                histogram
+                (histogram, errors)
             }));
         }
     }
     let mut all = Histogram::<u64>::new(3)?;
+    let mut errors = 0;
     for task in tasks {
-        all.add(task.await?)?;
+        let (histogram, failed) = task.await?;
+        all.add(histogram)?;
+        errors += failed;
+    }
+    if errors > 0 {
+        eprintln!("{errors} requests failed and were retried");
     }
     let seconds = started.elapsed().as_secs_f64();
     let ms = |v: u64| v as f64 / 1000.0;
