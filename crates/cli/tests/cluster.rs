@@ -519,7 +519,40 @@ fn a_corrupted_wal_record_refuses_to_start_and_a_torn_tail_is_truncated_without_
     torn.extend_from_slice(&[200, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
     fs::write(&wal, &torn).unwrap();
     let log = tmp.path().join("torn.log");
-    let serving = Proc::spawn(&["serve", "--config", node.config.to_str().unwrap()], &log);
+    // Fresh ports: other tests may have taken the ones the cluster used.
+    let mut node = node;
+    let fresh: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    node.client = fresh[0].local_addr().unwrap();
+    let peers = format!("1={}", fresh[1].local_addr().unwrap());
+    let metrics = fresh[2].local_addr().unwrap().to_string();
+    drop(fresh);
+    let client = node.client.to_string();
+    let config = node.config.to_str().unwrap();
+    let serving = Proc::spawn(
+        &[
+            "serve",
+            "--config",
+            config,
+            "--client-addr",
+            &client,
+            "--peers",
+            &peers,
+            "--metrics-addr",
+            &metrics,
+        ],
+        &log,
+    );
+    let started = Instant::now();
+    while info(node.client).is_none() {
+        let output = fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the node did not start: {output}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     leader(std::slice::from_ref(&node), Duration::from_secs(20));
     let mut con = connect(node.client).unwrap();
     for i in 0..40i64 {

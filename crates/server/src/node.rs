@@ -66,13 +66,14 @@ pub async fn serve<P: ServedProtocol>(
         .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
     let node = P::build(me, &config.members(), &tuning)
         .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
+    // Storage first: damage must be reported as such, whatever else is wrong.
+    let (storage, records) = recover::<P>(&config).await?;
     let peer_listener = bind("peers", config.peers[&me]).await?;
     let client_listener = bind("clients", config.client_addr).await?;
     let metrics_listener = match config.metrics_addr {
         Some(addr) => Some(bind("metrics", addr).await?),
         None => None,
     };
-    let (storage, records) = recover::<P>(&config).await?;
 
     let metrics = Metrics::new();
     let ctx = Arc::new(PeerContext {

@@ -451,3 +451,133 @@ impl NodeHandle {
         self.peers.me
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The persist barrier, observed from outside: nothing after a `Persist` leaves before
+    //! the storage thread's report reaches the runtime.
+
+    use super::*;
+    use crate::storage::Storage;
+    use quorate_core::{Durable, NodeStatus, Op, Output, Protocol, ReadMode, Role};
+    use serde::{Deserialize, Serialize};
+
+    /// Persists the request number, then tells node 2 and answers the client.
+    struct Toy;
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Seen(u64);
+
+    impl Durable for Seen {
+        fn is_checkpoint(&self) -> bool {
+            false
+        }
+    }
+
+    impl Protocol for Toy {
+        type Message = u64;
+        type Record = Seen;
+        type Timer = u8;
+
+        fn step(&mut self, _now: Time, input: Input<Self>, out: &mut Effects<Self>) {
+            if let Input::Request(request) = input {
+                out.persist(Seen(request.seq));
+                out.send(NodeId(2), request.seq);
+                out.reply(Reply {
+                    client: request.client,
+                    seq: request.seq,
+                    result: Ok(Output::Done),
+                });
+            }
+        }
+
+        fn status(&self) -> NodeStatus {
+            NodeStatus {
+                id: NodeId(1),
+                role: Role::Leader,
+                term: 1,
+                leader: None,
+                commit_index: 0,
+                applied_index: 0,
+                last_index: 0,
+            }
+        }
+    }
+
+    impl ServedProtocol for Toy {
+        const NAME: &'static str = "toy";
+        type Config = ();
+        fn build(_: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
+            Ok(Toy)
+        }
+    }
+
+    #[tokio::test]
+    async fn effects_after_a_persist_wait_until_it_is_reported_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _, _) = Storage::open(dir.path(), "toy").unwrap();
+        let metrics = Metrics::new();
+        // The storage thread reports to the test, which decides when the runtime hears it.
+        let (to_test, mut from_storage) = mpsc::unbounded_channel();
+        let persister = Persister::start(storage, to_test, metrics.clone());
+        let (peer_queue, mut sent) = mpsc::channel(16);
+        let peers = BTreeMap::from([(NodeId(2), PeerSender::from_queue(peer_queue))]);
+        let ctx = Arc::new(PeerContext {
+            me: NodeId(1),
+            cluster_id: "test".into(),
+            protocol: "toy",
+            members: [NodeId(1), NodeId(2)].into(),
+            client_addr: ([127, 0, 0, 1], 1).into(),
+            frame_max: 1 << 20,
+            metrics,
+            client_addrs: Default::default(),
+        });
+        let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx);
+        let (_peer_tx, peer_rx) = mpsc::channel(16);
+        let (call_tx, call_rx) = mpsc::channel(16);
+        let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+        let (_stop, stopped) = oneshot::channel();
+        let inboxes = Inboxes {
+            peers: peer_rx,
+            calls: call_rx,
+            persisted: durable_rx,
+        };
+        tokio::spawn(runtime.run(inboxes, stopped));
+
+        let (reply, mut answer) = oneshot::channel();
+        let request = Request {
+            client: ClientId(7),
+            seq: 1,
+            op: Op::Get { key: "k".into() },
+            read: ReadMode::Local,
+        };
+        call_tx
+            .send(ClientCall::Submit {
+                request,
+                reply,
+                forward: false,
+            })
+            .await
+            .unwrap();
+        // The record is fsynced, but the runtime has not been told: nothing may leave.
+        let event = from_storage.recv().await.unwrap();
+        assert!(matches!(event, PersistEvent::Durable(1)), "{event:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            answer.try_recv().is_err(),
+            "a reply left before its persist was durable"
+        );
+        assert!(
+            sent.try_recv().is_err(),
+            "a message left before its persist was durable"
+        );
+        // Now it hears: the held effects run, in order.
+        durable_tx.send(event).unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.result, Ok(Output::Done));
+        assert!(matches!(sent.recv().await, Some(PeerMsg::Protocol(1))));
+    }
+}

@@ -162,6 +162,12 @@ pub struct PeerSender<M> {
 }
 
 impl<M> PeerSender<M> {
+    /// A sender feeding `queue` directly (tests observe what the runtime sends).
+    #[cfg(test)]
+    pub(crate) fn from_queue(queue: mpsc::Sender<PeerMsg<M>>) -> PeerSender<M> {
+        PeerSender { queue }
+    }
+
     /// Queues `msg`; drops it (and counts the drop) when the queue is full.
     pub fn send(&self, msg: PeerMsg<M>, metrics: &Metrics) {
         match self.queue.try_send(msg) {
