@@ -19,6 +19,8 @@ use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
@@ -72,6 +74,12 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let configs = configs(&args, &dir)?;
+    // Catch Ctrl-C and SIGTERM before any child exists, so that no signal can end this
+    // process while it would leave its nodes behind.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut signals = runtime.block_on(async { Signals::new() })?;
     let mut nodes = Vec::new();
     for config in configs {
         match start(config, &dir) {
@@ -82,20 +90,64 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    write_manifest(&dir, &args.protocol, &nodes)?;
+    if let Err(e) = write_manifest(&dir, &args.protocol, &nodes) {
+        stop_all(&mut nodes);
+        return Err(e);
+    }
     print_table(&dir, &nodes);
-    match wait_for_leader(&nodes, Duration::from_secs(15)) {
-        Some(id) => println!(
+    let addrs: Vec<(u64, SocketAddr)> = nodes
+        .iter()
+        .map(|n| (n.config.id, n.config.client_addr))
+        .collect();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let leader = runtime.block_on(async {
+        let stop = interrupted.clone();
+        let within = Duration::from_secs(15);
+        let probe = tokio::task::spawn_blocking(move || wait_for_leader(&addrs, within, &stop));
+        tokio::select! {
+            found = probe => Some(found.ok().flatten()),
+            _ = signals.next() => None,
+        }
+    });
+    interrupted.store(true, Ordering::Relaxed);
+    match leader {
+        Some(Some(id)) => println!(
             "leader: node {id}. Try: redis-cli -p {} SET k v",
             nodes[0].config.client_addr.port()
         ),
-        None => println!("no leader after 15 s; see the logs in {}", dir.display()),
+        Some(None) => println!("no leader after 15 s; see the logs in {}", dir.display()),
+        None => {} // Interrupted while waiting.
     }
-    println!("Press Ctrl-C to stop every node.");
-    let code = supervise(&mut nodes);
+    if leader.is_some() {
+        println!("Press Ctrl-C to stop every node.");
+        runtime.block_on(supervise(&mut nodes, &mut signals));
+    }
     stop_all(&mut nodes);
     println!("stopped; data kept in {}", dir.display());
-    code
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C and SIGTERM.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 fn fresh_dir() -> anyhow::Result<PathBuf> {
@@ -239,15 +291,19 @@ fn print_table(dir: &Path, nodes: &[Node]) {
 }
 
 /// Polls `INFO` until some node reports being the leader.
-fn wait_for_leader(nodes: &[Node], within: Duration) -> Option<u64> {
+fn wait_for_leader(
+    nodes: &[(u64, SocketAddr)],
+    within: Duration,
+    interrupted: &AtomicBool,
+) -> Option<u64> {
     let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        for n in nodes {
-            let Ok(fields) = client::info(n.config.client_addr, Duration::from_millis(500)) else {
+    while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
+        for (id, addr) in nodes {
+            let Ok(fields) = client::info(*addr, Duration::from_millis(500)) else {
                 continue;
             };
             if fields.iter().any(|(k, v)| k == "role" && v == "leader") {
-                return Some(n.config.id);
+                return Some(*id);
             }
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -256,23 +312,13 @@ fn wait_for_leader(nodes: &[Node], within: Duration) -> Option<u64> {
 }
 
 /// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own meanwhile.
-fn supervise(nodes: &mut [Node]) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => break,
-                _ = terminate.recv() => break,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => report_exits(nodes),
-            }
+async fn supervise(nodes: &mut [Node], signals: &mut Signals) {
+    loop {
+        tokio::select! {
+            _ = signals.next() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => report_exits(nodes),
         }
-        Ok(ExitCode::SUCCESS)
-    })
+    }
 }
 
 fn report_exits(nodes: &mut [Node]) {
