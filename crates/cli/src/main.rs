@@ -1,6 +1,8 @@
 //! The `quorate` command.
 
 mod check_cmd;
+mod cluster_cmd;
+mod serve_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -15,7 +17,10 @@ use std::process::ExitCode;
     quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
     quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
-    quorate check knossos-history.edn --model sequential --svg why.svg")]
+    quorate check knossos-history.edn --model sequential --svg why.svg\n  \
+    quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
+    quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \
+    --client-addr 127.0.0.1:6381 --data-dir /var/lib/quorate/n1")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +34,12 @@ enum Command {
     /// Check a history file (JSON lines, or Jepsen/Knossos EDN) against a consistency model:
     /// linearizable, sequential, causal, session guarantees or convergence.
     Check(check_cmd::CheckArgs),
+    /// Run one node of a cluster: peers over TCP, a write-ahead log on disk, Redis-protocol
+    /// clients (redis-cli, redis-benchmark, any Redis library).
+    Serve(serve_cmd::ServeArgs),
+    /// Start a local cluster of node processes on loopback, print their addresses, and stop
+    /// them all on Ctrl-C.
+    Cluster(cluster_cmd::ClusterArgs),
 }
 
 /// Exit status for bad input (usage errors, impossible options, unreadable files).
@@ -39,6 +50,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Cluster(args) => cluster_cmd::run(args),
     };
     match result {
         Ok(code) => code,

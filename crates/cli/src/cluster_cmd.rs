@@ -1,0 +1,359 @@
+//! `quorate cluster`: a local cluster of real node processes on loopback.
+//!
+//! Writes one config file per node into the data directory, starts `quorate serve --config`
+//! for each as a child process (logging to `nN.log` beside it), waits until a leader is
+//! elected, prints the addresses, and then waits. Ctrl-C (or SIGTERM) stops every node by its
+//! PID: SIGTERM first, SIGKILL after five seconds. `cluster.json` in the data directory lists
+//! each node's PID and addresses for scripts.
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use quorate_core::NodeId;
+use quorate_server::resp::client;
+use quorate_server::{FollowerMode, ServerConfig, PROTOCOLS};
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// The protocol every node runs.
+    #[arg(long, default_value = "raft", value_parser = clap::builder::PossibleValuesParser::new(PROTOCOLS))]
+    protocol: String,
+    /// How many nodes (1 to 9).
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Directory for the nodes' data, configs and logs [default: a new directory under the
+    /// system's temporary directory]. An existing cluster directory is reused, data included.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Client (RESP) port of node 1; node N listens on this + N - 1.
+    #[arg(long, default_value_t = 6381)]
+    client_port: u16,
+    /// Peer port of node 1; node N listens on this + N - 1.
+    #[arg(long, default_value_t = 7101)]
+    peer_port: u16,
+    /// Metrics (HTTP) port of node 1; node N listens on this + N - 1.
+    #[arg(long, default_value_t = 9101)]
+    metrics_port: u16,
+    /// Let the system pick free ports instead of the ones above (for scripts and tests).
+    #[arg(long)]
+    free_ports: bool,
+    /// What followers do with requests only the leader serves: forward or redirect.
+    #[arg(long, default_value = "forward")]
+    follower: FollowerMode,
+    /// A name shared by the nodes (peers with another one are refused).
+    #[arg(long, default_value = "quorate")]
+    cluster_id: String,
+}
+
+struct Node {
+    config: ServerConfig,
+    config_path: PathBuf,
+    log: PathBuf,
+    child: Child,
+    exited: bool,
+}
+
+pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=9).contains(&args.nodes) {
+        bail!("--nodes must be between 1 and 9, not {}", args.nodes);
+    }
+    let dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => fresh_dir()?,
+    };
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let configs = configs(&args, &dir)?;
+    // Catch Ctrl-C and SIGTERM before any child exists, so that no signal can end this
+    // process while it would leave its nodes behind.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut signals = runtime.block_on(async { Signals::new() })?;
+    let mut nodes = Vec::new();
+    for config in configs {
+        match start(config, &dir) {
+            Ok(node) => nodes.push(node),
+            Err(e) => {
+                stop_all(&mut nodes);
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = write_manifest(&dir, &args.protocol, &nodes) {
+        stop_all(&mut nodes);
+        return Err(e);
+    }
+    print_table(&dir, &nodes);
+    let addrs: Vec<(u64, SocketAddr)> = nodes
+        .iter()
+        .map(|n| (n.config.id, n.config.client_addr))
+        .collect();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let leader = runtime.block_on(async {
+        let stop = interrupted.clone();
+        let within = Duration::from_secs(15);
+        let probe = tokio::task::spawn_blocking(move || wait_for_leader(&addrs, within, &stop));
+        tokio::select! {
+            found = probe => Some(found.ok().flatten()),
+            _ = signals.next() => None,
+        }
+    });
+    interrupted.store(true, Ordering::Relaxed);
+    match leader {
+        Some(Some(id)) => println!(
+            "leader: node {id}. Try: redis-cli -p {} SET k v",
+            nodes[0].config.client_addr.port()
+        ),
+        Some(None) => println!("no leader after 15 s; see the logs in {}", dir.display()),
+        None => {} // Interrupted while waiting.
+    }
+    if leader.is_some() {
+        println!("Press Ctrl-C to stop every node.");
+        runtime.block_on(supervise(&mut nodes, &mut signals));
+    }
+    stop_all(&mut nodes);
+    println!("stopped; data kept in {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C and SIGTERM.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+fn fresh_dir() -> anyhow::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Ok(std::env::temp_dir().join(format!("quorate-cluster-{stamp}-{}", std::process::id())))
+}
+
+/// An address for node `offset`: `base + offset`, or with `free` a port the OS picks (its
+/// listener is kept in `held` until every port is chosen, so no two choices collide).
+fn port(
+    base: u16,
+    offset: u64,
+    free: bool,
+    held: &mut Vec<TcpListener>,
+) -> anyhow::Result<SocketAddr> {
+    let port = if free {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        held.push(listener);
+        port
+    } else {
+        let port = u64::from(base) + offset;
+        u16::try_from(port).map_err(|_| anyhow!("port {port} is out of range"))?
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    if !free && TcpListener::bind(addr).is_err() {
+        bail!("port {port} is in use (another cluster running?); choose other ports with --client-port/--peer-port/--metrics-port, or --free-ports");
+    }
+    Ok(addr)
+}
+
+fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> {
+    let mut peers = BTreeMap::new();
+    let mut clients = Vec::new();
+    let mut metrics = Vec::new();
+    let mut held = Vec::new();
+    let free = args.free_ports;
+    for i in 0..args.nodes {
+        peers.insert(NodeId(i + 1), port(args.peer_port, i, free, &mut held)?);
+        clients.push(port(args.client_port, i, free, &mut held)?);
+        metrics.push(port(args.metrics_port, i, free, &mut held)?);
+    }
+    drop(held);
+    let configs = (0..args.nodes as usize)
+        .map(|i| {
+            let id = i as u64 + 1;
+            let mut config = ServerConfig::new(
+                &args.protocol,
+                id,
+                peers.clone(),
+                clients[i],
+                dir.join(format!("n{id}")),
+            );
+            config.metrics_addr = Some(metrics[i]);
+            config.follower = args.follower;
+            config.cluster_id = args.cluster_id.clone();
+            config
+        })
+        .collect();
+    Ok(configs)
+}
+
+fn start(config: ServerConfig, dir: &Path) -> anyhow::Result<Node> {
+    let config_path = dir.join(format!("n{}.toml", config.id));
+    fs::write(&config_path, config.to_toml())?;
+    let log = dir.join(format!("n{}.log", config.id));
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("starting a node process")?;
+    Ok(Node {
+        config,
+        config_path,
+        log,
+        child,
+        exited: false,
+    })
+}
+
+fn write_manifest(dir: &Path, protocol: &str, nodes: &[Node]) -> anyhow::Result<()> {
+    let entries: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.config.id,
+                "pid": n.child.id(),
+                "client_addr": n.config.client_addr.to_string(),
+                "peer_addr": n.config.peers[&n.config.node_id()].to_string(),
+                "metrics_addr": n.config.metrics_addr.map(|a| a.to_string()),
+                "config": n.config_path,
+                "log": n.log,
+                "data_dir": n.config.data_dir,
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "protocol": protocol,
+        "cluster_pid": std::process::id(),
+        "nodes": entries,
+    });
+    fs::write(
+        dir.join("cluster.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    Ok(())
+}
+
+fn print_table(dir: &Path, nodes: &[Node]) {
+    println!("data directory: {}", dir.display());
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["node", "pid", "clients (RESP)", "peers", "metrics", "log"]);
+    for n in nodes {
+        let metrics = n
+            .config
+            .metrics_addr
+            .map_or(String::new(), |a| format!("http://{a}/metrics"));
+        table.add_row([
+            n.config.id.to_string(),
+            n.child.id().to_string(),
+            n.config.client_addr.to_string(),
+            n.config.peers[&n.config.node_id()].to_string(),
+            metrics,
+            n.log
+                .file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+        ]);
+    }
+    println!("{table}");
+}
+
+/// Polls `INFO` until some node reports being the leader.
+fn wait_for_leader(
+    nodes: &[(u64, SocketAddr)],
+    within: Duration,
+    interrupted: &AtomicBool,
+) -> Option<u64> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
+        for (id, addr) in nodes {
+            let Ok(fields) = client::info(*addr, Duration::from_millis(500)) else {
+                continue;
+            };
+            if fields.iter().any(|(k, v)| k == "role" && v == "leader") {
+                return Some(*id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own meanwhile.
+async fn supervise(nodes: &mut [Node], signals: &mut Signals) {
+    loop {
+        tokio::select! {
+            _ = signals.next() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => report_exits(nodes),
+        }
+    }
+}
+
+fn report_exits(nodes: &mut [Node]) {
+    for n in nodes.iter_mut().filter(|n| !n.exited) {
+        if let Ok(Some(status)) = n.child.try_wait() {
+            n.exited = true;
+            eprintln!(
+                "node {} (pid {}) exited: {status}; see {}",
+                n.config.id,
+                n.child.id(),
+                n.log.display()
+            );
+        }
+    }
+}
+
+/// SIGTERM to every node still running, then SIGKILL to any left after five seconds.
+fn stop_all(nodes: &mut [Node]) {
+    for n in nodes.iter_mut() {
+        if let Ok(None) = n.child.try_wait() {
+            let _ = kill(Pid::from_raw(n.child.id() as i32), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for n in nodes.iter_mut() {
+        loop {
+            match n.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = n.child.kill();
+                    let _ = n.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}

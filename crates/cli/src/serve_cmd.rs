@@ -1,0 +1,150 @@
+//! `quorate serve`: run one node of a cluster.
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use quorate_server::config::parse_peers;
+use quorate_server::{serve_by_name, FollowerMode, ServeError, ServerConfig, PROTOCOLS};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML config file (see crates/server/src/config.rs); flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The protocol to run; every member must run the same one.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PROTOCOLS))]
+    protocol: Option<String>,
+    /// This node's id (a key of --peers).
+    #[arg(long)]
+    id: Option<u64>,
+    /// Every member's peer address, this node included: 1=127.0.0.1:7101,2=127.0.0.1:7102,...
+    #[arg(long)]
+    peers: Option<String>,
+    /// Where Redis clients connect.
+    #[arg(long, value_name = "IP:PORT")]
+    client_addr: Option<SocketAddr>,
+    /// Where the write-ahead log and snapshots live (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A name every member shares; peers of other clusters are refused [default: quorate].
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// Serve Prometheus metrics over HTTP here.
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_addr: Option<SocketAddr>,
+    /// What a follower does with writes and linearizable reads: forward them to the leader,
+    /// or redirect the client (-MOVED) [default: forward].
+    #[arg(long)]
+    follower: Option<FollowerMode>,
+    /// Largest key or value a client may write, in bytes [default: 1048576].
+    #[arg(long)]
+    value_max: Option<usize>,
+}
+
+/// Builds the configuration from the file and the flags.
+fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => Some(ServerConfig::from_file(path)?),
+        None => None,
+    };
+    if config.is_none() {
+        let missing: Vec<&str> = [
+            ("--protocol", args.protocol.is_none()),
+            ("--id", args.id.is_none()),
+            ("--peers", args.peers.is_none()),
+            ("--client-addr", args.client_addr.is_none()),
+            ("--data-dir", args.data_dir.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, absent)| absent.then_some(flag))
+        .collect();
+        if !missing.is_empty() {
+            return Err(anyhow!(
+                "missing {} (or give --config FILE); example: quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --client-addr 127.0.0.1:6381 --data-dir /tmp/q1",
+                missing.join(", ")
+            ));
+        }
+        let peers = parse_peers(args.peers.as_deref().expect("checked"))
+            .map_err(|e| anyhow!("--peers: {e}"))?;
+        config = Some(ServerConfig::new(
+            args.protocol.as_deref().expect("checked"),
+            args.id.expect("checked"),
+            peers,
+            args.client_addr.expect("checked"),
+            args.data_dir.clone().expect("checked"),
+        ));
+    }
+    let mut config = config.expect("built above");
+    if let Some(protocol) = args.protocol {
+        config.protocol = protocol;
+    }
+    if let Some(id) = args.id {
+        config.id = id;
+    }
+    if let Some(peers) = args.peers {
+        config.peers = parse_peers(&peers).map_err(|e| anyhow!("--peers: {e}"))?;
+    }
+    if let Some(addr) = args.client_addr {
+        config.client_addr = addr;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(cluster_id) = args.cluster_id {
+        config.cluster_id = cluster_id;
+    }
+    if let Some(addr) = args.metrics_addr {
+        config.metrics_addr = Some(addr);
+    }
+    if let Some(follower) = args.follower {
+        config.follower = follower;
+    }
+    if let Some(value_max) = args.value_max {
+        config.value_max = value_max;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = config(args)?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match runtime.block_on(serve_by_name(config, shutdown_signal())) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(ServeError::Config(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` chooses the level (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+        _ = terminate.recv() => tracing::info!("terminated; shutting down"),
+    }
+}

@@ -1,0 +1,676 @@
+//! Real node processes on loopback: `quorate cluster`, kill -9, restart, and bad input.
+//!
+//! Every process a test starts is stopped by its PID (a guard kills it if the test fails),
+//! every port is picked free by the OS, and every address is 127.0.0.1.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use quorate_check::history::pair;
+use quorate_check::linearizability::{check_linearizable, Limits};
+use quorate_check::{Event, EventKind, OpValue, Verdict};
+use redis::{Commands, RedisResult};
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A child process, killed (by PID) and reaped when dropped.
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], log: &Path) -> Proc {
+        let out = fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_quorate"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("the quorate binary runs");
+        Proc { child }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// SIGTERM, then waits for the exit (SIGKILL after 10 s).
+    fn stop(mut self) {
+        let _ = kill(self.pid(), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("process {} ignored SIGTERM for 10 s", self.child.id());
+    }
+
+    /// Waits for the process to exit on its own.
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+struct NodeInfo {
+    pid: i32,
+    client: SocketAddr,
+    peer: SocketAddr,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+/// `quorate cluster` with free ports; returns once its manifest lists every node.
+fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
+    let nodes_arg = nodes.to_string();
+    let proc = Proc::spawn(
+        &[
+            "cluster",
+            "--nodes",
+            &nodes_arg,
+            "--free-ports",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &dir.with_extension("out"),
+    );
+    let manifest = dir.join("cluster.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let json: serde_json::Value = loop {
+        if let Ok(text) = fs::read_to_string(&manifest) {
+            if let Ok(json) = serde_json::from_str(&text) {
+                break json;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cluster.json in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let infos = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| NodeInfo {
+            pid: n["pid"].as_i64().unwrap() as i32,
+            client: n["client_addr"].as_str().unwrap().parse().unwrap(),
+            peer: n["peer_addr"].as_str().unwrap().parse().unwrap(),
+            config: n["config"].as_str().unwrap().into(),
+            log: n["log"].as_str().unwrap().into(),
+        })
+        .collect();
+    (proc, infos)
+}
+
+fn info(addr: SocketAddr) -> Option<String> {
+    let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    con.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    redis::cmd("INFO").query(&mut con).ok()
+}
+
+fn field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// The node that reports being the leader (waiting up to `within`).
+fn leader(nodes: &[NodeInfo], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(text) = info(n.client) {
+                if field(&text, "role").as_deref() == Some("leader") {
+                    return i;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn connect(addr: SocketAddr) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
+    let con = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .ok()?;
+    // Longer than the server's 5 s request deadline, so a slow answer is still an answer.
+    con.set_read_timeout(Some(Duration::from_secs(8))).ok()?;
+    con.set_write_timeout(Some(Duration::from_secs(8))).ok()?;
+    Some(con)
+}
+
+/// Jepsen-style clients: one operation at a time, every invocation and completion recorded.
+struct Recorder {
+    origin: Instant,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    fn record(
+        &self,
+        process: u64,
+        kind: EventKind,
+        key: &str,
+        value: OpValue,
+        error: Option<String>,
+    ) {
+        let event = Event {
+            process,
+            kind,
+            key: Some(key.to_string()),
+            value,
+            time: self.origin.elapsed().as_nanos() as u64,
+            node: None,
+            error,
+        };
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+/// What one operation's answer means for the history.
+fn outcome<T>(result: &RedisResult<T>) -> (EventKind, Option<String>) {
+    match result {
+        Ok(_) => (EventKind::Ok, None),
+        Err(e) => {
+            let text = e.to_string();
+            // Definite refusals: the request did not take effect.
+            let definite =
+                text.contains("rejected") || text.contains("MOVED") || text.contains("TRYAGAIN");
+            let kind = if definite {
+                EventKind::Fail
+            } else {
+                EventKind::Info
+            };
+            (kind, Some(text))
+        }
+    }
+}
+
+/// One client thread: random GET / SET / APPEND / CAS on a few keys until `stop`.
+fn client_loop(t: u64, nodes: &[SocketAddr], rec: &Recorder, stop: &AtomicBool) -> usize {
+    let keys = ["x", "y", "z"];
+    let mut generation = 0u64;
+    let mut target = t as usize;
+    let mut seen: [Option<String>; 3] = [None, None, None];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1).wrapping_mul(0x1000_0001);
+    let mut n = 0usize;
+    let mut con = None;
+    while !stop.load(Ordering::Relaxed) {
+        if con.is_none() {
+            con = connect(nodes[target % nodes.len()]);
+            if con.is_none() {
+                target += 1;
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        }
+        let c = con.as_mut().unwrap();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let k = (state % 3) as usize;
+        let key = keys[k];
+        let process = t * 1_000_000 + generation;
+        let value = format!("{t}.{n}");
+        n += 1;
+        let kind = match (state >> 8) % 4 {
+            0 => {
+                rec.record(process, EventKind::Invoke, key, OpValue::Get(None), None);
+                let r: RedisResult<Option<String>> = c.get(key);
+                let (kind, error) = outcome(&r);
+                let read = r.ok().flatten();
+                if kind == EventKind::Ok {
+                    seen[k] = read.clone();
+                }
+                rec.record(process, kind, key, OpValue::Get(read), error);
+                kind
+            }
+            1 => {
+                rec.record(
+                    process,
+                    EventKind::Invoke,
+                    key,
+                    OpValue::Put(value.clone()),
+                    None,
+                );
+                let r: RedisResult<()> = c.set(key, &value);
+                let (kind, error) = outcome(&r);
+                rec.record(process, kind, key, OpValue::Put(value), error);
+                kind
+            }
+            2 => {
+                let v = format!("{value},");
+                rec.record(
+                    process,
+                    EventKind::Invoke,
+                    key,
+                    OpValue::Append(v.clone()),
+                    None,
+                );
+                let r: RedisResult<i64> = c.append(key, &v);
+                let (kind, error) = outcome(&r);
+                rec.record(process, kind, key, OpValue::Append(v), error);
+                kind
+            }
+            _ => {
+                let expected = seen[k].clone();
+                let op = OpValue::Cas {
+                    expected: expected.clone(),
+                    new: value.clone(),
+                };
+                rec.record(process, EventKind::Invoke, key, op.clone(), None);
+                let (kind, error) = match &expected {
+                    Some(old) => {
+                        let r: RedisResult<i64> =
+                            redis::cmd("CAS").arg(key).arg(old).arg(&value).query(c);
+                        match outcome(&r) {
+                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&0) => {
+                                (EventKind::Fail, None)
+                            }
+                            other => other,
+                        }
+                    }
+                    None => {
+                        let r: RedisResult<Option<String>> =
+                            redis::cmd("SET").arg(key).arg(&value).arg("NX").query(c);
+                        match outcome(&r) {
+                            (EventKind::Ok, _) if r.as_ref().ok() == Some(&None) => {
+                                (EventKind::Fail, None)
+                            }
+                            other => other,
+                        }
+                    }
+                };
+                rec.record(process, kind, key, op, error);
+                kind
+            }
+        };
+        if kind == EventKind::Info {
+            // Unknown outcome: this process is done (Jepsen semantics); continue as a new one
+            // on another node.
+            generation += 1;
+            target += 1;
+            con = None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    n
+}
+
+#[test]
+fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_linearizable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let (cluster, nodes) = start_cluster(&dir, 3);
+    let first_leader = leader(&nodes, Duration::from_secs(20));
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.client).collect();
+    let rec = Arc::new(Recorder {
+        origin: Instant::now(),
+        events: Mutex::new(Vec::new()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+
+    let mut restarted = None;
+    let ops = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (rec, stop, addrs) = (rec.clone(), stop.clone(), addrs.clone());
+                scope.spawn(move || client_loop(t, &addrs, &rec, &stop))
+            })
+            .collect();
+        // A writer of distinct keys: every acknowledged one must survive.
+        let writer = {
+            let (stop, acked, addrs) = (stop.clone(), acked.clone(), addrs.clone());
+            scope.spawn(move || {
+                let mut con = None;
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    if con.is_none() {
+                        con = connect(addrs[i % addrs.len()]);
+                    }
+                    let Some(c) = con.as_mut() else {
+                        i += 1;
+                        continue;
+                    };
+                    let key = format!("ack{i}");
+                    let r: RedisResult<()> = c.set(&key, i);
+                    match r {
+                        Ok(()) => acked.lock().unwrap().push(key),
+                        Err(_) => con = None,
+                    }
+                    i += 1;
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(1500));
+        let victim = &nodes[first_leader];
+        kill(Pid::from_raw(victim.pid), Signal::SIGKILL).unwrap();
+        let killed_at = rec.origin.elapsed();
+        std::thread::sleep(Duration::from_millis(1500));
+        // Restart the killed node from its data directory, as an operator would.
+        let log = tmp.path().join("restarted.log");
+        restarted = Some(Proc::spawn(
+            &["serve", "--config", victim.config.to_str().unwrap()],
+            &log,
+        ));
+        std::thread::sleep(Duration::from_millis(2500));
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        let ops: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+        (ops, killed_at)
+    });
+    let (ops, killed_at) = ops;
+
+    // Every node, the restarted one included, converges on the acknowledged writes.
+    let new_leader = leader(&nodes, Duration::from_secs(20));
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "the writer made progress ({} acknowledged)",
+        acked.len()
+    );
+    let restarted_node = &nodes[first_leader];
+    let mut con = connect(restarted_node.client).expect("the restarted node serves clients");
+    for (i, key) in acked.iter().enumerate() {
+        let value: Option<String> = con.get(key).unwrap();
+        let expected = key.trim_start_matches("ack");
+        assert_eq!(
+            value.as_deref(),
+            Some(expected),
+            "acknowledged write {i} ({key}) was lost"
+        );
+    }
+    // Final reads of the history's keys, from every node, close the history.
+    for (i, n) in nodes.iter().enumerate() {
+        let mut con = connect(n.client).expect("every node serves clients after the restart");
+        for key in ["x", "y", "z"] {
+            let process = 900_000_000 + i as u64;
+            rec.record(process, EventKind::Invoke, key, OpValue::Get(None), None);
+            let value: Option<String> = con.get(key).unwrap();
+            rec.record(process, EventKind::Ok, key, OpValue::Get(value), None);
+        }
+    }
+    let events = rec.events.lock().unwrap().clone();
+    let operations = pair(&events).expect("the recorded history is well-formed");
+    let completed_after_kill = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Ok && e.time > killed_at.as_nanos() as u64)
+        .count();
+    assert!(
+        completed_after_kill > 50,
+        "operations completed after the kill: {completed_after_kill}"
+    );
+    let started = Instant::now();
+    let cancelled = move || started.elapsed() > Duration::from_secs(120);
+    let limits = Limits {
+        memo_bytes_max: 1 << 30,
+        cancelled: &cancelled,
+    };
+    let report = check_linearizable(&operations, &limits);
+    if report.verdict != Verdict::Linearizable {
+        let history: Vec<String> = events.iter().map(Event::to_json_line).collect();
+        let path = std::env::temp_dir().join("quorate-kill9-history.jsonl");
+        fs::write(&path, history.join("\n")).unwrap();
+        panic!(
+            "history of {} operations is {:?} (key {:?}, stuck at {:?}, {:?}); written to {}",
+            operations.len(),
+            report.verdict,
+            report.key,
+            report.stuck.map(|s| operations[s].to_string()),
+            report.reason,
+            path.display()
+        );
+    }
+    eprintln!(
+        "kill -9: {ops} operations, {} acknowledged distinct writes, leader {} killed, leader now {}",
+        acked.len(),
+        first_leader + 1,
+        new_leader + 1
+    );
+    restarted.take().unwrap().stop();
+    cluster.stop();
+}
+
+/// Runs a one-node cluster, writes `count` keys, and stops it; returns the node.
+fn one_node_with_keys(dir: &Path, count: usize) -> NodeInfo {
+    let (cluster, mut nodes) = start_cluster(dir, 1);
+    leader(&nodes, Duration::from_secs(20));
+    let mut con = connect(nodes[0].client).unwrap();
+    for i in 0..count {
+        let _: () = con.set(format!("k{i}"), i).unwrap();
+    }
+    drop(con);
+    cluster.stop();
+    nodes.pop().unwrap()
+}
+
+fn wal_file(node_dir: &Path) -> PathBuf {
+    fs::read_dir(node_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "log")
+                && p.file_name().unwrap().to_string_lossy().starts_with("wal-")
+        })
+        .expect("a write-ahead log")
+}
+
+#[test]
+fn a_corrupted_wal_record_refuses_to_start_and_a_torn_tail_is_truncated_without_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("one");
+    let node = one_node_with_keys(&dir, 40);
+    let wal = wal_file(&dir.join("n1"));
+    let original = fs::read(&wal).unwrap();
+
+    // Mid-log damage: one flipped byte in the middle of the file.
+    let mut damaged = original.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x20;
+    fs::write(&wal, &damaged).unwrap();
+    let log = tmp.path().join("refused.log");
+    let mut refused = Proc::spawn(&["serve", "--config", node.config.to_str().unwrap()], &log);
+    let status = refused
+        .wait_exit(Duration::from_secs(20))
+        .expect("a damaged log refuses to start");
+    assert!(!status.success());
+    let output = fs::read_to_string(&log).unwrap();
+    assert!(output.contains("is damaged"), "{output}");
+    assert!(output.contains(&wal.display().to_string()), "{output}");
+    assert!(output.contains("truncate -s"), "{output}");
+    assert_eq!(
+        fs::read(&wal).unwrap(),
+        damaged,
+        "a refused start changes nothing"
+    );
+
+    // A torn tail: the intact log plus half of a record that never finished.
+    let mut torn = original.clone();
+    torn.extend_from_slice(&[200, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+    fs::write(&wal, &torn).unwrap();
+    let log = tmp.path().join("torn.log");
+    // Fresh ports: other tests may have taken the ones the cluster used.
+    let mut node = node;
+    let fresh: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    node.client = fresh[0].local_addr().unwrap();
+    let peers = format!("1={}", fresh[1].local_addr().unwrap());
+    let metrics = fresh[2].local_addr().unwrap().to_string();
+    drop(fresh);
+    let client = node.client.to_string();
+    let config = node.config.to_str().unwrap();
+    let serving = Proc::spawn(
+        &[
+            "serve",
+            "--config",
+            config,
+            "--client-addr",
+            &client,
+            "--peers",
+            &peers,
+            "--metrics-addr",
+            &metrics,
+        ],
+        &log,
+    );
+    let started = Instant::now();
+    while info(node.client).is_none() {
+        let output = fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the node did not start: {output}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    leader(std::slice::from_ref(&node), Duration::from_secs(20));
+    let mut con = connect(node.client).unwrap();
+    for i in 0..40i64 {
+        let value: i64 = con.get(format!("k{i}")).unwrap();
+        assert_eq!(value, i, "acknowledged key k{i} survived");
+    }
+    let output = fs::read_to_string(&log).unwrap();
+    assert!(output.contains("truncated a torn tail"), "{output}");
+    serving.stop();
+}
+
+#[test]
+fn a_peer_from_another_cluster_is_refused_and_the_cluster_serves_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("home");
+    let (cluster, nodes) = start_cluster(&dir, 1);
+    leader(&nodes, Duration::from_secs(20));
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let intruder_peer = free.local_addr().unwrap();
+    let free2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let intruder_client = free2.local_addr().unwrap();
+    drop((free, free2));
+    let peers = format!("1={},2={intruder_peer}", nodes[0].peer);
+    let log = tmp.path().join("intruder.log");
+    let intruder = Proc::spawn(
+        &[
+            "serve",
+            "--protocol",
+            "raft",
+            "--cluster-id",
+            "intruder",
+            "--id",
+            "2",
+            "--peers",
+            &peers,
+            "--client-addr",
+            &intruder_client.to_string(),
+            "--data-dir",
+            tmp.path().join("intruder").to_str().unwrap(),
+        ],
+        &log,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let home = fs::read_to_string(&nodes[0].log).unwrap_or_default();
+        let theirs = fs::read_to_string(&log).unwrap_or_default();
+        let refused_here = home.contains("refused a peer connection")
+            && home.contains("belongs to cluster \\\"intruder\\\"")
+            || home.contains("belongs to cluster \"intruder\"");
+        if refused_here && theirs.contains("refused by peer n1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\nhome: {home}\nintruder: {theirs}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut con = connect(nodes[0].client).unwrap();
+    let _: () = con.set("still", "serving").unwrap();
+    let value: String = con.get("still").unwrap();
+    assert_eq!(value, "serving");
+    intruder.stop();
+    cluster.stop();
+}
+
+#[test]
+fn serve_with_bad_flags_exits_2_with_a_clear_message() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quorate"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["serve", "--protocol", "raft", "--id", "1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("missing --peers, --client-addr, --data-dir"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "serve",
+        "--protocol",
+        "raft",
+        "--id",
+        "4",
+        "--peers",
+        "1=127.0.0.1:7101,2=127.0.0.1:7102",
+        "--client-addr",
+        "127.0.0.1:6381",
+        "--data-dir",
+        "/tmp/never-created",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("node id 4 is not among the peers (1, 2)"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "serve",
+        "--peers",
+        "1=localhost",
+        "--protocol",
+        "raft",
+        "--id",
+        "1",
+        "--client-addr",
+        "127.0.0.1:6381",
+        "--data-dir",
+        "/tmp/x",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is not IP:PORT"), "{err}");
+    let (code, err) = run(&["cluster", "--nodes", "12"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--nodes must be between 1 and 9"), "{err}");
+}

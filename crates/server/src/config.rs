@@ -1,0 +1,354 @@
+//! A node's configuration: from command-line flags or a TOML file, validated before anything
+//! starts.
+//!
+//! ```toml
+//! protocol = "raft"
+//! cluster_id = "quorate"
+//! id = 1
+//! client_addr = "127.0.0.1:6381"
+//! metrics_addr = "127.0.0.1:9101"      # optional: Prometheus metrics over HTTP
+//! data_dir = "/var/lib/quorate/n1"
+//! follower = "forward"                 # or "redirect": answer MOVED with the leader's address
+//!
+//! [peers]                              # every member, this node included
+//! 1 = "127.0.0.1:7101"
+//! 2 = "127.0.0.1:7102"
+//! 3 = "127.0.0.1:7103"
+//!
+//! [tuning]                             # the protocol's own knobs (see `served.rs`)
+//! heartbeat_interval_ms = 75
+//! ```
+
+use quorate_core::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a follower does with a request only the leader can serve.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowerMode {
+    /// Pass it to the leader over the peer connection and relay the answer.
+    #[default]
+    Forward,
+    /// Answer `-MOVED 0 <leader client address>` (Redis Cluster's redirect; `redis-cli -c`
+    /// follows it).
+    Redirect,
+}
+
+impl std::str::FromStr for FollowerMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "forward" => Ok(FollowerMode::Forward),
+            "redirect" => Ok(FollowerMode::Redirect),
+            other => Err(format!(
+                "unknown follower mode {other:?}: use forward or redirect"
+            )),
+        }
+    }
+}
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Which protocol to run (`raft`, ...). Every member must run the same one.
+    pub protocol: String,
+    /// A name shared by the members of one cluster; peers from other clusters are refused.
+    #[serde(default = "default_cluster_id")]
+    pub cluster_id: String,
+    /// This node's id; must be a key of `peers`.
+    pub id: u64,
+    /// Every member's peer address (this node's own is where it listens for peers).
+    #[serde(deserialize_with = "deserialize_peers")]
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where clients connect (RESP).
+    pub client_addr: SocketAddr,
+    /// Where Prometheus scrapes metrics; none when absent.
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// The write-ahead log and snapshot live here.
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub follower: FollowerMode,
+    /// Largest key or value a client may write, in bytes.
+    #[serde(default = "default_value_max")]
+    pub value_max: usize,
+    /// Largest peer frame, in bytes (a snapshot travels in one frame).
+    #[serde(default = "default_frame_max")]
+    pub peer_frame_max: usize,
+    /// Messages queued for one peer before new ones are dropped.
+    #[serde(default = "default_send_queue_max")]
+    pub send_queue_max: usize,
+    /// Client connections served at once; more are refused with an error.
+    #[serde(default = "default_connections_max")]
+    pub connections_max: usize,
+    /// Requests one client connection may have in flight (pipelining depth).
+    #[serde(default = "default_pipeline_max")]
+    pub pipeline_max: usize,
+    /// How long a request may take, retries included, before the client is told the outcome
+    /// is unknown.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// The protocol's tunables, passed to `ServedProtocol::Config`.
+    #[serde(default)]
+    pub tuning: toml::Table,
+}
+
+fn default_cluster_id() -> String {
+    "quorate".into()
+}
+fn default_value_max() -> usize {
+    1 << 20
+}
+fn default_frame_max() -> usize {
+    256 << 20
+}
+fn default_send_queue_max() -> usize {
+    4096
+}
+fn default_connections_max() -> usize {
+    4096
+}
+fn default_pipeline_max() -> usize {
+    64
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+
+fn deserialize_peers<'de, D>(deserializer: D) -> Result<BTreeMap<NodeId, SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = BTreeMap::<String, SocketAddr>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(id, addr)| {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("peer id {id:?} is not a number")))?;
+            Ok((NodeId(id), addr))
+        })
+        .collect()
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// A configuration with every optional field at its default.
+    pub fn new(
+        protocol: &str,
+        id: u64,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        client_addr: SocketAddr,
+        data_dir: PathBuf,
+    ) -> ServerConfig {
+        ServerConfig {
+            protocol: protocol.into(),
+            cluster_id: default_cluster_id(),
+            id,
+            peers,
+            client_addr,
+            metrics_addr: None,
+            data_dir,
+            follower: FollowerMode::default(),
+            value_max: default_value_max(),
+            peer_frame_max: default_frame_max(),
+            send_queue_max: default_send_queue_max(),
+            connections_max: default_connections_max(),
+            pipeline_max: default_pipeline_max(),
+            request_timeout_ms: default_request_timeout_ms(),
+            tuning: toml::Table::new(),
+        }
+    }
+
+    /// Reads and validates a TOML config file.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.message().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as TOML, as `quorate cluster` writes it for each node.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        out += &format!("protocol = {:?}\n", self.protocol);
+        out += &format!("cluster_id = {:?}\n", self.cluster_id);
+        out += &format!("id = {}\n", self.id);
+        out += &format!("client_addr = \"{}\"\n", self.client_addr);
+        if let Some(addr) = self.metrics_addr {
+            out += &format!("metrics_addr = \"{addr}\"\n");
+        }
+        out += &format!("data_dir = {:?}\n", self.data_dir.display().to_string());
+        let follower = match self.follower {
+            FollowerMode::Forward => "forward",
+            FollowerMode::Redirect => "redirect",
+        };
+        out += &format!("follower = \"{follower}\"\n");
+        out += &format!("value_max = {}\n", self.value_max);
+        out += &format!("request_timeout_ms = {}\n", self.request_timeout_ms);
+        out += "\n[peers]\n";
+        for (id, addr) in &self.peers {
+            out += &format!("{} = \"{addr}\"\n", id.0);
+        }
+        if !self.tuning.is_empty() {
+            out += "\n[tuning]\n";
+            out += &self.tuning.to_string();
+        }
+        out
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if !self.peers.contains_key(&NodeId(self.id)) {
+            let known: Vec<String> = self.peers.keys().map(|id| id.0.to_string()).collect();
+            return invalid(format!(
+                "node id {} is not among the peers ({}); --peers must list every member, this node included",
+                self.id,
+                known.join(", ")
+            ));
+        }
+        if self.peers.keys().any(|id| id.0 == 0) {
+            return invalid("node ids start at 1".into());
+        }
+        let mut addrs: Vec<SocketAddr> = self.peers.values().copied().collect();
+        addrs.sort();
+        addrs.dedup();
+        if addrs.len() != self.peers.len() {
+            return invalid("two peers share one address".into());
+        }
+        if self.peers.values().any(|a| *a == self.client_addr) {
+            return invalid("the client address is also a peer address".into());
+        }
+        let id_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+        if self.cluster_id.is_empty()
+            || self.cluster_id.len() > 64
+            || !self.cluster_id.chars().all(id_ok)
+        {
+            return invalid(format!(
+                "cluster id {:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
+                self.cluster_id
+            ));
+        }
+        let positive = [
+            ("value_max", self.value_max),
+            ("peer_frame_max", self.peer_frame_max),
+            ("send_queue_max", self.send_queue_max),
+            ("connections_max", self.connections_max),
+            ("pipeline_max", self.pipeline_max),
+            ("request_timeout_ms", self.request_timeout_ms as usize),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be positive"));
+        }
+        if self.value_max >= self.peer_frame_max {
+            return invalid("value_max must be smaller than peer_frame_max".into());
+        }
+        Ok(())
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        NodeId(self.id)
+    }
+
+    pub fn members(&self) -> Vec<NodeId> {
+        self.peers.keys().copied().collect()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Parses `1=127.0.0.1:7101,2=127.0.0.1:7102` into a peer map.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item.split_once('=').ok_or_else(|| {
+            format!("peer {item:?} is not ID=HOST:PORT (example: 1=127.0.0.1:7101)")
+        })?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("peer id {id:?} is not a positive integer"))?;
+        let addr: SocketAddr = addr.trim().parse().map_err(|_| {
+            format!("peer address {addr:?} is not IP:PORT (example: 127.0.0.1:7101)")
+        })?;
+        if peers.insert(NodeId(id), addr).is_some() {
+            return Err(format!("peer id {id} is listed twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("no peers given (example: 1=127.0.0.1:7101,2=127.0.0.1:7102)".into());
+    }
+    Ok(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_bad_ones_explain_themselves() {
+        let peers = parse_peers("1=127.0.0.1:7101, 2=127.0.0.1:7102").unwrap();
+        assert_eq!(peers.len(), 2);
+        assert!(parse_peers("1=127.0.0.1").unwrap_err().contains("IP:PORT"));
+        assert!(parse_peers("x=127.0.0.1:1")
+            .unwrap_err()
+            .contains("positive integer"));
+        assert!(parse_peers("1=127.0.0.1:1,1=127.0.0.1:2")
+            .unwrap_err()
+            .contains("twice"));
+    }
+
+    #[test]
+    fn a_config_round_trips_through_toml_and_is_validated() {
+        let peers = parse_peers("1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103").unwrap();
+        let mut config = ServerConfig::new(
+            "raft",
+            2,
+            peers,
+            "127.0.0.1:6382".parse().unwrap(),
+            "/tmp/q".into(),
+        );
+        config
+            .tuning
+            .insert("heartbeat_interval_ms".into(), 20.into());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n2.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        let back = ServerConfig::from_file(&path).unwrap();
+        assert_eq!(back.id, 2);
+        assert_eq!(back.peers, config.peers);
+        assert_eq!(back.tuning, config.tuning);
+        config.id = 9;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not among the peers"));
+    }
+}

@@ -1,0 +1,293 @@
+//! Counters and gauges in the Prometheus text format, served over plain HTTP.
+//!
+//! Every counter is a relaxed atomic bumped where the event happens; the node's status
+//! (role, term, indexes) is copied in by the runtime after each batch of inputs. The HTTP
+//! endpoint answers any `GET` with the text exposition format (version 0.0.4); it reads at
+//! most 8 KiB of request and never keeps a connection open.
+
+use quorate_core::{NodeStatus, Role};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Fsync latency histogram bucket bounds, in seconds.
+const FSYNC_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
+
+/// Every number the node exports.
+#[derive(Default)]
+pub struct Metrics {
+    pub client_connections: AtomicU64,
+    pub client_connections_total: AtomicU64,
+    pub client_connections_refused: AtomicU64,
+    pub client_requests: AtomicU64,
+    pub client_errors: AtomicU64,
+    pub client_protocol_errors: AtomicU64,
+    pub client_redirects: AtomicU64,
+    pub client_forwards: AtomicU64,
+    pub peer_messages_sent: AtomicU64,
+    pub peer_messages_received: AtomicU64,
+    pub peer_messages_dropped: AtomicU64,
+    pub peer_connects: AtomicU64,
+    pub peer_handshakes_refused: AtomicU64,
+    pub wal_records: AtomicU64,
+    pub wal_bytes: AtomicU64,
+    pub wal_fsyncs: AtomicU64,
+    pub wal_checkpoints: AtomicU64,
+    fsync_buckets: [AtomicU64; FSYNC_BUCKETS.len()],
+    fsync_micros_sum: AtomicU64,
+    pub steps: AtomicU64,
+    pub held_effects: AtomicU64,
+    status: Mutex<Option<NodeStatus>>,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        Arc::new(Metrics::default())
+    }
+
+    pub fn inc(counter: &AtomicU64) {
+        bump(counter);
+    }
+
+    pub fn observe_fsync(&self, seconds: f64) {
+        bump(&self.wal_fsyncs);
+        self.fsync_micros_sum
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        for (bound, bucket) in FSYNC_BUCKETS.iter().zip(&self.fsync_buckets) {
+            if seconds <= *bound {
+                bump(bucket);
+            }
+        }
+    }
+
+    pub fn set_status(&self, status: NodeStatus) {
+        *self.status.lock().expect("status lock") = Some(status);
+    }
+
+    pub fn status(&self) -> Option<NodeStatus> {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    /// The exposition text.
+    pub fn render(&self, protocol: &str) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
+            let v = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP quorate_{name} {help}\n# TYPE quorate_{name} counter\nquorate_{name} {v}"
+            );
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP quorate_{name} {help}\n# TYPE quorate_{name} gauge\nquorate_{name} {value}"
+            );
+        };
+        if let Some(status) = self.status() {
+            let _ = writeln!(out, "# HELP quorate_info The node's identity.\n# TYPE quorate_info gauge\nquorate_info{{protocol=\"{protocol}\",node=\"{}\"}} 1", status.id.0);
+            let is = |role: Role| u64::from(status.role == role);
+            gauge(
+                &mut out,
+                "is_leader",
+                "1 when this node leads.",
+                is(Role::Leader),
+            );
+            gauge(
+                &mut out,
+                "term",
+                "The protocol's term, epoch or ballot.",
+                status.term,
+            );
+            gauge(
+                &mut out,
+                "leader_id",
+                "The known leader's id, 0 if unknown.",
+                status.leader.map_or(0, |l| l.0),
+            );
+            gauge(
+                &mut out,
+                "commit_index",
+                "Highest committed log position.",
+                status.commit_index,
+            );
+            gauge(
+                &mut out,
+                "applied_index",
+                "Highest applied log position.",
+                status.applied_index,
+            );
+            gauge(
+                &mut out,
+                "last_index",
+                "Highest log position held.",
+                status.last_index,
+            );
+        }
+        gauge(
+            &mut out,
+            "client_connections",
+            "Open client connections.",
+            self.client_connections.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "held_effects",
+            "Effects waiting for an fsync.",
+            self.held_effects.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "client_connections_total",
+            "Client connections accepted.",
+            &self.client_connections_total,
+        );
+        counter(
+            &mut out,
+            "client_connections_refused_total",
+            "Client connections refused (over connections_max).",
+            &self.client_connections_refused,
+        );
+        counter(
+            &mut out,
+            "client_requests_total",
+            "Client commands received.",
+            &self.client_requests,
+        );
+        counter(
+            &mut out,
+            "client_errors_total",
+            "Client commands answered with an error.",
+            &self.client_errors,
+        );
+        counter(
+            &mut out,
+            "client_protocol_errors_total",
+            "Client connections closed for malformed RESP.",
+            &self.client_protocol_errors,
+        );
+        counter(
+            &mut out,
+            "client_redirects_total",
+            "Requests answered with MOVED.",
+            &self.client_redirects,
+        );
+        counter(
+            &mut out,
+            "client_forwards_total",
+            "Requests forwarded to the leader.",
+            &self.client_forwards,
+        );
+        counter(
+            &mut out,
+            "peer_messages_sent_total",
+            "Protocol messages queued to peers.",
+            &self.peer_messages_sent,
+        );
+        counter(
+            &mut out,
+            "peer_messages_received_total",
+            "Protocol messages received from peers.",
+            &self.peer_messages_received,
+        );
+        counter(
+            &mut out,
+            "peer_messages_dropped_total",
+            "Messages dropped: send queue full or peer unreachable.",
+            &self.peer_messages_dropped,
+        );
+        counter(
+            &mut out,
+            "peer_connects_total",
+            "Outbound peer connections established.",
+            &self.peer_connects,
+        );
+        counter(
+            &mut out,
+            "peer_handshakes_refused_total",
+            "Inbound peer handshakes refused.",
+            &self.peer_handshakes_refused,
+        );
+        counter(
+            &mut out,
+            "wal_records_total",
+            "Records written to the write-ahead log.",
+            &self.wal_records,
+        );
+        counter(
+            &mut out,
+            "wal_bytes_total",
+            "Bytes written to the write-ahead log.",
+            &self.wal_bytes,
+        );
+        counter(
+            &mut out,
+            "wal_checkpoints_total",
+            "Snapshots written.",
+            &self.wal_checkpoints,
+        );
+        counter(
+            &mut out,
+            "steps_total",
+            "Inputs fed to the protocol node.",
+            &self.steps,
+        );
+        let _ = writeln!(out, "# HELP quorate_wal_fsync_seconds Duration of one group-commit fsync.\n# TYPE quorate_wal_fsync_seconds histogram");
+        for (bound, bucket) in FSYNC_BUCKETS.iter().zip(&self.fsync_buckets) {
+            let _ = writeln!(
+                out,
+                "quorate_wal_fsync_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.wal_fsyncs.load(Ordering::Relaxed);
+        let sum = self.fsync_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "quorate_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}\nquorate_wal_fsync_seconds_sum {sum}\nquorate_wal_fsync_seconds_count {count}");
+        out
+    }
+}
+
+/// Serves `GET /metrics` (any path, in fact) on `listener` until the task is dropped.
+pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, protocol: &'static str) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut request = Vec::with_capacity(512);
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    stream.read(&mut chunk),
+                )
+                .await
+                {
+                    Ok(Ok(n)) if n > 0 => request.extend_from_slice(&chunk[..n]),
+                    _ => return,
+                }
+            }
+            let body = metrics.render(protocol);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// Binds the metrics listener (separately, so bind errors surface at start-up).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

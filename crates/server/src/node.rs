@@ -1,0 +1,207 @@
+//! Wiring one node: configuration, storage recovery, listeners, the runtime.
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::metrics::{self, Metrics};
+use crate::resp::Listener;
+use crate::runtime::{Inboxes, NodeHandle, Runtime};
+use crate::served::ServedProtocol;
+use crate::storage::{Persister, Storage, StorageError};
+use crate::transport::{accept_loop, spawn_outbound, PeerContext};
+use quorate_core::{NodeId, Protocol};
+use quorate_protocols::raft::Raft;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+/// The protocols `--protocol` accepts.
+pub const PROTOCOLS: &[&str] = &[<Raft as ServedProtocol>::NAME];
+
+/// Why a node could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start: {0}")]
+    Recovery(String),
+    #[error("stopped: {0}")]
+    Failed(String),
+}
+
+/// Runs the protocol the config names until `shutdown` resolves.
+pub async fn serve_by_name(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    match config.protocol.as_str() {
+        "raft" => serve::<Raft>(config, shutdown).await,
+        other => Err(ConfigError::Invalid(format!(
+            "unknown protocol {other:?}; this build serves: {}",
+            PROTOCOLS.join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// Runs one node of protocol `P` until `shutdown` resolves (Ok) or storage fails (Err).
+pub async fn serve<P: ServedProtocol>(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let me = config.node_id();
+    let tuning = P::Config::deserialize(toml::Value::Table(config.tuning.clone()))
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
+    let node = P::build(me, &config.members(), &tuning)
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
+    // Storage first: damage must be reported as such, whatever else is wrong.
+    let (storage, records) = recover::<P>(&config).await?;
+    let peer_listener = bind("peers", config.peers[&me]).await?;
+    let client_listener = bind("clients", config.client_addr).await?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(bind("metrics", addr).await?),
+        None => None,
+    };
+
+    let metrics = Metrics::new();
+    let ctx = Arc::new(PeerContext {
+        me,
+        cluster_id: config.cluster_id.clone(),
+        protocol: P::NAME,
+        members: config.peers.keys().copied().collect(),
+        client_addr: config.client_addr,
+        frame_max: config.peer_frame_max,
+        metrics: metrics.clone(),
+        client_addrs: Mutex::new(BTreeMap::new()),
+    });
+    let (persisted_tx, persisted) = mpsc::unbounded_channel();
+    let persister = Persister::start(storage, persisted_tx, metrics.clone());
+    let peers: BTreeMap<NodeId, _> = config
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != me)
+        .map(|(id, addr)| {
+            (
+                *id,
+                spawn_outbound(ctx.clone(), *id, *addr, config.send_queue_max),
+            )
+        })
+        .collect();
+    let (peer_tx, peer_rx) = mpsc::channel(4096);
+    let (call_tx, call_rx) = mpsc::channel(16_384);
+    let config = Arc::new(config);
+    let runtime = Runtime::start(node, records, persister, peers, ctx.clone());
+    let status = metrics
+        .status()
+        .expect("the runtime publishes its status at start");
+    info!(
+        protocol = P::NAME,
+        node = %me,
+        cluster = %config.cluster_id,
+        clients = %config.client_addr,
+        peers = %config.peers[&me],
+        term = status.term,
+        last_index = status.last_index,
+        "node started"
+    );
+
+    let mut tasks = vec![
+        tokio::spawn(accept_loop(peer_listener, ctx.clone(), peer_tx)),
+        tokio::spawn(
+            Listener {
+                listener: client_listener,
+                node: NodeHandle::new(call_tx, ctx, config.clone()),
+            }
+            .run(),
+        ),
+    ];
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(metrics::serve_http(
+            listener,
+            metrics,
+            P::NAME,
+        )));
+    }
+    let (stop, stopped) = oneshot::channel();
+    tasks.push(tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    }));
+    let inboxes = Inboxes {
+        peers: peer_rx,
+        calls: call_rx,
+        persisted,
+    };
+    let result = runtime.run(inboxes, stopped).await;
+    for task in tasks {
+        task.abort();
+    }
+    match &result {
+        Ok(()) => info!(node = %me, "node stopped"),
+        Err(why) => warn!(node = %me, "node stopping: {why}"),
+    }
+    result.map_err(ServeError::Failed)
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { what, addr, source })
+}
+
+/// Opens the data directory and decodes the durable records.
+async fn recover<P: ServedProtocol>(
+    config: &ServerConfig,
+) -> Result<(Storage, Vec<<P as Protocol>::Record>), ServeError> {
+    let identity = format!(
+        "{} node {} of cluster {:?}",
+        P::NAME,
+        config.id,
+        config.cluster_id
+    );
+    let dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || Storage::open(&dir, &identity))
+        .await
+        .map_err(|e| ServeError::Recovery(format!("recovery panicked: {e}")))??;
+    let (storage, payloads, report) = opened;
+    let mut records = Vec::with_capacity(payloads.len());
+    for (number, payload) in payloads.iter().enumerate() {
+        let record = postcard::from_bytes(payload).map_err(|e| {
+            ServeError::Recovery(format!(
+                "record {} in {} passed its checksum but does not decode as a {} record ({e}); was the directory written by another version of quorate or another protocol?",
+                number + 1,
+                config.data_dir.display(),
+                P::NAME
+            ))
+        })?;
+        records.push(record);
+    }
+    if let Some((offset, bytes)) = report.truncated {
+        warn!(
+            dir = %config.data_dir.display(),
+            offset,
+            bytes,
+            "truncated a torn tail of the write-ahead log: the unsynced end of a write cut short by a crash (nothing in it was acknowledged)"
+        );
+    }
+    info!(
+        dir = %config.data_dir.display(),
+        snapshot_bytes = report.snapshot_bytes.unwrap_or(0),
+        wal_records = report.wal_records,
+        generation = report.generation,
+        "recovered storage"
+    );
+    Ok((storage, records))
+}

@@ -1,0 +1,56 @@
+//! A minimal blocking RESP client, for tools and tests that need one command's answer (the
+//! `cluster` command's leader probe, the benchmark's setup). Applications should use a
+//! Redis client library.
+
+use super::frame::{Frame, Limits};
+use bytes::Bytes;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Sends one command and returns the reply frame.
+pub fn call(addr: SocketAddr, args: &[&[u8]], timeout: Duration) -> std::io::Result<Frame> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let command = Frame::Array(
+        args.iter()
+            .map(|a| Frame::Bulk(Bytes::copy_from_slice(a)))
+            .collect(),
+    );
+    let mut wire = Vec::new();
+    command.encode(&mut wire);
+    stream.write_all(&wire)?;
+    let limits = Limits::for_values(64 << 20);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let parsed = match buf.first() {
+            // Replies are never inline; parse them as RESP whatever the first byte.
+            Some(_) => super::frame::parse_reply(&buf, &limits),
+            None => Ok(None),
+        };
+        match parsed {
+            Ok(Some((frame, _))) => return Ok(frame),
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The `key:value` fields of an `INFO` reply.
+pub fn info(addr: SocketAddr, timeout: Duration) -> std::io::Result<Vec<(String, String)>> {
+    match call(addr, &[b"INFO"], timeout)? {
+        Frame::Bulk(text) => Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect()),
+        other => Err(std::io::Error::other(format!("INFO answered {other}"))),
+    }
+}

@@ -1,0 +1,92 @@
+//! `CLIENT` subcommands: the connection's session.
+//!
+//! - `CLIENT ID`: the session id of this connection.
+//! - `CLIENT SESSION`: `[id, next request number]`, what a client records to resume later.
+//! - `CLIENT RESUME id seq`: continue session `id` on this connection; the next write gets
+//!   request number `seq`. To retry a write whose answer was lost, resume at that write's
+//!   number and send it again: it is applied at most once. Only while nothing is in flight.
+//! - `CLIENT SETNAME name`, `CLIENT GETNAME`, `CLIENT SETINFO ...`: accepted for client
+//!   libraries that send them.
+
+use super::{parse_integer, Parse};
+use crate::resp::frame::Frame;
+use crate::resp::session::Session;
+use bytes::Bytes;
+use quorate_core::ClientId;
+
+#[derive(Debug)]
+pub enum Client {
+    Id,
+    Session,
+    Resume { id: u64, seq: u64 },
+    SetName(Bytes),
+    GetName,
+    SetInfo,
+}
+
+impl Client {
+    pub fn parse(parse: &mut Parse) -> Result<Client, Frame> {
+        let Some(sub) = parse.keyword() else {
+            return Err(Frame::error(
+                "ERR wrong number of arguments for 'client' command",
+            ));
+        };
+        let number = |bytes: Bytes| {
+            parse_integer(&bytes)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| {
+                    Frame::error("ERR CLIENT RESUME takes a session id and a request number")
+                })
+        };
+        match sub.as_str() {
+            "ID" => Ok(Client::Id),
+            "SESSION" => Ok(Client::Session),
+            "RESUME" => {
+                let id = number(parse.bytes()?)?;
+                let seq = number(parse.bytes()?)?;
+                if seq == 0 {
+                    return Err(Frame::error("ERR request numbers start at 1"));
+                }
+                Ok(Client::Resume { id, seq })
+            }
+            "SETNAME" => Ok(Client::SetName(parse.bytes()?)),
+            "GETNAME" => Ok(Client::GetName),
+            "SETINFO" => {
+                parse.rest();
+                Ok(Client::SetInfo)
+            }
+            other => Err(Frame::error(format!(
+                "ERR unknown subcommand '{other}'. Try CLIENT ID, SESSION, RESUME, SETNAME, GETNAME"
+            ))),
+        }
+    }
+
+    pub fn reply(self, session: &mut Session, in_flight: usize) -> Frame {
+        match self {
+            Client::Id => Frame::Integer(session.primary.0 as i64),
+            Client::Session => match session.primary_lane() {
+                Some(lane) => Frame::Array(vec![
+                    Frame::Integer(lane.id.0 as i64),
+                    Frame::Integer(lane.next_seq as i64),
+                ]),
+                None => Frame::error("ERR the session has a request in flight"),
+            },
+            Client::Resume { .. } if in_flight > 0 => {
+                Frame::error("ERR CLIENT RESUME needs a connection with no request in flight")
+            }
+            Client::Resume { id, seq } => {
+                session.resume(ClientId(id), seq);
+                Frame::ok()
+            }
+            Client::SetName(name) => {
+                session.name = Some(String::from_utf8_lossy(&name).into_owned());
+                Frame::ok()
+            }
+            Client::GetName => match &session.name {
+                Some(name) => Frame::Bulk(Bytes::from(name.clone())),
+                None => Frame::Null,
+            },
+            Client::SetInfo => Frame::ok(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `DEL key [key ...]`: how many of the keys existed. Each key is deleted by its own
+//! replicated operation, in order; the command as a whole is not atomic.
+
+use super::{unexpected, Parse};
+use crate::resp::frame::Frame;
+use crate::resp::session::{CallError, Exec};
+use bytes::Bytes;
+use quorate_core::{Op, Output};
+
+#[derive(Debug)]
+pub struct Del {
+    keys: Vec<Bytes>,
+}
+
+impl Del {
+    pub fn parse(parse: &mut Parse) -> Result<Del, Frame> {
+        let mut keys = vec![parse.sized("key")?];
+        while parse.remaining() > 0 {
+            keys.push(parse.sized("key")?);
+        }
+        Ok(Del { keys })
+    }
+
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
+        let mut deleted = 0;
+        for key in self.keys {
+            match exec.write(Op::Delete { key }).await? {
+                Output::Existed(existed) => deleted += i64::from(existed),
+                other => return Err(unexpected(other)),
+            }
+        }
+        Ok(Frame::Integer(deleted))
+    }
+}

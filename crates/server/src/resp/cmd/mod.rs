@@ -1,0 +1,259 @@
+//! One file per command. Each parses itself from the frame's arguments ([`Parse`]) and either
+//! answers from the connection's own state or runs against the node through [`Exec`].
+
+mod append;
+mod cas;
+mod client;
+mod config;
+mod del;
+mod exists;
+mod get;
+mod incr;
+mod info;
+mod ping;
+mod readmode;
+mod select;
+mod set;
+mod unknown;
+
+pub use append::Append;
+pub use cas::Cas;
+pub use client::Client;
+pub use config::{CommandDocs, Config};
+pub use del::Del;
+pub use exists::Exists;
+pub use get::Get;
+pub use incr::Incr;
+pub use info::Info;
+pub use ping::Ping;
+pub use readmode::ReadModeCmd;
+pub use select::Select;
+pub use set::Set;
+pub use unknown::Unknown;
+
+use super::frame::Frame;
+use super::session::{CallError, Exec};
+use bytes::Bytes;
+use quorate_core::ReadMode;
+
+/// A parsed client command.
+#[derive(Debug)]
+pub enum Command {
+    Ping(Ping),
+    Get(Get),
+    Set(Set),
+    Del(Del),
+    Exists(Exists),
+    Append(Append),
+    Incr(Incr),
+    Cas(Cas),
+    Info(Info),
+    Client(Client),
+    ReadMode(ReadModeCmd),
+    Config(Config),
+    CommandDocs(CommandDocs),
+    Select(Select),
+    Quit,
+    Unknown(Unknown),
+}
+
+impl Command {
+    /// Parses a command frame. An `Err` is the error frame to answer (the connection stays
+    /// open: the frame itself was well-formed RESP).
+    pub fn from_frame(frame: Frame, value_max: usize) -> Result<Command, Frame> {
+        let mut parse = Parse::new(frame, value_max)?;
+        let name = parse.name.to_ascii_lowercase();
+        let command = match name.as_str() {
+            "ping" => Command::Ping(Ping::parse(&mut parse)?),
+            "get" => Command::Get(Get::parse(&mut parse)?),
+            "set" => Command::Set(Set::parse(&mut parse)?),
+            "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
+            "exists" => Command::Exists(Exists::parse(&mut parse)?),
+            "append" => Command::Append(Append::parse(&mut parse)?),
+            "incr" | "decr" | "incrby" | "decrby" => Command::Incr(Incr::parse(&name, &mut parse)?),
+            "cas" => Command::Cas(Cas::parse(&mut parse)?),
+            "info" => Command::Info(Info::parse(&mut parse)?),
+            "client" => Command::Client(Client::parse(&mut parse)?),
+            "readmode" | "readonly" | "readwrite" => {
+                Command::ReadMode(ReadModeCmd::parse(&name, &mut parse)?)
+            }
+            "config" => Command::Config(Config::parse(&mut parse)?),
+            "command" => Command::CommandDocs(CommandDocs::parse(&mut parse)?),
+            "select" => Command::Select(Select::parse(&mut parse)?),
+            "quit" => Command::Quit,
+            _ => return Ok(Command::Unknown(Unknown::new(&parse))),
+        };
+        parse.finish()?;
+        Ok(command)
+    }
+
+    /// True for commands that run against the node (and so take a session lane).
+    pub fn needs_node(&self) -> bool {
+        matches!(
+            self,
+            Command::Get(_)
+                | Command::Set(_)
+                | Command::Del(_)
+                | Command::Exists(_)
+                | Command::Append(_)
+                | Command::Incr(_)
+                | Command::Cas(_)
+        )
+    }
+
+    /// True for commands that only read. A read waits until the connection's earlier writes
+    /// completed (see `session::Order`).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Command::Get(_) | Command::Exists(_))
+    }
+
+    /// True for commands that send exactly one request to the node (see `session::Order`).
+    pub fn is_single_request(&self) -> bool {
+        match self {
+            Command::Del(cmd) => cmd.keys() == 1,
+            Command::Exists(cmd) => cmd.keys() == 1,
+            Command::Incr(_) => false,
+            _ => true,
+        }
+    }
+
+    /// Runs a command that needs the node.
+    pub async fn execute(self, exec: &mut Exec) -> Frame {
+        let result = match self {
+            Command::Get(cmd) => cmd.execute(exec).await,
+            Command::Set(cmd) => cmd.execute(exec).await,
+            Command::Del(cmd) => cmd.execute(exec).await,
+            Command::Exists(cmd) => cmd.execute(exec).await,
+            Command::Append(cmd) => cmd.execute(exec).await,
+            Command::Incr(cmd) => cmd.execute(exec).await,
+            Command::Cas(cmd) => cmd.execute(exec).await,
+            other => unreachable!("{other:?} does not need the node"),
+        };
+        result.unwrap_or_else(|e| e.to_frame())
+    }
+}
+
+/// The arguments of a command, consumed left to right.
+pub struct Parse {
+    /// The command name as sent.
+    pub name: String,
+    args: std::vec::IntoIter<Bytes>,
+    value_max: usize,
+}
+
+impl Parse {
+    fn new(frame: Frame, value_max: usize) -> Result<Parse, Frame> {
+        let Frame::Array(items) = frame else {
+            return Err(Frame::error(
+                "ERR Protocol error: expected an array of bulk strings",
+            ));
+        };
+        let mut args = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Frame::Bulk(bytes) => args.push(bytes),
+                Frame::Simple(text) => args.push(Bytes::from(text)),
+                Frame::Integer(n) => args.push(Bytes::from(n.to_string())),
+                _ => {
+                    return Err(Frame::error(
+                        "ERR Protocol error: command arguments must be bulk strings",
+                    ))
+                }
+            }
+        }
+        let mut args = args.into_iter();
+        let Some(name) = args.next() else {
+            return Err(Frame::error("ERR empty command"));
+        };
+        Ok(Parse {
+            name: String::from_utf8_lossy(&name).into_owned(),
+            args,
+            value_max,
+        })
+    }
+
+    fn arity(&self) -> Frame {
+        Frame::error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            self.name.to_ascii_lowercase()
+        ))
+    }
+
+    /// The next argument, which must be there.
+    pub fn bytes(&mut self) -> Result<Bytes, Frame> {
+        self.args.next().ok_or_else(|| self.arity())
+    }
+
+    /// The next argument as a key or value, refused above `value_max`.
+    pub fn sized(&mut self, what: &str) -> Result<Bytes, Frame> {
+        let bytes = self.bytes()?;
+        if bytes.len() > self.value_max {
+            return Err(Frame::error(format!(
+                "ERR {what} is {} bytes, over the limit of {} (value_max)",
+                bytes.len(),
+                self.value_max
+            )));
+        }
+        Ok(bytes)
+    }
+
+    pub fn optional(&mut self) -> Option<Bytes> {
+        self.args.next()
+    }
+
+    /// The next argument as text, upper-cased (for keywords).
+    pub fn keyword(&mut self) -> Option<String> {
+        self.args
+            .next()
+            .map(|b| String::from_utf8_lossy(&b).to_ascii_uppercase())
+    }
+
+    pub fn integer(&mut self) -> Result<i64, Frame> {
+        let bytes = self.bytes()?;
+        parse_integer(&bytes)
+            .ok_or_else(|| Frame::error("ERR value is not an integer or out of range"))
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Every argument left.
+    pub fn rest(&mut self) -> Vec<Bytes> {
+        self.args.by_ref().collect()
+    }
+
+    fn finish(&mut self) -> Result<(), Frame> {
+        match self.args.len() {
+            0 => Ok(()),
+            _ => Err(Frame::error(format!(
+                "ERR syntax error: unexpected arguments to '{}'",
+                self.name.to_ascii_lowercase()
+            ))),
+        }
+    }
+}
+
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Parses an optional trailing read-mode word (`LINEARIZABLE`, `SYNC` or `LOCAL`).
+fn read_mode_arg(parse: &mut Parse) -> Result<Option<ReadMode>, Frame> {
+    match parse.keyword().as_deref() {
+        None => Ok(None),
+        Some("LINEARIZABLE") => Ok(Some(ReadMode::Linearizable)),
+        Some("SYNC") => Ok(Some(ReadMode::Sync)),
+        Some("LOCAL") => Ok(Some(ReadMode::Local)),
+        Some(other) => Err(Frame::error(format!(
+            "ERR unknown read mode '{other}': use LINEARIZABLE, SYNC or LOCAL"
+        ))),
+    }
+}
+
+/// Shorthand for commands whose node answer does not have the expected shape.
+fn unexpected(output: quorate_core::Output) -> CallError {
+    CallError::Unknown(format!(
+        "the node answered with an unexpected output {output:?}"
+    ))
+}

@@ -1,0 +1,25 @@
+//! `PING [message]`: `PONG`, or the message back.
+
+use super::Parse;
+use crate::resp::frame::Frame;
+use bytes::Bytes;
+
+#[derive(Debug)]
+pub struct Ping {
+    message: Option<Bytes>,
+}
+
+impl Ping {
+    pub fn parse(parse: &mut Parse) -> Result<Ping, Frame> {
+        Ok(Ping {
+            message: parse.optional(),
+        })
+    }
+
+    pub fn reply(self) -> Frame {
+        match self.message {
+            None => Frame::Simple("PONG".into()),
+            Some(message) => Frame::Bulk(message),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Accepting client connections and serving each one.
+
+use super::cmd::Command;
+use super::connection::{split, FrameReader, FrameWriter, ReadError};
+use super::frame::{Frame, Limits};
+use super::session::{Exec, Lane, Order, Session};
+use crate::metrics::Metrics;
+use crate::runtime::NodeHandle;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// Accepts client connections, at most `connections_max` at once.
+pub struct Listener {
+    pub listener: TcpListener,
+    pub node: NodeHandle,
+}
+
+impl Listener {
+    /// Serves clients until the task is dropped.
+    pub async fn run(self) {
+        let limit = Arc::new(Semaphore::new(self.node.config.connections_max));
+        loop {
+            let (mut stream, remote) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    warn!("accepting a client connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                Metrics::inc(&self.node.metrics.client_connections_refused);
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+                continue;
+            };
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                debug!(%remote, "client connected");
+                Handler::new(stream, node).run().await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// A reply not yet written: ready now, or a task still working on it (holding a lane).
+enum InFlight {
+    Ready(Frame),
+    Task(JoinHandle<(Frame, Lane)>),
+}
+
+/// Serves one connection: reads commands, runs them, writes replies in request order.
+pub struct Handler {
+    reader: FrameReader,
+    writer: FrameWriter,
+    node: NodeHandle,
+    session: Session,
+    /// Replies owed, oldest first; at most `pipeline_max`.
+    in_flight: VecDeque<InFlight>,
+    /// Set after QUIT, end of input or a protocol error: answer what is owed, then close.
+    closing: bool,
+    /// Released by the last command sent to the node, to keep the next one behind it.
+    last_order: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Writes issued since the last read: the next read waits for them to complete.
+    unread_writes: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Handler {
+    pub fn new(stream: TcpStream, node: NodeHandle) -> Handler {
+        let (reader, writer) = split(stream, Limits::for_values(node.config.value_max));
+        Handler {
+            reader,
+            writer,
+            node,
+            session: Session::new(),
+            in_flight: VecDeque::new(),
+            closing: false,
+            last_order: None,
+            unread_writes: Vec::new(),
+        }
+    }
+
+    pub async fn run(mut self) {
+        let metrics = self.node.metrics.clone();
+        metrics.client_connections.fetch_add(1, Ordering::Relaxed);
+        Metrics::inc(&metrics.client_connections_total);
+        let _ = self.serve().await;
+        self.writer.shutdown().await;
+        metrics.client_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let pipeline_max = self.node.config.pipeline_max;
+        loop {
+            if self.closing && self.in_flight.is_empty() {
+                return Ok(());
+            }
+            let can_read = !self.closing && self.in_flight.len() < pipeline_max;
+            tokio::select! {
+                biased;
+                done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
+                    self.write_reply(done);
+                    while let Some(done) = ready_front(&mut self.in_flight).await {
+                        self.write_reply(done);
+                    }
+                    if !self.reader.has_buffered() || self.in_flight.is_empty() {
+                        self.writer.flush().await?;
+                    }
+                }
+                frame = self.reader.read_frame(), if can_read => self.on_frame(frame),
+            }
+        }
+    }
+
+    fn write_reply(&mut self, (frame, lane): (Frame, Option<Lane>)) {
+        if let Frame::Error(_) = frame {
+            Metrics::inc(&self.node.metrics.client_errors);
+        }
+        self.writer.push(&frame);
+        if let Some(lane) = lane {
+            self.session.give_back(lane);
+        }
+    }
+
+    fn on_frame(&mut self, frame: Result<Option<Frame>, ReadError>) {
+        let frame = match frame {
+            Ok(Some(Frame::Array(items))) if items.is_empty() => return, // A blank inline line.
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                self.closing = true;
+                return;
+            }
+            Err(ReadError::Protocol(e)) => {
+                Metrics::inc(&self.node.metrics.client_protocol_errors);
+                debug!("closing a client connection: {e}");
+                self.in_flight
+                    .push_back(InFlight::Ready(Frame::error(format!("ERR {e}"))));
+                self.closing = true;
+                return;
+            }
+            Err(ReadError::Io(_)) => {
+                self.closing = true;
+                self.in_flight.clear(); // Nobody is left to read the replies.
+                return;
+            }
+        };
+        Metrics::inc(&self.node.metrics.client_requests);
+        let reply = match Command::from_frame(frame, self.node.config.value_max) {
+            Err(error) => InFlight::Ready(error),
+            Ok(command) if command.needs_node() => self.spawn(command),
+            Ok(command) => InFlight::Ready(self.answer_locally(command)),
+        };
+        self.in_flight.push_back(reply);
+    }
+
+    fn spawn(&mut self, command: Command) -> InFlight {
+        let (next, released) = tokio::sync::oneshot::channel();
+        // A read waits for the writes before it (see `Order`); later reads are ordered after
+        // this one, hence after those writes too.
+        let (after_writes, done) = if command.is_read() {
+            (std::mem::take(&mut self.unread_writes), None)
+        } else {
+            let (done, completed) = tokio::sync::oneshot::channel();
+            // Forget writes that completed already, so a write-only pipeline keeps this short.
+            self.unread_writes.retain_mut(|write| {
+                matches!(
+                    write.try_recv(),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+                )
+            });
+            self.unread_writes.push(completed);
+            (Vec::new(), Some(done))
+        };
+        let order = Order {
+            previous: self.last_order.replace(released),
+            next: Some(next),
+            release_on_enqueue: command.is_single_request(),
+            after_writes,
+            done,
+        };
+        let mut exec = Exec {
+            node: self.node.clone(),
+            lane: self.session.take_lane(),
+            read_mode: self.session.read_mode,
+            order,
+        };
+        InFlight::Task(tokio::spawn(async move {
+            let frame = command.execute(&mut exec).await;
+            (frame, exec.lane)
+        }))
+    }
+
+    fn answer_locally(&mut self, command: Command) -> Frame {
+        let in_flight = self.in_flight.len();
+        match command {
+            Command::Ping(cmd) => cmd.reply(),
+            Command::Info(cmd) => cmd.reply(&self.node),
+            Command::Client(cmd) => cmd.reply(&mut self.session, in_flight),
+            Command::ReadMode(cmd) => cmd.reply(&mut self.session),
+            Command::Config(cmd) => cmd.reply(),
+            Command::CommandDocs(cmd) => cmd.reply(),
+            Command::Select(cmd) => cmd.reply(),
+            Command::Unknown(cmd) => cmd.reply(),
+            Command::Quit => {
+                self.closing = true;
+                Frame::ok()
+            }
+            other => unreachable!("{other:?} needs the node"),
+        }
+    }
+}
+
+/// Waits for the oldest reply and removes it. Cancel-safe: nothing is removed until it is
+/// complete.
+async fn next_done(in_flight: &mut VecDeque<InFlight>) -> (Frame, Option<Lane>) {
+    let done = match in_flight.front_mut().expect("guarded by is_empty") {
+        InFlight::Ready(_) => None,
+        InFlight::Task(task) => Some(task.await),
+    };
+    let front = in_flight.pop_front().expect("still there");
+    match (front, done) {
+        (InFlight::Ready(frame), _) => (frame, None),
+        (InFlight::Task(_), Some(Ok((frame, lane)))) => (frame, Some(lane)),
+        (InFlight::Task(_), _) => (
+            Frame::error("ERR internal error while serving this request"),
+            None,
+        ),
+    }
+}
+
+/// The oldest reply if it is already complete.
+async fn ready_front(in_flight: &mut VecDeque<InFlight>) -> Option<(Frame, Option<Lane>)> {
+    let ready = match in_flight.front()? {
+        InFlight::Ready(_) => true,
+        InFlight::Task(task) => task.is_finished(),
+    };
+    if ready {
+        Some(next_done(in_flight).await)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,583 @@
+//! The event loop that owns one protocol node.
+//!
+//! ```text
+//!  peer frames ──┐                                   ┌──> peer send queues
+//!  client calls ─┼──> step(now, input) ──> effects ──┼──> client replies (oneshot)
+//!  timers ───────┘                         │         └──> timers
+//!                                          └─ Persist ──> storage thread ──(durable token)──┐
+//!          held effects <───────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! One task owns the node, so the node needs no locks and sees one input at a time, exactly
+//! as in the simulator. The loop:
+//!
+//! 1. waits for the first of: a durability report from the storage thread, a peer message, a
+//!    client call, or the earliest timer deadline; several queued peer messages or client
+//!    calls are taken in one wake-up;
+//! 2. feeds each to `Protocol::step` with `now` read from a monotonic clock (nanoseconds since
+//!    the process started) and checks the node's invariants;
+//! 3. dispatches the effects in order. A `Persist` is handed to the storage thread at once
+//!    with the next token (1, 2, 3, ...). Any other effect runs immediately if every persist
+//!    issued so far is durable, and otherwise waits in `held`, tagged with the last token
+//!    issued before it. When the storage thread reports token `t` durable, the held effects
+//!    tagged `<= t` run, in order. That is rule 1 of the protocol contract: nothing leaves
+//!    before the records it follows are fsynced, and consecutive persists share an fsync.
+//! 4. `SetTimer` draws a duration uniformly from its range with a real RNG; `Reply` goes to
+//!    the waiting client (or, for a request a follower forwarded, back to that follower).
+
+use crate::metrics::Metrics;
+use crate::served::ServedProtocol;
+use crate::storage::{PersistEvent, Persister};
+use crate::transport::{PeerContext, PeerMsg, PeerSender};
+use quorate_core::{
+    ClientError, ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+/// Peer messages or client calls taken in one wake-up, at most (keeps timers and durability
+/// reports from waiting behind a flood).
+const BATCH_MAX: usize = 256;
+/// Waiters older than this are forgotten (their client gave up long ago).
+const WAITER_TTL: Duration = Duration::from_secs(60);
+
+/// A client request handed to the runtime by a connection handler.
+pub enum ClientCall {
+    /// Step the request on this node. With `forward`, a `NotLeader` answer naming another
+    /// node is not delivered: the request goes to that leader instead, from inside the event
+    /// loop, so requests enqueued in some order reach the leader in that order.
+    Submit {
+        request: Request,
+        reply: oneshot::Sender<Reply>,
+        forward: bool,
+    },
+    /// Send the request to node `to` (the leader) and relay its answer.
+    Forward {
+        to: NodeId,
+        request: Request,
+        reply: oneshot::Sender<Reply>,
+    },
+}
+
+enum Waiter {
+    Local {
+        seq: u64,
+        reply: oneshot::Sender<Reply>,
+        since: Instant,
+        /// The request, kept to forward it if this node turns out not to lead.
+        forward: Option<Request>,
+    },
+    /// A request forwarded by follower `node`; the answer goes back to it.
+    Remote {
+        seq: u64,
+        node: NodeId,
+        since: Instant,
+    },
+}
+
+impl Waiter {
+    fn seq(&self) -> u64 {
+        match self {
+            Waiter::Local { seq, .. } | Waiter::Remote { seq, .. } => *seq,
+        }
+    }
+
+    fn is_live(&self, now: Instant) -> bool {
+        match self {
+            Waiter::Local { reply, since, .. } => {
+                !reply.is_closed() && now.duration_since(*since) < WAITER_TTL
+            }
+            Waiter::Remote { since, .. } => now.duration_since(*since) < WAITER_TTL,
+        }
+    }
+}
+
+/// The channels the runtime listens on.
+pub struct Inboxes<M> {
+    pub peers: mpsc::Receiver<(NodeId, PeerMsg<M>)>,
+    pub calls: mpsc::Receiver<ClientCall>,
+    pub persisted: mpsc::UnboundedReceiver<PersistEvent>,
+}
+
+/// One node and everything needed to drive it.
+pub struct Runtime<P: ServedProtocol> {
+    node: P,
+    effects: Effects<P>,
+    origin: Instant,
+    rng: StdRng,
+    timers: BTreeMap<P::Timer, Instant>,
+    persister: Persister<P::Record>,
+    /// The token of the last record handed to the storage thread.
+    issued: u64,
+    /// Every record up to this token is durable.
+    durable: u64,
+    /// Effects waiting for the record they follow to become durable, with its token.
+    held: VecDeque<(u64, Effect<P>)>,
+    waiters: HashMap<ClientId, Waiter>,
+    peers: BTreeMap<NodeId, PeerSender<P::Message>>,
+    ctx: Arc<PeerContext>,
+    metrics: Arc<Metrics>,
+    last_sweep: Instant,
+}
+
+impl<P: ServedProtocol> Runtime<P> {
+    /// Builds the runtime and starts the node with its recovered records.
+    pub fn start(
+        node: P,
+        recovered: Vec<P::Record>,
+        persister: Persister<P::Record>,
+        peers: BTreeMap<NodeId, PeerSender<P::Message>>,
+        ctx: Arc<PeerContext>,
+    ) -> Runtime<P> {
+        let metrics = ctx.metrics.clone();
+        let mut runtime = Runtime {
+            node,
+            effects: Effects::new(),
+            origin: Instant::now(),
+            rng: StdRng::from_os_rng(),
+            timers: BTreeMap::new(),
+            persister,
+            issued: 0,
+            durable: 0,
+            held: VecDeque::new(),
+            waiters: HashMap::new(),
+            peers,
+            ctx,
+            metrics,
+            last_sweep: Instant::now(),
+        };
+        runtime.step(Input::Start { recovered });
+        runtime.metrics.set_status(runtime.node.status());
+        runtime
+    }
+
+    /// Runs until `shutdown` resolves or storage fails (`Err` with the reason).
+    pub async fn run(
+        mut self,
+        mut inboxes: Inboxes<P::Message>,
+        mut shutdown: oneshot::Receiver<()>,
+    ) -> Result<(), String> {
+        let result = loop {
+            let deadline = self.timers.values().min().copied();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break Ok(()),
+                event = inboxes.persisted.recv() => match event {
+                    Some(PersistEvent::Durable(token)) => self.on_durable(token),
+                    Some(PersistEvent::Failed(why)) => break Err(why),
+                    None => break Err("the storage thread stopped".into()),
+                },
+                _ = sleep => self.fire_timers(),
+                Some(first) = inboxes.peers.recv() => {
+                    self.on_peer(first.0, first.1);
+                    for _ in 1..BATCH_MAX {
+                        let Ok((from, msg)) = inboxes.peers.try_recv() else { break };
+                        self.on_peer(from, msg);
+                    }
+                }
+                Some(first) = inboxes.calls.recv() => {
+                    self.on_call(first);
+                    for _ in 1..BATCH_MAX {
+                        let Ok(call) = inboxes.calls.try_recv() else { break };
+                        self.on_call(call);
+                    }
+                }
+            }
+            self.after_batch();
+        };
+        self.persister.shutdown();
+        result
+    }
+
+    fn after_batch(&mut self) {
+        self.metrics.set_status(self.node.status());
+        self.metrics
+            .held_effects
+            .store(self.held.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let now = Instant::now();
+        if now.duration_since(self.last_sweep) > Duration::from_secs(5) {
+            self.last_sweep = now;
+            self.waiters.retain(|_, waiter| waiter.is_live(now));
+        }
+    }
+
+    fn now(&self) -> Time {
+        Time::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// Feeds one input to the node and dispatches its effects.
+    fn step(&mut self, input: Input<P>) {
+        let now = self.now();
+        let mut effects = std::mem::take(&mut self.effects);
+        self.node.step(now, input, &mut effects);
+        self.node.check_invariants();
+        Metrics::inc(&self.metrics.steps);
+        for effect in effects.drain() {
+            self.dispatch(effect);
+        }
+        self.effects = effects;
+    }
+
+    fn dispatch(&mut self, effect: Effect<P>) {
+        match effect {
+            Effect::Persist(record) => {
+                self.issued += 1;
+                // If the storage thread is gone, its Failed event ends the loop shortly.
+                let _ = self.persister.persist(self.issued, record);
+            }
+            other if self.issued > self.durable => self.held.push_back((self.issued, other)),
+            other => self.execute(other),
+        }
+    }
+
+    fn on_durable(&mut self, token: u64) {
+        assert!(token <= self.issued, "durable token beyond what was issued");
+        self.durable = self.durable.max(token);
+        while self.held.front().is_some_and(|(t, _)| *t <= self.durable) {
+            let (_, effect) = self.held.pop_front().expect("checked");
+            self.execute(effect);
+        }
+    }
+
+    fn execute(&mut self, effect: Effect<P>) {
+        match effect {
+            Effect::Send { to, msg } => self.send(to, PeerMsg::Protocol(msg)),
+            Effect::Reply(reply) => self.route_reply(reply, true),
+            Effect::SetTimer { timer, after } => {
+                let at = Instant::now() + self.draw(after);
+                self.timers.insert(timer, at);
+            }
+            Effect::CancelTimer(timer) => {
+                self.timers.remove(&timer);
+            }
+            Effect::Persist(_) => unreachable!("persists are dispatched, never held"),
+        }
+    }
+
+    fn draw(&mut self, range: TimerRange) -> Duration {
+        let min = range.min.as_nanos() as u64;
+        let max = range.max.as_nanos() as u64;
+        Duration::from_nanos(self.rng.random_range(min..=max))
+    }
+
+    fn send(&self, to: NodeId, msg: PeerMsg<P::Message>) {
+        match self.peers.get(&to) {
+            Some(peer) => peer.send(msg, &self.metrics),
+            None => debug!(%to, "message to a node that is not a peer dropped"),
+        }
+    }
+
+    /// Delivers `reply` to whoever waits for it; `from_node` is false for answers relayed
+    /// from the leader, which only local waiters may receive.
+    fn route_reply(&mut self, reply: Reply, from_node: bool) {
+        let Some(waiter) = self.waiters.remove(&reply.client) else {
+            return; // Nobody waits (gave up, or a duplicate answer).
+        };
+        if waiter.seq() != reply.seq {
+            self.waiters.insert(reply.client, waiter); // An answer to an older attempt.
+            return;
+        }
+        match waiter {
+            Waiter::Local {
+                seq,
+                reply: tx,
+                since,
+                forward: Some(request),
+            } if from_node => match reply.result {
+                Err(ClientError::NotLeader {
+                    leader: Some(leader),
+                }) if leader != self.ctx.me && self.peers.contains_key(&leader) => {
+                    Metrics::inc(&self.metrics.client_forwards);
+                    let waiter = Waiter::Local {
+                        seq,
+                        reply: tx,
+                        since,
+                        forward: None,
+                    };
+                    self.waiters.insert(request.client, waiter);
+                    self.send(leader, PeerMsg::Forward(request));
+                }
+                _ => {
+                    let _ = tx.send(reply);
+                }
+            },
+            Waiter::Local { reply: tx, .. } => {
+                let _ = tx.send(reply);
+            }
+            Waiter::Remote { node, .. } if from_node => {
+                self.send(node, PeerMsg::ForwardReply(reply))
+            }
+            Waiter::Remote { .. } => {}
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let mut due: Vec<(Instant, P::Timer)> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(timer, at)| (*at, *timer))
+            .collect();
+        due.sort();
+        for (_, timer) in due {
+            // An earlier timer's effects may have re-set or cancelled this one.
+            if self.timers.get(&timer).is_some_and(|at| *at <= now) {
+                self.timers.remove(&timer);
+                self.step(Input::Timer(timer));
+            }
+        }
+    }
+
+    fn on_peer(&mut self, from: NodeId, msg: PeerMsg<P::Message>) {
+        match msg {
+            PeerMsg::Protocol(msg) => self.step(Input::Message { from, msg }),
+            PeerMsg::Forward(request) => {
+                let waiter = Waiter::Remote {
+                    seq: request.seq,
+                    node: from,
+                    since: Instant::now(),
+                };
+                self.waiters.insert(request.client, waiter);
+                self.step(Input::Request(request));
+            }
+            PeerMsg::ForwardReply(reply) => self.route_reply(reply, false),
+        }
+    }
+
+    fn on_call(&mut self, call: ClientCall) {
+        match call {
+            ClientCall::Submit {
+                request,
+                reply,
+                forward,
+            } => {
+                let kept = forward.then(|| request.clone());
+                self.wait(&request, reply, kept);
+                self.step(Input::Request(request));
+            }
+            ClientCall::Forward { to, request, reply } => {
+                self.wait(&request, reply, None);
+                self.send(to, PeerMsg::Forward(request));
+            }
+        }
+    }
+
+    fn wait(&mut self, request: &Request, reply: oneshot::Sender<Reply>, forward: Option<Request>) {
+        let waiter = Waiter::Local {
+            seq: request.seq,
+            reply,
+            since: Instant::now(),
+            forward,
+        };
+        self.waiters.insert(request.client, waiter);
+    }
+
+    /// The node's id, for logs.
+    pub fn id(&self) -> NodeId {
+        self.ctx.me
+    }
+}
+
+impl<P: ServedProtocol> Drop for Runtime<P> {
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            info!(
+                held = self.held.len(),
+                "stopping with effects still waiting for an fsync; they are never sent"
+            );
+        }
+    }
+}
+
+/// What connection handlers hold: a way to reach the runtime, and the node's shared context.
+#[derive(Clone)]
+pub struct NodeHandle {
+    calls: mpsc::Sender<ClientCall>,
+    pub peers: Arc<PeerContext>,
+    pub config: Arc<crate::ServerConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl NodeHandle {
+    pub fn new(
+        calls: mpsc::Sender<ClientCall>,
+        peers: Arc<PeerContext>,
+        config: Arc<crate::ServerConfig>,
+    ) -> NodeHandle {
+        let metrics = peers.metrics.clone();
+        NodeHandle {
+            calls,
+            peers,
+            config,
+            metrics,
+        }
+    }
+
+    /// Hands `request` to the runtime: to step on this node (`to: None`; forwarded to the
+    /// leader in `forward` mode if this node does not lead), or to send to node `to`. Returns
+    /// where the answer will arrive, once the request is in the runtime's queue (so requests
+    /// enqueued one after the other are handled in that order); `None` if the runtime is gone.
+    pub async fn enqueue(
+        &self,
+        request: Request,
+        to: Option<NodeId>,
+    ) -> Option<oneshot::Receiver<Reply>> {
+        let (reply, answer) = oneshot::channel();
+        let call = match to {
+            None => ClientCall::Submit {
+                request,
+                reply,
+                forward: self.config.follower == crate::FollowerMode::Forward,
+            },
+            Some(to) => ClientCall::Forward { to, request, reply },
+        };
+        self.calls.send(call).await.ok()?;
+        Some(answer)
+    }
+
+    pub fn me(&self) -> NodeId {
+        self.peers.me
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The persist barrier, observed from outside: nothing after a `Persist` leaves before
+    //! the storage thread's report reaches the runtime.
+
+    use super::*;
+    use crate::storage::Storage;
+    use quorate_core::{Durable, NodeStatus, Op, Output, Protocol, ReadMode, Role};
+    use serde::{Deserialize, Serialize};
+
+    /// Persists the request number, then tells node 2 and answers the client.
+    struct Toy;
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Seen(u64);
+
+    impl Durable for Seen {
+        fn is_checkpoint(&self) -> bool {
+            false
+        }
+    }
+
+    impl Protocol for Toy {
+        type Message = u64;
+        type Record = Seen;
+        type Timer = u8;
+
+        fn step(&mut self, _now: Time, input: Input<Self>, out: &mut Effects<Self>) {
+            if let Input::Request(request) = input {
+                out.persist(Seen(request.seq));
+                out.send(NodeId(2), request.seq);
+                out.reply(Reply {
+                    client: request.client,
+                    seq: request.seq,
+                    result: Ok(Output::Done),
+                });
+            }
+        }
+
+        fn status(&self) -> NodeStatus {
+            NodeStatus {
+                id: NodeId(1),
+                role: Role::Leader,
+                term: 1,
+                leader: None,
+                commit_index: 0,
+                applied_index: 0,
+                last_index: 0,
+            }
+        }
+    }
+
+    impl ServedProtocol for Toy {
+        const NAME: &'static str = "toy";
+        type Config = ();
+        fn build(_: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
+            Ok(Toy)
+        }
+    }
+
+    #[tokio::test]
+    async fn effects_after_a_persist_wait_until_it_is_reported_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _, _) = Storage::open(dir.path(), "toy").unwrap();
+        let metrics = Metrics::new();
+        // The storage thread reports to the test, which decides when the runtime hears it.
+        let (to_test, mut from_storage) = mpsc::unbounded_channel();
+        let persister = Persister::start(storage, to_test, metrics.clone());
+        let (peer_queue, mut sent) = mpsc::channel(16);
+        let peers = BTreeMap::from([(NodeId(2), PeerSender::from_queue(peer_queue))]);
+        let ctx = Arc::new(PeerContext {
+            me: NodeId(1),
+            cluster_id: "test".into(),
+            protocol: "toy",
+            members: [NodeId(1), NodeId(2)].into(),
+            client_addr: ([127, 0, 0, 1], 1).into(),
+            frame_max: 1 << 20,
+            metrics,
+            client_addrs: Default::default(),
+        });
+        let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx);
+        let (_peer_tx, peer_rx) = mpsc::channel(16);
+        let (call_tx, call_rx) = mpsc::channel(16);
+        let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+        let (_stop, stopped) = oneshot::channel();
+        let inboxes = Inboxes {
+            peers: peer_rx,
+            calls: call_rx,
+            persisted: durable_rx,
+        };
+        tokio::spawn(runtime.run(inboxes, stopped));
+
+        let (reply, mut answer) = oneshot::channel();
+        let request = Request {
+            client: ClientId(7),
+            seq: 1,
+            op: Op::Get { key: "k".into() },
+            read: ReadMode::Local,
+        };
+        call_tx
+            .send(ClientCall::Submit {
+                request,
+                reply,
+                forward: false,
+            })
+            .await
+            .unwrap();
+        // The record is fsynced, but the runtime has not been told: nothing may leave.
+        let event = from_storage.recv().await.unwrap();
+        assert!(matches!(event, PersistEvent::Durable(1)), "{event:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            answer.try_recv().is_err(),
+            "a reply left before its persist was durable"
+        );
+        assert!(
+            sent.try_recv().is_err(),
+            "a message left before its persist was durable"
+        );
+        // Now it hears: the held effects run, in order.
+        durable_tx.send(event).unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.result, Ok(Output::Done));
+        assert!(matches!(sent.recv().await, Some(PeerMsg::Protocol(1))));
+    }
+}

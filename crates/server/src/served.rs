@@ -1,0 +1,93 @@
+//! What the server needs from a protocol, beyond [`quorate_core::Protocol`].
+//!
+//! The runtime is generic over the node type: it never looks inside messages or records. It
+//! needs to put them on the wire and on disk (serde), to move them between threads (`Send`),
+//! and to build a node from the operator's configuration. That is all a protocol implements
+//! here; the same node type runs unchanged under the simulator.
+
+use quorate_core::{NodeId, Protocol};
+use quorate_protocols::raft::{Raft, RaftConfig};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// A protocol the server can run. Adding one is this impl plus one arm in
+/// [`serve_by_name`](crate::serve_by_name).
+pub trait ServedProtocol:
+    Protocol<
+        Message: Serialize + DeserializeOwned + Send + 'static,
+        Record: Serialize + DeserializeOwned + Send + 'static,
+        Timer: Send + 'static,
+    > + Send
+    + 'static
+{
+    /// The name `--protocol` takes; also checked in the peer handshake and the data directory.
+    const NAME: &'static str;
+
+    /// Tunables, read from the `[tuning]` table of the server's config file (every field
+    /// should have a default, so an absent table means "the defaults").
+    type Config: DeserializeOwned + Default + Clone + Send + Sync + fmt::Debug;
+
+    /// A fresh node `id` of the cluster `members` (which includes `id`). It receives
+    /// `Input::Start` with the recovered records before anything else.
+    fn build(id: NodeId, members: &[NodeId], config: &Self::Config) -> Result<Self, String>;
+}
+
+/// Raft's tunables as a server reads them (milliseconds rather than `Duration`s). The
+/// defaults suit a LAN or loopback, with windows sized for a few hundred concurrent clients.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftTuning {
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub entries_per_append_max: usize,
+    pub inflight_max: usize,
+    pub snapshot_threshold: u64,
+    pub uncommitted_max: u64,
+    pub sessions_max: usize,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        let base = RaftConfig::default();
+        RaftTuning {
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            heartbeat_interval_ms: 75,
+            entries_per_append_max: 512,
+            inflight_max: 32,
+            snapshot_threshold: 16_384,
+            uncommitted_max: 16_384,
+            sessions_max: base.sessions_max,
+        }
+    }
+}
+
+impl RaftTuning {
+    pub fn to_config(&self) -> RaftConfig {
+        RaftConfig {
+            election_timeout_min: Duration::from_millis(self.election_timeout_min_ms),
+            election_timeout_max: Duration::from_millis(self.election_timeout_max_ms),
+            heartbeat_interval: Duration::from_millis(self.heartbeat_interval_ms),
+            entries_per_append_max: self.entries_per_append_max,
+            inflight_max: self.inflight_max,
+            snapshot_threshold: self.snapshot_threshold,
+            uncommitted_max: self.uncommitted_max,
+            sessions_max: self.sessions_max,
+            ..RaftConfig::default()
+        }
+    }
+}
+
+impl ServedProtocol for Raft {
+    const NAME: &'static str = "raft";
+    type Config = RaftTuning;
+
+    fn build(id: NodeId, members: &[NodeId], tuning: &RaftTuning) -> Result<Raft, String> {
+        let config = tuning.to_config();
+        config.validate()?;
+        Ok(Raft::new(id, members, config))
+    }
+}

@@ -1,0 +1,316 @@
+//! The RESP front end against real in-process nodes on loopback: a Redis client library,
+//! raw bytes as `redis-cli` would send them, and bad input that must not hurt.
+
+mod common;
+
+use common::{raw_exchange, TestCluster};
+use quorate_server::FollowerMode;
+use redis::{Commands, RedisResult};
+use std::time::Duration;
+
+#[test]
+fn redis_client_commands_work_on_the_leader_and_through_a_forwarding_follower() {
+    let cluster = TestCluster::start(3, |_| {});
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    let follower = (leader + 1) % 3;
+    for node in [leader, follower] {
+        let mut con = cluster.redis(node);
+        let key = format!("k{node}");
+        let _: () = con.set(&key, "v").unwrap();
+        let value: String = con.get(&key).unwrap();
+        assert_eq!(value, "v");
+        let length: i64 = con.append(&key, "w").unwrap();
+        assert_eq!(length, 2);
+        let exists: i64 = con.exists(&key).unwrap();
+        assert_eq!(exists, 1);
+        let n: i64 = con.incr(format!("n{node}"), 1).unwrap();
+        assert_eq!(n, 1);
+        let n: i64 = redis::cmd("INCRBY")
+            .arg(format!("n{node}"))
+            .arg(41)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(n, 42);
+        let swapped: i64 = redis::cmd("CAS")
+            .arg(&key)
+            .arg("vw")
+            .arg("x")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(swapped, 1);
+        let swapped: i64 = redis::cmd("CAS")
+            .arg(&key)
+            .arg("vw")
+            .arg("y")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(swapped, 0);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg("z")
+            .arg("NX")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(set, None, "NX on an existing key does not set it");
+        let deleted: i64 = con.del(&key).unwrap();
+        assert_eq!(deleted, 1);
+        let value: Option<String> = con.get(&key).unwrap();
+        assert_eq!(value, None);
+        let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+        assert_eq!(pong, "PONG");
+    }
+    let mut con = cluster.redis(follower);
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut con)
+        .unwrap();
+    assert!(info.contains("role:follower"), "{info}");
+    assert!(
+        info.contains(&format!("leader_id:{}", leader + 1)),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("leader_addr:{}", cluster.client_addr(leader))),
+        "{info}"
+    );
+    assert!(info.contains("commit_index:"), "{info}");
+}
+
+#[test]
+fn a_follower_in_redirect_mode_answers_moved_with_the_leaders_address() {
+    let cluster = TestCluster::start(3, |c| c.follower = FollowerMode::Redirect);
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    let follower = (leader + 1) % 3;
+    // The leader's address is learned from its handshake; give it a moment to dial.
+    std::thread::sleep(Duration::from_millis(300));
+    let (reply, _) = raw_exchange(
+        cluster.client_addr(follower),
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        Duration::from_millis(500),
+    );
+    assert_eq!(
+        reply,
+        format!("-MOVED 0 {}\r\n", cluster.client_addr(leader))
+    );
+    // Stale reads stay local, and say nothing about the leader.
+    let (reply, _) = raw_exchange(
+        cluster.client_addr(follower),
+        b"GET k LOCAL\r\n",
+        Duration::from_millis(500),
+    );
+    assert_eq!(reply, "$-1\r\n");
+}
+
+#[test]
+fn set_and_get_as_redis_cli_sends_them() {
+    let cluster = TestCluster::start(1, |_| {});
+    let addr = cluster.client_addr(0);
+    let wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    let (reply, _) = raw_exchange(addr, wire, Duration::from_millis(500));
+    assert_eq!(reply, "+OK\r\n$1\r\nv\r\n");
+    // redis-cli asks for command docs on start; an empty list is fine for it.
+    let (reply, _) = raw_exchange(
+        addr,
+        b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n",
+        Duration::from_millis(300),
+    );
+    assert_eq!(reply, "*0\r\n");
+    // Inline commands, as typed into telnet.
+    let (reply, _) = raw_exchange(addr, b"GET k\r\nPING\r\n", Duration::from_millis(300));
+    assert_eq!(reply, "$1\r\nv\r\n+PONG\r\n");
+}
+
+#[test]
+fn pipelined_commands_are_answered_and_applied_in_order_on_the_leader_and_a_follower() {
+    let cluster = TestCluster::start(3, |_| {});
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    for node in [leader, (leader + 1) % 3] {
+        let mut wire = Vec::new();
+        let mut expected = String::new();
+        for i in 0..200 {
+            let (key, value) = (format!("n{node}k{}", i % 10), format!("v{i}"));
+            wire.extend_from_slice(
+                format!("SET {key} {value}\r\nGET {key}\r\nPING\r\n").as_bytes(),
+            );
+            expected += &format!("+OK\r\n${}\r\n{value}\r\n+PONG\r\n", value.len());
+        }
+        let (reply, _) = raw_exchange(cluster.client_addr(node), &wire, Duration::from_secs(3));
+        assert_eq!(reply, expected, "node {}", node + 1);
+    }
+}
+
+#[test]
+fn garbage_gets_a_protocol_error_and_the_connection_is_closed_but_the_node_serves_on() {
+    let cluster = TestCluster::start(1, |_| {});
+    let addr = cluster.client_addr(0);
+    let attacks: [&[u8]; 6] = [
+        b"*1\r\n$99999999999\r\n",
+        b"*-7\r\n*1\r\n$-5\r\n",
+        b"*2\r\n$3\r\nGET\r\n:notanumber\r\n",
+        b"*1\r\n*1\r\n*1\r\n*1\r\n$1\r\nx\r\n",
+        b"*2\r\n$3\r\nGET\r\n$1\r\nkXX",
+        &[b'*', b'1', b'\r', b'\n', 0xff, 0x00, 0xfe, b'\r', b'\n'],
+    ];
+    for attack in attacks {
+        let (reply, closed) = raw_exchange(addr, attack, Duration::from_secs(2));
+        assert!(
+            reply.starts_with("-ERR Protocol error"),
+            "{attack:?} got {reply:?}"
+        );
+        assert!(closed, "{attack:?}: the connection must be closed");
+    }
+    // Random bytes: whatever the answer, the node keeps serving.
+    let mut state = 0x1234_5678_9abc_def0u64;
+    for _ in 0..50 {
+        let bytes: Vec<u8> = (0..200)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let table = b"*$:+-\r\n0123456789abcSETGET \x00\xff";
+                table[(state % table.len() as u64) as usize]
+            })
+            .collect();
+        let _ = raw_exchange(addr, &bytes, Duration::from_millis(50));
+    }
+    let (reply, _) = raw_exchange(addr, b"PING\r\n", Duration::from_millis(500));
+    assert_eq!(reply, "+PONG\r\n");
+}
+
+#[test]
+fn wrong_commands_get_errors_and_the_connection_stays_open() {
+    let cluster = TestCluster::start(1, |c| c.value_max = 1024);
+    let mut con = cluster.redis(0);
+    let unknown: RedisResult<String> = redis::cmd("FLUSHALL").query(&mut con);
+    assert!(unknown
+        .unwrap_err()
+        .to_string()
+        .contains("unknown command 'FLUSHALL'"));
+    let arity: RedisResult<String> = redis::cmd("GET").query(&mut con);
+    assert!(arity
+        .unwrap_err()
+        .to_string()
+        .contains("wrong number of arguments for 'get'"));
+    let big = vec![b'x'; 2000];
+    let refused: RedisResult<()> = con.set("k", big.as_slice());
+    let message = refused.unwrap_err().to_string();
+    assert!(
+        message.contains("value is 2000 bytes, over the limit of 1024"),
+        "{message}"
+    );
+    let expiry: RedisResult<()> = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(10)
+        .query(&mut con);
+    assert!(expiry.unwrap_err().to_string().contains("do not expire"));
+    let not_number: RedisResult<i64> = {
+        let _: () = con.set("s", "abc").unwrap();
+        con.incr("s", 1)
+    };
+    assert!(not_number
+        .unwrap_err()
+        .to_string()
+        .contains("not an integer"));
+    let value: Option<String> = con.get("k").unwrap();
+    assert_eq!(value, None, "nothing refused was written");
+}
+
+#[test]
+fn a_retried_append_in_a_resumed_session_applies_once() {
+    let cluster = TestCluster::start(3, |_| {});
+    let mut first = cluster.redis(0);
+    let (id, seq): (i64, i64) = redis::cmd("CLIENT")
+        .arg("SESSION")
+        .query(&mut first)
+        .unwrap();
+    let length: i64 = first.append("log", "x").unwrap();
+    assert_eq!(length, 1);
+    drop(first); // Pretend the answer was lost with the connection.
+    let mut second = cluster.redis(1);
+    let _: () = redis::cmd("CLIENT")
+        .arg("RESUME")
+        .arg(id)
+        .arg(seq)
+        .query(&mut second)
+        .unwrap();
+    let length: i64 = second.append("log", "x").unwrap();
+    assert_eq!(length, 1, "the retry returns the remembered answer");
+    let value: String = second.get("log").unwrap();
+    assert_eq!(value, "x", "and is not applied twice");
+    let length: i64 = second.append("log", "y").unwrap();
+    assert_eq!(length, 2, "the session continues with the next number");
+}
+
+#[test]
+fn concurrent_increments_through_every_node_are_atomic() {
+    let cluster = TestCluster::start(3, |_| {});
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let cluster = &cluster;
+            scope.spawn(move || {
+                let mut con = cluster.redis(t % 3);
+                for _ in 0..20 {
+                    let _: i64 = con.incr("counter", 1).unwrap();
+                }
+            });
+        }
+    });
+    let mut con = cluster.redis(0);
+    let total: i64 = con.get("counter").unwrap();
+    assert_eq!(total, 120);
+}
+
+#[test]
+fn read_modes_are_chosen_per_connection_and_per_request() {
+    let cluster = TestCluster::start(3, |_| {});
+    let mut con = cluster.redis(1);
+    let _: () = con.set("k", "v").unwrap();
+    let mode: String = redis::cmd("READMODE").query(&mut con).unwrap();
+    assert_eq!(mode, "linearizable");
+    let _: () = redis::cmd("READMODE").arg("LOCAL").query(&mut con).unwrap();
+    let mode: String = redis::cmd("READMODE").query(&mut con).unwrap();
+    assert_eq!(mode, "local");
+    // A local read on a follower may lag; it converges quickly on a quiet cluster.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let value: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .arg("LOCAL")
+            .query(&mut con)
+            .unwrap();
+        if value.as_deref() == Some("v") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local read never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bad: RedisResult<()> = redis::cmd("READMODE").arg("SOMETIMES").query(&mut con);
+    assert!(bad.unwrap_err().to_string().contains("unknown read mode"));
+}
+
+#[test]
+fn acknowledged_writes_survive_a_restart_of_every_node() {
+    let mut cluster = TestCluster::start(3, |_| {});
+    let mut con = cluster.redis(0);
+    for i in 0..50 {
+        let _: () = con.set(format!("k{i}"), i).unwrap();
+    }
+    drop(con);
+    for i in 0..3 {
+        cluster.stop_node(i);
+    }
+    for i in 0..3 {
+        cluster.start_node(i);
+    }
+    cluster.wait_for_leader(Duration::from_secs(10));
+    let mut con = cluster.redis(2);
+    for i in 0..50 {
+        let value: i64 = con.get(format!("k{i}")).unwrap();
+        assert_eq!(value, i);
+    }
+}
