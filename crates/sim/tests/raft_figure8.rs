@@ -129,6 +129,7 @@ impl Cluster {
                 value: seq.to_string().into(),
             },
             read: ReadMode::Linearizable,
+            quorum: None,
         };
         self.step(leader, Input::Request(request));
     }

@@ -46,6 +46,7 @@ fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
             value: value.as_bytes().to_vec().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
