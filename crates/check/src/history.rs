@@ -50,6 +50,9 @@ pub enum EventKind {
 pub enum OpValue {
     /// A read; `None` is "absent" (or, on an invocation, "not known yet").
     Get(Option<String>),
+    /// A read of a multi-value register: the sibling values it returned, in no particular
+    /// order (empty: absent). Written as a JSON array on a `get` completion.
+    Siblings(Vec<String>),
     Put(String),
     Delete,
     Append(String),
@@ -57,22 +60,40 @@ pub enum OpValue {
         expected: Option<String>,
         new: String,
     },
+    /// Add a signed amount to a counter (a CRDT counter's update; its reads are `get`s that
+    /// return the decimal value).
+    Incr(i64),
+    /// Add an element to a set (an OR-Set's update; its reads are `get`s returning an array).
+    SetAdd(String),
+    /// Remove an element from a set.
+    SetRemove(String),
 }
 
 impl OpValue {
     pub fn f(&self) -> &'static str {
         match self {
-            OpValue::Get(_) => "get",
+            OpValue::Get(_) | OpValue::Siblings(_) => "get",
             OpValue::Put(_) => "put",
             OpValue::Delete => "delete",
             OpValue::Append(_) => "append",
             OpValue::Cas { .. } => "cas",
+            OpValue::Incr(_) => "incr",
+            OpValue::SetAdd(_) => "add",
+            OpValue::SetRemove(_) => "remove",
         }
     }
 
-    fn to_json(&self) -> Json {
+    /// The value as the JSON-lines format writes it.
+    pub fn to_json(&self) -> Json {
         match self {
             OpValue::Get(value) => value.clone().map_or(Json::Null, Json::String),
+            OpValue::Siblings(values) => {
+                Json::Array(values.iter().cloned().map(Json::String).collect())
+            }
+            OpValue::Incr(amount) => Json::from(*amount),
+            OpValue::SetAdd(element) | OpValue::SetRemove(element) => {
+                Json::String(element.clone())
+            }
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
             OpValue::Cas { expected, new } => Json::Array(vec![
@@ -98,7 +119,18 @@ impl OpValue {
             }
         };
         match f {
-            "get" | "read" => Ok(OpValue::Get(optional(value)?)),
+            "get" | "read" => match value {
+                Json::Array(siblings) => Ok(OpValue::Siblings(
+                    siblings.iter().map(text).collect::<Result<_, _>>()?,
+                )),
+                _ => Ok(OpValue::Get(optional(value)?)),
+            },
+            "incr" => value
+                .as_i64()
+                .map(OpValue::Incr)
+                .ok_or_else(|| format!("incr takes an integer, found {value}")),
+            "add" => Ok(OpValue::SetAdd(text(value)?)),
+            "remove" => Ok(OpValue::SetRemove(text(value)?)),
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
             "append" => Ok(OpValue::Append(text(value)?)),
@@ -110,7 +142,7 @@ impl OpValue {
                 _ => Err(format!("cas takes [expected, new], found {value}")),
             },
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, delete, append or cas"
+                "unknown f {other:?}: expected get, put, delete, append, cas, incr, add or remove"
             )),
         }
     }
@@ -267,7 +299,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
     let mut open: BTreeMap<u64, (usize, &Event)> = BTreeMap::new();
     let mut operations = Vec::new();
     let mut push = |invoke: &Event, line: usize, value: OpValue, ret: Option<u64>| {
-        let unknown_read = ret.is_none() && matches!(value, OpValue::Get(_));
+        let unknown_read = ret.is_none() && value.f() == "get";
         if !unknown_read {
             operations.push(Operation {
                 id: operations.len(),
@@ -316,7 +348,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
         match event.kind {
             EventKind::Ok => {
                 let value = match event.value {
-                    OpValue::Get(_) => event.value.clone(),
+                    OpValue::Get(_) | OpValue::Siblings(_) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
                 push(invoke, invoke_line, value, Some(event.time));
@@ -356,6 +388,31 @@ mod tests {
             r#"{"process":3,"type":"ok","f":"cas","key":"k1","value":[null,"b"],"time":1900,"node":2}"#
         );
         assert_eq!(parse_jsonl(&line).unwrap(), vec![event]);
+    }
+
+    #[test]
+    fn siblings_and_crdt_updates_round_trip() {
+        let events = [
+            OpValue::Siblings(vec!["a".into(), "b".into()]),
+            OpValue::Incr(-3),
+            OpValue::SetAdd("x".into()),
+            OpValue::SetRemove("x".into()),
+        ]
+        .into_iter()
+        .map(|value| Event {
+            process: 1,
+            kind: EventKind::Ok,
+            key: Some("k".into()),
+            value,
+            time: 5,
+            node: None,
+            error: None,
+        })
+        .collect::<Vec<_>>();
+        for event in events {
+            let line = event.to_json_line();
+            assert_eq!(parse_jsonl(&line).unwrap(), vec![event], "{line}");
+        }
     }
 
     #[test]

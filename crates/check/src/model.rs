@@ -23,6 +23,14 @@ pub fn step(state: &RegisterState, op: &OpValue) -> Option<RegisterState> {
             Some(Some(joined))
         }
         OpValue::Cas { expected, new } => (expected == state).then(|| Some(new.clone())),
+        // A multi-value read is a register read when it returned at most one value.
+        OpValue::Siblings(values) => match values.as_slice() {
+            [] => state.is_none().then_some(None),
+            [one] => (state.as_deref() == Some(one.as_str())).then(|| state.clone()),
+            _ => None,
+        },
+        // Counter and set updates are not register operations: no register history has them.
+        OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => None,
     }
 }
 

@@ -6,5 +6,16 @@
 //! same types.
 //!
 //! - [`raft`]: Raft (Ongaro & Ousterhout, 2014), with log compaction and InstallSnapshot.
+//! - [`quorum`]: Dynamo-style quorum replication with tunable N/R/W, and ABD's write-back for
+//!   linearizable reads; read repair, hinted handoff, Merkle-tree anti-entropy.
+//! - [`multiprimary`]: every replica accepts writes and replicates them asynchronously;
+//!   conflicts resolved by last-write-wins on hybrid logical clocks, by dotted version vectors
+//!   (siblings), or by CRDTs.
+//!
+//! Shared by the leaderless protocols: [`ring`] (consistent hashing with virtual nodes) and
+//! [`merkle`] (Merkle trees for anti-entropy).
 
+pub mod merkle;
+pub mod quorum;
 pub mod raft;
+pub mod ring;
