@@ -16,6 +16,8 @@
 //! [`merkle`] (Merkle trees for anti-entropy).
 
 pub mod merkle;
+pub mod multiprimary;
 pub mod quorum;
 pub mod raft;
 pub mod ring;
+pub mod session;

@@ -118,7 +118,7 @@ impl Quorum {
         };
         let mut resume = None;
         if write.is_some() {
-            if let Some(assigned) = self.sessions.get(client) {
+            if let Some((_, assigned)) = self.sessions.get(client) {
                 if seq < assigned.seq || self.in_progress(client, seq) {
                     return; // A stale duplicate, or a retry of what is already under way.
                 }
@@ -317,8 +317,7 @@ impl Quorum {
             },
             out,
         );
-        self.sessions
-            .insert(client, assigned.clone(), self.config.sessions_max);
+        self.sessions.insert(client, seq, assigned.clone());
         self.enter_store(op, assigned.stored, output, out);
     }
 

@@ -89,6 +89,7 @@ pub use message::{Assigned, Message, OpId, Record, Snapshot, Version, Versioned}
 pub use safety::QuorumSafety;
 
 use crate::ring::Ring;
+use crate::session::SessionTable;
 use coordinator::Pending;
 use quorate_core::kv::SESSIONS_MAX_DEFAULT;
 use quorate_core::{
@@ -300,32 +301,6 @@ pub struct QuorumStats {
     pub unavailable: u64,
 }
 
-/// A client's remembered writes, least recently used forgotten first.
-#[derive(Clone, Debug, Default)]
-struct Sessions {
-    latest: BTreeMap<ClientId, (Assigned, u64)>,
-    lru: BTreeMap<u64, ClientId>,
-    tick: u64,
-}
-
-impl Sessions {
-    fn get(&self, client: ClientId) -> Option<&Assigned> {
-        self.latest.get(&client).map(|(assigned, _)| assigned)
-    }
-
-    fn insert(&mut self, client: ClientId, assigned: Assigned, max: usize) {
-        self.tick += 1;
-        if let Some((_, used)) = self.latest.insert(client, (assigned, self.tick)) {
-            self.lru.remove(&used);
-        }
-        self.lru.insert(self.tick, client);
-        while self.latest.len() > max {
-            let (_, oldest) = self.lru.pop_first().expect("lru tracks every session");
-            self.latest.remove(&oldest);
-        }
-    }
-}
-
 /// One node of the quorum store: a replica of the keys the ring gives it, and a coordinator of
 /// whatever clients ask it.
 #[derive(Clone, Debug)]
@@ -344,7 +319,8 @@ pub struct Quorum {
     hints: BTreeMap<NodeId, BTreeMap<Key, Versioned>>,
 
     // Coordinator state.
-    sessions: Sessions,
+    /// Per client, its latest write's assigned version (durable, through `Assigned`).
+    sessions: SessionTable<Assigned>,
     /// The highest version counter this node ever assigned (durable, through `Assigned`).
     last_counter: u64,
     next_op: u64,
@@ -370,6 +346,7 @@ impl Quorum {
         }
         Quorum {
             id,
+            sessions: SessionTable::new(config.sessions_max),
             ring: Ring::new(&members, config.vnodes),
             members,
             config,
@@ -377,7 +354,6 @@ impl Quorum {
             incarnation: 0,
             store: BTreeMap::new(),
             hints: BTreeMap::new(),
-            sessions: Sessions::default(),
             last_counter: 0,
             next_op: 0,
             ops: BTreeMap::new(),
@@ -453,8 +429,7 @@ impl Quorum {
                 if assigned.stored.version.writer == self.id {
                     self.last_counter = self.last_counter.max(assigned.stored.version.counter);
                 }
-                self.sessions
-                    .insert(client, assigned, self.config.sessions_max);
+                self.sessions.insert(client, assigned.seq, assigned);
             }
             Record::Checkpoint(snapshot) => {
                 let Snapshot {
@@ -467,10 +442,9 @@ impl Quorum {
                 self.incarnation = incarnation;
                 self.store = store;
                 self.hints = hints;
-                self.sessions = Sessions::default();
+                self.sessions = SessionTable::new(self.config.sessions_max);
                 for (client, assigned) in sessions {
-                    self.sessions
-                        .insert(client, assigned, self.config.sessions_max);
+                    self.sessions.insert(client, assigned.seq, assigned);
                 }
                 self.last_counter = last_counter;
             }
@@ -485,9 +459,8 @@ impl Quorum {
             self.records_since_checkpoint = 0;
             let sessions = self
                 .sessions
-                .latest
                 .iter()
-                .map(|(client, (assigned, _))| (*client, assigned.clone()))
+                .map(|(client, _, assigned)| (client, assigned.clone()))
                 .collect();
             out.persist(Record::Checkpoint(Box::new(Snapshot {
                 incarnation: self.incarnation,
@@ -638,12 +611,8 @@ impl Protocol for Quorum {
 
     fn check_invariants(&self) {
         assert!(self.ops.len() <= self.config.inflight_max, "inflight over its bound");
-        assert!(
-            self.sessions.latest.len() <= self.config.sessions_max,
-            "sessions over their bound"
-        );
+        self.sessions.check_invariants();
         assert!(self.hints_held() <= self.config.hints_max, "hints over their bound");
-        assert_eq!(self.sessions.latest.len(), self.sessions.lru.len());
         for (key, stored) in &self.store {
             assert!(stored.version > Version::ZERO, "{key:?} stored at version zero");
         }
