@@ -13,7 +13,10 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  \
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
-    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl")]
+    quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
+    quorate sim --protocol quorum --nodes 5 --n 3 --r 2 --w 2 --seeds 500 --faults all\n  \
+    quorate sim --protocol quorum --preset write --allow-partial --no-write-back\n  \
+    quorate sim --protocol multiprimary --resolve vv --seeds 500 --faults all")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -32,7 +32,12 @@
 //! downward-closed set of dots: it *covers* a dot when its entry for that node is at least the
 //! dot's counter. Two vectors are concurrent when neither is pointwise below the other.
 //!
-//! A **dotted version vector** ([`Dvv`]) is one dot plus the version vector of what its writer
+//! A **causal context** ([`CausalContext`]) is a version vector plus a *dot cloud*: dots seen
+//! beyond a gap. A client that read `{n1:2}` and then wrote through `n1`, which had meanwhile
+//! coordinated writes `(n1,3)..(n1,6)` the client never saw, has seen `{n1:2} + (n1,7)`; the
+//! plain vector `{n1:7}` would claim it saw, and let its next write replace, `(n1,3)..(n1,6)`.
+//!
+//! A **dotted version vector** ([`Dvv`]) is one dot plus the causal context of what its writer
 //! had seen: the write's own event and its causal past. The DVV paper's point is that a
 //! per-replica vector alone cannot tell two concurrent writes coordinated by the same replica
 //! apart (they would get one entry and one would be lost); a dot per write can. A [`DvvSet`]
@@ -258,13 +263,122 @@ impl fmt::Display for VersionVector {
 }
 
 // -------------------------------------------------------------------------------------------
+// Causal contexts.
+
+/// A set of dots: a version vector (the downward-closed part) plus the dots seen beyond a gap.
+/// Kept compact: no cloud dot is covered by the vector or extends it without a gap.
+#[derive(
+    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+pub struct CausalContext {
+    vv: VersionVector,
+    cloud: std::collections::BTreeSet<Dot>,
+}
+
+impl CausalContext {
+    pub fn new() -> CausalContext {
+        CausalContext::default()
+    }
+
+    /// True when `dot` is in the set.
+    pub fn covers(&self, dot: Dot) -> bool {
+        self.vv.covers(dot) || self.cloud.contains(&dot)
+    }
+
+    /// Adds one dot (and nothing before it).
+    pub fn add(&mut self, dot: Dot) {
+        if !self.vv.covers(dot) {
+            self.cloud.insert(dot);
+            self.compact();
+        }
+    }
+
+    /// The union of two sets of dots.
+    pub fn join(&mut self, other: &CausalContext) {
+        self.vv.join(&other.vv);
+        self.cloud.extend(other.cloud.iter().copied());
+        self.compact();
+    }
+
+    /// The next dot of `node`: above every dot of `node` in the set.
+    pub fn next_dot(&self, node: NodeId) -> Dot {
+        let in_cloud = self
+            .cloud
+            .iter()
+            .filter(|d| d.node == node)
+            .map(|d| d.counter)
+            .max()
+            .unwrap_or(0);
+        Dot {
+            node,
+            counter: self.vv.get(node).max(in_cloud) + 1,
+        }
+    }
+
+    /// True when every dot of `other` is in this set.
+    pub fn contains_all(&self, other: &CausalContext) -> bool {
+        let vv_in = other
+            .vv
+            .iter()
+            .all(|(node, n)| (1..=n).all(|counter| self.covers(Dot { node, counter })));
+        vv_in && other.cloud.iter().all(|dot| self.covers(*dot))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vv.is_empty() && self.cloud.is_empty()
+    }
+
+    /// The downward-closed part.
+    pub fn vector(&self) -> &VersionVector {
+        &self.vv
+    }
+
+    /// The dots beyond a gap.
+    pub fn cloud(&self) -> impl Iterator<Item = Dot> + '_ {
+        self.cloud.iter().copied()
+    }
+
+    /// Moves cloud dots that extend the vector into it; drops those it covers. The cloud is
+    /// in (node, counter) order, so one pass moves every contiguous run.
+    fn compact(&mut self) {
+        let cloud = std::mem::take(&mut self.cloud);
+        for dot in cloud {
+            if dot.counter == self.vv.get(dot.node) + 1 {
+                self.vv.add(dot);
+            } else if !self.vv.covers(dot) {
+                self.cloud.insert(dot);
+            }
+        }
+    }
+}
+
+impl From<VersionVector> for CausalContext {
+    fn from(vv: VersionVector) -> CausalContext {
+        CausalContext {
+            vv,
+            cloud: Default::default(),
+        }
+    }
+}
+
+impl fmt::Display for CausalContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.vv)?;
+        for dot in &self.cloud {
+            write!(f, "+{dot}")?;
+        }
+        Ok(())
+    }
+}
+
+// -------------------------------------------------------------------------------------------
 // Dotted version vectors.
 
 /// A dotted version vector: the write's own event `dot` and the `context` its writer had seen.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Dvv {
     pub dot: Dot,
-    pub context: VersionVector,
+    pub context: CausalContext,
 }
 
 impl Dvv {
@@ -310,8 +424,8 @@ impl<T: Clone + PartialEq> DvvSet<T> {
 
     /// Everything this set has seen: the join of every sibling's dot and context. A client
     /// that writes with this context supersedes every current sibling.
-    pub fn context(&self) -> VersionVector {
-        let mut context = VersionVector::new();
+    pub fn context(&self) -> CausalContext {
+        let mut context = CausalContext::new();
         for (dvv, _) in &self.siblings {
             context.join(&dvv.context);
             context.add(dvv.dot);
@@ -321,7 +435,7 @@ impl<T: Clone + PartialEq> DvvSet<T> {
 
     /// Step 1: a write of `value` coordinated by `node`, superseding what `context` covers.
     /// Returns the new write's dot.
-    pub fn write(&mut self, node: NodeId, context: &VersionVector, value: T) -> Dot {
+    pub fn write(&mut self, node: NodeId, context: &CausalContext, value: T) -> Dot {
         // Above both what this replica and what the client has seen, so that the new write
         // never counts as part of its own past (a client may hand in any context).
         let mut seen = self.context();
@@ -439,9 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn a_context_remembers_a_dot_beyond_a_gap_without_covering_the_gap() {
+        let mut seen: CausalContext = VersionVector::from_iter([(n(1), 2)]).into();
+        seen.add(Dot { node: n(1), counter: 7 });
+        assert!(seen.covers(Dot { node: n(1), counter: 7 }));
+        assert!(!seen.covers(Dot { node: n(1), counter: 6 }));
+        assert_eq!(seen.next_dot(n(1)).counter, 8);
+        assert_eq!(seen.to_string(), "[n1:2]+(n1, 7)");
+        // Filling the gap makes the vector contiguous again.
+        for counter in 3..=6 {
+            seen.add(Dot { node: n(1), counter });
+        }
+        assert_eq!(seen.to_string(), "[n1:7]");
+        assert!(seen.contains_all(&VersionVector::from_iter([(n(1), 5)]).into()));
+    }
+
+    #[test]
+    fn a_client_that_writes_twice_through_a_busy_coordinator_replaces_only_its_own_write() {
+        let mut replica: DvvSet<&str> = DvvSet::new();
+        // The client read an empty key, then others wrote through node 1.
+        let mut client = replica.context();
+        replica.write(n(1), &CausalContext::new(), "other");
+        let dot = replica.write(n(1), &client, "mine");
+        client.add(dot);
+        replica.write(n(1), &client, "mine again");
+        let values: Vec<_> = replica.siblings().map(|(_, v)| *v).collect();
+        assert_eq!(values, vec!["other", "mine again"]);
+    }
+
+    #[test]
     fn concurrent_writes_become_siblings_and_a_write_with_their_context_resolves_them() {
         let mut replica: DvvSet<&str> = DvvSet::new();
-        let empty = VersionVector::new();
+        let empty = CausalContext::new();
         // Two clients write without having read anything: concurrent, both kept.
         replica.write(n(1), &empty, "a");
         replica.write(n(1), &empty, "b");
@@ -459,7 +602,7 @@ mod tests {
     fn a_superseded_write_arriving_late_stays_dead() {
         let mut a: DvvSet<&str> = DvvSet::new();
         let mut b: DvvSet<&str> = DvvSet::new();
-        a.write(n(1), &VersionVector::new(), "old");
+        a.write(n(1), &CausalContext::new(), "old");
         let mut c = a.clone();
         // c saw "old" and overwrote it; b hears of the overwrite before the original.
         let context = c.context();
@@ -481,7 +624,7 @@ mod tests {
                 let context = if read_first {
                     sets[at].context()
                 } else {
-                    VersionVector::new()
+                    CausalContext::new()
                 };
                 sets[at].write(NodeId(at as u64 + 1), &context, i as u32);
             }

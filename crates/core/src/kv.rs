@@ -32,7 +32,7 @@
 //! Sequence number 0 means "no session": the command is applied every time it is seen. Drivers
 //! use it only for reads that need no deduplication.
 
-use crate::clock::{HlcStamp, VersionVector};
+use crate::clock::{CausalContext, HlcStamp};
 use crate::crdt::{Crdt, CrdtKind, CrdtOp, CrdtValue, LwwStamp};
 use crate::ids::{ClientId, NodeId};
 use bytes::{Bytes, BytesMut};
@@ -72,7 +72,7 @@ pub enum Op {
     PutWithContext {
         key: Key,
         value: Option<Value>,
-        context: VersionVector,
+        context: CausalContext,
     },
     /// Update the CRDT of kind `op.kind()` stored under `key` (see [`crate::crdt`]).
     CrdtUpdate { key: Key, op: CrdtOp },
@@ -137,11 +137,11 @@ pub enum Output {
     /// them all, to be handed back with the next write.
     Siblings {
         values: Vec<Value>,
-        context: VersionVector,
+        context: CausalContext,
     },
     /// PUT_WITH_CONTEXT: the context covering the write just made (the caller's context plus
     /// the new version), so that the caller's next write supersedes it.
-    Written { context: VersionVector },
+    Written { context: CausalContext },
     /// CRDT_READ: the CRDT's value.
     Crdt(CrdtValue),
 }
@@ -442,7 +442,7 @@ impl KvStore {
                     None => self.data.remove(key),
                 };
                 Output::Written {
-                    context: VersionVector::new(),
+                    context: CausalContext::new(),
                 }
             }
             Op::CrdtUpdate { key, op } => {
@@ -473,7 +473,7 @@ impl KvStore {
             Op::Get { key } => Output::Value(self.data.get(key).cloned()),
             Op::GetSiblings { key } => Output::Siblings {
                 values: self.data.get(key).cloned().into_iter().collect(),
-                context: VersionVector::new(),
+                context: CausalContext::new(),
             },
             Op::CrdtRead { key, kind } => Output::Crdt(
                 self.crdts
@@ -580,19 +580,19 @@ mod tests {
         let written = kv.apply_op(&Op::PutWithContext {
             key: k.clone(),
             value: Some(b("a")),
-            context: VersionVector::new(),
+            context: CausalContext::new(),
         });
         assert_eq!(
             written,
             Output::Written {
-                context: VersionVector::new()
+                context: CausalContext::new()
             }
         );
         assert_eq!(
             kv.apply_op(&Op::GetSiblings { key: k.clone() }),
             Output::Siblings {
                 values: vec![b("a")],
-                context: VersionVector::new()
+                context: CausalContext::new()
             }
         );
         let set = |value: &str| Op::CrdtUpdate {

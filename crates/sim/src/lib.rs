@@ -17,7 +17,9 @@
 //!   complete an operation within a deadline.
 
 pub mod config;
+pub mod convergence;
 pub mod harness;
+pub mod leaderless;
 pub mod report;
 pub mod rng;
 
@@ -26,10 +28,15 @@ mod nemesis;
 mod node;
 mod queue;
 mod simulation;
+mod workload;
 
 pub use config::{Faults, Mix, SimConfig, Workload};
-pub use harness::{linearizability, Harness, HistoryVerdict, RaftHarness};
-pub use report::{RunReport, RunStats, Summary};
+pub use harness::{
+    linearizability, ClientOps, Harness, HistoryVerdict, ModelCheck, RaftHarness, RunCheck,
+    FINAL_READ_PROCESS,
+};
+pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
+pub use report::{ModelTally, RunReport, RunStats, Summary};
 
 /// Runs one seed. `trace`, if given, receives one line per event.
 pub fn run<'a, H: Harness>(

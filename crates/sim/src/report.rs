@@ -1,6 +1,6 @@
 //! What a run found, and the aggregate over many runs.
 
-use crate::harness::Harness;
+use crate::harness::{Harness, ModelCheck};
 use crate::simulation::Simulation;
 use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
@@ -36,6 +36,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// The verdict of the end-of-run history check (`None` when not checked).
     pub linearizable: Option<Verdict>,
+    /// Every consistency model the end-of-run checks judged (empty when not checked).
+    pub models: Vec<ModelCheck>,
     /// The protocol checker's named counters (see `Invariants::counters`).
     pub counters: BTreeMap<String, u64>,
     /// Wall time the simulation took (excluding the history check).
@@ -55,25 +57,39 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     );
     let mut violations = sim.violations.clone();
     let check_started = Instant::now();
-    let linearizable = if sim.config.check_history {
+    let mut counters: BTreeMap<String, u64> = sim
+        .invariants
+        .counters()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    let mut models = Vec::new();
+    let mut linearizable = None;
+    if sim.config.check_history {
         let deadline = Instant::now() + sim.config.check_time_limit;
         let cancelled = move || Instant::now() > deadline;
         let limits = Limits {
             cancelled: &cancelled,
             ..Limits::default()
         };
-        let found = sim.harness.check_history(&sim.history, &limits);
+        let found = sim
+            .harness
+            .check_run(&sim.history, &sim.invariants, &limits);
         violations.extend(found.violations);
-        Some(found.verdict)
-    } else {
-        None
-    };
-    let counters = sim
-        .invariants
-        .counters()
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect();
+        for (name, value) in found.counters {
+            *counters.entry(name.to_string()).or_default() += value;
+        }
+        linearizable = found
+            .models
+            .iter()
+            .find(|m| m.model == "linearizable")
+            .map(|m| match m.satisfied {
+                Some(true) => Verdict::Linearizable,
+                Some(false) => Verdict::NotLinearizable,
+                None => Verdict::Unknown,
+            });
+        models = found.models;
+    }
     RunReport {
         protocol: sim.harness.name(),
         seed,
@@ -84,6 +100,7 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         stats: sim.stats.clone(),
         trace_hash: sim.trace_hash(),
         linearizable,
+        models,
         counters,
         wall,
         check_wall: check_started.elapsed(),
@@ -111,6 +128,18 @@ pub struct Summary {
     pub last_trace_hash: u64,
     /// Sums of the protocol checkers' named counters.
     pub counters: BTreeMap<String, u64>,
+    /// Per consistency model: in how many runs it held, failed, or could not be decided.
+    pub models: BTreeMap<&'static str, ModelTally>,
+}
+
+/// How one consistency model fared over many runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelTally {
+    pub satisfied: u64,
+    pub violated: u64,
+    pub unknown: u64,
+    /// Whether the protocol promises it (failures are violations) or runs only measure it.
+    pub promised: bool,
 }
 
 impl Summary {
@@ -133,6 +162,15 @@ impl Summary {
         self.last_trace_hash = report.trace_hash;
         for (name, value) in &report.counters {
             *self.counters.entry(name.clone()).or_default() += value;
+        }
+        for model in &report.models {
+            let tally = self.models.entry(model.model).or_default();
+            tally.promised |= model.promised;
+            match model.satisfied {
+                Some(true) => tally.satisfied += 1,
+                Some(false) => tally.violated += 1,
+                None => tally.unknown += 1,
+            }
         }
     }
 

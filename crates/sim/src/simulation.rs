@@ -74,6 +74,9 @@ pub(crate) enum Event<P: Protocol> {
     },
     Heal,
     LivenessDeadline,
+    /// The cluster settled after the liveness phase: read every key on every node.
+    FinalReads,
+    FinalReadDeadline,
 }
 
 /// Where the run is.
@@ -85,6 +88,10 @@ pub(crate) enum Phase {
     Healing {
         since: u64,
     },
+    /// Every client made progress; the cluster runs on without clients before final reads.
+    Settling,
+    /// Reading every key on every node.
+    FinalReads,
     Done,
 }
 
@@ -112,6 +119,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
+    /// During final reads: the next key to read on each node.
+    pub final_next: Vec<usize>,
     pub phase: Phase,
     pub stats: RunStats,
     pub violations: Vec<String>,
@@ -162,6 +171,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             next_process: 0,
             next_session: 1,
             value_counter: 0,
+            final_next: Vec::new(),
             phase: Phase::Faulty,
             stats: RunStats::default(),
             violations: Vec::new(),
@@ -248,6 +258,8 @@ impl<'a, H: Harness> Simulation<'a, H> {
             }
             Event::Heal => self.heal(),
             Event::LivenessDeadline => self.on_liveness_deadline(),
+            Event::FinalReads => self.start_final_reads(),
+            Event::FinalReadDeadline => self.on_final_read_deadline(),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::message::{ClientWrite, Entry, LwwOrigin, Slot};
 use super::{Bug, LwwClock, MultiPrimary, Resolution};
-use quorate_core::clock::{DvvSet, HlcStamp, VersionVector};
+use quorate_core::clock::{CausalContext, DvvSet, HlcStamp};
 use quorate_core::crdt::{Crdt, LwwRegister, LwwStamp};
 use quorate_core::{ClientError, Effects, Key, Op, Output, Request, Time, Value};
 
@@ -114,7 +114,7 @@ impl MultiPrimary {
         now: Time,
         key: &Key,
         value: Option<Value>,
-        context: Option<&VersionVector>,
+        context: Option<&CausalContext>,
     ) -> Result<Written, String> {
         let slot = Slot::Register(key.clone());
         match self.config.resolution_of(key) {
@@ -158,7 +158,7 @@ impl MultiPrimary {
                     // A write without context: a PUT supersedes nothing (one more sibling);
                     // a DELETE removes every version this replica holds.
                     None if value.is_none() => set.context(),
-                    None => VersionVector::new(),
+                    None => CausalContext::new(),
                 };
                 if replace_all {
                     seen.join(&set.context());
@@ -211,7 +211,7 @@ fn siblings_output(entry: Option<&Entry>) -> Output {
         },
         _ => Output::Siblings {
             values: Vec::new(),
-            context: VersionVector::new(),
+            context: CausalContext::new(),
         },
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | property | what must hold | how it is checked |
 //! |---|---|---|
-//! | Dot uniqueness | one dot names one write, everywhere | a ledger `(key, dot) → digest(value)` fed from every persisted sibling set |
+//! | Dot uniqueness | one dot names one write, everywhere | a ledger `(key, dot) → digest(value)` fed from every persisted sibling set; a dot only the crashed node held is forgotten at its crash (it may not have been durable, and then never left the node) |
 //! | HLC monotonicity | each node's LWW stamps strictly increase | the last stamp per node (reset by a crash: an unsynced stamp never left the node) |
 //! | Sibling sets well formed | no sibling supersedes another | `DvvSet::check_invariants` on every persisted set |
 //!
@@ -15,7 +15,7 @@ use super::{MultiPrimary, MultiPrimaryStats};
 use quorate_core::clock::{Dot, HlcStamp};
 use quorate_core::digest::digest;
 use quorate_core::{Effect, Invariants, Key, NodeId, Value, Violation};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One acknowledged-or-not LWW write, as its coordinator persisted it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -28,7 +28,8 @@ pub struct LwwWrite {
 /// The cluster-wide ledgers of a multi-primary run.
 #[derive(Debug, Default)]
 pub struct MultiPrimarySafety {
-    dots: BTreeMap<(Slot, Dot), u64>,
+    /// Per (key, dot): the digest of its value and the nodes that persisted it.
+    dots: BTreeMap<(Slot, Dot), (u64, BTreeSet<NodeId>)>,
     last_stamp: BTreeMap<NodeId, HlcStamp>,
     lww_writes: Vec<LwwWrite>,
     seen: BTreeMap<NodeId, MultiPrimaryStats>,
@@ -57,11 +58,12 @@ impl MultiPrimarySafety {
         }
         for (dvv, value) in set.siblings() {
             let value_digest = digest(value);
-            let known = *self
+            let (known, holders) = self
                 .dots
                 .entry((slot.clone(), dvv.dot))
-                .or_insert(value_digest);
-            if known != value_digest {
+                .or_insert_with(|| (value_digest, BTreeSet::new()));
+            holders.insert(id);
+            if *known != value_digest {
                 return Err(Violation {
                     property: "dot uniqueness",
                     detail: format!(
@@ -124,6 +126,8 @@ impl Invariants<MultiPrimary> for MultiPrimarySafety {
     }
 
     fn on_crash(&mut self, id: NodeId) {
+        let only_here = BTreeSet::from([id]);
+        self.dots.retain(|_, (_, holders)| *holders != only_here);
         self.last_stamp.remove(&id);
         self.seen.remove(&id);
     }

@@ -262,9 +262,10 @@ impl Quorum {
             return self.enter_store(op, newest, output, out);
         }
         // Regular reads: answer now, repair the stale replicas without waiting.
+        let repair = self.config.read_repair;
         let stale: Vec<(NodeId, Option<NodeId>)> = replies
             .iter()
-            .filter(|(_, s)| s.version < newest.version)
+            .filter(|(_, s)| repair && s.version < newest.version)
             .map(|(node, _)| (*node, pending.stand_ins.get(node).copied()))
             .collect();
         for (node, hint) in stale {

@@ -43,7 +43,9 @@
 //! ## Repairing replicas
 //!
 //! - **Read repair**: a read that saw stale replicas stores the newest version on them (in
-//!   linearizable mode the write-back does it; otherwise it is sent without waiting).
+//!   linearizable mode the write-back does it; otherwise it is sent without waiting, unless
+//!   `read_repair` is off). Read repair narrows the window of new/old inversions without
+//!   closing it: only waiting for the write-back does.
 //! - **Anti-entropy**: every node periodically compares a [Merkle tree](crate::merkle) of the
 //!   keys it shares with one peer (round-robin) and exchanges the entries that differ, so that
 //!   replicas converge even for keys nobody reads.
@@ -132,6 +134,8 @@ pub struct QuorumConfig {
     pub vnodes: usize,
     /// Reads write back what they return before answering (ABD): linearizable.
     pub write_back: bool,
+    /// Without write-back: a read that saw stale replicas repairs them after answering.
+    pub read_repair: bool,
     /// Accept `R + W ≤ N` and sloppy quorums, which give up linearizability.
     pub allow_partial: bool,
     /// Count stand-ins' acknowledgements towards `W` when home replicas do not answer.
@@ -169,6 +173,7 @@ impl Default for QuorumConfig {
             w: 2,
             vnodes: 32,
             write_back: true,
+            read_repair: true,
             allow_partial: false,
             sloppy: false,
             retry_interval: Duration::from_millis(40),
@@ -383,6 +388,16 @@ impl Quorum {
 
     pub fn is_home(&self, key: &[u8]) -> bool {
         self.preference_list(key).contains(&self.id)
+    }
+
+    /// Every key this replica holds, with its version.
+    pub fn store(&self) -> impl Iterator<Item = (&Key, &Versioned)> {
+        self.store.iter()
+    }
+
+    /// Every write held as a stand-in, whatever its home replica.
+    pub fn hints(&self) -> impl Iterator<Item = (&Key, &Versioned)> {
+        self.hints.values().flat_map(|held| held.iter())
     }
 
     pub fn hints_held(&self) -> usize {
