@@ -91,9 +91,7 @@ impl OpValue {
                 Json::Array(values.iter().cloned().map(Json::String).collect())
             }
             OpValue::Incr(amount) => Json::from(*amount),
-            OpValue::SetAdd(element) | OpValue::SetRemove(element) => {
-                Json::String(element.clone())
-            }
+            OpValue::SetAdd(element) | OpValue::SetRemove(element) => Json::String(element.clone()),
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
             OpValue::Cas { expected, new } => Json::Array(vec![

@@ -130,7 +130,12 @@ pub struct SimArgs {
     #[arg(long, value_enum, default_value = "vv", help_heading = "Multi-primary")]
     resolve: ResolveName,
     /// multiprimary --resolve lww: the clock that orders writes.
-    #[arg(long, value_enum, default_value = "hlc", help_heading = "Multi-primary")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "hlc",
+        help_heading = "Multi-primary"
+    )]
     lww_clock: ClockName,
 }
 
@@ -201,8 +206,7 @@ fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
     if args.no_read_repair && !args.no_write_back {
         bail!("--no-read-repair needs --no-write-back: the write-back is the repair");
     }
-    let multiprimary_options =
-        args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
+    let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
     if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
         bail!("--resolve and --lww-clock apply to --protocol multiprimary");
     }
@@ -438,7 +442,10 @@ fn print_table(summary: &Summary, elapsed: Duration) {
                 } else {
                     String::new()
                 };
-                format!("{name} {}/{} runs ({how}{unknown})", t.satisfied, summary.runs)
+                format!(
+                    "{name} {}/{} runs ({how}{unknown})",
+                    t.satisfied, summary.runs
+                )
             })
             .collect();
         println!("models: {}", models.join(", "));
@@ -453,6 +460,17 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             100.0 * *stale as f64 / *reads as f64
         };
         println!("stale reads: {stale} of {reads} reads ({share:.2}%)");
+    }
+    let counter = |name: &str| summary.counters.get(name).copied();
+    if let (Some(acked), Some(hlc), Some(wall)) = (
+        counter("lww_puts_acked"),
+        counter("lww_discarded_hlc"),
+        counter("lww_discarded_wall_clock"),
+    ) {
+        println!(
+            "LWW discarded: {hlc} of {acked} acknowledged puts with hybrid logical clocks, \
+             {wall} with the nodes' wall clocks"
+        );
     }
     if !summary.counters.is_empty() {
         let counters: Vec<String> = summary

@@ -176,9 +176,7 @@ impl fmt::Display for Dot {
 
 /// A version vector: for each node, the highest event counter seen from it. Absent entries
 /// are zero. It stands for the downward-closed set of dots it covers.
-#[derive(
-    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct VersionVector(BTreeMap<NodeId, u64>);
 
 impl VersionVector {
@@ -221,7 +219,10 @@ impl VersionVector {
 
     /// True when every entry of `self` is at most the matching entry of `other`.
     pub fn descends_from(&self, other: &VersionVector) -> bool {
-        other.0.iter().all(|(node, counter)| self.get(*node) >= *counter)
+        other
+            .0
+            .iter()
+            .all(|(node, counter)| self.get(*node) >= *counter)
     }
 
     /// The causal order of two vectors: `Less` when `self` happened before `other`, `None`
@@ -267,9 +268,7 @@ impl fmt::Display for VersionVector {
 
 /// A set of dots: a version vector (the downward-closed part) plus the dots seen beyond a gap.
 /// Kept compact: no cloud dot is covered by the vector or extends it without a gap.
-#[derive(
-    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct CausalContext {
     vv: VersionVector,
     cloud: std::collections::BTreeSet<Dot>,
@@ -463,7 +462,7 @@ impl<T: Clone + PartialEq> DvvSet<T> {
             .filter(|(dvv, _)| !union.iter().any(|(other, _)| other.supersedes(dvv)))
             .cloned()
             .collect();
-        merged.sort_by(|a, b| a.0.dot.cmp(&b.0.dot));
+        merged.sort_by_key(|(dvv, _)| dvv.dot);
         let changed = merged != self.siblings;
         self.siblings = merged;
         changed
@@ -513,28 +512,81 @@ mod tests {
     fn hlc_stamps_increase_and_follow_received_ones() {
         let mut a = Hlc::new(1_000);
         let s1 = a.tick(100);
-        assert_eq!(s1, HlcStamp { physical: 100, logical: 0 });
+        assert_eq!(
+            s1,
+            HlcStamp {
+                physical: 100,
+                logical: 0
+            }
+        );
         // The physical clock stalls (or goes back): the counter orders the events.
         let s2 = a.tick(90);
-        assert_eq!(s2, HlcStamp { physical: 100, logical: 1 });
+        assert_eq!(
+            s2,
+            HlcStamp {
+                physical: 100,
+                logical: 1
+            }
+        );
         // A message from a node whose clock is ahead drags the clock forward.
-        let s3 = a.observe(120, HlcStamp { physical: 500, logical: 7 }).unwrap();
-        assert_eq!(s3, HlcStamp { physical: 500, logical: 8 });
+        let s3 = a
+            .observe(
+                120,
+                HlcStamp {
+                    physical: 500,
+                    logical: 7,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            s3,
+            HlcStamp {
+                physical: 500,
+                logical: 8
+            }
+        );
         let s4 = a.tick(130);
         assert!(s4 > s3);
-        assert_eq!(s4, HlcStamp { physical: 500, logical: 9 });
+        assert_eq!(
+            s4,
+            HlcStamp {
+                physical: 500,
+                logical: 9
+            }
+        );
         // Once physical time passes l, the counter resets.
-        assert_eq!(a.tick(600), HlcStamp { physical: 600, logical: 0 });
+        assert_eq!(
+            a.tick(600),
+            HlcStamp {
+                physical: 600,
+                logical: 0
+            }
+        );
     }
 
     #[test]
     fn hlc_refuses_stamps_too_far_ahead_and_stays_unchanged() {
         let mut a = Hlc::new(1_000);
         a.tick(100);
-        let far = HlcStamp { physical: 2_000, logical: 0 };
-        assert_eq!(a.observe(100, far), Err(HlcError::TooFarAhead { ahead: 1_900 }));
-        assert_eq!(a.last(), HlcStamp { physical: 100, logical: 0 });
-        assert!(a.observe(1_000, far).is_ok(), "within the bound once time passed");
+        let far = HlcStamp {
+            physical: 2_000,
+            logical: 0,
+        };
+        assert_eq!(
+            a.observe(100, far),
+            Err(HlcError::TooFarAhead { ahead: 1_900 })
+        );
+        assert_eq!(
+            a.last(),
+            HlcStamp {
+                physical: 100,
+                logical: 0
+            }
+        );
+        assert!(
+            a.observe(1_000, far).is_ok(),
+            "within the bound once time passed"
+        );
     }
 
     #[test]
@@ -545,8 +597,14 @@ mod tests {
         assert_eq!(a.causal_cmp(&b), Some(Ordering::Less));
         assert_eq!(b.causal_cmp(&a), Some(Ordering::Greater));
         assert_eq!(b.causal_cmp(&c), None);
-        assert!(b.covers(Dot { node: n(2), counter: 3 }));
-        assert!(!b.covers(Dot { node: n(3), counter: 1 }));
+        assert!(b.covers(Dot {
+            node: n(2),
+            counter: 3
+        }));
+        assert!(!b.covers(Dot {
+            node: n(3),
+            counter: 1
+        }));
         let mut joined = b.clone();
         joined.join(&c);
         assert_eq!(joined.to_string(), "[n1:3 n2:3]");
@@ -555,14 +613,26 @@ mod tests {
     #[test]
     fn a_context_remembers_a_dot_beyond_a_gap_without_covering_the_gap() {
         let mut seen: CausalContext = VersionVector::from_iter([(n(1), 2)]).into();
-        seen.add(Dot { node: n(1), counter: 7 });
-        assert!(seen.covers(Dot { node: n(1), counter: 7 }));
-        assert!(!seen.covers(Dot { node: n(1), counter: 6 }));
+        seen.add(Dot {
+            node: n(1),
+            counter: 7,
+        });
+        assert!(seen.covers(Dot {
+            node: n(1),
+            counter: 7
+        }));
+        assert!(!seen.covers(Dot {
+            node: n(1),
+            counter: 6
+        }));
         assert_eq!(seen.next_dot(n(1)).counter, 8);
         assert_eq!(seen.to_string(), "[n1:2]+(n1, 7)");
         // Filling the gap makes the vector contiguous again.
         for counter in 3..=6 {
-            seen.add(Dot { node: n(1), counter });
+            seen.add(Dot {
+                node: n(1),
+                counter,
+            });
         }
         assert_eq!(seen.to_string(), "[n1:7]");
         assert!(seen.contains_all(&VersionVector::from_iter([(n(1), 5)]).into()));
@@ -589,7 +659,11 @@ mod tests {
         replica.write(n(1), &empty, "a");
         replica.write(n(1), &empty, "b");
         let values: Vec<_> = replica.siblings().map(|(_, v)| *v).collect();
-        assert_eq!(values, vec!["a", "b"], "same coordinator, two dots, no loss");
+        assert_eq!(
+            values,
+            vec!["a", "b"],
+            "same coordinator, two dots, no loss"
+        );
         // A client reads both and writes with that context: one value remains.
         let context = replica.context();
         replica.write(n(2), &context, "c");
@@ -609,7 +683,10 @@ mod tests {
         c.write(n(3), &context, "new");
         assert!(b.merge(&c));
         assert!(!b.merge(&a), "the overwritten write must not come back");
-        assert_eq!(b.siblings().map(|(_, v)| *v).collect::<Vec<_>>(), vec!["new"]);
+        assert_eq!(
+            b.siblings().map(|(_, v)| *v).collect::<Vec<_>>(),
+            vec!["new"]
+        );
     }
 
     /// Random histories of writes at three replicas with merges in between.

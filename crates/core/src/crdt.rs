@@ -229,9 +229,7 @@ impl<T: Clone + PartialEq> MvRegister<T> {
 
 /// Which CRDT a key holds. CRDTs are addressed by `(key, kind)`, as Riak's bucket types do, so
 /// a counter and a set may share a key name without ever meeting.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum CrdtKind {
     GCounter,
     PnCounter,
@@ -407,7 +405,10 @@ mod tests {
         a.add(n(1), "x"); // ...while a adds x again, concurrently.
         a.merge(&b);
         b.merge(&a);
-        assert!(a.contains(&"x") && b.contains(&"x"), "the unobserved add survives");
+        assert!(
+            a.contains(&"x") && b.contains(&"x"),
+            "the unobserved add survives"
+        );
         // A remove that has observed every add removes the element everywhere.
         b.remove(&"x");
         a.merge(&b);
@@ -420,7 +421,10 @@ mod tests {
         assert!(r.set(stamp(10, 1), "a"));
         assert!(!r.set(stamp(5, 2), "b"), "an older write is discarded");
         assert_eq!(r.get(), Some(&"a"));
-        assert!(r.set(stamp(10, 2), "c"), "equal times: the node breaks the tie");
+        assert!(
+            r.set(stamp(10, 2), "c"),
+            "equal times: the node breaks the tie"
+        );
         assert_eq!(r.get(), Some(&"c"));
     }
 
@@ -461,7 +465,7 @@ mod tests {
         match kind {
             CrdtKind::GCounter => CrdtOp::Increment(u64::from(arg % 5)),
             CrdtKind::PnCounter => CrdtOp::Add(i64::from(arg % 9) - 4),
-            CrdtKind::OrSet if arg % 3 == 0 => CrdtOp::SetRemove(element),
+            CrdtKind::OrSet if matches!(arg % 3, 0) => CrdtOp::SetRemove(element),
             CrdtKind::OrSet => CrdtOp::SetAdd(element),
             CrdtKind::LwwRegister => CrdtOp::LwwSet(element),
             CrdtKind::MvRegister => CrdtOp::MvSet(element),

@@ -64,7 +64,10 @@ pub enum MerkleStep {
 impl MerkleTree {
     /// The leaf `key` belongs to in a tree of `depth`.
     pub fn leaf_of(depth: u32, key: &[u8]) -> u32 {
-        assert!((1..=DEPTH_MAX).contains(&depth), "Merkle depth out of range");
+        assert!(
+            (1..=DEPTH_MAX).contains(&depth),
+            "Merkle depth out of range"
+        );
         (position(key) >> (64 - 4 * depth)) as u32
     }
 

@@ -118,7 +118,11 @@ mod tests {
             let list = ring.preference_list(&key, 3);
             assert_eq!(list.len(), 3);
             assert!(list[0] != list[1] && list[1] != list[2] && list[0] != list[2]);
-            assert_eq!(&ring.walk(&key)[..3], &list[..], "the list is the walk's prefix");
+            assert_eq!(
+                &ring.walk(&key)[..3],
+                &list[..],
+                "the list is the walk's prefix"
+            );
         }
     }
 
@@ -127,7 +131,9 @@ mod tests {
         let ring = Ring::new(&ids(5), 64);
         let mut primaries: BTreeMap<NodeId, usize> = BTreeMap::new();
         for key in keys() {
-            *primaries.entry(ring.preference_list(&key, 1)[0]).or_default() += 1;
+            *primaries
+                .entry(ring.preference_list(&key, 1)[0])
+                .or_default() += 1;
         }
         for (node, count) in primaries {
             // An even share is 2,000 of 10,000.

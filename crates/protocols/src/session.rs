@@ -62,7 +62,11 @@ impl<T: Clone> SessionTable<T> {
     /// Asserts the table's bookkeeping.
     pub fn check_invariants(&self) {
         assert!(self.latest.len() <= self.max, "sessions over their bound");
-        assert_eq!(self.latest.len(), self.lru.len(), "lru tracks every session");
+        assert_eq!(
+            self.latest.len(),
+            self.lru.len(),
+            "lru tracks every session"
+        );
     }
 }
 

@@ -76,7 +76,10 @@ impl<H: Harness> Simulation<'_, H> {
         client.session = ClientId((self.next_session << SLOT_BITS) | slot as u64);
         client.seq = 0;
         // What a session has seen is its own: a new process starts knowing nothing.
-        client.contexts.iter_mut().for_each(|c| *c = CausalContext::new());
+        client
+            .contexts
+            .iter_mut()
+            .for_each(|c| *c = CausalContext::new());
         client.elements.iter_mut().for_each(Vec::clear);
         self.next_process += 1;
         self.next_session += 1;

@@ -51,7 +51,10 @@ pub fn split_final_reads(
         values.sort();
         let node = event.process - FINAL_READ_PROCESS + 1;
         let key = event.key.clone().unwrap_or_default();
-        finals.entry(key).or_default().push(FinalRead { node, values });
+        finals
+            .entry(key)
+            .or_default()
+            .push(FinalRead { node, values });
     }
     (clients, finals)
 }
@@ -140,7 +143,8 @@ pub fn causal_no_lost_writes(
             }
         }
         let happened = |op: &Operation| {
-            op.ret.is_some() || matches!(&op.value, OpValue::Put(v) if observed.contains(v.as_str()))
+            op.ret.is_some()
+                || matches!(&op.value, OpValue::Put(v) if observed.contains(v.as_str()))
         };
         let superseded = |value: &str, certainly: bool| {
             saw.iter()
@@ -155,7 +159,9 @@ pub fn causal_no_lost_writes(
             .collect();
         for value in fin {
             if !written.contains(value.as_str()) {
-                violations.push(format!("convergence: {key:?} holds {value:?}, never written"));
+                violations.push(format!(
+                    "convergence: {key:?} holds {value:?}, never written"
+                ));
             } else if superseded(value, true) {
                 violations.push(format!(
                     "convergence: {key:?} holds {value:?}, which a later write that saw it \
@@ -221,7 +227,9 @@ pub fn crdt_no_lost_updates(
             .collect();
         for element in fin {
             if !adds.contains_key(element.as_str()) {
-                violations.push(format!("convergence: set {key:?} holds {element:?}, never added"));
+                violations.push(format!(
+                    "convergence: set {key:?} holds {element:?}, never added"
+                ));
             }
         }
         for (element, add) in &adds {
@@ -252,7 +260,9 @@ pub fn registers_justified(
             op.key.as_deref() == Some(key.as_str()) && op.value == OpValue::Put(value.clone())
         });
         if !written {
-            violations.push(format!("convergence: {key:?} holds {value:?}, never written"));
+            violations.push(format!(
+                "convergence: {key:?} holds {value:?}, never written"
+            ));
         }
     }
     violations
@@ -355,7 +365,10 @@ mod tests {
     }
 
     fn agreed(values: &[&str]) -> BTreeMap<String, Vec<String>> {
-        BTreeMap::from([("k".to_string(), values.iter().map(|v| v.to_string()).collect())])
+        BTreeMap::from([(
+            "k".to_string(),
+            values.iter().map(|v| v.to_string()).collect(),
+        )])
     }
 
     #[test]
@@ -400,7 +413,11 @@ mod tests {
             op(2, 2, OpValue::SetRemove("x".into()), 4, Some(5)),
         ];
         assert!(crdt_no_lost_updates(&set, &agreed(&["y"])).is_empty());
-        assert_eq!(crdt_no_lost_updates(&set, &agreed(&["x"])).len(), 1, "y was lost");
+        assert_eq!(
+            crdt_no_lost_updates(&set, &agreed(&["x"])).len(),
+            1,
+            "y was lost"
+        );
     }
 
     #[test]

@@ -99,9 +99,13 @@ impl Harness for QuorumHarness {
         let mut check = RunCheck::default();
         if promised {
             check.violations.extend(linearizable.violations);
-            check.models.push(ModelCheck::promised("linearizable", &linearizable.verdict));
+            check
+                .models
+                .push(ModelCheck::promised("linearizable", &linearizable.verdict));
         } else {
-            check.models.push(ModelCheck::measured("linearizable", &linearizable.verdict));
+            check
+                .models
+                .push(ModelCheck::measured("linearizable", &linearizable.verdict));
         }
         let ops = match client_operations(&clients) {
             Ok(ops) => ops,
@@ -112,7 +116,10 @@ impl Harness for QuorumHarness {
         };
         let (agreed, mut violations) = convergence::agreement(&finals, |key| self.replicas(key));
         violations.extend(convergence::registers_justified(&ops, &agreed));
-        check.models.push(ModelCheck::promised("convergence", &verdict(violations.is_empty())));
+        check.models.push(ModelCheck::promised(
+            "convergence",
+            &verdict(violations.is_empty()),
+        ));
         check.violations.extend(violations);
         let (reads, stale) = convergence::stale_reads(&ops);
         check.counters = vec![("reads_checked", reads), ("stale_reads", stale)];
@@ -237,22 +244,28 @@ impl Harness for MultiPrimaryHarness {
             ResolveMode::VersionVectors => {
                 let lost = convergence::causal_no_lost_writes(&ops, &agreed);
                 let mut check = RunCheck::default();
-                check.models.push(ModelCheck::promised("no_lost_writes", &verdict(lost.is_empty())));
+                check.models.push(ModelCheck::promised(
+                    "no_lost_writes",
+                    &verdict(lost.is_empty()),
+                ));
                 violations.extend(lost);
                 check
             }
             ResolveMode::Crdt => {
                 let lost = convergence::crdt_no_lost_updates(&ops, &agreed);
                 let mut check = RunCheck::default();
-                check.models.push(ModelCheck::promised("no_lost_writes", &verdict(lost.is_empty())));
+                check.models.push(ModelCheck::promised(
+                    "no_lost_writes",
+                    &verdict(lost.is_empty()),
+                ));
                 violations.extend(lost);
                 check
             }
         };
-        let converged = !violations
-            .iter()
-            .any(|v| v.starts_with("convergence"));
-        check.models.insert(0, ModelCheck::promised("convergence", &verdict(converged)));
+        let converged = !violations.iter().any(|v| v.starts_with("convergence"));
+        check
+            .models
+            .insert(0, ModelCheck::promised("convergence", &verdict(converged)));
         check.violations = violations;
         check
     }

@@ -54,10 +54,9 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
 
 /// The kind of CRDT a CRDT workload keeps under key number `key`.
 pub(crate) fn crdt_kind(key: usize) -> CrdtKind {
-    if key % 2 == 0 {
-        CrdtKind::PnCounter
-    } else {
-        CrdtKind::OrSet
+    match key % 2 {
+        0 => CrdtKind::PnCounter,
+        _ => CrdtKind::OrSet,
     }
 }
 

@@ -19,36 +19,63 @@ fn runs(harness: &MultiPrimaryHarness, seeds: std::ops::Range<u64>) -> Vec<RunRe
 }
 
 fn total(reports: &[RunReport], counter: &str) -> u64 {
-    reports.iter().map(|r| r.counters.get(counter).copied().unwrap_or(0)).sum()
+    reports
+        .iter()
+        .map(|r| r.counters.get(counter).copied().unwrap_or(0))
+        .sum()
 }
 
 fn assert_clean(reports: &[RunReport]) {
-    let failed: Vec<_> = reports.iter().filter(|r| !r.violations.is_empty()).collect();
+    let failed: Vec<_> = reports
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .collect();
     for report in &failed {
         eprintln!("seed {}: {:?}", report.seed, report.violations);
     }
-    assert!(failed.is_empty(), "{} seeds failed; replay with quorate sim --protocol multiprimary --seed N --trace", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} seeds failed; replay with quorate sim --protocol multiprimary --seed N --trace",
+        failed.len()
+    );
 }
 
 fn satisfied(reports: &[RunReport], model: &str) -> usize {
     reports
         .iter()
-        .filter(|r| r.models.iter().any(|m| m.model == model && m.satisfied == Some(true)))
+        .filter(|r| {
+            r.models
+                .iter()
+                .any(|m| m.model == model && m.satisfied == Some(true))
+        })
         .count()
 }
 
 #[test]
 fn version_vectors_converge_and_lose_no_acknowledged_write() {
-    let reports = runs(&MultiPrimaryHarness::new(ResolveMode::VersionVectors), 3000..3150);
+    let reports = runs(
+        &MultiPrimaryHarness::new(ResolveMode::VersionVectors),
+        3000..3150,
+    );
     assert_clean(&reports);
     assert_eq!(satisfied(&reports, "convergence"), reports.len());
     assert_eq!(satisfied(&reports, "no_lost_writes"), reports.len());
-    for counter in ["concurrent_siblings", "replication_merges", "anti_entropy_repairs"] {
-        assert!(total(&reports, counter) > 0, "no {counter} in 150 runs: the check is vacuous");
+    for counter in [
+        "concurrent_siblings",
+        "replication_merges",
+        "anti_entropy_repairs",
+    ] {
+        assert!(
+            total(&reports, counter) > 0,
+            "no {counter} in 150 runs: the check is vacuous"
+        );
     }
     let crashes: u64 = reports.iter().map(|r| r.stats.crashes).sum();
     let partitions: u64 = reports.iter().map(|r| r.stats.partitions).sum();
-    assert!(crashes > 100 && partitions > 100, "{crashes} crashes, {partitions} partitions");
+    assert!(
+        crashes > 100 && partitions > 100,
+        "{crashes} crashes, {partitions} partitions"
+    );
 }
 
 #[test]
@@ -69,7 +96,9 @@ fn lww_on_hybrid_logical_clocks_discards_far_fewer_acknowledged_writes_than_wall
         let acked = total(&reports, "lww_puts_acked");
         let by_hlc = total(&reports, "lww_discarded_hlc");
         let by_wall = total(&reports, "lww_discarded_wall_clock");
-        eprintln!("{clock:?}: of {acked} acknowledged puts, HLC discards {by_hlc}, wall clocks {by_wall}");
+        eprintln!(
+            "{clock:?}: of {acked} acknowledged puts, HLC discards {by_hlc}, wall clocks {by_wall}"
+        );
         assert!(acked > 1_000);
         // Skewed wall clocks lose the later of two writes whenever its node runs behind; HLC
         // only when the two writes were concurrent (neither node had heard of the other's).
@@ -103,7 +132,9 @@ fn caught(mode: ResolveMode, bug: Bug, seeds: std::ops::Range<u64>) -> Vec<(u64,
 fn a_context_that_replaces_every_sibling_is_caught_losing_writes() {
     let failed = caught(ResolveMode::VersionVectors, Bug::ContextReplacesAll, 0..30);
     assert!(
-        failed.iter().any(|(_, v)| v.iter().any(|v| v.starts_with("lost write"))),
+        failed
+            .iter()
+            .any(|(_, v)| v.iter().any(|v| v.starts_with("lost write"))),
         "{failed:?}"
     );
 }
@@ -112,7 +143,9 @@ fn a_context_that_replaces_every_sibling_is_caught_losing_writes() {
 fn increments_applied_twice_on_retry_are_caught() {
     let failed = caught(ResolveMode::Crdt, Bug::NoSessionCheck, 0..100);
     assert!(
-        failed.iter().any(|(_, v)| v.iter().any(|v| v.starts_with("lost update"))),
+        failed
+            .iter()
+            .any(|(_, v)| v.iter().any(|v| v.starts_with("lost update"))),
         "{failed:?}"
     );
     eprintln!("caught by {} of 100 seeds", failed.len());

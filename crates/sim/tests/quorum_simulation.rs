@@ -23,19 +23,33 @@ fn runs(harness: &QuorumHarness, seeds: std::ops::Range<u64>) -> Vec<RunReport> 
 }
 
 fn total(reports: &[RunReport], counter: &str) -> u64 {
-    reports.iter().map(|r| r.counters.get(counter).copied().unwrap_or(0)).sum()
+    reports
+        .iter()
+        .map(|r| r.counters.get(counter).copied().unwrap_or(0))
+        .sum()
 }
 
 fn assert_clean(reports: &[RunReport]) {
-    let failed: Vec<_> = reports.iter().filter(|r| !r.violations.is_empty()).collect();
+    let failed: Vec<_> = reports
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .collect();
     for report in &failed {
         eprintln!("seed {}: {:?}", report.seed, report.violations);
     }
-    assert!(failed.is_empty(), "{} seeds failed; replay with quorate sim --protocol quorum --seed N --trace", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} seeds failed; replay with quorate sim --protocol quorum --seed N --trace",
+        failed.len()
+    );
 }
 
 fn model(report: &RunReport, name: &str) -> Option<bool> {
-    report.models.iter().find(|m| m.model == name).and_then(|m| m.satisfied)
+    report
+        .models
+        .iter()
+        .find(|m| m.model == name)
+        .and_then(|m| m.satisfied)
 }
 
 #[test]
@@ -43,14 +57,32 @@ fn abd_quorums_are_linearizable_and_converge_over_many_seeds_with_every_fault() 
     let reports = runs(&harness(QuorumConfig::default()), 2000..2150);
     assert_clean(&reports);
     for report in &reports {
-        assert_eq!(model(report, "linearizable"), Some(true), "seed {}", report.seed);
-        assert_eq!(model(report, "convergence"), Some(true), "seed {}", report.seed);
+        assert_eq!(
+            model(report, "linearizable"),
+            Some(true),
+            "seed {}",
+            report.seed
+        );
+        assert_eq!(
+            model(report, "convergence"),
+            Some(true),
+            "seed {}",
+            report.seed
+        );
     }
     assert_eq!(total(&reports, "stale_reads"), 0);
     let ok: u64 = reports.iter().map(|r| r.ops_ok).sum();
     assert!(ok > 10_000, "only {ok} operations succeeded");
-    for counter in ["write_backs", "one_round_reads", "anti_entropy_repairs", "unavailable"] {
-        assert!(total(&reports, counter) > 0, "no {counter} in 150 runs: the check is vacuous");
+    for counter in [
+        "write_backs",
+        "one_round_reads",
+        "anti_entropy_repairs",
+        "unavailable",
+    ] {
+        assert!(
+            total(&reports, counter) > 0,
+            "no {counter} in 150 runs: the check is vacuous"
+        );
     }
     let crashes: u64 = reports.iter().map(|r| r.stats.crashes).sum();
     assert!(crashes > 100, "{crashes} crashes");
@@ -58,7 +90,11 @@ fn abd_quorums_are_linearizable_and_converge_over_many_seeds_with_every_fault() 
 
 #[test]
 fn the_seeds_presets_are_linearizable() {
-    for preset in [Preset::Strong, Preset::ReadOptimized, Preset::WriteOptimized] {
+    for preset in [
+        Preset::Strong,
+        Preset::ReadOptimized,
+        Preset::WriteOptimized,
+    ] {
         let reports = runs(&harness(QuorumConfig::preset(preset)), 0..40);
         assert_clean(&reports);
     }
@@ -80,7 +116,10 @@ fn reads_without_write_back_are_caught_and_write_back_removes_the_inversions() {
         .filter(|r| model(r, "linearizable") == Some(false))
         .map(|r| r.seed)
         .collect();
-    assert!(!inverted.is_empty(), "no seed of 300 caught a new/old inversion");
+    assert!(
+        !inverted.is_empty(),
+        "no seed of 300 caught a new/old inversion"
+    );
     eprintln!("non-linearizable without write-back: seeds {inverted:?}");
     let abd = QuorumConfig {
         write_back: true,
@@ -88,7 +127,9 @@ fn reads_without_write_back_are_caught_and_write_back_removes_the_inversions() {
     };
     let reports = runs(&harness(abd), 0..300);
     assert_clean(&reports);
-    assert!(reports.iter().all(|r| model(r, "linearizable") == Some(true)));
+    assert!(reports
+        .iter()
+        .all(|r| model(r, "linearizable") == Some(true)));
 }
 
 #[test]
@@ -102,7 +143,10 @@ fn partial_quorums_converge_and_report_their_stale_reads() {
     };
     let reports = runs(&harness(partial), 0..60);
     assert_clean(&reports);
-    let (stale, reads) = (total(&reports, "stale_reads"), total(&reports, "reads_checked"));
+    let (stale, reads) = (
+        total(&reports, "stale_reads"),
+        total(&reports, "reads_checked"),
+    );
     assert!(stale > 0 && stale < reads, "{stale} stale reads of {reads}");
 }
 
@@ -143,9 +187,14 @@ fn caught(bug: Bug, seeds: std::ops::Range<u64>) -> Vec<(u64, Vec<String>)> {
 #[test]
 fn versions_without_a_writer_id_are_caught() {
     let failed = caught(Bug::VersionWithoutWriter, 0..50);
-    assert!(!failed.is_empty(), "the seed's latest + 1 versions went unnoticed");
     assert!(
-        failed.iter().any(|(_, v)| v.iter().any(|v| v.contains("version uniqueness"))),
+        !failed.is_empty(),
+        "the seed's latest + 1 versions went unnoticed"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|(_, v)| v.iter().any(|v| v.contains("version uniqueness"))),
         "{failed:?}"
     );
 }
@@ -157,5 +206,8 @@ fn acknowledging_before_persisting_is_caught() {
     // catches the mistake at the first acknowledgement.
     let failed = caught(Bug::AckBeforePersist, 0..3);
     assert_eq!(failed.len(), 3, "{failed:?}");
-    assert!(failed[0].1[0].contains("persist before acknowledging"), "{failed:?}");
+    assert!(
+        failed[0].1[0].contains("persist before acknowledging"),
+        "{failed:?}"
+    );
 }

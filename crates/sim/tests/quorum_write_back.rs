@@ -15,8 +15,7 @@ use bytes::Bytes;
 use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, OpValue, Verdict};
 use quorate_core::{
-    ClientId, Effect, Effects, Input, NodeId, Op, Output, Protocol, ReadMode, Reply, Request,
-    Time,
+    ClientId, Effect, Effects, Input, NodeId, Op, Output, Protocol, ReadMode, Reply, Request, Time,
 };
 use quorate_protocols::quorum::{Message, Quorum, QuorumConfig};
 use quorate_sim::linearizability;
@@ -113,7 +112,9 @@ impl Cluster {
         let Ok(Output::Value(value)) = &reply.result else {
             panic!("{reply:?}")
         };
-        let value = value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+        let value = value
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned());
         self.record(process, EventKind::Ok, OpValue::Get(value.clone()));
         value
     }
@@ -154,7 +155,14 @@ fn script(write_back: bool) -> (Option<String>, Option<String>, Verdict) {
     const C: u64 = 3;
     // 1. A writes through replica 1: its read phase completes with replicas 1 and 2, then
     //    only replica 1 receives the store. The stores to replicas 2 and 3 stay in flight.
-    c.invoke(A, 1, Op::Put { key: key(), value: Bytes::from_static(b"1") });
+    c.invoke(
+        A,
+        1,
+        Op::Put {
+            key: key(),
+            value: Bytes::from_static(b"1"),
+        },
+    );
     c.deliver(|from, to, msg| {
         let query = matches!(msg, Message::Query { .. } | Message::QueryReply { .. });
         query && from != 3 && to != 3
@@ -177,7 +185,11 @@ fn a_quorum_read_without_write_back_lets_a_later_read_see_an_older_value() {
     let (b, c, verdict) = script(false);
     assert_eq!(b.as_deref(), Some("1"), "B saw the write in progress");
     assert_eq!(c, None, "C, invoked after B returned, did not");
-    assert_eq!(verdict, Verdict::NotLinearizable, "the checker rejects the history");
+    assert_eq!(
+        verdict,
+        Verdict::NotLinearizable,
+        "the checker rejects the history"
+    );
 }
 
 #[test]

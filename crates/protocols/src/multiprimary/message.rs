@@ -119,9 +119,9 @@ pub enum Record {
     Applied {
         slot: Slot,
         entry: Entry,
-        write: Option<ClientWrite>,
+        write: Option<Box<ClientWrite>>,
     },
-    Checkpoint(Box<Snapshot>),
+    Checkpoint(Snapshot),
 }
 
 impl Durable for Record {

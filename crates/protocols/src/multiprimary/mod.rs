@@ -162,9 +162,11 @@ impl MultiPrimaryConfig {
         }
         if self.sessions_max == 0 || self.checkpoint_every == 0 || self.entries_per_message_max == 0
         {
-            return Err("sessions_max, checkpoint_every and entries_per_message_max must be \
+            return Err(
+                "sessions_max, checkpoint_every and entries_per_message_max must be \
                         positive"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -306,7 +308,7 @@ impl MultiPrimary {
                     entries,
                     sessions,
                     clock,
-                } = *snapshot;
+                } = snapshot;
                 self.entries = entries;
                 self.sessions = SessionTable::new(self.config.sessions_max);
                 for (client, seq, output) in sessions {
@@ -330,6 +332,7 @@ impl MultiPrimary {
     /// Persists the new state of `slot`, and every `checkpoint_every` records a checkpoint.
     fn persist(&mut self, slot: Slot, write: Option<ClientWrite>, out: &mut Effects<Self>) {
         let entry = self.entries[&slot].clone();
+        let write = write.map(Box::new);
         out.persist(Record::Applied { slot, entry, write });
         self.records_since_checkpoint += 1;
         if self.records_since_checkpoint >= self.config.checkpoint_every {
@@ -339,11 +342,11 @@ impl MultiPrimary {
                 .iter()
                 .map(|(client, seq, output)| (client, seq, output.clone()))
                 .collect();
-            out.persist(Record::Checkpoint(Box::new(Snapshot {
+            out.persist(Record::Checkpoint(Snapshot {
                 entries: self.entries.clone(),
                 sessions,
                 clock: self.hlc.last(),
-            })));
+            }));
         }
     }
 
@@ -416,7 +419,12 @@ impl Protocol for MultiPrimary {
             Input::Request(request) => self.on_request(now, request, out),
             Input::Admin(admin) => {
                 let why = format!("{:?}: membership is fixed at start", admin.command);
-                Self::answer(admin.client, admin.seq, Err(ClientError::Rejected(why)), out);
+                Self::answer(
+                    admin.client,
+                    admin.seq,
+                    Err(ClientError::Rejected(why)),
+                    out,
+                );
             }
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
             Input::Timer(Timer::AntiEntropy) => {

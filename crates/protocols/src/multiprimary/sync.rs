@@ -129,7 +129,9 @@ impl MultiPrimary {
         let entries = self
             .entries
             .iter()
-            .filter(|(slot, _)| wanted.contains(&MerkleTree::leaf_of(depth, &slot.position_bytes())))
+            .filter(|(slot, _)| {
+                wanted.contains(&MerkleTree::leaf_of(depth, &slot.position_bytes()))
+            })
             .take(self.config.entries_per_message_max)
             .map(|(slot, entry)| (slot.clone(), entry.clone()))
             .collect();

@@ -3,8 +3,8 @@
 use super::message::{Assigned, Message, OpId, Record, Version, Versioned};
 use super::{Bug, Quorum, Timer};
 use quorate_core::{
-    ClientError, ClientId, Effects, Key, NodeId, Op, Output, QuorumSizes, ReadMode, Request,
-    Time, TimerRange, Value,
+    ClientError, ClientId, Effects, Key, NodeId, Op, Output, QuorumSizes, ReadMode, Request, Time,
+    TimerRange, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +30,9 @@ pub(super) struct Pending {
 #[derive(Clone, Debug)]
 enum Phase {
     /// Waiting for `r` answers to a query.
-    Query { replies: BTreeMap<NodeId, Versioned> },
+    Query {
+        replies: BTreeMap<NodeId, Versioned>,
+    },
     /// Waiting for `w` replicas to hold `stored`; then the client gets `output`.
     Store {
         stored: Versioned,
@@ -41,7 +43,10 @@ enum Phase {
 
 impl Pending {
     fn asked(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.home.iter().copied().chain(self.stand_ins.keys().copied())
+        self.home
+            .iter()
+            .copied()
+            .chain(self.stand_ins.keys().copied())
     }
 
     fn was_asked(&self, node: NodeId) -> bool {
@@ -67,7 +72,10 @@ impl Pending {
             "a home replica doubles as a stand-in"
         );
         if let Phase::Query { replies } = &self.phase {
-            assert!(replies.len() < self.r, "a complete query phase was not finished");
+            assert!(
+                replies.len() < self.r,
+                "a complete query phase was not finished"
+            );
         }
     }
 }
@@ -154,10 +162,15 @@ impl Quorum {
         let op = self.next_op;
         self.next_op += 1;
         self.ops.insert(op, pending);
-        out.set_timer(Timer::Retry(op), TimerRange::fixed(self.config.retry_interval));
+        out.set_timer(
+            Timer::Retry(op),
+            TimerRange::fixed(self.config.retry_interval),
+        );
         match resume {
             // A retried write stores the version assigned the first time, never a new one.
-            Some(assigned) => self.enter_store(op, assigned.stored.clone(), write_output(&assigned), out),
+            Some(assigned) => {
+                self.enter_store(op, assigned.stored.clone(), write_output(&assigned), out)
+            }
             None => self.send_phase(op, None, out),
         }
     }
@@ -399,7 +412,10 @@ impl Quorum {
         let answered = pending.answered();
         let silent: BTreeSet<NodeId> = pending.asked().filter(|n| !answered.contains(n)).collect();
         self.send_phase(op, Some(&silent), out);
-        out.set_timer(Timer::Retry(op), TimerRange::fixed(self.config.retry_interval));
+        out.set_timer(
+            Timer::Retry(op),
+            TimerRange::fixed(self.config.retry_interval),
+        );
     }
 
     /// For every home replica that has not answered, asks the next node on the ring that is

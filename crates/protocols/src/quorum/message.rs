@@ -139,7 +139,10 @@ pub enum Record {
         version: Version,
     },
     /// A coordinator assigned a version to `client`'s write, before sending it anywhere.
-    Assigned { client: ClientId, assigned: Assigned },
+    Assigned {
+        client: ClientId,
+        assigned: Assigned,
+    },
     /// Everything; earlier records are obsolete.
     Checkpoint(Box<Snapshot>),
 }

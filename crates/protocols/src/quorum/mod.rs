@@ -219,9 +219,11 @@ impl QuorumConfig {
         }
         self.validate_sizes(self.r, self.w)?;
         if self.sloppy && !self.allow_partial {
-            return Err("a sloppy quorum counts stand-ins that a later read quorum need not \
+            return Err(
+                "a sloppy quorum counts stand-ins that a later read quorum need not \
                         meet, so it is not linearizable; allow partial quorums to use it"
-                .into());
+                    .into(),
+            );
         }
         if self.vnodes == 0 || !(1..=crate::merkle::DEPTH_MAX).contains(&self.merkle_depth) {
             return Err("vnodes must be positive and merkle_depth between 1 and 4".into());
@@ -246,7 +248,9 @@ impl QuorumConfig {
     pub fn validate_sizes(&self, r: usize, w: usize) -> Result<(), String> {
         let n = self.n;
         if !(1..=n).contains(&r) || !(1..=n).contains(&w) {
-            return Err(format!("R = {r} and W = {w} must each be between 1 and N = {n}"));
+            return Err(format!(
+                "R = {r} and W = {w} must each be between 1 and N = {n}"
+            ));
         }
         if r + w <= n && !self.allow_partial {
             return Err(format!(
@@ -378,7 +382,10 @@ impl Quorum {
 
     /// This replica's copy of `key` (absent when it never held one).
     pub fn stored(&self, key: &[u8]) -> Versioned {
-        self.store.get(key).cloned().unwrap_or_else(Versioned::absent)
+        self.store
+            .get(key)
+            .cloned()
+            .unwrap_or_else(Versioned::absent)
     }
 
     /// The key's home replicas: its preference list.
@@ -605,7 +612,12 @@ impl Protocol for Quorum {
                     "{:?}: the quorum store's ring is fixed at start",
                     admin.command
                 );
-                Self::answer(admin.client, admin.seq, Err(ClientError::Rejected(why)), out);
+                Self::answer(
+                    admin.client,
+                    admin.seq,
+                    Err(ClientError::Rejected(why)),
+                    out,
+                );
             }
             Input::Message { from, msg } => self.on_message(from, msg, out),
             Input::Timer(timer) => self.on_timer(now, timer, out),
@@ -625,11 +637,20 @@ impl Protocol for Quorum {
     }
 
     fn check_invariants(&self) {
-        assert!(self.ops.len() <= self.config.inflight_max, "inflight over its bound");
+        assert!(
+            self.ops.len() <= self.config.inflight_max,
+            "inflight over its bound"
+        );
         self.sessions.check_invariants();
-        assert!(self.hints_held() <= self.config.hints_max, "hints over their bound");
+        assert!(
+            self.hints_held() <= self.config.hints_max,
+            "hints over their bound"
+        );
         for (key, stored) in &self.store {
-            assert!(stored.version > Version::ZERO, "{key:?} stored at version zero");
+            assert!(
+                stored.version > Version::ZERO,
+                "{key:?} stored at version zero"
+            );
         }
         for pending in self.ops.values() {
             pending.check_invariants(self.id);

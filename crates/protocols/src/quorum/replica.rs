@@ -41,7 +41,14 @@ impl Quorum {
                     return; // Misdirected: this node does not replicate the key.
                 }
                 if let (Some(op), true) = (op, self.config.has_bug(Bug::AckBeforePersist)) {
-                    out.send(from, Message::StoreAck { op, key: key.clone(), version });
+                    out.send(
+                        from,
+                        Message::StoreAck {
+                            op,
+                            key: key.clone(),
+                            version,
+                        },
+                    );
                     if self.keep(key.clone(), stored.clone()) {
                         self.persist(Record::Stored { key, stored }, out);
                     }

@@ -80,7 +80,10 @@ impl QuorumSafety {
     }
 
     fn persisted(&mut self, id: NodeId, key: &Key, version: Version) {
-        let entry = self.durable.entry((id, key.clone())).or_insert(Version::ZERO);
+        let entry = self
+            .durable
+            .entry((id, key.clone()))
+            .or_insert(Version::ZERO);
         *entry = (*entry).max(version);
     }
 
@@ -171,7 +174,8 @@ impl Invariants<Quorum> for QuorumSafety {
         self.replicas.retain(|(node, _), _| *node != id);
         self.durable.retain(|(node, _), _| *node != id);
         let only_here = BTreeSet::from([id]);
-        self.versions.retain(|_, (_, holders)| *holders != only_here);
+        self.versions
+            .retain(|_, (_, holders)| *holders != only_here);
         self.seen.remove(&id);
     }
 
