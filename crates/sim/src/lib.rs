@@ -15,6 +15,11 @@
 //!   safety properties. At the end, the history is checked for linearizability.
 //! - **Liveness phase**: after the fault phase every fault heals, and every client must
 //!   complete an operation within a deadline.
+//! - **Final reads** (protocols that ask for them, see [`Harness::final_reads`]): the cluster
+//!   settles without clients, then every key is read on every node, so that convergence can
+//!   be checked.
+//! - **Consistency models** ([`Harness::check_run`]): each run reports the models it was
+//!   checked against, promised (a failure is a violation) or only measured.
 
 pub mod config;
 pub mod convergence;
