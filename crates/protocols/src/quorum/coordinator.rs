@@ -124,22 +124,21 @@ impl Quorum {
             Ok(sizes) => sizes,
             Err(why) => return Self::answer(client, seq, Err(ClientError::Rejected(why)), out),
         };
+        if self.in_progress(client, seq) {
+            return; // A retry of what is already under way: its answer will come.
+        }
         let mut resume = None;
-        if write.is_some() {
-            if let Some((_, assigned)) = self.sessions.get(client) {
-                if seq < assigned.seq || self.in_progress(client, seq) {
-                    return; // A stale duplicate, or a retry of what is already under way.
-                }
-                if seq == assigned.seq {
-                    if assigned.key != key {
-                        let why = format!("sequence number {seq} reused for another key");
-                        return Self::answer(client, seq, Err(ClientError::Rejected(why)), out);
-                    }
-                    resume = Some(assigned.clone());
-                }
+        if let (Some(_), Some((_, assigned))) = (&write, self.sessions.get(client)) {
+            if seq < assigned.seq {
+                return; // A stale duplicate: the client has moved on.
             }
-        } else if self.in_progress(client, seq) {
-            return;
+            if seq == assigned.seq {
+                if assigned.key != key {
+                    let why = format!("sequence number {seq} reused for another key");
+                    return Self::answer(client, seq, Err(ClientError::Rejected(why)), out);
+                }
+                resume = Some(assigned.clone());
+            }
         }
         if self.ops.len() >= self.config.inflight_max {
             let why = format!("{} operations in progress; retry later", self.ops.len());
@@ -317,6 +316,16 @@ impl Quorum {
         };
         let pending = &self.ops[&op];
         let (client, seq, key) = (pending.client, pending.seq, pending.key.clone());
+        // One version per write, ever. A client that sent a later write before this one
+        // finished (it has moved on; well-behaved clients do not) gets no answer to this one.
+        if self
+            .sessions
+            .get(client)
+            .is_some_and(|(latest, _)| latest >= seq)
+        {
+            self.ops.remove(&op);
+            return out.cancel_timer(Timer::Retry(op));
+        }
         let assigned = Assigned {
             seq,
             key,
@@ -324,6 +333,9 @@ impl Quorum {
             existed: newest.value.is_some(),
         };
         let output = write_output(&assigned);
+        // Remembered before persisting: the record may trigger a checkpoint, which replaces
+        // it and must therefore already hold it.
+        self.sessions.insert(client, seq, assigned.clone());
         self.persist(
             Record::Assigned {
                 client,
@@ -331,7 +343,6 @@ impl Quorum {
             },
             out,
         );
-        self.sessions.insert(client, seq, assigned.clone());
         self.enter_store(op, assigned.stored, output, out);
     }
 

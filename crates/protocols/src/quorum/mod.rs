@@ -474,6 +474,7 @@ impl Quorum {
     }
 
     /// Persists `record`, and every `checkpoint_every` records a checkpoint of everything.
+    /// The state must already include what `record` says: the checkpoint replaces it.
     fn persist(&mut self, record: Record, out: &mut Effects<Self>) {
         out.persist(record);
         self.records_since_checkpoint += 1;

@@ -694,3 +694,25 @@ fn anti_entropy_finds_and_repairs_the_one_key_that_differs() {
         "only the missing key moved"
     );
 }
+
+#[test]
+fn a_write_retried_during_its_read_phase_gets_one_version() {
+    let mut node = started(1, 3, three());
+    let op = first_op(&step(&mut node, request(7, 1, put("k", "x"))));
+    // The client times out and resends before the read phase finished: nothing new starts.
+    assert!(step(&mut node, request(7, 1, put("k", "x"))).is_empty());
+    let mut assigned = 0;
+    for from in [2, 3] {
+        let reply = Message::QueryReply {
+            op,
+            key: b("k"),
+            stored: Versioned::absent(),
+        };
+        let effects = deliver(&mut node, from, reply);
+        assigned += effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Persist(Record::Assigned { .. })))
+            .count();
+    }
+    assert_eq!(assigned, 1);
+}
