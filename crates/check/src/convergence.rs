@@ -121,7 +121,11 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
                 values: vs.iter().cloned().collect(),
                 multi: true,
             },
-            OpValue::Append(_) | OpValue::Cas { .. } => {
+            OpValue::Append(_)
+            | OpValue::Cas { .. }
+            | OpValue::Incr(_)
+            | OpValue::SetAdd(_)
+            | OpValue::SetRemove(_) => {
                 return Err(HistoryError {
                     line: op.line,
                     message: "the convergence checker supports get, put and delete only".into(),

@@ -101,7 +101,9 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             OpValue::Get(_) | OpValue::Siblings(_) => true,
             OpValue::Put(v) | OpValue::Cas { new: v, .. } => unobserved(Some(v)),
             OpValue::Delete => unobserved(None),
-            OpValue::Append(_) => false,
+            OpValue::Append(_) | OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => {
+                false
+            }
         }
     };
     ops.iter()
@@ -126,6 +128,9 @@ pub fn describe(op: &Operation) -> String {
         OpValue::Delete => format!("delete{key}"),
         OpValue::Append(v) => format!("append{key} {v}"),
         OpValue::Cas { expected, new } => format!("cas{key} {}→{new}", text(expected)),
+        OpValue::Incr(amount) => format!("incr{key} {amount}"),
+        OpValue::SetAdd(element) => format!("add{key} {element}"),
+        OpValue::SetRemove(element) => format!("remove{key} {element}"),
     }
 }
 

@@ -73,6 +73,13 @@ pub enum OpValue {
         expected: Option<String>,
         new: String,
     },
+    /// Add a signed amount to a counter (a CRDT counter's update; its reads are `get`s that
+    /// return the decimal value).
+    Incr(i64),
+    /// Add an element to a set (an OR-Set's update; its reads are `get`s returning an array).
+    SetAdd(String),
+    /// Remove an element from a set.
+    SetRemove(String),
 }
 
 impl OpValue {
@@ -83,6 +90,9 @@ impl OpValue {
             OpValue::Delete => "delete",
             OpValue::Append(_) => "append",
             OpValue::Cas { .. } => "cas",
+            OpValue::Incr(_) => "incr",
+            OpValue::SetAdd(_) => "add",
+            OpValue::SetRemove(_) => "remove",
         }
     }
 
@@ -93,6 +103,8 @@ impl OpValue {
             OpValue::Siblings(values) => {
                 Json::Array(values.iter().cloned().map(Json::String).collect())
             }
+            OpValue::Incr(amount) => Json::from(*amount),
+            OpValue::SetAdd(element) | OpValue::SetRemove(element) => Json::String(element.clone()),
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
             OpValue::Cas { expected, new } => Json::Array(vec![
@@ -124,6 +136,12 @@ impl OpValue {
                 )),
                 _ => Ok(OpValue::Get(optional(value)?)),
             },
+            "incr" => value
+                .as_i64()
+                .map(OpValue::Incr)
+                .ok_or_else(|| format!("incr takes an integer, found {value}")),
+            "add" => Ok(OpValue::SetAdd(text(value)?)),
+            "remove" => Ok(OpValue::SetRemove(text(value)?)),
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
             "append" => Ok(OpValue::Append(text(value)?)),
@@ -135,7 +153,7 @@ impl OpValue {
                 _ => Err(format!("cas takes [expected, new], found {value}")),
             },
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, delete, append or cas"
+                "unknown f {other:?}: expected get, put, delete, append, cas, incr, add or remove"
             )),
         }
     }
@@ -460,6 +478,31 @@ mod tests {
             r#"{"process":3,"type":"ok","f":"cas","key":"k1","value":[null,"b"],"time":1900,"node":2}"#
         );
         assert_eq!(parse_jsonl(&line).unwrap(), vec![event]);
+    }
+
+    #[test]
+    fn siblings_and_crdt_updates_round_trip() {
+        let events = [
+            OpValue::Siblings(vec!["a".into(), "b".into()]),
+            OpValue::Incr(-3),
+            OpValue::SetAdd("x".into()),
+            OpValue::SetRemove("x".into()),
+        ]
+        .into_iter()
+        .map(|value| Event {
+            process: 1,
+            kind: EventKind::Ok,
+            key: Some("k".into()),
+            value,
+            time: 5,
+            node: None,
+            error: None,
+        })
+        .collect::<Vec<_>>();
+        for event in events {
+            let line = event.to_json_line();
+            assert_eq!(parse_jsonl(&line).unwrap(), vec![event], "{line}");
+        }
     }
 
     #[test]

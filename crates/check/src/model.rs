@@ -126,6 +126,12 @@ impl Step {
             },
             OpValue::Put(value) => Step::Write(values.intern(value)),
             OpValue::Delete => Step::Write(ABSENT),
+            OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => {
+                return Err(format!(
+                    "{} is a CRDT update; only --model convergence checks CRDT histories",
+                    op.f()
+                ))
+            }
             OpValue::Append(suffix) => Step::Append(values.intern(suffix)),
             OpValue::Cas { expected, new } => Step::Cas {
                 expected: values.intern_optional(expected.as_deref()),

@@ -17,6 +17,9 @@ use std::process::ExitCode;
     quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
     quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
+    quorate sim --protocol quorum --nodes 5 --n 3 --r 2 --w 2 --seeds 500 --faults all\n  \
+    quorate sim --protocol quorum --preset write --allow-partial --no-write-back\n  \
+    quorate sim --protocol multiprimary --resolve vv --seeds 500 --faults all\n  \
     quorate check knossos-history.edn --model sequential --svg why.svg\n  \
     quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
     quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \

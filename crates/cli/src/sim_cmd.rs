@@ -4,9 +4,12 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
+use quorate_protocols::multiprimary::LwwClock;
+use quorate_protocols::quorum::{Preset, QuorumConfig};
 use quorate_sim::{
-    ChainHarness, Faults, Harness, MultiPaxosHarness, PaxosHarness, PrimaryBackupHarness,
-    RaftHarness, ReadMix, RunReport, SimConfig, Summary, ZabHarness,
+    ChainHarness, Faults, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
+    PrimaryBackupHarness, QuorumHarness, RaftHarness, ReadMix, ResolveMode, RunReport, SimConfig,
+    Summary, ZabHarness,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,6 +38,10 @@ pub enum ProtocolName {
     Chain,
     /// Chain replication with CRAQ reads (Terrace & Freedman 2009) at every chain node.
     Craq,
+    /// Dynamo-style quorums with tunable N/R/W; linearizable reads by ABD write-back.
+    Quorum,
+    /// Every node accepts writes and replicates them asynchronously; see --resolve.
+    Multiprimary,
 }
 
 impl ProtocolName {
@@ -46,6 +53,37 @@ impl ProtocolName {
             _ => 0.0,
         }
     }
+}
+
+/// The seed's quorum presets for five replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PresetName {
+    /// N=5 R=3 W=3.
+    Strong,
+    /// N=5 R=2 W=4: cheap reads.
+    Read,
+    /// N=5 R=4 W=2: cheap writes.
+    Write,
+}
+
+/// How multi-primary resolves concurrent writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ResolveName {
+    /// Last-write-wins on hybrid logical clocks (see --lww-clock).
+    Lww,
+    /// Dotted version vectors: concurrent writes kept as siblings.
+    Vv,
+    /// CRDT values: PN-Counters and OR-Sets.
+    Crdt,
+}
+
+/// The clock that orders last-write-wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClockName {
+    /// Hybrid logical clocks.
+    Hlc,
+    /// Each node's raw, skewed wall clock (the seed's time.time()), for comparison.
+    Wall,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +149,43 @@ pub struct SimArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// quorum: replicas per key (default 3, at most --nodes).
+    #[arg(long, help_heading = "Quorum")]
+    n: Option<usize>,
+    /// quorum: replicas that must answer a read (default: a majority of N).
+    #[arg(long, help_heading = "Quorum")]
+    r: Option<usize>,
+    /// quorum: replicas that must acknowledge a write (default: a majority of N).
+    #[arg(long, help_heading = "Quorum")]
+    w: Option<usize>,
+    /// quorum: one of the seed's presets for N=5 (instead of --n/--r/--w).
+    #[arg(long, value_enum, help_heading = "Quorum")]
+    preset: Option<PresetName>,
+    /// quorum: accept R + W <= N and sloppy quorums, which may return stale reads; the
+    /// summary then reports how many reads were stale.
+    #[arg(long, help_heading = "Quorum")]
+    allow_partial: bool,
+    /// quorum: count stand-ins on the ring towards W when home replicas do not answer, and
+    /// hand the writes back later (hinted handoff). Needs --allow-partial.
+    #[arg(long, help_heading = "Quorum")]
+    sloppy: bool,
+    /// quorum: answer reads without writing back first (regular, not linearizable, reads).
+    #[arg(long, help_heading = "Quorum")]
+    no_write_back: bool,
+    /// quorum --no-write-back: do not repair stale replicas a read saw either.
+    #[arg(long, help_heading = "Quorum")]
+    no_read_repair: bool,
+    /// multiprimary: how concurrent writes are resolved.
+    #[arg(long, value_enum, default_value = "vv", help_heading = "Multi-primary")]
+    resolve: ResolveName,
+    /// multiprimary --resolve lww: the clock that orders writes.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "hlc",
+        help_heading = "Multi-primary"
+    )]
+    lww_clock: ClockName,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -144,6 +219,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if args.seed.is_none() && args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
+    check_protocol_options(&args)?;
     match args.protocol {
         ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
         ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
@@ -153,7 +229,95 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::PrimaryBackup => simulate(&PrimaryBackupHarness::default(), &config, &args),
         ProtocolName::Chain => simulate(&ChainHarness::new(false), &config, &args),
         ProtocolName::Craq => simulate(&ChainHarness::new(true), &config, &args),
+        ProtocolName::Quorum => {
+            let harness = QuorumHarness {
+                config: quorum_config(&args)?,
+                nodes: args.nodes,
+            };
+            simulate(&harness, &config, &args)
+        }
+        ProtocolName::Multiprimary => {
+            let mode = match args.resolve {
+                ResolveName::Lww => ResolveMode::Lww,
+                ResolveName::Vv => ResolveMode::VersionVectors,
+                ResolveName::Crdt => ResolveMode::Crdt,
+            };
+            let mut harness = MultiPrimaryHarness::new(mode);
+            harness.config.lww_clock = match args.lww_clock {
+                ClockName::Hlc => LwwClock::Hlc,
+                ClockName::Wall => LwwClock::Wall,
+            };
+            simulate(&harness, &config, &args)
+        }
     }
+}
+
+/// Refuses options that do not apply to the chosen protocol, rather than ignoring them.
+fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
+    let quorum_options = args.n.is_some()
+        || args.r.is_some()
+        || args.w.is_some()
+        || args.preset.is_some()
+        || args.allow_partial
+        || args.sloppy
+        || args.no_write_back
+        || args.no_read_repair;
+    if quorum_options && args.protocol != ProtocolName::Quorum {
+        bail!(
+            "--n, --r, --w, --preset, --allow-partial, --sloppy, --no-write-back and \
+             --no-read-repair apply to --protocol quorum"
+        );
+    }
+    if args.no_read_repair && !args.no_write_back {
+        bail!("--no-read-repair needs --no-write-back: the write-back is the repair");
+    }
+    let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
+    if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
+        bail!("--resolve and --lww-clock apply to --protocol multiprimary");
+    }
+    if args.lww_clock != ClockName::Hlc && args.resolve != ResolveName::Lww {
+        bail!("--lww-clock applies to --resolve lww");
+    }
+    Ok(())
+}
+
+/// The quorum store's configuration from the command line, validated.
+fn quorum_config(args: &SimArgs) -> anyhow::Result<QuorumConfig> {
+    let mut config = match args.preset {
+        Some(preset) => {
+            if args.n.is_some() || args.r.is_some() || args.w.is_some() {
+                bail!("--preset sets N, R and W; leave out --n, --r and --w");
+            }
+            QuorumConfig::preset(match preset {
+                PresetName::Strong => Preset::Strong,
+                PresetName::Read => Preset::ReadOptimized,
+                PresetName::Write => Preset::WriteOptimized,
+            })
+        }
+        None => {
+            let n = args.n.unwrap_or(3.min(args.nodes));
+            let majority = n / 2 + 1;
+            QuorumConfig {
+                n,
+                r: args.r.unwrap_or(majority),
+                w: args.w.unwrap_or(majority),
+                ..QuorumConfig::default()
+            }
+        }
+    };
+    config.allow_partial = args.allow_partial;
+    config.sloppy = args.sloppy;
+    config.write_back = !args.no_write_back;
+    config.read_repair = !args.no_read_repair;
+    if let Err(why) = config.validate(args.nodes) {
+        let hint = if why.contains("allow partial") {
+            " (--allow-partial)"
+        } else {
+            ""
+        };
+        bail!("{why}{hint}");
+    }
+    Ok(config)
 }
 
 fn simulate<H: Harness>(
@@ -258,13 +422,14 @@ fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec
 fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64) -> String {
     let mut command = format!(
         "quorate sim --protocol {protocol} --nodes {} --faults {}{} --duration {} --clients {} \
-         --keys {} --seed {seed} --trace",
+         --keys {}{} --seed {seed} --trace",
         config.nodes,
         config.faults,
         if config.reconfig { " --reconfig" } else { "" },
         humantime::format_duration(config.duration),
         args.clients,
-        args.keys
+        args.keys,
+        protocol_options(args)
     );
     if let Some(reads) = &args.reads {
         command += &format!(" --reads {reads}");
@@ -273,6 +438,37 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
         command += &format!(" --local-reads {}", config.workload.local_reads);
     }
     command
+}
+
+/// The protocol-specific options of a run, as command-line flags (for replay commands).
+fn protocol_options(args: &SimArgs) -> String {
+    let mut flags = String::new();
+    match args.protocol {
+        ProtocolName::Quorum => {
+            if let Ok(config) = quorum_config(args) {
+                flags += &format!(" --n {} --r {} --w {}", config.n, config.r, config.w);
+            }
+            for (on, flag) in [
+                (args.allow_partial, " --allow-partial"),
+                (args.sloppy, " --sloppy"),
+                (args.no_write_back, " --no-write-back"),
+                (args.no_read_repair, " --no-read-repair"),
+            ] {
+                if on {
+                    flags += flag;
+                }
+            }
+        }
+        ProtocolName::Multiprimary => {
+            let resolve = args.resolve.to_possible_value().expect("no skipped values");
+            flags += &format!(" --resolve {}", resolve.get_name());
+            if args.lww_clock == ClockName::Wall {
+                flags += " --lww-clock wall";
+            }
+        }
+        _ => {}
+    }
+    flags
 }
 
 fn print_violations(reports: &[RunReport], protocol: &str, config: &SimConfig, args: &SimArgs) {
@@ -326,6 +522,47 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
     );
     println!("{table}");
+    if !summary.models.is_empty() {
+        let models: Vec<String> = summary
+            .models
+            .iter()
+            .map(|(name, t)| {
+                let how = if t.promised { "promised" } else { "measured" };
+                let unknown = if t.unknown > 0 {
+                    format!(", {} unknown", t.unknown)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{name} {}/{} runs ({how}{unknown})",
+                    t.satisfied, summary.runs
+                )
+            })
+            .collect();
+        println!("models: {}", models.join(", "));
+    }
+    if let (Some(reads), Some(stale)) = (
+        summary.counters.get("reads_checked"),
+        summary.counters.get("stale_reads"),
+    ) {
+        let share = if *reads == 0 {
+            0.0
+        } else {
+            100.0 * *stale as f64 / *reads as f64
+        };
+        println!("stale reads: {stale} of {reads} reads ({share:.2}%)");
+    }
+    let counter = |name: &str| summary.counters.get(name).copied();
+    if let (Some(acked), Some(hlc), Some(wall)) = (
+        counter("lww_puts_acked"),
+        counter("lww_discarded_hlc"),
+        counter("lww_discarded_wall_clock"),
+    ) {
+        println!(
+            "LWW discarded: {hlc} of {acked} acknowledged puts with hybrid logical clocks, \
+             {wall} with the nodes' wall clocks"
+        );
+    }
     if !summary.counters.is_empty() {
         let counters: Vec<String> = summary
             .counters
@@ -395,5 +632,18 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
             "done": summary.admin_ok,
             "refused": summary.admin_refused,
         },
+        "models": summary
+            .models
+            .iter()
+            .map(|(name, t)| {
+                let tally = serde_json::json!({
+                    "satisfied": t.satisfied,
+                    "violated": t.violated,
+                    "unknown": t.unknown,
+                    "promised": t.promised,
+                });
+                (name.to_string(), tally)
+            })
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
     })
 }

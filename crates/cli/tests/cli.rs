@@ -196,6 +196,160 @@ fn an_exported_history_leaves_local_reads_out_and_checks_linearizable() {
 }
 
 #[test]
+fn a_quorum_run_reports_linearizability_and_refuses_r_plus_w_not_above_n() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "quorum",
+        "--nodes",
+        "5",
+        "--n",
+        "3",
+        "--r",
+        "2",
+        "--w",
+        "2",
+        "--seeds",
+        "20",
+        "--faults",
+        "all",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["protocol"], "quorum");
+    assert_eq!(json["violations"], 0);
+    assert_eq!(json["models"]["linearizable"]["satisfied"], 20);
+    assert_eq!(json["models"]["linearizable"]["promised"], true);
+    assert_eq!(json["models"]["convergence"]["satisfied"], 20);
+
+    let refused = quorate(&[
+        "sim",
+        "--protocol",
+        "quorum",
+        "--n",
+        "3",
+        "--r",
+        "1",
+        "--w",
+        "2",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = stderr(&refused);
+    assert!(err.contains("R + W = 3 is not more than N = 3"), "{err}");
+    assert!(err.contains("--allow-partial"), "{err}");
+
+    let partial = quorate(&[
+        "sim",
+        "--protocol",
+        "quorum",
+        "--n",
+        "3",
+        "--r",
+        "1",
+        "--w",
+        "1",
+        "--allow-partial",
+        "--no-write-back",
+        "--seeds",
+        "20",
+        "--json",
+    ]);
+    assert!(partial.status.success(), "{}", stderr(&partial));
+    assert!(
+        stdout(&partial).contains("stale reads:"),
+        "{}",
+        stdout(&partial)
+    );
+    let json = last_json(&partial);
+    assert_eq!(json["models"]["linearizable"]["promised"], false);
+    assert!(json["counters"]["stale_reads"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn multiprimary_runs_each_resolution_and_reports_convergence() {
+    for resolve in ["vv", "crdt", "lww"] {
+        let output = quorate(&[
+            "sim",
+            "--protocol",
+            "multiprimary",
+            "--resolve",
+            resolve,
+            "--seeds",
+            "10",
+            "--json",
+        ]);
+        assert!(output.status.success(), "{resolve}: {}", stderr(&output));
+        let json = last_json(&output);
+        assert_eq!(json["violations"], 0, "{resolve}");
+        assert_eq!(json["models"]["convergence"]["satisfied"], 10, "{resolve}");
+    }
+    let lww = quorate(&[
+        "sim",
+        "--protocol",
+        "multiprimary",
+        "--resolve",
+        "lww",
+        "--seeds",
+        "10",
+    ]);
+    let text = stdout(&lww);
+    assert!(text.contains("LWW discarded"), "{text}");
+}
+
+#[test]
+fn options_of_another_protocol_are_refused() {
+    for (args, expected) in [
+        (
+            vec!["sim", "--protocol", "raft", "--r", "2"],
+            "apply to --protocol quorum",
+        ),
+        (
+            vec!["sim", "--protocol", "quorum", "--resolve", "lww"],
+            "apply to --protocol multiprimary",
+        ),
+        (vec!["sim", "--protocol", "quorum", "--sloppy"], "sloppy"),
+        (
+            vec![
+                "sim",
+                "--protocol",
+                "quorum",
+                "--preset",
+                "strong",
+                "--r",
+                "1",
+            ],
+            "--preset",
+        ),
+        (
+            vec![
+                "sim",
+                "--protocol",
+                "quorum",
+                "--nodes",
+                "3",
+                "--preset",
+                "strong",
+            ],
+            "N = 5",
+        ),
+    ] {
+        let output = quorate(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn the_same_seed_prints_the_same_trace_hash() {
     let run = || {
         let output = quorate(&["sim", "--seed", "17", "--json"]);

@@ -32,6 +32,8 @@
 //! Sequence number 0 means "no session": the command is applied every time it is seen. Drivers
 //! use it only for reads that need no deduplication.
 
+use crate::clock::{CausalContext, HlcStamp};
+use crate::crdt::{Crdt, CrdtKind, CrdtOp, CrdtValue, LwwStamp};
 use crate::ids::{ClientId, NodeId};
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -64,6 +66,21 @@ pub enum Op {
         expected: Option<Value>,
         new: Value,
     },
+    /// Read every concurrent version (sibling) of `key` and the causal context that covers
+    /// them. Stores with one version per key answer with at most one sibling.
+    GetSiblings { key: Key },
+    /// Write `value` (`None`: delete) to `key`, superseding exactly the versions `context`
+    /// covers: the context of an earlier `GetSiblings` (or `PutWithContext`) answer. An empty
+    /// context supersedes nothing, so the write becomes a sibling of what is there.
+    PutWithContext {
+        key: Key,
+        value: Option<Value>,
+        context: CausalContext,
+    },
+    /// Update the CRDT of kind `op.kind()` stored under `key` (see [`crate::crdt`]).
+    CrdtUpdate { key: Key, op: CrdtOp },
+    /// Read the CRDT of `kind` stored under `key` (never written: its empty value).
+    CrdtRead { key: Key, kind: CrdtKind },
 }
 
 impl Op {
@@ -73,13 +90,20 @@ impl Op {
             | Op::Put { key, .. }
             | Op::Delete { key }
             | Op::Append { key, .. }
-            | Op::Cas { key, .. } => key,
+            | Op::Cas { key, .. }
+            | Op::GetSiblings { key }
+            | Op::PutWithContext { key, .. }
+            | Op::CrdtUpdate { key, .. }
+            | Op::CrdtRead { key, .. } => key,
         }
     }
 
     /// True for operations that never change the state.
     pub fn is_read(&self) -> bool {
-        matches!(self, Op::Get { .. })
+        matches!(
+            self,
+            Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. }
+        )
     }
 
     /// The operation's name as it appears in histories (`get`, `put`, ...).
@@ -90,6 +114,10 @@ impl Op {
             Op::Delete { .. } => "delete",
             Op::Append { .. } => "append",
             Op::Cas { .. } => "cas",
+            Op::GetSiblings { .. } => "get_siblings",
+            Op::PutWithContext { .. } => "put_with_context",
+            Op::CrdtUpdate { .. } => "crdt_update",
+            Op::CrdtRead { .. } => "crdt_read",
         }
     }
 }
@@ -107,6 +135,18 @@ pub enum Output {
     Length(u64),
     /// CAS: whether the comparison held and the value was swapped.
     Swapped(bool),
+    /// GET_SIBLINGS (and GET on a key that keeps siblings): the values of the concurrent
+    /// versions, deletions left out (none: the key is absent), and the context that covers
+    /// them all, to be handed back with the next write.
+    Siblings {
+        values: Vec<Value>,
+        context: CausalContext,
+    },
+    /// PUT_WITH_CONTEXT: the context covering the write just made (the caller's context plus
+    /// the new version), so that the caller's next write supersedes it.
+    Written { context: CausalContext },
+    /// CRDT_READ: the CRDT's value.
+    Crdt(CrdtValue),
 }
 
 /// How a read wants to be served. Protocols that cannot honour a mode serve it with a stronger
@@ -136,6 +176,18 @@ pub struct Request {
     pub seq: u64,
     pub op: Op,
     pub read: ReadMode,
+    /// Read and write quorum sizes for this request only (Dynamo's per-request R and W).
+    /// Protocols without tunable quorums ignore it; `None` uses the cluster's.
+    #[serde(default)]
+    pub quorum: Option<QuorumSizes>,
+}
+
+/// A request's own quorum sizes: `r` replicas must answer a read (and the read phase of a
+/// write), `w` must acknowledge a write (and a read's write-back).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct QuorumSizes {
+    pub r: usize,
+    pub w: usize,
 }
 
 impl Request {
@@ -273,6 +325,13 @@ pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct KvStore {
     data: BTreeMap<Key, Value>,
+    /// CRDTs, addressed by key and kind. Applied in log order on one logical copy, a CRDT
+    /// behaves as its sequential data type (a counter, a set, a register).
+    #[serde(default)]
+    crdts: BTreeMap<(Key, CrdtKind), Crdt>,
+    /// CRDT updates applied: the stamps of LWW-Register writes, so the later write wins.
+    #[serde(default)]
+    crdt_updates: u64,
     sessions: BTreeMap<ClientId, Session>,
     /// Sessions by last use, oldest first: the eviction order.
     lru: BTreeMap<u64, ClientId>,
@@ -292,6 +351,8 @@ impl KvStore {
         assert!(sessions_max > 0, "sessions_max must be positive");
         KvStore {
             data: BTreeMap::new(),
+            crdts: BTreeMap::new(),
+            crdt_updates: 0,
             sessions: BTreeMap::new(),
             lru: BTreeMap::new(),
             tick: 0,
@@ -398,6 +459,34 @@ impl KvStore {
                 }
                 Output::Swapped(holds)
             }
+            // One copy, applied in one order: there is never more than one version, so a
+            // context supersedes everything and the answer's context is empty.
+            Op::GetSiblings { .. } | Op::CrdtRead { .. } => self.read(op),
+            Op::PutWithContext { key, value, .. } => {
+                match value {
+                    Some(value) => self.data.insert(key.clone(), value.clone()),
+                    None => self.data.remove(key),
+                };
+                Output::Written {
+                    context: CausalContext::new(),
+                }
+            }
+            Op::CrdtUpdate { key, op } => {
+                // The one copy is "node 0"; its LWW stamps are the apply order.
+                self.crdt_updates += 1;
+                let stamp = LwwStamp {
+                    time: HlcStamp {
+                        physical: self.crdt_updates,
+                        logical: 0,
+                    },
+                    node: NodeId(0),
+                };
+                self.crdts
+                    .entry((key.clone(), op.kind()))
+                    .or_insert_with(|| Crdt::new(op.kind()))
+                    .apply(op, NodeId(0), stamp);
+                Output::Done
+            }
         }
     }
 
@@ -408,6 +497,15 @@ impl KvStore {
     pub fn read(&self, op: &Op) -> Output {
         match op {
             Op::Get { key } => Output::Value(self.data.get(key).cloned()),
+            Op::GetSiblings { key } => Output::Siblings {
+                values: self.data.get(key).cloned().into_iter().collect(),
+                context: CausalContext::new(),
+            },
+            Op::CrdtRead { key, kind } => Output::Crdt(
+                self.crdts
+                    .get(&(key.clone(), *kind))
+                    .map_or_else(|| Crdt::new(*kind).value(), Crdt::value),
+            ),
             _ => panic!("KvStore::read called with a write: {op:?}"),
         }
     }
@@ -499,6 +597,52 @@ mod tests {
             Output::Done
         );
         assert_eq!(kv.get(b"k"), Some(&b("p")));
+    }
+
+    #[test]
+    fn one_copy_serves_siblings_and_crdts_as_sequential_types() {
+        let mut kv = KvStore::default();
+        let k = b("k");
+        let written = kv.apply_op(&Op::PutWithContext {
+            key: k.clone(),
+            value: Some(b("a")),
+            context: CausalContext::new(),
+        });
+        assert_eq!(
+            written,
+            Output::Written {
+                context: CausalContext::new()
+            }
+        );
+        assert_eq!(
+            kv.apply_op(&Op::GetSiblings { key: k.clone() }),
+            Output::Siblings {
+                values: vec![b("a")],
+                context: CausalContext::new()
+            }
+        );
+        let set = |value: &str| Op::CrdtUpdate {
+            key: k.clone(),
+            op: CrdtOp::LwwSet(b(value)),
+        };
+        // The later write wins even when its value sorts lower.
+        kv.apply_op(&set("z"));
+        kv.apply_op(&set("a"));
+        let read = Op::CrdtRead {
+            key: k.clone(),
+            kind: CrdtKind::LwwRegister,
+        };
+        assert_eq!(
+            kv.apply_op(&read),
+            Output::Crdt(CrdtValue::Register(Some(b("a"))))
+        );
+        // CRDTs live beside the register of the same name, addressed by kind.
+        assert_eq!(kv.get(b"k"), Some(&b("a")));
+        let counter = Op::CrdtRead {
+            key: k,
+            kind: CrdtKind::PnCounter,
+        };
+        assert_eq!(kv.read(&counter), Output::Crdt(CrdtValue::Counter(0)));
     }
 
     #[test]

@@ -11,10 +11,16 @@
 //!   that consumes one [`Input`](protocol::Input) at a time and emits
 //!   [`Effect`](protocol::Effect)s, with `Persist` as a barrier.
 //! - [`quorum`]: majority arithmetic shared by the quorum-based protocols.
+//! - [`clock`]: hybrid logical clocks, version vectors and dotted version vectors, for
+//!   protocols that order or detect concurrent writes without a leader.
+//! - [`crdt`]: state-based CRDTs (G-Counter, PN-Counter, OR-Set, LWW-Register, MV-Register)
+//!   whose merge laws are property-tested.
 //! - [`digest`]: a small, stable 64-bit hash (FNV-1a) for trace hashes and entry digests.
 //!
 //! Nothing here performs I/O, reads a clock, spawns a thread or draws a random number.
 
+pub mod clock;
+pub mod crdt;
 pub mod digest;
 pub mod ids;
 pub mod kv;
@@ -25,7 +31,7 @@ pub mod time;
 pub use ids::{ClientId, NodeId};
 pub use kv::{
     AdminCommand, AdminRequest, ClientError, Command, Key, KvBuilder, KvChunk, KvCursor, KvStore,
-    Op, Output, ReadMode, Reply, Request, Value,
+    Op, Output, QuorumSizes, ReadMode, Reply, Request, Value,
 };
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,

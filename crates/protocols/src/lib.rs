@@ -15,12 +15,25 @@
 //!   failover (Alsberg & Day 1976; Viewstamped Replication, Oki & Liskov 1988, 2012).
 //! - [`chain`]: chain replication (van Renesse & Schneider 2004) on the same replica, with
 //!   CRAQ reads (Terrace & Freedman 2009) as an option.
+//! - [`quorum`]: Dynamo-style quorum replication with tunable N/R/W, and ABD's write-back for
+//!   linearizable reads; read repair, hinted handoff, Merkle-tree anti-entropy.
+//! - [`multiprimary`]: every replica accepts writes and replicates them asynchronously;
+//!   conflicts resolved by last-write-wins on hybrid logical clocks, by dotted version vectors
+//!   (siblings), or by CRDTs.
+//!
+//! Shared by the leaderless protocols: [`ring`] (consistent hashing with virtual nodes) and
+//! [`merkle`] (Merkle trees for anti-entropy).
 
 pub mod chain;
+pub mod merkle;
 pub mod multipaxos;
+pub mod multiprimary;
 pub mod paxos;
 pub mod primary_backup;
+pub mod quorum;
 pub mod raft;
+pub mod ring;
+pub mod session;
 pub mod zab;
 
 #[cfg(test)]

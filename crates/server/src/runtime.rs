@@ -550,6 +550,7 @@ mod tests {
             seq: 1,
             op: Op::Get { key: "k".into() },
             read: ReadMode::Local,
+            quorum: None,
         };
         call_tx
             .send(ClientCall::Submit {

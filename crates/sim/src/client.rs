@@ -6,10 +6,12 @@
 //! one operation reuse its session and sequence number, so the state machine applies it at
 //! most once however many nodes received it.
 
-use crate::harness::Harness;
+use crate::harness::{ClientOps, Harness};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
-use quorate_check::{Event as HistoryEvent, EventKind, OpValue};
+use quorate_check::{Event as HistoryEvent, EventKind};
+use quorate_core::clock::CausalContext;
+use quorate_core::crdt::CrdtValue;
 use quorate_core::{ClientError, ClientId, Op, Output, ReadMode, Reply, Request};
 
 /// Client sessions encode their client slot in the low bits of the id.
@@ -38,6 +40,10 @@ pub(crate) struct ClientSlot {
     /// opens each session with a write, as a ZooKeeper client opens its session with a
     /// `createSession` transaction.
     pub opened: bool,
+    /// Per key, the join of the causal contexts this session got (causal workloads).
+    pub contexts: Vec<CausalContext>,
+    /// Per key, the set elements this session last read (CRDT workloads).
+    pub elements: Vec<Vec<Bytes>>,
 }
 
 pub(crate) struct Pending {
@@ -67,6 +73,8 @@ impl<H: Harness> Simulation<'_, H> {
                 seen: vec![None; keys],
                 moved: false,
                 opened: false,
+                contexts: vec![CausalContext::new(); keys],
+                elements: vec![Vec::new(); keys],
             };
             self.clients.push(client);
             self.new_session(slot);
@@ -82,6 +90,12 @@ impl<H: Harness> Simulation<'_, H> {
         client.seq = 0;
         client.moved = false;
         client.opened = false;
+        // What a session has seen is its own: a new process starts knowing nothing.
+        client
+            .contexts
+            .iter_mut()
+            .for_each(|c| *c = CausalContext::new());
+        client.elements.iter_mut().for_each(Vec::clear);
         self.next_process += 1;
         self.next_session += 1;
     }
@@ -158,7 +172,10 @@ impl<H: Harness> Simulation<'_, H> {
         if self.now >= pending.deadline {
             return self.give_up(slot, "timed out");
         }
-        if pending.switch_target {
+        // A write stays with the node first asked when the protocol needs it (see
+        // `Harness::sticky_writes`); the client gives up on it rather than move it.
+        let sticky_write = self.harness.sticky_writes() && !pending.op.is_read();
+        if pending.switch_target && !sticky_write {
             let next = (self.clients[slot].target + 1) % self.ids.len();
             if self.retarget(slot, next) {
                 if !self.clients[slot].healed_ok {
@@ -214,7 +231,25 @@ impl<H: Harness> Simulation<'_, H> {
             let (op, key) = self.next_write_once_op(period);
             return (op, key, ReadMode::Linearizable);
         }
-        let mix = self.config.workload.mix;
+        let mut mix = self.config.workload.mix;
+        match self.harness.client_ops() {
+            ClientOps::Kv => {}
+            ClientOps::Registers => {
+                mix.append = 0;
+                mix.cas = 0;
+                if mix.get + mix.put + mix.delete == 0 {
+                    mix.get = 1;
+                }
+            }
+            ClientOps::Causal => {
+                let (op, key) = self.next_causal_op(slot);
+                return (op, key, ReadMode::Linearizable);
+            }
+            ClientOps::Crdt => {
+                let (op, key) = self.next_crdt_op(slot);
+                return (op, key, ReadMode::Linearizable);
+            }
+        }
         let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
         let key = Bytes::from(format!("k{key_index}"));
         self.value_counter += 1;
@@ -301,6 +336,7 @@ impl<H: Harness> Simulation<'_, H> {
             seq: client.seq,
             op: pending.op.clone(),
             read: pending.read,
+            quorum: None,
         };
         let to = client.target;
         if !self.rng.chance(self.plan.loss) {
@@ -319,6 +355,9 @@ impl<H: Harness> Simulation<'_, H> {
     }
 
     pub(crate) fn on_reply(&mut self, from: usize, reply: Reply) {
+        if reply.client.0 & crate::workload::FINAL_CLIENT != 0 {
+            return self.on_final_read_reply(from, reply);
+        }
         let slot = (reply.client.0 & ((1 << SLOT_BITS) - 1)) as usize;
         let Some(client) = self.clients.get(slot) else {
             return;
@@ -372,7 +411,20 @@ impl<H: Harness> Simulation<'_, H> {
             }
             (Op::Get { .. }, Output::Value(value)) => {
                 client.seen[pending.key] = value.clone();
-                self.record(process, EventKind::Ok, &pending, Some(value), node);
+                let output = Output::Value(value);
+                self.record(process, EventKind::Ok, &pending, Some(&output), node);
+            }
+            (_, output @ (Output::Siblings { .. } | Output::Written { .. } | Output::Crdt(_))) => {
+                match &output {
+                    Output::Siblings { context, .. } | Output::Written { context } => {
+                        client.contexts[pending.key].join(context)
+                    }
+                    Output::Crdt(CrdtValue::Set(elements)) => {
+                        client.elements[pending.key] = elements.clone()
+                    }
+                    _ => {}
+                }
+                self.record(process, EventKind::Ok, &pending, Some(&output), node);
             }
             (op, _) => {
                 client.seen[pending.key] = match op {
@@ -409,6 +461,11 @@ impl<H: Harness> Simulation<'_, H> {
             Some(why.into()),
         );
         self.new_session(slot);
+        if self.harness.sticky_writes() {
+            // The node may be down: the next operation tries another.
+            let client = &mut self.clients[slot];
+            client.target = (client.target + 1) % self.ids.len();
+        }
         self.after_completion(slot, pending.invoked, false);
     }
 
@@ -424,24 +481,32 @@ impl<H: Harness> Simulation<'_, H> {
         self.wake_client(slot, think);
     }
 
-    /// Ends the run once every client made progress after the heal.
+    /// Ends the run once every client made progress after the heal (after final reads, when
+    /// the protocol wants them).
     pub(crate) fn check_liveness_done(&mut self) {
         if let Phase::Healing { .. } = self.phase {
             if self.clients.iter().all(|c| c.healed_ok) {
-                self.phase = Phase::Done;
+                match self.harness.final_reads() {
+                    Some(settle) => {
+                        self.phase = Phase::Settling;
+                        let at = self.now + settle.as_nanos() as u64;
+                        self.queue.push(at, Event::FinalReads);
+                    }
+                    None => self.phase = Phase::Done,
+                }
             }
         }
     }
 
-    fn record(
+    pub(crate) fn record(
         &mut self,
         process: u64,
         kind: EventKind,
         pending: &Pending,
-        read: Option<Option<Bytes>>,
+        output: Option<&Output>,
         node: Option<u64>,
     ) {
-        self.record_full(process, kind, pending, read, node, None);
+        self.record_full(process, kind, pending, output, node, None);
     }
 
     /// Appends an event of `pending`'s operation to the history, and its read mode to the
@@ -451,27 +516,33 @@ impl<H: Harness> Simulation<'_, H> {
         process: u64,
         kind: EventKind,
         pending: &Pending,
-        read: Option<Option<Bytes>>,
+        output: Option<&Output>,
         node: Option<u64>,
         error: Option<String>,
     ) {
-        let op = &pending.op;
-        self.read_modes.push(pending.read);
-        let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-        let value = match op {
-            Op::Get { .. } => OpValue::Get(read.flatten().as_ref().map(text)),
-            Op::Put { value, .. } => OpValue::Put(text(value)),
-            Op::Delete { .. } => OpValue::Delete,
-            Op::Append { value, .. } => OpValue::Append(text(value)),
-            Op::Cas { expected, new, .. } => OpValue::Cas {
-                expected: expected.as_ref().map(text),
-                new: text(new),
-            },
-        };
+        let (op, read) = (pending.op.clone(), pending.read);
+        self.record_op(process, kind, &op, read, output, node, error);
+    }
+
+    /// Appends an event of `op` (served in `read` mode) to the history, and the mode to the
+    /// parallel list of read modes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_op(
+        &mut self,
+        process: u64,
+        kind: EventKind,
+        op: &Op,
+        read: ReadMode,
+        output: Option<&Output>,
+        node: Option<u64>,
+        error: Option<String>,
+    ) {
+        self.read_modes.push(read);
+        let value = crate::workload::op_value(op, output);
         self.history.push(HistoryEvent {
             process,
             kind,
-            key: Some(text(op.key())),
+            key: Some(String::from_utf8_lossy(op.key()).into_owned()),
             value,
             time: self.now,
             node,

@@ -70,6 +70,44 @@ pub trait Harness: Sync {
         let _ = read_modes;
         self.check_history(history, limits)
     }
+
+    /// The operations the simulated clients issue. Default: the whole KV interface.
+    fn client_ops(&self) -> ClientOps {
+        ClientOps::Kv
+    }
+
+    /// True when a write's retries must go to the node first asked. Leaderless coordinators
+    /// deduplicate a client's retries per node; a retry elsewhere would be a second write.
+    /// Clients then give up on a write (outcome unknown) rather than move it.
+    fn sticky_writes(&self) -> bool {
+        false
+    }
+
+    /// After the liveness phase, let the cluster run this long without clients, then read
+    /// every key on every node with [`ReadMode::Local`](quorate_core::ReadMode) (final reads,
+    /// recorded by processes numbered from [`FINAL_READ_PROCESS`]). `None`: no final reads.
+    fn final_reads(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Checks a whole run: the history (with each event's read mode), with what the
+    /// cluster-wide checkers recorded. Reports every consistency model checked, promised or
+    /// only measured. The default checks [`Harness::check_history_with_modes`] and reports it
+    /// as the promised model "linearizable".
+    fn check_run(
+        &self,
+        history: &[HistoryEvent],
+        read_modes: &[ReadMode],
+        _invariants: &Self::Invariants,
+        limits: &Limits,
+    ) -> RunCheck {
+        let found = self.check_history_with_modes(history, read_modes, limits);
+        RunCheck {
+            models: vec![ModelCheck::promised("linearizable", &found.verdict)],
+            violations: found.violations,
+            counters: Vec::new(),
+        }
+    }
 }
 
 /// A cluster configuration as the reconfiguration nemesis sees it.
@@ -79,6 +117,73 @@ pub struct Configuration {
     pub voters: Vec<NodeId>,
     /// Non-voting members.
     pub learners: Vec<NodeId>,
+}
+
+/// History processes at and above this number are the simulator's final reads: process
+/// `FINAL_READ_PROCESS + i` reads every key on node `i + 1`.
+pub const FINAL_READ_PROCESS: u64 = 1 << 40;
+
+/// The operations simulated clients issue.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ClientOps {
+    /// GET, PUT, APPEND, CAS and DELETE in the configured mix.
+    Kv,
+    /// GET, PUT and DELETE only, in the mix's proportions: registers without
+    /// read-modify-write (quorum stores, last-write-wins).
+    Registers,
+    /// Multi-value registers: GET_SIBLINGS, and PUT_WITH_CONTEXT (values, and deletes) carrying
+    /// the join of every context the client's session got for the key. Written values are
+    /// unique, so a history shows which writes each session had seen.
+    Causal,
+    /// CRDTs: even-numbered keys are PN-Counters (increments, reads), odd-numbered keys
+    /// OR-Sets (adds of unique elements, removes of elements the client read, reads).
+    Crdt,
+}
+
+/// The verdict on one consistency model for one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelCheck {
+    pub model: &'static str,
+    /// `Some(true)`: the history satisfies the model; `None`: the check could not decide.
+    pub satisfied: Option<bool>,
+    /// Whether the protocol promises the model (a failure is then a violation) or the run
+    /// only measures it.
+    pub promised: bool,
+}
+
+impl ModelCheck {
+    pub fn promised(model: &'static str, verdict: &Verdict) -> ModelCheck {
+        ModelCheck {
+            model,
+            satisfied: satisfied(verdict),
+            promised: true,
+        }
+    }
+
+    pub fn measured(model: &'static str, verdict: &Verdict) -> ModelCheck {
+        ModelCheck {
+            model,
+            satisfied: satisfied(verdict),
+            promised: false,
+        }
+    }
+}
+
+fn satisfied(verdict: &Verdict) -> Option<bool> {
+    match verdict {
+        Verdict::Linearizable => Some(true),
+        Verdict::NotLinearizable => Some(false),
+        Verdict::Unknown => None,
+    }
+}
+
+/// What the end-of-run checks found.
+#[derive(Clone, Debug, Default)]
+pub struct RunCheck {
+    pub models: Vec<ModelCheck>,
+    pub violations: Vec<String>,
+    /// Measurements for the summary (stale reads, writes LWW discarded, ...).
+    pub counters: Vec<(&'static str, u64)>,
 }
 
 /// What the end-of-run history check found.

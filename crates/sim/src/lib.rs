@@ -21,9 +21,16 @@
 //!   transfers leadership while the other faults go on (for harnesses that support it).
 //! - **Liveness phase**: after the fault phase every fault heals, and every client must
 //!   complete an operation within a deadline.
+//! - **Final reads** (protocols that ask for them, see [`Harness::final_reads`]): the cluster
+//!   settles without clients, then every key is read on every node, so that convergence can
+//!   be checked.
+//! - **Consistency models** ([`Harness::check_run`]): each run reports the models it was
+//!   checked against, promised (a failure is a violation) or only measured.
 
 pub mod config;
+pub mod convergence;
 pub mod harness;
+pub mod leaderless;
 pub mod report;
 pub mod rng;
 pub mod staleness;
@@ -36,15 +43,17 @@ mod paxos_harness;
 mod queue;
 mod reconfig;
 mod simulation;
+mod workload;
 mod zab;
 
 pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{
-    linearizability, ChainHarness, Configuration, Harness, HistoryVerdict, PrimaryBackupHarness,
-    RaftHarness,
+    linearizability, ChainHarness, ClientOps, Configuration, Harness, HistoryVerdict, ModelCheck,
+    PrimaryBackupHarness, RaftHarness, RunCheck, FINAL_READ_PROCESS,
 };
+pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
-pub use report::{RunReport, RunStats, Summary};
+pub use report::{ModelTally, RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event.

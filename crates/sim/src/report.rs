@@ -1,6 +1,6 @@
 //! What a run found, and the aggregate over many runs.
 
-use crate::harness::Harness;
+use crate::harness::{Harness, ModelCheck};
 use crate::simulation::Simulation;
 use crate::staleness::split_local_reads;
 use quorate_check::linearizability::Limits;
@@ -42,6 +42,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// The verdict of the end-of-run history check (`None` when not checked).
     pub linearizable: Option<Verdict>,
+    /// Every consistency model the end-of-run checks judged (empty when not checked).
+    pub models: Vec<ModelCheck>,
     /// The protocol checker's named counters (see `Invariants::counters`).
     pub counters: BTreeMap<String, u64>,
     /// Wall time the simulation took (excluding the history check).
@@ -63,30 +65,15 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     );
     let mut violations = sim.violations.clone();
     let check_started = Instant::now();
-    // Local reads may be stale by design: they are measured, not judged.
-    let (checked, checked_modes, staleness) =
-        split_local_reads(&sim.history, &sim.local_reads, &sim.read_modes);
-    let linearizable = if sim.config.check_history {
-        let deadline = Instant::now() + sim.config.check_time_limit;
-        let cancelled = move || Instant::now() > deadline;
-        let limits = Limits {
-            cancelled: &cancelled,
-            ..Limits::default()
-        };
-        let found = sim
-            .harness
-            .check_history_with_modes(&checked, &checked_modes, &limits);
-        violations.extend(found.violations);
-        Some(found.verdict)
-    } else {
-        None
-    };
     let mut counters: BTreeMap<String, u64> = sim
         .invariants
         .counters()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
+    // Local reads sent to random replicas may be stale by design: measured, not judged.
+    let (checked, checked_modes, staleness) =
+        split_local_reads(&sim.history, &sim.local_reads, &sim.read_modes);
     if !sim.local_reads.is_empty() {
         counters.insert("local_reads".into(), staleness.reads);
         counters.insert("local_reads_stale".into(), staleness.stale);
@@ -95,6 +82,33 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
             "local_reads_writes_behind_max".into(),
             staleness.writes_behind_max,
         );
+    }
+    let mut models = Vec::new();
+    let mut linearizable = None;
+    if sim.config.check_history {
+        let deadline = Instant::now() + sim.config.check_time_limit;
+        let cancelled = move || Instant::now() > deadline;
+        let limits = Limits {
+            cancelled: &cancelled,
+            ..Limits::default()
+        };
+        let found = sim
+            .harness
+            .check_run(&checked, &checked_modes, &sim.invariants, &limits);
+        violations.extend(found.violations);
+        for (name, value) in found.counters {
+            *counters.entry(name.to_string()).or_default() += value;
+        }
+        linearizable = found
+            .models
+            .iter()
+            .find(|m| m.model == "linearizable")
+            .map(|m| match m.satisfied {
+                Some(true) => Verdict::Linearizable,
+                Some(false) => Verdict::NotLinearizable,
+                None => Verdict::Unknown,
+            });
+        models = found.models;
     }
     RunReport {
         protocol: sim.harness.name(),
@@ -106,6 +120,7 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         stats: sim.stats.clone(),
         trace_hash: sim.trace_hash(),
         linearizable,
+        models,
         counters,
         wall,
         check_wall: check_started.elapsed(),
@@ -138,6 +153,18 @@ pub struct Summary {
     pub last_trace_hash: u64,
     /// Sums of the protocol checkers' named counters (maxima for names ending in `_max`).
     pub counters: BTreeMap<String, u64>,
+    /// Per consistency model: in how many runs it held, failed, or could not be decided.
+    pub models: BTreeMap<&'static str, ModelTally>,
+}
+
+/// How one consistency model fared over many runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelTally {
+    pub satisfied: u64,
+    pub violated: u64,
+    pub unknown: u64,
+    /// Whether the protocol promises it (failures are violations) or runs only measure it.
+    pub promised: bool,
 }
 
 impl Summary {
@@ -168,6 +195,15 @@ impl Summary {
                 *total = (*total).max(*value);
             } else {
                 *total += value;
+            }
+        }
+        for model in &report.models {
+            let tally = self.models.entry(model.model).or_default();
+            tally.promised |= model.promised;
+            match model.satisfied {
+                Some(true) => tally.satisfied += 1,
+                Some(false) => tally.violated += 1,
+                None => tally.unknown += 1,
             }
         }
     }

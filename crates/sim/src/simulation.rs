@@ -84,6 +84,9 @@ pub(crate) enum Event<P: Protocol> {
     },
     /// The reconfiguration nemesis acts.
     Reconfig,
+    /// The cluster settled after the liveness phase: read every key on every node.
+    FinalReads,
+    FinalReadDeadline,
 }
 
 /// Where the run is.
@@ -95,6 +98,10 @@ pub(crate) enum Phase {
     Healing {
         since: u64,
     },
+    /// Every client made progress; the cluster runs on without clients before final reads.
+    Settling,
+    /// Reading every key on every node.
+    FinalReads,
     Done,
 }
 
@@ -127,6 +134,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
+    /// During final reads: the next key to read on each node.
+    pub final_next: Vec<usize>,
     pub phase: Phase,
     pub stats: RunStats,
     pub violations: Vec<String>,
@@ -188,6 +197,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             next_process: 0,
             next_session: 1,
             value_counter: 0,
+            final_next: Vec::new(),
             phase: Phase::Faulty,
             stats: RunStats::default(),
             violations: Vec::new(),
@@ -284,6 +294,8 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 self.step(to, Input::Admin(request));
             }
             Event::Reconfig => self.on_reconfig_tick(),
+            Event::FinalReads => self.start_final_reads(),
+            Event::FinalReadDeadline => self.on_final_read_deadline(),
         }
     }
 

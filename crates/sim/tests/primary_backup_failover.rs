@@ -96,6 +96,7 @@ impl Cluster {
             seq,
             op,
             read: ReadMode::Linearizable,
+            quorum: None,
         };
         self.step(id, Input::Request(request));
     }
@@ -174,6 +175,7 @@ fn partition_the_primary_away(config: ReplicaConfig) -> Outcome {
             seq: 0,
             op: Op::Get { key: "k".into() },
             read: ReadMode::Linearizable,
+            quorum: None,
         }),
     );
     c.step(1, Input::Timer(Timer::Heartbeat));

@@ -25,6 +25,7 @@ fn put(c: &mut Cluster, leader: u64, seq: u64) {
             value: seq.to_string().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     };
     c.step(leader, Input::Request(request));
 }

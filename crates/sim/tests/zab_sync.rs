@@ -154,6 +154,7 @@ impl Cluster {
                 value: value.as_bytes().to_vec().into(),
             },
             read: ReadMode::Linearizable,
+            quorum: None,
         };
         self.next_client += 1;
         self.step(at, Input::Request(request));

@@ -88,6 +88,7 @@ fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
             value: bytes(value),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn get(client: u64, seq: u64, key: &str) -> Request {
         seq,
         op: Op::Get { key: bytes(key) },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn propose(client: u64, seq: u64, value: &str) -> Request {
             new: v(value),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
@@ -94,6 +95,7 @@ fn get(client: u64, seq: u64) -> Request {
         seq,
         op: Op::Get { key: k() },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 

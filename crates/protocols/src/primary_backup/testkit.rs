@@ -67,6 +67,7 @@ pub fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
             value: value.as_bytes().to_vec().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn get(client: u64, key: &str, read: ReadMode) -> Request {
             key: key.as_bytes().to_vec().into(),
         },
         read,
+        quorum: None,
     }
 }
 

@@ -218,6 +218,7 @@ impl Exec {
                 seq,
                 op: op.clone(),
                 read,
+                quorum: None,
             };
             let answer = node.enqueue(request, via).await;
             if self.order.release_on_enqueue {

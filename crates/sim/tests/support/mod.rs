@@ -220,6 +220,7 @@ impl Cluster {
             seq: 0,
             op,
             read: ReadMode::Linearizable,
+            quorum: None,
         };
         self.step(node, Input::Request(request));
     }

@@ -92,6 +92,7 @@ pub(super) fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
             value: value.as_bytes().to_vec().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
@@ -103,6 +104,7 @@ pub(super) fn get(client: u64, seq: u64, key: &str) -> Request {
             key: key.as_bytes().to_vec().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 

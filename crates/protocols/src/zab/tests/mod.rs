@@ -28,6 +28,7 @@ fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
             value: value.as_bytes().to_vec().into(),
         },
         read: ReadMode::Linearizable,
+        quorum: None,
     }
 }
 
@@ -39,6 +40,7 @@ fn get(client: u64, seq: u64, key: &str, read: ReadMode) -> Request {
             key: key.as_bytes().to_vec().into(),
         },
         read,
+        quorum: None,
     }
 }
 

@@ -1,0 +1,471 @@
+//! Scenario tests: exact inputs to nodes, exact effects out.
+
+use super::*;
+use bytes::Bytes;
+use quorate_core::clock::CausalContext;
+use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
+use quorate_core::{Effect, Op, ReadMode, Request};
+
+fn n(id: u64) -> NodeId {
+    NodeId(id)
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn node(id: u64, config: MultiPrimaryConfig) -> MultiPrimary {
+    let members: Vec<NodeId> = (1..=3).map(n).collect();
+    let mut node = MultiPrimary::new(n(id), &members, config);
+    step(&mut node, Time::ZERO, Input::Start { recovered: vec![] });
+    node
+}
+
+fn step(
+    node: &mut MultiPrimary,
+    now: Time,
+    input: Input<MultiPrimary>,
+) -> Vec<Effect<MultiPrimary>> {
+    let mut out = Effects::new();
+    node.step(now, input, &mut out);
+    node.check_invariants();
+    out.drain().collect()
+}
+
+fn request(
+    node: &mut MultiPrimary,
+    now: u64,
+    client: u64,
+    seq: u64,
+    op: Op,
+) -> Vec<Effect<MultiPrimary>> {
+    let request = Request {
+        client: ClientId(client),
+        seq,
+        op,
+        read: ReadMode::Linearizable,
+        quorum: None,
+    };
+    step(node, Time::from_nanos(now), Input::Request(request))
+}
+
+fn answer(effects: &[Effect<MultiPrimary>]) -> Result<Output, ClientError> {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Reply(reply) => Some(reply.result.clone()),
+            _ => None,
+        })
+        .expect("an answer")
+}
+
+/// Delivers every message in `effects` addressed to `to`'s id, as from `from`.
+fn deliver_all(effects: &[Effect<MultiPrimary>], from: u64, to: &mut MultiPrimary, now: u64) {
+    for effect in effects {
+        if let Effect::Send { to: dest, msg } = effect {
+            if *dest == to.id() {
+                let input = Input::Message {
+                    from: n(from),
+                    msg: msg.clone(),
+                };
+                step(to, Time::from_nanos(now), input);
+            }
+        }
+    }
+}
+
+fn siblings(node: &mut MultiPrimary, key: &str) -> (Vec<Bytes>, CausalContext) {
+    match answer(&request(node, 0, 99, 0, Op::GetSiblings { key: b(key) })) {
+        Ok(Output::Siblings { values, context }) => (values, context),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn put_with(key: &str, value: &str, context: CausalContext) -> Op {
+    Op::PutWithContext {
+        key: b(key),
+        value: Some(b(value)),
+        context,
+    }
+}
+
+fn lww(clock: LwwClock) -> MultiPrimaryConfig {
+    MultiPrimaryConfig {
+        resolution: Resolution::Lww,
+        lww_clock: clock,
+        ..MultiPrimaryConfig::default()
+    }
+}
+
+#[test]
+fn a_write_is_persisted_then_answered_then_replicated_to_every_peer() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let effects = request(
+        &mut a,
+        5,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(Record::Applied { write: Some(_), .. })
+    ));
+    assert!(matches!(effects[1], Effect::Reply(_)));
+    let targets: Vec<NodeId> = effects[2..]
+        .iter()
+        .map(|e| match e {
+            Effect::Send {
+                to,
+                msg: Message::Replicate { .. },
+            } => *to,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(targets, vec![n(2), n(3)]);
+}
+
+#[test]
+fn concurrent_writes_become_siblings_and_a_write_with_their_context_resolves_them() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut b_node = node(2, MultiPrimaryConfig::default());
+    let from_a = request(
+        &mut a,
+        0,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    let from_b = request(
+        &mut b_node,
+        0,
+        8,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("y"),
+        },
+    );
+    deliver_all(&from_a, 1, &mut b_node, 1);
+    deliver_all(&from_b, 2, &mut a, 1);
+    let (values, context) = siblings(&mut a, "k");
+    assert_eq!(
+        values,
+        vec![b("x"), b("y")],
+        "neither concurrent write is lost"
+    );
+    assert_eq!(
+        siblings(&mut b_node, "k"),
+        (values, context.clone()),
+        "replicas agree"
+    );
+    let resolved = request(&mut a, 2, 7, 2, put_with("k", "z", context.clone()));
+    let Ok(Output::Written { context: written }) = answer(&resolved) else {
+        panic!()
+    };
+    assert!(
+        written.contains_all(&context),
+        "the answer's context covers the read's"
+    );
+    deliver_all(&resolved, 1, &mut b_node, 3);
+    assert_eq!(siblings(&mut b_node, "k").0, vec![b("z")]);
+}
+
+#[test]
+fn a_context_replaces_only_the_versions_it_covers() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut c = node(3, MultiPrimaryConfig::default());
+    request(
+        &mut a,
+        0,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    let (_, seen) = siblings(&mut a, "k");
+    // Meanwhile node 3 accepted a write that node 1 has not heard of.
+    let from_c = request(
+        &mut c,
+        0,
+        8,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("unseen"),
+        },
+    );
+    deliver_all(&from_c, 3, &mut a, 1);
+    request(&mut a, 2, 7, 2, put_with("k", "x2", seen));
+    assert_eq!(siblings(&mut a, "k").0, vec![b("x2"), b("unseen")]);
+}
+
+#[test]
+fn lww_on_hybrid_logical_clocks_keeps_a_write_that_followed_another() {
+    // Node 1's clock is 10 s ahead of node 2's. Node 2 writes after it heard of node 1's write.
+    let ahead = 10_000_000_000;
+    for (clock, later_write_survives) in [(LwwClock::Hlc, true), (LwwClock::Wall, false)] {
+        let mut a = node(1, lww(clock));
+        let mut b_node = node(2, lww(clock));
+        let from_a = request(
+            &mut a,
+            ahead,
+            7,
+            1,
+            Op::Put {
+                key: b("k"),
+                value: b("first"),
+            },
+        );
+        deliver_all(&from_a, 1, &mut b_node, 1_000);
+        request(
+            &mut b_node,
+            2_000,
+            8,
+            1,
+            Op::Put {
+                key: b("k"),
+                value: b("second"),
+            },
+        );
+        let read = answer(&request(&mut b_node, 3_000, 9, 0, Op::Get { key: b("k") }));
+        let expected = if later_write_survives {
+            "second"
+        } else {
+            "first"
+        };
+        assert_eq!(read, Ok(Output::Value(Some(b(expected)))), "{clock:?}");
+        let lost = b_node.stats().lww_lost_on_arrival;
+        assert_eq!(lost, u64::from(!later_write_survives), "{clock:?}");
+    }
+}
+
+#[test]
+fn a_clock_too_far_ahead_is_refused_and_nothing_is_merged() {
+    let config = MultiPrimaryConfig {
+        clock_ahead_max: Duration::from_secs(1),
+        ..lww(LwwClock::Hlc)
+    };
+    let mut a = node(1, config.clone());
+    let mut b_node = node(2, config);
+    let from_a = request(
+        &mut a,
+        5_000_000_000,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    deliver_all(&from_a, 1, &mut b_node, 0);
+    assert_eq!(b_node.stats().clock_refusals, 1);
+    assert!(b_node.entries().is_empty());
+    assert!(
+        b_node.clock() < a.clock(),
+        "the local clock was not dragged ahead"
+    );
+}
+
+#[test]
+fn a_retried_increment_is_applied_once() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let incr = || Op::CrdtUpdate {
+        key: b("c"),
+        op: CrdtOp::Add(5),
+    };
+    let first = request(&mut a, 0, 7, 1, incr());
+    let retry = request(&mut a, 1, 7, 1, incr());
+    assert_eq!(answer(&first), answer(&retry));
+    assert!(
+        retry.iter().all(|e| matches!(e, Effect::Reply(_))),
+        "no second write"
+    );
+    let read = Op::CrdtRead {
+        key: b("c"),
+        kind: CrdtKind::PnCounter,
+    };
+    assert_eq!(
+        answer(&request(&mut a, 2, 9, 0, read)),
+        Ok(Output::Crdt(CrdtValue::Counter(5)))
+    );
+}
+
+#[test]
+fn counters_incremented_on_two_primaries_merge_to_the_sum() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut b_node = node(2, MultiPrimaryConfig::default());
+    let from_a = request(
+        &mut a,
+        0,
+        7,
+        1,
+        Op::CrdtUpdate {
+            key: b("c"),
+            op: CrdtOp::Add(5),
+        },
+    );
+    let from_b = request(
+        &mut b_node,
+        0,
+        8,
+        1,
+        Op::CrdtUpdate {
+            key: b("c"),
+            op: CrdtOp::Add(-2),
+        },
+    );
+    deliver_all(&from_a, 1, &mut b_node, 1);
+    deliver_all(&from_b, 2, &mut a, 1);
+    let read = Op::CrdtRead {
+        key: b("c"),
+        kind: CrdtKind::PnCounter,
+    };
+    for replica in [&mut a, &mut b_node] {
+        let value = answer(&request(replica, 2, 9, 0, read.clone()));
+        assert_eq!(value, Ok(Output::Crdt(CrdtValue::Counter(3))));
+    }
+}
+
+#[test]
+fn anti_entropy_repairs_what_replication_lost() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut b_node = node(2, MultiPrimaryConfig::default());
+    for i in 0..20 {
+        // Replication messages to node 2 are all lost.
+        request(
+            &mut a,
+            0,
+            7,
+            i + 1,
+            Op::Put {
+                key: b(&format!("k{i}")),
+                value: b("v"),
+            },
+        );
+    }
+    let mut in_flight = step(&mut a, Time::ZERO, Input::Timer(Timer::AntiEntropy));
+    let mut turn_b = true;
+    for _ in 0..10 {
+        let (from, to) = if turn_b {
+            (1, &mut b_node)
+        } else {
+            (2, &mut a)
+        };
+        let mut next = Vec::new();
+        for effect in &in_flight {
+            if let Effect::Send { to: dest, msg } = effect {
+                if *dest == to.id() {
+                    next.extend(step(
+                        to,
+                        Time::ZERO,
+                        Input::Message {
+                            from: n(from),
+                            msg: msg.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        in_flight = next;
+        turn_b = !turn_b;
+    }
+    assert_eq!(b_node.entries(), a.entries(), "the replicas converged");
+    assert_eq!(b_node.stats().anti_entropy_repairs, 20);
+}
+
+#[test]
+fn resolution_is_chosen_per_key_and_unsupported_operations_are_refused() {
+    let config = MultiPrimaryConfig {
+        resolution: Resolution::VersionVectors,
+        resolution_by_prefix: vec![(b("lww/"), Resolution::Lww)],
+        ..MultiPrimaryConfig::default()
+    };
+    let mut a = node(1, config);
+    let refused = answer(&request(
+        &mut a,
+        0,
+        7,
+        0,
+        Op::GetSiblings { key: b("lww/x") },
+    ));
+    assert!(matches!(refused, Err(ClientError::Rejected(why)) if why.contains("last-write-wins")));
+    assert!(matches!(
+        answer(&request(
+            &mut a,
+            0,
+            7,
+            0,
+            Op::GetSiblings { key: b("vv/x") }
+        )),
+        Ok(Output::Siblings { .. })
+    ));
+    let append = Op::Append {
+        key: b("k"),
+        value: b("x"),
+    };
+    assert!(matches!(
+        answer(&request(&mut a, 0, 7, 1, append)),
+        Err(ClientError::Rejected(_))
+    ));
+    let admin = Input::Admin(quorate_core::AdminRequest {
+        client: ClientId(9),
+        seq: 1,
+        command: quorate_core::AdminCommand::RemoveNode(n(3)),
+    });
+    assert!(matches!(
+        answer(&step(&mut a, Time::ZERO, admin)),
+        Err(ClientError::Rejected(_))
+    ));
+}
+
+#[test]
+fn a_restarted_node_keeps_its_entries_sessions_and_clock() {
+    let mut a = node(1, lww(LwwClock::Hlc));
+    let effects = request(
+        &mut a,
+        1_000,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    let durable: Vec<Record> = effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(record) => Some(record),
+            _ => None,
+        })
+        .collect();
+    let clock = a.clock();
+    let mut restarted = MultiPrimary::new(n(1), &[n(1), n(2), n(3)], lww(LwwClock::Hlc));
+    step(
+        &mut restarted,
+        Time::ZERO,
+        Input::Start { recovered: durable },
+    );
+    assert!(restarted.clock() >= clock);
+    let retry = request(
+        &mut restarted,
+        0,
+        7,
+        1,
+        Op::Put {
+            key: b("k"),
+            value: b("x"),
+        },
+    );
+    assert_eq!(retry.len(), 1, "the retry is answered from the session");
+    let read = answer(&request(&mut restarted, 0, 9, 0, Op::Get { key: b("k") }));
+    assert_eq!(read, Ok(Output::Value(Some(b("x")))));
+}

@@ -1,0 +1,213 @@
+//! The operations of leaderless workloads (causal registers and CRDTs), how every operation
+//! is written into the history, and the final reads that end a run of a protocol that wants
+//! them (see `Harness::final_reads`).
+
+use crate::harness::{ClientOps, Harness, FINAL_READ_PROCESS};
+use crate::simulation::{Event, Phase, Simulation};
+use bytes::Bytes;
+use quorate_check::{EventKind, OpValue};
+use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
+use quorate_core::{ClientId, Op, Output, ReadMode, Reply, Request};
+
+/// Client ids with this bit set belong to final reads: `FINAL_CLIENT | node << 20 | key`.
+pub(crate) const FINAL_CLIENT: u64 = 1 << 62;
+
+/// How long final reads may take before the run reports that a node never answered.
+const FINAL_READ_TIMEOUT: u64 = 10_000_000_000;
+
+/// The history's view of an operation: what was asked, and (on completion) what came back.
+pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let texts = |values: &[Bytes]| values.iter().map(text).collect();
+    match (op, output) {
+        (Op::Put { value, .. }, _) => OpValue::Put(text(value)),
+        (Op::Delete { .. }, _) => OpValue::Delete,
+        (Op::Append { value, .. }, _) => OpValue::Append(text(value)),
+        (Op::Cas { expected, new, .. }, _) => OpValue::Cas {
+            expected: expected.as_ref().map(text),
+            new: text(new),
+        },
+        (Op::PutWithContext { value, .. }, _) => match value {
+            Some(value) => OpValue::Put(text(value)),
+            None => OpValue::Delete,
+        },
+        (Op::CrdtUpdate { op, .. }, _) => match op {
+            CrdtOp::Increment(by) => OpValue::Incr(i64::try_from(*by).unwrap_or(i64::MAX)),
+            CrdtOp::Add(delta) => OpValue::Incr(*delta),
+            CrdtOp::SetAdd(element) => OpValue::SetAdd(text(element)),
+            CrdtOp::SetRemove(element) => OpValue::SetRemove(text(element)),
+            CrdtOp::LwwSet(value) | CrdtOp::MvSet(value) => OpValue::Put(text(value)),
+        },
+        // Reads: the value comes with the completion; an invocation reads "not known yet".
+        (_, Some(Output::Value(value))) => OpValue::Get(value.as_ref().map(text)),
+        (_, Some(Output::Siblings { values, .. })) => OpValue::Siblings(texts(values)),
+        (_, Some(Output::Crdt(value))) => match value {
+            CrdtValue::Counter(n) => OpValue::Get(Some(n.to_string())),
+            CrdtValue::Register(value) => OpValue::Get(value.as_ref().map(text)),
+            CrdtValue::Set(values) | CrdtValue::MultiValue(values) => {
+                OpValue::Siblings(texts(values))
+            }
+        },
+        (Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. }, _) => OpValue::Get(None),
+    }
+}
+
+/// The kind of CRDT a CRDT workload keeps under key number `key`.
+pub(crate) fn crdt_kind(key: usize) -> CrdtKind {
+    match key % 2 {
+        0 => CrdtKind::PnCounter,
+        _ => CrdtKind::OrSet,
+    }
+}
+
+/// The read of key number `key` that a workload of `ops` uses.
+fn read_op(ops: ClientOps, key: usize) -> Op {
+    let name = Bytes::from(format!("k{key}"));
+    match ops {
+        ClientOps::Kv | ClientOps::Registers => Op::Get { key: name },
+        ClientOps::Causal => Op::GetSiblings { key: name },
+        ClientOps::Crdt => Op::CrdtRead {
+            key: name,
+            kind: crdt_kind(key),
+        },
+    }
+}
+
+impl<H: Harness> Simulation<'_, H> {
+    fn fresh_value(&mut self) -> Bytes {
+        self.value_counter += 1;
+        Bytes::from(self.value_counter.to_string())
+    }
+
+    /// Multi-value registers: reads, and writes (one in ten a delete) that carry the join of
+    /// the contexts this session got for the key.
+    pub(crate) fn next_causal_op(&mut self, slot: usize) -> (Op, usize) {
+        let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
+        let key = Bytes::from(format!("k{key_index}"));
+        let roll = self.rng.below(100);
+        if roll < 40 {
+            return (Op::GetSiblings { key }, key_index);
+        }
+        let context = self.clients[slot].contexts[key_index].clone();
+        let value = if roll < 50 && !context.is_empty() {
+            None
+        } else {
+            Some(self.fresh_value())
+        };
+        let op = Op::PutWithContext {
+            key,
+            value,
+            context,
+        };
+        (op, key_index)
+    }
+
+    /// CRDTs: counters take increments and reads; sets take adds of fresh elements, removes
+    /// of elements the session read, and reads.
+    pub(crate) fn next_crdt_op(&mut self, slot: usize) -> (Op, usize) {
+        let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
+        let key = Bytes::from(format!("k{key_index}"));
+        let roll = self.rng.below(100);
+        if roll < 35 {
+            return (read_op(ClientOps::Crdt, key_index), key_index);
+        }
+        let op = match crdt_kind(key_index) {
+            CrdtKind::PnCounter => {
+                let delta = self.rng.below(8) as i64 - 2;
+                CrdtOp::Add(if delta == 0 { 1 } else { delta })
+            }
+            _ => {
+                let seen = &self.clients[slot].elements[key_index];
+                if roll < 60 && !seen.is_empty() {
+                    let pick = self.rng.below(seen.len() as u64) as usize;
+                    CrdtOp::SetRemove(seen[pick].clone())
+                } else {
+                    CrdtOp::SetAdd(self.fresh_value())
+                }
+            }
+        };
+        (Op::CrdtUpdate { key, op }, key_index)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Final reads: process FINAL_READ_PROCESS + i reads every key on node i + 1, in order.
+
+    /// The cluster settled: start reading every key on every node.
+    pub(crate) fn start_final_reads(&mut self) {
+        if self.phase != Phase::Settling {
+            return;
+        }
+        self.phase = Phase::FinalReads;
+        self.trace_line(usize::MAX, || "final reads on every node".into());
+        self.final_next = vec![0; self.ids.len()];
+        for node in 0..self.ids.len() {
+            self.send_final_read(node);
+        }
+        let deadline = self.now + FINAL_READ_TIMEOUT;
+        self.queue.push(deadline, Event::FinalReadDeadline);
+    }
+
+    fn send_final_read(&mut self, node: usize) {
+        let key = self.final_next[node];
+        let op = read_op(self.harness.client_ops(), key);
+        let process = FINAL_READ_PROCESS + node as u64;
+        self.record_op(
+            process,
+            EventKind::Invoke,
+            &op,
+            ReadMode::Local,
+            None,
+            None,
+            None,
+        );
+        let request = Request {
+            client: ClientId(FINAL_CLIENT | (node as u64) << 20 | key as u64),
+            seq: 0,
+            op,
+            read: ReadMode::Local,
+            quorum: None,
+        };
+        let at = self.now + self.delay();
+        self.queue.push(at, Event::Request { to: node, request });
+    }
+
+    pub(crate) fn on_final_read_reply(&mut self, from: usize, reply: Reply) {
+        let node = ((reply.client.0 & !FINAL_CLIENT) >> 20) as usize;
+        let key = (reply.client.0 & 0xf_ffff) as usize;
+        let expected = self.final_next.get(node) == Some(&key);
+        if self.phase != Phase::FinalReads || from != node || !expected {
+            return; // A duplicate.
+        }
+        let process = FINAL_READ_PROCESS + node as u64;
+        let op = read_op(self.harness.client_ops(), key);
+        let at = Some(node as u64 + 1);
+        match reply.result {
+            Ok(output) => {
+                let ok = EventKind::Ok;
+                self.record_op(process, ok, &op, ReadMode::Local, Some(&output), at, None)
+            }
+            Err(error) => {
+                let why = format!("final read of k{key} on n{}: {error}", node + 1);
+                self.violations.push(why);
+                self.phase = Phase::Done;
+                return;
+            }
+        }
+        self.final_next[node] += 1;
+        if self.final_next[node] < self.config.workload.keys {
+            self.send_final_read(node);
+        } else if (0..self.ids.len()).all(|i| self.final_next[i] >= self.config.workload.keys) {
+            self.phase = Phase::Done;
+        }
+    }
+
+    pub(crate) fn on_final_read_deadline(&mut self) {
+        if self.phase == Phase::FinalReads {
+            self.violations.push(format!(
+                "final reads: not every node answered within {}s",
+                FINAL_READ_TIMEOUT / 1_000_000_000
+            ));
+            self.phase = Phase::Done;
+        }
+    }
+}
