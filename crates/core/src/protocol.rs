@@ -36,6 +36,13 @@
 //!    nodes in the order they were sent, and only a broken connection (a partition, or a
 //!    crash of either end) may lose a suffix of them; nothing sent before a break arrives
 //!    after it. Drivers do not report breaks: a protocol that must know numbers its messages.
+//! 6. **A message to oneself is delivered reliably, in order.** A `Send` whose destination is
+//!    the node itself crosses no network: it is never lost, duplicated or partitioned, and it
+//!    is delivered (as `Input::Message` from the node itself) only after every effect before
+//!    it, so after every earlier `Persist` is durable. This is how a node learns that its own
+//!    writes are on disk — a leader counting its own log toward a quorum, a candidate counting
+//!    its own vote — as etcd-io/raft's storage-append responses do. (A zero-delay timer set
+//!    after a persist works too, by rule 1.)
 
 use crate::ids::NodeId;
 use crate::kv::{AdminRequest, Reply, Request};

@@ -118,6 +118,9 @@ pub struct Runtime<P: ServedProtocol> {
     durable: u64,
     /// Effects waiting for the record they follow to become durable, with its token.
     held: VecDeque<(u64, Effect<P>)>,
+    /// Messages the node sent itself, delivered back after the current step (rule 6 of the
+    /// protocol contract: how a node learns its own writes are durable).
+    loopback: VecDeque<P::Message>,
     waiters: HashMap<ClientId, Waiter>,
     peers: BTreeMap<NodeId, PeerSender<P::Message>>,
     ctx: Arc<PeerContext>,
@@ -145,6 +148,7 @@ impl<P: ServedProtocol> Runtime<P> {
             issued: 0,
             durable: 0,
             held: VecDeque::new(),
+            loopback: VecDeque::new(),
             waiters: HashMap::new(),
             peers,
             ctx,
@@ -201,6 +205,7 @@ impl<P: ServedProtocol> Runtime<P> {
     }
 
     fn after_batch(&mut self) {
+        self.deliver_loopback();
         self.metrics.set_status(self.node.status());
         self.metrics
             .held_effects
@@ -214,6 +219,14 @@ impl<P: ServedProtocol> Runtime<P> {
 
     fn now(&self) -> Time {
         Time::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// Delivers what the node sent itself, in order, including what those steps send.
+    fn deliver_loopback(&mut self) {
+        let me = self.ctx.me;
+        while let Some(msg) = self.loopback.pop_front() {
+            self.step(Input::Message { from: me, msg });
+        }
     }
 
     /// Feeds one input to the node and dispatches its effects.
@@ -252,6 +265,7 @@ impl<P: ServedProtocol> Runtime<P> {
 
     fn execute(&mut self, effect: Effect<P>) {
         match effect {
+            Effect::Send { to, msg } if to == self.ctx.me => self.loopback.push_back(msg),
             Effect::Send { to, msg } => self.send(to, PeerMsg::Protocol(msg)),
             Effect::Reply(reply) => self.route_reply(reply, true),
             Effect::SetTimer { timer, after } => {

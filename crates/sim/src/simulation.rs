@@ -495,6 +495,18 @@ impl<'a, H: Harness> Simulation<'a, H> {
             return;
         }
         let j = self.node_index(to);
+        if i == j {
+            // To itself: no network, so never lost, duplicated or partitioned (rule 6 of the
+            // protocol contract). It still waited behind the node's earlier persists.
+            let event = Event::Deliver {
+                from: self.ids[i],
+                to: j,
+                msg,
+                epoch: self.link_epoch[i * n + j],
+            };
+            self.queue.push(self.now, event);
+            return;
+        }
         let link = i * n + j;
         let fifo = H::Node::FIFO_CHANNELS;
         // A connection to a crashed node cannot be made: what is sent to it is lost, and so

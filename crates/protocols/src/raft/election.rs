@@ -59,16 +59,14 @@ impl Raft {
         self.term += 1;
         self.vote = Some(self.id);
         self.leader = None;
+        // Our own vote counts once it is durable, like anyone else's (see `Message::Durable`).
         self.role = RoleState::Candidate {
-            votes: BTreeSet::from([self.id]),
+            votes: BTreeSet::new(),
             transfer,
         };
         self.persist_hard_state(out);
+        self.send_durable(out);
         out.set_timer(Timer::Election, self.election_timeout());
-        let me = self.id;
-        if self.membership.has_quorum(|id| id == me) {
-            return self.become_leader(out);
-        }
         let request = Message::RequestVote {
             term: self.term,
             last_log_index: self.log.last_index(),
@@ -150,6 +148,8 @@ impl Raft {
         }
         self.role = RoleState::Leader(Box::new(state));
         self.leader = Some(self.id);
+        // Entries appended as a follower may still be on their way to disk.
+        self.send_durable(out);
         out.cancel_timer(Timer::Election);
         out.set_timer(
             Timer::Heartbeat,
@@ -163,6 +163,39 @@ impl Raft {
             return;
         }
         self.append_to_own_log(super::Payload::Noop, out);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Durability of our own vote and log.
+
+    /// Tells ourselves, through the persist barrier, that what we persisted so far is durable.
+    pub(super) fn send_durable(&self, out: &mut Effects<Self>) {
+        let durable = Message::Durable {
+            term: self.term,
+            index: self.log.last_index(),
+        };
+        out.send(self.id, durable);
+    }
+
+    /// Our vote of `term` and our log through `index` reached the disk.
+    pub(super) fn on_durable(&mut self, term: u64, index: u64, out: &mut Effects<Self>) {
+        if term != self.term {
+            return;
+        }
+        match &mut self.role {
+            RoleState::Candidate { votes, .. } if self.vote == Some(self.id) => {
+                votes.insert(self.id);
+                let votes = votes.clone();
+                if self.membership.has_quorum(|id| votes.contains(&id)) {
+                    self.become_leader(out);
+                }
+            }
+            RoleState::Leader(leader) => {
+                leader.durable_index = leader.durable_index.max(index);
+                self.advance_commit_index(out);
+            }
+            _ => {}
+        }
     }
 
     // ---------------------------------------------------------------------------------------

@@ -155,6 +155,14 @@ pub enum Message {
         id: u64,
         read_index: u64,
     },
+    /// Sent by a node to itself after a persist (rule 6 of the protocol contract): its vote
+    /// in `term` and its log through `index` are durable. Only then does a candidate count its
+    /// own vote and a leader count its own log toward a quorum; counting them earlier lets a
+    /// crash take back a vote or a "committed" entry.
+    Durable {
+        term: u64,
+        index: u64,
+    },
 }
 
 impl Message {
@@ -170,7 +178,8 @@ impl Message {
             | Message::InstallSnapshotResponse { term, .. }
             | Message::TimeoutNow { term }
             | Message::ReadIndex { term, .. }
-            | Message::ReadIndexResponse { term, .. } => *term,
+            | Message::ReadIndexResponse { term, .. }
+            | Message::Durable { term, .. } => *term,
         }
     }
 }

@@ -376,6 +376,9 @@ impl Raft {
 
     fn on_message(&mut self, from: NodeId, msg: Message, out: &mut Effects<Self>) {
         if from == self.id {
+            if let Message::Durable { term, index } = msg {
+                self.on_durable(term, index, out);
+            }
             return;
         }
         // Nodes answer whoever asks, member or not (thesis §4.1): a new node must accept its
@@ -440,6 +443,7 @@ impl Raft {
             Message::ReadIndexResponse { id, read_index, .. } => {
                 self.on_read_index_response(id, read_index, out)
             }
+            Message::Durable { .. } => {} // Only meaningful from ourselves (handled above).
         }
     }
 
@@ -626,7 +630,8 @@ impl Protocol for Raft {
             RoleState::Leader(leader) => self.check_leader_invariants(leader),
             RoleState::Candidate { votes, .. } => {
                 assert_eq!(self.vote, Some(self.id), "a candidate voted for itself");
-                assert!(votes.contains(&self.id), "a candidate counts its own vote");
+                // Its own vote is counted only once durable (see `Message::Durable`).
+                let _ = votes;
             }
             RoleState::PreCandidate { votes } => {
                 assert!(votes.contains(&self.id), "a pre-candidate counts itself");

@@ -174,6 +174,9 @@ pub(super) struct LeaderState {
     pub reads: ReadState,
     /// The leader's clock when check-quorum last looked.
     pub quorum_checked_at: Time,
+    /// The leader's own log is durable through this index (learned from `Message::Durable`):
+    /// what the leader counts for itself toward a commit quorum.
+    pub durable_index: u64,
 }
 
 impl LeaderState {
@@ -185,6 +188,7 @@ impl LeaderState {
             transfer: None,
             reads: ReadState::new(),
             quorum_checked_at: now,
+            durable_index: 0,
         }
     }
 

@@ -39,14 +39,13 @@ impl Raft {
         };
         self.log.append(entry.clone());
         out.persist(Record::Entries(vec![entry.clone()]));
+        self.send_durable(out);
         if let Payload::Config(membership) = &entry.payload {
             self.on_membership_appended(entry.index, membership);
         }
         for peer in self.followers() {
             self.send_append(peer, false, out);
         }
-        // A single voter commits on its own.
-        self.advance_commit_index(out);
     }
 
     /// The nodes this leader replicates to.
@@ -269,10 +268,10 @@ impl Raft {
         let RoleState::Leader(leader) = &self.role else {
             return;
         };
-        let (me, last) = (self.id, self.log.last_index());
+        let (me, durable) = (self.id, leader.durable_index.min(self.log.last_index()));
         let matched = |id: NodeId| {
             if id == me {
-                last
+                durable
             } else {
                 leader.progress.get(&id).map_or(0, |p| p.match_index)
             }

@@ -84,8 +84,12 @@ impl Cluster {
         if let Err(v) = self.safety.after_step(NodeId(id), node, out.as_slice()) {
             self.violations.push(v);
         }
+        let mut to_self = Vec::new();
         for effect in out.drain() {
             match effect {
+                // Disks here are instant: what a node tells itself after a persist (rule 6
+                // of the protocol contract) arrives at once.
+                Effect::Send { to, msg } if to.0 == id => to_self.push(msg),
                 Effect::Send { to, msg } if !self.blocked.contains(&(id, to.0)) => {
                     self.network.push((id, to.0, msg))
                 }
@@ -93,6 +97,10 @@ impl Cluster {
                 Effect::Reply(reply) => self.replies.push((id, reply)),
                 _ => {}
             }
+        }
+        for msg in to_self {
+            let from = NodeId(id);
+            self.step(id, Input::Message { from, msg });
         }
     }
 

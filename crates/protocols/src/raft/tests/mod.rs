@@ -32,11 +32,42 @@ pub(super) fn node_with(id: u64, voters: &[u64], config: RaftConfig) -> Raft {
 }
 
 /// Feeds `input` at time `now` and returns the effects, checking the node's invariants.
+///
+/// The test plays a driver whose disk is instant: a `Durable` message the node sends itself
+/// (rule 6 of the protocol contract) is delivered back at once, and the effects that delivery
+/// produces are appended in its place.
 pub(super) fn step_at(raft: &mut Raft, now: Time, input: Input<Raft>) -> Vec<Effect<Raft>> {
+    let effects = step_raw(raft, now, input);
+    deliver_durable(raft, now, effects)
+}
+
+/// Feeds `input` without delivering the node's messages to itself (so that `events()` still
+/// describes this step); pass the effects to [`deliver_durable`] afterwards.
+pub(super) fn step_raw(raft: &mut Raft, now: Time, input: Input<Raft>) -> Vec<Effect<Raft>> {
     let mut out = Effects::new();
     raft.step(now, input, &mut out);
     raft.check_invariants();
     out.drain().collect()
+}
+
+/// Delivers the messages among `effects` that the node sent itself; returns the other effects
+/// followed by what those deliveries produced.
+pub(super) fn deliver_durable(
+    raft: &mut Raft,
+    now: Time,
+    produced: Vec<Effect<Raft>>,
+) -> Vec<Effect<Raft>> {
+    let mut effects = Vec::new();
+    for effect in produced {
+        match effect {
+            Effect::Send { to, msg } if to == raft.id() => {
+                let from = raft.id();
+                effects.extend(step_at(raft, now, Input::Message { from, msg }));
+            }
+            other => effects.push(other),
+        }
+    }
+    effects
 }
 
 /// Feeds `input` at the node's current time.

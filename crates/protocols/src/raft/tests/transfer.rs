@@ -77,9 +77,15 @@ fn t3_10_the_target_campaigns_at_once_without_pre_vote_and_counts_as_a_transfer(
         transfer: true,
     };
     assert_eq!(sends(&effects), vec![(n(1), ask.clone()), (n(2), ask)]);
-    deliver(&mut raft, 2, vote_granted(2));
+    let (now, from) = (raft.now, n(2));
+    let vote = Input::Message {
+        from,
+        msg: vote_granted(2),
+    };
+    let effects = step_raw(&mut raft, now, vote);
     assert!(raft.is_leader());
     assert_eq!(raft.events(), &[Event::TransferElected]);
+    deliver_durable(&mut raft, now, effects);
     // A stale TimeoutNow (of term 1) is ignored.
     assert!(deliver(&mut raft, 1, Message::TimeoutNow { term: 1 }).is_empty());
 }
