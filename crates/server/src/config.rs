@@ -89,6 +89,11 @@ pub struct ServerConfig {
     /// Requests one client connection may have in flight (pipelining depth).
     #[serde(default = "default_pipeline_max")]
     pub pipeline_max: usize,
+    /// Client requests in flight through this node at once, over all connections; further
+    /// requests wait for a slot (back-pressure) rather than overflow the protocol's bounded
+    /// queues, which would refuse them.
+    #[serde(default = "default_inflight_max")]
+    pub inflight_max: usize,
     /// How long a request may take, retries included, before the client is told the outcome
     /// is unknown.
     #[serde(default = "default_request_timeout_ms")]
@@ -115,6 +120,9 @@ fn default_connections_max() -> usize {
 }
 fn default_pipeline_max() -> usize {
     64
+}
+fn default_inflight_max() -> usize {
+    1024
 }
 fn default_request_timeout_ms() -> u64 {
     5_000
@@ -172,6 +180,7 @@ impl ServerConfig {
             send_queue_max: default_send_queue_max(),
             connections_max: default_connections_max(),
             pipeline_max: default_pipeline_max(),
+            inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
             tuning: toml::Table::new(),
         }
@@ -259,6 +268,7 @@ impl ServerConfig {
             ("send_queue_max", self.send_queue_max),
             ("connections_max", self.connections_max),
             ("pipeline_max", self.pipeline_max),
+            ("inflight_max", self.inflight_max),
             ("request_timeout_ms", self.request_timeout_ms as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

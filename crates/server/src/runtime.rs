@@ -419,6 +419,8 @@ impl<P: ServedProtocol> Drop for Runtime<P> {
 #[derive(Clone)]
 pub struct NodeHandle {
     calls: mpsc::Sender<ClientCall>,
+    /// One permit per client request in flight through this node (`inflight_max`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
     pub peers: Arc<PeerContext>,
     pub config: Arc<crate::ServerConfig>,
     pub metrics: Arc<Metrics>,
@@ -431,8 +433,10 @@ impl NodeHandle {
         config: Arc<crate::ServerConfig>,
     ) -> NodeHandle {
         let metrics = peers.metrics.clone();
+        let inflight = Arc::new(tokio::sync::Semaphore::new(config.inflight_max));
         NodeHandle {
             calls,
+            inflight,
             peers,
             config,
             metrics,

@@ -94,7 +94,7 @@ impl Default for RaftConfig {
             snapshot_chunk_bytes: 64 * 1024,
             promotion_lag_max: 64,
             uncommitted_max: 4096,
-            reads_pending_max: 1024,
+            reads_pending_max: 8192,
             sessions_max: SESSIONS_MAX_DEFAULT,
             #[cfg(feature = "bugs")]
             bug: None,

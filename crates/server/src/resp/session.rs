@@ -202,6 +202,9 @@ impl Exec {
         if let Some(previous) = self.order.previous.take() {
             let _ = previous.await; // Released, or the previous command is gone: either way, go.
         }
+        // Back-pressure: wait for a slot rather than overflow the protocol's bounded queues.
+        let inflight = self.node.inflight.clone();
+        let _permit = inflight.acquire_owned().await;
         let node = &self.node;
         let deadline = Instant::now() + node.config.request_timeout();
         let is_write = !op.is_read();
