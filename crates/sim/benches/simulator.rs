@@ -7,8 +7,10 @@
 //! ratio to Raft measured in the same run.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use quorate_protocols::quorum::QuorumConfig;
 use quorate_sim::{
-    run, Faults, Harness, MultiPaxosHarness, PaxosHarness, RaftHarness, SimConfig, ZabHarness,
+    run, ChainHarness, Faults, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
+    PrimaryBackupHarness, QuorumHarness, RaftHarness, ResolveMode, SimConfig, ZabHarness,
 };
 use std::time::Duration;
 
@@ -63,11 +65,45 @@ fn zab_five_nodes_all_faults(c: &mut Criterion) {
     five_nodes_all_faults(c, &ZabHarness::default(), &config);
 }
 
+/// Primary-backup and chain replication with `quorate sim`'s default share of local reads.
+fn view_stamped_config() -> SimConfig {
+    let mut config = config();
+    config.workload.local_reads = 0.2;
+    config
+}
+
+fn primary_backup_five_nodes_all_faults(c: &mut Criterion) {
+    five_nodes_all_faults(c, &PrimaryBackupHarness::default(), &view_stamped_config());
+}
+
+fn chain_five_nodes_all_faults(c: &mut Criterion) {
+    five_nodes_all_faults(c, &ChainHarness::new(false), &view_stamped_config());
+}
+
+/// Quorums with N=3, R=2, W=2 on 5 nodes, reads linearizable by write-back.
+fn quorum_five_nodes_all_faults(c: &mut Criterion) {
+    let harness = QuorumHarness {
+        config: QuorumConfig::default(),
+        nodes: 5,
+    };
+    five_nodes_all_faults(c, &harness, &config());
+}
+
+/// Multi-primary with dotted version vectors (siblings).
+fn multiprimary_five_nodes_all_faults(c: &mut Criterion) {
+    let harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+    five_nodes_all_faults(c, &harness, &config());
+}
+
 criterion_group!(
     benches,
     raft_five_nodes_all_faults,
     multipaxos_five_nodes_all_faults,
     paxos_five_nodes_all_faults,
-    zab_five_nodes_all_faults
+    zab_five_nodes_all_faults,
+    primary_backup_five_nodes_all_faults,
+    chain_five_nodes_all_faults,
+    quorum_five_nodes_all_faults,
+    multiprimary_five_nodes_all_faults
 );
 criterion_main!(benches);
