@@ -29,8 +29,16 @@ impl Raft {
     // ---------------------------------------------------------------------------------------
     // Leader side.
 
-    /// Appends an entry of the current term to the leader's own log, persists it, and sends it
-    /// to every follower whose window allows.
+    /// Appends an entry of the current term to the leader's own log, sends it to every
+    /// follower whose window allows, and persists it.
+    ///
+    /// The sends come *before* the persist, so the leader's fsync runs in parallel with the
+    /// followers' (thesis §10.2.1) instead of ahead of them: one fsync less on every write's
+    /// latency when the leader's disk is idle. It is safe because nothing counts the leader's
+    /// copy until it is durable — the leader learns that from its `Durable` message to itself,
+    /// which waits behind the persist — and an entry a follower holds but the crashed leader
+    /// lost is an ordinary uncommitted entry. (Behind an earlier persist that is still
+    /// syncing, the sends wait for it like every effect: rule 1 of the protocol contract.)
     pub(super) fn append_to_own_log(&mut self, payload: Payload, out: &mut Effects<Self>) {
         let entry = Entry {
             index: self.log.last_index() + 1,
@@ -38,14 +46,14 @@ impl Raft {
             payload,
         };
         self.log.append(entry.clone());
-        out.persist(Record::Entries(vec![entry.clone()]));
-        self.send_durable(out);
         if let Payload::Config(membership) = &entry.payload {
             self.on_membership_appended(entry.index, membership);
         }
         for peer in self.followers() {
             self.send_append(peer, false, out);
         }
+        out.persist(Record::Entries(vec![entry]));
+        self.send_durable(out);
     }
 
     /// The nodes this leader replicates to.

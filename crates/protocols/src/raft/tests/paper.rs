@@ -464,3 +464,31 @@ fn a_single_node_cluster_elects_itself_and_commits_alone() {
         op: Op::Get { key: "k".into() },
     };
 }
+
+#[test]
+fn t10_2_1_the_leader_sends_a_new_entry_before_its_own_write_and_counts_itself_once_durable() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::figure2());
+    let effects = step_raw(&mut raft, ms(0), Input::Request(put(7, 1, "k", "v")));
+    let position = |wanted: &dyn Fn(&Effect<Raft>) -> bool| effects.iter().position(wanted);
+    let first_append = position(&|e| {
+        matches!(e, Effect::Send { msg: Message::AppendEntries { entries, .. }, .. } if !entries.is_empty())
+    })
+    .expect("the new entry is sent to the followers");
+    let persist = position(&|e| matches!(e, Effect::Persist(Record::Entries(_))))
+        .expect("the new entry is persisted");
+    assert!(
+        first_append < persist,
+        "the followers' copies are written in parallel with the leader's (thesis §10.2.1)"
+    );
+    // Follower 2 has it durably; the leader's own write has not finished: no majority yet.
+    deliver(&mut raft, 2, ack(1, 0, 2));
+    assert_eq!(
+        raft.commit_index(),
+        1,
+        "the leader's unsynced copy does not count"
+    );
+    // The leader's write reaches its disk: its Durable message to itself arrives.
+    let committed = deliver_durable(&mut raft, ms(0), effects);
+    assert_eq!(raft.commit_index(), 2);
+    assert_eq!(replies(&committed), vec![ok_reply(7, 1, Output::Done)]);
+}
