@@ -29,17 +29,24 @@ impl Raft {
     // ---------------------------------------------------------------------------------------
     // Leader side.
 
-    /// Appends an entry of the current term to the leader's own log, sends it to every
-    /// follower whose window allows, and persists it.
+    /// Appends an entry of the current term to the leader's own log, persists it, and sends it
+    /// to every follower whose window allows.
     ///
-    /// The sends come *before* the persist, so the leader's fsync runs in parallel with the
-    /// followers' (thesis §10.2.1) instead of ahead of them: one fsync less on every write's
-    /// latency when the leader's disk is idle. It is safe because nothing counts the leader's
-    /// copy until it is durable — the leader learns that from its `Durable` message to itself,
-    /// which waits behind the persist — and an entry a follower holds but the crashed leader
-    /// lost is an ordinary uncommitted entry. (Behind an earlier persist that is still
-    /// syncing, the sends wait for it like every effect: rule 1 of the protocol contract.)
+    /// When the leader's own writes are all durable (its disk is idle), the sends come
+    /// *before* the persist, so the leader's fsync runs in parallel with the followers'
+    /// (thesis §10.2.1) instead of ahead of them: one fsync less on the write's latency. That
+    /// is safe because nothing counts the leader's copy until it is durable — the leader
+    /// learns that from its `Durable` message to itself, which waits behind the persist — and
+    /// an entry a follower holds but a crashed leader lost is an ordinary uncommitted entry.
+    /// While an earlier write is still syncing, the sends come after the persist: they would
+    /// wait behind the earlier write anyway (rule 1 of the protocol contract), and holding
+    /// them until this one is durable too lets the leader's group commit batch what the
+    /// followers write, which measured faster under load (BENCHMARKS.md).
     pub(super) fn append_to_own_log(&mut self, payload: Payload, out: &mut Effects<Self>) {
+        let disk_idle = match &self.role {
+            RoleState::Leader(leader) => leader.durable_index >= self.log.last_index(),
+            _ => false,
+        };
         let entry = Entry {
             index: self.log.last_index() + 1,
             term: self.term,
@@ -49,11 +56,20 @@ impl Raft {
         if let Payload::Config(membership) = &entry.payload {
             self.on_membership_appended(entry.index, membership);
         }
-        for peer in self.followers() {
-            self.send_append(peer, false, out);
+        if disk_idle {
+            self.send_to_followers(out);
         }
         out.persist(Record::Entries(vec![entry]));
         self.send_durable(out);
+        if !disk_idle {
+            self.send_to_followers(out);
+        }
+    }
+
+    fn send_to_followers(&mut self, out: &mut Effects<Self>) {
+        for peer in self.followers() {
+            self.send_append(peer, false, out);
+        }
     }
 
     /// The nodes this leader replicates to.

@@ -492,3 +492,32 @@ fn t10_2_1_the_leader_sends_a_new_entry_before_its_own_write_and_counts_itself_o
     assert_eq!(raft.commit_index(), 2);
     assert_eq!(replies(&committed), vec![ok_reply(7, 1, Output::Done)]);
 }
+
+#[test]
+fn t10_2_1_while_its_last_write_is_syncing_the_leader_persists_first_to_batch_followers() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::figure2());
+    let first = step_raw(&mut raft, ms(0), Input::Request(put(7, 1, "k", "v")));
+    // The first write's Durable message is still in flight: the disk is busy.
+    let second = step_raw(&mut raft, ms(0), Input::Request(put(8, 1, "k", "w")));
+    let persist = second
+        .iter()
+        .position(|e| matches!(e, Effect::Persist(Record::Entries(_))))
+        .expect("the second entry is persisted");
+    let first_append = second.iter().position(|e| {
+        matches!(
+            e,
+            Effect::Send {
+                msg: Message::AppendEntries { .. },
+                ..
+            }
+        )
+    });
+    assert!(
+        first_append.iter().all(|send| persist < *send),
+        "behind a syncing write, the leader persists before it sends"
+    );
+    let mut effects = deliver_durable(&mut raft, ms(0), first);
+    effects.extend(deliver_durable(&mut raft, ms(0), second));
+    deliver(&mut raft, 2, ack(1, 0, 3));
+    assert_eq!(raft.commit_index(), 3);
+}
