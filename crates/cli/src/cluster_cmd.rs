@@ -73,7 +73,15 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     };
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let configs = configs(&args, &dir)?;
+    let configs = match configs(&args, &dir) {
+        Ok(configs) => configs,
+        Err(e) => {
+            if args.data_dir.is_none() {
+                let _ = fs::remove_dir(&dir); // Ours, and still empty: leave nothing behind.
+            }
+            return Err(e);
+        }
+    };
     // Catch Ctrl-C and SIGTERM before any child exists, so that no signal can end this
     // process while it would leave its nodes behind.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -170,9 +170,8 @@ fn primary_backup_and_chain_report_what_local_reads_cost() {
 
 #[test]
 fn an_exported_history_leaves_local_reads_out_and_checks_linearizable() {
-    let dir = std::env::temp_dir().join(format!("quorate-cli-pb-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("history.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
     let path_text = path.to_str().unwrap();
     let args = [
         "sim",
@@ -413,9 +412,8 @@ fn bad_input_gets_a_one_line_error_and_exit_status_2() {
 
 #[test]
 fn a_simulated_history_round_trips_through_quorate_check() {
-    let dir = std::env::temp_dir().join(format!("quorate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("history.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
     let path_text = path.to_str().unwrap();
     let output = quorate(&["sim", "--seed", "5", "--history", path_text]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -429,13 +427,13 @@ fn a_simulated_history_round_trips_through_quorate_check() {
 {"process":901,"type":"invoke","f":"get","key":"z","time":3}
 {"process":901,"type":"ok","f":"get","key":"z","value":null,"time":4}
 "#;
-    let bad = dir.join("stale.jsonl");
+    let bad = dir.path().join("stale.jsonl");
     std::fs::write(&bad, stale).unwrap();
     let output = quorate(&["check", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(stdout(&output).contains("returned before it could take effect"));
 
-    let garbage = dir.join("garbage.jsonl");
+    let garbage = dir.path().join("garbage.jsonl");
     std::fs::write(&garbage, "{\"process\":1}\n").unwrap();
     let output = quorate(&["check", garbage.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
@@ -490,12 +488,24 @@ const KNOSSOS_STALE: &str = r#"; Knossos-style CAS register history
  {:process 0, :type :ok,     :f :read,  :value 1}]
 "#;
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("quorate-cli-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A file holding `text`, removed (with its directory) when the returned guard is dropped.
+struct TempFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+fn temp_file(name: &str, text: &str) -> TempFile {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile { _dir: dir, path }
 }
 
 #[test]
