@@ -424,6 +424,8 @@ pub struct NodeHandle {
     pub peers: Arc<PeerContext>,
     pub config: Arc<crate::ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// How the protocol's answers look to clients (siblings or single values).
+    pub model: crate::served::ClientModel,
 }
 
 impl NodeHandle {
@@ -431,6 +433,7 @@ impl NodeHandle {
         calls: mpsc::Sender<ClientCall>,
         peers: Arc<PeerContext>,
         config: Arc<crate::ServerConfig>,
+        model: crate::served::ClientModel,
     ) -> NodeHandle {
         let metrics = peers.metrics.clone();
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.inflight_max));
@@ -440,6 +443,7 @@ impl NodeHandle {
             peers,
             config,
             metrics,
+            model,
         }
     }
 
@@ -523,9 +527,9 @@ mod tests {
     }
 
     impl ServedProtocol for Toy {
-        const NAME: &'static str = "toy";
+        const NAMES: &'static [&'static str] = &["toy"];
         type Config = ();
-        fn build(_: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
+        fn build(_: &str, _: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
             Ok(Toy)
         }
     }
