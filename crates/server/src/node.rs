@@ -233,3 +233,28 @@ async fn recover<P: ServedProtocol>(
     );
     Ok((storage, records))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_protocol_is_the_name_of_exactly_one_served_node_type() {
+        let names: Vec<&str> = [
+            <Raft as ServedProtocol>::NAMES,
+            <MultiPaxos as ServedProtocol>::NAMES,
+            <Zab as ServedProtocol>::NAMES,
+            <Replica as ServedProtocol>::NAMES,
+            <Quorum as ServedProtocol>::NAMES,
+            <MultiPrimary as ServedProtocol>::NAMES,
+        ]
+        .concat();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "a name served twice: {names:?}");
+        let mut listed = PROTOCOLS.to_vec();
+        listed.sort();
+        assert_eq!(listed, sorted);
+    }
+}

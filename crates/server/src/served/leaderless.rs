@@ -167,6 +167,10 @@ impl Default for MultiPrimaryTuning {
 
 impl ServedProtocol for MultiPrimary {
     const NAMES: &'static [&'static str] = &["multiprimary"];
+    /// Hybrid logical clocks compare physical time across nodes, and refuse a clock more than
+    /// `clock_ahead_max` ahead: a clock starting at 0 per process would put nodes started
+    /// minutes apart beyond that bound, and make LWW favour whichever node started first.
+    const UNIX_CLOCK: bool = true;
     type Config = MultiPrimaryTuning;
 
     fn build(

@@ -32,6 +32,13 @@ pub trait ServedProtocol:
 
     /// Tunables, read from the `[tuning]` table of the server's config file (every field
     /// should have a default, so an absent table means "the defaults").
+    /// Whether the node's `now` must be comparable across nodes: then it starts at the Unix
+    /// time (by the system clock) when the node starts, and runs monotonically from there;
+    /// otherwise it starts at 0. Only protocols that stamp data with their clock need this
+    /// (multiprimary's hybrid logical clocks); for them, nodes' system clocks must agree
+    /// within the protocol's bound (NTP). Timeouts never depend on it.
+    const UNIX_CLOCK: bool = false;
+
     type Config: DeserializeOwned + Default + Clone + Send + Sync + fmt::Debug;
 
     /// A fresh node `id` of the cluster `members` (which includes `id`), as the variant
