@@ -78,6 +78,41 @@ pub async fn serve_by_name(
     }
 }
 
+/// Checks that the config's `[tuning]` builds a node of its protocol, without starting one
+/// (so that `quorate cluster` can refuse a bad `--tuning` before spawning anything).
+pub fn check_tuning(config: &ServerConfig) -> Result<(), ConfigError> {
+    match config.protocol.as_str() {
+        "raft" => build::<Raft>(config).map(drop),
+        "multipaxos" => build::<MultiPaxos>(config).map(drop),
+        "zab" => build::<Zab>(config).map(drop),
+        "primary-backup" | "chain" | "craq" => build::<Replica>(config).map(drop),
+        "quorum" => build::<Quorum>(config).map(drop),
+        "multiprimary" => build::<MultiPrimary>(config).map(drop),
+        other => Err(ConfigError::Invalid(format!(
+            "unknown protocol {other:?}; this build serves: {}",
+            PROTOCOLS.join(", ")
+        ))),
+    }
+}
+
+/// The node the config describes: its variant name, the node, and how clients see it.
+fn build<P: ServedProtocol>(
+    config: &ServerConfig,
+) -> Result<(&'static str, P, ClientModel), ConfigError> {
+    let Some(name) = P::NAMES.iter().copied().find(|n| *n == config.protocol) else {
+        return Err(ConfigError::Invalid(format!(
+            "protocol {:?} is not one of {}",
+            config.protocol,
+            P::NAMES.join(", ")
+        )));
+    };
+    let tuning = P::Config::deserialize(toml::Value::Table(config.tuning.clone()))
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
+    let node = P::build(name, config.node_id(), &config.members(), &tuning)
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
+    Ok((name, node, P::client_model(&tuning)))
+}
+
 /// Runs one node of protocol `P`, as the variant `config.protocol` names, until `shutdown`
 /// resolves (Ok) or storage fails (Err).
 pub async fn serve<P: ServedProtocol>(
@@ -85,20 +120,8 @@ pub async fn serve<P: ServedProtocol>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
-    let Some(name) = P::NAMES.iter().copied().find(|n| *n == config.protocol) else {
-        return Err(ConfigError::Invalid(format!(
-            "protocol {:?} is not one of {}",
-            config.protocol,
-            P::NAMES.join(", ")
-        ))
-        .into());
-    };
     let me = config.node_id();
-    let tuning = P::Config::deserialize(toml::Value::Table(config.tuning.clone()))
-        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
-    let node = P::build(name, me, &config.members(), &tuning)
-        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
-    let model: ClientModel = P::client_model(&tuning);
+    let (name, node, model) = build::<P>(&config)?;
     // Storage first: damage must be reported as such, whatever else is wrong.
     let (storage, records) = recover::<P>(name, &config).await?;
     let peer_listener = bind("peers", config.peers[&me]).await?;
