@@ -55,6 +55,7 @@ pub struct TestCluster {
     pub protocol: String,
     pub configs: Vec<ServerConfig>,
     stops: Vec<Option<oneshot::Sender<()>>>,
+    tasks: Vec<Option<tokio::task::JoinHandle<()>>>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
@@ -103,11 +104,13 @@ impl TestCluster {
             protocol: protocol.to_string(),
             configs,
             stops: Vec::new(),
+            tasks: Vec::new(),
             runtime,
             _dir: dir,
         };
         for i in 0..nodes {
             cluster.stops.push(None);
+            cluster.tasks.push(None);
             cluster.start_node(i);
         }
         if is_leaderless(protocol) {
@@ -137,7 +140,7 @@ impl TestCluster {
     pub fn start_node(&mut self, i: usize) {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = self.configs[i].clone();
-        self.runtime.spawn(async move {
+        let task = self.runtime.spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
@@ -146,6 +149,7 @@ impl TestCluster {
             }
         });
         self.stops[i] = Some(stop);
+        self.tasks[i] = Some(task);
         let addr = self.configs[i].client_addr;
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(addr).is_err() {
@@ -158,11 +162,18 @@ impl TestCluster {
         if let Some(stop) = self.stops[i].take() {
             let _ = stop.send(());
         }
-        // Wait until the port is released.
+        if let Some(task) = self.tasks[i].take() {
+            let _ = self.runtime.block_on(task);
+        }
+        // The node's listener tasks are aborted as it returns, which takes effect when they
+        // are next polled: wait until both ports are free again, so a restart can bind them.
+        let me = NodeId(i as u64 + 1);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(self.configs[i].client_addr).is_ok() {
-            assert!(Instant::now() < deadline, "node {} did not stop", i + 1);
-            std::thread::sleep(Duration::from_millis(10));
+        for addr in [self.configs[i].client_addr, self.configs[i].peers[&me]] {
+            while TcpListener::bind(addr).is_err() {
+                assert!(Instant::now() < deadline, "node {} did not stop", i + 1);
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
