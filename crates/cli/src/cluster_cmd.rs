@@ -2,7 +2,8 @@
 //!
 //! Writes one config file per node into the data directory, starts `quorate serve --config`
 //! for each as a child process (logging to `nN.log` beside it), waits until a leader is
-//! elected, prints the addresses, and then waits. Ctrl-C (or SIGTERM) stops every node by its
+//! elected (for the leaderless protocols, until every node answers), prints the addresses,
+//! and then waits. Ctrl-C (or SIGTERM) stops every node by its
 //! PID: SIGTERM first, SIGKILL after five seconds. `cluster.json` in the data directory lists
 //! each node's PID and addresses for scripts.
 
@@ -25,9 +26,18 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct ClusterArgs {
-    /// The protocol every node runs.
+    /// The protocol every node runs. With a leader (followers forward or redirect): raft,
+    /// multipaxos, zab, primary-backup, chain (reads at the tail), craq (reads at any node).
+    /// Leaderless (any node serves): quorum (GET/SET/DEL; N=3, R=W=2 by default),
+    /// multiprimary (--tuning resolution=vv: concurrent SETs kept as siblings, GET answers an
+    /// array; resolution=lww: last write wins).
     #[arg(long, default_value = "raft", value_parser = clap::builder::PossibleValuesParser::new(PROTOCOLS))]
     protocol: String,
+    /// A protocol tunable for every node's [tuning] table, as KEY=VALUE (repeatable), e.g.
+    /// --tuning n=3 --tuning r=2 --tuning w=2 (quorum), --tuning resolution=lww
+    /// (multiprimary), --tuning election_timeout_min_ms=500 (raft). Values are TOML.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_tuning)]
+    tuning: Vec<(String, toml::Value)>,
     /// How many nodes (1 to 9).
     #[arg(long, default_value_t = 3)]
     nodes: u64,
@@ -73,7 +83,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     };
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let configs = match configs(&args, &dir) {
+    let configs = match checked_configs(&args, &dir) {
         Ok(configs) => configs,
         Err(e) => {
             if args.data_dir.is_none() {
@@ -118,11 +128,14 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         }
     });
     interrupted.store(true, Ordering::Relaxed);
+    let port = nodes[0].config.client_addr.port();
     match leader {
-        Some(Some(id)) => println!(
-            "leader: node {id}. Try: redis-cli -p {} SET k v",
-            nodes[0].config.client_addr.port()
-        ),
+        Some(Some(Ready::Leader(id))) => {
+            println!("leader: node {id}. Try: redis-cli -p {port} SET k v")
+        }
+        Some(Some(Ready::Leaderless)) => {
+            println!("leaderless: every node serves clients. Try: redis-cli -p {port} SET k v")
+        }
         Some(None) => println!("no leader after 15 s; see the logs in {}", dir.display()),
         None => {} // Interrupted while waiting.
     }
@@ -156,6 +169,16 @@ impl Signals {
             _ = self.terminate.recv() => {}
         }
     }
+}
+
+/// Every node's configuration, validated (tuning included) before any process starts.
+fn checked_configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> {
+    let configs = configs(args, dir)?;
+    for config in &configs {
+        config.validate().map_err(anyhow::Error::msg)?;
+        quorate_server::check_tuning(config).map_err(anyhow::Error::msg)?;
+    }
+    Ok(configs)
 }
 
 fn fresh_dir() -> anyhow::Result<PathBuf> {
@@ -215,10 +238,31 @@ fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> 
             config.metrics_addr = Some(metrics[i]);
             config.follower = args.follower;
             config.cluster_id = args.cluster_id.clone();
+            for (key, value) in &args.tuning {
+                config.tuning.insert(key.clone(), value.clone());
+            }
             config
         })
         .collect();
     Ok(configs)
+}
+
+/// `KEY=VALUE` with a TOML value; a bare word is a string (`resolution=lww`).
+fn parse_tuning(text: &str) -> Result<(String, toml::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE (example: --tuning n=3)"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{text:?} has no key"));
+    }
+    let value = value.trim();
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((key.to_string(), parsed))
 }
 
 fn start(config: ServerConfig, dir: &Path) -> anyhow::Result<Node> {
@@ -298,21 +342,37 @@ fn print_table(dir: &Path, nodes: &[Node]) {
     println!("{table}");
 }
 
-/// Polls `INFO` until some node reports being the leader.
+/// What `wait_for_leader` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ready {
+    /// This node reports being the leader.
+    Leader(u64),
+    /// Every node answers as a replica of a leaderless protocol.
+    Leaderless,
+}
+
+/// Polls `INFO` until some node reports being the leader, or every node reports being a
+/// replica of a leaderless protocol.
 fn wait_for_leader(
     nodes: &[(u64, SocketAddr)],
     within: Duration,
     interrupted: &AtomicBool,
-) -> Option<u64> {
+) -> Option<Ready> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
+        let mut replicas = 0;
         for (id, addr) in nodes {
             let Ok(fields) = client::info(*addr, Duration::from_millis(500)) else {
                 continue;
             };
-            if fields.iter().any(|(k, v)| k == "role" && v == "leader") {
-                return Some(*id);
+            let role = |r: &str| fields.iter().any(|(k, v)| k == "role" && v == r);
+            if role("leader") {
+                return Some(Ready::Leader(*id));
             }
+            replicas += usize::from(role("replica"));
+        }
+        if replicas == nodes.len() {
+            return Some(Ready::Leaderless);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -13,7 +13,11 @@ pub struct ServeArgs {
     /// A TOML config file (see crates/server/src/config.rs); flags given as well override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The protocol to run; every member must run the same one.
+    /// The protocol to run; every member must run the same one. With a leader (followers
+    /// forward or redirect): raft, multipaxos, zab, primary-backup, chain (reads at the tail),
+    /// craq (reads at any node). Leaderless (any node serves): quorum (GET/SET/DEL; N, R, W
+    /// in the config's [tuning]), multiprimary ([tuning] resolution = "vv" keeps concurrent
+    /// SETs as siblings, which GET answers as an array; "lww": last write wins).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PROTOCOLS))]
     protocol: Option<String>,
     /// This node's id (a key of --peers).

@@ -84,18 +84,22 @@ struct NodeInfo {
 
 /// `quorate cluster` with free ports; returns once its manifest lists every node.
 fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
+    start_cluster_with(dir, nodes, &[])
+}
+
+/// `start_cluster` with more arguments for `quorate cluster` (`--protocol`, `--tuning`).
+fn start_cluster_with(dir: &Path, nodes: usize, extra: &[&str]) -> (Proc, Vec<NodeInfo>) {
     let nodes_arg = nodes.to_string();
-    let proc = Proc::spawn(
-        &[
-            "cluster",
-            "--nodes",
-            &nodes_arg,
-            "--free-ports",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ],
-        &dir.with_extension("out"),
-    );
+    let mut args = vec![
+        "cluster",
+        "--nodes",
+        &nodes_arg,
+        "--free-ports",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let manifest = dir.join("cluster.json");
     let deadline = Instant::now() + Duration::from_secs(20);
     let json: serde_json::Value = loop {
@@ -673,4 +677,40 @@ fn serve_with_bad_flags_exits_2_with_a_clear_message() {
     let (code, err) = run(&["cluster", "--nodes", "12"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--nodes must be between 1 and 9"), "{err}");
+}
+
+#[test]
+fn a_leaderless_cluster_starts_takes_its_tuning_and_serves_at_every_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("quorum");
+    let extra = ["--protocol", "quorum", "--tuning", "r=3", "--tuning", "w=1"];
+    let (cluster, nodes) = start_cluster_with(&dir, 3, &extra);
+    let out = dir.with_extension("out");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("leaderless: every node serves clients")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            fs::read_to_string(&out).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = fs::read_to_string(&nodes[0].config).unwrap();
+    assert!(
+        config.contains("r = 3") && config.contains("w = 1"),
+        "{config}"
+    );
+    let mut con = connect(nodes[0].client).unwrap();
+    let _: () = con.set("k", "v").unwrap();
+    for node in &nodes {
+        let mut con = connect(node.client).unwrap();
+        let value: String = con.get("k").unwrap();
+        assert_eq!(value, "v");
+        let info = info(node.client).unwrap();
+        assert_eq!(field(&info, "role").as_deref(), Some("replica"), "{info}");
+    }
+    cluster.stop();
 }

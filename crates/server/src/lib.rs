@@ -65,8 +65,9 @@
 //!
 //! ## Adding a protocol
 //!
-//! Implement [`ServedProtocol`] for the node type (a name, a config section, a constructor)
-//! and add one arm to [`serve_by_name`].
+//! Implement [`ServedProtocol`] for the node type (its names, a config section, a
+//! constructor) and add one arm to [`serve_by_name`] and [`check_tuning`]. Every protocol the
+//! simulator runs is served except single-decree Paxos (see [`PROTOCOLS`]).
 
 pub mod config;
 pub mod metrics;
@@ -79,5 +80,5 @@ pub mod transport;
 mod node;
 
 pub use config::{ConfigError, FollowerMode, ServerConfig};
-pub use node::{serve, serve_by_name, ServeError, PROTOCOLS};
+pub use node::{check_tuning, serve, serve_by_name, ServeError, PROTOCOLS};
 pub use served::ServedProtocol;

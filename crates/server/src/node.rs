@@ -4,11 +4,16 @@ use crate::config::{ConfigError, ServerConfig};
 use crate::metrics::{self, Metrics};
 use crate::resp::Listener;
 use crate::runtime::{Inboxes, NodeHandle, Runtime};
-use crate::served::ServedProtocol;
+use crate::served::{ClientModel, ServedProtocol};
 use crate::storage::{Persister, Storage, StorageError};
 use crate::transport::{accept_loop, spawn_outbound, PeerContext};
 use quorate_core::{NodeId, Protocol};
+use quorate_protocols::multipaxos::MultiPaxos;
+use quorate_protocols::multiprimary::MultiPrimary;
+use quorate_protocols::primary_backup::Replica;
+use quorate_protocols::quorum::Quorum;
 use quorate_protocols::raft::Raft;
+use quorate_protocols::zab::Zab;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,8 +23,21 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-/// The protocols `--protocol` accepts.
-pub const PROTOCOLS: &[&str] = &[<Raft as ServedProtocol>::NAME];
+/// The protocols `--protocol` accepts: every protocol the simulator runs, on the same node
+/// types, except single-decree Paxos. Its nodes decide one write-once value per key, so SET
+/// could only mean `SET NX` and DEL, APPEND and CAS to another value could never succeed; a
+/// Redis client would see a store that silently refuses most of what it asks. Multi-Paxos
+/// (`multipaxos`) is the served form of Paxos.
+pub const PROTOCOLS: &[&str] = &[
+    "raft",
+    "multipaxos",
+    "zab",
+    "primary-backup",
+    "chain",
+    "craq",
+    "quorum",
+    "multiprimary",
+];
 
 /// Why a node could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +65,11 @@ pub async fn serve_by_name(
 ) -> Result<(), ServeError> {
     match config.protocol.as_str() {
         "raft" => serve::<Raft>(config, shutdown).await,
+        "multipaxos" => serve::<MultiPaxos>(config, shutdown).await,
+        "zab" => serve::<Zab>(config, shutdown).await,
+        "primary-backup" | "chain" | "craq" => serve::<Replica>(config, shutdown).await,
+        "quorum" => serve::<Quorum>(config, shutdown).await,
+        "multiprimary" => serve::<MultiPrimary>(config, shutdown).await,
         other => Err(ConfigError::Invalid(format!(
             "unknown protocol {other:?}; this build serves: {}",
             PROTOCOLS.join(", ")
@@ -55,19 +78,52 @@ pub async fn serve_by_name(
     }
 }
 
-/// Runs one node of protocol `P` until `shutdown` resolves (Ok) or storage fails (Err).
+/// Checks that the config's `[tuning]` builds a node of its protocol, without starting one
+/// (so that `quorate cluster` can refuse a bad `--tuning` before spawning anything).
+pub fn check_tuning(config: &ServerConfig) -> Result<(), ConfigError> {
+    match config.protocol.as_str() {
+        "raft" => build::<Raft>(config).map(drop),
+        "multipaxos" => build::<MultiPaxos>(config).map(drop),
+        "zab" => build::<Zab>(config).map(drop),
+        "primary-backup" | "chain" | "craq" => build::<Replica>(config).map(drop),
+        "quorum" => build::<Quorum>(config).map(drop),
+        "multiprimary" => build::<MultiPrimary>(config).map(drop),
+        other => Err(ConfigError::Invalid(format!(
+            "unknown protocol {other:?}; this build serves: {}",
+            PROTOCOLS.join(", ")
+        ))),
+    }
+}
+
+/// The node the config describes: its variant name, the node, and how clients see it.
+fn build<P: ServedProtocol>(
+    config: &ServerConfig,
+) -> Result<(&'static str, P, ClientModel), ConfigError> {
+    let Some(name) = P::NAMES.iter().copied().find(|n| *n == config.protocol) else {
+        return Err(ConfigError::Invalid(format!(
+            "protocol {:?} is not one of {}",
+            config.protocol,
+            P::NAMES.join(", ")
+        )));
+    };
+    let tuning = P::Config::deserialize(toml::Value::Table(config.tuning.clone()))
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
+    let node = P::build(name, config.node_id(), &config.members(), &tuning)
+        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {name}: {e}")))?;
+    Ok((name, node, P::client_model(&tuning)))
+}
+
+/// Runs one node of protocol `P`, as the variant `config.protocol` names, until `shutdown`
+/// resolves (Ok) or storage fails (Err).
 pub async fn serve<P: ServedProtocol>(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
     let me = config.node_id();
-    let tuning = P::Config::deserialize(toml::Value::Table(config.tuning.clone()))
-        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
-    let node = P::build(me, &config.members(), &tuning)
-        .map_err(|e| ConfigError::Invalid(format!("[tuning] for {}: {e}", P::NAME)))?;
+    let (name, node, model) = build::<P>(&config)?;
     // Storage first: damage must be reported as such, whatever else is wrong.
-    let (storage, records) = recover::<P>(&config).await?;
+    let (storage, records) = recover::<P>(name, &config).await?;
     let peer_listener = bind("peers", config.peers[&me]).await?;
     let client_listener = bind("clients", config.client_addr).await?;
     let metrics_listener = match config.metrics_addr {
@@ -79,7 +135,7 @@ pub async fn serve<P: ServedProtocol>(
     let ctx = Arc::new(PeerContext {
         me,
         cluster_id: config.cluster_id.clone(),
-        protocol: P::NAME,
+        protocol: name,
         members: config.peers.keys().copied().collect(),
         client_addr: config.client_addr,
         frame_max: config.peer_frame_max,
@@ -107,7 +163,7 @@ pub async fn serve<P: ServedProtocol>(
         .status()
         .expect("the runtime publishes its status at start");
     info!(
-        protocol = P::NAME,
+        protocol = name,
         node = %me,
         cluster = %config.cluster_id,
         clients = %config.client_addr,
@@ -122,17 +178,13 @@ pub async fn serve<P: ServedProtocol>(
         tokio::spawn(
             Listener {
                 listener: client_listener,
-                node: NodeHandle::new(call_tx, ctx, config.clone()),
+                node: NodeHandle::new(call_tx, ctx, config.clone(), model),
             }
             .run(),
         ),
     ];
     if let Some(listener) = metrics_listener {
-        tasks.push(tokio::spawn(metrics::serve_http(
-            listener,
-            metrics,
-            P::NAME,
-        )));
+        tasks.push(tokio::spawn(metrics::serve_http(listener, metrics, name)));
     }
     let (stop, stopped) = oneshot::channel();
     tasks.push(tokio::spawn(async move {
@@ -163,13 +215,12 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Serve
 
 /// Opens the data directory and decodes the durable records.
 async fn recover<P: ServedProtocol>(
+    name: &str,
     config: &ServerConfig,
 ) -> Result<(Storage, Vec<<P as Protocol>::Record>), ServeError> {
     let identity = format!(
         "{} node {} of cluster {:?}",
-        P::NAME,
-        config.id,
-        config.cluster_id
+        name, config.id, config.cluster_id
     );
     let dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || Storage::open(&dir, &identity))
@@ -183,7 +234,7 @@ async fn recover<P: ServedProtocol>(
                 "record {} in {} passed its checksum but does not decode as a {} record ({e}); was the directory written by another version of quorate or another protocol?",
                 number + 1,
                 config.data_dir.display(),
-                P::NAME
+                name
             ))
         })?;
         records.push(record);
@@ -204,4 +255,29 @@ async fn recover<P: ServedProtocol>(
         "recovered storage"
     );
     Ok((storage, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_protocol_is_the_name_of_exactly_one_served_node_type() {
+        let names: Vec<&str> = [
+            <Raft as ServedProtocol>::NAMES,
+            <MultiPaxos as ServedProtocol>::NAMES,
+            <Zab as ServedProtocol>::NAMES,
+            <Replica as ServedProtocol>::NAMES,
+            <Quorum as ServedProtocol>::NAMES,
+            <MultiPrimary as ServedProtocol>::NAMES,
+        ]
+        .concat();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "a name served twice: {names:?}");
+        let mut listed = PROTOCOLS.to_vec();
+        listed.sort();
+        assert_eq!(listed, sorted);
+    }
 }

@@ -109,6 +109,9 @@ pub struct Runtime<P: ServedProtocol> {
     node: P,
     effects: Effects<P>,
     origin: Instant,
+    /// What `now` reads at `origin`: 0, or the Unix time for protocols whose clocks are
+    /// compared across nodes ([`ServedProtocol::UNIX_CLOCK`]).
+    origin_nanos: u64,
     rng: StdRng,
     timers: BTreeMap<P::Timer, Instant>,
     persister: Persister<P::Record>,
@@ -142,6 +145,7 @@ impl<P: ServedProtocol> Runtime<P> {
             node,
             effects: Effects::new(),
             origin: Instant::now(),
+            origin_nanos: if P::UNIX_CLOCK { unix_nanos() } else { 0 },
             rng: StdRng::from_os_rng(),
             timers: BTreeMap::new(),
             persister,
@@ -217,8 +221,9 @@ impl<P: ServedProtocol> Runtime<P> {
         }
     }
 
+    /// The node's clock: monotonic (an `Instant`), from `origin_nanos`.
     fn now(&self) -> Time {
-        Time::from_nanos(self.origin.elapsed().as_nanos() as u64)
+        Time::from_nanos(self.origin_nanos + self.origin.elapsed().as_nanos() as u64)
     }
 
     /// Delivers what the node sent itself, in order, including what those steps send.
@@ -415,6 +420,13 @@ impl<P: ServedProtocol> Drop for Runtime<P> {
     }
 }
 
+/// Nanoseconds since the Unix epoch by the system clock (0 if it is set before 1970).
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// What connection handlers hold: a way to reach the runtime, and the node's shared context.
 #[derive(Clone)]
 pub struct NodeHandle {
@@ -424,6 +436,8 @@ pub struct NodeHandle {
     pub peers: Arc<PeerContext>,
     pub config: Arc<crate::ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// How the protocol's answers look to clients (siblings or single values).
+    pub model: crate::served::ClientModel,
 }
 
 impl NodeHandle {
@@ -431,6 +445,7 @@ impl NodeHandle {
         calls: mpsc::Sender<ClientCall>,
         peers: Arc<PeerContext>,
         config: Arc<crate::ServerConfig>,
+        model: crate::served::ClientModel,
     ) -> NodeHandle {
         let metrics = peers.metrics.clone();
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.inflight_max));
@@ -440,6 +455,7 @@ impl NodeHandle {
             peers,
             config,
             metrics,
+            model,
         }
     }
 
@@ -523,9 +539,9 @@ mod tests {
     }
 
     impl ServedProtocol for Toy {
-        const NAME: &'static str = "toy";
+        const NAMES: &'static [&'static str] = &["toy"];
         type Config = ();
-        fn build(_: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
+        fn build(_: &str, _: NodeId, _: &[NodeId], _: &()) -> Result<Toy, String> {
             Ok(Toy)
         }
     }

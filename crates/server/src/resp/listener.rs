@@ -192,6 +192,7 @@ impl Handler {
             lane: self.session.take_lane(),
             read_mode: self.session.read_mode,
             order,
+            contexts: self.session.contexts.clone(),
         };
         InFlight::Task(tokio::spawn(async move {
             let frame = command.execute(&mut exec).await;

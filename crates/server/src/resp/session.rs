@@ -26,6 +26,27 @@
 //!
 //! A lane's number advances only when a request may have taken effect, so a lane never
 //! reuses a number for a different operation.
+//!
+//! Leaderless protocols (quorum, multiprimary) never answer `NotLeader`, so steps 2 and 3
+//! never happen for them: a request and all its retries run at the connected node, which is
+//! what their coordinators' per-node deduplication of retried writes needs. A leader-based
+//! protocol whose nodes point at each other (a view change in progress) makes step 2 bounce;
+//! after [`FORWARDS_BEFORE_PAUSE`] forwards of one request the call pauses before each further
+//! one, so a disagreement costs a few messages per pause rather than a busy loop.
+//!
+//! ## Causal contexts (multiprimary with version vectors)
+//!
+//! When the protocol keeps siblings ([`ClientModel::causal_contexts`]), the connection
+//! remembers per key the join of every causal context its GETs and SETs were answered with
+//! ([`Contexts`]), and a SET carries it: the write supersedes exactly the versions this
+//! connection has seen, and stays a sibling of writes it has not (Riak's model). A connection
+//! that never read a key writes blindly, adding a sibling.
+
+use crate::served::ClientModel;
+use bytes::Bytes;
+use quorate_core::clock::CausalContext;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use super::frame::Frame;
 use crate::config::FollowerMode;
@@ -40,6 +61,34 @@ use tokio::time::Instant;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Pause before retrying while no leader is known or leadership just changed.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// `NotLeader` forwards of one request before each further one waits
+/// `RETRY_PAUSE` (nodes that disagree about the leader would otherwise bounce it busily).
+pub const FORWARDS_BEFORE_PAUSE: u32 = 3;
+/// Keys whose causal context a connection remembers, at most.
+const CONTEXTS_MAX: usize = 4096;
+
+/// Per key, the join of the causal contexts a connection's requests were answered with.
+/// Shared by the connection's pipelined commands.
+#[derive(Clone, Default)]
+pub struct Contexts(Arc<Mutex<BTreeMap<Bytes, CausalContext>>>);
+
+impl Contexts {
+    /// The context to send with a write of `key` (empty: the connection has seen nothing).
+    pub fn get(&self, key: &Bytes) -> CausalContext {
+        let map = self.0.lock().expect("contexts lock");
+        map.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Joins `context` into what the connection has seen of `key`. Beyond `CONTEXTS_MAX`
+    /// keys one is forgotten; its next SET is then blind (one more sibling, nothing lost).
+    pub fn learn(&self, key: &Bytes, context: &CausalContext) {
+        let mut map = self.0.lock().expect("contexts lock");
+        if !map.contains_key(key) && map.len() >= CONTEXTS_MAX {
+            map.pop_first();
+        }
+        map.entry(key.clone()).or_default().join(context);
+    }
+}
 
 /// One session of a connection: an id and the number of its next write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +116,8 @@ pub struct Session {
     /// Reads are served this way unless a command names a mode.
     pub read_mode: ReadMode,
     pub name: Option<String>,
+    /// Causal contexts per key, for protocols that keep siblings.
+    pub contexts: Contexts,
 }
 
 impl Session {
@@ -77,6 +128,7 @@ impl Session {
             free: vec![lane],
             read_mode: ReadMode::Linearizable,
             name: None,
+            contexts: Contexts::default(),
         }
     }
 
@@ -142,6 +194,7 @@ pub struct Exec {
     pub lane: Lane,
     pub read_mode: ReadMode,
     pub order: Order,
+    pub contexts: Contexts,
 }
 
 /// Keeps a connection's pipelined commands in the order they were sent, as Redis does: a
@@ -173,6 +226,11 @@ pub struct Order {
 }
 
 impl Exec {
+    /// How the protocol's answers look (siblings or single values).
+    pub fn model(&self) -> ClientModel {
+        self.node.model
+    }
+
     /// Applies a write in this lane's session, exactly once.
     pub async fn write(&mut self, op: Op) -> Result<Output, CallError> {
         let seq = self.lane.next_seq;
@@ -209,6 +267,7 @@ impl Exec {
         let deadline = Instant::now() + node.config.request_timeout();
         let is_write = !op.is_read();
         let mut via: Option<NodeId> = None;
+        let mut forwards = 0u32;
         let mut maybe_applied = false;
         loop {
             let now = Instant::now();
@@ -248,8 +307,13 @@ impl Exec {
                 } if leader != node.me() => {
                     match node.config.follower {
                         FollowerMode::Forward => {
-                            // The leader answered that another node leads now: go there.
+                            // The node asked answered that another node leads: go there,
+                            // pausing if nodes keep pointing elsewhere (a view change).
                             Metrics::inc(&node.metrics.client_forwards);
+                            forwards += 1;
+                            if forwards > FORWARDS_BEFORE_PAUSE {
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                            }
                             via = Some(leader);
                         }
                         FollowerMode::Redirect if !maybe_applied => {

@@ -19,16 +19,60 @@ pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
     held.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
+/// Protocols without a leader: no node ever reports `role:leader`.
+pub fn is_leaderless(protocol: &str) -> bool {
+    matches!(protocol, "quorum" | "multiprimary")
+}
+
+/// `[tuning]` for tests: timeouts short enough that a leader is elected (or replaced) in well
+/// under a second on loopback, the same for every protocol where they have the same meaning.
+fn fast_tuning(protocol: &str) -> Vec<(&'static str, toml::Value)> {
+    let ms = |n: i64| toml::Value::Integer(n);
+    match protocol {
+        "raft" | "multipaxos" => vec![
+            ("election_timeout_min_ms", ms(150)),
+            ("election_timeout_max_ms", ms(300)),
+            ("heartbeat_interval_ms", ms(40)),
+        ],
+        "zab" => vec![("tick_ms", ms(50))],
+        "primary-backup" | "chain" | "craq" => vec![
+            ("view_change_timeout_min_ms", ms(150)),
+            ("view_change_timeout_max_ms", ms(300)),
+            ("heartbeat_interval_ms", ms(40)),
+            ("member_timeout_ms", ms(300)),
+            ("rejoin_after_ms", ms(500)),
+        ],
+        "quorum" | "multiprimary" => vec![
+            ("anti_entropy_interval_min_ms", ms(100)),
+            ("anti_entropy_interval_max_ms", ms(200)),
+        ],
+        other => panic!("no test tuning for {other}"),
+    }
+}
+
 /// Nodes running as tasks of one tokio runtime, stopped when dropped.
 pub struct TestCluster {
+    pub protocol: String,
     pub configs: Vec<ServerConfig>,
     stops: Vec<Option<oneshot::Sender<()>>>,
+    tasks: Vec<Option<tokio::task::JoinHandle<()>>>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
 
 impl TestCluster {
+    /// A Raft cluster of `nodes`, each config adjusted by `tweak`.
     pub fn start(nodes: usize, tweak: impl Fn(&mut ServerConfig)) -> TestCluster {
+        TestCluster::start_protocol("raft", nodes, tweak)
+    }
+
+    /// A cluster of `nodes` running `protocol` (a `--protocol` name), ready for clients: a
+    /// leader elected, or for leaderless protocols every node answering.
+    pub fn start_protocol(
+        protocol: &str,
+        nodes: usize,
+        tweak: impl Fn(&mut ServerConfig),
+    ) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let addrs = free_addrs(nodes * 2);
         let peers: BTreeMap<NodeId, SocketAddr> = (0..nodes)
@@ -38,21 +82,15 @@ impl TestCluster {
             .map(|i| {
                 let id = i as u64 + 1;
                 let mut config = ServerConfig::new(
-                    "raft",
+                    protocol,
                     id,
                     peers.clone(),
                     addrs[nodes + i],
                     dir.path().join(format!("n{id}")),
                 );
-                config
-                    .tuning
-                    .insert("election_timeout_min_ms".into(), 150.into());
-                config
-                    .tuning
-                    .insert("election_timeout_max_ms".into(), 300.into());
-                config
-                    .tuning
-                    .insert("heartbeat_interval_ms".into(), 40.into());
+                for (name, value) in fast_tuning(protocol) {
+                    config.tuning.insert(name.into(), value);
+                }
                 tweak(&mut config);
                 config
             })
@@ -63,23 +101,46 @@ impl TestCluster {
             .build()
             .unwrap();
         let mut cluster = TestCluster {
+            protocol: protocol.to_string(),
             configs,
             stops: Vec::new(),
+            tasks: Vec::new(),
             runtime,
             _dir: dir,
         };
         for i in 0..nodes {
             cluster.stops.push(None);
+            cluster.tasks.push(None);
             cluster.start_node(i);
         }
-        cluster.wait_for_leader(Duration::from_secs(10));
+        if is_leaderless(protocol) {
+            for i in 0..nodes {
+                cluster.wait_answering(i, Duration::from_secs(10));
+            }
+        } else {
+            cluster.wait_for_leader(Duration::from_secs(10));
+        }
         cluster
+    }
+
+    /// Waits until node `i` answers INFO.
+    pub fn wait_answering(&self, i: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while client::info(self.client_addr(i), Duration::from_millis(500)).is_err() {
+            assert!(Instant::now() < deadline, "node {} never answered", i + 1);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// INFO of node `i`, as `key:value` pairs.
+    pub fn info(&self, i: usize) -> Vec<(String, String)> {
+        client::info(self.client_addr(i), Duration::from_secs(2)).unwrap()
     }
 
     pub fn start_node(&mut self, i: usize) {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = self.configs[i].clone();
-        self.runtime.spawn(async move {
+        let task = self.runtime.spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
@@ -88,6 +149,7 @@ impl TestCluster {
             }
         });
         self.stops[i] = Some(stop);
+        self.tasks[i] = Some(task);
         let addr = self.configs[i].client_addr;
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(addr).is_err() {
@@ -100,11 +162,18 @@ impl TestCluster {
         if let Some(stop) = self.stops[i].take() {
             let _ = stop.send(());
         }
-        // Wait until the port is released.
+        if let Some(task) = self.tasks[i].take() {
+            let _ = self.runtime.block_on(task);
+        }
+        // The node's listener tasks are aborted as it returns, which takes effect when they
+        // are next polled: wait until both ports are free again, so a restart can bind them.
+        let me = NodeId(i as u64 + 1);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(self.configs[i].client_addr).is_ok() {
-            assert!(Instant::now() < deadline, "node {} did not stop", i + 1);
-            std::thread::sleep(Duration::from_millis(10));
+        for addr in [self.configs[i].client_addr, self.configs[i].peers[&me]] {
+            while TcpListener::bind(addr).is_err() {
+                assert!(Instant::now() < deadline, "node {} did not stop", i + 1);
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
@@ -114,6 +183,11 @@ impl TestCluster {
 
     /// The index of the node that reports being the leader, waiting for one.
     pub fn wait_for_leader(&self, within: Duration) -> usize {
+        assert!(
+            !is_leaderless(&self.protocol),
+            "{} has no leader",
+            self.protocol
+        );
         let deadline = Instant::now() + within;
         loop {
             for (i, config) in self.configs.iter().enumerate() {
@@ -128,7 +202,8 @@ impl TestCluster {
             }
             assert!(
                 Instant::now() < deadline,
-                "no leader elected within {within:?}"
+                "{}: no leader elected within {within:?}",
+                self.protocol
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,11 +1,11 @@
 //! `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice), read
 //! in the connection's read mode.
 
-use super::{unexpected, Parse};
+use super::{read_values, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
-use quorate_core::{Op, Output};
+use quorate_core::Op;
 
 #[derive(Debug)]
 pub struct Exists {
@@ -29,10 +29,8 @@ impl Exists {
         let mut found = 0;
         let mode = exec.read_mode;
         for key in self.keys {
-            match exec.read(Op::Get { key }, mode).await? {
-                Output::Value(value) => found += i64::from(value.is_some()),
-                other => return Err(unexpected(other)),
-            }
+            let output = exec.read(Op::Get { key: key.clone() }, mode).await?;
+            found += i64::from(!read_values(exec, &key, output)?.is_empty());
         }
         Ok(Frame::Integer(found))
     }

@@ -7,9 +7,10 @@
 //! increment is one atomic step (its linearization point is the CAS). Under contention the
 //! loop retries, at most `TRIES_MAX` times, then answers an error rather than spinning. (A
 //! core `Incr` operation would avoid the read's round trip; the loop keeps every protocol's
-//! state machine unchanged.)
+//! state machine unchanged.) Protocols without compare-and-set (quorum, multiprimary) refuse
+//! the CAS, and INCR answers that refusal.
 
-use super::{parse_integer, unexpected, Parse};
+use super::{parse_integer, read_values, unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
@@ -47,10 +48,14 @@ impl Incr {
                 },
                 ReadMode::Linearizable,
             );
-            let current = match read.await? {
-                Output::Value(value) => value,
-                other => return Err(unexpected(other)),
-            };
+            let output = read.await?;
+            let mut values = read_values(exec, &self.key, output)?;
+            if values.len() > 1 {
+                return Ok(Frame::error(
+                    "ERR the key holds concurrent versions (siblings); SET it first",
+                ));
+            }
+            let current = values.pop();
             let number = match &current {
                 None => 0,
                 Some(bytes) => match parse_integer(bytes) {

@@ -34,7 +34,7 @@ pub use unknown::Unknown;
 use super::frame::Frame;
 use super::session::{CallError, Exec};
 use bytes::Bytes;
-use quorate_core::ReadMode;
+use quorate_core::{Output, ReadMode};
 
 /// A parsed client command.
 #[derive(Debug)]
@@ -248,6 +248,20 @@ fn read_mode_arg(parse: &mut Parse) -> Result<Option<ReadMode>, Frame> {
         Some(other) => Err(Frame::error(format!(
             "ERR unknown read mode '{other}': use LINEARIZABLE, SYNC or LOCAL"
         ))),
+    }
+}
+
+/// A read's answer as a value: `Value`, or `Siblings` from a protocol that keeps concurrent
+/// versions (whose context the connection remembers for its next SET of `key`). `None`: the
+/// key is absent; several values: concurrent writes nobody has reconciled yet.
+fn read_values(exec: &Exec, key: &Bytes, output: Output) -> Result<Vec<Bytes>, CallError> {
+    match output {
+        Output::Value(value) => Ok(value.into_iter().collect()),
+        Output::Siblings { values, context } => {
+            exec.contexts.learn(key, &context);
+            Ok(values)
+        }
+        other => Err(unexpected(other)),
     }
 }
 

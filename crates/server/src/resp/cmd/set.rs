@@ -1,6 +1,10 @@
 //! `SET key value [NX]`: `OK`. With `NX`, only if the key is absent (a compare-and-set
 //! against "absent"): `OK` if set, nil if not. Expiry options are refused: quorate keys do
 //! not expire.
+//!
+//! With a protocol that keeps siblings (multiprimary with version vectors), SET carries the
+//! causal context the connection has seen for the key, superseding exactly those versions
+//! (see `session::Contexts`).
 
 use super::{unexpected, Parse};
 use crate::resp::frame::Frame;
@@ -52,6 +56,20 @@ impl Set {
             return match exec.write(op).await? {
                 Output::Swapped(true) => Ok(Frame::ok()),
                 Output::Swapped(false) => Ok(Frame::Null),
+                other => Err(unexpected(other)),
+            };
+        }
+        if exec.model().causal_contexts {
+            let op = Op::PutWithContext {
+                key: self.key.clone(),
+                value: Some(self.value),
+                context: exec.contexts.get(&self.key),
+            };
+            return match exec.write(op).await? {
+                Output::Written { context } => {
+                    exec.contexts.learn(&self.key, &context);
+                    Ok(Frame::ok())
+                }
                 other => Err(unexpected(other)),
             };
         }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+pub mod leaderless;
+pub mod replicated;
+
 /// A protocol the server can run. Adding one is this impl plus one arm in
 /// [`serve_by_name`](crate::serve_by_name).
 pub trait ServedProtocol:
@@ -22,16 +25,52 @@ pub trait ServedProtocol:
     > + Send
     + 'static
 {
-    /// The name `--protocol` takes; also checked in the peer handshake and the data directory.
-    const NAME: &'static str;
+    /// The names `--protocol` takes for this node type, one per variant it can be built as
+    /// (chain and CRAQ are one node type). The name is also checked in the peer handshake and
+    /// recorded in the data directory, so variants never mix.
+    const NAMES: &'static [&'static str];
 
     /// Tunables, read from the `[tuning]` table of the server's config file (every field
     /// should have a default, so an absent table means "the defaults").
+    /// Whether the node's `now` must be comparable across nodes: then it starts at the Unix
+    /// time (by the system clock) when the node starts, and runs monotonically from there;
+    /// otherwise it starts at 0. Only protocols that stamp data with their clock need this
+    /// (multiprimary's hybrid logical clocks); for them, nodes' system clocks must agree
+    /// within the protocol's bound (NTP). Timeouts never depend on it.
+    const UNIX_CLOCK: bool = false;
+
     type Config: DeserializeOwned + Default + Clone + Send + Sync + fmt::Debug;
 
-    /// A fresh node `id` of the cluster `members` (which includes `id`). It receives
-    /// `Input::Start` with the recovered records before anything else.
-    fn build(id: NodeId, members: &[NodeId], config: &Self::Config) -> Result<Self, String>;
+    /// A fresh node `id` of the cluster `members` (which includes `id`), as the variant
+    /// `name` (one of [`NAMES`](Self::NAMES)). It receives `Input::Start` with the recovered
+    /// records before anything else. An invalid configuration is an `Err` saying what is wrong.
+    fn build(
+        name: &str,
+        id: NodeId,
+        members: &[NodeId],
+        config: &Self::Config,
+    ) -> Result<Self, String>;
+
+    /// How the RESP front end should talk to this protocol (default: one value per key).
+    fn client_model(config: &Self::Config) -> ClientModel {
+        let _ = config;
+        ClientModel::default()
+    }
+}
+
+/// What the client front end needs to know about a protocol's answers, beyond the
+/// `Protocol` interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientModel {
+    /// Registers keep concurrent versions (siblings) with causal contexts: `SET` sends the
+    /// context the connection last got for the key (`PutWithContext`), so that it supersedes
+    /// exactly the versions the client has seen, and `GET` may answer several values.
+    pub causal_contexts: bool,
+}
+
+/// Milliseconds as a `Duration` (tunables are read in milliseconds).
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 /// Raft's tunables as a server reads them (milliseconds rather than `Duration`s). The
@@ -82,10 +121,10 @@ impl RaftTuning {
 }
 
 impl ServedProtocol for Raft {
-    const NAME: &'static str = "raft";
+    const NAMES: &'static [&'static str] = &["raft"];
     type Config = RaftTuning;
 
-    fn build(id: NodeId, members: &[NodeId], tuning: &RaftTuning) -> Result<Raft, String> {
+    fn build(_: &str, id: NodeId, members: &[NodeId], tuning: &RaftTuning) -> Result<Raft, String> {
         let config = tuning.to_config();
         config.validate()?;
         Ok(Raft::new(id, members, config))
