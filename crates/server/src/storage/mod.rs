@@ -41,6 +41,8 @@ mod persister;
 
 pub use persister::{PersistEvent, Persister};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -71,6 +73,32 @@ pub enum StorageError {
         found: String,
         expected: String,
     },
+    #[error("data directory {} is in use by another running node (it holds {}); stop that node first, or give this one its own --data-dir", dir.display(), dir.join(LOCK_FILE).display())]
+    InUse { dir: PathBuf },
+}
+
+/// The file a running node holds an exclusive `flock` on, so that two processes never write
+/// one log. The kernel releases the lock when the process exits, however it exits.
+const LOCK_FILE: &str = "LOCK";
+
+/// Takes the data directory's lock, or says who has it.
+fn lock_dir(dir: &Path) -> Result<Flock<File>, StorageError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        Errno::EWOULDBLOCK => StorageError::InUse {
+            dir: dir.to_path_buf(),
+        },
+        other => StorageError::Io {
+            path,
+            source: io::Error::from(other),
+        },
+    })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
@@ -97,6 +125,8 @@ pub struct Storage {
     wal: File,
     /// Records appended since the last sync, already framed.
     pending: Vec<u8>,
+    /// Held for as long as the storage is open (see [`LOCK_FILE`]).
+    _lock: Flock<File>,
 }
 
 impl Storage {
@@ -108,6 +138,7 @@ impl Storage {
         identity: &str,
     ) -> Result<(Storage, Vec<Vec<u8>>, RecoveryReport), StorageError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let lock = lock_dir(dir)?;
         check_identity(dir, identity)?;
         let mut report = RecoveryReport::default();
         let mut payloads = Vec::new();
@@ -137,6 +168,7 @@ impl Storage {
             generation,
             wal,
             pending: Vec::new(),
+            _lock: lock,
         };
         Ok((storage, payloads, report))
     }

@@ -189,6 +189,29 @@ fn another_nodes_directory_is_refused() {
 }
 
 #[test]
+fn a_directory_in_use_is_refused_until_its_node_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, _, _) = Storage::open(dir.path(), ID).unwrap();
+    running.append(b"acknowledged");
+    running.sync().unwrap();
+    let error = Storage::open(dir.path(), ID)
+        .err()
+        .expect("a second process on the same directory must be refused");
+    assert!(matches!(error, StorageError::InUse { .. }), "{error}");
+    assert!(
+        error.to_string().contains("in use by another running node"),
+        "{error}"
+    );
+    drop(running);
+    let (_, records, _) = Storage::open(dir.path(), ID).unwrap();
+    assert_eq!(
+        records,
+        vec![b"acknowledged".to_vec()],
+        "the refusal touched nothing"
+    );
+}
+
+#[test]
 fn arbitrary_bytes_never_panic_recovery() {
     // A cheap fuzz: random files must give records, a truncation or an error, never a panic.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
