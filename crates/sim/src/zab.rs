@@ -4,7 +4,8 @@
 //! writes and `Linearizable` reads go through the log and must be linearizable; `Local` and
 //! `Sync` reads are answered from one server's state and are sequentially consistent. The
 //! history check follows: linearizability over writes and linearizable reads, and the
-//! interim ordered-reads check ([`crate::ordered_reads`]) over everything.
+//! ordered-reads check ([`crate::ordered_reads`], which says why it is not the library's
+//! general sequential checker) over everything.
 
 use crate::config::ReadMix;
 use crate::harness::{linearizability, Harness, HistoryVerdict};
