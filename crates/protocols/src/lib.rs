@@ -37,4 +37,6 @@ pub mod session;
 pub mod zab;
 
 #[cfg(test)]
+mod effects;
+#[cfg(test)]
 mod script;

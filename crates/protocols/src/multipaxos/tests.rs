@@ -4,6 +4,7 @@
 //! leader changes on a small cluster.
 
 use super::*;
+use crate::effects::{persists, replies, sends};
 use crate::script::Cluster;
 use quorate_core::{AdminCommand, AdminRequest, Durable, Effect, Key, Op, ReadMode, Value};
 
@@ -43,36 +44,6 @@ fn step(node: &mut MultiPaxos, input: Input<MultiPaxos>) -> Vec<Effect<MultiPaxo
 
 fn deliver(node: &mut MultiPaxos, from: u64, msg: Message) -> Vec<Effect<MultiPaxos>> {
     step(node, Input::Message { from: n(from), msg })
-}
-
-fn sends(effects: &[Effect<MultiPaxos>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn persists(effects: &[Effect<MultiPaxos>]) -> Vec<Record> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Persist(record) => Some(record.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn replies(effects: &[Effect<MultiPaxos>]) -> Vec<Reply> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply(reply) => Some(reply.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn to_all(size: u64, msg: Message) -> Vec<(NodeId, Message)> {

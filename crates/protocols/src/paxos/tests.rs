@@ -3,6 +3,7 @@
 //! the duelling-proposers livelock.
 
 use super::*;
+use crate::effects::{replies, sends};
 use crate::script::Cluster;
 use quorate_core::{AdminCommand, AdminRequest, Effect, Invariants};
 
@@ -49,26 +50,6 @@ fn step(paxos: &mut Paxos, input: Input<Paxos>) -> Vec<Effect<Paxos>> {
 
 fn deliver(paxos: &mut Paxos, from: u64, msg: Message) -> Vec<Effect<Paxos>> {
     step(paxos, Input::Message { from: n(from), msg })
-}
-
-fn sends(effects: &[Effect<Paxos>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn replies(effects: &[Effect<Paxos>]) -> Vec<Reply> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply(reply) => Some(reply.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn to_all(size: u64, msg: Message) -> Vec<(NodeId, Message)> {

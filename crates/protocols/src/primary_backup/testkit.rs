@@ -2,6 +2,7 @@
 //! exact inputs, and a small cluster whose messages are delivered only when a test says so.
 
 use super::{Message, Record, Replica, ReplicaConfig, Timer, ViewSafety};
+pub use crate::effects::{replies, sends};
 use quorate_core::{
     ClientId, Effect, Effects, Input, Invariants, NodeId, Op, Output, Protocol, ReadMode, Reply,
     Request, Time,
@@ -36,26 +37,6 @@ pub fn step(replica: &mut Replica, input: Input<Replica>) -> Vec<Effect<Replica>
 
 pub fn deliver(replica: &mut Replica, from: u64, msg: Message) -> Vec<Effect<Replica>> {
     step(replica, Input::Message { from: n(from), msg })
-}
-
-pub fn sends(effects: &[Effect<Replica>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn replies(effects: &[Effect<Replica>]) -> Vec<Reply> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply(reply) => Some(reply.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 pub fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {

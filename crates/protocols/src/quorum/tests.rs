@@ -1,6 +1,7 @@
 //! Scenario tests: exact inputs to nodes, exact effects out, in the order of the module docs.
 
 use super::*;
+use crate::effects::sends;
 use bytes::Bytes;
 use quorate_core::{Effect, Op, Output, ReadMode, Request};
 
@@ -35,16 +36,6 @@ fn step_at(node: &mut Quorum, now: Time, input: Input<Quorum>) -> Vec<Effect<Quo
 
 fn deliver(node: &mut Quorum, from: u64, msg: Message) -> Vec<Effect<Quorum>> {
     step(node, Input::Message { from: n(from), msg })
-}
-
-fn sends(effects: &[Effect<Quorum>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn replies(effects: &[Effect<Quorum>]) -> Vec<Result<Output, ClientError>> {

@@ -5,6 +5,7 @@
 //! `flow.rs` (flow control and chunked snapshots, §7).
 
 use super::*;
+pub(super) use crate::effects::{persists, replies, sends};
 use quorate_core::{AdminCommand, AdminRequest, ClientId, Effect, Op, Output, Reply};
 
 mod election;
@@ -82,36 +83,6 @@ pub(super) fn deliver(raft: &mut Raft, from: u64, msg: Message) -> Vec<Effect<Ra
 
 pub(super) fn deliver_at(raft: &mut Raft, now: Time, from: u64, msg: Message) -> Vec<Effect<Raft>> {
     step_at(raft, now, Input::Message { from: n(from), msg })
-}
-
-pub(super) fn sends(effects: &[Effect<Raft>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-pub(super) fn replies(effects: &[Effect<Raft>]) -> Vec<Reply> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply(reply) => Some(reply.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-pub(super) fn persists(effects: &[Effect<Raft>]) -> Vec<Record> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Persist(record) => Some(record.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 pub(super) fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {

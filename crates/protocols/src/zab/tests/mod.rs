@@ -9,6 +9,7 @@ mod reads;
 mod synchronization;
 
 use super::*;
+use crate::effects::{persists as persisted, replies, sends};
 use quorate_core::{AdminCommand, AdminRequest, Effect, Output, ReadMode, Request};
 
 fn n(id: u64) -> NodeId {
@@ -72,36 +73,6 @@ fn step(zab: &mut Zab, input: Input<Zab>) -> Vec<Effect<Zab>> {
 
 fn deliver(zab: &mut Zab, from: u64, msg: Message) -> Vec<Effect<Zab>> {
     step(zab, Input::Message { from: n(from), msg })
-}
-
-fn sends(effects: &[Effect<Zab>]) -> Vec<(NodeId, Message)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn persisted(effects: &[Effect<Zab>]) -> Vec<Record> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Persist(record) => Some(record.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn replies(effects: &[Effect<Zab>]) -> Vec<Reply> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply(reply) => Some(reply.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The position of the first effect matching `pred`.
