@@ -53,7 +53,7 @@ pub use harness::{
 };
 pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
-pub use report::{ModelTally, RunReport, RunStats, Summary};
+pub use report::{failures, ModelTally, RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event.

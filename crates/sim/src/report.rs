@@ -167,7 +167,31 @@ pub struct ModelTally {
     pub promised: bool,
 }
 
+/// The runs of a batch that found violations: each seed with what it violated, in the order
+/// of `reports`.
+pub fn failures(reports: &[RunReport]) -> Vec<(u64, Vec<String>)> {
+    reports
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .map(|r| (r.seed, r.violations.clone()))
+        .collect()
+}
+
 impl Summary {
+    /// The totals of a batch of runs.
+    pub fn of(reports: &[RunReport]) -> Summary {
+        let mut summary = Summary::default();
+        for report in reports {
+            summary.add(report);
+        }
+        summary
+    }
+
+    /// A protocol checker's counter over the batch (0 if no run reported it).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
     pub fn add(&mut self, report: &RunReport) {
         self.runs += 1;
         if !report.violations.is_empty() {

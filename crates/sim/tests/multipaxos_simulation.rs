@@ -3,7 +3,7 @@
 //! broken leader caught within a fixed seed range.
 
 use quorate_protocols::multipaxos::Bug;
-use quorate_sim::{run, run_many, Faults, MultiPaxosHarness, RunReport, SimConfig};
+use quorate_sim::{failures, run, run_many, Faults, MultiPaxosHarness, RunReport, SimConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -19,18 +19,10 @@ fn runs(harness: &MultiPaxosHarness, seeds: std::ops::Range<u64>) -> Vec<RunRepo
     run_many(harness, &config(), &seeds, 2, |_| {})
 }
 
-fn failed(reports: &[RunReport]) -> Vec<(u64, &Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| !r.violations.is_empty())
-        .map(|r| (r.seed, &r.violations))
-        .collect()
-}
-
 #[test]
 fn multipaxos_is_safe_and_live_over_many_seeds_with_every_fault() {
     let reports = runs(&MultiPaxosHarness::default(), 3000..3200);
-    let failed = failed(&reports);
+    let failed = failures(&reports);
     assert!(
         failed.is_empty(),
         "{} seeds failed, first: {:?}; replay with quorate sim --protocol multipaxos --seed N \
@@ -90,7 +82,7 @@ fn a_leader_that_ignores_reported_votes_is_caught() {
     let mut harness = MultiPaxosHarness::default();
     harness.config.bug = Some(Bug::LeaderIgnoresAccepted);
     let reports = runs(&harness, 0..50);
-    let failed = failed(&reports);
+    let failed = failures(&reports);
     assert!(!failed.is_empty(), "no seed caught the broken leader");
     assert!(
         failed

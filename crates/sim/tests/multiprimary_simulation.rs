@@ -3,7 +3,7 @@
 //! counted under both clocks, and deliberately broken variants are caught.
 
 use quorate_protocols::multiprimary::{Bug, LwwClock};
-use quorate_sim::{run, run_many, MultiPrimaryHarness, ResolveMode, RunReport, SimConfig};
+use quorate_sim::{run, run_many, MultiPrimaryHarness, ResolveMode, RunReport, SimConfig, Summary};
 use std::time::Duration;
 
 fn config() -> SimConfig {
@@ -16,13 +16,6 @@ fn config() -> SimConfig {
 fn runs(harness: &MultiPrimaryHarness, seeds: std::ops::Range<u64>) -> Vec<RunReport> {
     let seeds: Vec<u64> = seeds.collect();
     run_many(harness, &config(), &seeds, 2, |_| {})
-}
-
-fn total(reports: &[RunReport], counter: &str) -> u64 {
-    reports
-        .iter()
-        .map(|r| r.counters.get(counter).copied().unwrap_or(0))
-        .sum()
 }
 
 fn assert_clean(reports: &[RunReport]) {
@@ -66,7 +59,7 @@ fn version_vectors_converge_and_lose_no_acknowledged_write() {
         "anti_entropy_repairs",
     ] {
         assert!(
-            total(&reports, counter) > 0,
+            Summary::of(&reports).counter(counter) > 0,
             "no {counter} in 150 runs: the check is vacuous"
         );
     }
@@ -83,7 +76,7 @@ fn crdts_converge_and_count_every_acknowledged_update_once() {
     let reports = runs(&MultiPrimaryHarness::new(ResolveMode::Crdt), 0..150);
     assert_clean(&reports);
     assert_eq!(satisfied(&reports, "no_lost_writes"), reports.len());
-    assert!(total(&reports, "anti_entropy_repairs") > 0);
+    assert!(Summary::of(&reports).counter("anti_entropy_repairs") > 0);
 }
 
 #[test]
@@ -93,9 +86,9 @@ fn lww_on_hybrid_logical_clocks_discards_far_fewer_acknowledged_writes_than_wall
         harness.config.lww_clock = clock;
         let reports = runs(&harness, 0..100);
         assert_clean(&reports);
-        let acked = total(&reports, "lww_puts_acked");
-        let by_hlc = total(&reports, "lww_discarded_hlc");
-        let by_wall = total(&reports, "lww_discarded_wall_clock");
+        let acked = Summary::of(&reports).counter("lww_puts_acked");
+        let by_hlc = Summary::of(&reports).counter("lww_discarded_hlc");
+        let by_wall = Summary::of(&reports).counter("lww_discarded_wall_clock");
         eprintln!(
             "{clock:?}: of {acked} acknowledged puts, HLC discards {by_hlc}, wall clocks {by_wall}"
         );
@@ -104,7 +97,7 @@ fn lww_on_hybrid_logical_clocks_discards_far_fewer_acknowledged_writes_than_wall
         // only when the two writes were concurrent (neither node had heard of the other's).
         assert!(by_wall > 4 * by_hlc, "HLC {by_hlc}, wall {by_wall}");
         if clock == LwwClock::Wall {
-            assert!(total(&reports, "lww_lost_on_arrival") > 0);
+            assert!(Summary::of(&reports).counter("lww_lost_on_arrival") > 0);
         }
     }
 }

@@ -3,8 +3,7 @@
 //! (deliberately broken acceptors and proposers are caught within fixed seed ranges).
 
 use quorate_protocols::paxos::Bug;
-use quorate_sim::{run, run_many, Faults, PaxosHarness, RunReport, SimConfig};
-use std::collections::BTreeMap;
+use quorate_sim::{failures, run, run_many, Faults, PaxosHarness, RunReport, SimConfig, Summary};
 use std::time::Duration;
 
 fn config() -> SimConfig {
@@ -19,35 +18,17 @@ fn runs(harness: &PaxosHarness, config: &SimConfig, seeds: std::ops::Range<u64>)
     run_many(harness, config, &seeds, 2, |_| {})
 }
 
-fn totals(reports: &[RunReport]) -> BTreeMap<String, u64> {
-    let mut totals = BTreeMap::new();
-    for report in reports {
-        for (name, value) in &report.counters {
-            *totals.entry(name.clone()).or_default() += value;
-        }
-    }
-    totals
-}
-
-fn failed(reports: &[RunReport]) -> Vec<(u64, &Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| !r.violations.is_empty())
-        .map(|r| (r.seed, &r.violations))
-        .collect()
-}
-
 #[test]
 fn paxos_is_safe_and_live_over_many_seeds_with_every_fault() {
     let reports = runs(&PaxosHarness::default(), &config(), 2000..2200);
-    let failed = failed(&reports);
+    let failed = failures(&reports);
     assert!(
         failed.is_empty(),
         "{} seeds failed, first: {:?}; replay with quorate sim --protocol paxos --seed N --trace",
         failed.len(),
         failed.first()
     );
-    let counters = totals(&reports);
+    let counters = Summary::of(&reports).counters;
     let ok: u64 = reports.iter().map(|r| r.ops_ok).sum();
     let crashes: u64 = reports.iter().map(|r| r.stats.crashes).sum();
     let partitions: u64 = reports.iter().map(|r| r.stats.partitions).sum();
@@ -87,11 +68,11 @@ fn duel(harness: &PaxosHarness) -> (f64, f64) {
     config.workload.keys = 1;
     let reports = runs(harness, &config, 0..40);
     assert!(
-        failed(&reports).is_empty(),
+        failures(&reports).is_empty(),
         "{:?}",
-        failed(&reports).first()
+        failures(&reports).first()
     );
-    let counters = totals(&reports);
+    let counters = Summary::of(&reports).counters;
     let decided = counters["registers_decided"] as f64;
     assert!(decided > 200.0, "{counters:?}");
     let rounds = counters["rounds_to_decide"] as f64 / decided;
@@ -125,7 +106,7 @@ fn broken(bug: Bug) -> PaxosHarness {
 fn caught(bug: Bug, seeds: std::ops::Range<u64>, property: &str) {
     let total = seeds.end - seeds.start;
     let reports = runs(&broken(bug), &config(), seeds);
-    let failed = failed(&reports);
+    let failed = failures(&reports);
     assert!(!failed.is_empty(), "no seed caught {bug:?}");
     assert!(
         failed

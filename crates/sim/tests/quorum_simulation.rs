@@ -3,7 +3,7 @@
 //! (reads without write-back, and deliberately broken variants, are caught).
 
 use quorate_protocols::quorum::{Bug, Preset, QuorumConfig};
-use quorate_sim::{run, run_many, QuorumHarness, RunReport, SimConfig};
+use quorate_sim::{run, run_many, QuorumHarness, RunReport, SimConfig, Summary};
 use std::time::Duration;
 
 fn config() -> SimConfig {
@@ -20,13 +20,6 @@ fn harness(config: QuorumConfig) -> QuorumHarness {
 fn runs(harness: &QuorumHarness, seeds: std::ops::Range<u64>) -> Vec<RunReport> {
     let seeds: Vec<u64> = seeds.collect();
     run_many(harness, &config(), &seeds, 2, |_| {})
-}
-
-fn total(reports: &[RunReport], counter: &str) -> u64 {
-    reports
-        .iter()
-        .map(|r| r.counters.get(counter).copied().unwrap_or(0))
-        .sum()
 }
 
 fn assert_clean(reports: &[RunReport]) {
@@ -70,7 +63,7 @@ fn abd_quorums_are_linearizable_and_converge_over_many_seeds_with_every_fault() 
             report.seed
         );
     }
-    assert_eq!(total(&reports, "stale_reads"), 0);
+    assert_eq!(Summary::of(&reports).counter("stale_reads"), 0);
     let ok: u64 = reports.iter().map(|r| r.ops_ok).sum();
     assert!(ok > 10_000, "only {ok} operations succeeded");
     for counter in [
@@ -80,7 +73,7 @@ fn abd_quorums_are_linearizable_and_converge_over_many_seeds_with_every_fault() 
         "unavailable",
     ] {
         assert!(
-            total(&reports, counter) > 0,
+            Summary::of(&reports).counter(counter) > 0,
             "no {counter} in 150 runs: the check is vacuous"
         );
     }
@@ -144,8 +137,8 @@ fn partial_quorums_converge_and_report_their_stale_reads() {
     let reports = runs(&harness(partial), 0..60);
     assert_clean(&reports);
     let (stale, reads) = (
-        total(&reports, "stale_reads"),
-        total(&reports, "reads_checked"),
+        Summary::of(&reports).counter("stale_reads"),
+        Summary::of(&reports).counter("reads_checked"),
     );
     assert!(stale > 0 && stale < reads, "{stale} stale reads of {reads}");
 }
@@ -159,8 +152,8 @@ fn sloppy_quorums_hand_their_hints_back_and_converge() {
     };
     let reports = runs(&harness(sloppy), 0..60);
     assert_clean(&reports);
-    assert!(total(&reports, "hints_stored") > 0);
-    assert!(total(&reports, "hints_handed_off") > 0);
+    assert!(Summary::of(&reports).counter("hints_stored") > 0);
+    assert!(Summary::of(&reports).counter("hints_handed_off") > 0);
 }
 
 #[test]

@@ -5,8 +5,7 @@
 //! that a broken joint-consensus rule is caught.
 
 use quorate_protocols::raft::Bug;
-use quorate_sim::{run_many, RaftHarness, RunReport, SimConfig};
-use std::collections::BTreeMap;
+use quorate_sim::{failures, run_many, RaftHarness, RunReport, SimConfig, Summary};
 use std::time::Duration;
 
 fn config(nodes: usize) -> SimConfig {
@@ -23,24 +22,6 @@ fn runs(harness: &RaftHarness, config: &SimConfig, seeds: std::ops::Range<u64>) 
     run_many(harness, config, &seeds, 2, |_| {})
 }
 
-fn counters(reports: &[RunReport]) -> BTreeMap<String, u64> {
-    let mut sums = BTreeMap::new();
-    for report in reports {
-        for (name, value) in &report.counters {
-            *sums.entry(name.clone()).or_default() += value;
-        }
-    }
-    sums
-}
-
-fn failures(reports: &[RunReport]) -> Vec<(u64, &Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| !r.violations.is_empty())
-        .map(|r| (r.seed, &r.violations))
-        .collect()
-}
-
 #[test]
 fn raft_is_safe_and_live_while_the_cluster_is_reconfigured_under_every_fault() {
     let reports = runs(&RaftHarness::default(), &config(5), 2000..2200);
@@ -51,7 +32,7 @@ fn raft_is_safe_and_live_while_the_cluster_is_reconfigured_under_every_fault() {
         failed.len(),
         failed[0]
     );
-    let sums = counters(&reports);
+    let sums = Summary::of(&reports).counters;
     let at_least = |name: &str, least: u64| {
         let count = sums.get(name).copied().unwrap_or(0);
         assert!(count >= least, "only {count} {name}: {sums:?}");
@@ -89,7 +70,7 @@ fn committing_joint_consensus_with_the_new_majority_alone_is_caught() {
         !failed.is_empty(),
         "no seed in 0..200 caught the broken rule"
     );
-    let (seed, violations) = failed[0];
+    let (seed, violations) = &failed[0];
     assert!(
         violations.iter().any(|v| v.contains("leader completeness")
             || v.contains("state machine safety")
@@ -113,7 +94,8 @@ fn without_pre_vote_leaders_are_disrupted_far_more_often() {
         harness.config.pre_vote = pre_vote;
         let reports = runs(&harness, &config, 0..200);
         assert!(failures(&reports).is_empty(), "{:?}", failures(&reports));
-        counters(&reports)
+        Summary::of(&reports)
+            .counters
             .get("leader_disruptions")
             .copied()
             .unwrap_or(0)

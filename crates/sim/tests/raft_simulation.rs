@@ -18,11 +18,7 @@ fn failures(
     seeds: std::ops::Range<u64>,
 ) -> Vec<(u64, Vec<String>)> {
     let seeds: Vec<u64> = seeds.collect();
-    run_many(harness, config, &seeds, 2, |_| {})
-        .into_iter()
-        .filter(|r| !r.violations.is_empty())
-        .map(|r| (r.seed, r.violations))
-        .collect()
+    quorate_sim::failures(&run_many(harness, config, &seeds, 2, |_| {}))
 }
 
 #[test]

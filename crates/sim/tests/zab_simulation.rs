@@ -2,8 +2,7 @@
 //! zxid rollover, and proof that the checks are not vacuous (broken variants are caught).
 
 use quorate_protocols::zab::Bug;
-use quorate_sim::{run, run_many, Faults, RunReport, SimConfig, ZabHarness};
-use std::collections::BTreeMap;
+use quorate_sim::{failures, run, run_many, Faults, RunReport, SimConfig, Summary, ZabHarness};
 use std::time::Duration;
 
 fn config() -> SimConfig {
@@ -24,24 +23,6 @@ fn run_seeds(
     run_many(harness, config, &seeds, 2, |_| {})
 }
 
-fn failures(reports: &[RunReport]) -> Vec<(u64, Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| !r.violations.is_empty())
-        .map(|r| (r.seed, r.violations.clone()))
-        .collect()
-}
-
-fn counters(reports: &[RunReport]) -> BTreeMap<String, u64> {
-    let mut sum = BTreeMap::new();
-    for report in reports {
-        for (name, value) in &report.counters {
-            *sum.entry(name.clone()).or_default() += value;
-        }
-    }
-    sum
-}
-
 #[test]
 fn zab_is_safe_and_live_over_many_seeds_with_every_fault() {
     let reports = run_seeds(&ZabHarness::default(), &config(), 2000..2200);
@@ -56,7 +37,7 @@ fn zab_is_safe_and_live_over_many_seeds_with_every_fault() {
     );
     let ok: u64 = reports.iter().map(|r| r.ops_ok).sum();
     assert!(ok > 5_000, "only {ok} operations succeeded");
-    let c = counters(&reports);
+    let c = Summary::of(&reports).counters;
     eprintln!("{c:?}");
     // Not vacuous: every synchronization mode, epoch changes, broken connections and every
     // kind of read happened.
@@ -104,7 +85,7 @@ fn a_narrow_zxid_counter_rolls_over_into_new_epochs_safely() {
     let reports = run_seeds(&harness, &config(), 3000..3040);
     let failed = failures(&reports);
     assert!(failed.is_empty(), "{failed:?}");
-    let c = counters(&reports);
+    let c = Summary::of(&reports).counters;
     assert!(c["zxid_rollovers"] > 20, "{c:?}");
     let ok: u64 = reports.iter().map(|r| r.ops_ok).sum();
     assert!(ok > 1_000, "only {ok} operations succeeded");
