@@ -81,6 +81,9 @@ pub enum Op {
     CrdtUpdate { key: Key, op: CrdtOp },
     /// Read the CRDT of `kind` stored under `key` (never written: its empty value).
     CrdtRead { key: Key, kind: CrdtKind },
+    /// Add `by` to the integer stored under `key` (absent counts as 0): Redis's INCRBY, one
+    /// atomic step of the state machine, so a retry is deduplicated like any write.
+    Incr { key: Key, by: i64 },
 }
 
 impl Op {
@@ -94,7 +97,8 @@ impl Op {
             | Op::GetSiblings { key }
             | Op::PutWithContext { key, .. }
             | Op::CrdtUpdate { key, .. }
-            | Op::CrdtRead { key, .. } => key,
+            | Op::CrdtRead { key, .. }
+            | Op::Incr { key, .. } => key,
         }
     }
 
@@ -118,6 +122,7 @@ impl Op {
             Op::PutWithContext { .. } => "put_with_context",
             Op::CrdtUpdate { .. } => "crdt_update",
             Op::CrdtRead { .. } => "crdt_read",
+            Op::Incr { .. } => "incr",
         }
     }
 }
@@ -147,6 +152,21 @@ pub enum Output {
     Written { context: CausalContext },
     /// CRDT_READ: the CRDT's value.
     Crdt(CrdtValue),
+    /// INCR: the value after adding; `None` when the stored value is not a decimal integer or
+    /// the sum would overflow (nothing changed).
+    Counter(Option<i64>),
+}
+
+/// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
+/// spaces, no leading `+`, no leading zeros, within `i64`.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    canonical.then(|| text.parse().ok()).flatten()
 }
 
 /// How a read wants to be served. Protocols that cannot honour a mode serve it with a stronger
@@ -471,6 +491,17 @@ impl KvStore {
                     context: CausalContext::new(),
                 }
             }
+            Op::Incr { key, by } => {
+                let current = match self.data.get(key) {
+                    None => Some(0),
+                    Some(bytes) => parse_i64(bytes),
+                };
+                let sum = current.and_then(|n| n.checked_add(*by));
+                if let Some(sum) = sum {
+                    self.data.insert(key.clone(), Bytes::from(sum.to_string()));
+                }
+                Output::Counter(sum)
+            }
             Op::CrdtUpdate { key, op } => {
                 // The one copy is "node 0"; its LWW stamps are the apply order.
                 self.crdt_updates += 1;
@@ -714,6 +745,55 @@ mod tests {
             Applied::Stale
         );
         assert_eq!(kv.get(b"k"), Some(&b("x")));
+    }
+
+    #[test]
+    fn incr_is_one_deduplicated_step() {
+        let mut kv = KvStore::default();
+        let incr = |by| Op::Incr { key: b("n"), by };
+        assert_eq!(
+            kv.apply(&cmd(1, 1, incr(1))),
+            Applied::Fresh(Output::Counter(Some(1)))
+        );
+        // The retry of request 1 answers what request 1 answered, and adds nothing.
+        assert_eq!(
+            kv.apply(&cmd(1, 1, incr(1))),
+            Applied::Cached(Output::Counter(Some(1)))
+        );
+        assert_eq!(
+            kv.apply(&cmd(1, 2, incr(-10))),
+            Applied::Fresh(Output::Counter(Some(-9)))
+        );
+        assert_eq!(kv.get(b"n"), Some(&b("-9")));
+        kv.apply_op(&Op::Put {
+            key: b("n"),
+            value: b("x1"),
+        });
+        assert_eq!(kv.apply_op(&incr(1)), Output::Counter(None));
+        assert_eq!(
+            kv.get(b"n"),
+            Some(&b("x1")),
+            "a refused increment changes nothing"
+        );
+        kv.apply_op(&Op::Put {
+            key: b("n"),
+            value: b(&i64::MAX.to_string()),
+        });
+        assert_eq!(kv.apply_op(&incr(1)), Output::Counter(None));
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1.0",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_i64(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"0"), Some(0));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`protocol`]: the one interface every protocol implements — a deterministic state machine
 //!   that consumes one [`Input`](protocol::Input) at a time and emits
 //!   [`Effect`](protocol::Effect)s, with `Persist` as a barrier.
+//! - [`client`]: the client side of a request (session identity, retries, redirects), one
+//!   sans-IO state machine driven by the simulator's clients and the server's RESP sessions.
 //! - [`quorum`]: majority arithmetic shared by the quorum-based protocols.
 //! - [`clock`]: hybrid logical clocks, version vectors and dotted version vectors, for
 //!   protocols that order or detect concurrent writes without a leader.
@@ -19,6 +21,7 @@
 //!
 //! Nothing here performs I/O, reads a clock, spawns a thread or draws a random number.
 
+pub mod client;
 pub mod clock;
 pub mod crdt;
 pub mod digest;

@@ -27,6 +27,7 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             expected: expected.as_ref().map(text),
             new: text(new),
         },
+        (Op::Incr { by, .. }, _) => OpValue::Incr(*by),
         (Op::PutWithContext { value, .. }, _) => match value {
             Some(value) => OpValue::Put(text(value)),
             None => OpValue::Delete,

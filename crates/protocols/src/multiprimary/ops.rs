@@ -98,7 +98,7 @@ impl MultiPrimary {
                 crdt.apply(op, id, stamp);
                 Ok((slot, Output::Done, None))
             }
-            Op::Append { .. } | Op::Cas { .. } => Err(format!(
+            Op::Append { .. } | Op::Cas { .. } | Op::Incr { .. } => Err(format!(
                 "{}: read-modify-write needs consensus; multi-primary registers take put, \
                  delete and CRDT updates (a PN-Counter adds, an OR-Set appends)",
                 op.name()

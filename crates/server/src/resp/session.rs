@@ -1,38 +1,30 @@
 //! Client sessions over RESP, and how one operation reaches the node that can serve it.
 //!
 //! Every connection is a client session in the sense of the Raft thesis §6.3: a [`ClientId`]
-//! and request numbers 1, 2, 3, ... so that a retried write is applied once. The protocols
-//! accept one outstanding request per session, so a connection that pipelines holds several
-//! *lanes*, each a session of its own (the first is the connection's `CLIENT ID`); a request
-//! takes a free lane and gives it back when its reply is written. A client that lost a
-//! connection can continue its session on a new one with `CLIENT RESUME id seq` and resend
-//! the write whose answer it lost: the state machine returns the remembered answer instead
-//! of applying it twice.
+//! and request numbers 1, 2, 3, ..., one per request, reads included, so that a retried write
+//! is applied once and an answer is never taken for the answer to another request. The
+//! protocols accept one outstanding request per session, so a connection that pipelines
+//! holds several *lanes*, each a session of its own (the first is the connection's `CLIENT
+//! ID`); a request takes a free lane and gives it back when its reply is written. A client
+//! that lost a connection can continue its session on a new one with `CLIENT RESUME id seq`
+//! and resend the write whose answer it lost: the state machine returns the remembered
+//! answer instead of applying it twice.
 //!
 //! ## Getting an answer
 //!
-//! [`Exec::call`] sends a request to the local node and, depending on the answer:
+//! Numbering, retries, following the leader and what an answer means are the sans-IO
+//! [`quorate_core::client`] state machine, the same one the simulator's clients drive under
+//! faults. [`Exec::call`] only carries it out: it hands the request to the local node's
+//! runtime (or, to follow a leader, to the runtime for forwarding to that node), waits up
+//! to `ATTEMPT_TIMEOUT` for the answer, and asks the [`Call`] what to do next, until the
+//! request deadline. In `forward` mode a `NotLeader` answer naming the leader is followed
+//! (the runtime forwards it over the peer link and relays the answer); in `redirect` mode it
+//! answers `-MOVED 0 <leader's client address>`. A deadline reached answers `-TIMEOUT`:
+//! the outcome is unknown.
 //!
-//! 1. `Ok`: done.
-//! 2. `NotLeader { leader: Some(l) }`: in `forward` mode, send the same request (same lane,
-//!    same number) to `l` over the peer connection and relay its answer; in `redirect` mode,
-//!    answer `-MOVED 0 <l's client address>`. The request did not take effect here.
-//! 3. `NotLeader { leader: None }` (an election is running): wait briefly and retry.
-//! 4. `Indeterminate` / `Unavailable` / no answer within an attempt: the request may have
-//!    taken effect; retry *with the same number*, which the session makes safe, until the
-//!    request deadline. A deadline reached this way answers `-TIMEOUT`, saying the outcome
-//!    is unknown.
-//! 5. `Rejected` / `SessionExpired`: answer the error.
-//!
-//! A lane's number advances only when a request may have taken effect, so a lane never
-//! reuses a number for a different operation.
-//!
-//! Leaderless protocols (quorum, multiprimary) never answer `NotLeader`, so steps 2 and 3
-//! never happen for them: a request and all its retries run at the connected node, which is
-//! what their coordinators' per-node deduplication of retried writes needs. A leader-based
-//! protocol whose nodes point at each other (a view change in progress) makes step 2 bounce;
-//! after [`FORWARDS_BEFORE_PAUSE`] forwards of one request the call pauses before each further
-//! one, so a disagreement costs a few messages per pause rather than a busy loop.
+//! Leaderless protocols (quorum, multiprimary) never answer `NotLeader`, so a request and
+//! all its retries run at the connected node, which is what their coordinators'
+//! per-node deduplication of retried writes needs.
 //!
 //! ## Causal contexts (multiprimary with version vectors)
 //!
@@ -52,7 +44,8 @@ use super::frame::Frame;
 use crate::config::FollowerMode;
 use crate::metrics::Metrics;
 use crate::runtime::NodeHandle;
-use quorate_core::{ClientError, ClientId, NodeId, Op, Output, ReadMode, Request};
+use quorate_core::client::{self, Call, CallPolicy, Follow, Outcome, Step};
+use quorate_core::{ClientId, NodeId, Op, Output, ReadMode};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -61,8 +54,8 @@ use tokio::time::Instant;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Pause before retrying while no leader is known or leadership just changed.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
-/// `NotLeader` forwards of one request before each further one waits
-/// `RETRY_PAUSE` (nodes that disagree about the leader would otherwise bounce it busily).
+/// Hops of one request to a named leader before each further one waits `RETRY_PAUSE`
+/// (nodes that disagree about the leader would otherwise bounce it busily).
 pub const FORWARDS_BEFORE_PAUSE: u32 = 3;
 /// Keys whose causal context a connection remembers, at most.
 const CONTEXTS_MAX: usize = 4096;
@@ -90,26 +83,31 @@ impl Contexts {
     }
 }
 
-/// One session of a connection: an id and the number of its next write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One session of a connection (a [`client::Session`]), and whether it is the one `CLIENT ID`
+/// names.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lane {
-    pub id: ClientId,
-    pub next_seq: u64,
+    pub session: client::Session,
+    pub primary: bool,
+}
+
+/// A fresh session id, random and positive as an i64 (so `CLIENT ID` can show it).
+pub fn fresh_id() -> ClientId {
+    ClientId(rand::random::<u64>() >> 2)
 }
 
 impl Lane {
-    /// A fresh session with a random id (positive as an i64, so `CLIENT ID` can show it).
-    pub fn fresh() -> Lane {
+    fn fresh(primary: bool) -> Lane {
         Lane {
-            id: ClientId(rand::random::<u64>() >> 2),
-            next_seq: 1,
+            session: client::Session::new(fresh_id()),
+            primary,
         }
     }
 }
 
 /// The per-connection session state.
 pub struct Session {
-    /// The id `CLIENT ID` reports.
+    /// The id `CLIENT ID` reports: the primary lane's.
     pub primary: ClientId,
     /// Lanes not in use; the primary first in line for a client that does not pipeline.
     pub free: Vec<Lane>,
@@ -122,9 +120,9 @@ pub struct Session {
 
 impl Session {
     pub fn new() -> Session {
-        let lane = Lane::fresh();
+        let lane = Lane::fresh(true);
         Session {
-            primary: lane.id,
+            primary: lane.session.id(),
             free: vec![lane],
             read_mode: ReadMode::Linearizable,
             name: None,
@@ -133,22 +131,34 @@ impl Session {
     }
 
     pub fn take_lane(&mut self) -> Lane {
-        self.free.pop().unwrap_or_else(Lane::fresh)
+        self.free.pop().unwrap_or_else(|| Lane::fresh(false))
     }
 
+    /// Returns a lane after its command; the primary lane may have moved to a new id (a
+    /// session opens with a write, see [`client::Session::start`]).
     pub fn give_back(&mut self, lane: Lane) {
+        if lane.primary {
+            self.primary = lane.session.id();
+        }
         self.free.push(lane);
     }
 
-    /// The primary lane, if no request holds it.
-    pub fn primary_lane(&self) -> Option<Lane> {
-        self.free.iter().find(|l| l.id == self.primary).copied()
+    /// The identity the primary lane's next write will have (`CLIENT SESSION`), if no request
+    /// holds the lane.
+    pub fn prepare_write(&mut self) -> Option<(ClientId, u64)> {
+        let lane = self.free.iter_mut().find(|l| l.primary)?;
+        lane.session.prepare_write(fresh_id);
+        self.primary = lane.session.id();
+        Some((lane.session.id(), lane.session.next_seq()))
     }
 
     /// Continues session `id` at request number `next_seq` (`CLIENT RESUME`).
     pub fn resume(&mut self, id: ClientId, next_seq: u64) {
         self.primary = id;
-        self.free = vec![Lane { id, next_seq }];
+        self.free = vec![Lane {
+            session: client::Session::resumed(id, next_seq),
+            primary: true,
+        }];
     }
 }
 
@@ -201,7 +211,7 @@ pub struct Exec {
 /// command's first request is enqueued only after the previous command released it. A
 /// one-request command releases its successor as soon as its request is in the runtime's
 /// queue (the runtime, the peer link and the leader all keep FIFO order from there); a
-/// command of several requests (INCR, DEL of several keys) releases it when it completes.
+/// command of several requests (DEL or EXISTS of several keys) releases it when it completes.
 ///
 /// A read after writes waits until those writes completed (`after_writes`). Release on
 /// enqueue alone is not enough for reads: a linearizable read served by ReadIndex or a lease
@@ -233,27 +243,18 @@ impl Exec {
 
     /// Applies a write in this lane's session, exactly once.
     pub async fn write(&mut self, op: Op) -> Result<Output, CallError> {
-        let seq = self.lane.next_seq;
-        let (result, maybe_applied) = self.call(op, seq, ReadMode::Linearizable).await;
-        if maybe_applied {
-            self.lane.next_seq += 1;
-        }
-        result
+        self.call(op, ReadMode::Linearizable).await
     }
 
-    /// Serves a read in `mode` (reads need no deduplication: request number 0).
+    /// Serves a read in `mode`. A read takes a request number too: its answer must never be
+    /// mistaken for the answer to another request of the session.
     pub async fn read(&mut self, op: Op, mode: ReadMode) -> Result<Output, CallError> {
-        self.call(op, 0, mode).await.0
+        self.call(op, mode).await
     }
 
-    /// Gets an answer for one request, retrying as the module docs describe. Also returns
-    /// whether the request may have taken effect.
-    async fn call(
-        &mut self,
-        op: Op,
-        seq: u64,
-        read: ReadMode,
-    ) -> (Result<Output, CallError>, bool) {
+    /// Gets an answer for one request: a [`Call`] decides what each answer means (see
+    /// [`quorate_core::client`]); this drives it with real time and the node's queue.
+    async fn call(&mut self, op: Op, read: ReadMode) -> Result<Output, CallError> {
         for write in std::mem::take(&mut self.order.after_writes) {
             let _ = write.await; // Completed (or gone): either way, its effect is decided.
         }
@@ -263,90 +264,70 @@ impl Exec {
         // Back-pressure: wait for a slot rather than overflow the protocol's bounded queues.
         let inflight = self.node.inflight.clone();
         let _permit = inflight.acquire_owned().await;
-        let node = &self.node;
-        let deadline = Instant::now() + node.config.request_timeout();
-        let is_write = !op.is_read();
+        let node = self.node.clone();
+        let timeout = node.config.request_timeout();
+        let deadline = Instant::now() + timeout;
+        let mut call = Call::start(&mut self.lane.session, op, read, policy(&node), fresh_id);
         let mut via: Option<NodeId> = None;
-        let mut forwards = 0u32;
-        let mut maybe_applied = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
-                let why = format!("no answer within {:?}", node.config.request_timeout());
-                return (Err(CallError::Unknown(why)), maybe_applied);
+                return answer(&node, call.give_up(format!("no answer within {timeout:?}")));
             }
-            let request = Request {
-                client: self.lane.id,
-                seq,
-                op: op.clone(),
-                read,
-                quorum: None,
-            };
-            let answer = node.enqueue(request, via).await;
+            let answered = node.enqueue(call.request().clone(), via).await;
             if self.order.release_on_enqueue {
                 self.order.next.take();
             }
-            let attempt = async { answer?.await.ok() };
+            let attempt = async { answered?.await.ok() };
             let limit = ATTEMPT_TIMEOUT.min(deadline - now);
-            let reply = match tokio::time::timeout(limit, attempt).await {
-                Ok(Some(reply)) => reply,
-                Ok(None) | Err(_) => {
-                    maybe_applied |= is_write;
-                    via = None;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
+            let step = match tokio::time::timeout(limit, attempt).await {
+                Ok(Some(reply)) if call.is_answered_by(&reply) => {
+                    call.on_reply(via.unwrap_or(node.me()), reply.result)
                 }
+                // The runtime routes answers by request identity, so a foreign answer would be
+                // its bug; it is no answer to this request either way.
+                Ok(Some(_)) | Ok(None) | Err(_) => call.on_timeout(),
             };
-            let error = match reply.result {
-                Ok(output) => return (Ok(output), true),
-                Err(error) => error,
-            };
-            match error {
-                ClientError::NotLeader {
-                    leader: Some(leader),
-                } if leader != node.me() => {
-                    match node.config.follower {
-                        FollowerMode::Forward => {
-                            // The node asked answered that another node leads: go there,
-                            // pausing if nodes keep pointing elsewhere (a view change).
-                            Metrics::inc(&node.metrics.client_forwards);
-                            forwards += 1;
-                            if forwards > FORWARDS_BEFORE_PAUSE {
-                                tokio::time::sleep(RETRY_PAUSE).await;
-                            }
-                            via = Some(leader);
-                        }
-                        FollowerMode::Redirect if !maybe_applied => {
-                            Metrics::inc(&node.metrics.client_redirects);
-                            let addr = node.peers.client_addr_of(leader);
-                            return (Err(CallError::Redirect { leader, addr }), false);
-                        }
-                        FollowerMode::Redirect => {
-                            let why = format!(
-                                "leadership moved to {leader} while the request was in flight"
-                            );
-                            return (Err(CallError::Unknown(why)), true);
-                        }
+            match step {
+                Step::Done(outcome) => return answer(&node, outcome),
+                Step::Send { to, pause } => {
+                    if to.is_some() {
+                        Metrics::inc(&node.metrics.client_forwards);
+                    }
+                    via = to.filter(|l| *l != node.me());
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
                     }
                 }
-                ClientError::NotLeader { .. } => {
-                    via = None;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                ClientError::Indeterminate { .. } | ClientError::Unavailable => {
-                    maybe_applied |= is_write;
-                    via = None;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                ClientError::SessionExpired => return (Err(CallError::Expired), maybe_applied),
-                ClientError::Rejected(why) if maybe_applied => {
-                    let why = format!(
-                        "an earlier attempt may have applied it, a retry was refused ({why})"
-                    );
-                    return (Err(CallError::Unknown(why)), true);
-                }
-                ClientError::Rejected(why) => return (Err(CallError::Rejected(why)), false),
             }
         }
+    }
+}
+
+/// The call policy of this node's configuration.
+fn policy(node: &NodeHandle) -> CallPolicy {
+    CallPolicy {
+        retry_pause: RETRY_PAUSE,
+        redirect_pause: Duration::ZERO,
+        redirects_before_pause: FORWARDS_BEFORE_PAUSE,
+        follow: match node.config.follower {
+            FollowerMode::Forward => Follow::Retry,
+            FollowerMode::Redirect => Follow::Redirect,
+        },
+    }
+}
+
+/// What a finished call answers the command.
+fn answer(node: &NodeHandle, outcome: Outcome) -> Result<Output, CallError> {
+    match outcome {
+        Outcome::Ok(output) => Ok(output),
+        Outcome::Redirect(leader) => {
+            Metrics::inc(&node.metrics.client_redirects);
+            let addr = node.peers.client_addr_of(leader);
+            Err(CallError::Redirect { leader, addr })
+        }
+        Outcome::Rejected(why) => Err(CallError::Rejected(why)),
+        Outcome::Expired => Err(CallError::Expired),
+        Outcome::Unknown(why) => Err(CallError::Unknown(why)),
     }
 }

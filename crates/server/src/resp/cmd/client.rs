@@ -1,10 +1,14 @@
 //! `CLIENT` subcommands: the connection's session.
 //!
 //! - `CLIENT ID`: the session id of this connection.
-//! - `CLIENT SESSION`: `[id, next request number]`, what a client records to resume later.
-//! - `CLIENT RESUME id seq`: continue session `id` on this connection; the next write gets
-//!   request number `seq`. To retry a write whose answer was lost, resume at that write's
-//!   number and send it again: it is applied at most once. Only while nothing is in flight.
+//! - `CLIENT SESSION`: `[id, next request number]`, what a client records to resume later:
+//!   the identity the connection's next request, if it is a write, will have.
+//! - `CLIENT RESUME id seq`: continue session `id` on this connection; the next request gets
+//!   number `seq`. Every request takes a number, reads included (an answer is matched to its
+//!   request by number), so record `CLIENT SESSION` right before the write you may need to
+//!   retry. To retry a write whose answer was lost, resume at that write's number and send it
+//!   again: it is applied at most once, and answers what it answered the first time. Only
+//!   while nothing is in flight.
 //! - `CLIENT SETNAME name`, `CLIENT GETNAME`, `CLIENT SETINFO ...`: accepted for client
 //!   libraries that send them.
 
@@ -64,10 +68,10 @@ impl Client {
     pub fn reply(self, session: &mut Session, in_flight: usize) -> Frame {
         match self {
             Client::Id => Frame::Integer(session.primary.0 as i64),
-            Client::Session => match session.primary_lane() {
-                Some(lane) => Frame::Array(vec![
-                    Frame::Integer(lane.id.0 as i64),
-                    Frame::Integer(lane.next_seq as i64),
+            Client::Session => match session.prepare_write() {
+                Some((id, next_seq)) => Frame::Array(vec![
+                    Frame::Integer(id.0 as i64),
+                    Frame::Integer(next_seq as i64),
                 ]),
                 None => Frame::error("ERR the session has a request in flight"),
             },

@@ -1,22 +1,16 @@
 //! `INCR key`, `DECR key`, `INCRBY key n`, `DECRBY key n`: the value after adding, with an
 //! absent key counting as 0.
 //!
-//! The replicated state machine has no arithmetic, so the server makes the increment atomic
-//! with a bounded compare-and-set loop: read the value linearizably, then CAS it from what
-//! was read to the sum. The CAS succeeds only if nobody wrote in between, so a successful
-//! increment is one atomic step (its linearization point is the CAS). Under contention the
-//! loop retries, at most `TRIES_MAX` times, then answers an error rather than spinning. (A
-//! core `Incr` operation would avoid the read's round trip; the loop keeps every protocol's
-//! state machine unchanged.) Protocols without compare-and-set (quorum, multiprimary) refuse
-//! the CAS, and INCR answers that refusal.
+//! One replicated operation of the state machine ([`Op::Incr`]): atomic, and exactly once
+//! like any write, so a retry with `CLIENT RESUME` answers the number the first attempt
+//! produced rather than adding again. Protocols without read-modify-write operations (quorum,
+//! multiprimary) refuse it; their counters are CRDTs.
 
-use super::{parse_integer, read_values, unexpected, Parse};
+use super::{unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
-use quorate_core::{Op, Output, ReadMode};
-
-const TRIES_MAX: usize = 64;
+use quorate_core::{Op, Output};
 
 #[derive(Debug)]
 pub struct Incr {
@@ -41,44 +35,16 @@ impl Incr {
     }
 
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
-        for _ in 0..TRIES_MAX {
-            let read = exec.read(
-                Op::Get {
-                    key: self.key.clone(),
-                },
-                ReadMode::Linearizable,
-            );
-            let output = read.await?;
-            let mut values = read_values(exec, &self.key, output)?;
-            if values.len() > 1 {
-                return Ok(Frame::error(
-                    "ERR the key holds concurrent versions (siblings); SET it first",
-                ));
-            }
-            let current = values.pop();
-            let number = match &current {
-                None => 0,
-                Some(bytes) => match parse_integer(bytes) {
-                    Some(n) => n,
-                    None => return Ok(Frame::error("ERR value is not an integer or out of range")),
-                },
-            };
-            let Some(sum) = number.checked_add(self.delta) else {
-                return Ok(Frame::error("ERR increment or decrement would overflow"));
-            };
-            let op = Op::Cas {
-                key: self.key.clone(),
-                expected: current,
-                new: Bytes::from(sum.to_string()),
-            };
-            match exec.write(op).await? {
-                Output::Swapped(true) => return Ok(Frame::Integer(sum)),
-                Output::Swapped(false) => continue, // Someone wrote in between: read again.
-                other => return Err(unexpected(other)),
-            }
+        let op = Op::Incr {
+            key: self.key,
+            by: self.delta,
+        };
+        match exec.write(op).await? {
+            Output::Counter(Some(sum)) => Ok(Frame::Integer(sum)),
+            Output::Counter(None) => Ok(Frame::error(
+                "ERR value is not an integer or out of range (or the sum would overflow)",
+            )),
+            other => Err(unexpected(other)),
         }
-        Ok(Frame::error(format!(
-            "ERR increment gave up after {TRIES_MAX} conflicting attempts; retry"
-        )))
     }
 }

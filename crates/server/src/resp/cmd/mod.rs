@@ -112,7 +112,6 @@ impl Command {
         match self {
             Command::Del(cmd) => cmd.keys() == 1,
             Command::Exists(cmd) => cmd.keys() == 1,
-            Command::Incr(_) => false,
             _ => true,
         }
     }
