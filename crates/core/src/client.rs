@@ -115,6 +115,14 @@ impl Session {
         }
     }
 
+    /// `call` was refused (it did not take effect): if it was the write that opened the
+    /// session, the session is not open after all.
+    pub fn refused(&mut self, call: &Call) {
+        if call.opens {
+            self.opened = false;
+        }
+    }
+
     /// Gives `op` its identity: the session's next number. A write of a session that is not
     /// open yet but whose reads used numbers moves to a fresh id from `fresh` first (see the
     /// module docs).
@@ -186,6 +194,8 @@ pub struct Call {
     /// A write attempt ended without a definite answer: it may have taken effect.
     may_have_taken_effect: bool,
     redirects: u32,
+    /// This write opened its session.
+    opens: bool,
 }
 
 impl Call {
@@ -197,6 +207,7 @@ impl Call {
         policy: CallPolicy,
         fresh: impl FnOnce() -> ClientId,
     ) -> Call {
+        let was_open = session.opened();
         let (client, seq) = session.start(&op, fresh);
         let request = Request {
             client,
@@ -210,6 +221,7 @@ impl Call {
             policy,
             may_have_taken_effect: false,
             redirects: 0,
+            opens: !was_open && session.opened(),
         }
     }
 

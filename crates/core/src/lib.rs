@@ -12,6 +12,9 @@
 //!   [`Effect`](protocol::Effect)s, with `Persist` as a barrier.
 //! - [`client`]: the client side of a request (session identity, retries, redirects), one
 //!   sans-IO state machine driven by the simulator's clients and the server's RESP sessions.
+//! - [`shell`]: what sits between clients and a protocol node on one machine (waiters, routing
+//!   of answers by request identity, forwarding to the leader), driven by the server's runtime
+//!   and by the simulator.
 //! - [`quorum`]: majority arithmetic shared by the quorum-based protocols.
 //! - [`clock`]: hybrid logical clocks, version vectors and dotted version vectors, for
 //!   protocols that order or detect concurrent writes without a leader.
@@ -29,6 +32,7 @@ pub mod ids;
 pub mod kv;
 pub mod protocol;
 pub mod quorum;
+pub mod shell;
 pub mod time;
 
 pub use ids::{ClientId, NodeId};

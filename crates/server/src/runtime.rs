@@ -29,12 +29,11 @@ use crate::metrics::Metrics;
 use crate::served::ServedProtocol;
 use crate::storage::{PersistEvent, Persister};
 use crate::transport::{PeerContext, PeerMsg, PeerSender};
-use quorate_core::{
-    ClientError, ClientId, Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange,
-};
+use quorate_core::shell::{Action, Shell, ShellMsg};
+use quorate_core::{Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -64,39 +63,6 @@ pub enum ClientCall {
     },
 }
 
-enum Waiter {
-    Local {
-        seq: u64,
-        reply: oneshot::Sender<Reply>,
-        since: Instant,
-        /// The request, kept to forward it if this node turns out not to lead.
-        forward: Option<Request>,
-    },
-    /// A request forwarded by follower `node`; the answer goes back to it.
-    Remote {
-        seq: u64,
-        node: NodeId,
-        since: Instant,
-    },
-}
-
-impl Waiter {
-    fn seq(&self) -> u64 {
-        match self {
-            Waiter::Local { seq, .. } | Waiter::Remote { seq, .. } => *seq,
-        }
-    }
-
-    fn is_live(&self, now: Instant) -> bool {
-        match self {
-            Waiter::Local { reply, since, .. } => {
-                !reply.is_closed() && now.duration_since(*since) < WAITER_TTL
-            }
-            Waiter::Remote { since, .. } => now.duration_since(*since) < WAITER_TTL,
-        }
-    }
-}
-
 /// The channels the runtime listens on.
 pub struct Inboxes<M> {
     pub peers: mpsc::Receiver<(NodeId, PeerMsg<M>)>,
@@ -124,7 +90,9 @@ pub struct Runtime<P: ServedProtocol> {
     /// Messages the node sent itself, delivered back after the current step (rule 6 of the
     /// protocol contract: how a node learns its own writes are durable).
     loopback: VecDeque<P::Message>,
-    waiters: HashMap<ClientId, Waiter>,
+    /// Who waits for which answer, and forwarding to the leader: the node shell the
+    /// simulator drives too.
+    shell: Shell<oneshot::Sender<Reply>>,
     peers: BTreeMap<NodeId, PeerSender<P::Message>>,
     ctx: Arc<PeerContext>,
     metrics: Arc<Metrics>,
@@ -153,7 +121,7 @@ impl<P: ServedProtocol> Runtime<P> {
             durable: 0,
             held: VecDeque::new(),
             loopback: VecDeque::new(),
-            waiters: HashMap::new(),
+            shell: Shell::new(ctx.me, peers.keys().copied().collect()),
             peers,
             ctx,
             metrics,
@@ -217,7 +185,8 @@ impl<P: ServedProtocol> Runtime<P> {
         let now = Instant::now();
         if now.duration_since(self.last_sweep) > Duration::from_secs(5) {
             self.last_sweep = now;
-            self.waiters.retain(|_, waiter| waiter.is_live(now));
+            let at = self.now();
+            self.shell.sweep(at, WAITER_TTL, |reply| !reply.is_closed());
         }
     }
 
@@ -272,7 +241,10 @@ impl<P: ServedProtocol> Runtime<P> {
         match effect {
             Effect::Send { to, msg } if to == self.ctx.me => self.loopback.push_back(msg),
             Effect::Send { to, msg } => self.send(to, PeerMsg::Protocol(msg)),
-            Effect::Reply(reply) => self.route_reply(reply, true),
+            Effect::Reply(reply) => {
+                let actions = self.shell.on_reply(reply);
+                self.run_shell(actions);
+            }
             Effect::SetTimer { timer, after } => {
                 let at = Instant::now() + self.draw(after);
                 self.timers.insert(timer, at);
@@ -297,47 +269,21 @@ impl<P: ServedProtocol> Runtime<P> {
         }
     }
 
-    /// Delivers `reply` to whoever waits for it; `from_node` is false for answers relayed
-    /// from the leader, which only local waiters may receive.
-    fn route_reply(&mut self, reply: Reply, from_node: bool) {
-        let Some(waiter) = self.waiters.remove(&reply.client) else {
-            return; // Nobody waits (gave up, or a duplicate answer).
-        };
-        if waiter.seq() != reply.seq {
-            self.waiters.insert(reply.client, waiter); // An answer to an older attempt.
-            return;
-        }
-        match waiter {
-            Waiter::Local {
-                seq,
-                reply: tx,
-                since,
-                forward: Some(request),
-            } if from_node => match reply.result {
-                Err(ClientError::NotLeader {
-                    leader: Some(leader),
-                }) if leader != self.ctx.me && self.peers.contains_key(&leader) => {
-                    Metrics::inc(&self.metrics.client_forwards);
-                    let waiter = Waiter::Local {
-                        seq,
-                        reply: tx,
-                        since,
-                        forward: None,
-                    };
-                    self.waiters.insert(request.client, waiter);
-                    self.send(leader, PeerMsg::Forward(request));
+    /// Carries out what the shell asks for.
+    fn run_shell(&mut self, actions: Vec<Action<oneshot::Sender<Reply>>>) {
+        for action in actions {
+            match action {
+                Action::Step(request) => self.step(Input::Request(request)),
+                Action::Deliver(waiter, reply) => {
+                    let _ = waiter.send(reply); // The client may have gone; nothing to do.
                 }
-                _ => {
-                    let _ = tx.send(reply);
+                Action::Send(to, msg) => {
+                    if matches!(msg, ShellMsg::Forward(_)) {
+                        Metrics::inc(&self.metrics.client_forwards);
+                    }
+                    self.send(to, PeerMsg::Shell(msg));
                 }
-            },
-            Waiter::Local { reply: tx, .. } => {
-                let _ = tx.send(reply);
             }
-            Waiter::Remote { node, .. } if from_node => {
-                self.send(node, PeerMsg::ForwardReply(reply))
-            }
-            Waiter::Remote { .. } => {}
         }
     }
 
@@ -362,45 +308,26 @@ impl<P: ServedProtocol> Runtime<P> {
     fn on_peer(&mut self, from: NodeId, msg: PeerMsg<P::Message>) {
         match msg {
             PeerMsg::Protocol(msg) => self.step(Input::Message { from, msg }),
-            PeerMsg::Forward(request) => {
-                let waiter = Waiter::Remote {
-                    seq: request.seq,
-                    node: from,
-                    since: Instant::now(),
-                };
-                self.waiters.insert(request.client, waiter);
-                self.step(Input::Request(request));
+            PeerMsg::Shell(msg) => {
+                let actions = self.shell.on_message(self.now(), from, msg);
+                self.run_shell(actions);
             }
-            PeerMsg::ForwardReply(reply) => self.route_reply(reply, false),
         }
     }
 
     fn on_call(&mut self, call: ClientCall) {
-        match call {
+        let now = self.now();
+        let actions = match call {
             ClientCall::Submit {
                 request,
                 reply,
                 forward,
-            } => {
-                let kept = forward.then(|| request.clone());
-                self.wait(&request, reply, kept);
-                self.step(Input::Request(request));
-            }
+            } => self.shell.submit(now, request, reply, forward),
             ClientCall::Forward { to, request, reply } => {
-                self.wait(&request, reply, None);
-                self.send(to, PeerMsg::Forward(request));
+                self.shell.submit_to(now, to, request, reply)
             }
-        }
-    }
-
-    fn wait(&mut self, request: &Request, reply: oneshot::Sender<Reply>, forward: Option<Request>) {
-        let waiter = Waiter::Local {
-            seq: request.seq,
-            reply,
-            since: Instant::now(),
-            forward,
         };
-        self.waiters.insert(request.client, waiter);
+        self.run_shell(actions);
     }
 
     /// The node's id, for logs.
@@ -493,6 +420,7 @@ mod tests {
 
     use super::*;
     use crate::storage::Storage;
+    use quorate_core::ClientId;
     use quorate_core::{Durable, NodeStatus, Op, Output, Protocol, ReadMode, Role};
     use serde::{Deserialize, Serialize};
 

@@ -5,23 +5,33 @@
 //! as a *new* process with a new session, as a Jepsen process would after a crash. Retries of
 //! one operation reuse its session and sequence number, so the state machine applies it at
 //! most once however many nodes received it.
+//!
+//! Identity, retries and what an answer means are [`quorate_core::client`]'s `Session` and
+//! `Call`, the state machine the server's RESP sessions drive too; this module only carries
+//! it out in simulated time (which node to try, when to wake, what to record).
 
 use crate::harness::{ClientOps, Harness};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
 use quorate_check::{Event as HistoryEvent, EventKind};
+use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
 use quorate_core::crdt::CrdtValue;
-use quorate_core::{ClientError, ClientId, Op, Output, ReadMode, Reply, Request};
+use quorate_core::{ClientId, Op, Output, ReadMode, Reply};
+use std::time::Duration;
 
 /// Client sessions encode their client slot in the low bits of the id.
-const SLOT_BITS: u64 = 16;
+pub(crate) const SLOT_BITS: u64 = 16;
+
+/// The client slot a session id belongs to.
+pub(crate) fn client_slot(id: ClientId) -> usize {
+    (id.0 & ((1 << SLOT_BITS) - 1)) as usize
+}
 
 pub(crate) struct ClientSlot {
     /// The history's process id; a new one after every `info`.
     pub process: u64,
-    pub session: ClientId,
-    pub seq: u64,
+    pub session: Session,
     /// The node this client currently believes serves requests.
     pub target: usize,
     pub pending: Option<Pending>,
@@ -34,12 +44,6 @@ pub(crate) struct ClientSlot {
     /// The client changed nodes since its current process began (sticky clients only): its
     /// next invocation starts a new process.
     pub moved: bool,
-    /// The session has invoked a write (sticky clients only). Reads that a protocol answers
-    /// without its log still consume sequence numbers, and a state machine that first sees a
-    /// session at a sequence number above 1 takes it for an evicted one; so a sticky client
-    /// opens each session with a write, as a ZooKeeper client opens its session with a
-    /// `createSession` transaction.
-    pub opened: bool,
     /// Per key, the join of the causal contexts this session got (causal workloads).
     pub contexts: Vec<CausalContext>,
     /// Per key, the set elements this session last read (CRDT workloads).
@@ -47,6 +51,10 @@ pub(crate) struct ClientSlot {
 }
 
 pub(crate) struct Pending {
+    /// The request and its retries.
+    pub call: Call,
+    /// An attempt is out and no answer has come (a wake-up is its timeout).
+    pub awaiting: bool,
     pub op: Op,
     /// How a GET asks to be served (`Linearizable` for writes).
     pub read: ReadMode,
@@ -64,15 +72,13 @@ impl<H: Harness> Simulation<'_, H> {
             let target = self.rng.below(self.ids.len() as u64) as usize;
             let client = ClientSlot {
                 process: 0,
-                session: ClientId(0),
-                seq: 0,
+                session: Session::new(ClientId(0)),
                 target,
                 pending: None,
                 generation: 0,
                 healed_ok: false,
                 seen: vec![None; keys],
                 moved: false,
-                opened: false,
                 contexts: vec![CausalContext::new(); keys],
                 elements: vec![Vec::new(); keys],
             };
@@ -84,12 +90,12 @@ impl<H: Harness> Simulation<'_, H> {
     }
 
     fn new_session(&mut self, slot: usize) {
+        let id = self.fresh_session_id(slot);
+        let bug = self.config.client_bug;
         let client = &mut self.clients[slot];
         client.process = self.next_process;
-        client.session = ClientId((self.next_session << SLOT_BITS) | slot as u64);
-        client.seq = 0;
+        client.session = Session::new(id).with_bug(bug);
         client.moved = false;
-        client.opened = false;
         // What a session has seen is its own: a new process starts knowing nothing.
         client
             .contexts
@@ -97,7 +103,21 @@ impl<H: Harness> Simulation<'_, H> {
             .for_each(|c| *c = CausalContext::new());
         client.elements.iter_mut().for_each(Vec::clear);
         self.next_process += 1;
+    }
+
+    fn fresh_session_id(&mut self, slot: usize) -> ClientId {
         self.next_session += 1;
+        ClientId(((self.next_session - 1) << SLOT_BITS) | slot as u64)
+    }
+
+    /// How simulated clients call: follow a named leader after 1 ms, pause 20 ms otherwise.
+    fn call_policy() -> CallPolicy {
+        CallPolicy {
+            retry_pause: Duration::from_millis(20),
+            redirect_pause: Duration::from_millis(1),
+            redirects_before_pause: u32::MAX,
+            follow: Follow::Retry,
+        }
     }
 
     /// Continues the client's session under a new history process.
@@ -172,6 +192,14 @@ impl<H: Harness> Simulation<'_, H> {
         if self.now >= pending.deadline {
             return self.give_up(slot, "timed out");
         }
+        if pending.awaiting {
+            // No answer within the attempt's time: a write may have taken effect. The next
+            // attempt goes to another node (`switch_target`), at once.
+            let pending = self.clients[slot].pending.as_mut().expect("checked");
+            pending.call.on_timeout();
+            pending.awaiting = false;
+        }
+        let pending = self.clients[slot].pending.as_ref().expect("checked");
         // A write stays with the node first asked when the protocol needs it (see
         // `Harness::sticky_writes`); the client gives up on it rather than move it.
         let sticky_write = self.harness.sticky_writes() && !pending.op.is_read();
@@ -196,12 +224,20 @@ impl<H: Harness> Simulation<'_, H> {
             read = ReadMode::Local;
             self.local_reads.push(self.history.len());
         }
+        let fresh = self.fresh_session_id(slot);
         let client = &mut self.clients[slot];
-        client.seq += 1;
-        client.opened |= !op.is_read();
+        let call = Call::start(
+            &mut client.session,
+            op.clone(),
+            read,
+            Self::call_policy(),
+            || fresh,
+        );
         let process = client.process;
         let deadline = self.now + self.config.workload.op_timeout.as_nanos() as u64;
         let pending = Pending {
+            call,
+            awaiting: false,
             op,
             read,
             key,
@@ -255,7 +291,7 @@ impl<H: Harness> Simulation<'_, H> {
         self.value_counter += 1;
         let fresh = self.value_counter.to_string();
         let writes = mix.put + mix.append + mix.cas + mix.delete;
-        let open_with_write = self.sticky() && !self.clients[slot].opened && writes > 0;
+        let open_with_write = self.sticky() && !self.clients[slot].session.opened() && writes > 0;
         let gets = if open_with_write { 0 } else { mix.get };
         let mut roll = self.rng.below(u64::from(gets + writes)) as u32;
         let mut pick = |weight: u32| {
@@ -331,13 +367,8 @@ impl<H: Harness> Simulation<'_, H> {
         let client = &mut self.clients[slot];
         let pending = client.pending.as_mut().expect("a request to send");
         pending.switch_target = true;
-        let request = Request {
-            client: client.session,
-            seq: client.seq,
-            op: pending.op.clone(),
-            read: pending.read,
-            quorum: None,
-        };
+        pending.awaiting = true;
+        let request = pending.call.request().clone();
         let to = client.target;
         if !self.rng.chance(self.plan.loss) {
             let at = self.now + self.delay();
@@ -358,43 +389,41 @@ impl<H: Harness> Simulation<'_, H> {
         if reply.client.0 & crate::workload::FINAL_CLIENT != 0 {
             return self.on_final_read_reply(from, reply);
         }
-        let slot = (reply.client.0 & ((1 << SLOT_BITS) - 1)) as usize;
-        let Some(client) = self.clients.get(slot) else {
+        let slot = client_slot(reply.client);
+        let Some(client) = self.clients.get_mut(slot) else {
             return;
         };
-        if client.session != reply.client || client.seq != reply.seq || client.pending.is_none() {
-            return; // A late or duplicate answer to something this client no longer awaits.
+        let Some(pending) = client.pending.as_mut() else {
+            return; // A late or duplicate answer: this client awaits nothing.
+        };
+        if !pending.call.is_answered_by(&reply) {
+            return; // A late or duplicate answer to an earlier request of the session.
         }
+        pending.awaiting = false;
         self.hash_event(from, 6, quorate_core::digest::digest(&reply));
-        match reply.result {
-            Ok(output) => self.complete(slot, from, output),
-            Err(ClientError::NotLeader { leader } | ClientError::Indeterminate { leader }) => {
-                let known = leader
+        let node = self.ids[from];
+        let client = &mut self.clients[slot];
+        let pending = client.pending.as_mut().expect("checked above");
+        match pending.call.on_reply(node, reply.result) {
+            Step::Done(Outcome::Ok(output)) => self.complete(slot, from, output),
+            Step::Done(Outcome::Rejected(why)) => {
+                // It did not happen: a write that was to open the session did not open it.
+                client.session.refused(&pending.call);
+                self.fail(slot, from, why)
+            }
+            Step::Done(Outcome::Expired) => self.give_up(slot, "session expired"),
+            Step::Done(Outcome::Unknown(why)) => self.give_up(slot, &why),
+            Step::Done(Outcome::Redirect(_)) => unreachable!("simulated clients follow leaders"),
+            Step::Send { to, pause } => {
+                let known = to
                     .map(|id| self.node_index(id))
                     .filter(|i| *i < self.ids.len());
-                let client = &mut self.clients[slot];
-                let pending = client.pending.as_mut().expect("checked above");
+                let pending = self.clients[slot].pending.as_mut().expect("checked above");
                 pending.switch_target = known.is_none();
                 if let Some(leader) = known {
                     self.retarget(slot, leader);
                 }
-                let backoff = if known.is_some() {
-                    1_000_000
-                } else {
-                    20_000_000
-                };
-                self.wake_client(slot, backoff);
-            }
-            Err(ClientError::Unavailable) => self.wake_client(slot, 20_000_000),
-            Err(ClientError::SessionExpired) => self.give_up(slot, "session expired"),
-            Err(ClientError::Rejected(why)) => {
-                // It did not happen: a write that was to open the session did not open it.
-                let client = &mut self.clients[slot];
-                let write = client.pending.as_ref().is_some_and(|p| !p.op.is_read());
-                if write && client.seq == 1 {
-                    client.opened = false;
-                }
-                self.fail(slot, from, why)
+                self.wake_client(slot, pause.as_nanos() as u64);
             }
         }
     }

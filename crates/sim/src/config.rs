@@ -289,6 +289,8 @@ pub struct SimConfig {
     /// cluster, and members are added, promoted, removed and replaced, and leadership is
     /// transferred, during the fault phase. Needs a harness that supports it.
     pub reconfig: bool,
+    /// Run every client as this deliberately broken variant (tests that prove a check bites).
+    pub client_bug: Option<quorate_core::client::ClientBug>,
 }
 
 /// Nodes beyond `--nodes` that a reconfiguration run starts outside the cluster.
@@ -306,6 +308,7 @@ impl Default for SimConfig {
             check_time_limit: Duration::from_secs(20),
             events_max: 50_000_000,
             reconfig: false,
+            client_bug: None,
         }
     }
 }

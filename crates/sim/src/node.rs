@@ -1,6 +1,7 @@
 //! One simulated machine: the protocol node, its clock, its disk and its pending effects.
 
-use quorate_core::{Durable, Effect, Protocol, Time};
+use quorate_core::shell::Shell;
+use quorate_core::{Durable, Effect, NodeId, Protocol, Time};
 use std::collections::VecDeque;
 
 /// A node's clock: offset from true time and running fast or slow by `drift_ppm`.
@@ -45,10 +46,13 @@ pub(crate) struct Slot<P: Protocol> {
     pub timers: Vec<(P::Timer, u64)>,
     /// The node's role after its last step (to notice when it becomes leader).
     pub was_leader: bool,
+    /// Between the clients and the node, as on a server: waiters (client slots) and
+    /// forwarding. Volatile: a crash empties it.
+    pub shell: Shell<usize>,
 }
 
 impl<P: Protocol> Slot<P> {
-    pub fn new(clock: Clock) -> Slot<P> {
+    pub fn new(clock: Clock, me: NodeId, peers: Vec<NodeId>) -> Slot<P> {
         Slot {
             node: None,
             incarnation: 0,
@@ -59,6 +63,7 @@ impl<P: Protocol> Slot<P> {
             backlog: VecDeque::new(),
             timers: Vec::new(),
             was_leader: false,
+            shell: Shell::new(me, peers),
         }
     }
 
@@ -84,6 +89,7 @@ impl<P: Protocol> Slot<P> {
         self.backlog.clear();
         self.timers.clear();
         self.was_leader = false;
+        self.shell.clear();
     }
 
     pub fn is_up(&self) -> bool {

@@ -30,8 +30,10 @@ use quorate_check::Event as HistoryEvent;
 use quorate_core::digest::{digest, Fnv64};
 use quorate_core::protocol::Effects;
 use quorate_core::quorum::majority;
+use quorate_core::shell::{Action as ShellAction, ShellMsg};
 use quorate_core::{
-    AdminRequest, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request, Role, Time,
+    AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request,
+    Role, Time,
 };
 use std::hash::Hasher;
 
@@ -51,6 +53,12 @@ pub(crate) enum Event<P: Protocol> {
     Reply {
         from: usize,
         reply: Reply,
+    },
+    /// A message between the node shells of `from` and `to` (a forwarded request or answer).
+    Shell {
+        from: usize,
+        to: usize,
+        msg: ShellMsg,
     },
     Timer {
         node: usize,
@@ -166,13 +174,13 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let n = config.nodes + config.spares();
         let ids: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
         let slots = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let drift = plan.clock_drift_ppm_max;
                 let clock = Clock {
                     offset: rng.between(0, plan.clock_offset_max),
                     drift_ppm: rng.between(0, 2 * drift as u64) as i64 - drift,
                 };
-                Slot::new(clock)
+                Slot::new(clock, ids[i], ids.clone())
             })
             .collect();
         Simulation {
@@ -261,7 +269,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
             } => self.on_deliver(from, to, msg, epoch),
             Event::Request { to, request } => {
                 self.hash_event(to, 1, digest(&request));
-                self.step(to, Input::Request(request));
+                self.on_request(to, request);
+            }
+            Event::Shell { from, to, msg } => {
+                self.hash_event(to, 9, digest(&msg));
+                self.on_shell_message(from, to, msg);
             }
             Event::Reply { from, reply } if crate::reconfig::is_admin(reply.client) => {
                 self.on_admin_reply(from, reply)
@@ -373,7 +385,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         match effect {
             Effect::Send { to, msg } => self.send(i, to, msg),
-            Effect::Reply(reply) => self.send_reply(i, reply),
+            Effect::Reply(reply) if bypasses_shell(reply.client) => self.send_reply(i, reply),
+            Effect::Reply(reply) => {
+                let actions = self.slots[i].shell.on_reply(reply);
+                self.run_shell(i, actions);
+            }
             Effect::Persist(record) => {
                 let slot = &mut self.slots[i];
                 slot.unsynced.push(record);
@@ -469,6 +485,77 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     // ---------------------------------------------------------------------------------------
     // Network.
+
+    /// A client's request reaches node `i`: through its shell, as on a server. Half the
+    /// sessions (by id) ask the shell to forward to the leader, as a server in `forward` mode
+    /// does; the others are told `NotLeader` and follow it themselves.
+    fn on_request(&mut self, i: usize, request: Request) {
+        if bypasses_shell(request.client) {
+            return self.step(i, Input::Request(request));
+        }
+        if !self.slots[i].is_up() {
+            return;
+        }
+        let waiter = crate::client::client_slot(request.client);
+        let forward = (request.client.0 >> crate::client::SLOT_BITS) & 1 == 0;
+        let now = self.slots[i].clock.local(self.now);
+        let actions = self.slots[i].shell.submit(now, request, waiter, forward);
+        self.run_shell(i, actions);
+    }
+
+    fn on_shell_message(&mut self, from: usize, to: usize, msg: ShellMsg) {
+        if !self.slots[to].is_up() {
+            return;
+        }
+        let now = self.slots[to].clock.local(self.now);
+        let actions = self.slots[to].shell.on_message(now, self.ids[from], msg);
+        self.run_shell(to, actions);
+    }
+
+    /// Carries out what node `i`'s shell asks for.
+    fn run_shell(&mut self, i: usize, actions: Vec<ShellAction<usize>>) {
+        for action in actions {
+            match action {
+                ShellAction::Step(request) => self.step(i, Input::Request(request)),
+                ShellAction::Deliver(_, reply) => self.send_reply(i, reply),
+                ShellAction::Send(to, msg) => self.send_shell(i, to, msg),
+            }
+        }
+    }
+
+    /// Sends a shell message over the simulated network: partitions block it, and it may be
+    /// lost, duplicated and delayed like any message.
+    fn send_shell(&mut self, i: usize, to: NodeId, msg: ShellMsg) {
+        if to.0 == 0 || to.0 > self.ids.len() as u64 {
+            return;
+        }
+        let j = self.node_index(to);
+        let link = i * self.ids.len() + j;
+        if self.blocked[link] || self.rng.chance(self.plan.loss) {
+            return;
+        }
+        if self.rng.chance(self.plan.duplicate) {
+            let at = self.now + self.delay();
+            let copy = msg.clone();
+            self.queue.push(
+                at,
+                Event::Shell {
+                    from: i,
+                    to: j,
+                    msg: copy,
+                },
+            );
+        }
+        let at = self.now + self.delay();
+        self.queue.push(
+            at,
+            Event::Shell {
+                from: i,
+                to: j,
+                msg,
+            },
+        );
+    }
 
     pub fn node_index(&self, id: NodeId) -> usize {
         (id.0 - 1) as usize
@@ -728,4 +815,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             trace(&format!("{at:>14} {who:>4} {}", line()));
         }
     }
+}
+
+/// Final reads and the reconfiguration nemesis' requests talk to nodes directly: they are
+/// the test's own probes, not clients.
+fn bypasses_shell(client: ClientId) -> bool {
+    client.0 & crate::workload::FINAL_CLIENT != 0 || crate::reconfig::is_admin(client)
 }

@@ -99,7 +99,7 @@ fn chain_is_safe_and_live_over_many_seeds_with_every_fault() {
 
 #[test]
 fn craq_is_safe_and_live_over_many_seeds_with_every_fault() {
-    let batch = batch(&ChainHarness::new(true), &config(), 4000..4100);
+    let batch = batch(&ChainHarness::new(true), &config(), 4000..4200);
     assert_safe_and_eventful("craq", &batch, 5);
     assert!(
         batch.counters["craq_clean_reads"] > 500,

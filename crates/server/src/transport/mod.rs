@@ -26,7 +26,8 @@ mod frame;
 pub use frame::{read_frame, write_frame_into, FrameError, FRAME_HEADER_LEN};
 
 use crate::metrics::Metrics;
-use quorate_core::{NodeId, Reply, Request};
+use quorate_core::shell::ShellMsg;
+use quorate_core::NodeId;
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 /// The version of the peer wire protocol; bumped on any incompatible change.
-pub const PEER_PROTOCOL_VERSION: u16 = 1;
+/// Version 2: client requests and answers between nodes are the node shell's messages.
+pub const PEER_PROTOCOL_VERSION: u16 = 2;
 const HELLO_MAGIC: [u8; 4] = *b"QRTP";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,13 +51,13 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes of encoded messages gathered into one write, at most.
 const WRITE_BATCH_MAX: usize = 1 << 20;
 
-/// What travels between nodes: the protocol's own messages, and client requests a follower
-/// forwards to the leader (with their answers).
+/// What travels between nodes: the protocol's own messages, and the node shells' (client
+/// requests a follower forwards to the leader, with their answers; see
+/// [`quorate_core::shell`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PeerMsg<M> {
     Protocol(M),
-    Forward(Request),
-    ForwardReply(Reply),
+    Shell(ShellMsg),
 }
 
 /// The dialer's first frame.
