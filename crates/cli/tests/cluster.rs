@@ -51,18 +51,6 @@ impl Proc {
         }
         panic!("process {} ignored SIGTERM for 10 s", self.child.id());
     }
-
-    /// Waits for the process to exit on its own.
-    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
 }
 
 impl Drop for Proc {
