@@ -134,8 +134,8 @@ pub struct Options {
     /// The WAL's preallocation unit (recorded in each WAL header; a fresh WAL uses this one).
     pub chunk: u64,
     /// A deliberately broken recovery that drops a damaged last batch as if it were a torn
-    /// write (the bug this crate's rules exist to prevent), for the simulator's test.
-    #[cfg(feature = "bugs")]
+    /// write (the bug this crate's rules exist to prevent), for the simulator's test. Honoured
+    /// only when the crate is built with its `bugs` feature, which the binary never is.
     pub drop_damaged_tail: bool,
 }
 
@@ -145,7 +145,6 @@ impl Options {
             identity: identity.into(),
             members: members.into(),
             chunk: CHUNK_DEFAULT,
-            #[cfg(feature = "bugs")]
             drop_damaged_tail: false,
         }
     }
@@ -196,6 +195,7 @@ pub struct Store<D: Disk> {
     /// Records appended since the last write, each framed as `length u32 | bytes`.
     pending: Vec<u8>,
     pending_records: u32,
+    records: u64,
 }
 
 fn wal_name(generation: u64) -> String {
@@ -343,6 +343,7 @@ impl<D: Disk> Store<D> {
         );
         store.seq = scan.seq;
         store.last_batch = scan.last_batch;
+        store.records = payloads.len() as u64;
         Ok((store, payloads, report))
     }
 
@@ -358,6 +359,7 @@ impl<D: Disk> Store<D> {
             last_batch: None,
             pending: Vec::new(),
             pending_records: 0,
+            records: 0,
         }
     }
 
@@ -392,6 +394,7 @@ impl<D: Disk> Store<D> {
             self.len = len;
         }
         self.disk.write(&self.wal, self.end, &batch)?;
+        self.records += u64::from(records);
         self.last_batch = Some((self.end, end));
         self.end = end;
         self.seq += 1;
@@ -437,12 +440,19 @@ impl<D: Disk> Store<D> {
         self.len = self.chunk;
         self.seq = 0;
         self.last_batch = None;
+        self.records = 1;
         // Recovery deletes obsolete WALs too, so a crash before this line is harmless.
         self.disk.remove(&old)
     }
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Records on disk that recovery must return: the snapshot's and those of every batch
+    /// written since (synced or not).
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// The current WAL's name.
