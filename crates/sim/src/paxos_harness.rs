@@ -43,6 +43,10 @@ impl Harness for PaxosHarness {
     type Node = Paxos;
     type Invariants = PaxosSafety;
 
+    fn disk(&self) -> Option<DiskCodec<Paxos>> {
+        Some(DiskCodec::postcard())
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

@@ -632,10 +632,12 @@ fn header_at(bytes: &[u8], x: usize) -> Option<(u64, usize)> {
 }
 
 fn batch_at(bytes: &[u8], x: usize, seq: u64) -> At {
-    if bytes[x..].iter().all(|b| *b == 0) {
+    let header = header_at(bytes, x);
+    // (Checked only without a valid header: scanning to the end at every batch is quadratic.)
+    if header.is_none() && bytes[x..].iter().all(|b| *b == 0) {
         return At::End;
     }
-    let Some((found, total)) = header_at(bytes, x) else {
+    let Some((found, total)) = header else {
         // The header is unreadable: fully written and damaged if an end marker points back
         // here (the marker is written last), else a write cut short.
         let points_back = (x + 1..bytes.len().saturating_sub(TRAILER_LEN - 1))
