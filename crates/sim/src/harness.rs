@@ -19,6 +19,9 @@ pub struct DiskCodec<P: Protocol> {
     pub broken_recovery: bool,
     /// The chance that a crash also damages the node's disk, instead of a per-seed draw.
     pub damage: Option<f64>,
+    /// Check after every recovery that no fsynced record is missing (a test switches it off
+    /// to show what the protocol's own checks see without it).
+    pub check_recovery: bool,
 }
 
 impl<P: Protocol> Clone for DiskCodec<P> {
@@ -40,6 +43,7 @@ where
             decode: |bytes| postcard::from_bytes(bytes).ok(),
             broken_recovery: false,
             damage: None,
+            check_recovery: true,
         }
     }
 }
@@ -286,6 +290,8 @@ pub struct RaftHarness {
     /// The chance that a crash damages the disk (with disk faults on), instead of a per-seed
     /// draw.
     pub disk_damage: Option<f64>,
+    /// See [`DiskCodec::check_recovery`].
+    pub check_recovery: bool,
 }
 
 impl Default for RaftHarness {
@@ -311,6 +317,7 @@ impl Default for RaftHarness {
             honour_drift_bound: true,
             broken_recovery: false,
             disk_damage: None,
+            check_recovery: true,
         }
     }
 }
@@ -344,6 +351,7 @@ impl Harness for RaftHarness {
         Some(DiskCodec {
             broken_recovery: self.broken_recovery,
             damage: self.disk_damage,
+            check_recovery: self.check_recovery,
             ..DiskCodec::postcard()
         })
     }
