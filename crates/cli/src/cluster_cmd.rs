@@ -173,12 +173,40 @@ impl Signals {
 
 /// Every node's configuration, validated (tuning included) before any process starts.
 fn checked_configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> {
+    check_membership(dir, args.nodes)?;
     let configs = configs(args, dir)?;
     for config in &configs {
         config.validate().map_err(anyhow::Error::msg)?;
         quorate_server::check_tuning(config).map_err(anyhow::Error::msg)?;
     }
     Ok(configs)
+}
+
+/// Refuses to restart an existing cluster directory with another number of nodes: that would
+/// change the membership by configuration (nodes 1-3 of a 3-node cluster restarted as members
+/// of 5 can form majorities that do not overlap the old ones, and lose acknowledged writes).
+/// Each node's `IDENTITY` records the members its directory was created for.
+fn check_membership(dir: &Path, nodes: u64) -> anyhow::Result<()> {
+    let wanted: Vec<String> = (1..=nodes).map(|id| id.to_string()).collect();
+    let wanted = wanted.join(",");
+    for id in 1..=9 {
+        let identity = dir.join(format!("n{id}")).join("IDENTITY");
+        let Ok(text) = fs::read_to_string(&identity) else {
+            continue;
+        };
+        let Some(found) = text.lines().find_map(|l| l.trim().strip_prefix("members ")) else {
+            continue; // Written by an older version; the node itself refuses the format.
+        };
+        if found != wanted {
+            let count = found.split(',').count();
+            bail!(
+                "{} holds a cluster of {count} node(s) (members {found}, recorded in {}); restarting it with --nodes {nodes} would change its membership by configuration, which can lose acknowledged writes. Restart it with --nodes {count}, change the membership online, or start a new {nodes}-node cluster with a fresh --data-dir (or none)",
+                dir.display(),
+                identity.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn fresh_dir() -> anyhow::Result<PathBuf> {

@@ -571,6 +571,12 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             .collect();
         println!("counters: {}", counters.join(", "));
     }
+    if summary.disk_faults > 0 {
+        println!(
+            "storage: {} disk faults on fsynced data, {} starts refused by recovery (a refused node stays down)",
+            summary.disk_faults, summary.refused_starts
+        );
+    }
     if summary.admin_requests > 0 {
         println!(
             "reconfiguration requests: {} ({} done, {} refused, {} outcome unknown)",
@@ -624,6 +630,8 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
         "sim_time_s": summary.sim_time as f64 / 1e9,
         "crashes": summary.crashes,
         "partitions": summary.partitions,
+        "disk_faults": summary.disk_faults,
+        "refused_starts": summary.refused_starts,
         "unknown_checks": summary.unknown_checks,
         "trace_hash": format!("{:016x}", summary.last_trace_hash),
         "counters": summary.counters,

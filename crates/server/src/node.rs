@@ -5,7 +5,7 @@ use crate::metrics::{self, Metrics};
 use crate::resp::Listener;
 use crate::runtime::{Inboxes, NodeHandle, Runtime};
 use crate::served::{ClientModel, ServedProtocol};
-use crate::storage::{Persister, Storage, StorageError};
+use crate::storage::{Options, Persister, Storage, StorageError};
 use crate::transport::{accept_loop, spawn_outbound, PeerContext};
 use quorate_core::{NodeId, Protocol};
 use quorate_protocols::multipaxos::MultiPaxos;
@@ -222,8 +222,10 @@ async fn recover<P: ServedProtocol>(
         "{} node {} of cluster {:?}",
         name, config.id, config.cluster_id
     );
+    let members: Vec<String> = config.peers.keys().map(|id| id.0.to_string()).collect();
+    let options = Options::new(identity, members.join(","));
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || Storage::open(&dir, &identity))
+    let opened = tokio::task::spawn_blocking(move || Storage::open_with(&dir, &options))
         .await
         .map_err(|e| ServeError::Recovery(format!("recovery panicked: {e}")))??;
     let (storage, payloads, report) = opened;
@@ -239,12 +241,12 @@ async fn recover<P: ServedProtocol>(
         })?;
         records.push(record);
     }
-    if let Some((offset, bytes)) = report.truncated {
+    if let Some((offset, bytes)) = report.torn {
         warn!(
             dir = %config.data_dir.display(),
             offset,
             bytes,
-            "truncated a torn tail of the write-ahead log: the unsynced end of a write cut short by a crash (nothing in it was acknowledged)"
+            "zeroed a torn write at the end of the write-ahead log: a batch whose write a crash cut short before its end marker, so before its fsync (nothing in it was acknowledged)"
         );
     }
     info!(

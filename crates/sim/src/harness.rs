@@ -9,6 +9,45 @@ use quorate_protocols::primary_backup::{Replica, ReplicaConfig, Topology, ViewSa
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
 
+/// How a protocol's records are encoded for the simulated disk (see [`Harness::disk`]).
+pub struct DiskCodec<P: Protocol> {
+    pub encode: fn(&P::Record) -> Vec<u8>,
+    pub decode: fn(&[u8]) -> Option<P::Record>,
+    /// Recover with `quorate-storage`'s deliberately broken rule, which drops a damaged last
+    /// batch as if it were a torn write (takes effect only when that crate is built with its
+    /// `bugs` feature, as the simulator's tests build it).
+    pub broken_recovery: bool,
+    /// The chance that a crash also damages the node's disk, instead of a per-seed draw.
+    pub damage: Option<f64>,
+    /// Check after every recovery that no fsynced record is missing (a test switches it off
+    /// to show what the protocol's own checks see without it).
+    pub check_recovery: bool,
+}
+
+impl<P: Protocol> Clone for DiskCodec<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: Protocol> Copy for DiskCodec<P> {}
+
+impl<P: Protocol> DiskCodec<P>
+where
+    P::Record: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// Records encoded as the server encodes them (postcard).
+    pub fn postcard() -> DiskCodec<P> {
+        DiskCodec {
+            encode: |record| postcard::to_allocvec(record).expect("records encode"),
+            decode: |bytes| postcard::from_bytes(bytes).ok(),
+            broken_recovery: false,
+            damage: None,
+            check_recovery: true,
+        }
+    }
+}
+
 /// A protocol, as the simulator needs it: how to build a node, and the cluster-wide safety
 /// properties to check after every step.
 pub trait Harness: Sync {
@@ -69,6 +108,15 @@ pub trait Harness: Sync {
     ) -> HistoryVerdict {
         let _ = read_modes;
         self.check_history(history, limits)
+    }
+
+    /// How this protocol's durable records reach the simulated disk. `Some`: encoded, written
+    /// and recovered by `quorate-storage` (the server's format and recovery rules) on a
+    /// [`MemDisk`](quorate_storage::MemDisk) with faults: torn unsynced writes, and with disk
+    /// faults on, flipped bits in synced batches, lost files and failing reads. `None` (the
+    /// default): records are kept as values and only unsynced ones are lost in a crash.
+    fn disk(&self) -> Option<DiskCodec<Self::Node>> {
+        None
     }
 
     /// The operations the simulated clients issue. Default: the whole KV interface.
@@ -236,6 +284,14 @@ pub struct RaftHarness {
     /// Keep simulated clocks within `config.clock_drift_bound_ppm`. Tests switch it off to
     /// show what lease reads do when the bound is broken.
     pub honour_drift_bound: bool,
+    /// Recover the simulated disk with the deliberately broken rule (see [`DiskCodec`]), to
+    /// show the simulator catches it.
+    pub broken_recovery: bool,
+    /// The chance that a crash damages the disk (with disk faults on), instead of a per-seed
+    /// draw.
+    pub disk_damage: Option<f64>,
+    /// See [`DiskCodec::check_recovery`].
+    pub check_recovery: bool,
 }
 
 impl Default for RaftHarness {
@@ -259,6 +315,9 @@ impl Default for RaftHarness {
                 ..RaftConfig::default()
             },
             honour_drift_bound: true,
+            broken_recovery: false,
+            disk_damage: None,
+            check_recovery: true,
         }
     }
 }
@@ -286,6 +345,15 @@ impl Harness for RaftHarness {
 
     fn supports_reconfiguration(&self) -> bool {
         true
+    }
+
+    fn disk(&self) -> Option<DiskCodec<Raft>> {
+        Some(DiskCodec {
+            broken_recovery: self.broken_recovery,
+            damage: self.disk_damage,
+            check_recovery: self.check_recovery,
+            ..DiskCodec::postcard()
+        })
     }
 
     fn configuration(&self, node: &Raft) -> Option<Configuration> {
@@ -324,6 +392,10 @@ impl Harness for PrimaryBackupHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
 
+    fn disk(&self) -> Option<DiskCodec<Replica>> {
+        Some(DiskCodec::postcard())
+    }
+
     fn name(&self) -> &'static str {
         "primary-backup"
     }
@@ -354,6 +426,10 @@ impl ChainHarness {
 impl Harness for ChainHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
+
+    fn disk(&self) -> Option<DiskCodec<Replica>> {
+        Some(DiskCodec::postcard())
+    }
 
     fn name(&self) -> &'static str {
         match self.config.topology {

@@ -10,7 +10,7 @@
 //! | multi-primary, LWW | convergence | acknowledged puts LWW discarded, with HLC and with wall clocks |
 
 use crate::convergence::{self, LwwStamps};
-use crate::harness::{linearizability, ClientOps, Harness, ModelCheck, RunCheck};
+use crate::harness::{linearizability, ClientOps, DiskCodec, Harness, ModelCheck, RunCheck};
 use quorate_check::history::pair;
 use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, Operation, Verdict};
@@ -62,6 +62,16 @@ impl QuorumHarness {
 impl Harness for QuorumHarness {
     type Node = Quorum;
     type Invariants = QuorumSafety;
+
+    /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
+    /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
+    /// that stick to it (quorum), which these protocols do not promise to survive.
+    fn disk(&self) -> Option<DiskCodec<Quorum>> {
+        Some(DiskCodec {
+            damage: Some(0.0),
+            ..DiskCodec::postcard()
+        })
+    }
 
     fn name(&self) -> &'static str {
         "quorum"
@@ -188,6 +198,16 @@ impl MultiPrimaryHarness {
 impl Harness for MultiPrimaryHarness {
     type Node = MultiPrimary;
     type Invariants = MultiPrimarySafety;
+
+    /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
+    /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
+    /// that stick to it (quorum), which these protocols do not promise to survive.
+    fn disk(&self) -> Option<DiskCodec<MultiPrimary>> {
+        Some(DiskCodec {
+            damage: Some(0.0),
+            ..DiskCodec::postcard()
+        })
+    }
 
     fn name(&self) -> &'static str {
         "multiprimary"

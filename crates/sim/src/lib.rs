@@ -48,8 +48,8 @@ mod zab;
 
 pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{
-    linearizability, ChainHarness, ClientOps, Configuration, Harness, HistoryVerdict, ModelCheck,
-    PrimaryBackupHarness, RaftHarness, RunCheck, FINAL_READ_PROCESS,
+    linearizability, ChainHarness, ClientOps, Configuration, DiskCodec, Harness, HistoryVerdict,
+    ModelCheck, PrimaryBackupHarness, RaftHarness, RunCheck, FINAL_READ_PROCESS,
 };
 pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};

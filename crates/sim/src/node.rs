@@ -2,6 +2,7 @@
 
 use quorate_core::shell::Shell;
 use quorate_core::{Durable, Effect, NodeId, Protocol, Time};
+use quorate_storage::{MemDisk, Store};
 use std::collections::VecDeque;
 
 /// A node's clock: offset from true time and running fast or slow by `drift_ppm`.
@@ -49,6 +50,19 @@ pub(crate) struct Slot<P: Protocol> {
     /// Between the clients and the node, as on a server: waiters (client slots) and
     /// forwarding. Volatile: a crash empties it.
     pub shell: Shell<usize>,
+    /// With a harness that puts records on a disk ([`crate::Harness::disk`]): the storage
+    /// while the node is up, which holds the disk ...
+    pub store: Option<Store<MemDisk>>,
+    /// ... and the disk while it is down.
+    pub disk: MemDisk,
+    /// Records recovery must return (every one written before the last completed fsync),
+    /// and the last fsynced batch as (file, start, end), where a disk fault hurts most.
+    pub synced_records: u64,
+    pub synced_batch: Option<(String, u64, u64)>,
+    /// A disk fault damaged fsynced data on this node's disk.
+    pub damaged: bool,
+    /// Recovery refused to start the node: it stays down for the rest of the run.
+    pub refused: bool,
 }
 
 impl<P: Protocol> Slot<P> {
@@ -64,12 +78,28 @@ impl<P: Protocol> Slot<P> {
             timers: Vec::new(),
             was_leader: false,
             shell: Shell::new(me, peers),
+            store: None,
+            disk: MemDisk::new(),
+            synced_records: 0,
+            synced_batch: None,
+            damaged: false,
+            refused: false,
         }
     }
 
     /// The fsync finished: unsynced records are durable. A checkpoint makes every earlier
     /// record obsolete, which is how compaction frees the simulated disk.
     pub fn synced(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            // The records are on the simulated disk; this fsync makes them durable there.
+            store.sync().expect("the in-memory disk syncs");
+            self.synced_records = store.records();
+            let wal = store.wal().to_string();
+            self.synced_batch = store.last_batch().map(|(a, b)| (wal, a, b));
+            self.unsynced.clear();
+            self.syncing = false;
+            return;
+        }
         for record in self.unsynced.drain(..) {
             if record.is_checkpoint() {
                 self.durable.clear();
@@ -79,17 +109,33 @@ impl<P: Protocol> Slot<P> {
         self.syncing = false;
     }
 
-    /// The machine lost power: volatile state is gone, and of the unsynced records only the
-    /// first `kept` reached the platter.
-    pub fn crash(&mut self, kept: usize) {
+    /// The machine lost power: volatile state is gone, and of the unsynced records (bytes, on a
+    /// simulated disk) only the first `kept` reached the platter.
+    pub fn crash(&mut self, kept: u64) {
         self.node = None;
         self.incarnation += 1;
-        self.unsynced.truncate(kept);
+        if let Some(store) = self.store.take() {
+            // Of the unsynced bytes on the simulated disk, the first `kept` reached it.
+            let mut disk = store.into_disk();
+            disk.crash(kept);
+            self.disk = disk;
+            self.unsynced.clear();
+        } else {
+            self.unsynced.truncate(kept as usize);
+        }
         self.synced();
         self.backlog.clear();
         self.timers.clear();
         self.was_leader = false;
         self.shell.clear();
+    }
+
+    /// What a crash may keep part of: unsynced bytes on a simulated disk, else records.
+    pub fn unsynced_len(&self) -> u64 {
+        match &self.store {
+            Some(store) => store.disk().unsynced_bytes(),
+            None => self.unsynced.len() as u64,
+        }
     }
 
     pub fn is_up(&self) -> bool {

@@ -1,7 +1,7 @@
 //! Single-decree Paxos and Multi-Paxos as the simulator runs them.
 
 use crate::config::SimConfig;
-use crate::harness::Harness;
+use crate::harness::{DiskCodec, Harness};
 use quorate_core::NodeId;
 use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig, MultiPaxosSafety};
 use quorate_protocols::paxos::{Paxos, PaxosConfig, PaxosSafety, Retry};
@@ -42,6 +42,10 @@ impl PaxosHarness {
 impl Harness for PaxosHarness {
     type Node = Paxos;
     type Invariants = PaxosSafety;
+
+    fn disk(&self) -> Option<DiskCodec<Paxos>> {
+        Some(DiskCodec::postcard())
+    }
 
     fn name(&self) -> &'static str {
         self.name
@@ -87,6 +91,10 @@ impl Default for MultiPaxosHarness {
 impl Harness for MultiPaxosHarness {
     type Node = MultiPaxos;
     type Invariants = MultiPaxosSafety;
+
+    fn disk(&self) -> Option<DiskCodec<MultiPaxos>> {
+        Some(DiskCodec::postcard())
+    }
 
     fn name(&self) -> &'static str {
         "multipaxos"

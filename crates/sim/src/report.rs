@@ -20,6 +20,10 @@ pub struct RunStats {
     pub messages_dropped: u64,
     pub crashes: u64,
     pub partitions: u64,
+    /// Disk faults that damaged fsynced data (flipped bits, lost files, failing reads), and
+    /// starts that recovery refused because of them.
+    pub disk_faults: u64,
+    pub refused_starts: u64,
     /// Requests the reconfiguration nemesis sent, those answered done, and those refused or
     /// redirected (certainly not done); the outcome of the rest is unknown.
     pub admin_requests: u64,
@@ -146,6 +150,9 @@ pub struct Summary {
     pub unknown_checks: u64,
     pub crashes: u64,
     pub partitions: u64,
+    /// Disk faults on fsynced data, and starts recovery refused (see [`RunStats`]).
+    pub disk_faults: u64,
+    pub refused_starts: u64,
     /// The reconfiguration nemesis' requests, summed (see [`RunStats`]).
     pub admin_requests: u64,
     pub admin_ok: u64,
@@ -208,6 +215,8 @@ impl Summary {
         self.unknown_checks += u64::from(report.linearizable == Some(Verdict::Unknown));
         self.crashes += report.stats.crashes;
         self.partitions += report.stats.partitions;
+        self.disk_faults += report.stats.disk_faults;
+        self.refused_starts += report.stats.refused_starts;
         self.admin_requests += report.stats.admin_requests;
         self.admin_ok += report.stats.admin_ok;
         self.admin_refused += report.stats.admin_refused;

@@ -21,7 +21,7 @@
 
 use crate::client::ClientSlot;
 use crate::config::{FaultPlan, SimConfig};
-use crate::harness::Harness;
+use crate::harness::{DiskCodec, Harness};
 use crate::node::{Clock, Slot};
 use crate::queue::Queue;
 use crate::report::{RunReport, RunStats};
@@ -31,10 +31,12 @@ use quorate_core::digest::{digest, Fnv64};
 use quorate_core::protocol::Effects;
 use quorate_core::quorum::majority;
 use quorate_core::shell::{Action as ShellAction, ShellMsg};
+use quorate_core::Durable;
 use quorate_core::{
     AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request,
     Role, Time,
 };
+use quorate_storage::{Disk, Options, Store};
 use std::hash::Hasher;
 
 /// Something that happens at a point of simulated time.
@@ -150,7 +152,16 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub nemesis: crate::reconfig::Nemesis,
     trace_hash: Fnv64,
     trace: Option<&'a mut dyn FnMut(&str)>,
+    /// How records reach the simulated disks (`None`: kept as values).
+    codec: Option<DiskCodec<H::Node>>,
+    /// Disk damage draws from its own stream, so turning it on leaves every other draw alone.
+    disk_rng: Rng,
+    /// The chance that a crash also damages fsynced data on the node's disk.
+    disk_damage: f64,
 }
+
+/// The simulated WAL's preallocation unit: small, so runs extend files often.
+const SIM_CHUNK: u64 = 4096;
 
 const MS: u64 = 1_000_000;
 
@@ -171,6 +182,20 @@ impl<'a, H: Harness> Simulation<'a, H> {
         if config.reconfig {
             plan.reconfig_every = Some(rng.between(100 * MS, 600 * MS));
         }
+        let codec = harness.disk();
+        let mut disk_rng = Rng::new(seed ^ 0xd15c_fa17_5eed_0001);
+        let disk_damage = match codec {
+            Some(codec) if config.faults.disk && !config.reconfig => {
+                codec.damage.unwrap_or_else(|| {
+                    if disk_rng.chance(0.5) {
+                        disk_rng.unit() * 0.3
+                    } else {
+                        0.0
+                    }
+                })
+            }
+            _ => 0.0,
+        };
         let n = config.nodes + config.spares();
         let ids: Vec<NodeId> = (1..=n as u64).map(NodeId).collect();
         let slots = (0..n)
@@ -212,6 +237,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
             nemesis: Default::default(),
             trace_hash: Fnv64::default(),
             trace,
+            codec,
+            disk_rng,
+            disk_damage,
         }
     }
 
@@ -318,13 +346,90 @@ impl<'a, H: Harness> Simulation<'a, H> {
         // Spare nodes (beyond `config.nodes`) start outside the initial configuration.
         let members = &self.ids[..self.config.nodes];
         let node = self.harness.node(self.ids[i], members);
-        let recovered = self.slots[i].durable.clone();
+        let recovered = match self.codec {
+            Some(codec) => match self.recover(i, codec) {
+                Some(records) => records,
+                None => return,
+            },
+            None => self.slots[i].durable.clone(),
+        };
         self.slots[i].node = Some(node);
         self.trace_line(i, || {
             format!("start ({} records survived)", recovered.len())
         });
         self.hash_event(i, 0, recovered.len() as u64);
         self.step(i, Input::Start { recovered });
+    }
+
+    /// Opens node `i`'s simulated disk with the server's recovery code. `None`: recovery
+    /// refused (the node stays down for good, as an operator would have to step in), or it
+    /// returned fewer records than were fsynced (a violation).
+    fn recover(
+        &mut self,
+        i: usize,
+        codec: DiskCodec<H::Node>,
+    ) -> Option<Vec<<H::Node as quorate_core::Protocol>::Record>> {
+        let slot = &mut self.slots[i];
+        if slot.refused {
+            return None;
+        }
+        let members: Vec<String> = self.ids[..self.config.nodes]
+            .iter()
+            .map(|id| id.0.to_string())
+            .collect();
+        let options = Options {
+            chunk: SIM_CHUNK,
+            drop_damaged_tail: codec.broken_recovery,
+            ..Options::new(
+                format!("{} node {}", self.harness.name(), self.ids[i].0),
+                members.join(","),
+            )
+        };
+        let disk = std::mem::take(&mut slot.disk);
+        let (store, payloads, report) = match Store::open(disk, &options) {
+            Ok(opened) => opened,
+            Err(refusal) => {
+                slot.refused = true;
+                self.stats.refused_starts += 1;
+                self.hash_event(i, 9, 0);
+                self.trace_line(i, || format!("recovery refused to start: {refusal}"));
+                return None;
+            }
+        };
+        let expected = slot.synced_records;
+        if codec.check_recovery && (payloads.len() as u64) < expected {
+            let damaged = if slot.damaged {
+                " (its disk was damaged)"
+            } else {
+                ""
+            };
+            self.violations.push(format!(
+                "durability: recovery of n{} returned {} records but {expected} were fsynced{damaged}: an acknowledged record or vote was silently dropped",
+                i + 1,
+                payloads.len()
+            ));
+            return None;
+        }
+        let mut records = Vec::with_capacity(payloads.len());
+        for payload in &payloads {
+            let Some(record) = (codec.decode)(payload) else {
+                self.violations.push(format!(
+                    "durability: a record of n{} passed its checksum but does not decode",
+                    i + 1
+                ));
+                return None;
+            };
+            records.push(record);
+        }
+        slot.synced_records = store.records();
+        slot.synced_batch = None;
+        slot.store = Some(store);
+        if let Some((offset, bytes)) = report.torn {
+            self.trace_line(i, || {
+                format!("recovery zeroed a torn write: {bytes} bytes at {offset}")
+            });
+        }
+        Some(records)
     }
 
     /// Feeds one input to node `i`, checks every property, and carries out its effects.
@@ -399,6 +504,22 @@ impl<'a, H: Harness> Simulation<'a, H> {
                         unreachable!("peeked a persist")
                     };
                     slot.unsynced.push(next);
+                }
+                if let (Some(store), Some(codec)) = (slot.store.as_mut(), self.codec) {
+                    // One batch per fsync, written now, durable when `Persisted` arrives.
+                    for record in &slot.unsynced {
+                        let bytes = (codec.encode)(record);
+                        if record.is_checkpoint() {
+                            // Durable at once (synced and renamed into place), and it stands
+                            // for every record before it.
+                            store.checkpoint(&bytes).expect("the in-memory disk writes");
+                            slot.synced_records = 1;
+                            slot.synced_batch = None;
+                        } else {
+                            store.append(&bytes);
+                        }
+                    }
+                    store.write().expect("the in-memory disk writes");
                 }
                 slot.syncing = true;
                 let latency = self.rng.between(self.plan.fsync_min, self.plan.fsync_max);
@@ -724,13 +845,14 @@ impl<'a, H: Harness> Simulation<'a, H> {
     }
 
     fn crash(&mut self, i: usize) {
-        let unsynced = self.slots[i].unsynced.len();
+        let unsynced = self.slots[i].unsynced_len();
         let kept = if self.plan.torn_writes {
-            self.rng.between(0, unsynced as u64) as usize
+            self.rng.between(0, unsynced)
         } else {
             0
         };
         self.slots[i].crash(kept);
+        self.damage_disk(i);
         // Its connections die with it: nothing sent to or by the old incarnation arrives later.
         for j in 0..self.ids.len() {
             self.break_connection(i, j);
@@ -740,7 +862,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.trace_line(i, || {
             format!("crash (kept {kept} of {unsynced} unsynced records)")
         });
-        self.hash_event(i, 5, kept as u64);
+        self.hash_event(i, 5, kept);
         let downtime = self
             .rng
             .between(10 * MS, self.plan.downtime_max.max(10 * MS));
@@ -752,6 +874,65 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 incarnation,
             },
         );
+    }
+
+    /// The disk-fault nemesis: sometimes a crashed node's disk also loses fsynced data — a
+    /// flipped bit in the last fsynced batch or anywhere before it, a lost file, a failing
+    /// read. Never on more nodes than a majority can do without, since each is refused
+    /// for good by a correct recovery.
+    fn damage_disk(&mut self, i: usize) {
+        if self.disk_damage == 0.0 || self.slots[i].store.is_some() {
+            return;
+        }
+        let n = self.config.nodes;
+        let hurt = self.slots[..n]
+            .iter()
+            .filter(|s| s.damaged || s.refused)
+            .count();
+        if i >= n || hurt >= n - majority(n) || !self.disk_rng.chance(self.disk_damage) {
+            return;
+        }
+        let slot = &mut self.slots[i];
+        let names = slot.disk.list().unwrap_or_default();
+        let Some(wal) = names
+            .iter()
+            .filter(|n| n.starts_with("wal-"))
+            .max()
+            .cloned()
+        else {
+            return;
+        };
+        let synced = slot
+            .synced_batch
+            .clone()
+            .filter(|(file, _, _)| *file == wal);
+        let (start, end) = synced.map(|(_, a, b)| (a, b)).unwrap_or((0, 32));
+        let kind = self.disk_rng.below(100);
+        let bit = self.disk_rng.below(8) as u8;
+        let what = if kind < 50 {
+            let at = self.disk_rng.between(start, end - 1);
+            slot.disk.flip_bit(&wal, at, bit);
+            format!("flipped bit {bit} at offset {at} of {wal}, in its last fsynced batch")
+        } else if kind < 70 {
+            let at = self.disk_rng.between(0, end - 1);
+            slot.disk.flip_bit(&wal, at, bit);
+            format!("flipped bit {bit} at offset {at} of {wal}")
+        } else if kind < 85 {
+            let lost = if names.iter().any(|n| n == "snapshot") && self.disk_rng.chance(0.5) {
+                "snapshot".to_string()
+            } else {
+                wal
+            };
+            slot.disk.lose(&lost);
+            format!("lost {lost}")
+        } else {
+            slot.disk.fail_reads(&wal);
+            format!("reads of {wal} fail")
+        };
+        slot.damaged = true;
+        self.stats.disk_faults += 1;
+        self.hash_event(i, 10, kind);
+        self.trace_line(i, || format!("disk fault: {what}"));
     }
 
     /// End of the fault phase: restart every node, reconnect every link, stop losing and

@@ -142,6 +142,11 @@ impl<H: Harness> Simulation<'_, H> {
         self.trace_line(usize::MAX, || "final reads on every node".into());
         self.final_next = vec![0; self.ids.len()];
         for node in 0..self.ids.len() {
+            if self.slots[node].refused {
+                // Its recovery refused a damaged disk: it is out of the cluster for good.
+                self.final_next[node] = self.config.workload.keys;
+                continue;
+            }
             self.send_final_read(node);
         }
         let deadline = self.now + FINAL_READ_TIMEOUT;

@@ -8,7 +8,7 @@
 //! general sequential checker) over everything.
 
 use crate::config::ReadMix;
-use crate::harness::{linearizability, Harness, HistoryVerdict};
+use crate::harness::{linearizability, DiskCodec, Harness, HistoryVerdict};
 use quorate_check::history::pair;
 use quorate_check::linearizability::Limits;
 use quorate_check::Event as HistoryEvent;
@@ -49,6 +49,10 @@ impl Default for ZabHarness {
 impl Harness for ZabHarness {
     type Node = Zab;
     type Invariants = ZabSafety;
+
+    fn disk(&self) -> Option<DiskCodec<Zab>> {
+        Some(DiskCodec::postcard())
+    }
 
     fn name(&self) -> &'static str {
         "zab"
