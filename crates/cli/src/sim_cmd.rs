@@ -592,6 +592,11 @@ fn print_table(summary: &Summary, elapsed: Duration) {
             "note: {} histories were too large to check in the time limit (verdict unknown)",
             summary.unknown_checks
         );
+        let seeds: Vec<String> = summary.unknown_seeds.iter().map(u64::to_string).collect();
+        println!(
+            "      seeds: {} (check one with --seed N --history FILE, then quorate check FILE)",
+            seeds.join(" ")
+        );
     }
 }
 
@@ -633,6 +638,7 @@ fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
         "disk_faults": summary.disk_faults,
         "refused_starts": summary.refused_starts,
         "unknown_checks": summary.unknown_checks,
+        "unknown_seeds": summary.unknown_seeds,
         "trace_hash": format!("{:016x}", summary.last_trace_hash),
         "counters": summary.counters,
         "reconfig": {

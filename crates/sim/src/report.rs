@@ -148,6 +148,8 @@ pub struct Summary {
     pub sim_wall: Duration,
     pub check_wall: Duration,
     pub unknown_checks: u64,
+    /// The seeds whose linearizability check ran out of time, to replay with a longer limit.
+    pub unknown_seeds: Vec<u64>,
     pub crashes: u64,
     pub partitions: u64,
     /// Disk faults on fsynced data, and starts recovery refused (see [`RunStats`]).
@@ -212,7 +214,10 @@ impl Summary {
         self.sim_time += report.stats.sim_time;
         self.sim_wall += report.wall;
         self.check_wall += report.check_wall;
-        self.unknown_checks += u64::from(report.linearizable == Some(Verdict::Unknown));
+        if report.linearizable == Some(Verdict::Unknown) {
+            self.unknown_checks += 1;
+            self.unknown_seeds.push(report.seed);
+        }
         self.crashes += report.stats.crashes;
         self.partitions += report.stats.partitions;
         self.disk_faults += report.stats.disk_faults;

@@ -219,3 +219,23 @@ fn chain_nodes_that_accept_an_older_view_are_caught() {
     let caught = first_caught(&harness, &broken_config("partition,loss,reorder"), 0..300);
     assert_caught("chain nodes accepting older views", caught);
 }
+
+/// Issue 22's shape: three nodes, twelve clients on one hot key, 20-second fault phases.
+fn hot_key_broken_config() -> SimConfig {
+    let mut config = broken_config("all");
+    config.nodes = 3;
+    config.workload.clients = 12;
+    config.workload.keys = 1;
+    config.duration = Duration::from_secs(20);
+    config
+}
+
+#[test]
+fn a_restarted_tail_that_forgets_what_it_acknowledged_is_caught() {
+    // Issue 22: the tail restarts with its snapshot's commit number and serves reads from it.
+    // Rare even in the hot-key shape (seeds 13, 142 and 886 of 0..1000 catch it).
+    let mut harness = ChainHarness::new(false);
+    harness.config.bug = Some(Bug::RestartForgetsAcknowledged);
+    let caught = first_caught(&harness, &hot_key_broken_config(), 0..50);
+    assert_caught("a restarted tail forgetting what it acknowledged", caught);
+}

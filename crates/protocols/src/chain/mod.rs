@@ -46,6 +46,18 @@
 //!    chain has moved past. The original paper assumes a fail-stop master that notifies the
 //!    tail; under partitions that notification can be late, and the round is what makes a
 //!    deposed tail harmless.
+//!
+//!    "An entry of its view committed" proves only that the tail holds the writes acknowledged
+//!    *before* its view. Those acknowledged *in* it, the tail acknowledged itself, so its
+//!    commit number covers them, unless it went back: a tail that crashes restarts with the
+//!    commit number of its snapshot and rejoins the same view as its tail at the head's next
+//!    Ping. If that snapshot is of the current view, the condition holds at once, and the tail
+//!    used to answer from the snapshot after acknowledging newer writes (issue 22, found with
+//!    one hot key, 3 nodes and 20-second fault phases). So a restarting replica takes its log
+//!    as verified through its last entry of its view (it took every such entry through the
+//!    consistency check, and the head's log of that view only grows), and a tail that learns
+//!    its chain commits at once what it holds on disk: everything it ever acknowledged, since
+//!    it acknowledges only durable entries.
 //! 6. **CRAQ reads** (`Topology::Chain { craq: true }`): any chain node serves linearizable
 //!    reads. A key is clean at a node when the node's verified log holds an entry of the current
 //!    view (so it holds every write committed before the view) and no entry after its applied
@@ -53,6 +65,8 @@
 //!    its applied state, because it passed through this node on its way to the tail. Otherwise
 //!    the node sends a version query to the tail and answers once it has applied through the
 //!    tail's commit number. Either way a confirmation round protects against a deposed chain.
+//!    The tail answers a version query from the same commit number as its own reads, so a
+//!    restarted tail re-commits what it holds (step 5) before it answers one too.
 //!
 //! ## Guarantees
 //!

@@ -390,3 +390,80 @@ fn the_tail_refuses_an_older_view_and_names_the_newer_one() {
         )]
     );
 }
+
+/// A chain of three whose tail `n3` has compacted its log into a snapshot of view 1 (op 2,
+/// `k = old`) and then committed and answered `k = new` (op 3), but whose report of it up the
+/// chain was lost: the head still believes op 2 is the last committed. Then `n3` crashes and
+/// restarts, still in view 1, with op 3 on its disk.
+fn tail_restarted_after_answering(config: ReplicaConfig) -> Cluster {
+    let mut c = Cluster::new(3, config);
+    c.elect(1, &[1, 2, 3]);
+    c.exchange(&[1, 2, 3]);
+    c.request(1, put(7, 1, "k", "old"));
+    c.exchange(&[1, 2, 3]);
+    c.tick(3);
+    assert_eq!(c.nodes[&3].first_op(), 3, "n3 compacted through op 2");
+    c.request(1, put(7, 2, "k", "new"));
+    c.deliver_while(|from, to, m| to == from + 1 && matches!(m, Message::Prepare { .. }));
+    assert!(
+        c.replies_to(7, 2)
+            .iter()
+            .any(|(id, r)| *id == 3 && r.result == Ok(Output::Done)),
+        "the tail answered the write"
+    );
+    assert_eq!(c.nodes[&1].commit_number(), 2, "the head has not heard");
+    c.crash(3);
+    c.restart(3);
+    assert_eq!(c.nodes[&3].last_op(), 3, "op 3 was on n3's disk");
+    c
+}
+
+/// The head's heartbeat makes the restarted `n3` the tail of view 1 again (with the head's
+/// commit number, 2); then `n3` serves a linearizable read of `k`. Returns what it answered.
+fn read_at_restarted_tail(c: &mut Cluster) -> Vec<Result<Output, ClientError>> {
+    c.tick(1);
+    c.deliver_while(|from, to, m| from == 1 && to == 3 && matches!(m, Message::Ping { .. }));
+    assert!(c.nodes[&3].is_tail());
+    c.request(3, get(8, "k", ReadMode::Linearizable));
+    c.exchange(&[1, 3]);
+    c.replies_to(8, 0)
+        .into_iter()
+        .map(|(_, r)| r.result)
+        .collect()
+}
+
+/// Issue 22 (seed 100212 of the hot-key sweep `--nodes 3 --clients 12 --keys 1 --duration
+/// 20s`): a tail that restarts rejoins its own view as its tail when the head's next Ping
+/// arrives. Its committed state went back to its snapshot, and that snapshot is of the current
+/// view, so "an entry of my view is committed" held at once: it answered a read from the
+/// snapshot after acknowledging a newer write. The fix (step 5 of the module docs): a restarted
+/// replica's log is verified through its last entry of its view, and a tail that learns its
+/// chain commits what it holds before serving.
+#[test]
+fn step5_a_tail_restarted_in_its_view_reads_at_least_what_it_acknowledged() {
+    let mut config = config(false);
+    config.snapshot_threshold = 2;
+    let mut c = tail_restarted_after_answering(config);
+    assert_eq!(
+        read_at_restarted_tail(&mut c),
+        vec![Ok(value("new"))],
+        "a read after the acknowledged write sees it"
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
+
+/// The broken variant of issue 22 (the code before the fix) fails the scenario above: the
+/// restarted tail answers from its snapshot.
+#[cfg(feature = "bugs")]
+#[test]
+fn step5_a_restarted_tail_that_forgets_what_it_acknowledged_reads_the_snapshot() {
+    let mut config = config(false);
+    config.snapshot_threshold = 2;
+    config.bug = Some(Bug::RestartForgetsAcknowledged);
+    let mut c = tail_restarted_after_answering(config);
+    assert_eq!(
+        read_at_restarted_tail(&mut c),
+        vec![Ok(value("old"))],
+        "a stale read"
+    );
+}

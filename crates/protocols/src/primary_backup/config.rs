@@ -31,6 +31,12 @@ pub enum Bug {
     /// that view's primary side arrives, so that a deposed primary can still gather a
     /// "majority" (and a deposed chain can still reach its tail).
     AcceptOlderViews,
+    /// Chain (issue 22): a restarted replica trusts only its snapshot as verified, and a tail
+    /// that rejoins its view does not commit again what its log holds. Its committed state
+    /// goes back to its snapshot; when that snapshot is of the current view, the tail counts
+    /// as "committed in its view" and answers reads from it, although before the crash it
+    /// acknowledged newer writes.
+    RestartForgetsAcknowledged,
 }
 
 /// Tunables. The defaults suit a LAN.

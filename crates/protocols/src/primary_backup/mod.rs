@@ -414,6 +414,13 @@ impl Replica {
         self.commit = snapshot.last_op;
         self.applied = snapshot.last_op;
         self.verified = snapshot.last_op;
+        if !self.config.has_bug(Bug::RestartForgetsAcknowledged) {
+            // A replica takes entries of its view only through the consistency check, so its
+            // log matches the primary's through the last of them, across a restart too. A
+            // chain's tail needs that to commit again everything it acknowledged (issue 22).
+            let last_of_view = self.log.last_op_of_view(self.view).unwrap_or(0);
+            self.verified = self.verified.max(last_of_view);
+        }
         self.durable = self.log.last_op(); // What a restart finds on disk is durable.
         self.boot += 1;
         self.reads = Reads::new(self.boot);

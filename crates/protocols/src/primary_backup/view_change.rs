@@ -269,5 +269,11 @@ impl Replica {
             .map(|peer| (peer, Progress::new(next_op)))
             .collect();
         self.note_durability(out);
+        // A tail that restarted in its view commits again what it holds before it serves a
+        // read: its commit number went back to its snapshot, but before the crash it may have
+        // acknowledged writes up to its last durable entry of the view (issue 22).
+        if !self.config.has_bug(super::Bug::RestartForgetsAcknowledged) {
+            self.advance_commit(out);
+        }
     }
 }
