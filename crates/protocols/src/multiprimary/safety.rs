@@ -56,11 +56,11 @@ impl MultiPrimarySafety {
         if Entry::live_siblings(set).len() >= 2 {
             self.concurrent_siblings += 1;
         }
-        for (dvv, value) in set.siblings() {
+        for (dot, value) in set.siblings() {
             let value_digest = digest(value);
             let (known, holders) = self
                 .dots
-                .entry((slot.clone(), dvv.dot))
+                .entry((slot.clone(), dot))
                 .or_insert_with(|| (value_digest, BTreeSet::new()));
             holders.insert(id);
             if *known != value_digest {
@@ -68,7 +68,7 @@ impl MultiPrimarySafety {
                     property: "dot uniqueness",
                     detail: format!(
                         "{id} holds {:?} at dot {} with another value than a replica before it",
-                        slot, dvv.dot
+                        slot, dot
                     ),
                 });
             }
@@ -97,6 +97,8 @@ impl MultiPrimarySafety {
         t.clock_refusals += now.clock_refusals - before.clock_refusals;
         t.lww_lost_on_arrival += now.lww_lost_on_arrival - before.lww_lost_on_arrival;
         t.siblings_max = t.siblings_max.max(now.siblings_max);
+        t.sibling_limit_refusals += now.sibling_limit_refusals - before.sibling_limit_refusals;
+        t.sibling_limit_exceeded += now.sibling_limit_exceeded - before.sibling_limit_exceeded;
     }
 }
 
@@ -141,6 +143,8 @@ impl Invariants<MultiPrimary> for MultiPrimarySafety {
             ("clock_refusals", t.clock_refusals),
             ("lww_lost_on_arrival", t.lww_lost_on_arrival),
             ("concurrent_siblings", self.concurrent_siblings),
+            ("sibling_limit_refusals", t.sibling_limit_refusals),
+            ("sibling_limit_exceeded", t.sibling_limit_exceeded),
         ]
     }
 }

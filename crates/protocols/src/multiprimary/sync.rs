@@ -9,9 +9,10 @@ use quorate_core::{Effects, NodeId, Time};
 use std::collections::BTreeSet;
 
 impl MultiPrimary {
-    /// Step 2: sends `slot`'s new state to every peer.
-    pub(super) fn replicate(&mut self, slot: Slot, out: &mut Effects<Self>) {
-        let entries = vec![(slot.clone(), self.entries[&slot].clone())];
+    /// Step 2: sends `slot`'s change to every peer: a version-vector write's delta, or the
+    /// entry's new state (an LWW register, a CRDT).
+    pub(super) fn replicate(&mut self, slot: Slot, change: Entry, out: &mut Effects<Self>) {
+        let entries = vec![(slot, change)];
         let clock = self.hlc.last();
         let peers: Vec<NodeId> = self.peers().collect();
         for peer in peers {
@@ -65,7 +66,7 @@ impl MultiPrimary {
                 } else {
                     self.stats.replication_merges += 1;
                 }
-                self.note_siblings(&slot);
+                self.note_merged_siblings(&slot);
                 self.persist(slot, None, out);
             }
         }
