@@ -281,7 +281,9 @@ impl fmt::Display for VersionVector {
 /// everything but the few siblings it has not read is as small as those siblings are few.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct CausalContext {
-    ranges: BTreeMap<NodeId, Vec<(u64, u64)>>,
+    /// `(node, lo, hi)`: the counters `lo..=hi` of `node`. Sorted by node, then counter; one
+    /// flat vector, because contexts are cloned, hashed and joined on every write and merge.
+    ranges: Vec<(NodeId, u64, u64)>,
 }
 
 impl CausalContext {
@@ -289,13 +291,24 @@ impl CausalContext {
         CausalContext::default()
     }
 
+    /// Where `node`'s ranges are.
+    fn span(&self, node: NodeId) -> std::ops::Range<usize> {
+        let start = self.ranges.partition_point(|(n, _, _)| *n < node);
+        let end = start + self.ranges[start..].partition_point(|(n, _, _)| *n == node);
+        start..end
+    }
+
+    /// The index of the range of `node` that holds `counter`, if any.
+    fn find(&self, node: NodeId, counter: u64) -> Option<usize> {
+        let span = self.span(node);
+        let mine = &self.ranges[span.clone()];
+        let at = mine.partition_point(|(_, _, hi)| *hi < counter);
+        (at < mine.len() && mine[at].1 <= counter).then_some(span.start + at)
+    }
+
     /// True when `dot` is in the set.
     pub fn covers(&self, dot: Dot) -> bool {
-        let Some(ranges) = self.ranges.get(&dot.node) else {
-            return false;
-        };
-        let at = ranges.partition_point(|(_, hi)| *hi < dot.counter);
-        at < ranges.len() && ranges[at].0 <= dot.counter
+        self.find(dot.node, dot.counter).is_some()
     }
 
     /// Adds one dot (and nothing before it).
@@ -305,22 +318,13 @@ impl CausalContext {
 
     /// Takes one dot out of the set (splitting its range).
     pub fn remove(&mut self, dot: Dot) {
-        let Some(ranges) = self.ranges.get_mut(&dot.node) else {
+        let Some(at) = self.find(dot.node, dot.counter) else {
             return;
         };
-        let at = ranges.partition_point(|(_, hi)| *hi < dot.counter);
-        if at == ranges.len() || ranges[at].0 > dot.counter {
-            return;
-        }
-        let (lo, hi) = ranges[at];
-        let parts: Vec<(u64, u64)> = [(lo, dot.counter - 1), (dot.counter + 1, hi)]
-            .into_iter()
-            .filter(|(lo, hi)| lo <= hi)
-            .collect();
-        ranges.splice(at..=at, parts);
-        if ranges.is_empty() {
-            self.ranges.remove(&dot.node);
-        }
+        let (node, lo, hi) = self.ranges[at];
+        let parts = [(node, lo, dot.counter - 1), (node, dot.counter + 1, hi)];
+        let parts = parts.into_iter().filter(|(_, lo, hi)| lo <= hi);
+        self.ranges.splice(at..=at, parts);
     }
 
     /// Adds the counters `lo..=hi` of `node`, merging the ranges they touch.
@@ -328,33 +332,37 @@ impl CausalContext {
         if lo == 0 || lo > hi {
             return; // Counters start at 1.
         }
-        let ranges = self.ranges.entry(node).or_default();
-        let start = ranges.partition_point(|(_, h)| h.saturating_add(1) < lo);
-        let end = ranges.partition_point(|(l, _)| *l <= hi.saturating_add(1));
+        let span = self.span(node);
+        let mine = &self.ranges[span.clone()];
+        let start = mine.partition_point(|(_, _, h)| h.saturating_add(1) < lo);
+        let end = mine.partition_point(|(_, l, _)| *l <= hi.saturating_add(1));
         let (mut lo, mut hi) = (lo, hi);
         if start < end {
-            lo = lo.min(ranges[start].0);
-            hi = hi.max(ranges[end - 1].1);
+            if start + 1 == end && mine[start].1 <= lo && hi <= mine[start].2 {
+                return; // Already covered.
+            }
+            lo = lo.min(mine[start].1);
+            hi = hi.max(mine[end - 1].2);
         }
-        ranges.splice(start..end, [(lo, hi)]);
+        let (start, end) = (span.start + start, span.start + end);
+        self.ranges.splice(start..end, [(node, lo, hi)]);
     }
 
     /// The union of two sets of dots.
     pub fn join(&mut self, other: &CausalContext) {
-        for (node, ranges) in &other.ranges {
-            for (lo, hi) in ranges {
-                self.insert(*node, *lo, *hi);
-            }
+        if self.ranges.is_empty() {
+            self.ranges.clone_from(&other.ranges);
+            return;
+        }
+        for (node, lo, hi) in &other.ranges {
+            self.insert(*node, *lo, *hi);
         }
     }
 
     /// The next dot of `node`: above every dot of `node` in the set.
     pub fn next_dot(&self, node: NodeId) -> Dot {
-        let last = self
-            .ranges
-            .get(&node)
-            .and_then(|ranges| ranges.last())
-            .map_or(0, |(_, hi)| *hi);
+        let span = self.span(node);
+        let last = self.ranges[span].last().map_or(0, |(_, _, hi)| *hi);
         Dot {
             node,
             counter: last + 1,
@@ -363,13 +371,10 @@ impl CausalContext {
 
     /// True when every dot of `other` is in this set.
     pub fn contains_all(&self, other: &CausalContext) -> bool {
-        other.ranges.iter().all(|(node, theirs)| {
-            let mine = self.ranges.get(node).map(Vec::as_slice).unwrap_or(&[]);
-            theirs.iter().all(|(lo, hi)| {
-                // Ranges are non-adjacent, so a covered run lies within one of them.
-                let at = mine.partition_point(|(_, h)| h < lo);
-                at < mine.len() && mine[at].0 <= *lo && *hi <= mine[at].1
-            })
+        // Ranges are non-adjacent, so a covered run lies within one of them.
+        other.ranges.iter().all(|(node, lo, hi)| {
+            self.find(*node, *lo)
+                .is_some_and(|at| *hi <= self.ranges[at].2)
         })
     }
 
@@ -381,34 +386,30 @@ impl CausalContext {
     pub fn vector(&self) -> VersionVector {
         self.ranges
             .iter()
-            .filter_map(|(node, ranges)| match ranges.first() {
-                Some((1, hi)) => Some((*node, *hi)),
-                _ => None,
-            })
+            .filter(|(_, lo, _)| *lo == 1)
+            .map(|(node, _, hi)| (*node, *hi))
             .collect()
     }
 
     /// How many ranges the set is made of: its size, whatever the number of dots.
     pub fn ranges(&self) -> usize {
-        self.ranges.values().map(Vec::len).sum()
+        self.ranges.len()
     }
 
-    /// Asserts the representation's invariant: per node, non-empty ranges of counters from 1,
-    /// sorted, disjoint and not adjacent.
+    /// Asserts the representation's invariant: ranges of counters from 1, sorted by node and
+    /// counter, and per node disjoint and not adjacent.
     pub fn check_invariants(&self) {
-        for (node, ranges) in &self.ranges {
-            assert!(!ranges.is_empty(), "{node} has an empty list of ranges");
-            for (lo, hi) in ranges {
-                assert!(1 <= *lo && lo <= hi, "{node}: bad range {lo}..={hi}");
-            }
-            for pair in ranges.windows(2) {
-                assert!(
-                    pair[0].1 + 1 < pair[1].0,
-                    "{node}: ranges {:?} and {:?} overlap or touch",
-                    pair[0],
-                    pair[1]
-                );
-            }
+        for (node, lo, hi) in &self.ranges {
+            assert!(1 <= *lo && lo <= hi, "{node}: bad range {lo}..={hi}");
+        }
+        for pair in self.ranges.windows(2) {
+            let ((a, _, a_hi), (b, b_lo, _)) = (pair[0], pair[1]);
+            assert!(
+                a < b || (a == b && a_hi + 1 < b_lo),
+                "ranges {:?} and {:?} out of order, overlapping or touching",
+                pair[0],
+                pair[1]
+            );
         }
     }
 }
@@ -426,13 +427,11 @@ impl From<VersionVector> for CausalContext {
 impl fmt::Display for CausalContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.vector())?;
-        for (node, ranges) in &self.ranges {
-            for (lo, hi) in ranges.iter().filter(|(lo, _)| *lo != 1) {
-                if lo == hi {
-                    write!(f, "+({node}, {lo})")?;
-                } else {
-                    write!(f, "+({node}, {lo}..={hi})")?;
-                }
+        for (node, lo, hi) in self.ranges.iter().filter(|(_, lo, _)| *lo != 1) {
+            if lo == hi {
+                write!(f, "+({node}, {lo})")?;
+            } else {
+                write!(f, "+({node}, {lo}..={hi})")?;
             }
         }
         Ok(())

@@ -186,3 +186,66 @@ fn one_session_writing_a_key_ten_thousand_times_stays_bounded() {
 fn sixty_four_sessions_writing_a_key_ten_thousand_times_stay_bounded() {
     assert_bounded(64);
 }
+
+/// Blind writers add a sibling each, up to `max_siblings`; the next blind write is refused
+/// (it did not happen) and counted, and a write whose context resolves siblings still goes
+/// through.
+#[test]
+fn blind_writes_beyond_max_siblings_are_refused_and_a_resolving_write_is_not() {
+    let config = MultiPrimaryConfig {
+        max_siblings: 4,
+        ..MultiPrimaryConfig::default()
+    };
+    let mut cluster = Cluster::new(config);
+    for client in 0..4 {
+        cluster.write(0, client, 1, "blind", &mut CausalContext::new());
+    }
+    let request = |client: u64, context: CausalContext| Request {
+        client: ClientId(client),
+        seq: 1,
+        op: Op::PutWithContext {
+            key: Bytes::from_static(b"k"),
+            value: Some(Bytes::from_static(b"v")),
+            context,
+        },
+        read: ReadMode::Linearizable,
+        quorum: None,
+    };
+    let node = &mut cluster.nodes[0];
+    let mut out = Effects::new();
+    node.step(
+        Time::ZERO,
+        Input::Request(request(9, CausalContext::new())),
+        &mut out,
+    );
+    let answers: Vec<_> = out.drain().collect();
+    let refused = answers.iter().any(|e| {
+        matches!(e, Effect::Reply(r)
+            if matches!(&r.result, Err(ClientError::Rejected(why))
+                if why.starts_with(SIBLING_LIMIT_REFUSAL)))
+    });
+    assert!(refused, "{answers:?}");
+    assert!(
+        !answers.iter().any(|e| matches!(e, Effect::Persist(_))),
+        "a refused write changes nothing"
+    );
+    assert_eq!(node.stats().sibling_limit_refusals, 1);
+    let slot = Slot::Register(Bytes::from_static(b"k"));
+    let Some(Entry::Siblings(set)) = node.entry(&slot) else {
+        panic!()
+    };
+    let everything = set.context();
+    node.step(
+        Time::ZERO,
+        Input::Request(request(10, everything)),
+        &mut out,
+    );
+    let Some(Entry::Siblings(set)) = node.entry(&slot) else {
+        panic!()
+    };
+    assert_eq!(
+        set.len(),
+        1,
+        "a write that saw every sibling replaces them all"
+    );
+}

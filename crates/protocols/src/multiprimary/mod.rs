@@ -90,6 +90,7 @@ pub use safety::MultiPrimarySafety;
 
 use crate::session::SessionTable;
 use quorate_core::clock::{Hlc, HlcStamp};
+use quorate_core::digest::digest;
 use quorate_core::kv::SESSIONS_MAX_DEFAULT;
 use quorate_core::{
     ClientError, ClientId, Effects, Input, Key, NodeId, NodeStatus, Output, Protocol, Reply, Role,
@@ -125,6 +126,9 @@ pub enum LwwClock {
     /// The node's raw wall clock (`now`), as the seed does: for comparison only.
     Wall,
 }
+
+/// How the refusal of a write beyond `max_siblings` starts (drivers count these).
+pub const SIBLING_LIMIT_REFUSAL: &str = "too many siblings";
 
 /// The default of [`MultiPrimaryConfig::max_siblings`], Riak's.
 pub const MAX_SIBLINGS_DEFAULT: usize = 100;
@@ -254,6 +258,9 @@ pub struct MultiPrimary {
     config: MultiPrimaryConfig,
     started: bool,
     entries: BTreeMap<Slot, Entry>,
+    /// Per entry, the digest its Merkle leaf takes, computed when the entry changes (every
+    /// change is persisted) rather than for every entry at every anti-entropy step.
+    digests: BTreeMap<Slot, u64>,
     /// Per client, its latest write's `seq` and answer.
     sessions: SessionTable<Output>,
     hlc: Hlc,
@@ -283,6 +290,7 @@ impl MultiPrimary {
             config,
             started: false,
             entries: BTreeMap::new(),
+            digests: BTreeMap::new(),
             anti_entropy_peer: 0,
             records_since_checkpoint: 0,
             stats: MultiPrimaryStats::default(),
@@ -322,6 +330,11 @@ impl MultiPrimary {
         for record in recovered {
             self.recover(record);
         }
+        self.digests = self
+            .entries
+            .iter()
+            .map(|(slot, entry)| (slot.clone(), digest(&(slot, entry))))
+            .collect();
         out.set_timer(Timer::AntiEntropy, self.anti_entropy_interval());
     }
 
@@ -366,6 +379,7 @@ impl MultiPrimary {
     /// Persists the new state of `slot`, and every `checkpoint_every` records a checkpoint.
     fn persist(&mut self, slot: Slot, write: Option<ClientWrite>, out: &mut Effects<Self>) {
         let entry = self.entries[&slot].clone();
+        self.digests.insert(slot.clone(), digest(&(&slot, &entry)));
         let write = write.map(Box::new);
         out.persist(Record::Applied { slot, entry, write });
         self.records_since_checkpoint += 1;

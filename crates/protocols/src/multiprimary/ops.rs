@@ -1,7 +1,7 @@
 //! Client operations at the node that receives them (steps 1 and 5 of the module docs).
 
 use super::message::{ClientWrite, Entry, LwwOrigin, Slot};
-use super::{Bug, LwwClock, MultiPrimary, Resolution};
+use super::{Bug, LwwClock, MultiPrimary, Resolution, SIBLING_LIMIT_REFUSAL};
 use quorate_core::clock::{CausalContext, DvvSet, HlcStamp};
 use quorate_core::crdt::{Crdt, LwwRegister, LwwStamp};
 use quorate_core::{ClientError, Effects, Key, Op, Output, Request, Time, Value};
@@ -179,9 +179,9 @@ impl MultiPrimary {
                 if !is_delete && after > max_siblings && after > set.len() {
                     self.stats.sibling_limit_refusals += 1;
                     return Err(format!(
-                        "too many siblings: {:?} would hold {after} concurrent versions, more \
-                         than max_siblings = {max_siblings}; read the key and write with its \
-                         context to resolve them",
+                        "{SIBLING_LIMIT_REFUSAL}: {:?} would hold {after} concurrent versions, \
+                         more than max_siblings = {max_siblings}; read the key and write with \
+                         its context to resolve them",
                         String::from_utf8_lossy(key)
                     ));
                 }

@@ -77,7 +77,13 @@ impl MultiPrimary {
         let placed: Vec<(Vec<u8>, u64)> = self
             .entries
             .iter()
-            .map(|(slot, entry)| (slot.position_bytes(), digest(&(slot, entry))))
+            .map(|(slot, entry)| {
+                let leaf = match self.digests.get(slot) {
+                    Some(known) => *known,
+                    None => digest(&(slot, entry)),
+                };
+                (slot.position_bytes(), leaf)
+            })
             .collect();
         MerkleTree::build(
             self.config.merkle_depth,
