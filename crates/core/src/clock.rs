@@ -558,27 +558,26 @@ impl<T: Clone + PartialEq> DvvSet<T> {
     /// if both sides hold it or the other side has not seen it (had it seen it, it would
     /// hold it unless it was superseded). Returns true if this set changed.
     pub fn merge(&mut self, other: &DvvSet<T>) -> bool {
-        let holds =
+        let held =
             |set: &[(Dot, T)], dot: Dot| set.binary_search_by(|(mine, _)| mine.cmp(&dot)).is_ok();
-        let mut merged: Vec<(Dot, T)> = self
-            .siblings
-            .iter()
-            .filter(|(dot, _)| holds(&other.siblings, *dot) || !other.seen.covers(*dot))
-            .cloned()
-            .collect();
-        merged.extend(
-            other
-                .siblings
-                .iter()
-                .filter(|(dot, _)| !holds(&self.siblings, *dot) && !self.seen.covers(*dot))
-                .cloned(),
-        );
-        merged.sort_by_key(|(dot, _)| *dot);
-        let mut seen = self.seen.clone();
-        seen.join(&other.seen);
-        let changed = merged != self.siblings || seen != self.seen;
-        self.siblings = merged;
-        self.seen = seen;
+        let mut changed = false;
+        self.siblings.retain(|(dot, _)| {
+            let keep = held(&other.siblings, *dot) || !other.seen.covers(*dot);
+            changed |= !keep;
+            keep
+        });
+        // A dot this side holds, it has seen: only the unseen ones are new.
+        for (dot, value) in &other.siblings {
+            if !self.seen.covers(*dot) {
+                let at = self.siblings.partition_point(|(mine, _)| mine < dot);
+                self.siblings.insert(at, (*dot, value.clone()));
+                changed = true;
+            }
+        }
+        if !self.seen.contains_all(&other.seen) {
+            self.seen.join(&other.seen);
+            changed = true;
+        }
         changed
     }
 

@@ -34,6 +34,7 @@ impl MultiPrimary {
                 }
             }
         }
+        self.tree = None; // The write may touch an entry, refused or not.
         let (slot, output, lww, delta) = match self.write(now, &op) {
             Ok(written) => written,
             Err(why) => return Self::answer(client, seq, Err(ClientError::Rejected(why)), out),

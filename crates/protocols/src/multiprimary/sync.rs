@@ -73,22 +73,26 @@ impl MultiPrimary {
         true
     }
 
-    fn tree(&self) -> MerkleTree {
-        let placed: Vec<(Vec<u8>, u64)> = self
-            .entries
-            .iter()
-            .map(|(slot, entry)| {
-                let leaf = match self.digests.get(slot) {
-                    Some(known) => *known,
-                    None => digest(&(slot, entry)),
-                };
-                (slot.position_bytes(), leaf)
-            })
-            .collect();
-        MerkleTree::build(
-            self.config.merkle_depth,
-            placed.iter().map(|(bytes, d)| (bytes.as_slice(), *d)),
-        )
+    /// The Merkle tree of this node's entries (rebuilt only after an entry changed).
+    fn tree(&mut self) -> &MerkleTree {
+        if self.tree.is_none() {
+            let placed: Vec<(Vec<u8>, u64)> = self
+                .entries
+                .iter()
+                .map(|(slot, entry)| {
+                    let leaf = match self.digests.get(slot) {
+                        Some(known) => *known,
+                        None => digest(&(slot, entry)),
+                    };
+                    (slot.position_bytes(), leaf)
+                })
+                .collect();
+            self.tree = Some(MerkleTree::build(
+                self.config.merkle_depth,
+                placed.iter().map(|(bytes, d)| (bytes.as_slice(), *d)),
+            ));
+        }
+        self.tree.as_ref().expect("built above")
     }
 
     /// Step 4: starts an exchange with the next peer, round-robin.
