@@ -32,26 +32,34 @@
 //! downward-closed set of dots: it *covers* a dot when its entry for that node is at least the
 //! dot's counter. Two vectors are concurrent when neither is pointwise below the other.
 //!
-//! A **causal context** ([`CausalContext`]) is a version vector plus a *dot cloud*: dots seen
-//! beyond a gap. A client that read `{n1:2}` and then wrote through `n1`, which had meanwhile
-//! coordinated writes `(n1,3)..(n1,6)` the client never saw, has seen `{n1:2} + (n1,7)`; the
-//! plain vector `{n1:7}` would claim it saw, and let its next write replace, `(n1,3)..(n1,6)`.
+//! A **causal context** ([`CausalContext`]) is any set of dots: a version vector plus dots
+//! seen beyond a gap. A client that read `{n1:2}` and then wrote through `n1`, which had
+//! meanwhile coordinated writes `(n1,3)..(n1,6)` the client never saw, has seen
+//! `{n1:2} + (n1,7)`; the plain vector `{n1:7}` would claim it saw, and let its next write
+//! replace, `(n1,3)..(n1,6)`. It is stored as ranges of counters per node, so its size is its
+//! number of gaps, not of dots.
 //!
-//! A **dotted version vector** ([`Dvv`]) is one dot plus the causal context of what its writer
-//! had seen: the write's own event and its causal past. The DVV paper's point is that a
-//! per-replica vector alone cannot tell two concurrent writes coordinated by the same replica
-//! apart (they would get one entry and one would be lost); a dot per write can. A [`DvvSet`]
-//! keeps every write not yet superseded (the *siblings*):
+//! Dots give each write its own identity: the DVV paper's point is that a per-replica vector
+//! alone cannot tell two concurrent writes coordinated by the same replica apart (they would
+//! get one entry and one would be lost); a dot per write can. A [`DvvSet`] keeps every write
+//! not yet superseded (the *siblings*, each a dot and a value) and the causal context of every
+//! dot its replica has seen for the object: the dot-kernel multi-value register of delta-state
+//! CRDTs (Almeida et al., "Delta State Replicated Data Types", 2018).
 //!
-//! 1. A **write** of `v` coordinated by node `r` with the client's context `C` (the vector the
-//!    client read) gets the dot `(r, n)`, `n` one above anything `r` has issued for the object;
-//!    it drops every sibling whose dot `C` covers and becomes a sibling itself.
-//! 2. A **merge** of two replicas' sets keeps the union of their siblings, minus every sibling
-//!    whose dot another sibling's context covers.
-//! 3. A **read** returns the siblings' values and the join of all dots and contexts seen: the
-//!    context the client hands back with its next write.
+//! 1. A **write** of `v` coordinated by node `r` with the client's context `C` (what the
+//!    client read) drops every sibling whose dot `C` covers, adds `C` to the replica's
+//!    context, and gets the dot `(r, n)`, `n` one above anything the context holds of `r`.
+//! 2. A **merge** of two replicas' sets keeps a sibling if both hold it or the other side has
+//!    not seen its dot: a dot that the other side has seen but does not hold was superseded.
+//!    The contexts are joined. A write's *delta* (its sibling, and `C` plus its dot) merges
+//!    like the whole set would for that write, so replication ships one sibling, not the
+//!    object's history.
+//! 3. A **read** returns the siblings' values and the replica's context: the context the
+//!    client hands back with its next write.
 //!
-//! Vectors are never pruned: an entry per node that ever coordinated a write of the object.
+//! The state is bounded by the siblings plus the gaps of the context; once every replica has
+//! seen every dot the context is a version vector, one entry per node that ever coordinated
+//! a write of the object. Deletions keep no tombstone: the context remembers them.
 
 use crate::ids::NodeId;
 use serde::{Deserialize, Serialize};
@@ -266,12 +274,16 @@ impl fmt::Display for VersionVector {
 // -------------------------------------------------------------------------------------------
 // Causal contexts.
 
-/// A set of dots: a version vector (the downward-closed part) plus the dots seen beyond a gap.
-/// Kept compact: no cloud dot is covered by the vector or extends it without a gap.
+/// A set of dots, kept per node as sorted, disjoint, non-adjacent ranges of counters: the
+/// downward-closed part (a version vector) is the range that starts at 1, a dot seen beyond a
+/// gap is a range of its own, and a dot missing from an otherwise contiguous run is the gap
+/// between two ranges. Its size is the number of gaps, not of dots: a context that saw
+/// everything but the few siblings it has not read is as small as those siblings are few.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct CausalContext {
-    vv: VersionVector,
-    cloud: std::collections::BTreeSet<Dot>,
+    /// `(node, lo, hi)`: the counters `lo..=hi` of `node`. Sorted by node, then counter; one
+    /// flat vector, because contexts are cloned, hashed and joined on every write and merge.
+    ranges: Vec<(NodeId, u64, u64)>,
 }
 
 impl CausalContext {
@@ -279,92 +291,148 @@ impl CausalContext {
         CausalContext::default()
     }
 
+    /// Where `node`'s ranges are.
+    fn span(&self, node: NodeId) -> std::ops::Range<usize> {
+        let start = self.ranges.partition_point(|(n, _, _)| *n < node);
+        let end = start + self.ranges[start..].partition_point(|(n, _, _)| *n == node);
+        start..end
+    }
+
+    /// The index of the range of `node` that holds `counter`, if any.
+    fn find(&self, node: NodeId, counter: u64) -> Option<usize> {
+        let span = self.span(node);
+        let mine = &self.ranges[span.clone()];
+        let at = mine.partition_point(|(_, _, hi)| *hi < counter);
+        (at < mine.len() && mine[at].1 <= counter).then_some(span.start + at)
+    }
+
     /// True when `dot` is in the set.
     pub fn covers(&self, dot: Dot) -> bool {
-        self.vv.covers(dot) || self.cloud.contains(&dot)
+        self.find(dot.node, dot.counter).is_some()
     }
 
     /// Adds one dot (and nothing before it).
     pub fn add(&mut self, dot: Dot) {
-        if !self.vv.covers(dot) {
-            self.cloud.insert(dot);
-            self.compact();
+        self.insert(dot.node, dot.counter, dot.counter);
+    }
+
+    /// Takes one dot out of the set (splitting its range).
+    pub fn remove(&mut self, dot: Dot) {
+        let Some(at) = self.find(dot.node, dot.counter) else {
+            return;
+        };
+        let (node, lo, hi) = self.ranges[at];
+        let parts = [(node, lo, dot.counter - 1), (node, dot.counter + 1, hi)];
+        let parts = parts.into_iter().filter(|(_, lo, hi)| lo <= hi);
+        self.ranges.splice(at..=at, parts);
+    }
+
+    /// Adds the counters `lo..=hi` of `node`, merging the ranges they touch.
+    fn insert(&mut self, node: NodeId, lo: u64, hi: u64) {
+        if lo == 0 || lo > hi {
+            return; // Counters start at 1.
         }
+        let span = self.span(node);
+        let mine = &self.ranges[span.clone()];
+        let start = mine.partition_point(|(_, _, h)| h.saturating_add(1) < lo);
+        let end = mine.partition_point(|(_, l, _)| *l <= hi.saturating_add(1));
+        let (mut lo, mut hi) = (lo, hi);
+        if start < end {
+            if start + 1 == end && mine[start].1 <= lo && hi <= mine[start].2 {
+                return; // Already covered.
+            }
+            lo = lo.min(mine[start].1);
+            hi = hi.max(mine[end - 1].2);
+        }
+        let (start, end) = (span.start + start, span.start + end);
+        self.ranges.splice(start..end, [(node, lo, hi)]);
     }
 
     /// The union of two sets of dots.
     pub fn join(&mut self, other: &CausalContext) {
-        self.vv.join(&other.vv);
-        self.cloud.extend(other.cloud.iter().copied());
-        self.compact();
+        if self.ranges.is_empty() {
+            self.ranges.clone_from(&other.ranges);
+            return;
+        }
+        for (node, lo, hi) in &other.ranges {
+            self.insert(*node, *lo, *hi);
+        }
     }
 
     /// The next dot of `node`: above every dot of `node` in the set.
     pub fn next_dot(&self, node: NodeId) -> Dot {
-        let in_cloud = self
-            .cloud
-            .iter()
-            .filter(|d| d.node == node)
-            .map(|d| d.counter)
-            .max()
-            .unwrap_or(0);
+        let span = self.span(node);
+        let last = self.ranges[span].last().map_or(0, |(_, _, hi)| *hi);
         Dot {
             node,
-            counter: self.vv.get(node).max(in_cloud) + 1,
+            counter: last + 1,
         }
     }
 
     /// True when every dot of `other` is in this set.
     pub fn contains_all(&self, other: &CausalContext) -> bool {
-        let vv_in = other
-            .vv
-            .iter()
-            .all(|(node, n)| (1..=n).all(|counter| self.covers(Dot { node, counter })));
-        vv_in && other.cloud.iter().all(|dot| self.covers(*dot))
+        // Ranges are non-adjacent, so a covered run lies within one of them.
+        other.ranges.iter().all(|(node, lo, hi)| {
+            self.find(*node, *lo)
+                .is_some_and(|at| *hi <= self.ranges[at].2)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.vv.is_empty() && self.cloud.is_empty()
+        self.ranges.is_empty()
     }
 
-    /// The downward-closed part.
-    pub fn vector(&self) -> &VersionVector {
-        &self.vv
+    /// The downward-closed part: per node, the run of counters from 1.
+    pub fn vector(&self) -> VersionVector {
+        self.ranges
+            .iter()
+            .filter(|(_, lo, _)| *lo == 1)
+            .map(|(node, _, hi)| (*node, *hi))
+            .collect()
     }
 
-    /// The dots beyond a gap.
-    pub fn cloud(&self) -> impl Iterator<Item = Dot> + '_ {
-        self.cloud.iter().copied()
+    /// How many ranges the set is made of: its size, whatever the number of dots.
+    pub fn ranges(&self) -> usize {
+        self.ranges.len()
     }
 
-    /// Moves cloud dots that extend the vector into it; drops those it covers. The cloud is
-    /// in (node, counter) order, so one pass moves every contiguous run.
-    fn compact(&mut self) {
-        let cloud = std::mem::take(&mut self.cloud);
-        for dot in cloud {
-            if dot.counter == self.vv.get(dot.node) + 1 {
-                self.vv.add(dot);
-            } else if !self.vv.covers(dot) {
-                self.cloud.insert(dot);
-            }
+    /// Asserts the representation's invariant: ranges of counters from 1, sorted by node and
+    /// counter, and per node disjoint and not adjacent.
+    pub fn check_invariants(&self) {
+        for (node, lo, hi) in &self.ranges {
+            assert!(1 <= *lo && lo <= hi, "{node}: bad range {lo}..={hi}");
+        }
+        for pair in self.ranges.windows(2) {
+            let ((a, _, a_hi), (b, b_lo, _)) = (pair[0], pair[1]);
+            assert!(
+                a < b || (a == b && a_hi + 1 < b_lo),
+                "ranges {:?} and {:?} out of order, overlapping or touching",
+                pair[0],
+                pair[1]
+            );
         }
     }
 }
 
 impl From<VersionVector> for CausalContext {
     fn from(vv: VersionVector) -> CausalContext {
-        CausalContext {
-            vv,
-            cloud: Default::default(),
+        let mut context = CausalContext::new();
+        for (node, counter) in vv.iter() {
+            context.insert(node, 1, counter);
         }
+        context
     }
 }
 
 impl fmt::Display for CausalContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.vv)?;
-        for dot in &self.cloud {
-            write!(f, "+{dot}")?;
+        write!(f, "{}", self.vector())?;
+        for (node, lo, hi) in self.ranges.iter().filter(|(_, lo, _)| *lo != 1) {
+            if lo == hi {
+                write!(f, "+({node}, {lo})")?;
+            } else {
+                write!(f, "+({node}, {lo}..={hi})")?;
+            }
         }
         Ok(())
     }
@@ -373,32 +441,27 @@ impl fmt::Display for CausalContext {
 // -------------------------------------------------------------------------------------------
 // Dotted version vectors.
 
-/// A dotted version vector: the write's own event `dot` and the `context` its writer had seen.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub struct Dvv {
-    pub dot: Dot,
-    pub context: CausalContext,
-}
-
-impl Dvv {
-    /// True when this write knew of (and therefore supersedes) the write `other`.
-    pub fn supersedes(&self, other: &Dvv) -> bool {
-        self.context.covers(other.dot)
-    }
-}
-
-/// The siblings of one object: every write not superseded by a write that saw it (see the
-/// module docs). `T` is the value type; a tombstone is just a value (`Option<Value>`).
+/// The versions of one object (a multi-value register) as a delta-state CRDT (Almeida et
+/// al. 2018, "Delta state replicated data types", the dot-kernel MV-register): the live
+/// siblings, each a dot and a value, and the causal context of every dot the replica has
+/// seen for the object, live or not. A dot the context covers that is not a sibling was
+/// superseded (or was a deletion); nothing else needs remembering, so the state is bounded by
+/// the siblings and the context's gaps, however many writes the object has had.
+///
+/// `T` is the value type.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct DvvSet<T> {
-    /// Siblings ordered by dot; no sibling's dot is covered by another sibling's context.
-    siblings: Vec<(Dvv, T)>,
+    /// Live siblings ordered by dot; each dot is in `seen`.
+    siblings: Vec<(Dot, T)>,
+    /// Every dot this replica has seen for the object.
+    seen: CausalContext,
 }
 
 impl<T> Default for DvvSet<T> {
     fn default() -> Self {
         DvvSet {
             siblings: Vec::new(),
+            seen: CausalContext::new(),
         }
     }
 }
@@ -409,8 +472,8 @@ impl<T: Clone + PartialEq> DvvSet<T> {
     }
 
     /// The siblings, in dot order.
-    pub fn siblings(&self) -> impl Iterator<Item = (&Dvv, &T)> {
-        self.siblings.iter().map(|(dvv, value)| (dvv, value))
+    pub fn siblings(&self) -> impl Iterator<Item = (Dot, &T)> {
+        self.siblings.iter().map(|(dot, value)| (*dot, value))
     }
 
     pub fn len(&self) -> usize {
@@ -421,81 +484,117 @@ impl<T: Clone + PartialEq> DvvSet<T> {
         self.siblings.is_empty()
     }
 
-    /// Everything this set has seen: the join of every sibling's dot and context. A client
-    /// that writes with this context supersedes every current sibling.
+    /// Everything this set has seen. A client that read every sibling and writes with this
+    /// context supersedes every current sibling.
     pub fn context(&self) -> CausalContext {
-        let mut context = CausalContext::new();
-        for (dvv, _) in &self.siblings {
-            context.join(&dvv.context);
-            context.add(dvv.dot);
-        }
-        context
+        self.seen.clone()
+    }
+
+    /// How many siblings would remain after a write with `context` (itself included).
+    pub fn siblings_after_write(&self, context: &CausalContext) -> usize {
+        let kept = self.siblings.iter().filter(|(d, _)| !context.covers(*d));
+        kept.count() + 1
     }
 
     /// Step 1: a write of `value` coordinated by `node`, superseding what `context` covers.
     /// Returns the new write's dot.
     pub fn write(&mut self, node: NodeId, context: &CausalContext, value: T) -> Dot {
-        // Above both what this replica and what the client has seen, so that the new write
-        // never counts as part of its own past (a client may hand in any context).
-        let mut seen = self.context();
-        seen.join(context);
-        let dot = seen.next_dot(node);
-        self.siblings.retain(|(dvv, _)| !context.covers(dvv.dot));
-        let dvv = Dvv {
-            dot,
-            context: context.clone(),
-        };
-        self.insert(dvv, value);
+        let dot = self.supersede(node, context);
+        let at = self.siblings.partition_point(|(mine, _)| *mine < dot);
+        self.siblings.insert(at, (dot, value));
         dot
     }
 
-    /// Step 2: merges another replica's set into this one. Returns true if this set changed.
-    pub fn merge(&mut self, other: &DvvSet<T>) -> bool {
-        let mut union = self.siblings.clone();
-        for (dvv, value) in &other.siblings {
-            if !union.iter().any(|(mine, _)| mine.dot == dvv.dot) {
-                union.push((dvv.clone(), value.clone()));
+    /// A deletion coordinated by `node`: supersedes what `context` covers and keeps no value
+    /// (no tombstone: the context remembers the deletion). Returns its dot.
+    pub fn remove(&mut self, node: NodeId, context: &CausalContext) -> Dot {
+        self.supersede(node, context)
+    }
+
+    /// Drops the siblings `context` covers, remembers `context`, and issues the next dot of
+    /// `node`: above both what this replica and what the client has seen, so that the new
+    /// write never counts as part of its own past (a client may hand in any context).
+    fn supersede(&mut self, node: NodeId, context: &CausalContext) -> Dot {
+        self.siblings.retain(|(dot, _)| !context.covers(*dot));
+        self.seen.join(context);
+        let dot = self.seen.next_dot(node);
+        self.seen.add(dot);
+        dot
+    }
+
+    /// The delta of the write `dot` made with `context`: the write's sibling (if it holds a
+    /// value) and the dots it superseded. Merging it does what merging the whole set would
+    /// do for this write, at the cost of one sibling and one context.
+    pub fn delta(&self, dot: Dot, context: &CausalContext) -> DvvSet<T> {
+        let mut seen = context.clone();
+        seen.add(dot);
+        DvvSet {
+            siblings: self
+                .siblings
+                .iter()
+                .filter(|(d, _)| *d == dot)
+                .cloned()
+                .collect(),
+            seen,
+        }
+    }
+
+    /// The context to answer the write `dot` made with `context`: everything this replica
+    /// has seen except the siblings the writer has not (those must survive its next write).
+    /// Covering superseded dots the writer never saw is harmless (they are dead everywhere
+    /// once the write that superseded them spreads) and keeps the answer a few ranges long,
+    /// where `context + dot` would gain a range per write once another writer left a gap.
+    pub fn written_context(&self, context: &CausalContext, dot: Dot) -> CausalContext {
+        let mut answer = self.seen.clone();
+        for (sibling, _) in &self.siblings {
+            if *sibling != dot && !context.covers(*sibling) {
+                answer.remove(*sibling);
             }
         }
-        let mut merged: Vec<(Dvv, T)> = union
-            .iter()
-            .filter(|(dvv, _)| !union.iter().any(|(other, _)| other.supersedes(dvv)))
-            .cloned()
-            .collect();
-        merged.sort_by_key(|(dvv, _)| dvv.dot);
-        let changed = merged != self.siblings;
-        self.siblings = merged;
+        answer
+    }
+
+    /// Step 2: merges another replica's set (or a delta) into this one: a sibling survives
+    /// if both sides hold it or the other side has not seen it (had it seen it, it would
+    /// hold it unless it was superseded). Returns true if this set changed.
+    pub fn merge(&mut self, other: &DvvSet<T>) -> bool {
+        let held =
+            |set: &[(Dot, T)], dot: Dot| set.binary_search_by(|(mine, _)| mine.cmp(&dot)).is_ok();
+        let mut changed = false;
+        self.siblings.retain(|(dot, _)| {
+            let keep = held(&other.siblings, *dot) || !other.seen.covers(*dot);
+            changed |= !keep;
+            keep
+        });
+        // A dot this side holds, it has seen: only the unseen ones are new.
+        for (dot, value) in &other.siblings {
+            if !self.seen.covers(*dot) {
+                let at = self.siblings.partition_point(|(mine, _)| mine < dot);
+                self.siblings.insert(at, (*dot, value.clone()));
+                changed = true;
+            }
+        }
+        if !self.seen.contains_all(&other.seen) {
+            self.seen.join(&other.seen);
+            changed = true;
+        }
         changed
     }
 
-    /// Adds a sibling, dropping every sibling it supersedes.
-    fn insert(&mut self, dvv: Dvv, value: T) {
-        self.siblings.retain(|(mine, _)| !dvv.supersedes(mine));
-        let at = self
-            .siblings
-            .partition_point(|(mine, _)| mine.dot < dvv.dot);
-        self.siblings.insert(at, (dvv, value));
-    }
-
-    /// Asserts the set's invariant: dots unique, no sibling superseded by another.
+    /// Asserts the set's invariant: siblings ordered by dot (so dots unique), every sibling's
+    /// dot in the context, the context well formed.
     pub fn check_invariants(&self) {
-        for (i, (a, _)) in self.siblings.iter().enumerate() {
-            for (j, (b, _)) in self.siblings.iter().enumerate() {
-                if i != j {
-                    assert_ne!(a.dot, b.dot, "two siblings share dot {}", a.dot);
-                    assert!(
-                        !a.supersedes(b),
-                        "sibling {} supersedes sibling {}",
-                        a.dot,
-                        b.dot
-                    );
-                }
-            }
-        }
         assert!(
-            self.siblings.windows(2).all(|w| w[0].0.dot < w[1].0.dot),
-            "siblings are ordered by dot"
+            self.siblings.windows(2).all(|w| w[0].0 < w[1].0),
+            "siblings are ordered by dot, each dot once"
         );
+        for (dot, _) in &self.siblings {
+            assert!(
+                self.seen.covers(*dot),
+                "sibling {dot} is not in the context"
+            );
+        }
+        self.seen.check_invariants();
     }
 }
 
@@ -709,6 +808,24 @@ mod tests {
         sets
     }
 
+    #[test]
+    fn a_context_keeps_ranges_and_splits_them_when_a_dot_is_taken_out() {
+        let dot = |counter| Dot {
+            node: n(1),
+            counter,
+        };
+        let mut seen: CausalContext = VersionVector::from_iter([(n(1), 9)]).into();
+        seen.remove(dot(4));
+        seen.remove(dot(9));
+        assert_eq!(seen.to_string(), "[n1:3]+(n1, 5..=8)");
+        assert!(!seen.covers(dot(4)) && seen.covers(dot(5)) && !seen.covers(dot(9)));
+        assert_eq!(seen.next_dot(n(1)).counter, 9);
+        seen.add(dot(4));
+        assert_eq!(seen.to_string(), "[n1:8]");
+        assert_eq!(seen.ranges(), 1);
+        seen.check_invariants();
+    }
+
     proptest! {
         #[test]
         fn dvv_merge_is_commutative_associative_and_idempotent(
@@ -725,6 +842,100 @@ mod tests {
             prop_assert_eq!(merged(a, b), merged(b, a));
             prop_assert_eq!(merged(&merged(a, b), c), merged(a, &merged(b, c)));
             prop_assert_eq!(merged(a, a), a.clone());
+        }
+
+        #[test]
+        fn a_context_is_the_set_of_dots_it_was_given(
+            steps in proptest::collection::vec((0u8..3, 1u64..12, 1u64..4, 0u8..3), 0..40)
+        ) {
+            let mut sets = vec![CausalContext::new(); 2];
+            let mut models = vec![std::collections::BTreeSet::new(); 2];
+            for (op, counter, width, node) in steps {
+                let which = (counter % 2) as usize;
+                let node = n(node as u64);
+                match op {
+                    0 => {
+                        for c in counter..counter + width {
+                            sets[which].add(Dot { node, counter: c });
+                            models[which].insert(Dot { node, counter: c });
+                        }
+                    }
+                    1 => {
+                        sets[which].remove(Dot { node, counter });
+                        models[which].remove(&Dot { node, counter });
+                    }
+                    _ => {
+                        let other = sets[1 - which].clone();
+                        sets[which].join(&other);
+                        let other = models[1 - which].clone();
+                        models[which].extend(other);
+                    }
+                }
+                for (set, model) in sets.iter().zip(&models) {
+                    set.check_invariants();
+                    for node in 0..3 {
+                        for counter in 1..16 {
+                            let dot = Dot { node: n(node), counter };
+                            prop_assert_eq!(set.covers(dot), model.contains(&dot));
+                        }
+                    }
+                }
+                let subset = models[0].iter().all(|d| models[1].contains(d));
+                prop_assert_eq!(sets[1].contains_all(&sets[0]), subset);
+            }
+        }
+
+        /// Siblings exactly for concurrent writes: once every replica's set is merged, the
+        /// siblings are the writes whose dot no write's context covered, whatever the order
+        /// of writes (with the local context, none, or another replica's, as a client that
+        /// moved would bring), deletions and merges.
+        #[test]
+        fn the_merged_siblings_are_the_writes_no_write_saw(
+            steps in proptest::collection::vec((0u8..3, 0u8..3, 0u8..4), 0..40)
+        ) {
+            let mut sets: Vec<DvvSet<u32>> = vec![DvvSet::new(); 3];
+            let mut writes: Vec<(Dot, CausalContext, bool)> = Vec::new();
+            for (i, (at, other, how)) in steps.into_iter().enumerate() {
+                let (at, other) = (at as usize, other as usize);
+                let node = NodeId(at as u64 + 1);
+                if i % 3 == 2 {
+                    let theirs = sets[other].clone();
+                    sets[at].merge(&theirs);
+                    continue;
+                }
+                let context = match how {
+                    0 => CausalContext::new(),
+                    1 | 3 => sets[at].context(),
+                    _ => sets[other].context(),
+                };
+                let before = sets[at].clone();
+                let (dot, live) = if how == 3 {
+                    (sets[at].remove(node, &context), false)
+                } else {
+                    (sets[at].write(node, &context, i as u32), true)
+                };
+                // The delta merged into the state before the write is the state after it.
+                let mut via_delta = before;
+                via_delta.merge(&sets[at].delta(dot, &context));
+                prop_assert_eq!(&via_delta, &sets[at]);
+                writes.push((dot, context, live));
+            }
+            let mut all = DvvSet::new();
+            for set in &sets {
+                all.merge(set);
+                all.check_invariants();
+            }
+            let expected: Vec<Dot> = writes
+                .iter()
+                .filter(|(dot, _, live)| {
+                    *live && !writes.iter().any(|(_, context, _)| context.covers(*dot))
+                })
+                .map(|(dot, _, _)| *dot)
+                .collect();
+            let mut expected = expected;
+            expected.sort();
+            let actual: Vec<Dot> = all.siblings().map(|(dot, _)| dot).collect();
+            prop_assert_eq!(actual, expected);
         }
 
         #[test]

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub client_protocol_errors: AtomicU64,
     pub client_redirects: AtomicU64,
     pub client_forwards: AtomicU64,
+    /// Multi-primary writes refused for exceeding `max_siblings`.
+    pub sibling_limit_refusals: AtomicU64,
     pub peer_messages_sent: AtomicU64,
     pub peer_messages_received: AtomicU64,
     pub peer_messages_dropped: AtomicU64,
@@ -184,6 +186,12 @@ impl Metrics {
             "client_forwards_total",
             "Requests forwarded to the leader.",
             &self.client_forwards,
+        );
+        counter(
+            &mut out,
+            "sibling_limit_refusals_total",
+            "Multi-primary SETs refused: the key already holds max_siblings concurrent versions.",
+            &self.sibling_limit_refusals,
         );
         counter(
             &mut out,

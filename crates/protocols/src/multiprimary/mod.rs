@@ -28,9 +28,13 @@
 //!
 //! 1. **Write.** A node that receives a write applies it to its own entry (a new LWW stamp, a
 //!    new dot, a CRDT update), persists the entry and the client's session, and answers.
-//! 2. **Replicate.** After the answer it sends the entry's new state to every other node. A
-//!    state-based design: any number of lost, duplicated or reordered messages is harmless,
-//!    because a replica *merges* (joins) what it receives.
+//! 2. **Replicate.** After the answer it sends the change to every other node: for a version-
+//!    vector register the write's *delta* (its sibling and the dots it superseded, see
+//!    [`DvvSet::delta`](quorate_core::clock::DvvSet::delta)), so a write costs the same however
+//!    long the key's history; for an LWW register or a CRDT the entry's new state. Deltas and
+//!    states are both join-semilattice values: any number of lost, duplicated or reordered
+//!    messages is harmless, because a replica *merges* (joins) what it receives, and
+//!    anti-entropy ships whole entries to repair what was lost.
 //! 3. **Merge.** A receiver observes the sender's clock, joins the entry into its own, and
 //!    persists the result if it changed.
 //! 4. **Anti-entropy.** Every node periodically compares a [Merkle tree](crate::merkle) of all
@@ -54,16 +58,30 @@
 //!
 //! ## Deliberately left out
 //!
-//! Version-vector pruning (vectors grow with the nodes that ever wrote a key), tombstone
-//! collection, delta-state CRDTs (whole entry states are shipped), APPEND and CAS (they need
+//! Pruning nodes from version vectors (a key's context keeps an entry per node that ever
+//! wrote it), deltas for CRDTs (their whole states are shipped), APPEND and CAS (they need
 //! consensus), and read-your-writes across nodes (a client that moves to another node may not
 //! see its own write until replication reaches it).
+//!
+//! ## Bounded per-key state (issue 23)
+//!
+//! A version-vector key holds its live siblings (a dot and a value each) and one causal
+//! context of every dot its replica has seen, stored as ranges per node: superseded writes
+//! and deletions leave nothing behind but that context, which is a version vector once every
+//! replica has seen every dot. A write's answer covers everything the replica has seen except
+//! the siblings the writer has not, so a session's context stays as small as the siblings are
+//! few. Blind writers still add a sibling each: at most `max_siblings` (default
+//! [`MAX_SIBLINGS_DEFAULT`], Riak's); a write beyond is refused and counted
+//! (`sibling_limit_refusals`), and a merge that leaves more is counted
+//! (`sibling_limit_exceeded`). `bounded.rs` measures all of this over 10,000 writes.
 
 mod message;
 mod ops;
 pub mod safety;
 mod sync;
 
+#[cfg(test)]
+mod bounded;
 #[cfg(test)]
 mod tests;
 
@@ -72,6 +90,7 @@ pub use safety::MultiPrimarySafety;
 
 use crate::session::SessionTable;
 use quorate_core::clock::{Hlc, HlcStamp};
+use quorate_core::digest::digest;
 use quorate_core::kv::SESSIONS_MAX_DEFAULT;
 use quorate_core::{
     ClientError, ClientId, Effects, Input, Key, NodeId, NodeStatus, Output, Protocol, Reply, Role,
@@ -108,6 +127,12 @@ pub enum LwwClock {
     Wall,
 }
 
+/// How the refusal of a write beyond `max_siblings` starts (drivers count these).
+pub const SIBLING_LIMIT_REFUSAL: &str = "too many siblings";
+
+/// The default of [`MultiPrimaryConfig::max_siblings`], Riak's.
+pub const MAX_SIBLINGS_DEFAULT: usize = 100;
+
 /// Tunables of multi-primary replication.
 #[derive(Clone, Debug)]
 pub struct MultiPrimaryConfig {
@@ -127,6 +152,10 @@ pub struct MultiPrimaryConfig {
     pub sessions_max: usize,
     /// Records persisted between two checkpoints.
     pub checkpoint_every: usize,
+    /// Siblings one key may hold (Riak's `max_siblings`): a write that would leave more is
+    /// refused. Merges are never refused; a merge that leaves more counts in
+    /// `sibling_limit_exceeded`.
+    pub max_siblings: usize,
     #[cfg(feature = "bugs")]
     pub bug: Option<Bug>,
 }
@@ -144,6 +173,7 @@ impl Default for MultiPrimaryConfig {
             entries_per_message_max: 256,
             sessions_max: SESSIONS_MAX_DEFAULT,
             checkpoint_every: 256,
+            max_siblings: MAX_SIBLINGS_DEFAULT,
             #[cfg(feature = "bugs")]
             bug: None,
         }
@@ -160,11 +190,14 @@ impl MultiPrimaryConfig {
         {
             return Err("anti-entropy intervals must be positive and ordered".into());
         }
-        if self.sessions_max == 0 || self.checkpoint_every == 0 || self.entries_per_message_max == 0
+        if self.sessions_max == 0
+            || self.checkpoint_every == 0
+            || self.entries_per_message_max == 0
+            || self.max_siblings == 0
         {
             return Err(
-                "sessions_max, checkpoint_every and entries_per_message_max must be \
-                        positive"
+                "sessions_max, checkpoint_every, entries_per_message_max and max_siblings \
+                 must be positive"
                     .into(),
             );
         }
@@ -210,6 +243,11 @@ pub struct MultiPrimaryStats {
     pub lww_lost_on_arrival: u64,
     /// The most siblings one key held.
     pub siblings_max: u64,
+    /// Writes refused because they would have left more than `max_siblings` siblings.
+    pub sibling_limit_refusals: u64,
+    /// Merges that left a key with more than `max_siblings` siblings (concurrent writes at
+    /// several replicas, each within the limit).
+    pub sibling_limit_exceeded: u64,
 }
 
 /// One multi-primary node.
@@ -220,6 +258,12 @@ pub struct MultiPrimary {
     config: MultiPrimaryConfig,
     started: bool,
     entries: BTreeMap<Slot, Entry>,
+    /// Per entry, the digest its Merkle leaf takes, computed when the entry changes (every
+    /// change is persisted) rather than for every entry at every anti-entropy step.
+    digests: BTreeMap<Slot, u64>,
+    /// The Merkle tree of `digests`, until an entry changes: anti-entropy runs every 50 to
+    /// 100 ms and compares trees level by level, mostly with nothing new in between.
+    tree: Option<crate::merkle::MerkleTree>,
     /// Per client, its latest write's `seq` and answer.
     sessions: SessionTable<Output>,
     hlc: Hlc,
@@ -249,6 +293,8 @@ impl MultiPrimary {
             config,
             started: false,
             entries: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            tree: None,
             anti_entropy_peer: 0,
             records_since_checkpoint: 0,
             stats: MultiPrimaryStats::default(),
@@ -288,6 +334,12 @@ impl MultiPrimary {
         for record in recovered {
             self.recover(record);
         }
+        self.digests = self
+            .entries
+            .iter()
+            .map(|(slot, entry)| (slot.clone(), digest(&(slot, entry))))
+            .collect();
+        self.tree = None;
         out.set_timer(Timer::AntiEntropy, self.anti_entropy_interval());
     }
 
@@ -332,6 +384,11 @@ impl MultiPrimary {
     /// Persists the new state of `slot`, and every `checkpoint_every` records a checkpoint.
     fn persist(&mut self, slot: Slot, write: Option<ClientWrite>, out: &mut Effects<Self>) {
         let entry = self.entries[&slot].clone();
+        if let Entry::Siblings(set) = &entry {
+            set.check_invariants();
+        }
+        self.digests.insert(slot.clone(), digest(&(&slot, &entry)));
+        self.tree = None;
         let write = write.map(Box::new);
         out.persist(Record::Applied { slot, entry, write });
         self.records_since_checkpoint += 1;
@@ -378,6 +435,16 @@ impl MultiPrimary {
     fn note_siblings(&mut self, slot: &Slot) {
         if let Some(Entry::Siblings(set)) = self.entries.get(slot) {
             self.stats.siblings_max = self.stats.siblings_max.max(set.len() as u64);
+        }
+    }
+
+    /// After a merge: counts a key left above the sibling limit.
+    fn note_merged_siblings(&mut self, slot: &Slot) {
+        self.note_siblings(slot);
+        if let Some(Entry::Siblings(set)) = self.entries.get(slot) {
+            if set.len() > self.config.max_siblings {
+                self.stats.sibling_limit_exceeded += 1;
+            }
         }
     }
 
@@ -450,7 +517,9 @@ impl Protocol for MultiPrimary {
         self.sessions.check_invariants();
         for (slot, entry) in &self.entries {
             match (slot, entry) {
-                (Slot::Register(_), Entry::Siblings(set)) => set.check_invariants(),
+                // Checked where a set changes (`persist`): every step re-checking every key's
+                // set made invariant checks a large share of a simulation's time.
+                (Slot::Register(_), Entry::Siblings(_)) => {}
                 (Slot::Register(_), Entry::Lww(_)) => {}
                 (Slot::Crdt(_, kind), Entry::Crdt(crdt)) => {
                     assert_eq!(crdt.kind(), *kind, "a CRDT stored under another kind")

@@ -1,13 +1,19 @@
 //! Client operations at the node that receives them (steps 1 and 5 of the module docs).
 
 use super::message::{ClientWrite, Entry, LwwOrigin, Slot};
-use super::{Bug, LwwClock, MultiPrimary, Resolution};
+use super::{Bug, LwwClock, MultiPrimary, Resolution, SIBLING_LIMIT_REFUSAL};
 use quorate_core::clock::{CausalContext, DvvSet, HlcStamp};
 use quorate_core::crdt::{Crdt, LwwRegister, LwwStamp};
 use quorate_core::{ClientError, Effects, Key, Op, Output, Request, Time, Value};
 
-/// What a write did: the entry it changed, the answer, and for LWW the value and its stamps.
-type Written = (Slot, Output, Option<(Option<Value>, LwwOrigin)>);
+/// What a write did: the entry it changed, the answer, for LWW the value and its stamps, and
+/// for version vectors the write's delta (what replication ships instead of the whole entry).
+type Written = (
+    Slot,
+    Output,
+    Option<(Option<Value>, LwwOrigin)>,
+    Option<Entry>,
+);
 
 impl MultiPrimary {
     pub(super) fn on_request(&mut self, now: Time, request: Request, out: &mut Effects<Self>) {
@@ -28,7 +34,8 @@ impl MultiPrimary {
                 }
             }
         }
-        let (slot, output, lww) = match self.write(now, &op) {
+        self.tree = None; // The write may touch an entry, refused or not.
+        let (slot, output, lww, delta) = match self.write(now, &op) {
             Ok(written) => written,
             Err(why) => return Self::answer(client, seq, Err(ClientError::Rejected(why)), out),
         };
@@ -46,7 +53,8 @@ impl MultiPrimary {
         self.persist(slot.clone(), Some(write), out);
         // Both wait behind the persist: the answer and the replication follow durability.
         Self::answer(client, seq, Ok(output), out);
-        self.replicate(slot, out);
+        let shipped = delta.unwrap_or_else(|| self.entries[&slot].clone());
+        self.replicate(slot, shipped, out);
     }
 
     /// Step 5: a read is answered from this replica's state.
@@ -96,7 +104,7 @@ impl MultiPrimary {
                     unreachable!("CRDT slots hold CRDTs")
                 };
                 crdt.apply(op, id, stamp);
-                Ok((slot, Output::Done, None))
+                Ok((slot, Output::Done, None, None))
             }
             Op::Append { .. } | Op::Cas { .. } | Op::Incr { .. } => Err(format!(
                 "{}: read-modify-write needs consensus; multi-primary registers take put, \
@@ -140,10 +148,11 @@ impl MultiPrimary {
                     Some(_) => Output::Done,
                     None => Output::Existed(existed),
                 };
-                Ok((slot, output, Some((value, origin))))
+                Ok((slot, output, Some((value, origin)), None))
             }
             Resolution::VersionVectors => {
                 let id = self.id;
+                let max_siblings = self.config.max_siblings;
                 let replace_all = self.config.has_bug(Bug::ContextReplacesAll);
                 let entry = self
                     .entries
@@ -164,17 +173,32 @@ impl MultiPrimary {
                     seen.join(&set.context());
                 }
                 let is_delete = value.is_none();
-                let dot = set.write(id, &seen, value);
+                // Riak's max_siblings: a write that would leave more concurrent versions than
+                // the limit is refused (it did not happen); a write whose context resolves
+                // siblings always goes through.
+                let after = set.siblings_after_write(&seen);
+                if !is_delete && after > max_siblings && after > set.len() {
+                    self.stats.sibling_limit_refusals += 1;
+                    return Err(format!(
+                        "{SIBLING_LIMIT_REFUSAL}: {:?} would hold {after} concurrent versions, \
+                         more than max_siblings = {max_siblings}; read the key and write with \
+                         its context to resolve them",
+                        String::from_utf8_lossy(key)
+                    ));
+                }
+                let dot = match value {
+                    Some(value) => set.write(id, &seen, Some(value)),
+                    None => set.remove(id, &seen),
+                };
+                let delta = Entry::Siblings(set.delta(dot, &seen));
                 let output = match (context, is_delete) {
-                    (Some(_), _) => {
-                        let mut written = context.cloned().unwrap_or_default();
-                        written.add(dot);
-                        Output::Written { context: written }
-                    }
+                    (Some(_), _) => Output::Written {
+                        context: set.written_context(&seen, dot),
+                    },
                     (None, false) => Output::Done,
                     (None, true) => Output::Existed(existed),
                 };
-                Ok((slot, output, None))
+                Ok((slot, output, None, Some(delta)))
             }
         }
     }

@@ -28,8 +28,8 @@ pub struct LwwWrite {
 /// The cluster-wide ledgers of a multi-primary run.
 #[derive(Debug, Default)]
 pub struct MultiPrimarySafety {
-    /// Per (key, dot): the digest of its value and the nodes that persisted it.
-    dots: BTreeMap<(Slot, Dot), (u64, BTreeSet<NodeId>)>,
+    /// Per key and dot: the digest of its value and the nodes that persisted it.
+    dots: BTreeMap<Slot, BTreeMap<Dot, (u64, BTreeSet<NodeId>)>>,
     last_stamp: BTreeMap<NodeId, HlcStamp>,
     lww_writes: Vec<LwwWrite>,
     seen: BTreeMap<NodeId, MultiPrimaryStats>,
@@ -56,11 +56,17 @@ impl MultiPrimarySafety {
         if Entry::live_siblings(set).len() >= 2 {
             self.concurrent_siblings += 1;
         }
-        for (dvv, value) in set.siblings() {
+        if set.is_empty() {
+            return Ok(());
+        }
+        if !self.dots.contains_key(slot) {
+            self.dots.insert(slot.clone(), BTreeMap::new());
+        }
+        let dots = self.dots.get_mut(slot).expect("inserted above");
+        for (dot, value) in set.siblings() {
             let value_digest = digest(value);
-            let (known, holders) = self
-                .dots
-                .entry((slot.clone(), dvv.dot))
+            let (known, holders) = dots
+                .entry(dot)
                 .or_insert_with(|| (value_digest, BTreeSet::new()));
             holders.insert(id);
             if *known != value_digest {
@@ -68,7 +74,7 @@ impl MultiPrimarySafety {
                     property: "dot uniqueness",
                     detail: format!(
                         "{id} holds {:?} at dot {} with another value than a replica before it",
-                        slot, dvv.dot
+                        slot, dot
                     ),
                 });
             }
@@ -97,6 +103,8 @@ impl MultiPrimarySafety {
         t.clock_refusals += now.clock_refusals - before.clock_refusals;
         t.lww_lost_on_arrival += now.lww_lost_on_arrival - before.lww_lost_on_arrival;
         t.siblings_max = t.siblings_max.max(now.siblings_max);
+        t.sibling_limit_refusals += now.sibling_limit_refusals - before.sibling_limit_refusals;
+        t.sibling_limit_exceeded += now.sibling_limit_exceeded - before.sibling_limit_exceeded;
     }
 }
 
@@ -127,7 +135,9 @@ impl Invariants<MultiPrimary> for MultiPrimarySafety {
 
     fn on_crash(&mut self, id: NodeId) {
         let only_here = BTreeSet::from([id]);
-        self.dots.retain(|_, (_, holders)| *holders != only_here);
+        for dots in self.dots.values_mut() {
+            dots.retain(|_, (_, holders)| *holders != only_here);
+        }
         self.last_stamp.remove(&id);
         self.seen.remove(&id);
     }
@@ -141,6 +151,8 @@ impl Invariants<MultiPrimary> for MultiPrimarySafety {
             ("clock_refusals", t.clock_refusals),
             ("lww_lost_on_arrival", t.lww_lost_on_arrival),
             ("concurrent_siblings", self.concurrent_siblings),
+            ("sibling_limit_refusals", t.sibling_limit_refusals),
+            ("sibling_limit_exceeded", t.sibling_limit_exceeded),
         ]
     }
 }

@@ -9,9 +9,10 @@ use quorate_core::{Effects, NodeId, Time};
 use std::collections::BTreeSet;
 
 impl MultiPrimary {
-    /// Step 2: sends `slot`'s new state to every peer.
-    pub(super) fn replicate(&mut self, slot: Slot, out: &mut Effects<Self>) {
-        let entries = vec![(slot.clone(), self.entries[&slot].clone())];
+    /// Step 2: sends `slot`'s change to every peer: a version-vector write's delta, or the
+    /// entry's new state (an LWW register, a CRDT).
+    pub(super) fn replicate(&mut self, slot: Slot, change: Entry, out: &mut Effects<Self>) {
+        let entries = vec![(slot, change)];
         let clock = self.hlc.last();
         let peers: Vec<NodeId> = self.peers().collect();
         for peer in peers {
@@ -65,23 +66,33 @@ impl MultiPrimary {
                 } else {
                     self.stats.replication_merges += 1;
                 }
-                self.note_siblings(&slot);
+                self.note_merged_siblings(&slot);
                 self.persist(slot, None, out);
             }
         }
         true
     }
 
-    fn tree(&self) -> MerkleTree {
-        let placed: Vec<(Vec<u8>, u64)> = self
-            .entries
-            .iter()
-            .map(|(slot, entry)| (slot.position_bytes(), digest(&(slot, entry))))
-            .collect();
-        MerkleTree::build(
-            self.config.merkle_depth,
-            placed.iter().map(|(bytes, d)| (bytes.as_slice(), *d)),
-        )
+    /// The Merkle tree of this node's entries (rebuilt only after an entry changed).
+    fn tree(&mut self) -> &MerkleTree {
+        if self.tree.is_none() {
+            let placed: Vec<(Vec<u8>, u64)> = self
+                .entries
+                .iter()
+                .map(|(slot, entry)| {
+                    let leaf = match self.digests.get(slot) {
+                        Some(known) => *known,
+                        None => digest(&(slot, entry)),
+                    };
+                    (slot.position_bytes(), leaf)
+                })
+                .collect();
+            self.tree = Some(MerkleTree::build(
+                self.config.merkle_depth,
+                placed.iter().map(|(bytes, d)| (bytes.as_slice(), *d)),
+            ));
+        }
+        self.tree.as_ref().expect("built above")
     }
 
     /// Step 4: starts an exchange with the next peer, round-robin.

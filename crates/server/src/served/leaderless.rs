@@ -147,6 +147,9 @@ pub struct MultiPrimaryTuning {
     pub entries_per_message_max: usize,
     pub sessions_max: usize,
     pub checkpoint_every: usize,
+    /// Concurrent versions one key may hold (Riak's `max_siblings`); a SET beyond is refused
+    /// (`quorate_sibling_limit_refusals_total` counts them).
+    pub max_siblings: usize,
 }
 
 impl Default for MultiPrimaryTuning {
@@ -161,6 +164,7 @@ impl Default for MultiPrimaryTuning {
             entries_per_message_max: base.entries_per_message_max,
             sessions_max: base.sessions_max,
             checkpoint_every: 1024,
+            max_siblings: base.max_siblings,
         }
     }
 }
@@ -193,6 +197,7 @@ impl ServedProtocol for MultiPrimary {
             entries_per_message_max: t.entries_per_message_max,
             sessions_max: t.sessions_max,
             checkpoint_every: t.checkpoint_every,
+            max_siblings: t.max_siblings,
             ..MultiPrimaryConfig::default()
         };
         config.validate()?;

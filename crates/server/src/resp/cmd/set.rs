@@ -7,10 +7,12 @@
 //! (see `session::Contexts`).
 
 use super::{unexpected, Parse};
+use crate::metrics::Metrics;
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
 use quorate_core::{Op, Output};
+use quorate_protocols::multiprimary::SIBLING_LIMIT_REFUSAL;
 
 #[derive(Debug)]
 pub struct Set {
@@ -65,7 +67,13 @@ impl Set {
                 value: Some(self.value),
                 context: exec.contexts.get(&self.key),
             };
-            return match exec.write(op).await? {
+            let written = exec.write(op).await;
+            if let Err(CallError::Rejected(why)) = &written {
+                if why.starts_with(SIBLING_LIMIT_REFUSAL) {
+                    Metrics::inc(&exec.node.metrics.sibling_limit_refusals);
+                }
+            }
+            return match written? {
                 Output::Written { context } => {
                     exec.contexts.learn(&self.key, &context);
                     Ok(Frame::ok())
