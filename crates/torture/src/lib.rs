@@ -190,9 +190,7 @@ pub async fn run(
     fs::create_dir_all(&opts.report)
         .with_context(|| format!("creating {}", opts.report.display()))?;
     let dir = opts.report.canonicalize()?;
-    for entry in ["history.jsonl", "summary.json", "nemesis.log"] {
-        let _ = fs::remove_file(dir.join(entry));
-    }
+    clear_report_dir(&dir)?;
     let links = Links::default();
     let mut nodes =
         cluster::prepare(&opts.protocol, opts.nodes, &opts.tuning, &dir, &links).await?;
@@ -482,6 +480,45 @@ pub async fn run(
         serde_json::to_string_pretty(&summary)?,
     )?;
     Ok(summary)
+}
+
+/// Every run starts from empty nodes: a node recovering an earlier run's log would serve
+/// values this run's history never wrote. A directory holding an earlier report is
+/// cleared (only the files a run writes); any other non-empty directory is refused.
+fn clear_report_dir(dir: &Path) -> anyhow::Result<()> {
+    let entries: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !dir.join("nemesis.log").exists() {
+        bail!(
+            "{} is not empty and holds no earlier torture report; give --report a new or empty directory",
+            dir.display()
+        );
+    }
+    for path in entries {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ours = ["history.jsonl", "summary.json", "nemesis.log"].contains(&name.as_str())
+            || (name.starts_with('n')
+                && name[1..]
+                    .split('.')
+                    .next()
+                    .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit())));
+        if !ours {
+            continue;
+        }
+        if path.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 fn restart(

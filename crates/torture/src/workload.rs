@@ -237,15 +237,17 @@ fn outcome(op: &Op, reply: Reply, kind: Kind) -> Outcome {
     }
 }
 
-/// `CLIENT SESSION`: `(id, next request number)`.
-async fn session(conn: &mut Conn, timeout: Duration) -> Option<(u64, u64)> {
-    match conn.call(&[b"CLIENT", b"SESSION"], timeout).await.ok()? {
+/// `CLIENT SESSION`: `(id, next request number)`, or `None` when the server answered
+/// something else. `Err` when no answer came: the connection is out of step (a late reply
+/// would be taken for the next command's) and must be dropped.
+async fn session(conn: &mut Conn, timeout: Duration) -> std::io::Result<Option<(u64, u64)>> {
+    Ok(match conn.call(&[b"CLIENT", b"SESSION"], timeout).await? {
         Reply::Array(items) => match items.as_slice() {
             [Reply::Integer(id), Reply::Integer(seq)] => Some((*id as u64, *seq as u64)),
             _ => None,
         },
         _ => None,
-    }
+    })
 }
 
 /// Performs `op` on `conn`, resuming once on a fresh connection when prepared to.
@@ -313,7 +315,10 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
         while !shared.stop.load(Ordering::Relaxed) {
             let op = next_op(&shared, &mut rng);
             let resume = if op.is_write() && rng.random_bool(0.5) {
-                session(&mut conn, shared.timeout).await
+                match session(&mut conn, shared.timeout).await {
+                    Ok(resume) => resume,
+                    Err(_) => break, // Nothing invoked yet: just a new connection.
+                }
             } else {
                 None
             };
