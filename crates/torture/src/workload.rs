@@ -259,44 +259,59 @@ async fn perform(
     resume: Option<(u64, u64)>,
 ) -> Outcome {
     let args = op.args();
-    match conn.call(&args, shared.timeout).await {
-        Ok(reply) => outcome(op, reply, shared.kind),
-        Err(e) => {
-            let Some((id, seq)) = resume else {
-                return Outcome::Info(e.to_string());
-            };
-            shared.resume_tried.fetch_add(1, Ordering::Relaxed);
-            let Ok(mut fresh) = Conn::connect(addr, shared.timeout).await else {
-                return Outcome::Info(format!("{e}; resume: cannot reconnect"));
-            };
-            let (id_text, seq_text) = (id.to_string(), seq.to_string());
-            let resumed = fresh
-                .call(
-                    &[
-                        b"CLIENT",
-                        b"RESUME",
-                        id_text.as_bytes(),
-                        seq_text.as_bytes(),
-                    ],
-                    shared.timeout,
-                )
-                .await;
-            if !matches!(resumed, Ok(Reply::Simple(_))) {
-                return Outcome::Info(format!("{e}; resume refused: {resumed:?}"));
-            }
-            match fresh.call(&args, shared.timeout).await {
-                Ok(reply) => {
-                    let result = outcome(op, reply, shared.kind);
-                    if matches!(result, Outcome::Ok(_)) {
-                        shared.resume_ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // The resumed connection is abandoned either way: a fresh process
-                    // will dial its own.
-                    result
-                }
-                Err(e2) => Outcome::Info(format!("{e}; resumed write: {e2}")),
-            }
+    let first = conn.call(&args, shared.timeout).await;
+    let e = match first {
+        // The server gave up with the outcome unknown: as good a reason to resume.
+        Ok(Reply::Error(e)) if resume.is_some() && e.starts_with("TIMEOUT") => e,
+        Ok(reply) => return outcome(op, reply, shared.kind),
+        Err(e) => e.to_string(),
+    };
+    let Some((id, seq)) = resume else {
+        return Outcome::Info(e);
+    };
+    shared.resume_tried.fetch_add(1, Ordering::Relaxed);
+    // A log-based protocol's sessions are replicated: resume at another node. A
+    // leaderless coordinator deduplicates only its own clients' retries: the same.
+    let addr = match shared.kind {
+        Kind::Full => {
+            let at = shared
+                .nodes
+                .iter()
+                .position(|(_, a)| *a == addr)
+                .unwrap_or(0);
+            shared.nodes[(at + 1) % shared.nodes.len()].1
         }
+        _ => addr,
+    };
+    let Ok(mut fresh) = Conn::connect(addr, shared.timeout).await else {
+        return Outcome::Info(format!("{e}; resume: cannot reconnect"));
+    };
+    let (id_text, seq_text) = (id.to_string(), seq.to_string());
+    let resumed = fresh
+        .call(
+            &[
+                b"CLIENT",
+                b"RESUME",
+                id_text.as_bytes(),
+                seq_text.as_bytes(),
+            ],
+            shared.timeout,
+        )
+        .await;
+    if !matches!(resumed, Ok(Reply::Simple(_))) {
+        return Outcome::Info(format!("{e}; resume refused: {resumed:?}"));
+    }
+    match fresh.call(&args, shared.timeout).await {
+        Ok(reply) => {
+            let result = outcome(op, reply, shared.kind);
+            if matches!(result, Outcome::Ok(_)) {
+                shared.resume_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            // The resumed connection is abandoned either way: a fresh process
+            // will dial its own.
+            result
+        }
+        Err(e2) => Outcome::Info(format!("{e}; resumed write: {e2}")),
     }
 }
 
