@@ -106,8 +106,14 @@ pub fn judge(
         .cloned()
         .collect();
     if let Some(promise) = plan.linearizable {
+        let started = Instant::now();
         let report = check(Model::Linearizable, &registers, &limits).map_err(|e| e.to_string())?;
-        let mut detail = report.headline.clone();
+        let mut detail = format!(
+            "{} ({} register operations, {:.1} s)",
+            report.headline,
+            registers.len(),
+            started.elapsed().as_secs_f64()
+        );
         if report.validity == Validity::Invalid {
             for id in report.witness.iter().take(12) {
                 if let Some(op) = ops.iter().find(|o| o.id == *id) {
@@ -300,20 +306,32 @@ pub fn appends(ops: &[Operation]) -> AppendStats {
                 }
             }
         }
-        for (token, (_, ret)) in &written {
-            let Some(acked) = ret else { continue };
-            let later: Vec<&(&Operation, Vec<&str>)> =
-                reads.iter().filter(|(r, _)| r.call > *acked).collect();
-            if later.is_empty() {
-                stats.unconfirmed += 1;
-            } else if let Some((r, _)) = later.iter().find(|(_, seen)| !seen.contains(token)) {
-                stats.lost += 1;
-                example(
-                    &mut stats,
-                    format!("{key}: acknowledged append {token} missing from later {r}"),
-                );
+        // Lost: an acknowledged append missing from a read invoked after the
+        // acknowledgement. Per read, walk the appends acknowledged before it began
+        // (O(reads x appends) set lookups, not a scan of every read per append).
+        let mut acked: Vec<(u64, &str)> = written
+            .iter()
+            .filter_map(|(token, (_, ret))| ret.map(|r| (r, *token)))
+            .collect();
+        acked.sort();
+        let mut lost: BTreeSet<&str> = BTreeSet::new();
+        for (read, seen) in &reads {
+            let present: std::collections::HashSet<&str> = seen.iter().copied().collect();
+            for (_, token) in acked.iter().take_while(|(ack, _)| *ack < read.call) {
+                if !present.contains(token) && lost.insert(token) {
+                    example(
+                        &mut stats,
+                        format!("{key}: acknowledged append {token} missing from later {read}"),
+                    );
+                }
             }
         }
+        stats.lost += lost.len();
+        let last_call = reads.iter().map(|(r, _)| r.call).max();
+        stats.unconfirmed += acked
+            .iter()
+            .filter(|(ack, _)| last_call.is_none_or(|c| c <= *ack))
+            .count();
     }
     stats
 }
