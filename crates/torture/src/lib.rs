@@ -238,6 +238,14 @@ pub async fn run(
     for s in &skipped {
         log.write(s);
     }
+    for node in &nodes {
+        if let Some((_, spec)) = node.env.iter().find(|(k, _)| k == "FAKETIME") {
+            log.write(&format!(
+                "clock: node {} runs under libfaketime {spec:?} (offset, rate)",
+                node.id
+            ));
+        }
+    }
     log.write(&format!(
         "start: {} nodes of {}, pids {:?}",
         opts.nodes,

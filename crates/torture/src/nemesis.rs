@@ -300,7 +300,7 @@ pub fn damage(dir: &Path, rng: &mut StdRng) -> String {
             bytes[at] ^= 0x5a;
             let _ = fs::write(&path, &bytes);
             format!(
-                "flip a byte at offset {at} of {name} (record {} of {})",
+                "flip a byte at offset {at} of {name} (in the record at offset {}, one of {} records)",
                 start,
                 recs.len()
             )
