@@ -276,7 +276,7 @@ fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> 
 }
 
 /// `KEY=VALUE` with a TOML value; a bare word is a string (`resolution=lww`).
-fn parse_tuning(text: &str) -> Result<(String, toml::Value), String> {
+pub(crate) fn parse_tuning(text: &str) -> Result<(String, toml::Value), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE (example: --tuning n=3)"))?;

@@ -4,6 +4,7 @@ mod check_cmd;
 mod cluster_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod torture_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Start a local cluster of node processes on loopback, print their addresses, and stop
     /// them all on Ctrl-C.
     Cluster(cluster_cmd::ClusterArgs),
+    /// Jepsen in a box: a cluster of real node processes under a nemesis (kill -9, pauses,
+    /// partitions, disk damage), concurrent clients, and their history checked.
+    Torture(torture_cmd::TortureArgs),
 }
 
 /// Exit status for bad input (usage errors, impossible options, unreadable files).
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Cluster(args) => cluster_cmd::run(args),
+        Command::Torture(args) => torture_cmd::run(args),
     };
     match result {
         Ok(code) => code,
