@@ -23,6 +23,7 @@ use std::time::Duration;
     quorate torture --protocol raft --nodes 3 --duration 60s --nemesis kill,pause,partition --seed 1\n  \
     quorate torture --protocol zab --duration 20s --nemesis kill,pause --report /tmp/zab --json\n  \
     quorate torture --protocol quorum --nodes 5 --nemesis partition,kill --duration 60s\n  \
+    sudo quorate torture --protocol raft --netns --duration 30s   # a namespace per node\n  \
     quorate check DIR/history.jsonl --model linearizable   # re-check a run's history")]
 pub struct TortureArgs {
     /// The protocol every node runs.
@@ -56,6 +57,10 @@ pub struct TortureArgs {
     /// How long a client waits for one reply before the operation is `info`.
     #[arg(long, default_value = "3s", value_parser = duration)]
     timeout: Duration,
+    /// Run every node in its own network namespace, with its own address and port space,
+    /// reachable only through the harness (the multi-host shape; needs root and iproute2).
+    #[arg(long)]
+    netns: bool,
     /// Print summary.json to stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -96,6 +101,7 @@ pub fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
         report,
         tuning: args.tuning.clone(),
         timeout: args.timeout,
+        netns: args.netns,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

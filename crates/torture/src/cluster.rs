@@ -5,7 +5,11 @@
 //! loopback on Linux), so nothing in the run can lean on every node being 127.0.0.1. Peer
 //! addresses in node `a`'s configuration point at the harness's proxy for each link `a -> b`
 //! (see [`crate::proxy`]); its own peer address is where it really listens.
+//!
+//! With `--netns` each node runs in its own network namespace instead (see [`crate::netns`]):
+//! its own address and port space, reachable only through the harness.
 
+use crate::netns::{Namespaces, CLIENT_PORT, PEER_PORT};
 use crate::proxy::{spawn_link, Links};
 use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
@@ -29,6 +33,8 @@ pub struct Node {
     pub paused: bool,
     /// Extra environment for the process (libfaketime).
     pub env: Vec<(String, String)>,
+    /// The network namespace the process runs in (`--netns`), if any.
+    pub netns: Option<String>,
 }
 
 impl Node {
@@ -60,7 +66,15 @@ impl Node {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let mut command = Command::new(binary);
+        // `ip netns exec` enters the namespace and execs in place: the PID stays the node's.
+        let mut command = match &self.netns {
+            Some(name) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", name]).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["serve", "--config"])
             .arg(&self.config_path)
@@ -164,26 +178,42 @@ fn free(ip: IpAddr, held: &mut Vec<std::net::TcpListener>) -> anyhow::Result<Soc
 }
 
 /// Chooses every address, writes each node's configuration into `dir`, and starts the
-/// proxies of every directed link. No node is started yet.
+/// proxies of every directed link. No node is started yet. With `spaces`, node `i` listens
+/// inside its namespace and its links' proxies listen on the harness's end of its veth.
 pub async fn prepare(
     protocol: &str,
     count: u64,
     tuning: &[(String, toml::Value)],
     dir: &Path,
     links: &Links,
+    spaces: Option<&Namespaces>,
 ) -> anyhow::Result<Vec<Node>> {
     let mut held = Vec::new();
     let mut peer = BTreeMap::new();
     let mut client = BTreeMap::new();
     for id in 1..=count {
-        peer.insert(id, free(host(id), &mut held)?);
-        client.insert(id, free(host(id), &mut held)?);
+        match spaces {
+            Some(spaces) => {
+                let ip = IpAddr::V4(spaces.host(id).node);
+                peer.insert(id, SocketAddr::new(ip, PEER_PORT));
+                client.insert(id, SocketAddr::new(ip, CLIENT_PORT));
+            }
+            None => {
+                peer.insert(id, free(host(id), &mut held)?);
+                client.insert(id, free(host(id), &mut held)?);
+            }
+        }
     }
-    // One proxy listener per directed link, on the harness's own address.
+    // One proxy listener per directed link, on the harness's own address (the one the
+    // sending node can reach).
     let mut proxies = BTreeMap::new();
     for from in 1..=count {
+        let harness = match spaces {
+            Some(spaces) => IpAddr::V4(spaces.host(from).harness),
+            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
         for to in (1..=count).filter(|to| *to != from) {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+            let listener = tokio::net::TcpListener::bind((harness, 0)).await?;
             proxies.insert((from, to), listener);
         }
     }
@@ -220,6 +250,7 @@ pub async fn prepare(
             child: None,
             paused: false,
             env: Vec::new(),
+            netns: spaces.map(|s| s.host(id).name.clone()),
         });
     }
     for ((from, to), listener) in proxies {

@@ -18,6 +18,7 @@
 
 pub mod cluster;
 pub mod nemesis;
+pub mod netns;
 pub mod proxy;
 pub mod resp;
 pub mod verdict;
@@ -61,6 +62,8 @@ pub struct Options {
     pub tuning: Vec<(String, toml::Value)>,
     /// How long a client waits for one reply.
     pub timeout: Duration,
+    /// Every node in its own network namespace (root only; see [`netns`]).
+    pub netns: bool,
 }
 
 /// Operation counts.
@@ -192,8 +195,20 @@ pub async fn run(
     let dir = opts.report.canonicalize()?;
     clear_report_dir(&dir)?;
     let links = Links::default();
-    let mut nodes =
-        cluster::prepare(&opts.protocol, opts.nodes, &opts.tuning, &dir, &links).await?;
+    // Declared before the nodes, so it is dropped after them: namespaces outlive processes.
+    let spaces = match opts.netns {
+        true => Some(netns::Namespaces::create(opts.nodes)?),
+        false => None,
+    };
+    let mut nodes = cluster::prepare(
+        &opts.protocol,
+        opts.nodes,
+        &opts.tuning,
+        &dir,
+        &links,
+        spaces.as_ref(),
+    )
+    .await?;
     let (plan, kind) = plan_for(&opts.protocol, &opts.tuning);
     let mut skipped = Vec::new();
     let mut faults: Vec<Fault> = opts.nemesis.clone();
@@ -252,6 +267,14 @@ pub async fn run(
         opts.protocol,
         nodes.iter().map(|n| n.pid()).collect::<Vec<_>>()
     ));
+    if let Some(spaces) = &spaces {
+        for host in &spaces.hosts {
+            log.write(&format!(
+                "netns: namespace {} at {} (harness side {})",
+                host.name, host.node, host.harness
+            ));
+        }
+    }
     // Wait until the cluster serves (a leader, or every replica answering).
     let ready_by = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -87,7 +87,9 @@ impl QuorumTuning {
     pub fn to_config(&self, nodes: usize) -> QuorumConfig {
         let n = self.n.unwrap_or(3.min(nodes));
         let majority = n / 2 + 1;
-        QuorumConfig {
+        // Without the `bugs` feature every field is named below; with it, `bug` is not.
+        #[allow(clippy::needless_update)]
+        let config = QuorumConfig {
             n,
             r: self.r.unwrap_or(majority),
             w: self.w.unwrap_or(majority),
@@ -108,7 +110,8 @@ impl QuorumTuning {
             sessions_max: self.sessions_max,
             checkpoint_every: self.checkpoint_every,
             ..QuorumConfig::default()
-        }
+        };
+        config
     }
 }
 

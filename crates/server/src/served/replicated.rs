@@ -62,6 +62,8 @@ impl ServedProtocol for MultiPaxos {
         members: &[NodeId],
         t: &MultiPaxosTuning,
     ) -> Result<Self, String> {
+        // Without the `bugs` feature every field is named below; with it, `bug` is not.
+        #[allow(clippy::needless_update)]
         let config = MultiPaxosConfig {
             election_timeout_min: ms(t.election_timeout_min_ms),
             election_timeout_max: ms(t.election_timeout_max_ms),
