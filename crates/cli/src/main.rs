@@ -54,6 +54,9 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Sim(_) | Command::Check(_)) {
+        quiet_broken_pipe();
+    }
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
@@ -68,4 +71,15 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// `quorate sim --trace | head` ends as other Unix filters do when the reader goes away:
+/// quietly, by SIGPIPE, instead of panicking in `println!` (Rust ignores SIGPIPE by
+/// default). Only for the commands that print streams; servers keep ignoring it and see
+/// EPIPE on their sockets instead.
+fn quiet_broken_pipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restores the default disposition before any other thread exists; no handler
+    // function is installed.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }

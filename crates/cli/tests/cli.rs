@@ -628,3 +628,30 @@ fn quorate_check_names_the_line_of_bad_input() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_sim_trace_quietly_as_head_would() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quorate"))
+        .args(["sim", "--protocol", "raft", "--seed", "1", "--trace"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the quorate binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    // The reader is gone (as `head -1` would be); the trace has far more to print.
+    let output = child.wait_with_output().expect("it ends");
+    assert!(!first.is_empty());
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert_eq!(
+        output.status.signal(),
+        Some(13),
+        "ended by SIGPIPE, not {:?}",
+        output.status
+    );
+}

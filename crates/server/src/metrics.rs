@@ -1,9 +1,12 @@
 //! Counters and gauges in the Prometheus text format, served over plain HTTP.
 //!
 //! Every counter is a relaxed atomic bumped where the event happens; the node's status
-//! (role, term, indexes) is copied in by the runtime after each batch of inputs. The HTTP
-//! endpoint answers any `GET` with the text exposition format (version 0.0.4); it reads at
-//! most 8 KiB of request and never keeps a connection open.
+//! (role, term, indexes) is copied in by the runtime after each batch of inputs; a change of
+//! role or of the known leader is logged there and counted (`leader_changes_seen_total`, as
+//! etcd names it). The HTTP endpoint serves `/metrics` in the text exposition format (version
+//! 0.0.4), `/health` (200 while the node's event loop runs) and `/ready` (200 once the node
+//! can serve: it knows a leader, or is a replica of a leaderless protocol; 503 otherwise),
+//! 404 elsewhere. It reads at most 8 KiB of request and never keeps a connection open.
 
 use quorate_core::{NodeStatus, Role};
 use std::fmt::Write as _;
@@ -12,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tracing::info;
 
 /// Fsync latency histogram bucket bounds, in seconds.
 const FSYNC_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
@@ -42,6 +46,8 @@ pub struct Metrics {
     fsync_micros_sum: AtomicU64,
     pub steps: AtomicU64,
     pub held_effects: AtomicU64,
+    /// Times this node saw the leader change (to a known leader, or to a new term of it).
+    pub leader_changes: AtomicU64,
     status: Mutex<Option<NodeStatus>>,
 }
 
@@ -69,8 +75,30 @@ impl Metrics {
         }
     }
 
+    /// Records the node's status; logs and counts a change of role or leader.
     pub fn set_status(&self, status: NodeStatus) {
-        *self.status.lock().expect("status lock") = Some(status);
+        let mut current = self.status.lock().expect("status lock");
+        let before = current.as_ref();
+        if before.map(|b| b.role) != Some(status.role) {
+            info!(role = %status.role, term = status.term, "role changed");
+        }
+        let leader_of = |s: &NodeStatus| s.leader.map(|l| (l, s.term));
+        let seen = status.leader.is_some() && before.and_then(leader_of) != leader_of(&status);
+        if seen {
+            bump(&self.leader_changes);
+            info!(
+                leader = status.leader.map_or(0, |l| l.0),
+                term = status.term,
+                "leader changed"
+            );
+        }
+        *current = Some(status);
+    }
+
+    /// True once the node can serve requests (see the module header).
+    pub fn ready(&self) -> bool {
+        self.status()
+            .is_some_and(|s| s.leader.is_some() || s.role == Role::Replica)
     }
 
     pub fn status(&self) -> Option<NodeStatus> {
@@ -144,6 +172,12 @@ impl Metrics {
             "held_effects",
             "Effects waiting for an fsync.",
             self.held_effects.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "leader_changes_seen_total",
+            "Times this node saw the leader change (a new leader or a new term).",
+            &self.leader_changes,
         );
         counter(
             &mut out,
@@ -262,7 +296,45 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` (any path, in fact) on `listener` until the task is dropped.
+/// The status line, content type and body for one request (its head, as read).
+fn respond(
+    request: &[u8],
+    metrics: &Metrics,
+    protocol: &str,
+) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let line = request.split(|b| *b == b'\r').next().unwrap_or_default();
+    let mut words = line.split(|b| *b == b' ');
+    let (method, target) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    if method != b"GET" && method != b"HEAD" {
+        return ("405 Method Not Allowed", TEXT, "only GET\n".into());
+    }
+    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
+    match path {
+        b"/metrics" | b"/" => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            metrics.render(protocol),
+        ),
+        b"/health" | b"/healthz" | b"/livez" => ("200 OK", TEXT, "ok\n".into()),
+        b"/ready" | b"/readyz" if metrics.ready() => ("200 OK", TEXT, "ready\n".into()),
+        b"/ready" | b"/readyz" => (
+            "503 Service Unavailable",
+            TEXT,
+            "not ready: no leader known yet\n".into(),
+        ),
+        _ => (
+            "404 Not Found",
+            TEXT,
+            "not found: try /metrics, /health or /ready\n".into(),
+        ),
+    }
+}
+
+/// Serves `/metrics`, `/health` and `/ready` on `listener` until the task is dropped.
 pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, protocol: &'static str) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
@@ -283,9 +355,9 @@ pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, protocol: 
                     _ => return,
                 }
             }
-            let body = metrics.render(protocol);
+            let (status, kind, body) = respond(&request, &metrics, protocol);
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes()).await;
@@ -298,4 +370,60 @@ pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, protocol: 
 /// Binds the metrics listener (separately, so bind errors surface at start-up).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorate_core::NodeId;
+
+    fn status(role: Role, term: u64, leader: Option<u64>) -> NodeStatus {
+        NodeStatus {
+            id: NodeId(1),
+            role,
+            term,
+            leader: leader.map(NodeId),
+            commit_index: 0,
+            applied_index: 0,
+            last_index: 0,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_or_a_new_term_counts_as_a_change_and_losing_one_does_not() {
+        let metrics = Metrics::new();
+        let changes = || metrics.leader_changes.load(Ordering::Relaxed);
+        metrics.set_status(status(Role::Follower, 1, None));
+        assert_eq!(changes(), 0);
+        metrics.set_status(status(Role::Follower, 1, Some(2)));
+        metrics.set_status(status(Role::Follower, 1, Some(2)));
+        assert_eq!(changes(), 1);
+        metrics.set_status(status(Role::Candidate, 2, None));
+        assert_eq!(changes(), 1);
+        metrics.set_status(status(Role::Follower, 3, Some(2)));
+        assert_eq!(changes(), 2, "the same node leading again in a new term");
+        metrics.set_status(status(Role::Leader, 4, Some(1)));
+        assert_eq!(changes(), 3);
+    }
+
+    #[test]
+    fn readiness_waits_for_a_leader_and_unknown_paths_are_not_found() {
+        let metrics = Metrics::new();
+        let get = |path: &str| {
+            respond(
+                format!("GET {path} HTTP/1.1\r\n").as_bytes(),
+                &metrics,
+                "raft",
+            )
+            .0
+        };
+        assert_eq!(get("/ready"), "503 Service Unavailable");
+        assert_eq!(get("/health"), "200 OK");
+        metrics.set_status(status(Role::Follower, 1, Some(2)));
+        assert_eq!(get("/ready"), "200 OK");
+        assert_eq!(get("/metrics?x=1"), "200 OK");
+        assert_eq!(get("/other"), "404 Not Found");
+        let post = respond(b"POST /metrics HTTP/1.1\r\n", &metrics, "raft").0;
+        assert_eq!(post, "405 Method Not Allowed");
+    }
 }

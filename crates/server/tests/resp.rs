@@ -108,7 +108,7 @@ fn set_and_get_as_redis_cli_sends_them() {
     let wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
     let (reply, _) = raw_exchange(addr, wire, Duration::from_millis(500));
     assert_eq!(reply, "+OK\r\n$1\r\nv\r\n");
-    // redis-cli asks for command docs on start; an empty list is fine for it.
+    // redis-cli asks for command docs on start; an empty map (a flat list in RESP2) is fine.
     let (reply, _) = raw_exchange(
         addr,
         b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n",
@@ -118,6 +118,39 @@ fn set_and_get_as_redis_cli_sends_them() {
     // Inline commands, as typed into telnet.
     let (reply, _) = raw_exchange(addr, b"GET k\r\nPING\r\n", Duration::from_millis(300));
     assert_eq!(reply, "$1\r\nv\r\n+PONG\r\n");
+}
+
+#[test]
+fn hello_3_switches_the_connection_to_resp3_after_the_replies_before_it() {
+    let cluster = TestCluster::start(1, |_| {});
+    let addr = cluster.client_addr(0);
+    // A pipeline: a nil in RESP2, HELLO 3, the same nil in RESP3, then HELLO 2 back.
+    let wire = b"GET nokey\r\nHELLO 3 SETNAME app\r\nGET nokey\r\nCLIENT GETNAME\r\nHELLO 2\r\nGET nokey\r\n";
+    let (reply, _) = raw_exchange(addr, wire, Duration::from_millis(500));
+    let (before, rest) = reply.split_once("%7\r\n").expect(&reply);
+    assert_eq!(before, "$-1\r\n", "{reply}");
+    assert!(rest.contains("$5\r\nproto\r\n:3\r\n"), "{reply}");
+    assert!(
+        rest.contains("$6\r\nserver\r\n$7\r\nquorate\r\n"),
+        "{reply}"
+    );
+    let (_, after) = rest.split_once("*0\r\n").expect(&reply); // modules, the last field
+    assert!(after.starts_with("_\r\n$3\r\napp\r\n*14\r\n"), "{reply}");
+    assert!(after.ends_with("$-1\r\n"), "{reply}");
+    // Unknown versions and users are refused, and the connection stays as it was.
+    let (reply, _) = raw_exchange(
+        addr,
+        b"HELLO 4\r\nHELLO 3 AUTH alice pw\r\nGET nokey\r\nCOMMAND COUNT\r\n",
+        Duration::from_millis(300),
+    );
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    assert!(lines[0].starts_with("-NOPROTO"), "{reply}");
+    assert!(lines[1].starts_with("-WRONGPASS"), "{reply}");
+    assert_eq!(lines[2], "$-1", "{reply}");
+    assert!(
+        lines[3].starts_with(':'),
+        "COMMAND COUNT is an integer: {reply}"
+    );
 }
 
 #[test]
@@ -356,4 +389,48 @@ fn acknowledged_writes_survive_a_restart_of_every_node() {
         let value: i64 = con.get(format!("k{i}")).unwrap();
         assert_eq!(value, i);
     }
+}
+
+/// One HTTP/1.1 GET against `addr`: the status code and the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_string();
+    (status, body)
+}
+
+#[test]
+fn the_metrics_port_serves_metrics_health_and_readiness_and_counts_leader_changes() {
+    let metrics = common::free_addrs(3);
+    let cluster = TestCluster::start(3, |config| {
+        config.metrics_addr = Some(metrics[config.id as usize - 1]);
+    });
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    let addr = metrics[leader];
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let seen: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("quorate_leader_changes_seen_total "))
+        .expect(&body)
+        .parse()
+        .unwrap();
+    assert!(seen >= 1, "the leader saw itself elected: {seen}");
+    assert_eq!(http_get(addr, "/health"), (200, "ok\n".into()));
+    // Every node knows the leader once the first heartbeat arrived.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for m in &metrics {
+        while http_get(*m, "/ready").0 != 200 {
+            assert!(std::time::Instant::now() < deadline, "{m} never ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(http_get(addr, "/nosuch").0, 404);
 }

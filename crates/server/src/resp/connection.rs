@@ -2,7 +2,7 @@
 //! writer half. Split so that a handler can wait for the next request and for the next reply
 //! at the same time (pipelining).
 
-use super::frame::{parse, Frame, Limits, ProtocolError};
+use super::frame::{parse, Frame, Limits, Proto, ProtocolError};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -30,6 +30,8 @@ pub struct FrameReader {
 pub struct FrameWriter {
     stream: OwnedWriteHalf,
     buffer: Vec<u8>,
+    /// How replies are written (switched by `HELLO`).
+    pub proto: Proto,
 }
 
 /// Splits a client socket into its reading and writing sides.
@@ -49,6 +51,7 @@ pub fn split(stream: TcpStream, limits: Limits) -> (FrameReader, FrameWriter) {
     let writer = FrameWriter {
         stream: write,
         buffer: Vec::with_capacity(16 << 10),
+        proto: Proto::Resp2,
     };
     (reader, writer)
 }
@@ -84,7 +87,7 @@ impl FrameReader {
 
 impl FrameWriter {
     pub fn push(&mut self, frame: &Frame) {
-        frame.encode(&mut self.buffer);
+        frame.encode_as(self.proto, &mut self.buffer);
     }
 
     pub async fn flush(&mut self) -> std::io::Result<()> {

@@ -21,6 +21,26 @@ pub enum Frame {
     Bulk(Bytes),
     Null,
     Array(Vec<Frame>),
+    /// Key-value pairs: a RESP3 map, or a flat array of `2n` items in RESP2.
+    Map(Vec<(Frame, Frame)>),
+}
+
+/// The reply protocol of a connection: RESP2 until the client asks for RESP3 with `HELLO 3`.
+/// Requests look the same in both; replies differ only in how nil and maps are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Proto {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+impl Proto {
+    pub fn version(self) -> i64 {
+        match self {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    }
 }
 
 impl Frame {
@@ -32,8 +52,13 @@ impl Frame {
         Frame::Error(message.into())
     }
 
-    /// Appends the wire encoding of the frame to `out`.
+    /// Appends the RESP2 wire encoding of the frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_as(Proto::Resp2, out)
+    }
+
+    /// Appends the wire encoding of the frame in `proto` to `out`.
+    pub fn encode_as(&self, proto: Proto, out: &mut Vec<u8>) {
         match self {
             Frame::Simple(text) => line(out, b'+', text.as_bytes()),
             Frame::Error(text) => {
@@ -50,11 +75,24 @@ impl Frame {
                 out.extend_from_slice(data);
                 out.extend_from_slice(b"\r\n");
             }
-            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::Null => match proto {
+                Proto::Resp2 => out.extend_from_slice(b"$-1\r\n"),
+                Proto::Resp3 => out.extend_from_slice(b"_\r\n"),
+            },
             Frame::Array(items) => {
                 line(out, b'*', items.len().to_string().as_bytes());
                 for item in items {
-                    item.encode(out);
+                    item.encode_as(proto, out);
+                }
+            }
+            Frame::Map(pairs) => {
+                match proto {
+                    Proto::Resp2 => line(out, b'*', (2 * pairs.len()).to_string().as_bytes()),
+                    Proto::Resp3 => line(out, b'%', pairs.len().to_string().as_bytes()),
+                }
+                for (key, value) in pairs {
+                    key.encode_as(proto, out);
+                    value.encode_as(proto, out);
                 }
             }
         }
@@ -78,6 +116,10 @@ impl fmt::Display for Frame {
             Frame::Array(items) => {
                 let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
                 write!(f, "[{}]", parts.join(", "))
+            }
+            Frame::Map(pairs) => {
+                let parts: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                write!(f, "{{{}}}", parts.join(", "))
             }
         }
     }
@@ -294,6 +336,20 @@ mod tests {
             let (back, used) = parse_at(&wire, 0, &limits(), 0).unwrap().unwrap();
             assert_eq!((back, used), (frame, wire.len()));
         }
+    }
+
+    #[test]
+    fn resp3_writes_nil_and_maps_in_its_own_types_and_resp2_flattens_maps() {
+        let map = Frame::Map(vec![
+            (bulk("proto"), Frame::Integer(3)),
+            (bulk("gone"), Frame::Null),
+        ]);
+        let mut resp3 = Vec::new();
+        map.encode_as(Proto::Resp3, &mut resp3);
+        assert_eq!(resp3, b"%2\r\n$5\r\nproto\r\n:3\r\n$4\r\ngone\r\n_\r\n");
+        let mut resp2 = Vec::new();
+        map.encode_as(Proto::Resp2, &mut resp2);
+        assert_eq!(resp2, b"*4\r\n$5\r\nproto\r\n:3\r\n$4\r\ngone\r\n$-1\r\n");
     }
 
     #[test]

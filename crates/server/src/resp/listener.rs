@@ -2,7 +2,7 @@
 
 use super::cmd::Command;
 use super::connection::{split, FrameReader, FrameWriter, ReadError};
-use super::frame::{Frame, Limits};
+use super::frame::{Frame, Limits, Proto};
 use super::session::{Exec, Lane, Order, Session};
 use crate::metrics::Metrics;
 use crate::runtime::NodeHandle;
@@ -55,6 +55,9 @@ impl Listener {
 /// A reply not yet written: ready now, or a task still working on it (holding a lane).
 enum InFlight {
     Ready(Frame),
+    /// `HELLO`'s reply: written in, and switching the connection to, this protocol (replies
+    /// to requests before it keep the protocol they were asked in).
+    Switch(Frame, Proto),
     Task(JoinHandle<(Frame, Lane)>),
 }
 
@@ -121,9 +124,12 @@ impl Handler {
         }
     }
 
-    fn write_reply(&mut self, (frame, lane): (Frame, Option<Lane>)) {
+    fn write_reply(&mut self, Done { frame, lane, proto }: Done) {
         if let Frame::Error(_) = frame {
             Metrics::inc(&self.node.metrics.client_errors);
+        }
+        if let Some(proto) = proto {
+            self.writer.proto = proto;
         }
         self.writer.push(&frame);
         if let Some(lane) = lane {
@@ -157,6 +163,20 @@ impl Handler {
         let reply = match Command::from_frame(frame, self.node.config.value_max) {
             Err(error) => InFlight::Ready(error),
             Ok(command) if command.needs_node() => self.spawn(command),
+            Ok(Command::Hello(hello)) => {
+                // The protocol the connection will speak once every earlier reply is out.
+                let current = self
+                    .in_flight
+                    .iter()
+                    .rev()
+                    .find_map(|f| match f {
+                        InFlight::Switch(_, proto) => Some(*proto),
+                        _ => None,
+                    })
+                    .unwrap_or(self.writer.proto);
+                let (frame, proto) = hello.reply(&mut self.session, current);
+                InFlight::Switch(frame, proto)
+            }
             Ok(command) => InFlight::Ready(self.answer_locally(command)),
         };
         self.in_flight.push_back(reply);
@@ -208,7 +228,7 @@ impl Handler {
             Command::Client(cmd) => cmd.reply(&mut self.session, in_flight),
             Command::ReadMode(cmd) => cmd.reply(&mut self.session),
             Command::Config(cmd) => cmd.reply(),
-            Command::CommandDocs(cmd) => cmd.reply(),
+            Command::CommandInfo(cmd) => cmd.reply(),
             Command::Select(cmd) => cmd.reply(),
             Command::Unknown(cmd) => cmd.reply(),
             Command::Quit => {
@@ -220,28 +240,38 @@ impl Handler {
     }
 }
 
+/// A reply ready to write: its frame, the lane to give back, and the protocol to switch to.
+struct Done {
+    frame: Frame,
+    lane: Option<Lane>,
+    proto: Option<Proto>,
+}
+
 /// Waits for the oldest reply and removes it. Cancel-safe: nothing is removed until it is
 /// complete.
-async fn next_done(in_flight: &mut VecDeque<InFlight>) -> (Frame, Option<Lane>) {
+async fn next_done(in_flight: &mut VecDeque<InFlight>) -> Done {
     let done = match in_flight.front_mut().expect("guarded by is_empty") {
-        InFlight::Ready(_) => None,
+        InFlight::Ready(_) | InFlight::Switch(..) => None,
         InFlight::Task(task) => Some(task.await),
     };
     let front = in_flight.pop_front().expect("still there");
-    match (front, done) {
-        (InFlight::Ready(frame), _) => (frame, None),
-        (InFlight::Task(_), Some(Ok((frame, lane)))) => (frame, Some(lane)),
+    let (frame, lane, proto) = match (front, done) {
+        (InFlight::Ready(frame), _) => (frame, None, None),
+        (InFlight::Switch(frame, proto), _) => (frame, None, Some(proto)),
+        (InFlight::Task(_), Some(Ok((frame, lane)))) => (frame, Some(lane), None),
         (InFlight::Task(_), _) => (
             Frame::error("ERR internal error while serving this request"),
             None,
+            None,
         ),
-    }
+    };
+    Done { frame, lane, proto }
 }
 
 /// The oldest reply if it is already complete.
-async fn ready_front(in_flight: &mut VecDeque<InFlight>) -> Option<(Frame, Option<Lane>)> {
+async fn ready_front(in_flight: &mut VecDeque<InFlight>) -> Option<Done> {
     let ready = match in_flight.front()? {
-        InFlight::Ready(_) => true,
+        InFlight::Ready(_) | InFlight::Switch(..) => true,
         InFlight::Task(task) => task.is_finished(),
     };
     if ready {

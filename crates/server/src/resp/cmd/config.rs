@@ -1,9 +1,8 @@
-//! `CONFIG GET parameter` and `COMMAND [DOCS ...]`: what tools ask on connecting.
+//! `CONFIG GET parameter`: what tools ask on connecting.
 //!
 //! `redis-benchmark` reads `save` and `appendonly` to print them; quorate fsyncs every write
 //! before acknowledging it, which is what `appendonly yes` with `appendfsync always` means
 //! for Redis, so that is what it answers. Other parameters read as absent (an empty list).
-//! `COMMAND DOCS`, which `redis-cli` asks for command hints, answers an empty list.
 
 use super::Parse;
 use crate::resp::frame::Frame;
@@ -35,19 +34,5 @@ impl Config {
             Frame::Bulk(Bytes::from(self.parameter)),
             Frame::Bulk(Bytes::from_static(value.as_bytes())),
         ])
-    }
-}
-
-#[derive(Debug)]
-pub struct CommandDocs;
-
-impl CommandDocs {
-    pub fn parse(parse: &mut Parse) -> Result<CommandDocs, Frame> {
-        parse.rest();
-        Ok(CommandDocs)
-    }
-
-    pub fn reply(self) -> Frame {
-        Frame::Array(Vec::new())
     }
 }

@@ -4,10 +4,12 @@
 mod append;
 mod cas;
 mod client;
+mod command;
 mod config;
 mod del;
 mod exists;
 mod get;
+mod hello;
 mod incr;
 mod info;
 mod ping;
@@ -19,10 +21,12 @@ mod unknown;
 pub use append::Append;
 pub use cas::Cas;
 pub use client::Client;
-pub use config::{CommandDocs, Config};
+pub use command::CommandInfo;
+pub use config::Config;
 pub use del::Del;
 pub use exists::Exists;
 pub use get::Get;
+pub use hello::Hello;
 pub use incr::Incr;
 pub use info::Info;
 pub use ping::Ping;
@@ -51,7 +55,8 @@ pub enum Command {
     Client(Client),
     ReadMode(ReadModeCmd),
     Config(Config),
-    CommandDocs(CommandDocs),
+    CommandInfo(CommandInfo),
+    Hello(Hello),
     Select(Select),
     Quit,
     Unknown(Unknown),
@@ -78,7 +83,8 @@ impl Command {
                 Command::ReadMode(ReadModeCmd::parse(&name, &mut parse)?)
             }
             "config" => Command::Config(Config::parse(&mut parse)?),
-            "command" => Command::CommandDocs(CommandDocs::parse(&mut parse)?),
+            "command" => Command::CommandInfo(CommandInfo::parse(&mut parse)?),
+            "hello" => Command::Hello(Hello::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
@@ -269,4 +275,68 @@ fn unexpected(output: quorate_core::Output) -> CallError {
     CallError::Unknown(format!(
         "the node answered with an unexpected output {output:?}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(words: &[&str]) -> Frame {
+        Frame::Array(
+            words
+                .iter()
+                .map(|w| Frame::Bulk(Bytes::copy_from_slice(w.as_bytes())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn every_command_in_the_table_is_dispatched_and_counted() {
+        for (name, arity, ..) in command::TABLE {
+            // The fewest words the command takes, each a harmless integer argument.
+            let mut words = vec![*name];
+            words.extend(std::iter::repeat_n("1", arity.unsigned_abs() as usize - 1));
+            let parsed = Command::from_frame(frame(&words), 1024);
+            assert!(
+                !matches!(parsed, Ok(Command::Unknown(_))),
+                "{name} is in COMMAND's table but not dispatched"
+            );
+        }
+        let count = Command::from_frame(frame(&["COMMAND", "COUNT"]), 1024).unwrap();
+        let Command::CommandInfo(count) = count else {
+            panic!("COMMAND COUNT parsed as {count:?}");
+        };
+        assert_eq!(count.reply(), Frame::Integer(command::TABLE.len() as i64));
+    }
+
+    #[test]
+    fn command_info_answers_known_names_and_nil_for_others() {
+        let Ok(Command::CommandInfo(info)) =
+            Command::from_frame(frame(&["command", "info", "GET", "nosuch"]), 1024)
+        else {
+            panic!("COMMAND INFO did not parse");
+        };
+        let Frame::Array(items) = info.reply() else {
+            panic!("not an array");
+        };
+        assert_eq!(items.len(), 2);
+        let Frame::Array(get) = &items[0] else {
+            panic!("GET's entry is {:?}", items[0]);
+        };
+        assert_eq!(get[0], Frame::Bulk(Bytes::from_static(b"get")));
+        assert_eq!(get[1], Frame::Integer(-2));
+        assert_eq!(items[1], Frame::Null);
+    }
+
+    #[test]
+    fn hello_takes_versions_two_and_three_and_refuses_others() {
+        for (version, ok) in [("2", true), ("3", true), ("4", false), ("x", false)] {
+            let parsed = Command::from_frame(frame(&["HELLO", version]), 1024);
+            match (parsed, ok) {
+                (Ok(Command::Hello(_)), true) => {}
+                (Err(Frame::Error(e)), false) => assert!(e.starts_with("NOPROTO"), "{e}"),
+                (other, _) => panic!("HELLO {version}: {other:?}"),
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ impl Unknown {
 
     pub fn reply(self) -> Frame {
         Frame::error(format!(
-            "ERR unknown command '{}'; quorate speaks PING GET SET DEL EXISTS APPEND INCR DECR INCRBY DECRBY CAS INFO CLIENT READMODE",
+            "ERR unknown command '{}'; quorate speaks PING GET SET DEL EXISTS APPEND INCR DECR INCRBY DECRBY CAS INFO CLIENT READMODE HELLO (COMMAND LIST names them all)",
             self.name.escape_default()
         ))
     }

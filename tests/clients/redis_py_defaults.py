@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""redis-py with its defaults against a real 3-node quorate cluster, across a leader kill.
+
+Usage: redis_py_defaults.py QUORATE_BINARY
+
+Starts `quorate cluster --free-ports` (its own data directory), talks to every node with
+`redis.Redis(host, port)` and nothing else configured (redis-py 8 opens with HELLO 3 and
+CLIENT SETINFO), kills the leader with SIGKILL, and checks that acknowledged writes survive
+and the new leader serves. Stops the cluster by its PID on every path. Exit 0 on success.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+
+def wait_for(pattern, lines, deadline):
+    while time.time() < deadline:
+        for line in lines():
+            match = re.search(pattern, line)
+            if match:
+                return match
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {pattern!r}")
+
+
+def main():
+    binary = sys.argv[1]
+    data = tempfile.mkdtemp(prefix="quorate-redis-py-")
+    out_path = os.path.join(data, "cluster.out")
+    out = open(out_path, "w")
+    cluster = subprocess.Popen(
+        [binary, "cluster", "--protocol", "raft", "--nodes", "3", "--free-ports",
+         "--data-dir", os.path.join(data, "d")],
+        stdout=out, stderr=subprocess.STDOUT)
+    try:
+        lines = lambda: open(out_path).read().splitlines()
+        wait_for(r"^leader: node", lines, time.time() + 30)
+        manifest = json.load(open(os.path.join(data, "d", "cluster.json")))
+        nodes = {n["id"]: n for n in manifest["nodes"]}
+        clients = {}
+        for n, node in nodes.items():
+            host, port = node["client_addr"].rsplit(":", 1)
+            clients[n] = redis.Redis(host=host, port=int(port))
+        # With its defaults redis-py 8 asks for RESP3 and falls back, with a warning, to
+        # RESP2 when HELLO is refused: check that it did not need to.
+        connection = clients[1].connection_pool.get_connection()
+        speaks = connection.protocol
+        clients[1].connection_pool.release(connection)
+        print(f"redis-py {redis.__version__}: RESP{speaks}")
+        if int(redis.__version__.split(".")[0]) >= 8:
+            assert speaks == 3, f"redis-py fell back to RESP{speaks}" 
+        # Every node takes every command (followers forward).
+        for n, r in clients.items():
+            assert r.ping()
+            assert r.set(f"k{n}", f"v{n}")
+            assert r.get(f"k{n}") == f"v{n}".encode()
+            assert r.get("never-written") is None
+            assert r.incr(f"n{n}") == 1 and r.incrby(f"n{n}", 41) == 42
+            assert r.append(f"k{n}", "!") == len(f"v{n}!")
+            assert r.exists(f"k{n}", "never-written") == 1
+            pipe = r.pipeline(transaction=False)
+            for i in range(20):
+                pipe.set(f"p{n}-{i}", i)
+            pipe.get(f"p{n}-19")
+            assert pipe.execute()[-1] == b"19"
+            r.client_setname(f"app{n}")
+            assert r.client_getname() == f"app{n}"
+        info = clients[1].info("replication")
+        leader = int(info["leader_id"])
+        pid = nodes[leader]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        print(f"killed the leader, node {leader} (pid {pid})")
+        survivor = next(r for n, r in clients.items() if n != leader)
+        deadline = time.time() + 20
+        while True:
+            try:
+                survivor.set("after", "kill")
+                break
+            except redis.exceptions.RedisError as e:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        for n in clients:
+            if n != leader:
+                assert survivor.get(f"k{n}") == f"v{n}!".encode()
+                assert survivor.get(f"n{n}") == b"42"
+        assert survivor.get("after") == b"kill"
+        print("redis-py defaults: every command and the leader kill: ok")
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+            cluster.wait()
+
+
+if __name__ == "__main__":
+    main()
