@@ -98,6 +98,15 @@ pub struct ServerConfig {
     /// is unknown.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// How long a client may take to finish a command it has begun sending; a connection
+    /// holding a partial command longer is closed (so idle half-commands cannot hold every
+    /// connection slot).
+    #[serde(default = "default_client_partial_timeout_ms")]
+    pub client_partial_timeout_ms: u64,
+    /// Close client connections idle this long with nothing in flight (Redis's `timeout`);
+    /// 0, the default, never does.
+    #[serde(default)]
+    pub client_idle_timeout_ms: u64,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
     #[serde(default)]
     pub tuning: toml::Table,
@@ -117,6 +126,9 @@ fn default_send_queue_max() -> usize {
 }
 fn default_connections_max() -> usize {
     4096
+}
+fn default_client_partial_timeout_ms() -> u64 {
+    10_000
 }
 fn default_pipeline_max() -> usize {
     64
@@ -180,6 +192,8 @@ impl ServerConfig {
             send_queue_max: default_send_queue_max(),
             connections_max: default_connections_max(),
             pipeline_max: default_pipeline_max(),
+            client_partial_timeout_ms: default_client_partial_timeout_ms(),
+            client_idle_timeout_ms: 0,
             inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
             tuning: toml::Table::new(),
@@ -268,6 +282,10 @@ impl ServerConfig {
             ("send_queue_max", self.send_queue_max),
             ("connections_max", self.connections_max),
             ("pipeline_max", self.pipeline_max),
+            (
+                "client_partial_timeout_ms",
+                self.client_partial_timeout_ms as usize,
+            ),
             ("inflight_max", self.inflight_max),
             ("request_timeout_ms", self.request_timeout_ms as usize),
         ];

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub client_requests: AtomicU64,
     pub client_errors: AtomicU64,
     pub client_protocol_errors: AtomicU64,
+    /// Client connections closed for holding a partial command, or idling, too long.
+    pub client_timeouts: AtomicU64,
     pub client_redirects: AtomicU64,
     pub client_forwards: AtomicU64,
     /// Multi-primary writes refused for exceeding `max_siblings`.
@@ -38,6 +40,12 @@ pub struct Metrics {
     pub peer_messages_dropped: AtomicU64,
     pub peer_connects: AtomicU64,
     pub peer_handshakes_refused: AtomicU64,
+    /// Inbound peer connections closed at once: too many handshakes in progress.
+    pub peer_connections_refused: AtomicU64,
+    /// Inbound peer connections closed because the same member connected again.
+    pub peer_connections_replaced: AtomicU64,
+    /// Inbound peer frames refused: too large, too slow, corrupt or undecodable.
+    pub peer_frames_refused: AtomicU64,
     pub wal_records: AtomicU64,
     pub wal_bytes: AtomicU64,
     pub wal_fsyncs: AtomicU64,
@@ -193,6 +201,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "client_timeouts_total",
+            "Client connections closed: a partial command or idleness outlasted its timeout.",
+            &self.client_timeouts,
+        );
+        counter(
+            &mut out,
             "client_requests_total",
             "Client commands received.",
             &self.client_requests,
@@ -256,6 +270,24 @@ impl Metrics {
             "peer_handshakes_refused_total",
             "Inbound peer handshakes refused.",
             &self.peer_handshakes_refused,
+        );
+        counter(
+            &mut out,
+            "peer_connections_refused_total",
+            "Inbound peer connections closed at once: too many handshakes in progress.",
+            &self.peer_connections_refused,
+        );
+        counter(
+            &mut out,
+            "peer_connections_replaced_total",
+            "Inbound peer connections closed because the same member connected again.",
+            &self.peer_connections_replaced,
+        );
+        counter(
+            &mut out,
+            "peer_frames_refused_total",
+            "Inbound peer frames refused: too large, too slow, corrupt or undecodable.",
+            &self.peer_frames_refused,
         );
         counter(
             &mut out,

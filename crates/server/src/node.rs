@@ -6,7 +6,7 @@ use crate::resp::Listener;
 use crate::runtime::{Inboxes, NodeHandle, Runtime};
 use crate::served::{ClientModel, ServedProtocol};
 use crate::storage::{Options, Persister, Storage, StorageError};
-use crate::transport::{accept_loop, spawn_outbound, PeerContext};
+use crate::transport::{accept_loop, spawn_outbound, Inbound, PeerContext};
 use quorate_core::{NodeId, Protocol};
 use quorate_protocols::multipaxos::MultiPaxos;
 use quorate_protocols::multiprimary::MultiPrimary;
@@ -141,6 +141,7 @@ pub async fn serve<P: ServedProtocol>(
         frame_max: config.peer_frame_max,
         metrics: metrics.clone(),
         client_addrs: Mutex::new(BTreeMap::new()),
+        inbound: Inbound::new(config.peer_frame_max),
     });
     let (persisted_tx, persisted) = mpsc::unbounded_channel();
     let persister = Persister::start(storage, persisted_tx, metrics.clone());

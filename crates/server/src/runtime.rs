@@ -493,6 +493,7 @@ mod tests {
             frame_max: 1 << 20,
             metrics,
             client_addrs: Default::default(),
+            inbound: crate::transport::Inbound::new(1 << 20),
         });
         let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx);
         let (_peer_tx, peer_rx) = mpsc::channel(16);

@@ -408,10 +408,8 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 #[test]
 fn the_metrics_port_serves_metrics_health_and_readiness_and_counts_leader_changes() {
-    let metrics = common::free_addrs(3);
-    let cluster = TestCluster::start(3, |config| {
-        config.metrics_addr = Some(metrics[config.id as usize - 1]);
-    });
+    let cluster = TestCluster::start(3, |_| {});
+    let metrics: Vec<_> = (0..3).map(|i| cluster.metrics_addr(i)).collect();
     let leader = cluster.wait_for_leader(Duration::from_secs(5));
     let addr = metrics[leader];
     let (status, body) = http_get(addr, "/metrics");
@@ -433,4 +431,73 @@ fn the_metrics_port_serves_metrics_health_and_readiness_and_counts_leader_change
         }
     }
     assert_eq!(http_get(addr, "/nosuch").0, 404);
+}
+
+#[test]
+fn connections_holding_half_a_command_are_closed_so_they_cannot_hold_every_slot() {
+    use std::io::{Read, Write};
+    let cluster = TestCluster::start(1, |config| {
+        config.connections_max = 4;
+        config.client_partial_timeout_ms = 1500;
+    });
+    let addr = cluster.client_addr(0);
+    let mut held: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"*2\r\n$3\r\nGET\r\n$5\r\nke").unwrap();
+            s
+        })
+        .collect();
+    // Every slot is held: the connections beyond the fourth are refused.
+    let mut refused = 0;
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut reply = [0u8; 64];
+        if let Ok(n) = s.read(&mut reply) {
+            assert!(String::from_utf8_lossy(&reply[..n]).contains("max number of clients"));
+            refused += 1;
+        }
+    }
+    assert!(refused >= 2, "only {refused} of 6 refused with 4 slots");
+    // After the partial timeout the half-commands are closed and the slots are free.
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        // Closed: the end of the stream, or a reset where the node never read what we sent.
+        if let Err(e) = s.read_to_end(&mut rest) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "still open: {e}"
+            );
+        }
+    }
+    let (reply, _) = raw_exchange(addr, b"PING\r\n", Duration::from_millis(300));
+    assert_eq!(reply, "+PONG\r\n");
+    // A client that sends a command slowly but within the limit is served.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    for part in [&b"*1\r\n"[..], b"$4\r\n", b"PING\r\n"] {
+        slow.write_all(part).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    slow.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut pong = [0u8; 7];
+    slow.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+}
+
+#[test]
+fn an_idle_timeout_closes_quiet_connections_only_when_configured() {
+    use std::io::Read;
+    for (idle_ms, closed) in [(300, true), (0, false)] {
+        let cluster = TestCluster::start(1, |config| config.client_idle_timeout_ms = idle_ms);
+        let mut quiet = std::net::TcpStream::connect(cluster.client_addr(0)).unwrap();
+        quiet
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let ended = quiet.read_to_end(&mut rest).is_ok();
+        assert_eq!(ended, closed, "idle timeout {idle_ms} ms");
+    }
 }

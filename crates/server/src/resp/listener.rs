@@ -9,11 +9,12 @@ use crate::runtime::NodeHandle;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// Accepts client connections, at most `connections_max` at once.
 pub struct Listener {
@@ -79,7 +80,8 @@ pub struct Handler {
 
 impl Handler {
     pub fn new(stream: TcpStream, node: NodeHandle) -> Handler {
-        let (reader, writer) = split(stream, Limits::for_values(node.config.value_max));
+        let partial = Duration::from_millis(node.config.client_partial_timeout_ms);
+        let (reader, writer) = split(stream, Limits::for_values(node.config.value_max), partial);
         Handler {
             reader,
             writer,
@@ -103,11 +105,17 @@ impl Handler {
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let pipeline_max = self.node.config.pipeline_max;
+        let idle_timeout = match self.node.config.client_idle_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
         loop {
             if self.closing && self.in_flight.is_empty() {
                 return Ok(());
             }
             let can_read = !self.closing && self.in_flight.len() < pipeline_max;
+            // Idle only counts while the client waits for nothing.
+            let idle = idle_timeout.filter(|_| self.in_flight.is_empty());
             tokio::select! {
                 biased;
                 done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
@@ -119,7 +127,7 @@ impl Handler {
                         self.writer.flush().await?;
                     }
                 }
-                frame = self.reader.read_frame(), if can_read => self.on_frame(frame),
+                frame = self.reader.read_frame(idle), if can_read => self.on_frame(frame),
             }
         }
     }
@@ -156,6 +164,17 @@ impl Handler {
             Err(ReadError::Io(_)) => {
                 self.closing = true;
                 self.in_flight.clear(); // Nobody is left to read the replies.
+                return;
+            }
+            Err(e @ (ReadError::PartialTimeout(_) | ReadError::IdleTimeout(_))) => {
+                Metrics::inc(&self.node.metrics.client_timeouts);
+                match e {
+                    ReadError::PartialTimeout(_) => {
+                        info!("closing a client connection: {e} (client_partial_timeout_ms)")
+                    }
+                    _ => debug!("closing a client connection: {e} (client_idle_timeout_ms)"),
+                }
+                self.closing = true;
                 return;
             }
         };

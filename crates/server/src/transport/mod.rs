@@ -16,6 +16,19 @@
 //! (so followers learn where to redirect clients). The acceptor answers [`HelloAnswer`];
 //! a refusal is logged on both sides with the reason.
 //!
+//! ## Bounded resources
+//!
+//! Until peers authenticate each other (mutual TLS), anyone who can reach the peer port and
+//! names a member in its handshake is taken for that member, so what inbound connections may
+//! hold is bounded regardless of who sends (see [`Inbound`]): at most
+//! [`HANDSHAKES_MAX`] connections at once may be inside their handshake (more are closed at
+//! once); each member has at most one inbound connection (a new one from the same member
+//! replaces the old, which is what a redial after a lost connection needs anyway); every
+//! frame first takes its length from a byte budget shared by all connections (the largest
+//! frame, `peer_frame_max`), so all of them together hold at most that much of partly read
+//! frames, and gives up after [`FRAME_READ_TIMEOUT`]; memory grows with the bytes that
+//! arrive, never with the length a header announces. Each refusal is counted and logged.
+//!
 //! Each peer has a bounded send queue; when it is full, or the peer is unreachable, messages
 //! are dropped and counted. Protocols tolerate loss (Raft retransmits on its heartbeat), and
 //! a queue that never blocks keeps a slow peer from stalling the event loop. A lost connection
@@ -23,7 +36,7 @@
 
 mod frame;
 
-pub use frame::{read_frame, write_frame_into, FrameError, FRAME_HEADER_LEN};
+pub use frame::{read_frame, read_frame_budgeted, write_frame_into, FrameError, FRAME_HEADER_LEN};
 
 use crate::metrics::Metrics;
 use quorate_core::shell::ShellMsg;
@@ -37,7 +50,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::AbortHandle;
 use tracing::{debug, error, info, warn};
 
 /// The version of the peer wire protocol; bumped on any incompatible change.
@@ -50,6 +64,41 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes of encoded messages gathered into one write, at most.
 const WRITE_BATCH_MAX: usize = 1 << 20;
+/// Inbound connections that may be inside their handshake at once.
+pub const HANDSHAKES_MAX: usize = 16;
+/// How long one inbound frame may take to arrive once its header has.
+pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What inbound peer connections may hold, shared by all of them (see the module header).
+pub struct Inbound {
+    handshakes: Arc<Semaphore>,
+    bytes: Semaphore,
+    /// Each member's one live inbound connection.
+    live: Mutex<BTreeMap<NodeId, AbortHandle>>,
+}
+
+impl Inbound {
+    /// Bounds for a node whose largest peer frame is `frame_max` bytes.
+    pub fn new(frame_max: usize) -> Inbound {
+        Inbound {
+            handshakes: Arc::new(Semaphore::new(HANDSHAKES_MAX)),
+            bytes: Semaphore::new(frame_max.clamp(1, u32::MAX as usize)),
+            live: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Makes `task` the live connection of `peer`, closing the one before it, if any.
+    fn replace(&self, peer: NodeId, task: AbortHandle) -> bool {
+        let old = self.live.lock().expect("live lock").insert(peer, task);
+        old.map(|old| old.abort()).is_some()
+    }
+
+    /// Inbound member connections now open.
+    pub fn connections(&self) -> usize {
+        let live = self.live.lock().expect("live lock");
+        live.values().filter(|task| !task.is_finished()).count()
+    }
+}
 
 /// What travels between nodes: the protocol's own messages, and the node shells' (client
 /// requests a follower forwards to the leader, with their answers; see
@@ -90,6 +139,8 @@ pub struct PeerContext {
     pub metrics: Arc<Metrics>,
     /// Peers' client addresses, learned from their handshakes.
     pub client_addrs: Mutex<BTreeMap<NodeId, SocketAddr>>,
+    /// Bounds on inbound connections.
+    pub inbound: Inbound,
 }
 
 impl PeerContext {
@@ -134,7 +185,14 @@ impl PeerContext {
                 hello.to, self.me
             ));
         }
-        if hello.from == self.me || !self.members.contains(&hello.from) {
+        if hello.from == self.me {
+            return Some(format!(
+                "claims to be {}, this node itself (is another node configured with id {}, or \
+                 does --peers list this node's own address for another member?)",
+                hello.from, self.me.0
+            ));
+        }
+        if !self.members.contains(&hello.from) {
             let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
             return Some(format!(
                 "claims to be {}, which is not a member (members: {})",
@@ -341,35 +399,71 @@ pub async fn accept_loop<M>(
                 continue;
             }
         };
+        let Ok(permit) = ctx.inbound.handshakes.clone().try_acquire_owned() else {
+            Metrics::inc(&ctx.metrics.peer_connections_refused);
+            warn!(%remote, "refused a peer connection: {HANDSHAKES_MAX} handshakes already in progress");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(inbound(stream, remote, ctx.clone(), inbox.clone()));
+        let ctx = ctx.clone();
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let from = handshake(&mut stream, remote, &ctx).await;
+            drop(permit);
+            let Some(from) = from else { return };
+            let task = tokio::spawn(receive(stream, remote, from, ctx.clone(), inbox));
+            if ctx.inbound.replace(from, task.abort_handle()) {
+                Metrics::inc(&ctx.metrics.peer_connections_replaced);
+                info!(peer = %from, %remote, "a new connection from this peer replaces its old one");
+            }
+        });
     }
 }
 
-async fn inbound<M: DeserializeOwned>(
-    mut stream: TcpStream,
+/// The dialer's id, if its handshake is accepted; logs and counts a refusal.
+async fn handshake(
+    stream: &mut TcpStream,
     remote: SocketAddr,
-    ctx: Arc<PeerContext>,
-    inbox: mpsc::Sender<(NodeId, PeerMsg<M>)>,
-) {
-    let from = match accept_hello(&mut stream, &ctx).await {
-        Ok(from) => from,
+    ctx: &PeerContext,
+) -> Option<NodeId> {
+    match accept_hello(stream, ctx).await {
+        Ok(from) => {
+            debug!(%remote, peer = %from, "peer connected");
+            Some(from)
+        }
         Err(why) => {
             Metrics::inc(&ctx.metrics.peer_handshakes_refused);
             error!(%remote, "refused a peer connection: {why}");
-            return;
+            None
         }
-    };
-    debug!(%remote, peer = %from, "peer connected");
+    }
+}
+
+/// Delivers the frames of an accepted connection until it closes, fails or is replaced.
+async fn receive<M: DeserializeOwned>(
+    stream: TcpStream,
+    remote: SocketAddr,
+    from: NodeId,
+    ctx: Arc<PeerContext>,
+    inbox: mpsc::Sender<(NodeId, PeerMsg<M>)>,
+) {
     let mut reader = BufReader::with_capacity(256 << 10, stream);
     loop {
-        let payload = match read_frame(&mut reader, ctx.frame_max).await {
+        let read = read_frame_budgeted(
+            &mut reader,
+            ctx.frame_max,
+            &ctx.inbound.bytes,
+            FRAME_READ_TIMEOUT,
+        );
+        let payload = match read.await {
             Ok(payload) => payload,
             Err(FrameError::Io(e)) => {
                 debug!(peer = %from, "peer connection closed: {e}");
                 return;
             }
             Err(e) => {
+                Metrics::inc(&ctx.metrics.peer_frames_refused);
                 warn!(peer = %from, %remote, "closing peer connection: {e}");
                 return;
             }
@@ -377,6 +471,7 @@ async fn inbound<M: DeserializeOwned>(
         let msg = match postcard::from_bytes::<PeerMsg<M>>(&payload) {
             Ok(msg) => msg,
             Err(e) => {
+                Metrics::inc(&ctx.metrics.peer_frames_refused);
                 warn!(peer = %from, "closing peer connection: undecodable message ({e})");
                 return;
             }

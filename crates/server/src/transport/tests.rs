@@ -13,6 +13,7 @@ fn context(me: u64, cluster: &str, members: &[u64]) -> Arc<PeerContext> {
         frame_max: 1 << 20,
         metrics: Metrics::new(),
         client_addrs: Mutex::new(BTreeMap::new()),
+        inbound: Inbound::new(1 << 20),
     })
 }
 
@@ -128,4 +129,91 @@ async fn a_frame_with_a_bad_checksum_or_length_is_rejected() {
         read_frame(&mut &wire[..], 3).await,
         Err(FrameError::TooLarge(7, 3))
     ));
+}
+
+/// A raw connection that completed the handshake as member `from` of "home".
+async fn handshaken(addr: SocketAddr, from: u64) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let hello = context(from, "home", &[1, 2, 3]).hello(NodeId(1));
+    let mut buf = Vec::new();
+    write_frame_into(&mut buf, &postcard::to_allocvec(&hello).unwrap());
+    stream.write_all(&buf).await.unwrap();
+    let answer = read_frame(&mut stream, 1024).await.unwrap();
+    let answer: HelloAnswer = postcard::from_bytes(&answer).unwrap();
+    assert!(matches!(answer, HelloAnswer::Welcome), "{answer:?}");
+    stream
+}
+
+#[tokio::test]
+async fn a_handshake_naming_this_node_itself_says_so() {
+    let (addr, _acceptor, _rx) = listening_node().await;
+    let twin = context(1, "home", &[1, 2, 3]);
+    let error = dial(&twin, NodeId(1), addr).await.unwrap_err();
+    assert!(
+        error.contains("claims to be n1, this node itself"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_has_one_inbound_connection_and_a_new_one_replaces_the_old() {
+    let (addr, acceptor, _rx) = listening_node().await;
+    let mut first = handshaken(addr, 2).await;
+    let _second = handshaken(addr, 2).await;
+    // The first is closed by the node: reading it ends.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the replaced connection stays open");
+    let _third = handshaken(addr, 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(acceptor.inbound.connections(), 2, "one per member");
+    let replaced = &acceptor.metrics.peer_connections_replaced;
+    assert_eq!(replaced.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn frames_announced_large_hold_only_what_arrived_and_share_one_byte_budget() {
+    // frame_max is 1 MiB: two connections announcing 1 MiB each cannot both read at once.
+    let (addr, acceptor, mut rx) = listening_node().await;
+    let mut a = handshaken(addr, 2).await;
+    let mut b = handshaken(addr, 3).await;
+    let payload = postcard::to_allocvec(&PeerMsg::<u64>::Protocol(5)).unwrap();
+    let mut big = Vec::new();
+    write_frame_into(&mut big, &vec![0u8; 1 << 20]);
+    // `a` announces a large frame and sends half of it: it holds the budget.
+    a.write_all(&big[..big.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(acceptor.inbound.bytes.available_permits(), 0);
+    // `b`'s small frame waits for the budget...
+    let mut small = Vec::new();
+    write_frame_into(&mut small, &payload);
+    b.write_all(&small).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "read past the budget"
+    );
+    // ... until `a`'s frame is complete (zeros decode as a message: `Protocol(0)`).
+    a.write_all(&big[big.len() / 2..]).await.unwrap();
+    for expected in [2, 3] {
+        let (from, _) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(from, NodeId(expected));
+    }
+    assert_eq!(acceptor.inbound.bytes.available_permits(), 1 << 20);
+}
+
+#[tokio::test]
+async fn handshakes_in_progress_are_bounded() {
+    let (addr, acceptor, _rx) = listening_node().await;
+    let mut idle = Vec::new();
+    for _ in 0..HANDSHAKES_MAX + 4 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = &acceptor.metrics.peer_connections_refused;
+    assert_eq!(refused.load(Ordering::Relaxed), 4);
 }

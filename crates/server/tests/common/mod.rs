@@ -74,7 +74,8 @@ impl TestCluster {
         tweak: impl Fn(&mut ServerConfig),
     ) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
-        let addrs = free_addrs(nodes * 2);
+        // Peer, client and metrics addresses, from one call so they are all different.
+        let addrs = free_addrs(nodes * 3);
         let peers: BTreeMap<NodeId, SocketAddr> = (0..nodes)
             .map(|i| (NodeId(i as u64 + 1), addrs[i]))
             .collect();
@@ -88,6 +89,7 @@ impl TestCluster {
                     addrs[nodes + i],
                     dir.path().join(format!("n{id}")),
                 );
+                config.metrics_addr = Some(addrs[2 * nodes + i]);
                 for (name, value) in fast_tuning(protocol) {
                     config.tuning.insert(name.into(), value);
                 }
@@ -175,6 +177,18 @@ impl TestCluster {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+
+    #[allow(dead_code)] // Not every test binary scrapes metrics.
+    pub fn metrics_addr(&self, i: usize) -> SocketAddr {
+        self.configs[i]
+            .metrics_addr
+            .expect("test nodes export metrics")
+    }
+
+    #[allow(dead_code)] // Not every test binary dials peers.
+    pub fn peer_addr(&self, i: usize) -> SocketAddr {
+        self.configs[i].peers[&NodeId(i as u64 + 1)]
     }
 
     pub fn client_addr(&self, i: usize) -> SocketAddr {
