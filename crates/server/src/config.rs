@@ -107,6 +107,12 @@ pub struct ServerConfig {
     /// 0, the default, never does.
     #[serde(default)]
     pub client_idle_timeout_ms: u64,
+    /// The `default` user's password (Redis's `requirepass`; see [`crate::auth`]).
+    #[serde(default)]
+    pub requirepass: Option<String>,
+    /// Named users with roles (see [`crate::auth`]).
+    #[serde(default)]
+    pub users: Vec<crate::auth::UserConfig>,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
     #[serde(default)]
     pub tuning: toml::Table,
@@ -194,6 +200,8 @@ impl ServerConfig {
             pipeline_max: default_pipeline_max(),
             client_partial_timeout_ms: default_client_partial_timeout_ms(),
             client_idle_timeout_ms: 0,
+            requirepass: None,
+            users: Vec::new(),
             inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
             tuning: toml::Table::new(),
@@ -232,9 +240,24 @@ impl ServerConfig {
         out += &format!("follower = \"{follower}\"\n");
         out += &format!("value_max = {}\n", self.value_max);
         out += &format!("request_timeout_ms = {}\n", self.request_timeout_ms);
+        if let Some(pass) = &self.requirepass {
+            out += &format!("requirepass = {}\n", toml::Value::from(pass.as_str()));
+        }
         out += "\n[peers]\n";
         for (id, addr) in &self.peers {
             out += &format!("{} = \"{addr}\"\n", id.0);
+        }
+        for user in &self.users {
+            let role = match user.role {
+                crate::auth::Role::ReadOnly => "read-only",
+                crate::auth::Role::ReadWrite => "read-write",
+                crate::auth::Role::Admin => "admin",
+            };
+            out += &format!(
+                "\n[[users]]\nname = {}\npassword = {}\nrole = \"{role}\"\n",
+                toml::Value::from(user.name.as_str()),
+                toml::Value::from(user.password.as_str())
+            );
         }
         if !self.tuning.is_empty() {
             out += "\n[tuning]\n";
@@ -295,6 +318,10 @@ impl ServerConfig {
         if self.value_max >= self.peer_frame_max {
             return invalid("value_max must be smaller than peer_frame_max".into());
         }
+        if self.requirepass.as_deref() == Some("") {
+            return invalid("requirepass must not be empty (leave it out for no password)".into());
+        }
+        crate::auth::validate(&self.users).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -365,6 +392,12 @@ mod tests {
         config
             .tuning
             .insert("heartbeat_interval_ms".into(), 20.into());
+        config.requirepass = Some("a \"quoted\" pass".into());
+        config.users = vec![crate::auth::UserConfig {
+            name: "reader".into(),
+            password: "r3ad".into(),
+            role: crate::auth::Role::ReadOnly,
+        }];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n2.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
@@ -372,6 +405,15 @@ mod tests {
         assert_eq!(back.id, 2);
         assert_eq!(back.peers, config.peers);
         assert_eq!(back.tuning, config.tuning);
+        assert_eq!(back.requirepass, config.requirepass);
+        assert_eq!(back.users, config.users);
+        config.users.push(config.users[0].clone());
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("defined twice"));
+        config.users.clear();
         config.id = 9;
         assert!(config
             .validate()

@@ -69,6 +69,7 @@
 //! constructor) and add one arm to [`serve_by_name`] and [`check_tuning`]. Every protocol the
 //! simulator runs is served except single-decree Paxos (see [`PROTOCOLS`]).
 
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod resp;

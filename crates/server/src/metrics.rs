@@ -29,6 +29,8 @@ pub struct Metrics {
     pub client_requests: AtomicU64,
     pub client_errors: AtomicU64,
     pub client_protocol_errors: AtomicU64,
+    /// AUTH and HELLO AUTH refused for a wrong user or password.
+    pub client_auth_failures: AtomicU64,
     /// Client connections closed for holding a partial command, or idling, too long.
     pub client_timeouts: AtomicU64,
     pub client_redirects: AtomicU64,
@@ -198,6 +200,12 @@ impl Metrics {
             "client_connections_refused_total",
             "Client connections refused (over connections_max).",
             &self.client_connections_refused,
+        );
+        counter(
+            &mut out,
+            "client_auth_failures_total",
+            "AUTH and HELLO AUTH refused for a wrong user or password.",
+            &self.client_auth_failures,
         );
         counter(
             &mut out,

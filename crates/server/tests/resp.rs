@@ -501,3 +501,64 @@ fn an_idle_timeout_closes_quiet_connections_only_when_configured() {
         assert_eq!(ended, closed, "idle timeout {idle_ms} ms");
     }
 }
+
+#[test]
+fn passwords_and_roles_are_enforced_for_a_real_redis_client() {
+    use quorate_server::auth::{Role, UserConfig};
+    let cluster = TestCluster::start(3, |config| {
+        config.requirepass = Some("s3cret".into());
+        config.users = vec![UserConfig {
+            name: "reader".into(),
+            password: "r3ad".into(),
+            role: Role::ReadOnly,
+        }];
+    });
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    let addr = cluster.client_addr((leader + 1) % 3); // Through a forwarding follower.
+    let connect = |url: String| {
+        redis::Client::open(url)
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(5))
+    };
+    // Without AUTH: every command but AUTH, HELLO and QUIT is refused.
+    let mut anonymous = connect(format!("redis://{addr}/")).unwrap();
+    let refused: RedisResult<Option<String>> = redis::cmd("GET").arg("k").query(&mut anonymous);
+    assert!(
+        refused.unwrap_err().to_string().contains("NOAUTH"),
+        "GET before AUTH"
+    );
+    let refused: RedisResult<String> = redis::cmd("PING").query(&mut anonymous);
+    assert!(refused.is_err(), "PING before AUTH");
+    // The default user writes; the reader reads but may not write.
+    let mut admin = connect(format!("redis://:s3cret@{addr}/")).unwrap();
+    let _: () = admin.set("k", "v").unwrap();
+    let mut reader = connect(format!("redis://reader:r3ad@{addr}/")).unwrap();
+    let value: String = reader.get("k").unwrap();
+    assert_eq!(value, "v");
+    let denied: RedisResult<()> = reader.set("k", "w");
+    let denied = denied.unwrap_err().to_string();
+    assert!(
+        denied.contains("NOPERM") && denied.contains("'set'"),
+        "{denied}"
+    );
+    let value: String = admin.get("k").unwrap();
+    assert_eq!(value, "v", "the refused SET did not happen");
+    // Wrong passwords are refused when the connection opens.
+    let wrong = connect(format!("redis://reader:nope@{addr}/"));
+    assert!(wrong.is_err(), "a wrong password connected");
+    // AUTH on an open connection, and HELLO's AUTH, as raw bytes.
+    let (reply, _) = raw_exchange(
+        addr,
+        b"HELLO 3\r\nAUTH wrong\r\nAUTH s3cret\r\nHELLO 3 AUTH reader r3ad\r\nDEL k\r\n",
+        Duration::from_millis(500),
+    );
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    assert!(lines[0].starts_with("-NOAUTH HELLO"), "{reply}");
+    assert!(lines[1].starts_with("-WRONGPASS"), "{reply}");
+    assert_eq!(lines[2], "+OK", "{reply}");
+    assert!(lines[3].starts_with("%7"), "{reply}");
+    assert!(
+        reply.contains("-NOPERM User reader has no permissions to run the 'del' command"),
+        "{reply}"
+    );
+}

@@ -10,28 +10,42 @@ use std::time::Duration;
 
 /// Sends one command and returns the reply frame.
 pub fn call(addr: SocketAddr, args: &[&[u8]], timeout: Duration) -> std::io::Result<Frame> {
+    let mut replies = exchange(addr, &[args], timeout)?;
+    Ok(replies.remove(0))
+}
+
+/// Sends `commands` in one pipeline and returns their replies, in order.
+pub fn exchange(
+    addr: SocketAddr,
+    commands: &[&[&[u8]]],
+    timeout: Duration,
+) -> std::io::Result<Vec<Frame>> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let command = Frame::Array(
-        args.iter()
-            .map(|a| Frame::Bulk(Bytes::copy_from_slice(a)))
-            .collect(),
-    );
     let mut wire = Vec::new();
-    command.encode(&mut wire);
+    for args in commands {
+        let command = Frame::Array(
+            args.iter()
+                .map(|a| Frame::Bulk(Bytes::copy_from_slice(a)))
+                .collect(),
+        );
+        command.encode(&mut wire);
+    }
     stream.write_all(&wire)?;
     let limits = Limits::for_values(64 << 20);
     let mut buf = Vec::new();
+    let mut at = 0;
+    let mut replies = Vec::new();
     let mut chunk = [0u8; 16 << 10];
-    loop {
-        let parsed = match buf.first() {
-            // Replies are never inline; parse them as RESP whatever the first byte.
-            Some(_) => super::frame::parse_reply(&buf, &limits),
-            None => Ok(None),
-        };
-        match parsed {
-            Ok(Some((frame, _))) => return Ok(frame),
+    while replies.len() < commands.len() {
+        // Replies are never inline; parse them as RESP whatever the first byte.
+        match super::frame::parse_reply(&buf[at..], &limits) {
+            Ok(Some((frame, used))) => {
+                replies.push(frame);
+                at += used;
+                continue;
+            }
             Ok(None) => {}
             Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
         }
@@ -41,16 +55,32 @@ pub fn call(addr: SocketAddr, args: &[&[u8]], timeout: Duration) -> std::io::Res
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    Ok(replies)
 }
 
 /// The `key:value` fields of an `INFO` reply.
 pub fn info(addr: SocketAddr, timeout: Duration) -> std::io::Result<Vec<(String, String)>> {
-    match call(addr, &[b"INFO"], timeout)? {
-        Frame::Bulk(text) => Ok(String::from_utf8_lossy(&text)
+    info_as(addr, None, timeout)
+}
+
+/// [`info`] on a node with passwords: `AUTH password` first, when given.
+pub fn info_as(
+    addr: SocketAddr,
+    password: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<Vec<(String, String)>> {
+    let mut commands: Vec<&[&[u8]]> = Vec::new();
+    let auth: [&[u8]; 2] = [b"AUTH", password.unwrap_or_default().as_bytes()];
+    if password.is_some() {
+        commands.push(&auth);
+    }
+    commands.push(&[b"INFO"]);
+    match exchange(addr, &commands, timeout)?.pop() {
+        Some(Frame::Bulk(text)) => Ok(String::from_utf8_lossy(&text)
             .lines()
             .filter_map(|line| line.split_once(':'))
             .map(|(k, v)| (k.to_string(), v.trim().to_string()))
             .collect()),
-        other => Err(std::io::Error::other(format!("INFO answered {other}"))),
+        other => Err(std::io::Error::other(format!("INFO answered {other:?}"))),
     }
 }

@@ -82,11 +82,14 @@ impl Handler {
     pub fn new(stream: TcpStream, node: NodeHandle) -> Handler {
         let partial = Duration::from_millis(node.config.client_partial_timeout_ms);
         let (reader, writer) = split(stream, Limits::for_values(node.config.value_max), partial);
+        let mut session = Session::new();
+        session.access =
+            crate::auth::initial(node.config.requirepass.as_deref(), &node.config.users);
         Handler {
             reader,
             writer,
             node,
-            session: Session::new(),
+            session,
             in_flight: VecDeque::new(),
             closing: false,
             last_order: None,
@@ -181,6 +184,10 @@ impl Handler {
         Metrics::inc(&self.node.metrics.client_requests);
         let reply = match Command::from_frame(frame, self.node.config.value_max) {
             Err(error) => InFlight::Ready(error),
+            Ok(command) if self.refuses(&command).is_some() => {
+                InFlight::Ready(self.refuses(&command).expect("just checked"))
+            }
+            Ok(Command::Auth(auth)) => InFlight::Ready(self.authenticate(auth)),
             Ok(command) if command.needs_node() => self.spawn(command),
             Ok(Command::Hello(hello)) => {
                 // The protocol the connection will speak once every earlier reply is out.
@@ -193,12 +200,47 @@ impl Handler {
                         _ => None,
                     })
                     .unwrap_or(self.writer.proto);
-                let (frame, proto) = hello.reply(&mut self.session, current);
+                let (frame, proto) = hello.reply(&mut self.session, current, &self.node.config);
+                if let Frame::Error(e) = &frame {
+                    if e.starts_with("WRONGPASS") {
+                        Metrics::inc(&self.node.metrics.client_auth_failures);
+                        info!("refused HELLO AUTH: wrong user or password");
+                    }
+                }
                 InFlight::Switch(frame, proto)
             }
             Ok(command) => InFlight::Ready(self.answer_locally(command)),
         };
         self.in_flight.push_back(reply);
+    }
+
+    /// The error answering `command`, if this connection may not run it.
+    fn refuses(&self, command: &Command) -> Option<Frame> {
+        match &self.session.access {
+            None if !command.before_auth() => Some(Frame::error(crate::auth::NOAUTH)),
+            Some(access) if access.role == crate::auth::Role::ReadOnly && command.is_write() => {
+                Some(Frame::error(format!(
+                    "NOPERM User {} has no permissions to run the '{}' command",
+                    access.user,
+                    command.name()
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    fn authenticate(&mut self, auth: crate::resp::cmd::Auth) -> Frame {
+        match auth.check(&self.node.config) {
+            Ok(access) => {
+                self.session.access = Some(access);
+                Frame::ok()
+            }
+            Err(e) => {
+                Metrics::inc(&self.node.metrics.client_auth_failures);
+                info!("refused AUTH: {e}");
+                Frame::error(e)
+            }
+        }
     }
 
     fn spawn(&mut self, command: Command) -> InFlight {

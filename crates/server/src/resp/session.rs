@@ -116,6 +116,8 @@ pub struct Session {
     pub name: Option<String>,
     /// Causal contexts per key, for protocols that keep siblings.
     pub contexts: Contexts,
+    /// Who the connection is; `None` until it authenticates (see [`crate::auth`]).
+    pub access: Option<crate::auth::Access>,
 }
 
 impl Session {
@@ -127,6 +129,7 @@ impl Session {
             read_mode: ReadMode::Linearizable,
             name: None,
             contexts: Contexts::default(),
+            access: None,
         }
     }
 

@@ -128,7 +128,13 @@ impl TestCluster {
     /// Waits until node `i` answers INFO.
     pub fn wait_answering(&self, i: usize, within: Duration) {
         let deadline = Instant::now() + within;
-        while client::info(self.client_addr(i), Duration::from_millis(500)).is_err() {
+        while client::info_as(
+            self.client_addr(i),
+            self.password(i),
+            Duration::from_millis(500),
+        )
+        .is_err()
+        {
             assert!(Instant::now() < deadline, "node {} never answered", i + 1);
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -136,7 +142,12 @@ impl TestCluster {
 
     /// INFO of node `i`, as `key:value` pairs.
     pub fn info(&self, i: usize) -> Vec<(String, String)> {
-        client::info(self.client_addr(i), Duration::from_secs(2)).unwrap()
+        client::info_as(
+            self.client_addr(i),
+            self.password(i),
+            Duration::from_secs(2),
+        )
+        .unwrap()
     }
 
     pub fn start_node(&mut self, i: usize) {
@@ -191,6 +202,11 @@ impl TestCluster {
         self.configs[i].peers[&NodeId(i as u64 + 1)]
     }
 
+    /// Node `i`'s `default` password, if it has one.
+    fn password(&self, i: usize) -> Option<&str> {
+        self.configs[i].requirepass.as_deref()
+    }
+
     pub fn client_addr(&self, i: usize) -> SocketAddr {
         self.configs[i].client_addr
     }
@@ -208,7 +224,10 @@ impl TestCluster {
                 if self.stops[i].is_none() {
                     continue;
                 }
-                if let Ok(fields) = client::info(config.client_addr, Duration::from_millis(500)) {
+                let password = config.requirepass.as_deref();
+                if let Ok(fields) =
+                    client::info_as(config.client_addr, password, Duration::from_millis(500))
+                {
                     if fields.iter().any(|(k, v)| k == "role" && v == "leader") {
                         return i;
                     }

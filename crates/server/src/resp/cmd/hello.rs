@@ -7,18 +7,21 @@
 //! `server`, `version`, `proto`, `id` (the connection's session id), `mode` (`standalone`:
 //! any node takes any command and forwards what it cannot serve), `role` and `modules`.
 //!
-//! quorate has no users yet: like a Redis whose `default` user has no password, `AUTH
-//! default <anything>` succeeds and any other user is refused with `-WRONGPASS`.
+//! `AUTH user password` authenticates as the `AUTH` command does (see [`crate::auth`]); on a
+//! node with passwords, a connection that has not authenticated gets `-NOAUTH` for a
+//! `HELLO` without it, as Redis answers.
 
 use super::Parse;
 use crate::resp::frame::{Frame, Proto};
 use crate::resp::session::Session;
 use bytes::Bytes;
 
+const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
 #[derive(Debug)]
 pub struct Hello {
     proto: Option<Proto>,
-    user: Option<Bytes>,
+    auth: Option<(Bytes, Bytes)>,
     name: Option<Bytes>,
 }
 
@@ -26,7 +29,7 @@ impl Hello {
     pub fn parse(parse: &mut Parse) -> Result<Hello, Frame> {
         let mut hello = Hello {
             proto: None,
-            user: None,
+            auth: None,
             name: None,
         };
         if parse.remaining() == 0 {
@@ -39,10 +42,7 @@ impl Hello {
         });
         while let Some(option) = parse.keyword() {
             match option.as_str() {
-                "AUTH" => {
-                    hello.user = Some(parse.bytes()?);
-                    parse.bytes()?; // The password: nothing to check it against yet.
-                }
+                "AUTH" => hello.auth = Some((parse.bytes()?, parse.bytes()?)),
                 "SETNAME" => hello.name = Some(parse.bytes()?),
                 other => {
                     return Err(Frame::error(format!(
@@ -55,14 +55,26 @@ impl Hello {
     }
 
     /// The reply, and the protocol the connection speaks from it on.
-    pub fn reply(self, session: &mut Session, current: Proto) -> (Frame, Proto) {
-        if let Some(user) = &self.user {
-            if user.as_ref() != b"default" {
-                return (
-                    Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
-                    current,
-                );
+    pub fn reply(
+        self,
+        session: &mut Session,
+        current: Proto,
+        config: &crate::ServerConfig,
+    ) -> (Frame, Proto) {
+        if let Some((user, password)) = &self.auth {
+            let checked = crate::auth::authenticate(
+                config.requirepass.as_deref(),
+                &config.users,
+                Some(user),
+                password,
+            );
+            match checked {
+                Ok(access) => session.access = Some(access),
+                Err(e) => return (Frame::error(e), current),
             }
+        }
+        if session.access.is_none() {
+            return (Frame::error(NOAUTH_HELLO), current);
         }
         if let Some(name) = &self.name {
             session.name = Some(String::from_utf8_lossy(name).into_owned());

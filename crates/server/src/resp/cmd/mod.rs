@@ -2,6 +2,7 @@
 //! answers from the connection's own state or runs against the node through [`Exec`].
 
 mod append;
+mod auth;
 mod cas;
 mod client;
 mod command;
@@ -19,6 +20,7 @@ mod set;
 mod unknown;
 
 pub use append::Append;
+pub use auth::Auth;
 pub use cas::Cas;
 pub use client::Client;
 pub use command::CommandInfo;
@@ -57,6 +59,7 @@ pub enum Command {
     Config(Config),
     CommandInfo(CommandInfo),
     Hello(Hello),
+    Auth(Auth),
     Select(Select),
     Quit,
     Unknown(Unknown),
@@ -85,6 +88,7 @@ impl Command {
             "config" => Command::Config(Config::parse(&mut parse)?),
             "command" => Command::CommandInfo(CommandInfo::parse(&mut parse)?),
             "hello" => Command::Hello(Hello::parse(&mut parse)?),
+            "auth" => Command::Auth(Auth::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
@@ -105,6 +109,40 @@ impl Command {
                 | Command::Incr(_)
                 | Command::Cas(_)
         )
+    }
+
+    /// True for commands that change the store (refused to read-only users).
+    pub fn is_write(&self) -> bool {
+        self.needs_node() && !self.is_read()
+    }
+
+    /// True for commands a connection may send before it authenticates.
+    pub fn before_auth(&self) -> bool {
+        matches!(self, Command::Auth(_) | Command::Hello(_) | Command::Quit)
+    }
+
+    /// The command's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Ping(_) => "ping",
+            Command::Get(_) => "get",
+            Command::Set(_) => "set",
+            Command::Del(_) => "del",
+            Command::Exists(_) => "exists",
+            Command::Append(_) => "append",
+            Command::Incr(_) => "incr",
+            Command::Cas(_) => "cas",
+            Command::Info(_) => "info",
+            Command::Client(_) => "client",
+            Command::ReadMode(_) => "readmode",
+            Command::Config(_) => "config",
+            Command::CommandInfo(_) => "command",
+            Command::Hello(_) => "hello",
+            Command::Auth(_) => "auth",
+            Command::Select(_) => "select",
+            Command::Quit => "quit",
+            Command::Unknown(_) => "unknown",
+        }
     }
 
     /// True for commands that only read. A read waits until the connection's earlier writes
