@@ -17,8 +17,57 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tracing::info;
 
-/// Fsync latency histogram bucket bounds, in seconds.
-const FSYNC_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
+/// Latency histogram bucket bounds, in seconds (fsyncs and client requests).
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The commands that run against the node, each with its latency histogram.
+pub const NODE_COMMANDS: [&str; 7] = ["get", "set", "del", "exists", "append", "incr", "cas"];
+
+/// A Prometheus histogram of durations: cumulative buckets, sum and count.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, seconds: f64) {
+        bump(&self.count);
+        self.micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if seconds <= *bound {
+                bump(bucket);
+            }
+        }
+    }
+
+    /// The sample lines of `name{labels}` (the family's HELP and TYPE are the caller's).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let with = |extra: &str| {
+            let all: Vec<&str> = [labels, extra]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            match all.is_empty() {
+                true => String::new(),
+                false => format!("{{{}}}", all.join(",")),
+            }
+        };
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let n = bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{} {n}", with(&format!("le=\"{bound}\"")));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{} {count}", with("le=\"+Inf\""));
+        let _ = writeln!(out, "{name}_sum{} {sum}", with(""));
+        let _ = writeln!(out, "{name}_count{} {count}", with(""));
+    }
+}
 
 /// Every number the node exports.
 #[derive(Default)]
@@ -52,8 +101,10 @@ pub struct Metrics {
     pub wal_bytes: AtomicU64,
     pub wal_fsyncs: AtomicU64,
     pub wal_checkpoints: AtomicU64,
-    fsync_buckets: [AtomicU64; FSYNC_BUCKETS.len()],
-    fsync_micros_sum: AtomicU64,
+    fsync_seconds: Histogram,
+    /// Client request latency per node command, in [`NODE_COMMANDS`] order: from the
+    /// command's arrival to its answer (forwarding, replication and fsync included).
+    request_seconds: [Histogram; NODE_COMMANDS.len()],
     pub steps: AtomicU64,
     pub held_effects: AtomicU64,
     /// Times this node saw the leader change (to a known leader, or to a new term of it).
@@ -76,12 +127,13 @@ impl Metrics {
 
     pub fn observe_fsync(&self, seconds: f64) {
         bump(&self.wal_fsyncs);
-        self.fsync_micros_sum
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-        for (bound, bucket) in FSYNC_BUCKETS.iter().zip(&self.fsync_buckets) {
-            if seconds <= *bound {
-                bump(bucket);
-            }
+        self.fsync_seconds.observe(seconds);
+    }
+
+    /// Records one client request to the node; `command` is one of [`NODE_COMMANDS`].
+    pub fn observe_request(&self, command: &str, seconds: f64) {
+        if let Some(i) = NODE_COMMANDS.iter().position(|c| *c == command) {
+            self.request_seconds[i].observe(seconds);
         }
     }
 
@@ -322,16 +374,13 @@ impl Metrics {
             &self.steps,
         );
         let _ = writeln!(out, "# HELP quorate_wal_fsync_seconds Duration of one group-commit fsync.\n# TYPE quorate_wal_fsync_seconds histogram");
-        for (bound, bucket) in FSYNC_BUCKETS.iter().zip(&self.fsync_buckets) {
-            let _ = writeln!(
-                out,
-                "quorate_wal_fsync_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
+        self.fsync_seconds
+            .render(&mut out, "quorate_wal_fsync_seconds", "");
+        let _ = writeln!(out, "# HELP quorate_request_seconds Client request latency by command, arrival to answer.\n# TYPE quorate_request_seconds histogram");
+        for (command, histogram) in NODE_COMMANDS.iter().zip(&self.request_seconds) {
+            let labels = format!("command=\"{command}\"");
+            histogram.render(&mut out, "quorate_request_seconds", &labels);
         }
-        let count = self.wal_fsyncs.load(Ordering::Relaxed);
-        let sum = self.fsync_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "quorate_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}\nquorate_wal_fsync_seconds_sum {sum}\nquorate_wal_fsync_seconds_count {count}");
         out
     }
 }
@@ -444,6 +493,36 @@ mod tests {
         assert_eq!(changes(), 2, "the same node leading again in a new term");
         metrics.set_status(status(Role::Leader, 4, Some(1)));
         assert_eq!(changes(), 3);
+    }
+
+    #[test]
+    fn request_latency_is_a_histogram_per_command() {
+        let metrics = Metrics::new();
+        metrics.observe_request("get", 0.003);
+        metrics.observe_request("get", 2.0);
+        metrics.observe_request("nosuch", 1.0);
+        metrics.observe_fsync(0.0007);
+        let text = metrics.render("raft");
+        for line in [
+            "quorate_request_seconds_bucket{command=\"get\",le=\"0.002\"} 0",
+            "quorate_request_seconds_bucket{command=\"get\",le=\"0.005\"} 1",
+            "quorate_request_seconds_bucket{command=\"get\",le=\"5\"} 2",
+            "quorate_request_seconds_bucket{command=\"get\",le=\"+Inf\"} 2",
+            "quorate_request_seconds_count{command=\"get\"} 2",
+            "quorate_request_seconds_count{command=\"set\"} 0",
+            "quorate_wal_fsync_seconds_bucket{le=\"0.001\"} 1",
+            "quorate_wal_fsync_seconds_count 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert_eq!(
+            text.matches("# TYPE quorate_request_seconds histogram")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -421,6 +421,14 @@ fn the_metrics_port_serves_metrics_health_and_readiness_and_counts_leader_change
         .parse()
         .unwrap();
     assert!(seen >= 1, "the leader saw itself elected: {seen}");
+    let mut con = cluster.redis(leader);
+    let _: () = con.set("k", "v").unwrap();
+    let (_, body) = http_get(addr, "/metrics");
+    assert!(
+        body.lines()
+            .any(|l| l == "quorate_request_seconds_count{command=\"set\"} 1"),
+        "{body}"
+    );
     assert_eq!(http_get(addr, "/health"), (200, "ok\n".into()));
     // Every node knows the leader once the first heartbeat arrived.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -275,8 +275,12 @@ impl Handler {
             order,
             contexts: self.session.contexts.clone(),
         };
+        let metrics = self.node.metrics.clone();
+        let started = std::time::Instant::now();
         InFlight::Task(tokio::spawn(async move {
+            let name = command.name();
             let frame = command.execute(&mut exec).await;
+            metrics.observe_request(name, started.elapsed().as_secs_f64());
             (frame, exec.lane)
         }))
     }
