@@ -3,9 +3,14 @@
 //! Writes one config file per node into the data directory, starts `quorate serve --config`
 //! for each as a child process (logging to `nN.log` beside it), waits until a leader is
 //! elected (for the leaderless protocols, until every node answers), prints the addresses,
-//! and then waits. Ctrl-C (or SIGTERM) stops every node by its
-//! PID: SIGTERM first, SIGKILL after five seconds. `cluster.json` in the data directory lists
-//! each node's PID and addresses for scripts.
+//! and then waits, printing each node that exits and each change of leader. Ctrl-C (or
+//! SIGTERM) stops every node by its PID: SIGTERM first, SIGKILL after five seconds.
+//! `cluster.json` in the data directory lists each node's PID and addresses for scripts.
+//!
+//! `quorate cluster restart N --data-dir D` restarts node N of the cluster running on D (after
+//! a `kill -9`, say) as a child of that cluster's process, so Ctrl-C still stops it: it
+//! leaves a request file `D/restart-N` and sends the cluster process SIGUSR1, which starts
+//! the node again from its config and rewrites `cluster.json`.
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
@@ -25,7 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ClusterArgs {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// The protocol every node runs. With a leader (followers forward or redirect): raft,
     /// multipaxos, zab, primary-backup, chain (reads at the tail), craq (reads at any node).
     /// Leaderless (any node serves): quorum (GET/SET/DEL; N=3, R=W=2 by default),
@@ -65,6 +73,19 @@ pub struct ClusterArgs {
     cluster_id: String,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Restart a node of a running `quorate cluster` (one that exited or was killed), as a
+    /// child of that cluster, so that stopping the cluster stops it too.
+    Restart {
+        /// The node's id.
+        node: u64,
+        /// The running cluster's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
+}
+
 struct Node {
     config: ServerConfig,
     config_path: PathBuf,
@@ -74,6 +95,9 @@ struct Node {
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
+    if let Some(Action::Restart { node, data_dir }) = &args.action {
+        return request_restart(*node, data_dir);
+    }
     if !(1..=9).contains(&args.nodes) {
         bail!("--nodes must be between 1 and 9, not {}", args.nodes);
     }
@@ -140,8 +164,18 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         None => {} // Interrupted while waiting.
     }
     if leader.is_some() {
-        println!("Press Ctrl-C to stop every node.");
-        runtime.block_on(supervise(&mut nodes, &mut signals));
+        println!("Press Ctrl-C to stop every node; `quorate cluster restart N --data-dir {}` restarts a node after it stops.", dir.display());
+        let known = match leader {
+            Some(Some(Ready::Leader(id))) => Some(id),
+            _ => None,
+        };
+        let watch = Watch {
+            dir: &dir,
+            protocol: &args.protocol,
+            leader: known,
+            leaderless: matches!(leader, Some(Some(Ready::Leaderless))),
+        };
+        runtime.block_on(supervise(&mut nodes, &mut signals, watch));
     }
     stop_all(&mut nodes);
     println!("stopped; data kept in {}", dir.display());
@@ -152,6 +186,8 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    /// `quorate cluster restart` asks for a restart with SIGUSR1.
+    restart: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -160,6 +196,7 @@ impl Signals {
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            restart: signal(SignalKind::user_defined1())?,
         })
     }
 
@@ -407,14 +444,149 @@ fn wait_for_leader(
     None
 }
 
-/// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own meanwhile.
-async fn supervise(nodes: &mut [Node], signals: &mut Signals) {
+/// What the supervisor watches besides the processes.
+struct Watch<'a> {
+    dir: &'a Path,
+    protocol: &'a str,
+    /// The leader last printed.
+    leader: Option<u64>,
+    leaderless: bool,
+}
+
+/// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own and changes of leader
+/// meanwhile, and restarting nodes when `quorate cluster restart` asks.
+async fn supervise(nodes: &mut [Node], signals: &mut Signals, mut watch: Watch<'_>) {
+    let mut probe = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = signals.next() => return,
+            _ = signals.interrupt.recv() => return,
+            _ = signals.terminate.recv() => return,
+            _ = signals.restart.recv() => restart_requested(nodes, &watch),
             _ = tokio::time::sleep(Duration::from_millis(200)) => report_exits(nodes),
+            _ = probe.tick(), if !watch.leaderless => {
+                let live: Vec<(u64, SocketAddr)> = nodes
+                    .iter()
+                    .filter(|n| !n.exited)
+                    .map(|n| (n.config.id, n.config.client_addr))
+                    .collect();
+                let found = tokio::task::spawn_blocking(move || current_leader(&live))
+                    .await
+                    .ok()
+                    .flatten();
+                if found != watch.leader {
+                    match found {
+                        Some(id) => println!("leader: node {id}"),
+                        None => println!("leader: none (an election is under way, or no majority is up)"),
+                    }
+                    watch.leader = found;
+                }
+            }
         }
     }
+}
+
+/// The node that reports being the leader, asked once.
+fn current_leader(nodes: &[(u64, SocketAddr)]) -> Option<u64> {
+    nodes.iter().find_map(|(id, addr)| {
+        let fields = client::info(*addr, Duration::from_millis(300)).ok()?;
+        let leads = fields.iter().any(|(k, v)| k == "role" && v == "leader");
+        leads.then_some(*id)
+    })
+}
+
+/// Restarts every node named by a `restart-N` request file whose process has exited.
+fn restart_requested(nodes: &mut [Node], watch: &Watch<'_>) {
+    for n in nodes.iter_mut() {
+        let request = watch.dir.join(format!("restart-{}", n.config.id));
+        if fs::remove_file(&request).is_err() {
+            continue;
+        }
+        if let Ok(None) = n.child.try_wait() {
+            println!(
+                "node {} is running (pid {}); not restarted",
+                n.config.id,
+                n.child.id()
+            );
+            continue;
+        }
+        match start(n.config.clone(), watch.dir) {
+            Ok(node) => {
+                println!(
+                    "node {} restarted (pid {})",
+                    node.config.id,
+                    node.child.id()
+                );
+                *n = node;
+            }
+            Err(e) => eprintln!("node {}: restart failed: {e:#}", n.config.id),
+        }
+    }
+    if let Err(e) = write_manifest(watch.dir, watch.protocol, nodes) {
+        eprintln!("could not rewrite cluster.json: {e:#}");
+    }
+}
+
+/// `quorate cluster restart N --data-dir D`: asks the cluster process running on `D` to
+/// restart node `N`, and waits until it has.
+fn request_restart(node: u64, dir: &Path) -> anyhow::Result<ExitCode> {
+    let manifest_path = dir.join("cluster.json");
+    let read = || -> anyhow::Result<serde_json::Value> {
+        let text = fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "no cluster.json in {}: is a `quorate cluster` running there?",
+                dir.display()
+            )
+        })?;
+        Ok(serde_json::from_str(&text)?)
+    };
+    let manifest = read()?;
+    let cluster_pid = manifest["cluster_pid"]
+        .as_i64()
+        .context("cluster.json has no cluster_pid")?;
+    let pid_of = |m: &serde_json::Value| {
+        m["nodes"].as_array().and_then(|nodes| {
+            nodes
+                .iter()
+                .find(|n| n["id"].as_u64() == Some(node))
+                .and_then(|n| n["pid"].as_i64())
+        })
+    };
+    let Some(old_pid) = pid_of(&manifest) else {
+        bail!("the cluster on {} has no node {node}", dir.display());
+    };
+    if kill(Pid::from_raw(cluster_pid as i32), None).is_err() {
+        bail!(
+            "the `quorate cluster` that ran on {} (pid {cluster_pid}) is gone; start it again with `quorate cluster --data-dir {}` (same --nodes)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if kill(Pid::from_raw(old_pid as i32), None).is_ok() && process_state(old_pid) != Some('Z') {
+        bail!("node {node} is running (pid {old_pid}); stop it first (kill {old_pid})");
+    }
+    fs::write(dir.join(format!("restart-{node}")), b"")?;
+    kill(Pid::from_raw(cluster_pid as i32), Signal::SIGUSR1)
+        .context("signalling the cluster process")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(pid) = read().ok().as_ref().and_then(pid_of) {
+            if pid != old_pid {
+                println!("node {node} restarted (pid {pid})");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    bail!(
+        "the cluster process did not restart node {node} within 10 s; see its output and {}",
+        dir.join(format!("n{node}.log")).display()
+    )
+}
+
+/// The state letter of a process from /proc (`Z`: a zombie its parent has not reaped).
+fn process_state(pid: i64) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim().chars().next()
 }
 
 fn report_exits(nodes: &mut [Node]) {

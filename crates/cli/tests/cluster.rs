@@ -599,3 +599,102 @@ fn a_leaderless_cluster_starts_takes_its_tuning_and_serves_at_every_node() {
     }
     cluster.stop();
 }
+
+/// Waits until `path` contains `needle`; returns the file's text.
+fn wait_for_text(path: &Path, needle: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not in {}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn cluster_reports_the_new_leader_and_restarts_a_killed_node_as_its_own_child() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let (cluster, nodes) = start_cluster(&dir, 3);
+    let out = dir.with_extension("out");
+    let first = leader(&nodes, Duration::from_secs(15));
+    wait_for_text(
+        &out,
+        &format!("leader: node {}", first + 1),
+        Duration::from_secs(10),
+    );
+    let killed = nodes[first].pid;
+    kill(Pid::from_raw(killed), Signal::SIGKILL).unwrap();
+    // The cluster says the node exited, then names the new leader.
+    let exited = format!("node {} (pid {killed}) exited", first + 1);
+    wait_for_text(&out, &exited, Duration::from_secs(10));
+    let others: Vec<NodeInfo> = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != first)
+        .map(|(_, n)| n)
+        .collect();
+    let second = leader(&others, Duration::from_secs(15));
+    let id = |n: &NodeInfo| n.config.file_stem().unwrap().to_string_lossy()[1..].to_string();
+    let new_leader = format!("leader: node {}", id(&others[second]));
+    let after_exit = |t: &str| t.split_once(&exited).map(|(_, rest)| rest.to_string());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !after_exit(&fs::read_to_string(&out).unwrap())
+        .unwrap()
+        .contains(&new_leader)
+    {
+        assert!(Instant::now() < deadline, "{new_leader:?} never printed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Restart through the running cluster.
+    let node = (first + 1).to_string();
+    let restart = Command::new(env!("CARGO_BIN_EXE_quorate"))
+        .args(["cluster", "restart", &node, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&restart.stdout).into_owned()
+        + &String::from_utf8_lossy(&restart.stderr);
+    assert!(restart.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("node {node} restarted (pid ")),
+        "{said}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();
+    let new_pid = manifest["nodes"][first]["pid"].as_i64().unwrap() as i32;
+    assert_ne!(new_pid, killed);
+    assert!(
+        kill(Pid::from_raw(new_pid), None).is_ok(),
+        "the restarted node runs"
+    );
+    // A second request for a running node is refused with a reason.
+    let again = Command::new(env!("CARGO_BIN_EXE_quorate"))
+        .args(["cluster", "restart", &node, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is running"));
+    // Stopping the cluster stops the restarted node too: nothing is orphaned.
+    cluster.stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kill(Pid::from_raw(new_pid), None).is_ok() && process_state(new_pid) != Some('Z') {
+        assert!(
+            Instant::now() < deadline,
+            "node {new_pid} outlived its cluster"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn process_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim().chars().next()
+}
