@@ -28,6 +28,8 @@ pub mod causal;
 pub mod convergence;
 pub mod edn;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod history;
 pub mod linearizability;

@@ -71,6 +71,8 @@
 
 pub mod auth;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod resp;
 pub mod runtime;

@@ -43,6 +43,8 @@
 //!
 //! Nothing here panics on the contents of a file: every length is checked before it is used.
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod mem;
 #[cfg(test)]
 mod tests;
