@@ -154,6 +154,25 @@ pub fn timeline(ops: &[&Operation]) -> String {
     let (start, end) = span(&ops);
     let column =
         |t: u64| ((t - start) as u128 * u128::from(WIDTH) / u128::from(end - start)) as usize;
+    // Columns as wide as the widest entry, so that 2^40 process ids keep them aligned.
+    let process_width = ops
+        .iter()
+        .map(|o| o.process.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(4);
+    let id_width = ops
+        .iter()
+        .map(|o| o.id.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    let what_width = ops
+        .iter()
+        .map(|o| describe(o).chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(24);
     let mut out = String::new();
     for op in ops {
         let from = column(op.call);
@@ -171,7 +190,7 @@ pub fn timeline(ops: &[&Operation]) -> String {
         let ret = op.ret.map_or_else(|| "?".into(), |r| r.to_string());
         let _ = writeln!(
             out,
-            "  p{:<4} {bar:<52} #{:<5} {:<24} [{} .. {ret}] line {}",
+            "  p{:<process_width$} {bar:<52} #{:<id_width$} {:<what_width$} [{} .. {ret}] line {}",
             op.process,
             op.id,
             describe(op),
