@@ -359,24 +359,23 @@ fn check_block(ops: &[KeyOp], links: &Links, segments: &[Segment]) -> Option<Out
                 " read"
             };
             let mut why = vec![
-                Part::Op(early),
-                Part::Text(" returned before ".into()),
                 Part::Op(late),
-                Part::Text(" was invoked, but ".into()),
+                Part::Text(format!("{what} the value that ")),
                 Part::Op(closer),
-                Part::Text(" replaced by compare-and-set the value ".into()),
-                Part::Op(late),
-                Part::Text(what.into()),
+                Part::Text(" replaced by compare-and-set, so it must take effect before it".into()),
             ];
-            if closer == early {
-                why.push(Part::Text(", so it must come after it".into()));
-            } else {
+            if closer != early {
                 why.push(Part::Text(", and ".into()));
-                why.push(Part::Op(early));
-                why.push(Part::Text(" must come after ".into()));
                 why.push(Part::Op(closer));
-                why.push(Part::Text(" (the compare-and-sets form one chain)".into()));
+                why.push(Part::Text(" before ".into()));
+                why.push(Part::Op(early));
+                why.push(Part::Text(" (one chain of compare-and-sets)".into()));
             }
+            why.push(Part::Text("; but ".into()));
+            why.push(Part::Op(early));
+            why.push(Part::Text(" returned before ".into()));
+            why.push(Part::Op(late));
+            why.push(Part::Text(" was invoked".into()));
             return Some(Outcome::NotLinearizable { witness, why });
         }
     }
