@@ -782,7 +782,15 @@ mod tests {
             memo_bytes_max: usize::MAX,
             cancelled: &|| true,
         };
-        assert_eq!(check_linearizable(&ops, &limits).verdict, Verdict::Unknown);
+        assert_eq!(
+            check_linearizable_search(&ops, &limits).verdict,
+            Verdict::Unknown
+        );
+        // No sequence of appends makes "nope": the fast path needs no search to say so.
+        assert_eq!(
+            check_linearizable(&ops, &limits).verdict,
+            Verdict::NotLinearizable
+        );
     }
 
     #[test]

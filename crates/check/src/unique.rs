@@ -44,8 +44,17 @@
 //!
 //! Values written more than once are fine as long as nobody observes them (each such write is
 //! its own block of one operation). The fast path gives up (and the search decides) only when
-//! a key has appends, or an observed value has several possible installers (a read of absent
-//! on a key with deletes, a put of a value written before).
+//! an observed value has several possible installers (a read of absent on a key with deletes,
+//! a put of a value written before), or appends cannot be read off the values.
+//!
+//! ## Appends
+//!
+//! An append with a unique suffix is a CAS in disguise: when every observed value parses in
+//! exactly one way as a written value followed by appended suffixes (`"a" + "b," + "c,"`),
+//! the observation says which state each of those appends extended and which it made, so each
+//! becomes `cas(before → after)`; an append nobody observed behaves exactly as a write of a
+//! value nobody reads (`appends_as_cas`). Porcupine's KV histories and Jepsen-style
+//! string-append workloads are of this kind.
 
 use crate::linearizability::KeyOp;
 use crate::model::{Step, Values, ABSENT};
@@ -112,8 +121,146 @@ struct Segment {
 /// Decides linearizability of one key's operations when values identify their writers.
 pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
     if ops.iter().any(|op| matches!(op.step, Step::Append(_))) {
-        return Outcome::Undecided("the key has appends");
+        let mut values = values.clone();
+        return match appends_as_cas(ops, &mut values) {
+            Ok((rewritten, pinned_by)) => check_registers(&rewritten, &values, &pinned_by),
+            Err(why) => Outcome::Undecided(why),
+        };
     }
+    check_registers(ops, values, &[])
+}
+
+/// Rewrites appends with unique suffixes so that [`check_registers`] can judge them: an append
+/// whose effect some operation observed (a read or CAS whose value contains its suffix) is a
+/// CAS from the state it extended to the state it made, both read off that observation; an
+/// append nobody observed is a write of a value nobody reads (it can only have been followed
+/// by an overwrite before anyone looked, exactly like such a write). Every observed value must
+/// parse in exactly one way as a put or CAS value (or nothing) followed by appended suffixes;
+/// otherwise the search decides.
+/// Also returns, per append turned into a CAS, the operation whose observation showed its
+/// effect (the witness must keep it).
+fn appends_as_cas(
+    ops: &[KeyOp],
+    values: &mut Values,
+) -> Result<(Vec<KeyOp>, Vec<u32>), &'static str> {
+    use std::collections::{HashMap, HashSet};
+    let mut suffixes: HashMap<String, u32> = HashMap::new();
+    let mut bases: HashSet<String> = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op.step {
+            Step::Append(u) => {
+                let text = values.text(u).unwrap_or_default().to_string();
+                if text.is_empty() || suffixes.insert(text, i as u32).is_some() {
+                    return Err("an appended value is empty or appended twice");
+                }
+            }
+            Step::Write(v) | Step::Cas { new: v, .. } if v != ABSENT => {
+                let text = values.text(v).unwrap_or_default();
+                if text.is_empty() {
+                    return Err("an empty value is written");
+                }
+                bases.insert(text.to_string());
+            }
+            _ => {}
+        }
+    }
+    let longest_suffix = suffixes.keys().map(String::len).max().unwrap_or(0);
+    let longest_base = bases.iter().map(String::len).max().unwrap_or(0);
+    // Per append: the (state before, state after) an observation shows.
+    let mut effect: Vec<Option<(crate::model::ValueId, crate::model::ValueId)>> =
+        vec![None; ops.len()];
+    let mut parsed: HashSet<crate::model::ValueId> = HashSet::new();
+    // Observations by completed operations first: they happened. One by an operation with
+    // unknown outcome (a CAS) tells only what we know already, or the search decides.
+    let mut pinned_by = vec![NONE; ops.len()];
+    let by_completed_first = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.ret != u64::MAX)
+        .chain(ops.iter().enumerate().filter(|(_, op)| op.ret == u64::MAX));
+    for (observer, op) in by_completed_first {
+        let completed = op.ret != u64::MAX;
+        let Some(observed) = op.step.observes().filter(|v| *v != ABSENT) else {
+            continue;
+        };
+        if !parsed.insert(observed) {
+            continue;
+        }
+        let text = values.text(observed).unwrap_or_default().to_string();
+        let bytes = text.as_bytes();
+        // ways[i]: parses of text[..i] (capped at 2); via[i]: the append ending at i, if any.
+        let n = bytes.len();
+        let mut ways = vec![0u8; n + 1];
+        let mut via: Vec<Option<(usize, u32)>> = vec![None; n + 1];
+        ways[0] = 1;
+        for i in 1..=n {
+            let mut count = 0u8;
+            if i <= longest_base && text.is_char_boundary(i) && bases.contains(&text[..i]) {
+                count += 1;
+            }
+            for len in 1..=longest_suffix.min(i) {
+                let start = i - len;
+                if ways[start] == 0 || !text.is_char_boundary(start) || !text.is_char_boundary(i) {
+                    continue;
+                }
+                if let Some(&append) = suffixes.get(&text[start..i]) {
+                    count = count.saturating_add(ways[start]);
+                    via[i] = Some((start, append));
+                }
+            }
+            ways[i] = count.min(2);
+        }
+        match ways[n] {
+            0 => continue, // nothing produces it: the register check calls it a value no write wrote
+            1 => {}
+            _ => return Err("an observed value parses in more than one way into appends"),
+        }
+        // Walk the one parse back: every append in it, with the states around it.
+        let mut end = n;
+        while let Some((start, append)) = via[end] {
+            if ways[end] != 1 {
+                break;
+            }
+            let before = if start == 0 {
+                ABSENT
+            } else {
+                values.intern(&text[..start])
+            };
+            let after = values.intern(&text[..end]);
+            match effect[append as usize] {
+                None if !completed => return Err("an unfinished CAS alone saw an append"),
+                None => {
+                    effect[append as usize] = Some((before, after));
+                    pinned_by[append as usize] = observer as u32;
+                }
+                Some(known) if known == (before, after) => {}
+                Some(_) => return Err("two observations disagree on what an append extended"),
+            }
+            end = start;
+        }
+    }
+    let mut rewritten = ops.to_vec();
+    for (i, op) in rewritten.iter_mut().enumerate() {
+        if !matches!(op.step, Step::Append(_)) {
+            continue;
+        }
+        op.step = match effect[i] {
+            Some((expected, new)) => Step::Cas { expected, new },
+            None => {
+                let before = values.len();
+                let fresh = values.intern(&format!("\u{0}unobserved append {i}"));
+                if values.len() == before {
+                    return Err("a value collides with a placeholder");
+                }
+                Step::Write(fresh)
+            }
+        };
+    }
+    Ok((rewritten, pinned_by))
+}
+
+/// [`check`] for keys without appends; `pinned_by` as [`appends_as_cas`] returns it (or empty).
+fn check_registers(ops: &[KeyOp], values: &Values, pinned_by: &[u32]) -> Outcome {
     let n_values = values.len();
     // Installers per value (the initial state installs absent) and whether anyone observes it.
     let mut installer_count = vec![0u32; n_values];
@@ -154,6 +301,7 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
             let links = Links {
                 installer: &installer,
                 needed_by: &needed_by,
+                pinned_by,
             };
             close(ops, &links, &mut witness);
             let what = if matches!(ops[i as usize].step, Step::Read(_)) {
@@ -190,6 +338,7 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
                         &Links {
                             installer: &installer,
                             needed_by: &needed_by,
+                            pinned_by,
                         },
                         &mut witness,
                     );
@@ -277,6 +426,7 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
             &Links {
                 installer: &installer,
                 needed_by: &needed_by,
+                pinned_by,
             },
             &mut witness,
         );
@@ -295,6 +445,7 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
         let links = Links {
             installer: &installer,
             needed_by: &needed_by,
+            pinned_by,
         };
         if let Some(outcome) = check_block(ops, &links, &segments[block.segments.clone()]) {
             return outcome;
@@ -303,6 +454,7 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
     let links = Links {
         installer: &installer,
         needed_by: &needed_by,
+        pinned_by,
     };
     order_blocks(ops, &links, &segments, &blocks)
 }
@@ -362,14 +514,19 @@ fn check_block(ops: &[KeyOp], links: &Links, segments: &[Segment]) -> Option<Out
                 Part::Op(late),
                 Part::Text(format!("{what} the value that ")),
                 Part::Op(closer),
-                Part::Text(" replaced by compare-and-set, so it must take effect before it".into()),
+                Part::Text(
+                    " replaced (by compare-and-set or append), so it must take effect before it"
+                        .into(),
+                ),
             ];
             if closer != early {
                 why.push(Part::Text(", and ".into()));
                 why.push(Part::Op(closer));
                 why.push(Part::Text(" before ".into()));
                 why.push(Part::Op(early));
-                why.push(Part::Text(" (one chain of compare-and-sets)".into()));
+                why.push(Part::Text(
+                    " (one chain of compare-and-sets and appends)".into(),
+                ));
             }
             why.push(Part::Text("; but ".into()));
             why.push(Part::Op(early));
@@ -436,7 +593,9 @@ fn order_blocks(ops: &[KeyOp], links: &Links, segments: &[Segment], blocks: &[Bl
                     why.push(Part::Text("the value of ".into()));
                     why.push(Part::Op(h));
                     if blocks[block].segments.len() > 1 {
-                        why.push(Part::Text(" (with the compare-and-sets after it)".into()));
+                        why.push(Part::Text(
+                            " (with the compare-and-sets and appends after it)".into(),
+                        ));
                     }
                 }
             };
@@ -533,6 +692,8 @@ struct Links<'a> {
     installer: &'a [u32],
     /// Per operation with unknown outcome: the operation whose observation made it needed.
     needed_by: &'a [u32],
+    /// Per append read as a CAS: the operation whose observation showed what it extended.
+    pinned_by: &'a [u32],
 }
 
 /// Closes a witness so that it violates linearizability on its own: adds the installer of
@@ -553,6 +714,7 @@ fn close(ops: &[KeyOp], links: &Links, witness: &mut Vec<u32>) {
         if ops[op as usize].ret == u64::MAX {
             add(links.needed_by[op as usize]);
         }
+        add(links.pinned_by.get(op as usize).copied().unwrap_or(NONE));
         k += 1;
     }
     witness.sort_unstable();
@@ -758,6 +920,34 @@ mod tests {
         assert_eq!(
             check_linearizable(&ops, &Limits::default()).verdict,
             Verdict::Linearizable
+        );
+    }
+
+    #[test]
+    fn appends_with_unique_suffixes_are_chains_too() {
+        let ok = history(
+            "0 put \"a\" 1 2
+             0 append \"b,\" 3 4
+             1 append \"c,\" 3 6
+             2 get \"ab,\" 1 5
+             2 get \"ab,c,\" 7 8",
+        );
+        let r = report(&ok);
+        assert_eq!(r.verdict, Verdict::Linearizable, "{r:?}");
+        // Reading "a" again after "ab,c," was read: the appends had extended it.
+        let stale = ok.clone() + "\n" + &history("3 get \"a\" 9 10");
+        let r = report(&stale);
+        assert_eq!(r.verdict, Verdict::NotLinearizable);
+        assert!(!r.witness.is_empty(), "decided by the fast path: {r:?}");
+        // Two reads disagree on what "c," extended: the search decides.
+        let r = report(&(ok.clone() + "\n" + &history("3 get \"ac,\" 9 10")));
+        assert_eq!(r.verdict, Verdict::NotLinearizable);
+        assert!(r.explanation.is_none(), "{r:?}");
+        // A value no sequence of writes and appends makes.
+        let r = report(&(ok + "\n" + &history("3 get \"ca,\" 9 10")));
+        assert_eq!(
+            r.explanation.as_deref(),
+            Some("#5 (get x → ca,) read a value no write wrote")
         );
     }
 }
