@@ -231,7 +231,7 @@ fn linearizable(operations: &[Operation], limits: &Limits, options: &Options) ->
         .cloned()
         .collect();
     let small = if found.witness.is_empty() {
-        check_linearizable(&witness, limits)
+        linearize(&witness, limits)
     } else {
         found
     };
