@@ -154,6 +154,25 @@ pub fn timeline(ops: &[&Operation]) -> String {
     let (start, end) = span(&ops);
     let column =
         |t: u64| ((t - start) as u128 * u128::from(WIDTH) / u128::from(end - start)) as usize;
+    // Columns as wide as the widest entry, so that 2^40 process ids keep them aligned.
+    let process_width = ops
+        .iter()
+        .map(|o| o.process.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(4);
+    let id_width = ops
+        .iter()
+        .map(|o| o.id.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    let what_width = ops
+        .iter()
+        .map(|o| describe(o).chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(24);
     let mut out = String::new();
     for op in ops {
         let from = column(op.call);
@@ -171,7 +190,7 @@ pub fn timeline(ops: &[&Operation]) -> String {
         let ret = op.ret.map_or_else(|| "?".into(), |r| r.to_string());
         let _ = writeln!(
             out,
-            "  p{:<4} {bar:<52} #{:<5} {:<24} [{} .. {ret}] line {}",
+            "  p{:<process_width$} {bar:<52} #{:<id_width$} {:<what_width$} [{} .. {ret}] line {}",
             op.process,
             op.id,
             describe(op),
@@ -189,11 +208,60 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A time axis: a unit that keeps tick labels short, and a round step between ticks.
+struct Axis {
+    unit: &'static str,
+    /// Nanoseconds per unit.
+    scale: f64,
+    /// Nanoseconds between ticks.
+    step: u64,
+}
+
+impl Axis {
+    /// Times are nanoseconds (the history format's unit); about five to ten ticks.
+    fn new(span: u64) -> Axis {
+        let (unit, scale) = match span {
+            0..10_000 => ("ns", 1.0),
+            10_000..10_000_000 => ("µs", 1e3),
+            10_000_000..10_000_000_000 => ("ms", 1e6),
+            _ => ("s", 1e9),
+        };
+        let mut step = 1u64;
+        'search: loop {
+            for factor in [1, 2, 5] {
+                let candidate = step.saturating_mul(factor);
+                if span / candidate.max(1) <= 8 {
+                    step = candidate;
+                    break 'search;
+                }
+            }
+            step = step.saturating_mul(10);
+        }
+        Axis { unit, scale, step }
+    }
+
+    fn label(&self, offset: u64) -> String {
+        let value = offset as f64 / self.scale;
+        if value.fract().abs() < 1e-9 {
+            format!("{value:.0} {}", self.unit)
+        } else {
+            format!("{value:.1} {}", self.unit)
+        }
+    }
+}
+
+/// Approximate width of monospace text at font size 11.
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * 6.7
+}
+
 /// The same picture as SVG: one lane per process, one bar per operation (writes blue, reads
-/// green, unknown outcomes dashed and open-ended), labelled with what it did.
+/// green, unknown outcomes dashed and open-ended), each labelled below its bar with its id and
+/// what it did (labels that would overlap move to a lower row), a time axis in readable units
+/// and a legend.
 pub fn svg(ops: &[&Operation], title: &str) -> String {
     let mut ops: Vec<&Operation> = ops.to_vec();
-    ops.sort_by_key(|o| (o.process, o.call));
+    ops.sort_by_key(|o| (o.process, o.call, o.id));
     let processes: Vec<u64> = ops
         .iter()
         .map(|o| o.process)
@@ -201,62 +269,144 @@ pub fn svg(ops: &[&Operation], title: &str) -> String {
         .into_iter()
         .collect();
     let (start, end) = span(&ops);
-    let (left, width, lane) = (90.0, 760.0, 44.0);
+    let left = 20.0
+        + processes
+            .iter()
+            .map(|p| text_width(&format!("process {p}")))
+            .fold(60.0, f64::max);
+    let width = 760.0;
     let x = |t: u64| left + (t - start) as f64 * width / (end - start) as f64;
-    let height = 60.0 + lane * processes.len() as f64;
+    let (bar, row) = (20.0, 14.0);
+    // Lay out each lane: the label rows every operation's label goes to.
+    struct Placed<'a> {
+        op: &'a Operation,
+        x1: f64,
+        x2: f64,
+        row: usize,
+        label: String,
+    }
+    let mut lanes: Vec<(u64, Vec<Placed>, usize)> = Vec::new();
+    let mut right = left + width + 40.0;
+    for p in &processes {
+        let mut ends: Vec<f64> = Vec::new(); // per label row: where its last label ends
+        let mut placed = Vec::new();
+        for op in ops.iter().filter(|o| o.process == *p) {
+            let x1 = x(op.call);
+            let x2 = op.ret.map_or(left + width + 40.0, x).max(x1 + 4.0);
+            let label = format!("#{} {}", op.id, describe(op));
+            let row = match ends.iter().position(|e| *e + 6.0 <= x1) {
+                Some(r) => r,
+                None => {
+                    ends.push(f64::MIN);
+                    ends.len() - 1
+                }
+            };
+            ends[row] = x1 + text_width(&label);
+            right = right.max(ends[row] + 10.0);
+            placed.push(Placed {
+                op,
+                x1,
+                x2,
+                row,
+                label,
+            });
+        }
+        lanes.push((*p, placed, ends.len().max(1)));
+    }
+    let top = 58.0;
+    let lane_height = |rows: usize| bar + 8.0 + row * rows as f64;
+    let lanes_height: f64 = lanes.iter().map(|(_, _, rows)| lane_height(*rows)).sum();
+    let axis_y = top + lanes_height + 6.0;
+    let height = axis_y + 40.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="monospace" font-size="11">"#,
-        left + width + 120.0
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="monospace" font-size="11">"#,
+        right.max(left + width + 200.0)
     );
     let _ = writeln!(
         out,
         r#"<text x="10" y="18" font-size="13">{}</text>"#,
         escape(title)
     );
-    for (row, p) in processes.iter().enumerate() {
-        let y = 40.0 + lane * row as f64;
-        let _ = writeln!(out, r#"<text x="10" y="{}">process {p}</text>"#, y + 16.0);
+    // Legend.
+    let legend = [
+        ("#cfdcf2", "", "write (put, delete, cas, append)"),
+        ("#cfe8cf", "", "read"),
+        (
+            "#ffffff",
+            r#" stroke-dasharray="4 3""#,
+            "unknown outcome (info)",
+        ),
+    ];
+    let mut lx = 10.0;
+    for (fill, dash, what) in legend {
         let _ = writeln!(
             out,
-            r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#ddd"/>"##,
-            y + 30.0,
-            left + width,
-            y + 30.0
+            r##"<rect x="{lx}" y="28" width="18" height="11" rx="2" fill="{fill}" stroke="#555"{dash}/><text x="{}" y="38">{what}</text>"##,
+            lx + 24.0
         );
-        for op in ops.iter().filter(|o| o.process == *p) {
-            let x1 = x(op.call);
-            let x2 = op.ret.map_or(left + width + 40.0, x).max(x1 + 4.0);
-            let read = matches!(op.value, OpValue::Get(_) | OpValue::Siblings(_));
+        lx += 24.0 + text_width(what) + 22.0;
+    }
+    let mut y = top;
+    for (p, placed, rows) in &lanes {
+        let _ = writeln!(out, r#"<text x="10" y="{}">process {p}</text>"#, y + 15.0);
+        for item in placed {
+            let read = matches!(item.op.value, OpValue::Get(_) | OpValue::Siblings(_));
             let fill = if read { "#cfe8cf" } else { "#cfdcf2" };
-            let dash = if op.ret.is_none() {
+            let dash = if item.op.ret.is_none() {
                 r#" stroke-dasharray="4 3""#
             } else {
                 ""
             };
             let _ = writeln!(
                 out,
-                r##"<rect x="{x1:.1}" y="{y}" width="{:.1}" height="22" rx="3" fill="{fill}" stroke="#555"{dash}><title>{}</title></rect>"##,
-                x2 - x1,
-                escape(&op.to_string())
+                r##"<rect x="{:.1}" y="{y}" width="{:.1}" height="{bar}" rx="3" fill="{fill}" stroke="#555"{dash}><title>{}</title></rect>"##,
+                item.x1,
+                item.x2 - item.x1,
+                escape(&item.op.to_string())
             );
             let _ = writeln!(
                 out,
-                r#"<text x="{:.1}" y="{}">#{} {}</text>"#,
-                x1 + 3.0,
-                y + 15.0,
-                op.id,
-                escape(&describe(op))
+                r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                item.x1,
+                y + bar + 11.0 + row * item.row as f64,
+                escape(&item.label)
             );
         }
+        y += lane_height(*rows);
+        let _ = writeln!(
+            out,
+            r##"<line x1="10" y1="{y}" x2="{:.0}" y2="{y}" stroke="#eee"/>"##,
+            left + width
+        );
+    }
+    // Time axis: ticks at round offsets from the earliest invocation shown.
+    let axis = Axis::new(end - start);
+    let _ = writeln!(
+        out,
+        r##"<line x1="{left}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="#777"/>"##,
+        left + width
+    );
+    let mut offset = 0u64;
+    while offset <= end - start {
+        let tx = x(start + offset);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{tx:.1}" y1="{axis_y}" x2="{tx:.1}" y2="{}" stroke="#777"/><text x="{tx:.1}" y="{}" fill="#555" text-anchor="middle">{}</text>"##,
+            axis_y + 4.0,
+            axis_y + 16.0,
+            axis.label(offset)
+        );
+        offset = match offset.checked_add(axis.step) {
+            Some(next) => next,
+            None => break,
+        };
     }
     let _ = writeln!(
         out,
-        r##"<text x="{left}" y="{}" fill="#777">t = {start}</text><text x="{}" y="{}" fill="#777" text-anchor="end">t = {end}</text>"##,
-        height - 6.0,
-        left + width,
-        height - 6.0
+        r##"<text x="{left}" y="{}" fill="#777">time after t = {start} ns (the earliest invocation shown)</text>"##,
+        axis_y + 32.0
     );
     out.push_str("</svg>\n");
     out
@@ -306,5 +456,45 @@ mod tests {
         assert!(picture.contains("get x → 1"), "{picture}");
         let drawing = svg(&small.iter().collect::<Vec<_>>(), "stale read");
         assert!(drawing.starts_with("<svg") && drawing.contains("put x 2"));
+        assert!(drawing.contains("unknown outcome") && drawing.contains(" ns</text>"));
+    }
+
+    #[test]
+    fn axes_use_readable_units_and_round_steps() {
+        let axis = Axis::new(45_000_000);
+        assert_eq!((axis.unit, axis.step), ("ms", 10_000_000));
+        assert_eq!(axis.label(20_000_000), "20 ms");
+        assert_eq!(Axis::new(30_000_000).step, 5_000_000);
+        assert_eq!(Axis::new(3_000).unit, "ns");
+        assert_eq!(Axis::new(120_000_000_000).label(20_000_000_000), "20 s");
+    }
+
+    #[test]
+    fn huge_process_ids_keep_columns_and_labels_apart() {
+        let text = format!(
+            "{{\"process\":{big},\"type\":\"invoke\",\"f\":\"put\",\"key\":\"x\",\"value\":\"1\",\"time\":0}}\n\
+             {{\"process\":{big},\"type\":\"ok\",\"f\":\"put\",\"key\":\"x\",\"value\":\"1\",\"time\":1}}\n\
+             {{\"process\":{big},\"type\":\"invoke\",\"f\":\"put\",\"key\":\"x\",\"value\":\"2\",\"time\":2}}\n\
+             {{\"process\":{big},\"type\":\"ok\",\"f\":\"put\",\"key\":\"x\",\"value\":\"2\",\"time\":3}}\n\
+             {{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\",\"time\":1000}}\n\
+             {{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\",\"value\":\"1\",\"time\":1001}}\n",
+            big = 1u64 << 40
+        );
+        let ops = pair(&parse_jsonl(&text).unwrap()).unwrap();
+        let refs: Vec<&Operation> = ops.iter().collect();
+        let lines: Vec<String> = timeline(&refs).lines().map(String::from).collect();
+        let bar_column = |l: &String| l.find('|').unwrap();
+        let starts: Vec<usize> = lines.iter().map(|l| l.find('#').unwrap()).collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{lines:?}");
+        assert!(lines.iter().all(|l| bar_column(l) > 14), "{lines:?}");
+        // The two back-to-back puts are too short for their labels: two label rows.
+        let drawing = svg(&refs, "t");
+        let label_ys: Vec<&str> = drawing
+            .lines()
+            .filter(|l| l.contains(">#0 put") || l.contains(">#1 put"))
+            .map(|l| l.split("y=\"").nth(1).unwrap().split('"').next().unwrap())
+            .collect();
+        assert_eq!(label_ys.len(), 2);
+        assert_ne!(label_ys[0], label_ys[1], "{drawing}");
     }
 }

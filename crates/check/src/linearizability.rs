@@ -36,6 +36,7 @@
 
 use crate::history::Operation;
 use crate::model::{apply, Compiled, Step, ValueId, Values, ABSENT};
+use crate::unique;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -72,6 +73,11 @@ pub struct LinearizabilityReport {
     pub stuck: Option<usize>,
     /// Why the verdict is unknown, or why the input cannot be checked.
     pub reason: Option<String>,
+    /// For a violation decided by the unique-value fast path ([`crate::unique`]): the
+    /// operations (ids) that show it, which violate linearizability on their own.
+    pub witness: Vec<usize>,
+    /// For such a violation: why, naming operations of `witness` as `#id (what it did)`.
+    pub explanation: Option<String>,
 }
 
 impl LinearizabilityReport {
@@ -82,6 +88,8 @@ impl LinearizabilityReport {
             linearized: Vec::new(),
             stuck: None,
             reason: None,
+            witness: Vec::new(),
+            explanation: None,
         }
     }
 
@@ -111,8 +119,23 @@ impl Default for Limits<'_> {
     }
 }
 
-/// Checks that `operations` (from [`crate::history::pair`]) are linearizable, key by key.
+/// Checks that `operations` (from [`crate::history::pair`]) are linearizable, key by key:
+/// in O(n log n) on keys whose values identify their writes ([`crate::unique`]), by the search
+/// on the others.
 pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> LinearizabilityReport {
+    check_keys(operations, limits, true)
+}
+
+/// [`check_linearizable`] with the search on every key (no fast path): the baseline the fast
+/// path is measured and cross-checked against.
+pub fn check_linearizable_search(
+    operations: &[Operation],
+    limits: &Limits,
+) -> LinearizabilityReport {
+    check_keys(operations, limits, false)
+}
+
+fn check_keys(operations: &[Operation], limits: &Limits, fast: bool) -> LinearizabilityReport {
     let compiled = match Compiled::new(operations) {
         Ok(compiled) => compiled,
         Err(e) => return LinearizabilityReport::unknown(format!("cannot be checked: {e}")),
@@ -132,7 +155,7 @@ pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> Lineariz
     for key in order {
         let ops = std::mem::take(&mut by_key[key as usize]);
         let table = &mut keys[key as usize];
-        let report = check_key(ops, &mut table.values, limits);
+        let report = check_key(ops, &mut table.values, limits, fast);
         match report.verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable => {
@@ -141,6 +164,22 @@ pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> Lineariz
                     key: table.name.clone(),
                     linearized: report.linearized.iter().map(|s| id(*s as u32)).collect(),
                     stuck: report.stuck.map(|s| id(s as u32)),
+                    witness: report.witness.iter().map(|s| id(*s as u32)).collect(),
+                    explanation: report.explanation.as_ref().map(|text| {
+                        // Placeholders `#<source>#` become `#id (what it did)`.
+                        let mut out = String::new();
+                        let mut parts = text.split('\u{1}');
+                        out.push_str(parts.next().unwrap_or_default());
+                        for (k, part) in parts.enumerate() {
+                            if k % 2 == 0 {
+                                let op = &operations[part.parse::<usize>().expect("a source")];
+                                out += &format!("#{} ({})", op.id, crate::explain::describe(op));
+                            } else {
+                                out.push_str(part);
+                            }
+                        }
+                        out
+                    }),
                     ..report
                 };
             }
@@ -152,13 +191,13 @@ pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> Lineariz
 
 /// One key's operation, compiled for the search.
 #[derive(Clone, Copy, Debug)]
-struct KeyOp {
+pub(crate) struct KeyOp {
     /// Index in the caller's slice.
-    source: u32,
-    step: Step,
-    call: u64,
+    pub(crate) source: u32,
+    pub(crate) step: Step,
+    pub(crate) call: u64,
     /// `u64::MAX` when the outcome is unknown.
-    ret: u64,
+    pub(crate) ret: u64,
 }
 
 /// Compiles one key's operations and simplifies those with unknown outcome (step 2 of the
@@ -470,7 +509,40 @@ impl Memo {
 }
 
 /// Checks one key; operations are reported by their `source` index.
-fn check_key(ops: Vec<KeyOp>, values: &mut Values, limits: &Limits) -> LinearizabilityReport {
+fn check_key(
+    ops: Vec<KeyOp>,
+    values: &mut Values,
+    limits: &Limits,
+    fast: bool,
+) -> LinearizabilityReport {
+    if fast {
+        match crate::unique::check(&ops, values) {
+            unique::Outcome::Linearizable => return LinearizabilityReport::valid(),
+            unique::Outcome::NotLinearizable { witness, why } => {
+                // Operations in the explanation travel as `\u{1}<source>\u{1}` until
+                // `check_keys` can name them by id.
+                let mut text = String::new();
+                for part in why {
+                    match part {
+                        unique::Part::Text(t) => text.push_str(&t),
+                        unique::Part::Op(i) => {
+                            text += &format!("\u{1}{}\u{1}", ops[i as usize].source)
+                        }
+                    }
+                }
+                return LinearizabilityReport {
+                    verdict: Verdict::NotLinearizable,
+                    witness: witness
+                        .iter()
+                        .map(|i| ops[*i as usize].source as usize)
+                        .collect(),
+                    explanation: Some(text),
+                    ..LinearizabilityReport::valid()
+                };
+            }
+            unique::Outcome::Undecided(_) => {}
+        }
+    }
     let mut ops = prepare_key(ops, values);
     // Index operations by call time so that the frontier of a linearized set advances.
     ops.sort_unstable_by_key(|op| (op.ret == u64::MAX, op.call, op.source));
@@ -485,6 +557,8 @@ fn check_key(ops: Vec<KeyOp>, values: &mut Values, limits: &Limits) -> Lineariza
                 .collect(),
             stuck: Some(ops[stuck as usize].source as usize),
             reason: None,
+            witness: Vec::new(),
+            explanation: None,
         },
         Outcome::Stopped(reason) => LinearizabilityReport::unknown(reason.to_string()),
     }
@@ -682,11 +756,15 @@ mod tests {
 {"process":1,"type":"invoke","f":"get","key":"y"}
 {"process":1,"type":"ok","f":"get","key":"y","value":null}"#;
         let ops = pair(&parse_jsonl(h).unwrap()).unwrap();
-        let report = check_linearizable(&ops, &Limits::default());
+        let report = check_linearizable_search(&ops, &Limits::default());
         assert_eq!(report.verdict, Verdict::NotLinearizable);
         assert_eq!(report.key.as_deref(), Some("y"));
         assert_eq!(report.linearized, vec![1]);
         assert_eq!(report.stuck, Some(2));
+        // The fast path (unique values) names the same key and the two operations.
+        let report = check_linearizable(&ops, &Limits::default());
+        assert_eq!(report.key.as_deref(), Some("y"));
+        assert_eq!(report.witness, vec![1, 2]);
     }
 
     #[test]
@@ -704,7 +782,15 @@ mod tests {
             memo_bytes_max: usize::MAX,
             cancelled: &|| true,
         };
-        assert_eq!(check_linearizable(&ops, &limits).verdict, Verdict::Unknown);
+        assert_eq!(
+            check_linearizable_search(&ops, &limits).verdict,
+            Verdict::Unknown
+        );
+        // No sequence of appends makes "nope": the fast path needs no search to say so.
+        assert_eq!(
+            check_linearizable(&ops, &limits).verdict,
+            Verdict::NotLinearizable
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use crate::causal::check_causal;
 use crate::convergence::{check_convergence, ConvergenceViolation};
 use crate::explain::{describe, minimize};
 use crate::history::{HistoryError, Operation};
-use crate::linearizability::{check_linearizable, Limits, Verdict};
+use crate::linearizability::{
+    check_linearizable, check_linearizable_search, Limits, LinearizabilityReport, Verdict,
+};
 use crate::sequential::check_sequential;
 use crate::session::{check_session, Guarantees, SessionViolation};
 
@@ -81,6 +83,28 @@ pub struct Report {
 /// How many checks shrinking a witness may spend.
 const SHRINK_CHECKS_MAX: usize = 400;
 
+/// What [`check_with`] does beyond deciding the verdict.
+pub struct Options<'a> {
+    /// Polled while shrinking a witness, which starts only once the verdict is known: true
+    /// stops shrinking and keeps the smallest witness found so far. Shrinking never changes
+    /// the verdict or the key a violation is reported on.
+    pub shrink_cancelled: &'a dyn Fn() -> bool,
+    /// Called once, as soon as the verdict (and the headline) is known, before shrinking.
+    pub on_verdict: &'a dyn Fn(&Report),
+    /// Linearizability by the search alone, without the unique-value fast path (a baseline).
+    pub search_only: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            shrink_cancelled: &|| false,
+            on_verdict: &|_| {},
+            search_only: false,
+        }
+    }
+}
+
 /// Checks `operations` against `model`; `Err` when the history cannot be judged by this model
 /// (naming the line), which callers treat as bad input.
 pub fn check(
@@ -88,21 +112,46 @@ pub fn check(
     operations: &[Operation],
     limits: &Limits,
 ) -> Result<Report, HistoryError> {
-    let mut report = match model {
-        Model::Linearizable => linearizable(operations, limits),
-        Model::Sequential => sequential(operations, limits),
-        Model::Causal => causal(operations, limits)?,
-        Model::Session(wanted) => session(operations, wanted, limits)?,
-        Model::Convergence => convergence(operations)?,
+    check_with(model, operations, limits, &Options::default())
+}
+
+/// [`check`] with [`Options`]: a separate budget for shrinking, a callback for the verdict.
+pub fn check_with(
+    model: Model,
+    operations: &[Operation],
+    limits: &Limits,
+    options: &Options,
+) -> Result<Report, HistoryError> {
+    let report = match model {
+        Model::Linearizable => linearizable(operations, limits, options),
+        Model::Sequential => sequential(operations, limits, options),
+        Model::Causal => announce(causal(operations, limits)?, options),
+        Model::Session(wanted) => announce(session(operations, wanted, limits)?, options),
+        Model::Convergence => announce(convergence(operations)?, options),
     };
+    Ok(report)
+}
+
+/// Fills in a default headline and reports the verdict through `options`.
+fn announce(mut report: Report, options: &Options) -> Report {
     if report.headline.is_empty() {
         report.headline = match report.validity {
-            Validity::Valid => model.adjective().to_string(),
-            Validity::Invalid => format!("not {}", model.adjective()),
+            Validity::Valid => report.model.adjective().to_string(),
+            Validity::Invalid => format!("not {}", report.model.adjective()),
             Validity::Unknown => "unknown".into(),
         };
     }
-    Ok(report)
+    (options.on_verdict)(&report);
+    report
+}
+
+/// "these 3 operations cannot be linearized together" / "this operation cannot be ...".
+fn these(count: usize, what: &str) -> String {
+    if count == 1 {
+        format!("this operation cannot be {what} (smallest set found):")
+    } else {
+        format!("these {count} operations cannot be {what} together (smallest set found):")
+    }
 }
 
 fn report(model: Model, verdict: Verdict, reason: Option<String>) -> Report {
@@ -120,67 +169,99 @@ fn report(model: Model, verdict: Verdict, reason: Option<String>) -> Report {
     }
 }
 
-/// Shrinks a violating subset of `operations` (ids in `scope`) with `violates`.
+/// Shrinks a violating subset of `operations` (ids in `scope`) with `violates`, within the
+/// shrinking budget of `options` (and the time limit of `limits`).
 fn shrink(
     operations: &[Operation],
     scope: impl Fn(&Operation) -> bool,
     limits: &Limits,
+    options: &Options,
     violates: impl Fn(&[Operation], &Limits) -> bool,
 ) -> Vec<usize> {
     let subset: Vec<Operation> = operations.iter().filter(|o| scope(o)).cloned().collect();
+    let stop = || (limits.cancelled)() || (options.shrink_cancelled)();
     let inner = Limits {
         memo_bytes_max: limits.memo_bytes_max,
-        cancelled: limits.cancelled,
+        cancelled: &stop,
     };
-    let mut check = |ops: &[Operation]| !(limits.cancelled)() && violates(ops, &inner);
+    let mut check = |ops: &[Operation]| !stop() && violates(ops, &inner);
     minimize(&subset, &mut check, SHRINK_CHECKS_MAX)
         .iter()
         .map(|o| o.id)
         .collect()
 }
 
-fn linearizable(operations: &[Operation], limits: &Limits) -> Report {
-    let found = check_linearizable(operations, limits);
+fn linearizable(operations: &[Operation], limits: &Limits, options: &Options) -> Report {
+    let linearize = |ops: &[Operation], limits: &Limits| {
+        if options.search_only {
+            check_linearizable_search(ops, limits)
+        } else {
+            check_linearizable(ops, limits)
+        }
+    };
+    let found = linearize(operations, limits);
     let mut out = report(Model::Linearizable, found.verdict, found.reason.clone());
     if found.verdict != Verdict::NotLinearizable {
-        return out;
+        return announce(out, options);
     }
+    // The verdict and the key come from the whole history alone; shrinking only explains.
     let key = found.key.clone();
     out.headline = match &key {
         Some(key) => format!("not linearizable: key {key:?} has no linearization"),
         None => "not linearizable: the register has no linearization".into(),
     };
-    let by_id = |id: usize| {
-        operations
-            .iter()
-            .find(|o| o.id == id)
-            .expect("a reported id")
-    };
-    if let Some(stuck) = found.stuck {
-        out.details.push(format!(
-            "after linearizing {} operations, #{} ({}) returned before it could take effect",
-            found.linearized.len(),
-            stuck,
-            describe(by_id(stuck))
-        ));
+    out.key = key.clone();
+    let mut out = announce(out, options);
+    if !found.witness.is_empty() {
+        // The fast path's witness is small and explained in terms of its own operations.
+        out.witness = found.witness.clone();
+    } else {
+        out.witness = shrink(
+            operations,
+            |o| o.key == key,
+            limits,
+            options,
+            |ops, limits| linearize(ops, limits).verdict == Verdict::NotLinearizable,
+        );
     }
-    out.witness = shrink(
-        operations,
-        |o| o.key == key,
-        limits,
-        |ops, limits| check_linearizable(ops, limits).verdict == Verdict::NotLinearizable,
-    );
-    out.details.push(format!(
-        "these {} operations cannot be linearized together (smallest set found):",
-        out.witness.len()
-    ));
-    out.key = key;
+    // Explain with the witness alone, so that every operation named is one drawn.
+    let witness: Vec<Operation> = operations
+        .iter()
+        .filter(|o| out.witness.contains(&o.id))
+        .cloned()
+        .collect();
+    let small = if found.witness.is_empty() {
+        linearize(&witness, limits)
+    } else {
+        found
+    };
+    out.details.push(explain_linearizability(&small, &witness));
+    out.details.push(these(out.witness.len(), "linearized"));
     out
 }
 
-fn sequential(operations: &[Operation], limits: &Limits) -> Report {
+/// One line on why `found` (a violation among `operations`) cannot be linearized.
+fn explain_linearizability(found: &LinearizabilityReport, operations: &[Operation]) -> String {
+    if let Some(text) = &found.explanation {
+        return text.clone();
+    }
+    let by_id = |id: usize| operations.iter().find(|o| o.id == id);
+    match found.stuck.and_then(by_id) {
+        Some(stuck) => format!(
+            "after linearizing {} operation{}, #{} ({}) returned before it could take effect",
+            found.linearized.len(),
+            if found.linearized.len() == 1 { "" } else { "s" },
+            stuck.id,
+            describe(stuck)
+        ),
+        None => "no order of these operations respects both real time and the register".into(),
+    }
+}
+
+fn sequential(operations: &[Operation], limits: &Limits, options: &Options) -> Report {
     let found = check_sequential(operations, limits);
-    let mut out = report(Model::Sequential, found.verdict, found.reason.clone());
+    let out = report(Model::Sequential, found.verdict, found.reason.clone());
+    let mut out = announce(out, options);
     if found.verdict != Verdict::NotLinearizable {
         return out;
     }
@@ -200,19 +281,18 @@ fn sequential(operations: &[Operation], limits: &Limits) -> Report {
     }
     out.details.push(format!(
         "no total order respects every process's order: the deepest attempt ordered {} \
-         operations, then no process's next operation was legal",
-        found.ordered.len()
+         operation{}, then no process's next operation was legal",
+        found.ordered.len(),
+        if found.ordered.len() == 1 { "" } else { "s" }
     ));
     out.witness = shrink(
         operations,
         |_| true,
         limits,
+        options,
         |ops, limits| check_sequential(ops, limits).verdict == Verdict::NotLinearizable,
     );
-    out.details.push(format!(
-        "these {} operations cannot be ordered together (smallest set found):",
-        out.witness.len()
-    ));
+    out.details.push(these(out.witness.len(), "ordered"));
     out
 }
 

@@ -8,7 +8,9 @@ mod brute;
 use quorate_check::causal::check_causal;
 use quorate_check::convergence::check_convergence;
 use quorate_check::history::{pair, Event, EventKind, OpValue, Operation};
-use quorate_check::linearizability::{check_linearizable, Limits, Verdict};
+use quorate_check::linearizability::{
+    check_linearizable, check_linearizable_search, Limits, Verdict,
+};
 use quorate_check::sequential::{check_sequential, check_sequential_search};
 use quorate_check::session::{check_session, Guarantees};
 
@@ -36,6 +38,10 @@ impl Rng {
 enum Mix {
     /// get, put, delete, cas, append (linearizability, sequential consistency).
     Kv,
+    /// get, put, cas with unique written values (the linearizability fast path).
+    Unique,
+    /// get, put, cas, append with unique values and suffixes (appends read as CAS chains).
+    UniqueAppend,
     /// get and put with unique values (causal, session).
     Register,
     /// get (sometimes multi-valued), put with unique values, delete (convergence).
@@ -88,7 +94,7 @@ fn random_history(
                 };
                 (OpValue::Get(None), read)
             }
-            (Mix::Kv, 45..60) => {
+            (Mix::Kv | Mix::Unique | Mix::UniqueAppend, 45..60) => {
                 let cas = OpValue::Cas {
                     expected: pick(rng, values),
                     new: next_value.to_string(),
@@ -96,7 +102,7 @@ fn random_history(
                 (cas.clone(), cas)
             }
             (Mix::Kv | Mix::Convergence, 60..68) => (OpValue::Delete, OpValue::Delete),
-            (Mix::Kv, 68..73) => {
+            (Mix::Kv, 68..73) | (Mix::UniqueAppend, 60..75) => {
                 let append = OpValue::Append(format!("{next_value},"));
                 (append.clone(), append)
             }
@@ -107,6 +113,11 @@ fn random_history(
         };
         if let OpValue::Put(v) | OpValue::Cas { new: v, .. } = &invoke {
             values.push(v.clone());
+        }
+        if let (Mix::UniqueAppend, OpValue::Append(suffix)) = (mix, &invoke) {
+            // A state the append may have made, for reads to return.
+            let base = pick(rng, values).unwrap_or_default();
+            values.push(base + suffix);
         }
         next_value += 1;
         let kind = if rng.chance(15) {
@@ -163,6 +174,79 @@ fn linearizability_agrees_with_brute_force() {
     }
     assert!(
         counts[0] > 300 && counts[1] > 300,
+        "both verdicts occur: {counts:?}"
+    );
+}
+
+#[test]
+fn unique_value_fast_path_agrees_with_brute_force_and_the_search() {
+    // get/put/cas with unique values: every key is decided by the polynomial fast path, whose
+    // witness must violate linearizability on its own (brute force says so). With appends
+    // (a third of the seeds) most keys are, the rest go to the search.
+    let mut counts = [0; 2];
+    let mut explained = 0;
+    let mut explained_appends = 0;
+    for seed in 0..6000 {
+        let mut rng = Rng(seed);
+        let mix = if seed % 3 == 2 {
+            Mix::UniqueAppend
+        } else {
+            Mix::Unique
+        };
+        let ops = random_history(&mut rng, 8, 2 + seed % 3, 1 + seed % 2, mix);
+        let report = check_linearizable(&ops, &Limits::default());
+        let fast = valid(report.verdict);
+        let search = valid(check_linearizable_search(&ops, &Limits::default()).verdict);
+        let slow = brute::linearizable(&ops);
+        assert_eq!(fast, slow, "seed {seed}:\n{}", show(&ops));
+        assert_eq!(search, slow, "seed {seed} (search):\n{}", show(&ops));
+        if !report.witness.is_empty() && mix == Mix::UniqueAppend {
+            explained_appends += 1;
+        }
+        if !report.witness.is_empty() {
+            explained += 1;
+            let witness: Vec<Operation> = ops
+                .iter()
+                .filter(|o| report.witness.contains(&o.id))
+                .cloned()
+                .collect();
+            assert!(
+                !brute::linearizable(&witness),
+                "seed {seed}: the witness is linearizable:\n{}",
+                show(&witness)
+            );
+        }
+        if mix == Mix::Unique {
+            counts[usize::from(slow)] += 1;
+        }
+    }
+    assert!(
+        counts[0] > 400 && counts[1] > 400,
+        "both verdicts occur: {counts:?}"
+    );
+    assert_eq!(
+        explained - explained_appends,
+        counts[0],
+        "the fast path decides every invalid one without appends"
+    );
+    assert!(explained_appends > 100, "appends: {explained_appends}");
+}
+
+#[test]
+fn fast_path_agrees_with_the_search_on_larger_histories() {
+    // Too large for brute force: 40 operations, up to 6 processes, with info and fail.
+    let mut counts = [0; 2];
+    for seed in 0..3000 {
+        let mut rng = Rng(seed);
+        let mix = [Mix::Kv, Mix::Unique, Mix::UniqueAppend][seed as usize % 3];
+        let ops = random_history(&mut rng, 40, 2 + seed % 5, 1 + seed % 2, mix);
+        let fast = valid(check_linearizable(&ops, &Limits::default()).verdict);
+        let search = valid(check_linearizable_search(&ops, &Limits::default()).verdict);
+        assert_eq!(fast, search, "seed {seed}:\n{}", show(&ops));
+        counts[usize::from(search)] += 1;
+    }
+    assert!(
+        counts[0] > 0 && counts[1] > 0,
         "both verdicts occur: {counts:?}"
     );
 }

@@ -5,8 +5,9 @@ use clap::{Args, ValueEnum};
 use quorate_check::explain::{svg, timeline};
 use quorate_check::history::{self, Format, Operation};
 use quorate_check::linearizability::Limits;
+use quorate_check::report::{check_with, Options, Report};
 use quorate_check::session::{Guarantee, Guarantees};
-use quorate_check::{check, Model, Validity};
+use quorate_check::{Model, Validity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -40,6 +41,17 @@ pub struct CheckArgs {
     /// Give up after this long and answer "unknown" (exit 3).
     #[arg(long, default_value = "60s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     time_limit: Duration,
+    /// Time for shrinking a violation to a small witness, after the verdict is known.
+    /// Shrinking only explains: it never changes the verdict or the key reported.
+    #[arg(long, default_value = "1s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    shrink_time: Duration,
+    /// Memory the search's memo may use per key before it answers "unknown" (e.g. 512M, 4G).
+    #[arg(long, default_value = "512M", value_parser = parse_bytes)]
+    memory_limit: usize,
+    /// Linearizability by the search alone, skipping the polynomial check of keys whose
+    /// written values are unique (a baseline for measurements).
+    #[arg(long)]
+    search_only: bool,
     /// Print the verdict as one line of JSON.
     #[arg(long)]
     json: bool,
@@ -79,6 +91,23 @@ fn guarantees(list: &str) -> anyhow::Result<Guarantees> {
     Ok(Guarantees(set))
 }
 
+/// `512M`, `4G`, `65536`: bytes, with an optional binary K/M/G suffix.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let n: usize = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 512M or 4G"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let model = match args.model {
         ModelArg::Linearizable => Model::Linearizable,
@@ -102,10 +131,34 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let cancelled = move || Instant::now() > deadline;
     let limits = Limits {
         cancelled: &cancelled,
-        ..Limits::default()
+        memo_bytes_max: args.memory_limit,
     };
-    let report = check(model, &operations, &limits).with_context(|| format!("{file}"))?;
+    // The verdict is printed the moment it is known; shrinking gets its own budget after it.
+    let verdict_at = std::cell::Cell::new(None);
+    let shrink_deadline = std::cell::Cell::new(None);
+    let on_verdict = |report: &Report| {
+        let at = started.elapsed();
+        verdict_at.set(Some(at));
+        shrink_deadline.set(Some(Instant::now() + args.shrink_time));
+        if !args.json {
+            println!(
+                "{} ({} operations checked in {:.3}s)",
+                report.headline,
+                operations.len(),
+                at.as_secs_f64()
+            );
+        }
+    };
+    let shrink_cancelled = || shrink_deadline.get().is_some_and(|d| Instant::now() > d);
+    let options = Options {
+        shrink_cancelled: &shrink_cancelled,
+        on_verdict: &on_verdict,
+        search_only: args.search_only,
+    };
+    let report =
+        check_with(model, &operations, &limits, &options).with_context(|| format!("{file}"))?;
     let elapsed = started.elapsed();
+    let verdict_s = verdict_at.get().unwrap_or(elapsed).as_secs_f64();
     let code = match report.validity {
         Validity::Valid => 0,
         Validity::Invalid => 1,
@@ -139,17 +192,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "value": o.value.to_json(), "call": o.call, "ret": o.ret, "line": o.line,
             })).collect::<Vec<_>>(),
             "operations": operations.len(),
+            "verdict_s": verdict_s,
             "elapsed_s": elapsed.as_secs_f64(),
         });
         println!("{json}");
         return Ok(ExitCode::from(code));
     }
-    println!(
-        "{} ({} operations checked in {:.3}s)",
-        report.headline,
-        operations.len(),
-        elapsed.as_secs_f64()
-    );
     for line in &report.details {
         println!("{line}");
     }

@@ -134,6 +134,11 @@ pub struct SimArgs {
     /// Default: 0.2 for primary-backup, chain and craq; 0 for raft.
     #[arg(long, value_name = "SHARE")]
     local_reads: Option<f64>,
+    /// The operation mix as weights, e.g. get=50,put=30,cas=20 (unnamed operations weigh 0).
+    /// Without append and delete every written value is unique, which `quorate check`
+    /// decides in polynomial time. Default: get=40,put=25,append=10,cas=20,delete=5.
+    #[arg(long, value_name = "MIX")]
+    ops: Option<String>,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -212,6 +217,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     config.workload.local_reads = args
         .local_reads
         .unwrap_or_else(|| args.protocol.default_local_reads());
+    if let Some(text) = &args.ops {
+        config.workload.mix = parse_ops(text)?;
+    }
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
         bail!("--trace and --history need a single run: add --seed N");
@@ -434,10 +442,45 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     if let Some(reads) = &args.reads {
         command += &format!(" --reads {reads}");
     }
+    if let Some(ops) = &args.ops {
+        command += &format!(" --ops {ops}");
+    }
     if config.workload.local_reads > 0.0 {
         command += &format!(" --local-reads {}", config.workload.local_reads);
     }
     command
+}
+
+/// Parses `--ops`: `get=50,put=30,cas=20` (a name alone weighs 1).
+fn parse_ops(text: &str) -> anyhow::Result<quorate_sim::config::Mix> {
+    let mut mix = quorate_sim::config::Mix {
+        get: 0,
+        put: 0,
+        append: 0,
+        cas: 0,
+        delete: 0,
+    };
+    for part in text.split(',').map(str::trim) {
+        let (name, weight) = match part.split_once('=') {
+            Some((name, weight)) => (
+                name.trim(),
+                weight
+                    .trim()
+                    .parse::<u32>()
+                    .with_context(|| format!("operation weight {weight:?}"))?,
+            ),
+            None => (part, 1),
+        };
+        *match name {
+            "get" => &mut mix.get,
+            "put" => &mut mix.put,
+            "append" => &mut mix.append,
+            "cas" => &mut mix.cas,
+            "delete" => &mut mix.delete,
+            other => bail!("unknown operation {other:?}: expected get, put, append, cas or delete"),
+        } = weight;
+    }
+    Ok(mix)
 }
 
 /// The protocol-specific options of a run, as command-line flags (for replay commands).

@@ -431,6 +431,16 @@ fn a_simulated_history_round_trips_through_quorate_check() {
     std::fs::write(&bad, stale).unwrap();
     let output = quorate(&["check", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    // Unique values: the fast path names the two operations that conflict.
+    assert!(
+        stdout(&output).contains("must come first since #0 (put z 1) returned before #1"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("these 2 operations"));
+    // The search alone (the baseline) reaches the same verdict and explains it its own way.
+    let output = quorate(&["check", bad.to_str().unwrap(), "--search-only"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(stdout(&output).contains("returned before it could take effect"));
 
     let garbage = dir.path().join("garbage.jsonl");

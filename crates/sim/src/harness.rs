@@ -266,6 +266,9 @@ pub fn linearizability(history: &[HistoryEvent], limits: &Limits) -> HistoryVerd
                 operations[stuck]
             );
         }
+        if let Some(why) = &report.explanation {
+            detail += &format!("; {why}");
+        }
         violations.push(detail);
     }
     HistoryVerdict {
