@@ -478,12 +478,21 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         let at = Time::from_nanos(self.now);
         self.invariants.before_step(at, self.ids[i], &input);
+        let starting = matches!(input, Input::Start { .. });
         let mut effects = std::mem::take(&mut self.effects);
         let node = self.slots[i].node.as_mut().expect("checked above");
         node.step(local_now, input, &mut effects);
         let node = self.slots[i].node.as_ref().expect("still up");
         node.check_invariants();
-        let is_leader = node.status().role == Role::Leader;
+        let status = node.status();
+        let is_leader = status.role == Role::Leader;
+        if self.config.check_monotonic {
+            if let Err(violation) = self.slots[i].monotonic(&status, starting) {
+                self.violations
+                    .push(format!("monotonicity: n{} {violation} (at {at})", i + 1));
+            }
+        }
+        let node = self.slots[i].node.as_ref().expect("still up");
         if let Err(violation) = self
             .invariants
             .after_step(self.ids[i], node, effects.as_slice())
@@ -495,6 +504,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
             self.execute(i, effect);
         }
         self.effects = effects;
+        if !self.slots[i].syncing {
+            // Everything it asked to persist is durable: so is the term it holds now.
+            let slot = &mut self.slots[i];
+            slot.durable_term = slot.durable_term.max(status.term);
+        }
         if is_leader && !self.slots[i].was_leader {
             self.on_new_leader(i);
         }
@@ -602,6 +616,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 break;
             };
             self.execute(i, effect);
+        }
+        let slot = &mut self.slots[i];
+        if let (false, Some(node)) = (slot.syncing, slot.node.as_ref()) {
+            slot.durable_term = slot.durable_term.max(node.status().term);
         }
     }
 
