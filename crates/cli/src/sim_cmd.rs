@@ -165,6 +165,17 @@ pub struct SimArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// raft: serve every leader read with a ReadIndex round, without leases (a defence off,
+    /// so that ReadIndex is checked on its own).
+    #[arg(long, help_heading = "Raft")]
+    no_lease_reads: bool,
+    /// raft: no pre-vote before an election (thesis §9.6).
+    #[arg(long, help_heading = "Raft")]
+    no_pre_vote: bool,
+    /// raft: no check-quorum (a cut-off leader stays leader; followers grant votes while they
+    /// hear from a leader). Lease reads need it, so this also turns them off.
+    #[arg(long, help_heading = "Raft")]
+    no_check_quorum: bool,
     /// quorum: replicas per key (default 3, at most --nodes).
     #[arg(long, help_heading = "Quorum")]
     n: Option<usize>,
@@ -243,7 +254,13 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     check_protocol_options(&args)?;
     match args.protocol {
-        ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
+        ProtocolName::Raft => {
+            let mut harness = RaftHarness::default();
+            harness.config.pre_vote &= !args.no_pre_vote;
+            harness.config.check_quorum &= !args.no_check_quorum;
+            harness.config.lease_reads &= !(args.no_lease_reads || args.no_check_quorum);
+            simulate(&harness, &config, &args)
+        }
         ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
         ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
         ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
@@ -292,6 +309,10 @@ fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
     }
     if args.no_read_repair && !args.no_write_back {
         bail!("--no-read-repair needs --no-write-back: the write-back is the repair");
+    }
+    let raft_options = args.no_lease_reads || args.no_pre_vote || args.no_check_quorum;
+    if raft_options && args.protocol != ProtocolName::Raft {
+        bail!("--no-lease-reads, --no-pre-vote and --no-check-quorum apply to --protocol raft");
     }
     let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
     if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
@@ -508,6 +529,17 @@ fn protocol_options(args: &SimArgs) -> String {
                 (args.sloppy, " --sloppy"),
                 (args.no_write_back, " --no-write-back"),
                 (args.no_read_repair, " --no-read-repair"),
+            ] {
+                if on {
+                    flags += flag;
+                }
+            }
+        }
+        ProtocolName::Raft => {
+            for (on, flag) in [
+                (args.no_lease_reads, " --no-lease-reads"),
+                (args.no_pre_vote, " --no-pre-vote"),
+                (args.no_check_quorum, " --no-check-quorum"),
             ] {
                 if on {
                     flags += flag;

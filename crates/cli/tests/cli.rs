@@ -753,3 +753,37 @@ fn budgets_are_flags_and_refuse_nonsense() {
         "the replay keeps the budget"
     );
 }
+
+/// Issue 15: raft runs with each defence off, so ReadIndex and elections are checked on
+/// their own; the counters show the defences really are off.
+#[test]
+fn raft_runs_with_its_defences_off() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--seeds",
+        "20",
+        "--no-lease-reads",
+        "--no-pre-vote",
+        "--no-check-quorum",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["violations"], 0);
+    let counters = &json["counters"];
+    assert!(
+        counters["read_index_reads"].as_u64().unwrap() > 100,
+        "{counters}"
+    );
+    assert!(counters.get("lease_reads").is_none(), "{counters}");
+    assert!(
+        counters.get("check_quorum_step_downs").is_none(),
+        "{counters}"
+    );
+
+    let refused = quorate(&["sim", "--protocol", "zab", "--no-pre-vote"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("apply to --protocol raft"));
+}

@@ -26,6 +26,11 @@ pub enum Bug {
     /// A follower installs a snapshot older than its commit index instead of ignoring it:
     /// its commit index, applied index and state machine go backwards.
     StaleSnapshot,
+    /// A leader serves a ReadIndex read as soon as it has committed in its term, without
+    /// waiting for a quorum to echo a heartbeat round sent after the read arrived (§6.4 step
+    /// 3): a deposed leader answers from stale state. Lease reads, which serve most reads
+    /// when on, hide it.
+    ReadIndexSkipsQuorum,
 }
 
 /// Tunables. The defaults suit a LAN.
