@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quorate_protocols::multiprimary::LwwClock;
 use quorate_protocols::quorum::{Preset, QuorumConfig};
 use quorate_sim::{
-    ChainHarness, Faults, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
+    Abort, ChainHarness, Faults, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
     PrimaryBackupHarness, QuorumHarness, RaftHarness, ReadMix, ResolveMode, RunReport, SimConfig,
     Summary, ZabHarness,
 };
@@ -142,6 +142,22 @@ pub struct SimArgs {
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
+    /// Fail (exit 1) when any run's history check could not decide a model (verdict
+    /// "unknown", listed as unchecked): an unchecked run proves nothing.
+    #[arg(long)]
+    strict: bool,
+    /// Wall-clock limit of each run's history check (e.g. 20s, 2m); past it the verdict is
+    /// unknown. Replay an unchecked seed with a longer one.
+    #[arg(long, value_name = "TIME", default_value = "20s", value_parser = parse_duration)]
+    check_time_limit: Duration,
+    /// The step budget of each seed: a run that processes this many events without finishing
+    /// fails with its seed (a livelock, or a loop that never lets simulated time advance).
+    #[arg(long, value_name = "EVENTS", default_value_t = quorate_sim::config::EVENTS_MAX_DEFAULT)]
+    max_steps: u64,
+    /// The wall-clock budget of each seed's simulation (e.g. 2m, 30s): past it the run fails
+    /// with its seed.
+    #[arg(long, value_name = "TIME", default_value = "2m", value_parser = parse_duration)]
+    seed_timeout: Duration,
     /// Print one line per simulated event (single seed only).
     #[arg(long)]
     trace: bool,
@@ -154,6 +170,17 @@ pub struct SimArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// raft: serve every leader read with a ReadIndex round, without leases (a defence off,
+    /// so that ReadIndex is checked on its own).
+    #[arg(long, help_heading = "Raft")]
+    no_lease_reads: bool,
+    /// raft: no pre-vote before an election (thesis §9.6).
+    #[arg(long, help_heading = "Raft")]
+    no_pre_vote: bool,
+    /// raft: no check-quorum (a cut-off leader stays leader; followers grant votes while they
+    /// hear from a leader). Lease reads need it, so this also turns them off.
+    #[arg(long, help_heading = "Raft")]
+    no_check_quorum: bool,
     /// quorum: replicas per key (default 3, at most --nodes).
     #[arg(long, help_heading = "Quorum")]
     n: Option<usize>,
@@ -205,6 +232,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         check_history: !args.no_check,
         reconfig: args.reconfig,
+        events_max: args.max_steps,
+        check_time_limit: args.check_time_limit,
+        wall_max: args.seed_timeout,
         ..SimConfig::default()
     };
     config.workload.clients = args.clients;
@@ -224,12 +254,21 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
         bail!("--trace and --history need a single run: add --seed N");
     }
+    if args.strict && args.no_check {
+        bail!("--strict fails on unchecked histories; it cannot be combined with --no-check");
+    }
     if args.seed.is_none() && args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
     check_protocol_options(&args)?;
     match args.protocol {
-        ProtocolName::Raft => simulate(&RaftHarness::default(), &config, &args),
+        ProtocolName::Raft => {
+            let mut harness = RaftHarness::default();
+            harness.config.pre_vote &= !args.no_pre_vote;
+            harness.config.check_quorum &= !args.no_check_quorum;
+            harness.config.lease_reads &= !(args.no_lease_reads || args.no_check_quorum);
+            simulate(&harness, &config, &args)
+        }
         ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
         ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
         ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
@@ -278,6 +317,10 @@ fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
     }
     if args.no_read_repair && !args.no_write_back {
         bail!("--no-read-repair needs --no-write-back: the write-back is the repair");
+    }
+    let raft_options = args.no_lease_reads || args.no_pre_vote || args.no_check_quorum;
+    if raft_options && args.protocol != ProtocolName::Raft {
+        bail!("--no-lease-reads, --no-pre-vote and --no-check-quorum apply to --protocol raft");
     }
     let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
     if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
@@ -350,10 +393,18 @@ fn simulate<H: Harness>(
     }
     print_violations(&reports, harness.name(), config, args);
     print_table(&summary, started.elapsed());
-    if args.json {
-        println!("{}", json_summary(harness.name(), &summary));
+    print_replayable_seeds(&summary, harness.name(), config, args);
+    let unchecked_fails = args.strict && !summary.unchecked_seeds.is_empty();
+    if unchecked_fails {
+        eprintln!(
+            "--strict: {} runs were unchecked (a model's verdict is unknown): failing",
+            summary.unchecked_seeds.len()
+        );
     }
-    Ok(if summary.violations == 0 {
+    if args.json {
+        println!("{}", json_summary(harness.name(), &summary, args.strict));
+    }
+    Ok(if summary.violations == 0 && !unchecked_fails {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -418,7 +469,23 @@ fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec
     );
     bar.set_prefix(harness.name());
     let mut violations = 0usize;
+    let protocol = harness.name();
     let reports = quorate_sim::run_many(harness, config, &seeds, jobs, |report| {
+        // A panic or a spent budget is news at once, not after the batch.
+        if let Some(abort) = &report.aborted {
+            let what = match abort {
+                Abort::Panic { message } => format!("PANIC: {message}"),
+                _ => format!(
+                    "BUDGET EXHAUSTED: {}",
+                    report.violations.first().map_or("", String::as_str)
+                ),
+            };
+            bar.println(format!(
+                "seed {}: {what}\n  replay: {}",
+                report.seed,
+                replay_command(protocol, config, args, report.seed)
+            ));
+        }
         violations += report.violations.len();
         bar.set_message(format!("{violations} violations"));
         bar.inc(1);
@@ -447,6 +514,15 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     }
     if config.workload.local_reads > 0.0 {
         command += &format!(" --local-reads {}", config.workload.local_reads);
+    }
+    if args.max_steps != quorate_sim::config::EVENTS_MAX_DEFAULT {
+        command += &format!(" --max-steps {}", args.max_steps);
+    }
+    if args.seed_timeout != Duration::from_secs(120) {
+        command += &format!(
+            " --seed-timeout {}",
+            humantime::format_duration(args.seed_timeout)
+        );
     }
     command
 }
@@ -502,6 +578,17 @@ fn protocol_options(args: &SimArgs) -> String {
                 }
             }
         }
+        ProtocolName::Raft => {
+            for (on, flag) in [
+                (args.no_lease_reads, " --no-lease-reads"),
+                (args.no_pre_vote, " --no-pre-vote"),
+                (args.no_check_quorum, " --no-check-quorum"),
+            ] {
+                if on {
+                    flags += flag;
+                }
+            }
+        }
         ProtocolName::Multiprimary => {
             let resolve = args.resolve.to_possible_value().expect("no skipped values");
             flags += &format!(" --resolve {}", resolve.get_name());
@@ -520,7 +607,12 @@ fn print_violations(reports: &[RunReport], protocol: &str, config: &SimConfig, a
         .filter(|r| !r.violations.is_empty())
         .collect();
     for report in failed.iter().take(10) {
-        eprintln!("seed {}: VIOLATION", report.seed);
+        let kind = match &report.aborted {
+            None => "VIOLATION",
+            Some(Abort::Panic { .. }) => "PANIC",
+            Some(_) => "BUDGET EXHAUSTED (liveness)",
+        };
+        eprintln!("seed {}: {kind}", report.seed);
         for violation in &report.violations {
             eprintln!("  {violation}");
         }
@@ -544,6 +636,7 @@ fn print_table(summary: &Summary, elapsed: Duration) {
         "ops info",
         "simulated time",
         "violations",
+        "unchecked",
         "events",
         "events/s (1 core)",
         "wall",
@@ -556,6 +649,7 @@ fn print_table(summary: &Summary, elapsed: Duration) {
         summary.ops_info.to_string(),
         format!("{sim_secs:.1}s"),
         summary.violations.to_string(),
+        summary.unchecked_seeds.len().to_string(),
         summary.events.to_string(),
         format!("{:.0}", summary.events_per_second()),
         format!("{:.1}s", elapsed.as_secs_f64()),
@@ -630,17 +724,6 @@ fn print_table(summary: &Summary, elapsed: Duration) {
         );
     }
     print_staleness(summary);
-    if summary.unknown_checks > 0 {
-        println!(
-            "note: {} histories were too large to check in the time limit (verdict unknown)",
-            summary.unknown_checks
-        );
-        let seeds: Vec<String> = summary.unknown_seeds.iter().map(u64::to_string).collect();
-        println!(
-            "      seeds: {} (check one with --seed N --history FILE, then quorate check FILE)",
-            seeds.join(" ")
-        );
-    }
 }
 
 /// What local reads cost, from the simulator's staleness counters (see `quorate_sim::staleness`).
@@ -664,12 +747,79 @@ fn print_staleness(summary: &Summary) {
     );
 }
 
-fn json_summary(protocol: &str, summary: &Summary) -> serde_json::Value {
+/// The seeds to replay that the violations above do not cover: runs that failed a model the
+/// protocol only measures, unchecked runs, spent budgets and panics.
+fn print_replayable_seeds(summary: &Summary, protocol: &str, config: &SimConfig, args: &SimArgs) {
+    let list = |seeds: &[u64]| {
+        let shown: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
+        let more = if seeds.len() > 20 {
+            format!(" ... ({} in all)", seeds.len())
+        } else {
+            String::new()
+        };
+        shown.join(" ") + &more
+    };
+    for (model, seeds) in &summary.measured_failures {
+        println!(
+            "measured: {model} failed in {} runs; seeds: {}",
+            seeds.len(),
+            list(seeds)
+        );
+    }
+    if !summary.unchecked_seeds.is_empty() {
+        println!(
+            "UNCHECKED: {} of {} runs have a model the checker could not decide (unknown), so \
+             they prove nothing about it{}; seeds: {}",
+            summary.unchecked_seeds.len(),
+            summary.runs,
+            if args.strict {
+                ""
+            } else {
+                " (--strict fails on them)"
+            },
+            list(&summary.unchecked_seeds)
+        );
+    }
+    if !summary.exhausted_seeds.is_empty() {
+        println!(
+            "BUDGET EXHAUSTED (liveness): {} runs; seeds: {}",
+            summary.exhausted_seeds.len(),
+            list(&summary.exhausted_seeds)
+        );
+    }
+    if !summary.panicked_seeds.is_empty() {
+        println!(
+            "PANICKED: {} runs; seeds: {}",
+            summary.panicked_seeds.len(),
+            list(&summary.panicked_seeds)
+        );
+    }
+    let first = summary
+        .measured_failures
+        .values()
+        .flatten()
+        .chain(&summary.unchecked_seeds)
+        .next();
+    if let (Some(seed), None) = (first, args.seed) {
+        println!(
+            "replay one: {}",
+            replay_command(protocol, config, args, *seed)
+        );
+    }
+}
+
+fn json_summary(protocol: &str, summary: &Summary, strict: bool) -> serde_json::Value {
     serde_json::json!({
         "protocol": protocol,
         "seeds": summary.runs,
         "violations": summary.violations,
         "failed_seeds": summary.failed_seeds,
+        "unchecked": summary.unchecked_seeds.len(),
+        "unchecked_seeds": summary.unchecked_seeds,
+        "strict": strict,
+        "exhausted_seeds": summary.exhausted_seeds,
+        "panicked_seeds": summary.panicked_seeds,
+        "measured_failures": summary.measured_failures,
         "ops_ok": summary.ops_ok,
         "ops_fail": summary.ops_fail,
         "ops_info": summary.ops_info,

@@ -665,3 +665,162 @@ fn a_reader_that_stops_early_ends_sim_trace_quietly_as_head_would() {
         output.status
     );
 }
+
+/// Issue 15: an undecided history check is listed as unchecked, in the table and the JSON,
+/// with its seeds; `--strict` makes it a failure.
+#[test]
+fn unchecked_runs_are_listed_and_fail_under_strict() {
+    let args = [
+        "sim",
+        "--protocol",
+        "raft",
+        "--nodes",
+        "3",
+        "--clients",
+        "20",
+        "--keys",
+        "1",
+        "--duration",
+        "1s",
+        "--seeds",
+        "2",
+        // Far too short for 20 clients on one key: every check ends undecided.
+        "--check-time-limit",
+        "1ns",
+        "--json",
+    ];
+    let output = quorate(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["violations"], 0);
+    assert_eq!(json["unchecked"], 2, "{json}");
+    assert_eq!(json["unchecked_seeds"], serde_json::json!([0, 1]));
+    let text = stdout(&output);
+    assert!(text.contains("unchecked"), "a table column: {text}");
+    assert!(text.contains("UNCHECKED: 2 of 2 runs"), "{text}");
+    assert!(text.contains("seeds: 0 1"), "{text}");
+
+    let strict = quorate(&[&args[..], &["--strict"]].concat());
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("--strict: 2 runs were unchecked"));
+    assert_eq!(last_json(&strict)["strict"], true);
+}
+
+/// Issue 15: runs that fail a model the protocol only measures list their seeds, with a
+/// replay command, though they are no violation.
+#[test]
+fn runs_failing_a_measured_model_list_their_seeds() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "quorum",
+        "--nodes",
+        "5",
+        "--n",
+        "3",
+        "--r",
+        "1",
+        "--w",
+        "1",
+        "--allow-partial",
+        "--seeds",
+        "20",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    let seeds = json["measured_failures"]["linearizable"]
+        .as_array()
+        .expect("seeds that failed the measured model");
+    assert!(!seeds.is_empty(), "{json}");
+    assert_eq!(
+        seeds.len() as u64,
+        json["models"]["linearizable"]["violated"].as_u64().unwrap()
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "measured: linearizable failed in {} runs",
+            seeds.len()
+        )),
+        "{text}"
+    );
+    let first = seeds[0].as_u64().unwrap();
+    assert!(
+        text.contains(&format!(
+            "--r 1 --w 1 --allow-partial --seed {first} --trace"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn budgets_are_flags_and_refuse_nonsense() {
+    for (args, message) in [
+        (
+            vec!["sim", "--max-steps", "0"],
+            "--max-steps must be at least 1",
+        ),
+        (
+            vec!["sim", "--seed-timeout", "0s"],
+            "--seed-timeout must be positive",
+        ),
+        (vec!["sim", "--strict", "--no-check"], "--no-check"),
+    ] {
+        let output = quorate(&args);
+        assert_ne!(output.status.code(), Some(0), "{args:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // A step budget too small for any run: every seed fails with it, named.
+    let output = quorate(&["sim", "--seeds", "2", "--max-steps", "1000", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json = last_json(&output);
+    assert_eq!(json["exhausted_seeds"], serde_json::json!([0, 1]));
+    assert!(
+        stderr(&output).contains("seed 0: BUDGET EXHAUSTED"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("--max-steps 1000"),
+        "the replay keeps the budget"
+    );
+}
+
+/// Issue 15: raft runs with each defence off, so ReadIndex and elections are checked on
+/// their own; the counters show the defences really are off.
+#[test]
+fn raft_runs_with_its_defences_off() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--seeds",
+        "20",
+        "--no-lease-reads",
+        "--no-pre-vote",
+        "--no-check-quorum",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["violations"], 0);
+    let counters = &json["counters"];
+    assert!(
+        counters["read_index_reads"].as_u64().unwrap() > 100,
+        "{counters}"
+    );
+    assert!(counters.get("lease_reads").is_none(), "{counters}");
+    assert!(
+        counters.get("check_quorum_step_downs").is_none(),
+        "{counters}"
+    );
+
+    let refused = quorate(&["sim", "--protocol", "zab", "--no-pre-vote"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("apply to --protocol raft"));
+}

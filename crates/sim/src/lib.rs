@@ -53,23 +53,38 @@ pub use harness::{
 };
 pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
-pub use report::{failures, ModelTally, RunReport, RunStats, Summary};
+pub use report::{failures, Abort, ModelTally, RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event.
+///
+/// Never panics and never runs past its budgets (`SimConfig::events_max`,
+/// `SimConfig::wall_max`): a panic anywhere in the run, the end-of-run checks included, and a
+/// spent budget come back as a failed report with the seed (see [`RunReport::aborted`]).
 pub fn run<'a, H: Harness>(
     harness: &'a H,
     config: &'a SimConfig,
     seed: u64,
     trace: Option<&'a mut dyn FnMut(&str)>,
 ) -> RunReport {
-    let config = harness.configure(config);
-    let trace = trace.map(|trace| trace as &mut dyn FnMut(&str));
-    simulation::Simulation::new(harness, &config, seed, trace).run(seed)
+    let started = std::time::Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let config = harness.configure(config);
+        let trace = trace.map(|trace| trace as &mut dyn FnMut(&str));
+        simulation::Simulation::new(harness, &config, seed, trace).run(seed)
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let message = simulation::panic_message(panic.as_ref());
+        RunReport::panicked(harness.name(), seed, message, started.elapsed())
+    })
 }
 
 /// Runs `seeds` on `jobs` threads, calling `progress` after each run (from the calling
 /// thread, in completion order). Reports come back in seed order.
+///
+/// Every seed is bounded by its budgets (see [`run`]). A seed that outlives them anyway can
+/// only be stuck inside a single step or check, which the simulator cannot interrupt; it is
+/// named on standard error, with its seed, as soon as that is clear.
 pub fn run_many<H: Harness>(
     harness: &H,
     config: &SimConfig,
@@ -78,20 +93,25 @@ pub fn run_many<H: Harness>(
     mut progress: impl FnMut(&RunReport),
 ) -> Vec<RunReport> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
+    use std::sync::{mpsc, Mutex};
+    use std::time::{Duration, Instant};
     let next = AtomicUsize::new(0);
+    let running: Mutex<Vec<(u64, Instant)>> = Mutex::new(Vec::new());
+    let stuck_after = config.wall_max + config.check_time_limit + Duration::from_secs(30);
     let (sender, receiver) = mpsc::channel();
     let mut reports: Vec<Option<RunReport>> = vec![None; seeds.len()];
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             let sender = sender.clone();
-            let next = &next;
+            let (next, running) = (&next, &running);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(seed) = seeds.get(index) else {
                     break;
                 };
+                lock(running).push((*seed, Instant::now()));
                 let mut report = run(harness, config, *seed, None);
+                lock(running).retain(|(s, _)| s != seed);
                 report.history = Vec::new(); // Keep memory flat over many seeds.
                 report.local_reads = Vec::new();
                 if sender.send((index, report)).is_err() {
@@ -100,13 +120,38 @@ pub fn run_many<H: Harness>(
             });
         }
         drop(sender);
-        for (index, report) in receiver {
-            progress(&report);
-            reports[index] = Some(report);
+        let mut named: Vec<u64> = Vec::new();
+        loop {
+            match receiver.recv_timeout(Duration::from_secs(1)) {
+                Ok((index, report)) => {
+                    progress(&report);
+                    reports[index] = Some(report);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    for (seed, since) in lock(&running).iter() {
+                        if since.elapsed() > stuck_after && !named.contains(seed) {
+                            named.push(*seed);
+                            eprintln!(
+                                "seed {seed}: still running after {:?}, past its budgets: stuck \
+                                 inside one step or check (replay it alone with its seed)",
+                                since.elapsed()
+                            );
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         }
     });
     reports
         .into_iter()
         .map(|r| r.expect("every seed ran"))
         .collect()
+}
+
+/// Locks `mutex`, also after a panic elsewhere (runs catch their own panics).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

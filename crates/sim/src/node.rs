@@ -1,7 +1,7 @@
 //! One simulated machine: the protocol node, its clock, its disk and its pending effects.
 
 use quorate_core::shell::Shell;
-use quorate_core::{Durable, Effect, NodeId, Protocol, Time};
+use quorate_core::{Durable, Effect, NodeId, NodeStatus, Protocol, Time};
 use quorate_storage::{MemDisk, Store};
 use std::collections::VecDeque;
 
@@ -63,6 +63,12 @@ pub(crate) struct Slot<P: Protocol> {
     pub damaged: bool,
     /// Recovery refused to start the node: it stays down for the rest of the run.
     pub refused: bool,
+    /// The node's (term, commit index, applied index) after its last step in this
+    /// incarnation: none of them may go back until it crashes.
+    pub progress: Option<(u64, u64, u64)>,
+    /// The highest term the node held at a moment when every record it had asked to persist
+    /// was durable: a restart must recover at least this term.
+    pub durable_term: u64,
 }
 
 impl<P: Protocol> Slot<P> {
@@ -84,6 +90,8 @@ impl<P: Protocol> Slot<P> {
             synced_batch: None,
             damaged: false,
             refused: false,
+            progress: None,
+            durable_term: 0,
         }
     }
 
@@ -127,7 +135,39 @@ impl<P: Protocol> Slot<P> {
         self.backlog.clear();
         self.timers.clear();
         self.was_leader = false;
+        self.progress = None;
         self.shell.clear();
+    }
+
+    /// Checks that the node's progress did not go back, and records it: its term, commit
+    /// index and applied index never decrease within one incarnation, and a node that just
+    /// recovered from its disk (`starting`) holds at least the term it held durably before.
+    /// Commit and applied indices may restart lower (they are rebuilt from a snapshot); the
+    /// global ledgers of the protocol's checker judge what is committed again.
+    pub fn monotonic(&mut self, status: &NodeStatus, starting: bool) -> Result<(), String> {
+        let now = (status.term, status.commit_index, status.applied_index);
+        if starting && now.0 < self.durable_term {
+            return Err(format!(
+                "recovered term {} below term {} it held durably before its crash",
+                now.0, self.durable_term
+            ));
+        }
+        if let Some(before) = self.progress {
+            let fields = [
+                ("term", before.0, now.0),
+                ("commit index", before.1, now.1),
+                ("applied index", before.2, now.2),
+            ];
+            for (name, was, is) in fields {
+                if is < was {
+                    return Err(format!(
+                        "{name} went back from {was} to {is} without a restart"
+                    ));
+                }
+            }
+        }
+        self.progress = Some(now);
+        Ok(())
     }
 
     /// What a crash may keep part of: unsynced bytes on a simulated disk, else records.

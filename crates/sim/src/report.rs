@@ -31,6 +31,25 @@ pub struct RunStats {
     pub admin_refused: u64,
 }
 
+/// Why a run stopped before its end, besides a violation of the protocol's properties: a
+/// liveness failure of the run itself (a budget ran out) or a bug that panicked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Abort {
+    /// The step budget (`SimConfig::events_max`, `--max-steps`) ran out.
+    Steps { limit: u64 },
+    /// The wall-clock budget (`SimConfig::wall_max`, `--seed-timeout`) ran out.
+    Wall { limit: Duration },
+    /// Code inside the run panicked (an assertion in a node, a checker, the simulator).
+    Panic { message: String },
+}
+
+impl Abort {
+    /// True for the liveness class: a budget ran out.
+    pub fn is_budget(&self) -> bool {
+        !matches!(self, Abort::Panic { .. })
+    }
+}
+
 /// The outcome of one seeded run.
 #[derive(Clone, Debug)]
 pub struct RunReport {
@@ -38,6 +57,9 @@ pub struct RunReport {
     pub seed: u64,
     /// Safety, liveness and consistency violations; empty for a good run.
     pub violations: Vec<String>,
+    /// Set when the run stopped early: a budget ran out, or it panicked (also listed in
+    /// `violations`).
+    pub aborted: Option<Abort>,
     pub ops_ok: u64,
     pub ops_fail: u64,
     pub ops_info: u64,
@@ -118,6 +140,7 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         protocol: sim.harness.name(),
         seed,
         violations,
+        aborted: sim.aborted.clone(),
         ops_ok,
         ops_fail,
         ops_info,
@@ -133,11 +156,40 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
     }
 }
 
+impl RunReport {
+    /// The report of a seed whose run panicked before the simulator could report (while
+    /// building the cluster, or in the end-of-run checks).
+    pub fn panicked(protocol: &'static str, seed: u64, message: String, wall: Duration) -> Self {
+        RunReport {
+            protocol,
+            seed,
+            violations: vec![format!("panic: {message}")],
+            aborted: Some(Abort::Panic { message }),
+            ops_ok: 0,
+            ops_fail: 0,
+            ops_info: 0,
+            stats: RunStats::default(),
+            trace_hash: 0,
+            linearizable: None,
+            models: Vec::new(),
+            counters: BTreeMap::new(),
+            wall,
+            check_wall: Duration::ZERO,
+            history: Vec::new(),
+            local_reads: Vec::new(),
+        }
+    }
+}
+
 /// Totals over many runs.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub runs: u64,
     pub failed_seeds: Vec<u64>,
+    /// Seeds that ran out of their step or wall-clock budget (a liveness failure).
+    pub exhausted_seeds: Vec<u64>,
+    /// Seeds whose run panicked.
+    pub panicked_seeds: Vec<u64>,
     pub violations: u64,
     pub ops_ok: u64,
     pub ops_fail: u64,
@@ -150,6 +202,13 @@ pub struct Summary {
     pub unknown_checks: u64,
     /// The seeds whose linearizability check ran out of time, to replay with a longer limit.
     pub unknown_seeds: Vec<u64>,
+    /// The seeds of runs where some consistency model, promised or measured, could not be
+    /// decided (time or memory limit): such a run proves nothing about that model, so it must
+    /// not read as clean (`quorate sim --strict` fails on them).
+    pub unchecked_seeds: Vec<u64>,
+    /// Per model the protocol only measures (a failure is no violation): the seeds of the runs
+    /// that failed it, to replay.
+    pub measured_failures: BTreeMap<&'static str, Vec<u64>>,
     pub crashes: u64,
     pub partitions: u64,
     /// Disk faults on fsynced data, and starts recovery refused (see [`RunStats`]).
@@ -206,6 +265,11 @@ impl Summary {
         if !report.violations.is_empty() {
             self.failed_seeds.push(report.seed);
         }
+        match &report.aborted {
+            Some(abort) if abort.is_budget() => self.exhausted_seeds.push(report.seed),
+            Some(_) => self.panicked_seeds.push(report.seed),
+            None => {}
+        }
         self.violations += report.violations.len() as u64;
         self.ops_ok += report.ops_ok;
         self.ops_fail += report.ops_fail;
@@ -235,7 +299,14 @@ impl Summary {
                 *total += value;
             }
         }
+        if report.models.iter().any(|m| m.satisfied.is_none()) {
+            self.unchecked_seeds.push(report.seed);
+        }
         for model in &report.models {
+            if model.satisfied == Some(false) && !model.promised {
+                let seeds = self.measured_failures.entry(model.model).or_default();
+                seeds.push(report.seed);
+            }
             let tally = self.models.entry(model.model).or_default();
             tally.promised |= model.promised;
             match model.satisfied {

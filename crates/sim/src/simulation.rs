@@ -24,7 +24,7 @@ use crate::config::{FaultPlan, SimConfig};
 use crate::harness::{DiskCodec, Harness};
 use crate::node::{Clock, Slot};
 use crate::queue::Queue;
-use crate::report::{RunReport, RunStats};
+use crate::report::{Abort, RunReport, RunStats};
 use crate::rng::Rng;
 use quorate_check::Event as HistoryEvent;
 use quorate_core::digest::{digest, Fnv64};
@@ -149,6 +149,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub phase: Phase,
     pub stats: RunStats,
     pub violations: Vec<String>,
+    /// Why the run stopped early, if a budget ran out or it panicked.
+    pub aborted: Option<Abort>,
     pub nemesis: crate::reconfig::Nemesis,
     trace_hash: Fnv64,
     trace: Option<&'a mut dyn FnMut(&str)>,
@@ -164,6 +166,18 @@ pub(crate) struct Simulation<'a, H: Harness> {
 const SIM_CHUNK: u64 = 4096;
 
 const MS: u64 = 1_000_000;
+
+/// The run loop reads the wall clock once per this many events.
+const WALL_CHECK_EVERY: u64 = 1024;
+
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
 
 impl<'a, H: Harness> Simulation<'a, H> {
     pub fn new(
@@ -234,6 +248,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             phase: Phase::Faulty,
             stats: RunStats::default(),
             violations: Vec::new(),
+            aborted: None,
             nemesis: Default::default(),
             trace_hash: Fnv64::default(),
             trace,
@@ -243,23 +258,22 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
     }
 
-    /// Runs to the end and reports.
+    /// Runs to the end and reports. A panic inside the run, or a spent step or wall-clock
+    /// budget, ends it with a violation naming what happened (the report carries the seed).
     pub fn run(mut self, seed: u64) -> RunReport {
         let started = std::time::Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop()));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop(started)));
         if let Err(panic) = outcome {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+            let message = panic_message(panic.as_ref());
             let at = Time::from_nanos(self.now);
             self.violations.push(format!("panic at {at}: {message}"));
+            self.aborted = Some(Abort::Panic { message });
         }
         crate::report::finish(self, seed, started)
     }
 
-    fn run_loop(&mut self) {
+    fn run_loop(&mut self, started: std::time::Instant) {
         for i in 0..self.slots.len() {
             self.start_node(i);
         }
@@ -276,10 +290,30 @@ impl<'a, H: Harness> Simulation<'a, H> {
             self.now = time;
             self.stats.events += 1;
             if self.stats.events >= self.config.events_max {
+                let at = Time::from_nanos(self.now);
                 self.violations.push(format!(
-                    "the run exceeded {} events without finishing",
+                    "budget: the run used its {} steps (events) without finishing, at {at} of \
+                     simulated time: a livelock, or a loop that never lets time advance \
+                     (raise --max-steps if the run is merely long)",
                     self.config.events_max
                 ));
+                self.aborted = Some(Abort::Steps {
+                    limit: self.config.events_max,
+                });
+                break;
+            }
+            if self.stats.events.is_multiple_of(WALL_CHECK_EVERY)
+                && started.elapsed() > self.config.wall_max
+            {
+                let at = Time::from_nanos(self.now);
+                self.violations.push(format!(
+                    "budget: the run took more than {:?} of wall time ({} events, at {at} of \
+                     simulated time) without finishing (raise --seed-timeout if it is merely slow)",
+                    self.config.wall_max, self.stats.events
+                ));
+                self.aborted = Some(Abort::Wall {
+                    limit: self.config.wall_max,
+                });
                 break;
             }
             self.dispatch(event);
@@ -444,12 +478,21 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         let at = Time::from_nanos(self.now);
         self.invariants.before_step(at, self.ids[i], &input);
+        let starting = matches!(input, Input::Start { .. });
         let mut effects = std::mem::take(&mut self.effects);
         let node = self.slots[i].node.as_mut().expect("checked above");
         node.step(local_now, input, &mut effects);
         let node = self.slots[i].node.as_ref().expect("still up");
         node.check_invariants();
-        let is_leader = node.status().role == Role::Leader;
+        let status = node.status();
+        let is_leader = status.role == Role::Leader;
+        if self.config.check_monotonic {
+            if let Err(violation) = self.slots[i].monotonic(&status, starting) {
+                self.violations
+                    .push(format!("monotonicity: n{} {violation} (at {at})", i + 1));
+            }
+        }
+        let node = self.slots[i].node.as_ref().expect("still up");
         if let Err(violation) = self
             .invariants
             .after_step(self.ids[i], node, effects.as_slice())
@@ -461,6 +504,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
             self.execute(i, effect);
         }
         self.effects = effects;
+        if !self.slots[i].syncing {
+            // Everything it asked to persist is durable: so is the term it holds now.
+            let slot = &mut self.slots[i];
+            slot.durable_term = slot.durable_term.max(status.term);
+        }
         if is_leader && !self.slots[i].was_leader {
             self.on_new_leader(i);
         }
@@ -568,6 +616,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 break;
             };
             self.execute(i, effect);
+        }
+        let slot = &mut self.slots[i];
+        if let (false, Some(node)) = (slot.syncing, slot.node.as_ref()) {
+            slot.durable_term = slot.durable_term.max(node.status().term);
         }
     }
 

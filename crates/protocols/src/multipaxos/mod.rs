@@ -588,7 +588,9 @@ impl Protocol for MultiPaxos {
         NodeStatus {
             id: self.id,
             role: self.status_role(),
-            term: self.ballot().unwrap_or(self.promised).round,
+            // The highest round this node proposed in or promised: both durable, so it never
+            // goes back, not even across a restart (the simulator checks that).
+            term: self.round.max(self.promised.round),
             leader: self.leader,
             commit_index: self.applied,
             applied_index: self.applied,

@@ -16,6 +16,21 @@ pub enum Bug {
     /// During joint consensus, commit with a majority of the new configuration alone (§6
     /// requires majorities of both the old and the new).
     JointNewMajorityOnly,
+    /// A follower adopts the leader's commit index without capping it at the entries this
+    /// AppendEntries verified (§5.3: `min(leaderCommit, index of last new entry)`), then
+    /// applies entries it does not hold: a panic inside a run.
+    CommitBeyondMatch,
+    /// A node re-sends its `Durable` notification to itself every time one arrives: a loop
+    /// of self-messages that never lets simulated time advance (a run that never ends).
+    DurableLoop,
+    /// A follower installs a snapshot older than its commit index instead of ignoring it:
+    /// its commit index, applied index and state machine go backwards.
+    StaleSnapshot,
+    /// A leader serves a ReadIndex read as soon as it has committed in its term, without
+    /// waiting for a quorum to echo a heartbeat round sent after the read arrived (§6.4 step
+    /// 3): a deposed leader answers from stale state. Lease reads, which serve most reads
+    /// when on, hide it.
+    ReadIndexSkipsQuorum,
 }
 
 /// Tunables. The defaults suit a LAN.

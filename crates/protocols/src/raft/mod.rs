@@ -377,6 +377,9 @@ impl Raft {
     fn on_message(&mut self, from: NodeId, msg: Message, out: &mut Effects<Self>) {
         if from == self.id {
             if let Message::Durable { term, index } = msg {
+                if self.config.has_bug(Bug::DurableLoop) {
+                    out.send(self.id, Message::Durable { term, index });
+                }
                 self.on_durable(term, index, out);
             }
             return;

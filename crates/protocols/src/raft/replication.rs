@@ -352,7 +352,12 @@ impl Raft {
         if let AppendResult::Success { match_index } = result {
             if append.leader_commit > self.commit_index {
                 // Only entries verified by this very message are known to match the leader's.
-                self.commit_index = self.commit_index.max(append.leader_commit.min(match_index));
+                let cap = if self.config.has_bug(Bug::CommitBeyondMatch) {
+                    u64::MAX
+                } else {
+                    match_index
+                };
+                self.commit_index = self.commit_index.max(append.leader_commit.min(cap));
                 self.apply_committed(out);
             }
         }

@@ -145,7 +145,7 @@ impl Raft {
             return respond(self, SnapshotAck::Next(0), out); // Tells the stale leader our term.
         }
         self.accept_leader(leader, term, out);
-        if last_index <= self.commit_index {
+        if last_index <= self.commit_index && !self.config.has_bug(super::Bug::StaleSnapshot) {
             self.receiving = None;
             return respond(self, SnapshotAck::Installed, out);
         }
