@@ -19,6 +19,8 @@ pub enum Model {
     /// The session guarantees in the set (all four by default).
     Session(Guarantees),
     Convergence,
+    /// Elle's list-append analysis (strict serializability of appends and list reads).
+    ListAppend,
 }
 
 impl Model {
@@ -29,6 +31,7 @@ impl Model {
             Model::Causal => "causal",
             Model::Session(_) => "session",
             Model::Convergence => "convergence",
+            Model::ListAppend => "list-append",
         }
     }
 
@@ -40,6 +43,7 @@ impl Model {
             Model::Causal => "causally consistent",
             Model::Session(_) => "satisfies the session guarantees",
             Model::Convergence => "converged",
+            Model::ListAppend => "strict serializable (list-append)",
         }
     }
 }
@@ -94,6 +98,7 @@ pub fn check(
         Model::Causal => causal(operations, limits)?,
         Model::Session(wanted) => session(operations, wanted, limits)?,
         Model::Convergence => convergence(operations)?,
+        Model::ListAppend => crate::list_append::report(operations)?,
     };
     if report.headline.is_empty() {
         report.headline = match report.validity {
