@@ -15,12 +15,22 @@
 //! |---|---|
 //! | `:process` | an integer; events of other processes (`:nemesis`) are skipped |
 //! | `:type` | `:invoke`, `:ok`, `:fail`, `:info` |
-//! | `:f` | `:read`, `:write`, `:cas` (and quorate's `:get :put :delete :append`) |
+//! | `:f` | `:read`, `:write`, `:cas`, `:txn` (and quorate's `:get :put :delete :append`) |
 //! | `:value` | `nil`, an integer, string or keyword; `[expected new]` for `:cas`; a set `#{...}` of siblings for a multi-value read |
 //! | `:key` | optional: the key (any scalar) |
 //! | `:time` | optional: nanoseconds (all events or none) |
 //! | `:node` | optional: an integer node id (other values are ignored) |
 //! | `:error` | optional: why a `:fail` or `:info` happened |
+//!
+//! Jepsen's own shapes are read too:
+//!
+//! - `jepsen.independent` tuples: without `:key`, a `:read`/`:write`/`:append` value
+//!   `[k v]` (and a `:cas` value `[k [old new]]`) is key `k` and value `v`;
+//! - `#jepsen.history.Op{...}` records are read as the map inside;
+//! - Elle `:f :txn` operations of one micro-op become ordinary operations: `[:r k v]` a
+//!   read, `[:w k v]` a write, `[:append k v]` an append of `"v;"` (a list read `[1 2]` is
+//!   `"1;2;"`, as quorate's APPEND would return it). Longer transactions are refused here;
+//!   [`crate::txn::parse_edn_txns`] reads them for the list-append check.
 //!
 //! Other keys (`:index`, ...) are ignored. Comments (`;`), commas, `#_` discards and tagged
 //! literals (`#inst "..."`) are read as EDN defines them. The reader is small and hand-written
@@ -454,7 +464,7 @@ fn op_value(f: &str, value: &Edn) -> Result<OpValue, String> {
             other => Err(format!(":cas takes [expected new], found {}", show(other))),
         },
         other => Err(format!(
-            "unknown :f :{other}: expected :read, :write or :cas (or :get :put :delete :append)"
+            "unknown :f :{other}: expected :read, :write, :cas or :txn (or :get :put :delete :append)"
         )),
     }
 }

@@ -6,7 +6,7 @@ use quorate_check::explain::{svg, timeline};
 use quorate_check::history::{self, Format, Operation};
 use quorate_check::linearizability::Limits;
 use quorate_check::session::{Guarantee, Guarantees};
-use quorate_check::{check, Model, Validity};
+use quorate_check::{check, list_append, txn, Model, Report, Validity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,19 +17,25 @@ use std::time::{Duration, Instant};
     sequential    one order of all operations, consistent with each process's order\n  \
     causal        every read explained by its causal past (unique writes; get/put only)\n  \
     session       read-your-writes, monotonic reads, monotonic writes, writes-follow-reads\n  \
-    convergence   final reads agree, on a value (or siblings) the writes justify\n\n\
+    convergence   final reads agree, on a value (or siblings) the writes justify\n  \
+    list-append   Elle's analysis of appends and list reads (also Elle :txn histories):\n  \
+                  dependency cycles (G0, G1c, G-single, G2), G1a, G1b, lost appends,\n  \
+                  duplicated and phantom elements, non-prefix reads\n\n\
+Without --model: list-append for histories of appends and reads only (and Elle :txn\n\
+histories with appends or several micro-ops), linearizable otherwise.\n\n\
 Exit status: 0 valid, 1 invalid, 2 bad input, 3 unknown (time limit or nothing to judge).\n\n\
 Examples:\n  \
     quorate check h.jsonl\n  \
     quorate check knossos.edn --model sequential\n  \
     quorate check h.jsonl --model session --guarantees ryw,mr --svg why.svg\n  \
-    quorate check h.jsonl --model convergence --json")]
+    quorate check h.jsonl --model convergence --json\n  \
+    quorate check elle-history.edn --model list-append")]
 pub struct CheckArgs {
     /// A history: JSON lines (see README.md) or a Jepsen/Knossos EDN history.
     file: PathBuf,
-    /// The consistency model to check against.
-    #[arg(long, value_enum, default_value = "linearizable")]
-    model: ModelArg,
+    /// The consistency model to check against (default: see below).
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
     /// The file format; `auto` looks at the first form.
     #[arg(long, value_enum, default_value = "auto")]
     format: FormatArg,
@@ -55,6 +61,7 @@ enum ModelArg {
     Causal,
     Session,
     Convergence,
+    ListAppend,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -80,13 +87,6 @@ fn guarantees(list: &str) -> anyhow::Result<Guarantees> {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let model = match args.model {
-        ModelArg::Linearizable => Model::Linearizable,
-        ModelArg::Sequential => Model::Sequential,
-        ModelArg::Causal => Model::Causal,
-        ModelArg::Session => Model::Session(guarantees(&args.guarantees)?),
-        ModelArg::Convergence => Model::Convergence,
-    };
     let format = match args.format {
         FormatArg::Auto => Format::Auto,
         FormatArg::Jsonl => Format::Jsonl,
@@ -95,6 +95,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let file = args.file.display();
     let text =
         std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file}"))?;
+    // Elle transaction histories: only list-append judges transactions of several
+    // micro-ops; single-micro-op register transactions go the usual way.
+    let edn =
+        format == Format::Edn || (format == Format::Auto && history::detect(&text) == Format::Edn);
+    if edn && txn::is_txn_history(&text) && matches!(args.model, None | Some(ModelArg::ListAppend))
+    {
+        let txns = txn::parse_edn_txns(&text).with_context(|| format!("{file}"))?;
+        let lists = txns.iter().any(|t| {
+            t.mops.len() > 1 || t.mops.iter().any(|m| matches!(m, txn::Mop::Append { .. }))
+        });
+        if args.model.is_some() || lists {
+            let started = Instant::now();
+            let report = list_append::report_txns(&txns).with_context(|| format!("{file}"))?;
+            return finish(&args, report, &[], txns.len(), started);
+        }
+    }
     let parsed = history::parse(&text, format).with_context(|| format!("{file}"))?;
     let operations = parsed.pair().with_context(|| format!("{file}"))?;
     let started = Instant::now();
@@ -104,7 +120,35 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         cancelled: &cancelled,
         ..Limits::default()
     };
-    let report = check(model, &operations, &limits).with_context(|| format!("{file}"))?;
+    let model = match args.model {
+        None if list_append::is_list_append(&operations) => Model::ListAppend,
+        None | Some(ModelArg::Linearizable) => Model::Linearizable,
+        Some(ModelArg::Sequential) => Model::Sequential,
+        Some(ModelArg::Causal) => Model::Causal,
+        Some(ModelArg::Session) => Model::Session(guarantees(&args.guarantees)?),
+        Some(ModelArg::Convergence) => Model::Convergence,
+        Some(ModelArg::ListAppend) => Model::ListAppend,
+    };
+    let report = if model == Model::ListAppend {
+        // From the parsed history, so that failed appends are known (aborted reads, G1a).
+        list_append::report_history(&parsed)
+    } else {
+        check(model, &operations, &limits)
+    }
+    .with_context(|| format!("{file}"))?;
+    finish(&args, report, &operations, operations.len(), started)
+}
+
+/// Prints `report` (text or JSON, and the SVG) and turns it into the exit code.
+fn finish(
+    args: &CheckArgs,
+    report: Report,
+    operations: &[Operation],
+    checked: usize,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    let file = args.file.display();
+    let model = report.model;
     let elapsed = started.elapsed();
     let code = match report.validity {
         Validity::Valid => 0,
@@ -138,7 +182,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "id": o.id, "process": o.process, "key": o.key, "f": o.value.f(),
                 "value": o.value.to_json(), "call": o.call, "ret": o.ret, "line": o.line,
             })).collect::<Vec<_>>(),
-            "operations": operations.len(),
+            "operations": checked,
             "elapsed_s": elapsed.as_secs_f64(),
         });
         println!("{json}");
@@ -147,7 +191,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} ({} operations checked in {:.3}s)",
         report.headline,
-        operations.len(),
+        checked,
         elapsed.as_secs_f64()
     );
     for line in &report.details {
