@@ -83,6 +83,12 @@ fn a_clean_history_passes() {
     h.put(1, "r0", "v1").read(2, "r0", Some("v1"));
     let (code, lines) = verdict_of(&h.0, &log_plan());
     assert_eq!(code, EXIT_VALID, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("elle: strict serializable")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -94,6 +100,10 @@ fn a_lost_append_is_a_violation() {
     let (code, lines) = verdict_of(&h.0, &log_plan());
     assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("1 lost")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("lost append ×1")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -152,6 +162,13 @@ fn a_list_order_against_real_time_is_a_violation() {
     assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.contains("1 misordered")),
+        "{lines:#?}"
+    );
+    // quorate-check's list-append checker names the cycle: ww a1 → a2 against real time.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("elle: not strict serializable") && l.contains("G0-realtime")),
         "{lines:#?}"
     );
 }
