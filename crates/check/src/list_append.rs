@@ -40,6 +40,8 @@ use std::fmt::Write as _;
 const KEPT_PER_CLASS: usize = 8;
 /// How many read-write edges a G-single search tries per component.
 const SINGLE_RW_TRIES: usize = 64;
+/// For how many non-prefix reads per key every acknowledged append is looked up.
+const NON_PREFIX_LOST_CHECKS: usize = 64;
 
 /// A dependency between two operations.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord, Hash)]
@@ -437,6 +439,7 @@ fn key_edges<'a>(
             .and_then(|at| order[at].1)
     };
     let mut reads = std::mem::take(&mut state.reads);
+    let mut non_prefix = 0;
     for read in reads.iter_mut() {
         let reader = read.txn;
         // Elements the read saw, and the position its last one has in the order.
@@ -513,6 +516,33 @@ fn key_edges<'a>(
                     _ => {}
                 }
             }
+            // Lost appends: acknowledged before this read began, yet not in it (bounded:
+            // every acknowledged append is looked up, for the first few such reads).
+            non_prefix += 1;
+            if non_prefix <= NON_PREFIX_LOST_CHECKS {
+                let call = txns[reader as usize].call;
+                let mut lost: Vec<(u32, &str)> = state
+                    .writers
+                    .iter()
+                    .filter(|(element, w)| {
+                        let t = &txns[w.txn as usize];
+                        t.status == Status::Ok
+                            && t.ret.is_some_and(|ret| ret < call)
+                            && w.txn != reader
+                            && !once.contains_key(*element)
+                    })
+                    .map(|(element, w)| (w.txn, *element))
+                    .collect();
+                lost.sort_unstable();
+                for (append, element) in lost {
+                    result.add(Anomaly::LostAppend {
+                        append: append as usize,
+                        read: reader as usize,
+                        key: key.into(),
+                        element: element.into(),
+                    });
+                }
+            }
             (count, last.and_then(|e| first_position.get(e).copied()))
         };
         // wr and G1b: the writer of the last element seen.
@@ -557,8 +587,9 @@ fn key_edges<'a>(
     lost_appends(txns, state, &first_position, order.len(), result);
 }
 
-/// Acknowledged appends missing from a read that began after they completed. Reads sorted
-/// by invocation with the suffix minimum of their length answer each append in O(log n).
+/// Acknowledged appends missing from a prefix read that began after they completed (reads
+/// that are not prefixes were looked up element by element already). Reads sorted by
+/// invocation with the suffix minimum of their length answer each append in O(log n).
 fn lost_appends(
     txns: &[Txn],
     state: &KeyState,
