@@ -376,3 +376,58 @@ fn ten_thousand_operations_on_one_key_in_under_a_second() {
     assert_eq!(report.validity, Validity::Valid);
     assert!(elapsed.as_secs_f64() < 1.0, "{elapsed:?}");
 }
+
+/// Differential: on single-operation histories strict serializability is linearizability,
+/// so on small generated histories (valid, and with one read damaged) the list-append check
+/// and the register search over string appends must agree.
+#[test]
+fn agrees_with_the_linearizability_search_on_small_histories() {
+    let mut invalid = 0;
+    for seed in 0..200u64 {
+        let mut history = generated(20, 1 + seed as usize % 2, 3, seed);
+        let reads: Vec<usize> = (0..history.events.len())
+            .filter(|&i| {
+                let e = &history.events[i];
+                e.kind == EventKind::Ok && matches!(&e.value, OpValue::Get(Some(v)) if v.len() > 3)
+            })
+            .collect();
+        let mut damage = String::from("none");
+        if seed % 5 != 0 && !reads.is_empty() {
+            let at = reads[(seed as usize * 7919) % reads.len()];
+            let OpValue::Get(Some(value)) = &history.events[at].value else {
+                unreachable!()
+            };
+            let mut tokens: Vec<&str> = value.split_terminator(';').collect();
+            let k = (seed as usize / 5) % tokens.len();
+            match seed % 3 {
+                0 => {
+                    tokens.remove(k);
+                }
+                1 if tokens.len() > 1 => {
+                    let next = (k + 1) % tokens.len();
+                    tokens.swap(k, next);
+                }
+                _ => tokens.truncate(k),
+            }
+            let damaged: String = tokens.iter().map(|t| format!("{t};")).collect();
+            damage = format!("read #{at} {value:?} -> {damaged:?}");
+            history.events[at].value = OpValue::Get(Some(damaged).filter(|v| !v.is_empty()));
+        }
+        let ops = history.pair().unwrap();
+        let lists = report_history(&history).unwrap();
+        let search = check(Model::Linearizable, &ops, &Default::default()).unwrap();
+        assert_ne!(search.validity, Validity::Unknown, "seed {seed}");
+        assert_eq!(
+            lists.validity,
+            search.validity,
+            "seed {seed}, {damage}: {} / {}",
+            names(&lists),
+            search.headline
+        );
+        invalid += usize::from(lists.validity == Validity::Invalid);
+    }
+    assert!(
+        invalid > 100,
+        "the damage should mostly show: {invalid} invalid"
+    );
+}
