@@ -349,6 +349,9 @@ fn delimiter(txns: &[Txn]) -> Result<char, HistoryError> {
             let Some(last) = value.chars().last() else {
                 return Err(error("is empty".into()));
             };
+            if last.is_alphanumeric() {
+                return Err(error(format!("ends with {last:?}, not a delimiter")));
+            }
             let d = *delimiter.get_or_insert(last);
             if last != d {
                 return Err(error(format!("does not end with {d:?} as the others do")));
