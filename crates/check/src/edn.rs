@@ -15,12 +15,22 @@
 //! |---|---|
 //! | `:process` | an integer; events of other processes (`:nemesis`) are skipped |
 //! | `:type` | `:invoke`, `:ok`, `:fail`, `:info` |
-//! | `:f` | `:read`, `:write`, `:cas` (and quorate's `:get :put :delete :append`) |
+//! | `:f` | `:read`, `:write`, `:cas`, `:txn` (and quorate's `:get :put :delete :append`) |
 //! | `:value` | `nil`, an integer, string or keyword; `[expected new]` for `:cas`; a set `#{...}` of siblings for a multi-value read |
 //! | `:key` | optional: the key (any scalar) |
 //! | `:time` | optional: nanoseconds (all events or none) |
 //! | `:node` | optional: an integer node id (other values are ignored) |
 //! | `:error` | optional: why a `:fail` or `:info` happened |
+//!
+//! Jepsen's own shapes are read too:
+//!
+//! - `jepsen.independent` tuples: without `:key`, a `:read`/`:write`/`:append` value
+//!   `[k v]` (and a `:cas` value `[k [old new]]`) is key `k` and value `v`;
+//! - `#jepsen.history.Op{...}` records are read as the map inside;
+//! - Elle `:f :txn` operations of one micro-op become ordinary operations: `[:r k v]` a
+//!   read, `[:w k v]` a write, `[:append k v]` an append of `"v;"` (a list read `[1 2]` is
+//!   `"1;2;"`, as quorate's APPEND would return it). Longer transactions are refused here;
+//!   [`crate::txn::parse_edn_txns`] reads them for the list-append check.
 //!
 //! Other keys (`:index`, ...) are ignored. Comments (`;`), commas, `#_` discards and tagged
 //! literals (`#inst "..."`) are read as EDN defines them. The reader is small and hand-written
@@ -264,25 +274,11 @@ pub fn read_all(text: &str) -> Result<Vec<Edn>, HistoryError> {
 
 /// Parses an EDN history into events and the line each started on.
 pub fn parse_edn(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
-    let forms = read_all(text)?;
-    let maps: Vec<Edn> = match forms.as_slice() {
-        [Edn::Vector(items)] | [Edn::List(items)] => items.clone(),
-        _ => forms,
-    };
+    let maps = history_maps(text)?;
     let mut events = Vec::with_capacity(maps.len());
     let mut lines = Vec::with_capacity(maps.len());
     let mut times = Vec::with_capacity(maps.len());
-    for (index, form) in maps.iter().enumerate() {
-        let Edn::Map(pairs, line) = form else {
-            return Err(HistoryError {
-                line: 1,
-                message: format!(
-                    "form {} is not a map: a history is a vector of maps such as \
-                     {{:process 0, :type :invoke, :f :read, :value nil}}",
-                    index + 1
-                ),
-            });
-        };
+    for (pairs, line) in &maps {
         let error = |message: String| HistoryError {
             line: *line,
             message,
@@ -297,14 +293,50 @@ pub fn parse_edn(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
     Ok((events, lines))
 }
 
-fn get<'a>(pairs: &'a [(Edn, Edn)], name: &str) -> Option<&'a Edn> {
+/// A map's key-value pairs.
+pub(crate) type EdnMap = Vec<(Edn, Edn)>;
+
+/// The maps of a history (one vector or list of maps, or one map per line; Jepsen's
+/// `#jepsen.history.Op{...}` records are maps too), each with the line it starts on.
+pub(crate) fn history_maps(text: &str) -> Result<Vec<(EdnMap, usize)>, HistoryError> {
+    let forms = read_all(text)?;
+    let forms: Vec<Edn> = match forms.as_slice() {
+        [Edn::Vector(items)] | [Edn::List(items)] => items.clone(),
+        _ => forms,
+    };
+    let mut maps = Vec::with_capacity(forms.len());
+    for (index, form) in forms.into_iter().enumerate() {
+        match form {
+            Edn::Map(pairs, line) => maps.push((pairs, line)),
+            Edn::Tagged(tag, inner) if tag.ends_with(".Op") && matches!(*inner, Edn::Map(..)) => {
+                let Edn::Map(pairs, line) = *inner else {
+                    unreachable!("matched a map")
+                };
+                maps.push((pairs, line));
+            }
+            _ => {
+                return Err(HistoryError {
+                    line: 1,
+                    message: format!(
+                        "form {} is not a map: a history is a vector of maps such as \
+                         {{:process 0, :type :invoke, :f :read, :value nil}}",
+                        index + 1
+                    ),
+                })
+            }
+        }
+    }
+    Ok(maps)
+}
+
+pub(crate) fn get<'a>(pairs: &'a [(Edn, Edn)], name: &str) -> Option<&'a Edn> {
     pairs
         .iter()
         .find(|(k, _)| matches!(k, Edn::Keyword(k) if k == name))
         .map(|(_, v)| v)
 }
 
-fn integer(value: &Edn, what: &str) -> Result<u64, String> {
+pub(crate) fn integer(value: &Edn, what: &str) -> Result<u64, String> {
     match value {
         Edn::Int(digits) => digits
             .parse()
@@ -313,43 +345,73 @@ fn integer(value: &Edn, what: &str) -> Result<u64, String> {
     }
 }
 
+/// The `:process` of a map; `None` for non-client processes (the nemesis).
+pub(crate) fn process_of(pairs: &[(Edn, Edn)]) -> Result<Option<u64>, String> {
+    match get(pairs, "process") {
+        Some(p @ Edn::Int(_)) => integer(p, ":process").map(Some),
+        Some(_) => Ok(None),
+        None => Err("missing :process".into()),
+    }
+}
+
+/// The `:type` of a map.
+pub(crate) fn kind_of(pairs: &[(Edn, Edn)]) -> Result<EventKind, String> {
+    match get(pairs, "type") {
+        Some(Edn::Keyword(k)) => match k.as_str() {
+            "invoke" => Ok(EventKind::Invoke),
+            "ok" => Ok(EventKind::Ok),
+            "fail" => Ok(EventKind::Fail),
+            "info" => Ok(EventKind::Info),
+            other => Err(format!(
+                ":type :{other}: expected :invoke, :ok, :fail or :info"
+            )),
+        },
+        Some(other) => Err(format!(":type must be a keyword, found {}", show(other))),
+        None => Err("missing :type".into()),
+    }
+}
+
 /// Converts one map; `None` for events of non-client processes (the nemesis).
 fn event_of(pairs: &[(Edn, Edn)]) -> Result<Option<(Event, Option<u64>)>, String> {
-    let process = match get(pairs, "process") {
-        Some(Edn::Int(_)) => integer(get(pairs, "process").unwrap(), ":process")?,
-        Some(_) => return Ok(None),
-        None => return Err("missing :process".into()),
+    let Some(process) = process_of(pairs)? else {
+        return Ok(None);
     };
-    let kind = match get(pairs, "type") {
-        Some(Edn::Keyword(k)) => match k.as_str() {
-            "invoke" => EventKind::Invoke,
-            "ok" => EventKind::Ok,
-            "fail" => EventKind::Fail,
-            "info" => EventKind::Info,
-            other => {
-                return Err(format!(
-                    ":type :{other}: expected :invoke, :ok, :fail or :info"
-                ))
-            }
-        },
-        Some(other) => return Err(format!(":type must be a keyword, found {}", show(other))),
-        None => return Err("missing :type".into()),
-    };
+    let kind = kind_of(pairs)?;
     let f = match get(pairs, "f") {
         Some(Edn::Keyword(f)) => f.as_str(),
         Some(other) => return Err(format!(":f must be a keyword, found {}", show(other))),
         None => return Err("missing :f".into()),
     };
-    let value = op_value(f, get(pairs, "value").unwrap_or(&Edn::Nil))?;
-    let time = get(pairs, "time")
-        .map(|t| integer(t, ":time"))
-        .transpose()?;
-    let key = match get(pairs, "key") {
+    let mut key = match get(pairs, "key") {
         None | Some(Edn::Nil) => None,
         Some(k) => {
             Some(scalar(k).ok_or_else(|| format!(":key must be a scalar, found {}", show(k)))?)
         }
     };
+    let mut raw = get(pairs, "value").unwrap_or(&Edn::Nil);
+    // jepsen.independent: the value is a [key value] tuple.
+    if let (None, Edn::Vector(tuple)) = (&key, raw) {
+        let inner_is_pair = matches!(&tuple.get(1), Some(Edn::Vector(p)) if p.len() == 2);
+        if tuple.len() == 2 && f != "txn" && (f != "cas" || inner_is_pair) {
+            key = Some(scalar(&tuple[0]).ok_or_else(|| {
+                format!(
+                    "an independent tuple's key must be a scalar, found {}",
+                    show(&tuple[0])
+                )
+            })?);
+            raw = &tuple[1];
+        }
+    }
+    let value = if f == "txn" {
+        let (mop_key, value) = crate::txn::single_mop(raw)?;
+        key = Some(mop_key);
+        value
+    } else {
+        op_value(f, raw)?
+    };
+    let time = get(pairs, "time")
+        .map(|t| integer(t, ":time"))
+        .transpose()?;
     let node = get(pairs, "node").and_then(|n| integer(n, ":node").ok());
     let error = get(pairs, "error").map(|e| scalar(e).unwrap_or_else(|| show(e)));
     let event = Event {
@@ -365,7 +427,7 @@ fn event_of(pairs: &[(Edn, Edn)]) -> Result<Option<(Event, Option<u64>)>, String
 }
 
 /// The text of a scalar value: integers and strings as written, keywords without the colon.
-fn scalar(value: &Edn) -> Option<String> {
+pub(crate) fn scalar(value: &Edn) -> Option<String> {
     match value {
         Edn::Int(t) | Edn::Str(t) | Edn::Keyword(t) | Edn::Other(t) => Some(t.clone()),
         Edn::Bool(b) => Some(b.to_string()),
@@ -402,13 +464,13 @@ fn op_value(f: &str, value: &Edn) -> Result<OpValue, String> {
             other => Err(format!(":cas takes [expected new], found {}", show(other))),
         },
         other => Err(format!(
-            "unknown :f :{other}: expected :read, :write or :cas (or :get :put :delete :append)"
+            "unknown :f :{other}: expected :read, :write, :cas or :txn (or :get :put :delete :append)"
         )),
     }
 }
 
 /// A short rendering of a value for error messages.
-fn show(value: &Edn) -> String {
+pub(crate) fn show(value: &Edn) -> String {
     match value {
         Edn::Nil => "nil".into(),
         Edn::Bool(b) => b.to_string(),

@@ -16,6 +16,8 @@
 //! - [`sequential`]: sequential consistency, searched over all keys at once.
 //! - [`causal`]: causal consistency for unique-write histories by the bad patterns of
 //!   Bouajjani et al.; [`session`]: Terry's four session guarantees.
+//! - [`list_append`]: Elle's list-append analysis (version orders from the longest read,
+//!   dependency cycles, lost/duplicated/phantom elements) over [`txn`]s.
 //! - [`convergence`]: eventual consistency's final agreement, single- and multi-value.
 //! - [`report`]: one entry point, [`check`], for every [`Model`]; [`explain`]: shrinking a
 //!   violation to a small witness, text timelines and SVG.
@@ -35,10 +37,12 @@ pub mod fuzzing;
 pub mod generate;
 pub mod history;
 pub mod linearizability;
+pub mod list_append;
 pub mod model;
 pub mod report;
 pub mod sequential;
 pub mod session;
+pub mod txn;
 mod unique;
 
 pub use history::{Event, EventKind, HistoryError, OpValue, Operation};

@@ -21,6 +21,8 @@ pub enum Model {
     /// The session guarantees in the set (all four by default).
     Session(Guarantees),
     Convergence,
+    /// Elle's list-append analysis (strict serializability of appends and list reads).
+    ListAppend,
 }
 
 impl Model {
@@ -31,6 +33,7 @@ impl Model {
             Model::Causal => "causal",
             Model::Session(_) => "session",
             Model::Convergence => "convergence",
+            Model::ListAppend => "list-append",
         }
     }
 
@@ -42,6 +45,7 @@ impl Model {
             Model::Causal => "causally consistent",
             Model::Session(_) => "satisfies the session guarantees",
             Model::Convergence => "converged",
+            Model::ListAppend => "strict serializable (list-append)",
         }
     }
 }
@@ -128,6 +132,7 @@ pub fn check_with(
         Model::Causal => announce(causal(operations, limits)?, options),
         Model::Session(wanted) => announce(session(operations, wanted, limits)?, options),
         Model::Convergence => announce(convergence(operations)?, options),
+        Model::ListAppend => announce(crate::list_append::report(operations)?, options),
     };
     Ok(report)
 }

@@ -7,7 +7,7 @@ use quorate_check::history::{self, Format, Operation};
 use quorate_check::linearizability::Limits;
 use quorate_check::report::{check_with, Options, Report};
 use quorate_check::session::{Guarantee, Guarantees};
-use quorate_check::{Model, Validity};
+use quorate_check::{list_append, txn, Model, Validity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,19 +18,25 @@ use std::time::{Duration, Instant};
     sequential    one order of all operations, consistent with each process's order\n  \
     causal        every read explained by its causal past (unique writes; get/put only)\n  \
     session       read-your-writes, monotonic reads, monotonic writes, writes-follow-reads\n  \
-    convergence   final reads agree, on a value (or siblings) the writes justify\n\n\
+    convergence   final reads agree, on a value (or siblings) the writes justify\n  \
+    list-append   Elle's analysis of appends and list reads (also Elle :txn histories):\n  \
+                  dependency cycles (G0, G1c, G-single, G2), G1a, G1b, lost appends,\n  \
+                  duplicated and phantom elements, non-prefix reads\n\n\
+Without --model: list-append for histories of appends and reads only (and Elle :txn\n\
+histories with appends or several micro-ops), linearizable otherwise.\n\n\
 Exit status: 0 valid, 1 invalid, 2 bad input, 3 unknown (time limit or nothing to judge).\n\n\
 Examples:\n  \
     quorate check h.jsonl\n  \
     quorate check knossos.edn --model sequential\n  \
     quorate check h.jsonl --model session --guarantees ryw,mr --svg why.svg\n  \
-    quorate check h.jsonl --model convergence --json")]
+    quorate check h.jsonl --model convergence --json\n  \
+    quorate check elle-history.edn --model list-append")]
 pub struct CheckArgs {
     /// A history: JSON lines (see README.md) or a Jepsen/Knossos EDN history.
     file: PathBuf,
-    /// The consistency model to check against.
-    #[arg(long, value_enum, default_value = "linearizable")]
-    model: ModelArg,
+    /// The consistency model to check against (default: see below).
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
     /// The file format; `auto` looks at the first form.
     #[arg(long, value_enum, default_value = "auto")]
     format: FormatArg,
@@ -67,6 +73,7 @@ enum ModelArg {
     Causal,
     Session,
     Convergence,
+    ListAppend,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -109,13 +116,6 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let model = match args.model {
-        ModelArg::Linearizable => Model::Linearizable,
-        ModelArg::Sequential => Model::Sequential,
-        ModelArg::Causal => Model::Causal,
-        ModelArg::Session => Model::Session(guarantees(&args.guarantees)?),
-        ModelArg::Convergence => Model::Convergence,
-    };
     let format = match args.format {
         FormatArg::Auto => Format::Auto,
         FormatArg::Jsonl => Format::Jsonl,
@@ -124,6 +124,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let file = args.file.display();
     let text =
         std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file}"))?;
+    // Elle transaction histories: only list-append judges transactions of several
+    // micro-ops; single-micro-op register transactions go the usual way.
+    let edn =
+        format == Format::Edn || (format == Format::Auto && history::detect(&text) == Format::Edn);
+    if edn && txn::is_txn_history(&text) && matches!(args.model, None | Some(ModelArg::ListAppend))
+    {
+        let txns = txn::parse_edn_txns(&text).with_context(|| format!("{file}"))?;
+        let lists = txns.iter().any(|t| {
+            t.mops.len() > 1 || t.mops.iter().any(|m| matches!(m, txn::Mop::Append { .. }))
+        });
+        if args.model.is_some() || lists {
+            let started = Instant::now();
+            let report = list_append::report_txns(&txns).with_context(|| format!("{file}"))?;
+            return finish(&args, report, &[], txns.len(), started, None);
+        }
+    }
     let parsed = history::parse(&text, format).with_context(|| format!("{file}"))?;
     let operations = parsed.pair().with_context(|| format!("{file}"))?;
     let started = Instant::now();
@@ -132,6 +148,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let limits = Limits {
         cancelled: &cancelled,
         memo_bytes_max: args.memory_limit,
+    };
+    let model = match args.model {
+        None if list_append::is_list_append(&operations) => Model::ListAppend,
+        None | Some(ModelArg::Linearizable) => Model::Linearizable,
+        Some(ModelArg::Sequential) => Model::Sequential,
+        Some(ModelArg::Causal) => Model::Causal,
+        Some(ModelArg::Session) => Model::Session(guarantees(&args.guarantees)?),
+        Some(ModelArg::Convergence) => Model::Convergence,
+        Some(ModelArg::ListAppend) => Model::ListAppend,
     };
     // The verdict is printed the moment it is known; shrinking gets its own budget after it.
     let verdict_at = std::cell::Cell::new(None);
@@ -155,10 +180,36 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         on_verdict: &on_verdict,
         search_only: args.search_only,
     };
-    let report =
-        check_with(model, &operations, &limits, &options).with_context(|| format!("{file}"))?;
+    let report = if model == Model::ListAppend {
+        // From the parsed history, so that failed appends are known (aborted reads, G1a).
+        list_append::report_history(&parsed)
+    } else {
+        check_with(model, &operations, &limits, &options)
+    }
+    .with_context(|| format!("{file}"))?;
+    let verdict_s = verdict_at.get().map(|at| at.as_secs_f64());
+    finish(
+        &args,
+        report,
+        &operations,
+        operations.len(),
+        started,
+        verdict_s,
+    )
+}
+
+/// Prints `report` (text or JSON, and the SVG) and turns it into the exit code.
+fn finish(
+    args: &CheckArgs,
+    report: Report,
+    operations: &[Operation],
+    checked: usize,
+    started: Instant,
+    verdict_s: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    let file = args.file.display();
+    let model = report.model;
     let elapsed = started.elapsed();
-    let verdict_s = verdict_at.get().unwrap_or(elapsed).as_secs_f64();
     let code = match report.validity {
         Validity::Valid => 0,
         Validity::Invalid => 1,
@@ -191,12 +242,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "id": o.id, "process": o.process, "key": o.key, "f": o.value.f(),
                 "value": o.value.to_json(), "call": o.call, "ret": o.ret, "line": o.line,
             })).collect::<Vec<_>>(),
-            "operations": operations.len(),
-            "verdict_s": verdict_s,
+            "operations": checked,
+            "verdict_s": verdict_s.unwrap_or(elapsed.as_secs_f64()),
             "elapsed_s": elapsed.as_secs_f64(),
         });
         println!("{json}");
         return Ok(ExitCode::from(code));
+    }
+    // Printed already, the moment the verdict was known, unless it came all at once.
+    if verdict_s.is_none() {
+        println!(
+            "{} ({} operations checked in {:.3}s)",
+            report.headline,
+            checked,
+            elapsed.as_secs_f64()
+        );
     }
     for line in &report.details {
         println!("{line}");

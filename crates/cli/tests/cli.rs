@@ -824,3 +824,50 @@ fn raft_runs_with_its_defences_off() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("apply to --protocol raft"));
 }
+
+#[test]
+fn list_append_histories_are_checked_by_the_list_append_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // Appends and reads only: list-append is chosen without --model.
+    let valid = r#"{"process":1,"type":"invoke","f":"append","key":"l","value":"t1;","time":1}
+{"process":1,"type":"ok","f":"append","key":"l","value":"t1;","time":2}
+{"process":2,"type":"invoke","f":"get","key":"l","time":3}
+{"process":2,"type":"ok","f":"get","key":"l","value":"t1;","time":4}
+"#;
+    let output = quorate(&["check", &write("valid.jsonl", valid)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with("strict serializable (list-append)"));
+    let lost = valid.replace(r#""value":"t1;","time":4"#, r#""value":null,"time":4"#);
+    let output = quorate(&["check", &write("lost.jsonl", &lost), "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let json = last_json(&output);
+    assert_eq!(json["model"], "list-append");
+    assert!(
+        json["headline"].as_str().unwrap().contains("lost append"),
+        "{json}"
+    );
+    assert_eq!(json["witness"].as_array().unwrap().len(), 2, "{json}");
+    // Elle's write skew, as multi-micro-op transactions in EDN.
+    let g2 = r#"[{:process 0, :type :invoke, :f :txn, :value [[:r :x nil] [:append :y 1]]}
+ {:process 1, :type :invoke, :f :txn, :value [[:r :y nil] [:append :x 1]]}
+ {:process 0, :type :ok, :f :txn, :value [[:r :x []] [:append :y 1]]}
+ {:process 1, :type :ok, :f :txn, :value [[:r :y []] [:append :x 1]]}
+ {:process 2, :type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]]}
+ {:process 2, :type :ok, :f :txn, :value [[:r :x [1]] [:r :y [1]]]}]"#;
+    let output = quorate(&["check", &write("g2.edn", g2)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("G2 ×1"), "{}", stdout(&output));
+    // Another model cannot judge transactions: bad input.
+    let output = quorate(&["check", &write("g2b.edn", g2), "--model", "linearizable"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--model list-append"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1,13 +1,14 @@
 //! From a history to verdicts: quorate-check's checkers for the models a protocol promises,
 //! plus a list-append analysis (lost, duplicated and phantom appends, reads that are not
-//! prefixes of later ones) on the keys written with APPEND.
+//! prefixes of later ones) on the keys written with APPEND, backed by quorate-check's
+//! Elle-style list-append checker on the same keys (its anomaly names go into the detail).
 //!
 //! [`judge`] is the one path every run's history goes through; tests feed it fabricated
 //! histories to show each check can fail.
 
 use quorate_check::history::pair;
 use quorate_check::linearizability::Limits;
-use quorate_check::{check, Event, Model, OpValue, Operation, Validity};
+use quorate_check::{check, list_append, Event, Model, OpValue, Operation, Validity};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -131,9 +132,19 @@ pub fn judge(
     let mut stats = AppendStats::default();
     if plan.appends {
         stats = appends(&ops);
+        // Backed by quorate-check's Elle-style checker over the same keys: it names the
+        // dependency cycles (G0, G1c, G-single, G2, with real time) behind what the counts
+        // above see, and any violation it finds fails the run too.
+        let lists: Vec<Operation> = ops
+            .iter()
+            .filter(|o| list_keys.contains(&o.key))
+            .cloned()
+            .collect();
+        let elle = list_append::report(&lists);
+        let elle_invalid = matches!(&elle, Ok(r) if r.validity == Validity::Invalid);
         let bad =
             stats.lost + stats.duplicated + stats.phantom + stats.not_prefix + stats.misordered;
-        let verdict = if bad > 0 {
+        let verdict = if bad > 0 || elle_invalid {
             "invalid"
         } else if stats.appends_ok == 0 || stats.unconfirmed > 0 {
             "unknown"
@@ -155,7 +166,17 @@ pub fn judge(
                 stats.not_prefix,
                 stats.misordered,
                 stats.unconfirmed
-            ),
+            ) + &match &elle {
+                Ok(report) if report.validity == Validity::Invalid => {
+                    let mut text = format!("\n  elle: {}", report.headline);
+                    for line in report.details.iter().take(4) {
+                        text += &format!("\n  {line}");
+                    }
+                    text
+                }
+                Ok(report) => format!("\n  elle: {}", report.headline),
+                Err(e) => format!("\n  elle: cannot check: {e}"),
+            },
         });
     }
     if plan.convergence {

@@ -83,6 +83,12 @@ fn a_clean_history_passes() {
     h.put(1, "r0", "v1").read(2, "r0", Some("v1"));
     let (code, lines) = verdict_of(&h.0, &log_plan());
     assert_eq!(code, EXIT_VALID, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("elle: strict serializable")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -94,6 +100,10 @@ fn a_lost_append_is_a_violation() {
     let (code, lines) = verdict_of(&h.0, &log_plan());
     assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("1 lost")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("lost append ×1")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -152,6 +162,13 @@ fn a_list_order_against_real_time_is_a_violation() {
     assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.contains("1 misordered")),
+        "{lines:#?}"
+    );
+    // quorate-check's list-append checker names the cycle: ww a1 → a2 against real time.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("elle: not strict serializable") && l.contains("G0-realtime")),
         "{lines:#?}"
     );
 }
@@ -223,4 +240,69 @@ fn diverged_replicas_are_a_convergence_violation() {
     .0;
     let (code, lines) = verdict_of(&h.0, &plan);
     assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
+}
+
+/// Differential: on generated list-append histories, valid and with one read damaged at
+/// random, torture's own counts and quorate-check's Elle-style checker reach the same
+/// verdict. A disagreement prints the seed and the damage.
+#[test]
+fn the_list_append_counts_and_the_elle_checker_agree() {
+    use quorate_check::history::pair;
+    use quorate_check::list_append;
+    use quorate_check::Validity;
+    let mut disagreements = Vec::new();
+    let mut invalid = 0;
+    for seed in 0..300u64 {
+        let mut events = list_append::generate(120, 2, 6, seed);
+        let reads: Vec<usize> = (0..events.len())
+            .filter(|&i| {
+                events[i].kind == EventKind::Ok
+                    && matches!(&events[i].value, OpValue::Get(Some(v)) if v.len() > 4)
+            })
+            .collect();
+        let damage = if seed % 5 == 0 || reads.is_empty() {
+            "none".to_string()
+        } else {
+            let at = reads[(seed as usize * 7919) % reads.len()];
+            let OpValue::Get(Some(value)) = &events[at].value else {
+                unreachable!()
+            };
+            let mut tokens: Vec<&str> = value.split_terminator(';').collect();
+            let k = (seed as usize / 5) % tokens.len();
+            let kind = seed % 4;
+            match kind {
+                0 => {
+                    tokens.remove(k);
+                }
+                1 if tokens.len() > 1 => {
+                    let next = (k + 1) % tokens.len();
+                    tokens.swap(k, next)
+                }
+                2 => tokens.insert(k, tokens[k]),
+                _ => tokens.truncate(k),
+            }
+            let damaged: String = tokens.iter().map(|t| format!("{t};")).collect();
+            let text = format!("read #{at} {value:?} -> {damaged:?}");
+            events[at].value = OpValue::Get(Some(damaged).filter(|v| !v.is_empty()));
+            text
+        };
+        let ops = pair(&events).expect("a paired history");
+        let stats = quorate_torture::verdict::appends(&ops);
+        let counts_bad =
+            stats.lost + stats.duplicated + stats.phantom + stats.not_prefix + stats.misordered > 0;
+        let elle = list_append::report(&ops).expect("checkable");
+        invalid += usize::from(elle.validity == Validity::Invalid);
+        if counts_bad != (elle.validity == Validity::Invalid) {
+            disagreements.push(format!(
+                "seed {seed}, {damage}: counts bad = {counts_bad}, elle: {} {:?}",
+                elle.headline, stats.examples
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    eprintln!("{invalid} of 300 histories invalid");
+    assert!(
+        invalid > 100,
+        "the damage should mostly show: {invalid} invalid"
+    );
 }
