@@ -684,7 +684,9 @@ fn unchecked_runs_are_listed_and_fail_under_strict() {
         "1s",
         "--seeds",
         "2",
-        // Far too short for 20 clients on one key: every check ends undecided.
+        // Far too short for the search on 20 clients and one key: every history the
+        // unique-value fast path cannot decide (reads of an absent key with deletes) ends
+        // undecided. Seed 0 is one of those.
         "--check-time-limit",
         "1ns",
         "--json",
@@ -693,16 +695,22 @@ fn unchecked_runs_are_listed_and_fail_under_strict() {
     assert!(output.status.success(), "{}", stderr(&output));
     let json = last_json(&output);
     assert_eq!(json["violations"], 0);
-    assert_eq!(json["unchecked"], 2, "{json}");
-    assert_eq!(json["unchecked_seeds"], serde_json::json!([0, 1]));
+    let unchecked = json["unchecked"].as_u64().unwrap();
+    assert!(unchecked >= 1, "{json}");
+    let seeds = json["unchecked_seeds"].as_array().unwrap();
+    assert_eq!(seeds.len() as u64, unchecked, "{json}");
+    assert_eq!(seeds[0], 0, "{json}");
     let text = stdout(&output);
     assert!(text.contains("unchecked"), "a table column: {text}");
-    assert!(text.contains("UNCHECKED: 2 of 2 runs"), "{text}");
-    assert!(text.contains("seeds: 0 1"), "{text}");
+    assert!(
+        text.contains(&format!("UNCHECKED: {unchecked} of 2 runs")),
+        "{text}"
+    );
+    assert!(text.contains("seeds: 0"), "{text}");
 
     let strict = quorate(&[&args[..], &["--strict"]].concat());
     assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
-    assert!(stderr(&strict).contains("--strict: 2 runs were unchecked"));
+    assert!(stderr(&strict).contains(&format!("--strict: {unchecked} runs were unchecked")));
     assert_eq!(last_json(&strict)["strict"], true);
 }
 
