@@ -2,6 +2,7 @@
 
 mod check_cmd;
 mod cluster_cmd;
+mod explore_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod torture_cmd;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
+    quorate explore --protocol raft --nodes 3 --ops 2 --drops 1 --crashes 1\n  \
     quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
     quorate sim --protocol quorum --nodes 5 --n 3 --r 2 --w 2 --seeds 500 --faults all\n  \
     quorate sim --protocol quorum --preset write --allow-partial --no-write-back\n  \
@@ -38,6 +40,10 @@ enum Command {
     /// Check a history file (JSON lines, or Jepsen/Knossos EDN) against a consistency model:
     /// linearizable, sequential, causal, session guarantees or convergence.
     Check(check_cmd::CheckArgs),
+    /// Explore every schedule of a small cluster (deliveries, drops, timeouts, crashes,
+    /// client requests) to a depth bound, checking safety after every step and the client
+    /// history at every leaf.
+    Explore(explore_cmd::ExploreArgs),
     /// Run one node of a cluster: peers over TCP, a write-ahead log on disk, Redis-protocol
     /// clients (redis-cli, redis-benchmark, any Redis library).
     Serve(serve_cmd::ServeArgs),
@@ -54,12 +60,13 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Sim(_) | Command::Check(_)) {
+    if matches!(cli.command, Command::Sim(_) | Command::Check(_) | Command::Explore(_)) {
         quiet_broken_pipe();
     }
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Explore(args) => explore_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Cluster(args) => cluster_cmd::run(args),
         Command::Torture(args) => torture_cmd::run(args),

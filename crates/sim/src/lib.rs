@@ -29,6 +29,7 @@
 
 pub mod config;
 pub mod convergence;
+pub mod explore;
 pub mod harness;
 pub mod leaderless;
 pub mod report;

@@ -28,7 +28,7 @@ struct Proposed {
 }
 
 /// The cluster-wide ledgers behind Multi-Paxos's safety properties.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct MultiPaxosSafety {
     /// Cluster size, learned from the nodes.
     members: usize,

@@ -26,7 +26,7 @@ pub struct LwwWrite {
 }
 
 /// The cluster-wide ledgers of a multi-primary run.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct MultiPrimarySafety {
     /// Per key and dot: the digest of its value and the nodes that persisted it.
     dots: BTreeMap<Slot, BTreeMap<Dot, (u64, BTreeSet<NodeId>)>>,

@@ -21,7 +21,7 @@ use quorate_core::{Effect, Input, Invariants, Key, NodeId, Op, Time, Value, Viol
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cluster-wide ledgers behind Paxos's safety properties, and its measurements.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct PaxosSafety {
     /// True time of the step or send being checked.
     now: Time,

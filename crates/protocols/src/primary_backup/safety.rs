@@ -22,7 +22,7 @@ use quorate_core::{ClientId, Effect, Invariants, NodeId, Output, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cluster-wide ledgers behind the safety properties.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct ViewSafety {
     primaries: BTreeMap<u64, NodeId>,
     /// `(op, view) -> (digest of the entry, view of the entry before it)`.

@@ -18,7 +18,7 @@ use quorate_core::{Effect, Invariants, Key, NodeId, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cluster-wide ledgers and counters of a quorum store run.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct QuorumSafety {
     /// Every version some node persisted: the digest of its value, and the nodes holding it.
     versions: BTreeMap<Version, (u64, BTreeSet<NodeId>)>,

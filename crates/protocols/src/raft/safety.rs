@@ -26,7 +26,7 @@ use quorate_core::{Effect, Invariants, NodeId, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cluster-wide ledgers behind Raft's safety properties.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct RaftSafety {
     leaders: BTreeMap<u64, NodeId>,
     /// `(index, term) -> (digest of the entry, term of the entry before it)`.

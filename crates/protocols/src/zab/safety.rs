@@ -25,7 +25,7 @@ use quorate_core::{Effect, Invariants, NodeId, Violation};
 use std::collections::BTreeMap;
 
 /// The ensemble-wide ledgers behind ZAB's safety properties.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct ZabSafety {
     /// `epoch -> the leader that established it`.
     established: BTreeMap<u64, NodeId>,

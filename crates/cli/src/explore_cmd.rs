@@ -1,0 +1,352 @@
+//! `quorate explore`: bounded exhaustive exploration of a small cluster (see
+//! `quorate_sim::explore`), with a progress spinner, a results table, `--json`, and
+//! `--replay` to re-run a reported schedule with its trace.
+
+use crate::sim_cmd::ProtocolName;
+use anyhow::bail;
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use indicatif::{ProgressBar, ProgressStyle};
+use quorate_sim::explore::{
+    default_depth, explore, parse_path, replay, ExploreConfig, ExploreReport,
+};
+use quorate_sim::{
+    ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
+    PrimaryBackupHarness, QuorumHarness, RaftHarness, ResolveMode, ZabHarness,
+};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// The protocol to explore.
+    #[arg(long, value_enum)]
+    protocol: ProtocolName,
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Actions per schedule (default: the protocol's, sized to finish in seconds).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Client operations (alternately writes and reads of one key), one client each.
+    #[arg(long, default_value_t = 2)]
+    ops: usize,
+    /// Message drops per schedule.
+    #[arg(long, default_value_t = 1)]
+    drops: usize,
+    /// Node crashes per schedule (restarts are free).
+    #[arg(long, default_value_t = 1)]
+    crashes: usize,
+    /// Stop after this many expanded states (reported as a cut search).
+    #[arg(long, default_value_t = 5_000_000)]
+    states_max: u64,
+    /// A deliberately broken variant, `protocol-bug` in kebab case, e.g.
+    /// `vote-without-log-check` (needs a binary built with `--features bugs`).
+    #[arg(long)]
+    bug: Option<String>,
+    /// Re-run one schedule (the dot-separated path a violation prints) and print its trace.
+    #[arg(long)]
+    replay: Option<String>,
+    /// Print a JSON summary instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
+    if args.nodes == 0 || args.ops == 0 {
+        bail!("--nodes and --ops must be at least 1");
+    }
+    let config = ExploreConfig {
+        nodes: args.nodes,
+        depth: args
+            .depth
+            .unwrap_or_else(|| default_depth(protocol_name(args.protocol))),
+        ops: args.ops,
+        drops: args.drops,
+        crashes: args.crashes,
+        states_max: args.states_max,
+        ..ExploreConfig::default()
+    };
+    let bug = args.bug.as_deref();
+    match args.protocol {
+        ProtocolName::Raft => {
+            let mut harness = RaftHarness::default();
+            bugs::raft(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+        ProtocolName::Paxos | ProtocolName::PaxosLivelock => {
+            let mut harness = match args.protocol {
+                ProtocolName::Paxos => PaxosHarness::default(),
+                _ => PaxosHarness::without_backoff(),
+            };
+            bugs::paxos(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+        ProtocolName::Multipaxos => {
+            let mut harness = MultiPaxosHarness::default();
+            bugs::multipaxos(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+        ProtocolName::Zab => {
+            let mut harness = ZabHarness::default();
+            bugs::zab(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+        ProtocolName::PrimaryBackup | ProtocolName::Chain | ProtocolName::Craq => {
+            let mut harness = match args.protocol {
+                ProtocolName::PrimaryBackup => PrimaryBackupHarness::default().config,
+                ProtocolName::Chain => ChainHarness::new(false).config,
+                _ => ChainHarness::new(true).config,
+            };
+            bugs::primary_backup(&mut harness, bug)?;
+            match args.protocol {
+                ProtocolName::PrimaryBackup => {
+                    drive(&PrimaryBackupHarness { config: harness }, &config, &args)
+                }
+                _ => drive(&ChainHarness { config: harness }, &config, &args),
+            }
+        }
+        ProtocolName::Quorum => {
+            let mut harness = QuorumHarness {
+                config: quorate_protocols::quorum::QuorumConfig::default(),
+                nodes: args.nodes,
+            };
+            bugs::quorum(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+        ProtocolName::Multiprimary => {
+            let mut harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+            bugs::multiprimary(&mut harness, bug)?;
+            drive(&harness, &config, &args)
+        }
+    }
+}
+
+/// The name `--protocol` takes, which keys the default depths.
+fn protocol_name(protocol: ProtocolName) -> &'static str {
+    match protocol {
+        ProtocolName::Raft => "raft",
+        ProtocolName::Paxos => "paxos",
+        ProtocolName::PaxosLivelock => "paxos-livelock",
+        ProtocolName::Multipaxos => "multipaxos",
+        ProtocolName::Zab => "zab",
+        ProtocolName::PrimaryBackup => "primary-backup",
+        ProtocolName::Chain => "chain",
+        ProtocolName::Craq => "craq",
+        ProtocolName::Quorum => "quorum",
+        ProtocolName::Multiprimary => "multiprimary",
+    }
+}
+
+fn drive<H>(harness: &H, config: &ExploreConfig, args: &ExploreArgs) -> anyhow::Result<ExitCode>
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    if let Some(text) = &args.replay {
+        let path = parse_path(text).map_err(anyhow::Error::msg)?;
+        let (trace, violation) = replay(harness, config, &path).map_err(anyhow::Error::msg)?;
+        for line in trace {
+            println!("{line}");
+        }
+        return Ok(match violation {
+            Some(violation) => {
+                println!("VIOLATION: {violation}");
+                ExitCode::from(1)
+            }
+            None => {
+                println!("no violation on this schedule");
+                ExitCode::SUCCESS
+            }
+        });
+    }
+    let spinner = ProgressBar::new_spinner();
+    if args.json {
+        spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} exploring {msg}")
+            .expect("the template is valid"),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let name = harness.name();
+    let report = explore(harness, config, &mut |states| {
+        spinner.set_message(format!("{name}: {states} states"));
+    });
+    spinner.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json(&report, config))?);
+    } else {
+        print_table(&report, config);
+    }
+    if let Some(found) = &report.violation {
+        eprintln!("VIOLATION: {}", found.violation);
+        eprintln!(
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{} --replay {}",
+            protocol_name(args.protocol),
+            config.nodes,
+            config.ops,
+            config.drops,
+            config.crashes,
+            args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
+            found.path_text()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(report: &ExploreReport, config: &ExploreConfig) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "protocol",
+        "depth",
+        "states",
+        "distinct",
+        "max depth",
+        "leaves",
+        "histories (completed)",
+        "exhaustive",
+        "violation",
+        "wall",
+    ]);
+    let row = vec![
+        report.protocol.to_string(),
+        config.depth.to_string(),
+        report.states.to_string(),
+        report.distinct.to_string(),
+        report.max_depth.to_string(),
+        report.leaves.to_string(),
+        format!("{} ({})", report.histories, report.histories_completed),
+        if report.cut { "no (cut)" } else { "yes" }.to_string(),
+        if report.violation.is_some() { "yes" } else { "none" }.to_string(),
+        format!("{:.1}s", report.elapsed.as_secs_f64()),
+    ];
+    table.add_row(
+        row.into_iter()
+            .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
+    );
+    println!("{table}");
+}
+
+fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
+    serde_json::json!({
+        "protocol": report.protocol,
+        "nodes": config.nodes,
+        "depth": config.depth,
+        "ops": config.ops,
+        "drops": config.drops,
+        "crashes": config.crashes,
+        "states": report.states,
+        "distinct": report.distinct,
+        "max_depth": report.max_depth,
+        "leaves": report.leaves,
+        "histories": report.histories,
+        "histories_completed": report.histories_completed,
+        "exhaustive": !report.cut,
+        "elapsed_s": report.elapsed.as_secs_f64(),
+        "violation": report.violation.as_ref().map(|v| v.violation.clone()),
+        "replay": report.violation.as_ref().map(|v| v.path_text()),
+    })
+}
+
+/// `--bug`: the protocols' deliberately broken variants, with the `bugs` feature.
+#[cfg(feature = "bugs")]
+mod bugs {
+    use anyhow::bail;
+    use quorate_protocols::{multipaxos, multiprimary, paxos, primary_backup, quorum, raft, zab};
+    use quorate_sim::{MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, QuorumHarness, RaftHarness, ZabHarness};
+
+    /// Finds `name` among `variants` by their kebab-case names.
+    fn pick<B: std::fmt::Debug + Copy>(variants: &[B], name: Option<&str>) -> anyhow::Result<Option<B>> {
+        let Some(name) = name else { return Ok(None) };
+        let kebab = |b: &B| {
+            let mut out = String::new();
+            for (i, c) in format!("{b:?}").chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    out.push('-');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        };
+        match variants.iter().find(|b| kebab(b) == name) {
+            Some(b) => Ok(Some(*b)),
+            None => {
+                let names: Vec<String> = variants.iter().map(kebab).collect();
+                bail!("unknown --bug {name:?} for this protocol; it has: {}", names.join(", "))
+            }
+        }
+    }
+
+    pub fn raft(h: &mut RaftHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use raft::Bug::*;
+        let all = [CommitPreviousTermByCounting, VoteWithoutLogCheck, JointNewMajorityOnly, CommitBeyondMatch, DurableLoop, StaleSnapshot, ReadIndexSkipsQuorum];
+        h.config.bug = pick(&all, name)?;
+        Ok(())
+    }
+
+    pub fn paxos(h: &mut PaxosHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use paxos::Bug::*;
+        h.config.bug = pick(&[AcceptorForgetsPromise, ProposerIgnoresAccepted], name)?;
+        Ok(())
+    }
+
+    pub fn multipaxos(h: &mut MultiPaxosHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use multipaxos::Bug::*;
+        h.config.bug = pick(&[AcceptorForgetsPromise, LeaderIgnoresAccepted], name)?;
+        Ok(())
+    }
+
+    pub fn zab(h: &mut ZabHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use zab::Bug::*;
+        h.config.bug = pick(&[AckBeforePersist, SkipSynchronization, ReplyBeforeApply], name)?;
+        Ok(())
+    }
+
+    pub fn primary_backup(c: &mut primary_backup::ReplicaConfig, name: Option<&str>) -> anyhow::Result<()> {
+        use primary_backup::Bug::*;
+        c.bug = pick(&[AckBeforeReplicated, AcceptOlderViews, RestartForgetsAcknowledged], name)?;
+        Ok(())
+    }
+
+    pub fn quorum(h: &mut QuorumHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use quorum::Bug::*;
+        h.config.bug = pick(&[VersionWithoutWriter, AckBeforePersist], name)?;
+        Ok(())
+    }
+
+    pub fn multiprimary(h: &mut MultiPrimaryHarness, name: Option<&str>) -> anyhow::Result<()> {
+        use multiprimary::Bug::*;
+        h.config.bug = pick(&[ContextReplacesAll, NoSessionCheck], name)?;
+        Ok(())
+    }
+}
+
+/// Without the `bugs` feature, `--bug` says how to get it.
+#[cfg(not(feature = "bugs"))]
+mod bugs {
+    macro_rules! refuse {
+        ($($name:ident: $ty:ty),*) => {$(
+            pub fn $name(_: &mut $ty, bug: Option<&str>) -> anyhow::Result<()> {
+                match bug {
+                    None => Ok(()),
+                    Some(_) => anyhow::bail!(
+                        "--bug needs a binary built with the bugs feature: \
+                         cargo run --release -p quorate --features bugs -- explore ..."
+                    ),
+                }
+            }
+        )*};
+    }
+    refuse!(
+        raft: quorate_sim::RaftHarness,
+        paxos: quorate_sim::PaxosHarness,
+        multipaxos: quorate_sim::MultiPaxosHarness,
+        zab: quorate_sim::ZabHarness,
+        primary_backup: quorate_protocols::primary_backup::ReplicaConfig,
+        quorum: quorate_sim::QuorumHarness,
+        multiprimary: quorate_sim::MultiPrimaryHarness
+    );
+}

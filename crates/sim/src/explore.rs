@@ -1,0 +1,955 @@
+//! Bounded exhaustive exploration: every interleaving of a small cluster, not a random one.
+//!
+//! The seeded simulator samples schedules; a race whose window is one message wide (a view
+//! change finishing inside one read-confirmation round, a quorum read overlapping a
+//! half-finished write) is found only by luck. This explorer enumerates *every* schedule of a
+//! small configuration up to a depth bound, over the same node types and the same per-step
+//! safety checkers ([`Harness::invariants`]) the simulator uses, in the manner of stateright's
+//! model checker and TLC.
+//!
+//! ## The model
+//!
+//! A *world* is the nodes (up, or down with their durable records), the messages in flight,
+//! the pending timers, the clients and the history they recorded. From a world, the enabled
+//! *actions* are, in this order:
+//!
+//! 1. **Deliver** message `i` to its (up) destination. Channels of a
+//!    [`Protocol::FIFO_CHANNELS`] protocol deliver only the oldest message of each link.
+//! 2. **Drop** message `i` (at most `drops` per schedule). On FIFO channels a drop breaks the
+//!    link: every message in flight on it is lost, as a broken TCP connection loses a suffix.
+//! 3. **Fire** a pending timer of an up node. Time is one global clock (no drift). A timer set
+//!    at `t` with range `after` fires within `t + after.min ..= t + after.max`: it may fire
+//!    once its window opened and not after any other pending timer's window closed, and time
+//!    jumps to its opening. So no timer fires early (a lease is never outlived by the election
+//!    timer it relies on) and heartbeats come before election timeouts, while timers whose
+//!    windows overlap (elections) fire in every order. Messages take no time.
+//! 4. **Crash** an up node (at most `crashes` per schedule), or **restart** a down one from
+//!    its durable records.
+//! 5. **Send** a client's request to a node: to every up node that believes it leads (or, for
+//!    leaderless protocols, every up replica), else to the first up node, which redirects.
+//!
+//! Persists are durable at once, and a node's messages to itself are delivered within the
+//! same action (rule 6 of the driver contract): the explorer explores the network and crash
+//! orders, not torn writes, which the simulator's disk faults cover. Client requests and
+//! replies cross no network; a crash of the node a client waits on times the attempt out.
+//!
+//! ## The search
+//!
+//! Depth-first to the depth bound, with state hashing: a world's digest covers every node's
+//! state (its `Debug` form, which is canonical because protocol state lives in deterministic
+//! containers), the durable records of down nodes, the in-flight messages as a multiset, the
+//! timers, the clients and the history. A world already seen at the same or a smaller depth
+//! is not expanded again. The checkers' ledgers are not part of the digest (as in stateright,
+//! properties are judged on states, not on the paths to them).
+//!
+//! After every step: the node's own invariants and the protocol's cluster-wide properties.
+//! At every leaf (depth bound, or nothing enabled): the history, with unfinished operations
+//! as `info`, is judged by [`Harness::check_run`], the same judge as the simulator's, once per
+//! distinct history.
+//!
+//! ## Replay
+//!
+//! A schedule is the list of action indices taken, `0.3.1.2`; [`replay`] re-runs it and
+//! returns the trace. Indices are positions in the enabled-action list above, which is a
+//! deterministic function of the world.
+
+use crate::harness::{ClientOps, Harness};
+use crate::workload::op_value;
+use bytes::Bytes;
+use quorate_check::linearizability::Limits;
+use quorate_check::{Event as HistoryEvent, EventKind};
+use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
+use quorate_core::clock::CausalContext;
+use quorate_core::protocol::Effects;
+use quorate_core::{
+    ClientId, Durable, Effect, Input, Invariants, NodeId, Op, Output, Protocol, ReadMode, Reply,
+    Role, Time,
+};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+/// The bounds of one exploration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExploreConfig {
+    pub nodes: usize,
+    /// Actions per schedule.
+    pub depth: usize,
+    /// Client operations, one client each (so they may run concurrently).
+    pub ops: usize,
+    /// Message drops per schedule.
+    pub drops: usize,
+    /// Crashes per schedule (restarts are not counted).
+    pub crashes: usize,
+    /// Stop after expanding this many worlds (the report then says the search was cut).
+    pub states_max: u64,
+    /// Attempts per client operation before it gives up (outcome unknown).
+    pub attempts_max: u32,
+}
+
+impl Default for ExploreConfig {
+    fn default() -> Self {
+        ExploreConfig {
+            nodes: 3,
+            depth: 10,
+            ops: 2,
+            drops: 1,
+            crashes: 1,
+            states_max: 5_000_000,
+            attempts_max: 3,
+        }
+    }
+}
+
+/// The depth `quorate explore` and CI use for `protocol` (its `--protocol` name): as deep as
+/// finishes in seconds on one core in a release build, with the other defaults.
+pub fn default_depth(protocol: &str) -> usize {
+    match protocol {
+        _ => 10,
+    }
+}
+
+/// What an exploration found.
+#[derive(Clone, Debug)]
+pub struct ExploreReport {
+    pub protocol: &'static str,
+    /// Worlds expanded (a world reached again at a greater depth is not).
+    pub states: u64,
+    /// Distinct worlds seen (digests).
+    pub distinct: u64,
+    /// The deepest schedule explored.
+    pub max_depth: usize,
+    /// Schedules that ended (depth bound, or nothing enabled).
+    pub leaves: u64,
+    /// Distinct histories judged at leaves, and how many of them had a completed operation.
+    pub histories: u64,
+    pub histories_completed: u64,
+    /// `states_max` stopped the search before it was exhaustive.
+    pub cut: bool,
+    pub elapsed: Duration,
+    pub violation: Option<Counterexample>,
+}
+
+/// A violated property and the schedule that reaches it.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    /// Action indices, replayable with [`replay`].
+    pub path: Vec<usize>,
+    pub violation: String,
+}
+
+impl Counterexample {
+    /// The path as `--replay` takes it.
+    pub fn path_text(&self) -> String {
+        path_text(&self.path)
+    }
+}
+
+/// `0.3.1.2`.
+pub fn path_text(path: &[usize]) -> String {
+    let parts: Vec<String> = path.iter().map(usize::to_string).collect();
+    parts.join(".")
+}
+
+/// Parses `0.3.1.2` (an empty string is the empty schedule).
+pub fn parse_path(text: &str) -> Result<Vec<usize>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split('.')
+        .map(|part| {
+            part.trim().parse().map_err(|_| {
+                format!("bad step {part:?} in replay path {text:?}: expected numbers joined by dots, as `quorate explore` prints them")
+            })
+        })
+        .collect()
+}
+
+/// What travels between nodes.
+struct InFlight<M> {
+    from: usize,
+    to: usize,
+    msg: M,
+}
+
+impl<M: Clone> Clone for InFlight<M> {
+    fn clone(&self) -> Self {
+        InFlight {
+            from: self.from,
+            to: self.to,
+            msg: self.msg.clone(),
+        }
+    }
+}
+
+/// A node slot: the node while up, its durable records always.
+struct Machine<P: Protocol> {
+    node: Option<P>,
+    durable: Vec<P::Record>,
+    /// Pending timers, each with the window of global time it fires in (`set at + after`).
+    timers: Vec<(P::Timer, u64, u64)>,
+    /// Digest of `node` and `durable`, refreshed after every change.
+    digest: u64,
+}
+
+impl<P: Protocol + Clone> Clone for Machine<P> {
+    fn clone(&self) -> Self {
+        Machine {
+            node: self.node.clone(),
+            durable: self.durable.clone(),
+            timers: self.timers.clone(),
+            digest: self.digest,
+        }
+    }
+}
+
+/// Where a client's one operation is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Stage {
+    /// The request waits to be sent; `to` is the node named by a redirect, if any.
+    Ready { to: Option<usize> },
+    /// Sent to this node; no answer yet.
+    Awaiting { at: usize },
+    Done,
+}
+
+#[derive(Clone, Debug)]
+struct Client {
+    call: Call,
+    op: Op,
+    stage: Stage,
+    attempts: u32,
+    invoked: bool,
+}
+
+/// Everything the search branches over.
+struct World<H: Harness> {
+    machines: Vec<Machine<H::Node>>,
+    net: Vec<InFlight<<H::Node as Protocol>::Message>>,
+    clients: Vec<Client>,
+    history: Vec<HistoryEvent>,
+    read_modes: Vec<ReadMode>,
+    invariants: H::Invariants,
+    now: u64,
+    drops_left: usize,
+    crashes_left: usize,
+}
+
+impl<H: Harness> Clone for World<H>
+where
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    fn clone(&self) -> Self {
+        World {
+            machines: self.machines.clone(),
+            net: self.net.clone(),
+            clients: self.clients.clone(),
+            history: self.history.clone(),
+            read_modes: self.read_modes.clone(),
+            invariants: self.invariants.clone(),
+            now: self.now,
+            drops_left: self.drops_left,
+            crashes_left: self.crashes_left,
+        }
+    }
+}
+
+/// One enabled action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Deliver(usize),
+    Drop(usize),
+    Fire { node: usize, timer: usize },
+    Crash(usize),
+    Restart(usize),
+    Send { client: usize, to: usize },
+}
+
+/// Explores every schedule of `harness` within `config`; `progress` is called now and then
+/// with the worlds expanded so far.
+pub fn explore<H>(
+    harness: &H,
+    config: &ExploreConfig,
+    progress: &mut dyn FnMut(u64),
+) -> ExploreReport
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    let started = Instant::now();
+    let mut search = Search {
+        harness,
+        config,
+        seen: HashMap::new(),
+        judged: HashMap::new(),
+        report: ExploreReport {
+            protocol: harness.name(),
+            states: 0,
+            distinct: 0,
+            max_depth: 0,
+            leaves: 0,
+            histories: 0,
+            histories_completed: 0,
+            cut: false,
+            elapsed: Duration::ZERO,
+            violation: None,
+        },
+        progress,
+        path: Vec::new(),
+    };
+    match World::start(harness, config) {
+        Ok(world) => {
+            search.dfs(world);
+        }
+        Err(violation) => {
+            search.report.violation = Some(Counterexample {
+                path: Vec::new(),
+                violation,
+            })
+        }
+    }
+    search.report.distinct = search.seen.len() as u64;
+    search.report.elapsed = started.elapsed();
+    search.report
+}
+
+/// Re-runs `path` and returns its trace, one line per action, and the violation it reaches
+/// (checked after every step, and on the history at its end).
+pub fn replay<H>(
+    harness: &H,
+    config: &ExploreConfig,
+    path: &[usize],
+) -> Result<(Vec<String>, Option<String>), String>
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    let mut trace = Vec::new();
+    let mut world = match World::start(harness, config) {
+        Ok(world) => world,
+        Err(violation) => return Ok((trace, Some(violation))),
+    };
+    for (depth, &index) in path.iter().enumerate() {
+        let actions = world.actions(harness, config);
+        let Some(&action) = actions.get(index) else {
+            return Err(format!(
+                "step {depth} of the replay path takes action {index}, but only {} are enabled there: \
+                 replay with the same --nodes, --ops, --drops, --crashes and --bug as the exploration",
+                actions.len()
+            ));
+        };
+        trace.push(format!(
+            "{depth:>3} [{index}] t={}ms {}",
+            world.now / 1_000_000,
+            world.describe(action)
+        ));
+        if let Err(violation) = world.apply(harness, config, action, Some(&mut trace)) {
+            return Ok((trace, Some(violation)));
+        }
+    }
+    let found = world.judge(harness);
+    for event in world.final_history() {
+        trace.push(format!("    history: {event:?}"));
+    }
+    Ok((trace, found.err()))
+}
+
+struct Search<'a, H: Harness> {
+    harness: &'a H,
+    config: &'a ExploreConfig,
+    /// World digest -> the smallest depth it was reached at.
+    seen: HashMap<u64, usize>,
+    /// History digest -> judged (a violation is reported at once, so every entry passed).
+    judged: HashMap<u64, ()>,
+    report: ExploreReport,
+    progress: &'a mut dyn FnMut(u64),
+    path: Vec<usize>,
+}
+
+impl<H> Search<'_, H>
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    /// Returns false to stop the search (a violation, or `states_max`).
+    fn dfs(&mut self, world: World<H>) -> bool {
+        let depth = self.path.len();
+        let digest = world.digest();
+        match self.seen.get(&digest) {
+            Some(&at) if at <= depth => return true,
+            _ => {
+                self.seen.insert(digest, depth);
+            }
+        }
+        self.report.states += 1;
+        self.report.max_depth = self.report.max_depth.max(depth);
+        if self.report.states % 4096 == 0 {
+            (self.progress)(self.report.states);
+        }
+        if self.report.states >= self.config.states_max {
+            self.report.cut = true;
+            return false;
+        }
+        let actions = if depth < self.config.depth {
+            world.actions(self.harness, self.config)
+        } else {
+            Vec::new()
+        };
+        if actions.is_empty() {
+            return self.leaf(&world);
+        }
+        let last = actions.len() - 1;
+        let mut world = Some(world);
+        for (index, action) in actions.into_iter().enumerate() {
+            // The last action takes the world itself rather than a copy.
+            let mut next = if index == last {
+                world.take().expect("the world is kept for the last action")
+            } else {
+                world.as_ref().expect("not taken before the last").clone()
+            };
+            self.path.push(index);
+            let outcome = next.apply(self.harness, self.config, action, None);
+            let go_on = match outcome {
+                Ok(()) => self.dfs(next),
+                Err(violation) => {
+                    self.report.violation = Some(Counterexample {
+                        path: self.path.clone(),
+                        violation,
+                    });
+                    false
+                }
+            };
+            self.path.pop();
+            if !go_on {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn leaf(&mut self, world: &World<H>) -> bool {
+        self.report.leaves += 1;
+        let history = world.final_history();
+        let mut hasher = DefaultHasher::new();
+        history.hash(&mut hasher);
+        if self
+            .judged
+            .insert(hasher.finish(), ())
+            .is_some()
+        {
+            return true;
+        }
+        self.report.histories += 1;
+        if history.iter().any(|e| e.kind == EventKind::Ok) {
+            self.report.histories_completed += 1;
+        }
+        match world.judge(self.harness) {
+            Ok(()) => true,
+            Err(violation) => {
+                self.report.violation = Some(Counterexample {
+                    path: self.path.clone(),
+                    violation,
+                });
+                false
+            }
+        }
+    }
+}
+
+/// The operations of the clients: writes of distinct values and reads of one key, in the
+/// protocol's client interface (write-once registers for single-decree Paxos).
+fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
+    let write_once = harness
+        .configure(&crate::SimConfig::default())
+        .workload
+        .write_once
+        .is_some();
+    let key = Bytes::from(if write_once { "k0.g0" } else { "k0" });
+    (0..ops)
+        .map(|i| {
+            let value = Bytes::from((i + 1).to_string());
+            let read = i % 2 == 1;
+            match (harness.client_ops(), read) {
+                (ClientOps::Causal, true) => Op::GetSiblings { key: key.clone() },
+                (ClientOps::Causal, false) => Op::PutWithContext {
+                    key: key.clone(),
+                    value: Some(value),
+                    context: CausalContext::new(),
+                },
+                (_, true) => Op::Get { key: key.clone() },
+                (_, false) if write_once => Op::Cas {
+                    key: key.clone(),
+                    expected: None,
+                    new: value,
+                },
+                (_, false) => Op::Put {
+                    key: key.clone(),
+                    value,
+                },
+            }
+        })
+        .collect()
+}
+
+fn policy() -> CallPolicy {
+    CallPolicy {
+        retry_pause: Duration::ZERO,
+        redirect_pause: Duration::ZERO,
+        redirects_before_pause: u32::MAX,
+        follow: Follow::Retry,
+    }
+}
+
+impl<H> World<H>
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
+    fn start(harness: &H, config: &ExploreConfig) -> Result<World<H>, String> {
+        let clients = client_ops(harness, config.ops)
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let mut session = Session::new(ClientId(i as u64 + 1));
+                let fresh = || ClientId(1000 + i as u64);
+                let call = Call::start(&mut session, op.clone(), ReadMode::Linearizable, policy(), fresh);
+                Client {
+                    call,
+                    op,
+                    stage: Stage::Ready { to: None },
+                    attempts: 0,
+                    invoked: false,
+                }
+            })
+            .collect();
+        let mut world = World {
+            machines: Vec::new(),
+            net: Vec::new(),
+            clients,
+            history: Vec::new(),
+            read_modes: Vec::new(),
+            invariants: harness.invariants(),
+            now: 0,
+            drops_left: config.drops,
+            crashes_left: config.crashes,
+        };
+        for _ in 0..config.nodes {
+            world.machines.push(Machine {
+                node: None,
+                durable: Vec::new(),
+                timers: Vec::new(),
+                digest: 0,
+            });
+        }
+        for n in 0..config.nodes {
+            world.boot(harness, n, None)?;
+        }
+        Ok(world)
+    }
+
+    fn ids(&self) -> Vec<NodeId> {
+        (1..=self.machines.len() as u64).map(NodeId).collect()
+    }
+
+    /// Starts (or restarts) node `n` from its durable records.
+    fn boot(&mut self, harness: &H, n: usize, trace: Option<&mut Vec<String>>) -> Result<(), String> {
+        let ids = self.ids();
+        self.machines[n].node = Some(harness.node(ids[n], &ids));
+        let recovered = self.machines[n].durable.clone();
+        self.step(harness, n, Input::Start { recovered }, trace)
+    }
+
+    fn actions(&self, harness: &H, config: &ExploreConfig) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let fifo = <H::Node as Protocol>::FIFO_CHANNELS;
+        for (i, m) in self.net.iter().enumerate() {
+            let head = !fifo || !self.net[..i].iter().any(|o| o.from == m.from && o.to == m.to);
+            if head && self.machines[m.to].node.is_some() {
+                actions.push(Action::Deliver(i));
+            }
+        }
+        if self.drops_left > 0 {
+            for (i, m) in self.net.iter().enumerate() {
+                // On FIFO links a drop breaks the link: offer it once, at its oldest message.
+                let head = !fifo || !self.net[..i].iter().any(|o| o.from == m.from && o.to == m.to);
+                if head {
+                    actions.push(Action::Drop(i));
+                }
+            }
+        }
+        // A timer may fire once its window opened, and not after another timer's closed.
+        let deadline = self
+            .machines
+            .iter()
+            .filter(|m| m.node.is_some())
+            .flat_map(|m| m.timers.iter().map(|t| t.2))
+            .min()
+            .unwrap_or(u64::MAX);
+        for (node, machine) in self.machines.iter().enumerate() {
+            if machine.node.is_some() {
+                for (timer, (_, opens, _)) in machine.timers.iter().enumerate() {
+                    if *opens <= deadline {
+                        actions.push(Action::Fire { node, timer });
+                    }
+                }
+            }
+        }
+        for (n, machine) in self.machines.iter().enumerate() {
+            match machine.node {
+                Some(_) if self.crashes_left > 0 => actions.push(Action::Crash(n)),
+                None => actions.push(Action::Restart(n)),
+                Some(_) => {}
+            }
+        }
+        for (client, c) in self.clients.iter().enumerate() {
+            let Stage::Ready { to } = c.stage else {
+                continue;
+            };
+            if c.attempts >= config.attempts_max {
+                continue;
+            }
+            for to in self.targets(to) {
+                actions.push(Action::Send { client, to });
+            }
+        }
+        let _ = harness;
+        actions
+    }
+
+    /// Where a ready client may send: the node a redirect named, else every up node that
+    /// believes it serves requests, else the first up node (which redirects).
+    fn targets(&self, named: Option<usize>) -> Vec<usize> {
+        let up = |n: &usize| self.machines[*n].node.is_some();
+        if let Some(n) = named.filter(up) {
+            return vec![n];
+        }
+        let serving: Vec<usize> = (0..self.machines.len())
+            .filter(up)
+            .filter(|n| {
+                let role = self.machines[*n].node.as_ref().map(|p| p.status().role);
+                matches!(role, Some(Role::Leader | Role::Replica))
+            })
+            .collect();
+        if !serving.is_empty() {
+            return serving;
+        }
+        (0..self.machines.len()).find(up).into_iter().collect()
+    }
+
+    fn describe(&self, action: Action) -> String {
+        match action {
+            Action::Deliver(i) | Action::Drop(i) => {
+                let m = &self.net[i];
+                let verb = if matches!(action, Action::Deliver(_)) { "deliver" } else { "drop" };
+                format!("{verb} n{} -> n{}: {:?}", m.from + 1, m.to + 1, m.msg)
+            }
+            Action::Fire { node, timer } => {
+                format!("n{} timer {:?}", node + 1, self.machines[node].timers[timer].0)
+            }
+            Action::Crash(n) => format!("crash n{}", n + 1),
+            Action::Restart(n) => format!("restart n{}", n + 1),
+            Action::Send { client, to } => {
+                format!("client {} sends {:?} to n{}", client + 1, self.clients[client].call.request(), to + 1)
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        harness: &H,
+        config: &ExploreConfig,
+        action: Action,
+        trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        match action {
+            Action::Deliver(i) => {
+                let m = self.net.remove(i);
+                let input = Input::Message {
+                    from: NodeId(m.from as u64 + 1),
+                    msg: m.msg,
+                };
+                self.step(harness, m.to, input, trace)
+            }
+            Action::Drop(i) => {
+                self.drops_left -= 1;
+                let m = self.net.remove(i);
+                if <H::Node as Protocol>::FIFO_CHANNELS {
+                    self.net.retain(|o| o.from != m.from || o.to != m.to);
+                }
+                Ok(())
+            }
+            Action::Fire { node, timer } => {
+                let (name, at, _) = self.machines[node].timers.remove(timer);
+                self.now = self.now.max(at);
+                self.step(harness, node, Input::Timer(name), trace)
+            }
+            Action::Crash(n) => {
+                self.crashes_left -= 1;
+                self.crash(n);
+                self.invariants.on_crash(NodeId(n as u64 + 1));
+                Ok(())
+            }
+            Action::Restart(n) => self.boot(harness, n, trace),
+            Action::Send { client, to } => {
+                let _ = config;
+                self.send(harness, client, to, trace)
+            }
+        }
+    }
+
+    fn crash(&mut self, n: usize) {
+        let machine = &mut self.machines[n];
+        machine.node = None;
+        machine.timers.clear();
+        machine.digest = digest_of(&machine.durable);
+        if <H::Node as Protocol>::FIFO_CHANNELS {
+            // The node's connections break with it.
+            self.net.retain(|m| m.from != n && m.to != n);
+        }
+        // The attempts waiting on it time out.
+        for c in &mut self.clients {
+            if c.stage == (Stage::Awaiting { at: n }) {
+                let _ = c.call.on_timeout();
+                c.stage = Stage::Ready { to: None };
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        harness: &H,
+        client: usize,
+        to: usize,
+        trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        let c = &mut self.clients[client];
+        c.attempts += 1;
+        c.stage = Stage::Awaiting { at: to };
+        let request = c.call.request().clone();
+        if !c.invoked {
+            c.invoked = true;
+            let op = c.op.clone();
+            self.record(client, EventKind::Invoke, &op, None, None, None);
+        }
+        self.step(harness, to, Input::Request(request), trace)
+    }
+
+    fn record(
+        &mut self,
+        client: usize,
+        kind: EventKind,
+        op: &Op,
+        output: Option<&Output>,
+        node: Option<usize>,
+        error: Option<String>,
+    ) {
+        self.read_modes.push(ReadMode::Linearizable);
+        self.history.push(HistoryEvent {
+            process: client as u64,
+            kind,
+            key: Some(String::from_utf8_lossy(op.key()).into_owned()),
+            value: op_value(op, output),
+            time: self.now,
+            node: node.map(|n| n as u64 + 1),
+            error,
+        });
+    }
+
+    /// Steps node `n` with `input` and carries out its effects; messages to itself are
+    /// delivered right after, in order.
+    fn step(
+        &mut self,
+        harness: &H,
+        n: usize,
+        input: Input<H::Node>,
+        mut trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        let mut inputs = std::collections::VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            let me = NodeId(n as u64 + 1);
+            let now = Time::from_nanos(self.now);
+            self.invariants.before_step(now, me, &input);
+            let mut out = Effects::new();
+            let node = self.machines[n].node.as_mut().expect("only up nodes step");
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                node.step(now, input, &mut out);
+                node.check_invariants();
+            }));
+            if let Err(panic) = stepped {
+                let message = crate::simulation::panic_message(panic.as_ref());
+                return Err(format!("n{} panicked: {message}", n + 1));
+            }
+            let node = self.machines[n].node.as_ref().expect("still up");
+            self.invariants
+                .after_step(me, node, out.as_slice())
+                .map_err(|v| format!("n{}: {v}", n + 1))?;
+            if let Some(trace) = trace.as_deref_mut() {
+                for effect in out.as_slice() {
+                    trace.push(format!("      n{} {effect:?}", n + 1));
+                }
+            }
+            for effect in out.drain() {
+                match effect {
+                    Effect::Send { to, msg } => {
+                        self.invariants
+                            .on_send(now, me, to, &msg)
+                            .map_err(|v| format!("n{}: {v}", n + 1))?;
+                        if to == me {
+                            inputs.push_back(Input::Message { from: me, msg });
+                        } else if let Some(to) = self.index(to) {
+                            self.net.push(InFlight { from: n, to, msg });
+                        }
+                    }
+                    Effect::Persist(record) => {
+                        let durable = &mut self.machines[n].durable;
+                        if record.is_checkpoint() {
+                            durable.clear();
+                        }
+                        durable.push(record);
+                    }
+                    Effect::SetTimer { timer, after } => {
+                        let opens = self.now + after.min.as_nanos() as u64;
+                        let closes = self.now + after.max.as_nanos() as u64;
+                        let timers = &mut self.machines[n].timers;
+                        timers.retain(|(t, _, _)| *t != timer);
+                        timers.push((timer, opens, closes));
+                    }
+                    Effect::CancelTimer(timer) => {
+                        self.machines[n].timers.retain(|(t, _, _)| *t != timer);
+                    }
+                    Effect::Reply(reply) => self.on_reply(n, reply),
+                }
+            }
+        }
+        let machine = &mut self.machines[n];
+        machine.digest = digest_of(&(&machine.node, &machine.durable));
+        Ok(())
+    }
+
+    fn index(&self, id: NodeId) -> Option<usize> {
+        let i = (id.0 as usize).checked_sub(1)?;
+        (i < self.machines.len()).then_some(i)
+    }
+
+    fn on_reply(&mut self, from: usize, reply: Reply) {
+        let Some(client) = self
+            .clients
+            .iter()
+            .position(|c| c.stage != Stage::Done && c.call.is_answered_by(&reply))
+        else {
+            return; // A late answer to an attempt the client gave up on.
+        };
+        let node = NodeId(from as u64 + 1);
+        let step = self.clients[client].call.on_reply(node, reply.result);
+        let op = self.clients[client].op.clone();
+        match step {
+            Step::Done(Outcome::Ok(output)) => {
+                self.clients[client].stage = Stage::Done;
+                if let (Op::Cas { .. }, Output::Swapped(false)) = (&op, &output) {
+                    let why = Some("compare failed".to_string());
+                    self.record(client, EventKind::Fail, &op, None, Some(from), why);
+                } else {
+                    self.record(client, EventKind::Ok, &op, Some(&output), Some(from), None);
+                }
+            }
+            Step::Done(Outcome::Rejected(why)) => {
+                self.clients[client].stage = Stage::Done;
+                self.record(client, EventKind::Fail, &op, None, Some(from), Some(why));
+            }
+            Step::Done(outcome) => {
+                self.clients[client].stage = Stage::Done;
+                let why = format!("{outcome:?}");
+                self.record(client, EventKind::Info, &op, None, None, Some(why));
+            }
+            Step::Send { to, .. } => {
+                let to = to.and_then(|id| self.index(id));
+                self.clients[client].stage = Stage::Ready { to };
+            }
+        }
+    }
+
+    /// The history with every unfinished operation ended as `info`.
+    fn final_history(&self) -> Vec<HistoryEvent> {
+        let mut history = self.history.clone();
+        for (client, c) in self.clients.iter().enumerate() {
+            if c.invoked && c.stage != Stage::Done {
+                history.push(HistoryEvent {
+                    process: client as u64,
+                    kind: EventKind::Info,
+                    key: Some(String::from_utf8_lossy(c.op.key()).into_owned()),
+                    value: op_value(&c.op, None),
+                    time: self.now,
+                    node: None,
+                    error: Some("unfinished when the schedule ended".into()),
+                });
+            }
+        }
+        history
+    }
+
+    /// Judges the final history as the simulator does; `Err` lists what failed.
+    fn judge(&self, harness: &H) -> Result<(), String> {
+        let history = self.final_history();
+        let modes = vec![ReadMode::Linearizable; history.len()];
+        let check = harness.check_run(&history, &modes, &self.invariants, &Limits::default());
+        let mut failed: Vec<String> = check.violations;
+        for model in &check.models {
+            if model.promised && model.satisfied == Some(false) && failed.is_empty() {
+                failed.push(format!("the history is not {}", model.model));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        for machine in &self.machines {
+            machine.digest.hash(&mut hasher);
+            machine.timers.hash(&mut hasher);
+        }
+        let mut messages: Vec<u64> = self
+            .net
+            .iter()
+            .map(|m| {
+                let mut h = DefaultHasher::new();
+                (m.from, m.to, &m.msg).hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        if !<H::Node as Protocol>::FIFO_CHANNELS {
+            messages.sort_unstable();
+        }
+        messages.hash(&mut hasher);
+        for c in &self.clients {
+            (&c.stage, c.attempts, c.invoked).hash(&mut hasher);
+        }
+        self.history.hash(&mut hasher);
+        (self.now, self.drops_left, self.crashes_left).hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// A digest of a value's `Debug` form, written straight into the hasher.
+fn digest_of<T: std::fmt::Debug>(value: &T) -> u64 {
+    struct Sink(DefaultHasher);
+    impl std::fmt::Write for Sink {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut sink = Sink(DefaultHasher::new());
+    write!(sink, "{value:?}").expect("formatting into a hasher does not fail");
+    sink.0.finish()
+}
