@@ -220,7 +220,12 @@ fn print_table(report: &ExploreReport, config: &ExploreConfig) {
         report.leaves.to_string(),
         format!("{} ({})", report.histories, report.histories_completed),
         if report.cut { "no (cut)" } else { "yes" }.to_string(),
-        if report.violation.is_some() { "yes" } else { "none" }.to_string(),
+        if report.violation.is_some() {
+            "yes"
+        } else {
+            "none"
+        }
+        .to_string(),
         format!("{:.1}s", report.elapsed.as_secs_f64()),
     ];
     table.add_row(
@@ -256,10 +261,16 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
 mod bugs {
     use anyhow::bail;
     use quorate_protocols::{multipaxos, multiprimary, paxos, primary_backup, quorum, raft, zab};
-    use quorate_sim::{MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, QuorumHarness, RaftHarness, ZabHarness};
+    use quorate_sim::{
+        MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, QuorumHarness, RaftHarness,
+        ZabHarness,
+    };
 
     /// Finds `name` among `variants` by their kebab-case names.
-    fn pick<B: std::fmt::Debug + Copy>(variants: &[B], name: Option<&str>) -> anyhow::Result<Option<B>> {
+    fn pick<B: std::fmt::Debug + Copy>(
+        variants: &[B],
+        name: Option<&str>,
+    ) -> anyhow::Result<Option<B>> {
         let Some(name) = name else { return Ok(None) };
         let kebab = |b: &B| {
             let mut out = String::new();
@@ -275,14 +286,25 @@ mod bugs {
             Some(b) => Ok(Some(*b)),
             None => {
                 let names: Vec<String> = variants.iter().map(kebab).collect();
-                bail!("unknown --bug {name:?} for this protocol; it has: {}", names.join(", "))
+                bail!(
+                    "unknown --bug {name:?} for this protocol; it has: {}",
+                    names.join(", ")
+                )
             }
         }
     }
 
     pub fn raft(h: &mut RaftHarness, name: Option<&str>) -> anyhow::Result<()> {
         use raft::Bug::*;
-        let all = [CommitPreviousTermByCounting, VoteWithoutLogCheck, JointNewMajorityOnly, CommitBeyondMatch, DurableLoop, StaleSnapshot, ReadIndexSkipsQuorum];
+        let all = [
+            CommitPreviousTermByCounting,
+            VoteWithoutLogCheck,
+            JointNewMajorityOnly,
+            CommitBeyondMatch,
+            DurableLoop,
+            StaleSnapshot,
+            ReadIndexSkipsQuorum,
+        ];
         h.config.bug = pick(&all, name)?;
         Ok(())
     }
@@ -301,13 +323,26 @@ mod bugs {
 
     pub fn zab(h: &mut ZabHarness, name: Option<&str>) -> anyhow::Result<()> {
         use zab::Bug::*;
-        h.config.bug = pick(&[AckBeforePersist, SkipSynchronization, ReplyBeforeApply], name)?;
+        h.config.bug = pick(
+            &[AckBeforePersist, SkipSynchronization, ReplyBeforeApply],
+            name,
+        )?;
         Ok(())
     }
 
-    pub fn primary_backup(c: &mut primary_backup::ReplicaConfig, name: Option<&str>) -> anyhow::Result<()> {
+    pub fn primary_backup(
+        c: &mut primary_backup::ReplicaConfig,
+        name: Option<&str>,
+    ) -> anyhow::Result<()> {
         use primary_backup::Bug::*;
-        c.bug = pick(&[AckBeforeReplicated, AcceptOlderViews, RestartForgetsAcknowledged], name)?;
+        c.bug = pick(
+            &[
+                AckBeforeReplicated,
+                AcceptOlderViews,
+                RestartForgetsAcknowledged,
+            ],
+            name,
+        )?;
         Ok(())
     }
 

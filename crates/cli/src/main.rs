@@ -60,7 +60,10 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Sim(_) | Command::Check(_) | Command::Explore(_)) {
+    if matches!(
+        cli.command,
+        Command::Sim(_) | Command::Check(_) | Command::Explore(_)
+    ) {
         quiet_broken_pipe();
     }
     let result = match cli.command {

@@ -15,8 +15,10 @@
 //!
 //! 1. **Deliver** message `i` to its (up) destination. Channels of a
 //!    [`Protocol::FIFO_CHANNELS`] protocol deliver only the oldest message of each link.
-//! 2. **Drop** message `i` (at most `drops` per schedule). On FIFO channels a drop breaks the
-//!    link: every message in flight on it is lost, as a broken TCP connection loses a suffix.
+//! 2. **Drop** message `i` (at most `drops` per schedule), on FIFO channels only, where a
+//!    drop breaks the link: every message in flight on it is lost, as a broken TCP connection
+//!    loses a suffix. Elsewhere a message never delivered before the depth bound already is a
+//!    lost one, so drops would only repeat schedules.
 //! 3. **Fire** a pending timer of an up node. Time is one global clock (no drift). A timer set
 //!    at `t` with range `after` fires within `t + after.min ..= t + after.max`: it may fire
 //!    once its window opened and not after any other pending timer's window closed, and time
@@ -209,9 +211,13 @@ impl<P: Protocol + Clone> Clone for Machine<P> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Stage {
     /// The request waits to be sent; `to` is the node named by a redirect, if any.
-    Ready { to: Option<usize> },
+    Ready {
+        to: Option<usize>,
+    },
     /// Sent to this node; no answer yet.
-    Awaiting { at: usize },
+    Awaiting {
+        at: usize,
+    },
     Done,
 }
 
@@ -335,7 +341,7 @@ where
         Err(violation) => return Ok((trace, Some(violation))),
     };
     for (depth, &index) in path.iter().enumerate() {
-        let actions = world.actions(harness, config);
+        let actions = world.actions(config);
         let Some(&action) = actions.get(index) else {
             return Err(format!(
                 "step {depth} of the replay path takes action {index}, but only {} are enabled there: \
@@ -348,7 +354,7 @@ where
             world.now / 1_000_000,
             world.describe(action)
         ));
-        if let Err(violation) = world.apply(harness, config, action, Some(&mut trace)) {
+        if let Err(violation) = world.apply(harness, action, Some(&mut trace)) {
             return Ok((trace, Some(violation)));
         }
     }
@@ -397,7 +403,7 @@ where
             return false;
         }
         let actions = if depth < self.config.depth {
-            world.actions(self.harness, self.config)
+            world.actions(self.config)
         } else {
             Vec::new()
         };
@@ -414,7 +420,7 @@ where
                 world.as_ref().expect("not taken before the last").clone()
             };
             self.path.push(index);
-            let outcome = next.apply(self.harness, self.config, action, None);
+            let outcome = next.apply(self.harness, action, None);
             let go_on = match outcome {
                 Ok(()) => self.dfs(next),
                 Err(violation) => {
@@ -438,11 +444,7 @@ where
         let history = world.final_history();
         let mut hasher = DefaultHasher::new();
         history.hash(&mut hasher);
-        if self
-            .judged
-            .insert(hasher.finish(), ())
-            .is_some()
-        {
+        if self.judged.insert(hasher.finish(), ()).is_some() {
             return true;
         }
         self.report.histories += 1;
@@ -519,7 +521,13 @@ where
             .map(|(i, op)| {
                 let mut session = Session::new(ClientId(i as u64 + 1));
                 let fresh = || ClientId(1000 + i as u64);
-                let call = Call::start(&mut session, op.clone(), ReadMode::Linearizable, policy(), fresh);
+                let call = Call::start(
+                    &mut session,
+                    op.clone(),
+                    ReadMode::Linearizable,
+                    policy(),
+                    fresh,
+                );
                 Client {
                     call,
                     op,
@@ -559,26 +567,40 @@ where
     }
 
     /// Starts (or restarts) node `n` from its durable records.
-    fn boot(&mut self, harness: &H, n: usize, trace: Option<&mut Vec<String>>) -> Result<(), String> {
+    fn boot(
+        &mut self,
+        harness: &H,
+        n: usize,
+        trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
         let ids = self.ids();
         self.machines[n].node = Some(harness.node(ids[n], &ids));
         let recovered = self.machines[n].durable.clone();
-        self.step(harness, n, Input::Start { recovered }, trace)
+        self.step(n, Input::Start { recovered }, trace)
     }
 
-    fn actions(&self, harness: &H, config: &ExploreConfig) -> Vec<Action> {
+    fn actions(&self, config: &ExploreConfig) -> Vec<Action> {
         let mut actions = Vec::new();
         let fifo = <H::Node as Protocol>::FIFO_CHANNELS;
         for (i, m) in self.net.iter().enumerate() {
-            let head = !fifo || !self.net[..i].iter().any(|o| o.from == m.from && o.to == m.to);
+            let head = !fifo
+                || !self.net[..i]
+                    .iter()
+                    .any(|o| o.from == m.from && o.to == m.to);
             if head && self.machines[m.to].node.is_some() {
                 actions.push(Action::Deliver(i));
             }
         }
-        if self.drops_left > 0 {
+        // Without FIFO channels a drop is no behaviour of its own: within a depth bound, a
+        // message never delivered is a message lost, and nothing observes the loss. On FIFO
+        // links a drop breaks the link, which also discards what was sent after it.
+        if fifo && self.drops_left > 0 {
             for (i, m) in self.net.iter().enumerate() {
                 // On FIFO links a drop breaks the link: offer it once, at its oldest message.
-                let head = !fifo || !self.net[..i].iter().any(|o| o.from == m.from && o.to == m.to);
+                let head = !fifo
+                    || !self.net[..i]
+                        .iter()
+                        .any(|o| o.from == m.from && o.to == m.to);
                 if head {
                     actions.push(Action::Drop(i));
                 }
@@ -619,7 +641,6 @@ where
                 actions.push(Action::Send { client, to });
             }
         }
-        let _ = harness;
         actions
     }
 
@@ -647,16 +668,29 @@ where
         match action {
             Action::Deliver(i) | Action::Drop(i) => {
                 let m = &self.net[i];
-                let verb = if matches!(action, Action::Deliver(_)) { "deliver" } else { "drop" };
+                let verb = if matches!(action, Action::Deliver(_)) {
+                    "deliver"
+                } else {
+                    "drop"
+                };
                 format!("{verb} n{} -> n{}: {:?}", m.from + 1, m.to + 1, m.msg)
             }
             Action::Fire { node, timer } => {
-                format!("n{} timer {:?}", node + 1, self.machines[node].timers[timer].0)
+                format!(
+                    "n{} timer {:?}",
+                    node + 1,
+                    self.machines[node].timers[timer].0
+                )
             }
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
             Action::Send { client, to } => {
-                format!("client {} sends {:?} to n{}", client + 1, self.clients[client].call.request(), to + 1)
+                format!(
+                    "client {} sends {:?} to n{}",
+                    client + 1,
+                    self.clients[client].call.request(),
+                    to + 1
+                )
             }
         }
     }
@@ -664,7 +698,6 @@ where
     fn apply(
         &mut self,
         harness: &H,
-        config: &ExploreConfig,
         action: Action,
         trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
@@ -675,7 +708,7 @@ where
                     from: NodeId(m.from as u64 + 1),
                     msg: m.msg,
                 };
-                self.step(harness, m.to, input, trace)
+                self.step(m.to, input, trace)
             }
             Action::Drop(i) => {
                 self.drops_left -= 1;
@@ -688,7 +721,7 @@ where
             Action::Fire { node, timer } => {
                 let (name, at, _) = self.machines[node].timers.remove(timer);
                 self.now = self.now.max(at);
-                self.step(harness, node, Input::Timer(name), trace)
+                self.step(node, Input::Timer(name), trace)
             }
             Action::Crash(n) => {
                 self.crashes_left -= 1;
@@ -697,10 +730,7 @@ where
                 Ok(())
             }
             Action::Restart(n) => self.boot(harness, n, trace),
-            Action::Send { client, to } => {
-                let _ = config;
-                self.send(harness, client, to, trace)
-            }
+            Action::Send { client, to } => self.send(client, to, trace),
         }
     }
 
@@ -724,7 +754,6 @@ where
 
     fn send(
         &mut self,
-        harness: &H,
         client: usize,
         to: usize,
         trace: Option<&mut Vec<String>>,
@@ -738,7 +767,7 @@ where
             let op = c.op.clone();
             self.record(client, EventKind::Invoke, &op, None, None, None);
         }
-        self.step(harness, to, Input::Request(request), trace)
+        self.step(to, Input::Request(request), trace)
     }
 
     fn record(
@@ -766,7 +795,6 @@ where
     /// delivered right after, in order.
     fn step(
         &mut self,
-        harness: &H,
         n: usize,
         input: Input<H::Node>,
         mut trace: Option<&mut Vec<String>>,
