@@ -109,7 +109,11 @@ impl Default for ExploreConfig {
 /// finishes in seconds on one core in a release build, with the other defaults.
 pub fn default_depth(protocol: &str) -> usize {
     match protocol {
-        _ => 10,
+        "raft" | "multipaxos" | "multiprimary" => 7,
+        "zab" | "quorum" => 6,
+        "paxos" | "paxos-livelock" => 8,
+        "primary-backup" | "chain" | "craq" => 12,
+        _ => 6,
     }
 }
 
