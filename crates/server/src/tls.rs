@@ -188,6 +188,22 @@ impl Tls {
     }
 }
 
+/// What a client needs to reach a TLS client port: trust in the cluster CA at `ca`.
+pub fn client_config(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    #[allow(deprecated)] // See `Tls::load`.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in certs(ca, "CA certificate")? {
+        roots.add(cert).map_err(rustls_error)?;
+    }
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(rustls_error)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 fn certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read = |source| TlsError::Read {
         what,
