@@ -270,6 +270,17 @@ impl Stream {
     }
 }
 
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Stream::Plain(_) => "plain",
+            Stream::Accepted(_) => "tls (accepted)",
+            Stream::Dialed(_) => "tls (dialed)",
+        };
+        write!(f, "Stream({kind})")
+    }
+}
+
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
