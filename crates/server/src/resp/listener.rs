@@ -184,7 +184,11 @@ impl Handler {
                 biased;
                 done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
                     self.write_reply(done);
-                    while let Some(done) = ready_front(&mut self.in_flight).await {
+                    // Stop at the bound, so a connection owes at most one reply beyond it.
+                    while self.writer.owed() <= owed_max {
+                        let Some(done) = ready_front(&mut self.in_flight).await else {
+                            break;
+                        };
                         self.write_reply(done);
                     }
                 }
