@@ -129,6 +129,7 @@ impl Cluster {
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         });
     }
 }
