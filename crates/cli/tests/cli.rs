@@ -478,7 +478,7 @@ fn a_simulated_history_round_trips_through_quorate_check() {
     let path_text = path.to_str().unwrap();
     let output = quorate(&["sim", "--seed", "5", "--history", path_text]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let output = quorate(&["check", path_text]);
+    let output = quorate(&["check", path_text, "--model", "linearizable"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).starts_with("linearizable"));
 
