@@ -574,6 +574,31 @@ mod tests {
     }
 
     #[test]
+    fn a_header_names_the_promise_and_modes_round_trip() {
+        let mut event = Event {
+            process: 1,
+            kind: EventKind::Ok,
+            key: Some("k".into()),
+            value: OpValue::Get(Some("a".into())),
+            time: 5,
+            node: Some(2),
+            error: None,
+            mode: Mode::Final,
+        };
+        let text = format!("{}\n{}\n", header_line("quorum"), event.to_json_line());
+        assert!(text.contains(r#""mode":"final""#), "{text}");
+        let history = parse(&text, Format::Auto).unwrap();
+        assert_eq!(history.promise.as_deref(), Some("quorum"));
+        assert_eq!(history.events, vec![event.clone()]);
+        assert_eq!(history.lines, vec![2]);
+        event.mode = Mode::Linearizable;
+        assert!(!event.to_json_line().contains("mode"), "the default is omitted");
+        // Only the first line may be a header.
+        let late = format!("{}\n{}\n", event.to_json_line(), header_line("quorum"));
+        assert_eq!(parse(&late, Format::Auto).unwrap_err().line, 2);
+    }
+
+    #[test]
     fn malformed_lines_are_named() {
         let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"get\"}\n{\"process\":0,\"type\":\"ok\",\"f\":\"frob\"}\n";
         let err = parse_jsonl(text).unwrap_err();
