@@ -592,7 +592,10 @@ mod tests {
         assert_eq!(history.events, vec![event.clone()]);
         assert_eq!(history.lines, vec![2]);
         event.mode = Mode::Linearizable;
-        assert!(!event.to_json_line().contains("mode"), "the default is omitted");
+        assert!(
+            !event.to_json_line().contains("mode"),
+            "the default is omitted"
+        );
         // Only the first line may be a header.
         let late = format!("{}\n{}\n", event.to_json_line(), header_line("quorum"));
         assert_eq!(parse(&late, Format::Auto).unwrap_err().line, 2);
