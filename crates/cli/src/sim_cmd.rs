@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
+use quorate_check::Validity;
 use quorate_protocols::multiprimary::LwwClock;
 use quorate_protocols::quorum::{Preset, QuorumConfig};
 use quorate_sim::{
@@ -53,6 +54,15 @@ impl ProtocolName {
             _ => 0.0,
         }
     }
+}
+
+/// What the simulated clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadName {
+    /// The KV mix of --ops.
+    Kv,
+    /// Gets and puts of unique values only (get=50,put=50).
+    Register,
 }
 
 /// The seed's quorum presets for five replicas.
@@ -139,6 +149,11 @@ pub struct SimArgs {
     /// decides in polynomial time. Default: get=40,put=25,append=10,cas=20,delete=5.
     #[arg(long, value_name = "MIX")]
     ops: Option<String>,
+    /// The workload: kv (the --ops mix) or register (gets and puts only, every written value
+    /// unique: histories that `quorate check --model causal`, `session` and `convergence`
+    /// accept).
+    #[arg(long, value_enum, default_value = "kv")]
+    workload: WorkloadName,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -249,6 +264,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| args.protocol.default_local_reads());
     if let Some(text) = &args.ops {
         config.workload.mix = parse_ops(text)?;
+    }
+    if args.workload == WorkloadName::Register {
+        if args.ops.is_some() {
+            bail!("--workload register is gets and puts only: leave out --ops");
+        }
+        config.workload.mix = parse_ops("get=50,put=50")?;
     }
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
@@ -425,33 +446,41 @@ fn run_one<H: Harness>(
     let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
     let report = quorate_sim::run(harness, config, seed, trace);
     if let Some(path) = &args.history {
-        // Local reads promise no linearizability: the file holds what `quorate check` judges.
-        let modes = vec![(); report.history.len()];
-        let (history, _, _) =
-            quorate_sim::staleness::split_local_reads(&report.history, &report.local_reads, &modes);
-        let mut text = String::new();
-        for event in &history {
-            text += &event.to_json_line();
-            text.push('\n');
-        }
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write the history to {}", path.display()))?;
-        eprintln!(
-            "history: {} events written to {}{}",
-            history.len(),
-            path.display(),
-            if report.local_reads.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({} local reads left out: they may be stale by design)",
-                    report.local_reads.len()
-                )
-            }
-        );
+        write_history(&report, path)?;
     }
     eprintln!("trace hash: {:016x}", report.trace_hash);
     Ok(report)
+}
+
+/// Writes every event of the run, after a header naming the protocol's promise, and says how
+/// `quorate check` reproduces the run's verdict on it.
+fn write_history(report: &RunReport, path: &std::path::Path) -> anyhow::Result<()> {
+    let promise = report.promise.name();
+    let mut text = quorate_check::history::header_line(promise);
+    text.push('\n');
+    for event in &report.history {
+        text += &event.to_json_line();
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the history to {}", path.display()))?;
+    eprintln!(
+        "history: {} events written to {} (promise: {promise})",
+        report.history.len(),
+        path.display()
+    );
+    if let Some(judgement) = &report.judgement {
+        let verdict = match judgement.validity() {
+            Validity::Valid => "valid",
+            Validity::Invalid => "violated",
+            Validity::Unknown => "unknown",
+        };
+        eprintln!(
+            "history verdict: {verdict}; reproduce it with: quorate check {}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec<RunReport> {
@@ -511,6 +540,9 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     }
     if let Some(ops) = &args.ops {
         command += &format!(" --ops {ops}");
+    }
+    if args.workload == WorkloadName::Register {
+        command += " --workload register";
     }
     if config.workload.local_reads > 0.0 {
         command += &format!(" --local-reads {}", config.workload.local_reads);

@@ -12,8 +12,8 @@
 //!    are checked; a violation ends the run and is reported with the seed.
 //! 4. Eventually a node emits `Reply`; a `Reply` event reaches the client, which appends the
 //!    completion to the history (or retries elsewhere on a redirect or timeout).
-//! 5. At the end, the history is checked for linearizability, except the `ReadMode::Local`
-//!    reads, whose staleness is measured instead (`staleness.rs`).
+//! 5. At the end, the history is judged by the protocol's promise (`quorate_check::judge`):
+//!    linearizability by default; reads sent to random replicas are measured for staleness.
 //!
 //! Everything random is drawn from one [`Rng`](crate::rng::Rng) seeded by the run's seed, and
 //! nothing depends on wall time or on hash-map order, so a seed replays bit for bit; the
@@ -33,8 +33,7 @@ use quorate_core::quorum::majority;
 use quorate_core::shell::{Action as ShellAction, ShellMsg};
 use quorate_core::Durable;
 use quorate_core::{
-    AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request,
-    Role, Time,
+    AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time,
 };
 use quorate_storage::{Disk, Options, Store};
 use std::hash::Hasher;
@@ -135,12 +134,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     last_delivery: Vec<u64>,
     timer_generation: u64,
     pub clients: Vec<ClientSlot>,
+    /// What the clients saw, each event with its read mode (see `quorate_check::Mode`).
     pub history: Vec<HistoryEvent>,
-    /// The read mode of each history event's operation (`Linearizable` for writes), which
-    /// the history format does not record.
-    pub read_modes: Vec<ReadMode>,
-    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
-    pub local_reads: Vec<usize>,
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
@@ -239,8 +234,6 @@ impl<'a, H: Harness> Simulation<'a, H> {
             timer_generation: 0,
             clients: Vec::new(),
             history: Vec::new(),
-            read_modes: Vec::new(),
-            local_reads: Vec::new(),
             next_process: 0,
             next_session: 1,
             value_counter: 0,
