@@ -579,12 +579,13 @@ impl FaultPlan {
     pub fn draw_beyond_classic(&mut self, faults: Faults, rng: &mut Rng) {
         if faults.pause && rng.chance(0.9) {
             self.pause_every = Some(rng.between(300 * MS, 2000 * MS));
-            // Several election timeouts of every protocol here (150 to 300 ms for Raft).
+            // Up to many election timeouts of every protocol here (150 to 300 ms for Raft),
+            // within a client's patience (3 s).
             self.pause_max = rng.between(400 * MS, 2500 * MS);
         }
         if faults.crash_points && rng.chance(0.9) {
             self.crash_point = rng.unit() * 0.004;
-            self.crash_point_elects = rng.unit() * 0.3;
+            self.crash_point_elects = rng.unit() * 0.2;
             if self.downtime_max == 0 {
                 self.downtime_max = rng.between(50 * MS, 1000 * MS);
             }

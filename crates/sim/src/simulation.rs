@@ -1070,14 +1070,14 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.paused[node].then_some(node)
     }
 
-    /// The pause nemesis: a process (often the leader's) stops, as in a long GC pause or a
-    /// SIGSTOP, for up to the seed's longest pause, while every clock runs on.
+    /// The pause nemesis: a process (the leader's three times in four) stops, as in a long GC
+    /// pause or a SIGSTOP, for up to the seed's longest pause, while every clock runs on.
     fn on_pause_tick(&mut self) {
         if self.phase != Phase::Faulty {
             return;
         }
         let victim = match self.leader() {
-            Some(leader) if self.fault_rng.chance(0.5) => leader,
+            Some(leader) if self.fault_rng.chance(0.75) => leader,
             _ => self.fault_rng.below(self.ids.len() as u64) as usize,
         };
         if self.slots[victim].is_up() && !self.paused[victim] && self.may_take_down_one_more() {
