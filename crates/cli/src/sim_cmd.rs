@@ -113,8 +113,9 @@ pub struct SimArgs {
     /// Replay exactly one seed (overrides --seeds).
     #[arg(long)]
     seed: Option<u64>,
-    /// Faults to inject: all, none, or a comma-separated list of
-    /// loss, duplicate, reorder, partition, crash, clock, disk.
+    /// Faults to inject: all, classic, none, or a comma-separated list of loss, duplicate,
+    /// reorder, partition, crash, clock, disk (these seven are `classic`), pause, crash-points
+    /// (`all` is classic plus these two), clock-beyond-bound, stale (opt-in only).
     #[arg(long, default_value = "all")]
     faults: String,
     /// Length of the fault phase in simulated time (e.g. 4s, 500ms); a liveness phase follows.
@@ -859,6 +860,8 @@ fn json_summary(protocol: &str, summary: &Summary, strict: bool) -> serde_json::
         "events_per_s": summary.events_per_second().round(),
         "sim_time_s": summary.sim_time as f64 / 1e9,
         "crashes": summary.crashes,
+        "crash_points": summary.crash_points,
+        "pauses": summary.pauses,
         "partitions": summary.partitions,
         "disk_faults": summary.disk_faults,
         "refused_starts": summary.refused_starts,

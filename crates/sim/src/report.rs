@@ -19,6 +19,10 @@ pub struct RunStats {
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub crashes: u64,
+    /// Of the crashes, those placed at crash points (see `Faults::crash_points`).
+    pub crash_points: u64,
+    /// Process pauses (see `Faults::pause`).
+    pub pauses: u64,
     pub partitions: u64,
     /// Disk faults that damaged fsynced data (flipped bits, lost files, failing reads), and
     /// starts that recovery refused because of them.
@@ -223,6 +227,8 @@ pub struct Summary {
     /// that failed it, to replay.
     pub measured_failures: BTreeMap<&'static str, Vec<u64>>,
     pub crashes: u64,
+    pub crash_points: u64,
+    pub pauses: u64,
     pub partitions: u64,
     /// Disk faults on fsynced data, and starts recovery refused (see [`RunStats`]).
     pub disk_faults: u64,
@@ -296,6 +302,8 @@ impl Summary {
             self.unknown_seeds.push(report.seed);
         }
         self.crashes += report.stats.crashes;
+        self.crash_points += report.stats.crash_points;
+        self.pauses += report.stats.pauses;
         self.partitions += report.stats.partitions;
         self.disk_faults += report.stats.disk_faults;
         self.refused_starts += report.stats.refused_starts;
