@@ -422,6 +422,7 @@ fn event_of(pairs: &[(Edn, Edn)]) -> Result<Option<(Event, Option<u64>)>, String
         time: 0,
         node,
         error,
+        mode: Default::default(),
     };
     Ok(Some((event, time)))
 }

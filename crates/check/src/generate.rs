@@ -194,6 +194,7 @@ fn to_events(planned: &[Planned]) -> Vec<Event> {
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         };
         stamped.push((
             op.call,

@@ -18,7 +18,12 @@
 //! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
 //! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
 //! | `node` | optional: the node that answered (convergence takes each node's last read as its final state) |
+//! | `mode` | optional: how a read was served, when not linearizable: `sync`, `local`, `any-replica` or `final` (see [`Mode`]) |
 //! | `error` | optional: why a `fail` or `info` happened |
+//!
+//! A history may start with a header line naming the promise the system that recorded it
+//! makes, `{"promise":"quorum"}` (see [`crate::promise`]); `quorate check` then judges it by
+//! that promise unless told otherwise.
 //!
 //! Values are strings; integers are accepted and read as their decimal text. Unknown fields
 //! are rejected, so a typo is an error rather than silently ignored; the format grows by
@@ -159,6 +164,33 @@ impl OpValue {
     }
 }
 
+/// How a read was served, as the recorder knew it. The default, `linearizable`, is omitted
+/// from JSON; writes are always `linearizable`. A promise ([`crate::promise`]) decides what
+/// each mode is held to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Through the protocol's ordering (the log, a quorum with write-back, the tail).
+    #[default]
+    Linearizable,
+    /// Catch up with the leader, then read the contacted server's state (ZooKeeper's
+    /// `sync` + read).
+    Sync,
+    /// The contacted server's own state, in the client's session (ZooKeeper's plain read).
+    Local,
+    /// One replica's state, drawn at random per read: possibly stale by design, measured.
+    AnyReplica,
+    /// A read of one node's state after the cluster settled without clients (`node` says
+    /// which): judged for convergence, not as a client's read.
+    Final,
+}
+
+impl Mode {
+    fn is_linearizable(&self) -> bool {
+        *self == Mode::Linearizable
+    }
+}
+
 /// One line of a history.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Event {
@@ -170,6 +202,8 @@ pub struct Event {
     pub time: u64,
     pub node: Option<u64>,
     pub error: Option<String>,
+    /// How the operation's read was served (`Linearizable` for writes).
+    pub mode: Mode,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -189,6 +223,23 @@ struct RawEvent {
     node: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(default, skip_serializing_if = "Mode::is_linearizable")]
+    mode: Mode,
+}
+
+/// The optional first line of a JSON-lines history.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    promise: String,
+}
+
+/// The header line that names `promise` (without the newline).
+pub fn header_line(promise: &str) -> String {
+    let header = RawHeader {
+        promise: promise.to_string(),
+    };
+    serde_json::to_string(&header).expect("headers always serialize")
 }
 
 impl Event {
@@ -203,6 +254,7 @@ impl Event {
             time: Some(self.time),
             node: self.node,
             error: self.error.clone(),
+            mode: self.mode,
         };
         serde_json::to_string(&raw).expect("events always serialize")
     }
@@ -228,6 +280,8 @@ pub struct History {
     pub events: Vec<Event>,
     /// 1-based line of each event, for errors and explanations.
     pub lines: Vec<usize>,
+    /// The promise the header line names, if the history has one.
+    pub promise: Option<String>,
 }
 
 impl History {
@@ -250,7 +304,11 @@ pub enum Format {
 pub fn parse(text: &str, format: Format) -> Result<History, HistoryError> {
     match format {
         Format::Jsonl => parse_jsonl_lines(text),
-        Format::Edn => crate::edn::parse_edn(text).map(|(events, lines)| History { events, lines }),
+        Format::Edn => crate::edn::parse_edn(text).map(|(events, lines)| History {
+            events,
+            lines,
+            promise: None,
+        }),
         Format::Auto => parse(text, detect(text)),
     }
 }
@@ -278,6 +336,13 @@ fn parse_jsonl_lines(text: &str) -> Result<History, HistoryError> {
             line: line_no,
             message,
         };
+        let first = history.events.is_empty() && history.promise.is_none();
+        if first {
+            if let Ok(header) = serde_json::from_str::<RawHeader>(line) {
+                history.promise = Some(header.promise);
+                continue;
+            }
+        }
         let raw: RawEvent =
             serde_json::from_str(line).map_err(|e| error(format!("not a history event: {e}")))?;
         let value = OpValue::from_json(&raw.f, &raw.value).map_err(error)?;
@@ -291,6 +356,7 @@ fn parse_jsonl_lines(text: &str) -> Result<History, HistoryError> {
             time: 0,
             node: raw.node,
             error: raw.error,
+            mode: raw.mode,
         });
     }
     assign_times(&mut history.events, &times)?;
@@ -471,6 +537,7 @@ mod tests {
             time: 1900,
             node: Some(2),
             error: None,
+            mode: Mode::Linearizable,
         };
         let line = event.to_json_line();
         assert_eq!(
@@ -497,12 +564,41 @@ mod tests {
             time: 5,
             node: None,
             error: None,
+            mode: Mode::Linearizable,
         })
         .collect::<Vec<_>>();
         for event in events {
             let line = event.to_json_line();
             assert_eq!(parse_jsonl(&line).unwrap(), vec![event], "{line}");
         }
+    }
+
+    #[test]
+    fn a_header_names_the_promise_and_modes_round_trip() {
+        let mut event = Event {
+            process: 1,
+            kind: EventKind::Ok,
+            key: Some("k".into()),
+            value: OpValue::Get(Some("a".into())),
+            time: 5,
+            node: Some(2),
+            error: None,
+            mode: Mode::Final,
+        };
+        let text = format!("{}\n{}\n", header_line("quorum"), event.to_json_line());
+        assert!(text.contains(r#""mode":"final""#), "{text}");
+        let history = parse(&text, Format::Auto).unwrap();
+        assert_eq!(history.promise.as_deref(), Some("quorum"));
+        assert_eq!(history.events, vec![event.clone()]);
+        assert_eq!(history.lines, vec![2]);
+        event.mode = Mode::Linearizable;
+        assert!(
+            !event.to_json_line().contains("mode"),
+            "the default is omitted"
+        );
+        // Only the first line may be a header.
+        let late = format!("{}\n{}\n", event.to_json_line(), header_line("quorum"));
+        assert_eq!(parse(&late, Format::Auto).unwrap_err().line, 2);
     }
 
     #[test]

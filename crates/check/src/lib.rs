@@ -18,7 +18,13 @@
 //!   Bouajjani et al.; [`session`]: Terry's four session guarantees.
 //! - [`list_append`]: Elle's list-append analysis (version orders from the longest read,
 //!   dependency cycles, lost/duplicated/phantom elements) over [`txn`]s.
-//! - [`convergence`]: eventual consistency's final agreement, single- and multi-value.
+//! - [`convergence`]: eventual consistency's final agreement, single- and multi-value, from
+//!   any history; [`final_reads`]: the same property judged from per-replica final reads, by
+//!   each resolver's rules.
+//! - [`promise`]: what a system promises (linearizable, ZAB's read modes, quorums,
+//!   multi-primary resolvers) and [`judge`], which the simulator and `quorate check` both use;
+//!   with [`ordered_reads`] (ZAB's sequential reads) and [`staleness`] (reads measured, not
+//!   judged).
 //! - [`report`]: one entry point, [`check`], for every [`Model`]; [`explain`]: shrinking a
 //!   violation to a small witness, text timelines and SVG.
 //! - [`generate`]: seeded histories that are linearizable by construction (benchmarks, tests).
@@ -32,6 +38,7 @@ pub mod causal;
 pub mod convergence;
 pub mod edn;
 pub mod explain;
+pub mod final_reads;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;
@@ -39,14 +46,18 @@ pub mod history;
 pub mod linearizability;
 pub mod list_append;
 pub mod model;
+pub mod ordered_reads;
+pub mod promise;
 pub mod report;
 pub mod sequential;
 pub mod session;
+pub mod staleness;
 pub mod txn;
 mod unique;
 
-pub use history::{Event, EventKind, HistoryError, OpValue, Operation};
+pub use history::{Event, EventKind, HistoryError, Mode, OpValue, Operation};
 pub use linearizability::{
     check_linearizable, check_linearizable_search, LinearizabilityReport, Verdict,
 };
+pub use promise::{judge, Judgement, ModelVerdict, Promise};
 pub use report::{check, Model, Report, Validity};

@@ -1194,6 +1194,7 @@ pub fn generate(operations: usize, keys: usize, processes: usize, seed: u64) -> 
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         };
         stamped.push((call, false, i, event(EventKind::Invoke, invoke, call)));
         stamped.push((ret, true, i, event(EventKind::Ok, done, ret)));

@@ -56,6 +56,7 @@ fn history(text: &str) -> Vec<Operation> {
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         };
         stamped.push((call, 2 * n, event(EventKind::Invoke, invoke.clone(), call)));
         match ret {

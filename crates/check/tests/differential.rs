@@ -136,6 +136,7 @@ fn random_history(
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         };
         let done = if kind == EventKind::Ok {
             done

@@ -28,6 +28,7 @@ impl H {
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         };
         self.0.push(event(EventKind::Invoke, invoke, at.0));
         self.0.push(event(done.0, done.1, at.1));
@@ -59,7 +60,11 @@ impl H {
         let mut events = self.0.clone();
         events.sort_by_key(|e| (e.time, e.kind != EventKind::Invoke));
         let lines = (1..=events.len()).collect();
-        History { events, lines }
+        History {
+            events,
+            lines,
+            promise: None,
+        }
     }
 
     fn report(&self) -> Report {
@@ -310,7 +315,11 @@ fn histories_it_cannot_judge_are_refused() {
 fn generated(operations: usize, keys: usize, processes: usize, seed: u64) -> History {
     let events = list_append::generate(operations, keys, processes, seed);
     let lines = (1..=events.len()).collect();
-    History { events, lines }
+    History {
+        events,
+        lines,
+        promise: None,
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use quorate_check::history::{self, Format, Operation};
 use quorate_check::linearizability::Limits;
 use quorate_check::report::{check_with, Options, Report};
 use quorate_check::session::{Guarantee, Guarantees};
-use quorate_check::{list_append, txn, Model, Validity};
+use quorate_check::{judge, list_append, txn, Judgement, Model, Promise, Validity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,14 +22,22 @@ use std::time::{Duration, Instant};
     list-append   Elle's analysis of appends and list reads (also Elle :txn histories):\n  \
                   dependency cycles (G0, G1c, G-single, G2), G1a, G1b, lost appends,\n  \
                   duplicated and phantom elements, non-prefix reads\n\n\
-Without --model: list-append for histories of appends and reads only (and Elle :txn\n\
-histories with appends or several micro-ops), linearizable otherwise.\n\n\
+Promises (--promise), what a system guarantees, judged as `quorate sim` judges its runs:\n  \
+    linearizable     every operation linearizable (raft, paxos, multipaxos, pb, chain, craq)\n  \
+    zab              linearizable writes and reads; sync and local reads in one order\n  \
+    quorum           linearizable (R + W > N); final reads of the replicas agree\n  \
+    quorum-sloppy    final reads agree; linearizability and stale reads measured\n  \
+    lww, version-vectors, crdt   multi-primary: final reads agree, the resolver's rules\n\n\
+Without --model or --promise: the promise the history's header names (`quorate sim\n\
+--history` writes one), else list-append for histories of appends and reads only (and\n\
+Elle :txn histories with appends or several micro-ops), linearizable otherwise.\n\n\
 Exit status: 0 valid, 1 invalid, 2 bad input, 3 unknown (time limit or nothing to judge).\n\n\
 Examples:\n  \
     quorate check h.jsonl\n  \
     quorate check knossos.edn --model sequential\n  \
     quorate check h.jsonl --model session --guarantees ryw,mr --svg why.svg\n  \
     quorate check h.jsonl --model convergence --json\n  \
+    quorate check h.jsonl --promise quorum-sloppy\n  \
     quorate check elle-history.edn --model list-append")]
 pub struct CheckArgs {
     /// A history: JSON lines (see README.md) or a Jepsen/Knossos EDN history.
@@ -37,6 +45,9 @@ pub struct CheckArgs {
     /// The consistency model to check against (default: see below).
     #[arg(long, value_enum)]
     model: Option<ModelArg>,
+    /// Judge the history by what a system promises (see below) instead of one model.
+    #[arg(long, value_parser = |s: &str| Promise::parse(s), conflicts_with = "model")]
+    promise: Option<Promise>,
     /// The file format; `auto` looks at the first form.
     #[arg(long, value_enum, default_value = "auto")]
     format: FormatArg,
@@ -149,6 +160,30 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         cancelled: &cancelled,
         memo_bytes_max: args.memory_limit,
     };
+    let recorded = match (&parsed.promise, args.model) {
+        (Some(name), None) => {
+            let promise = Promise::parse(name).map_err(anyhow::Error::msg)?;
+            Some(promise)
+        }
+        _ => None,
+    };
+    if let Some(promise) = args.promise.or(recorded) {
+        if args.promise.is_none() && !args.json {
+            println!(
+                "judging by the promise the history names: {} (--model M checks one model \
+                 instead)",
+                promise.name()
+            );
+        }
+        let judgement = judge(&parsed.events, promise, &limits);
+        return Ok(print_judgement(
+            &args,
+            promise,
+            &judgement,
+            operations.len(),
+            started,
+        ));
+    }
     let model = match args.model {
         None if list_append::is_list_append(&operations) => Model::ListAppend,
         None | Some(ModelArg::Linearizable) => Model::Linearizable,
@@ -265,4 +300,79 @@ fn finish(
         print!("{}", timeline(&witness));
     }
     Ok(ExitCode::from(code))
+}
+
+/// Prints what [`judge`] found (text or JSON) and turns it into the exit code.
+fn print_judgement(
+    args: &CheckArgs,
+    promise: Promise,
+    judgement: &Judgement,
+    checked: usize,
+    started: Instant,
+) -> ExitCode {
+    let elapsed = started.elapsed().as_secs_f64();
+    let validity = judgement.validity();
+    let (code, word) = match validity {
+        Validity::Valid => (0, "kept"),
+        Validity::Invalid => (1, "broken"),
+        Validity::Unknown => (3, "unknown"),
+    };
+    let satisfied = |s: Option<bool>| match s {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    if args.json {
+        let models: serde_json::Map<String, serde_json::Value> = judgement
+            .models
+            .iter()
+            .map(|m| {
+                let value = serde_json::json!({
+                    "satisfied": m.satisfied,
+                    "promised": m.promised,
+                });
+                (m.model.to_string(), value)
+            })
+            .collect();
+        let counters: serde_json::Map<String, serde_json::Value> = judgement
+            .counters
+            .iter()
+            .map(|(name, value)| (name.to_string(), serde_json::json!(value)))
+            .collect();
+        let json = serde_json::json!({
+            "promise": promise.name(),
+            "valid": match validity {
+                Validity::Valid => serde_json::json!(true),
+                Validity::Invalid => serde_json::json!(false),
+                Validity::Unknown => serde_json::json!("unknown"),
+            },
+            "models": models,
+            "violations": judgement.violations,
+            "counters": counters,
+            "operations": checked,
+            "elapsed_s": elapsed,
+        });
+        println!("{json}");
+        return ExitCode::from(code);
+    }
+    println!(
+        "promise {}: {word} ({checked} operations judged in {elapsed:.3}s)",
+        promise.name()
+    );
+    for m in &judgement.models {
+        let how = if m.promised { "promised" } else { "measured" };
+        println!("  {}: {} ({how})", m.model, satisfied(m.satisfied));
+    }
+    for violation in &judgement.violations {
+        println!("  violation: {violation}");
+    }
+    if !judgement.counters.is_empty() {
+        let counters: Vec<String> = judgement
+            .counters
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        println!("  measured: {}", counters.join(", "));
+    }
+    ExitCode::from(code)
 }

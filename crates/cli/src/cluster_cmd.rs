@@ -71,6 +71,11 @@ pub struct ClusterArgs {
     /// A name shared by the nodes (peers with another one are refused).
     #[arg(long, default_value = "quorate")]
     cluster_id: String,
+    /// TLS for clients and peers, with the certificates `quorate certs` wrote in DIR (an
+    /// empty or missing DIR gets a new development set first). Clients then connect with
+    /// `redis-cli --tls --cacert DIR/ca.pem`.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -107,7 +112,15 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     };
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let configs = match checked_configs(&args, &dir) {
+    let tls_dir = match &args.tls {
+        Some(tls) => Some(certificates(tls, args.nodes)?),
+        None => None,
+    };
+    let client_tls = match &tls_dir {
+        Some(tls) => Some(quorate_server::tls::client_config(&tls.join("ca.pem"))?),
+        None => None,
+    };
+    let configs = match checked_configs(&args, &dir, tls_dir.as_deref()) {
         Ok(configs) => configs,
         Err(e) => {
             if args.data_dir.is_none() {
@@ -145,14 +158,24 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
     let leader = runtime.block_on(async {
         let stop = interrupted.clone();
         let within = Duration::from_secs(15);
-        let probe = tokio::task::spawn_blocking(move || wait_for_leader(&addrs, within, &stop));
+        let tls = client_tls.clone();
+        let probe = tokio::task::spawn_blocking(move || {
+            wait_for_leader(&addrs, within, &stop, tls.as_ref())
+        });
         tokio::select! {
             found = probe => Some(found.ok().flatten()),
             _ = signals.next() => None,
         }
     });
     interrupted.store(true, Ordering::Relaxed);
-    let port = nodes[0].config.client_addr.port();
+    let port = match &tls_dir {
+        Some(tls) => format!(
+            "{} --tls --cacert {}",
+            nodes[0].config.client_addr.port(),
+            tls.join("ca.pem").display()
+        ),
+        None => nodes[0].config.client_addr.port().to_string(),
+    };
     match leader {
         Some(Some(Ready::Leader(id))) => {
             println!("leader: node {id}. Try: redis-cli -p {port} SET k v")
@@ -174,6 +197,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
             protocol: &args.protocol,
             leader: known,
             leaderless: matches!(leader, Some(Some(Ready::Leaderless))),
+            tls: client_tls,
         };
         runtime.block_on(supervise(&mut nodes, &mut signals, watch));
     }
@@ -209,9 +233,26 @@ impl Signals {
 }
 
 /// Every node's configuration, validated (tuning included) before any process starts.
-fn checked_configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> {
+/// The TLS directory for `cluster --tls DIR`, with a new development set written first if
+/// DIR holds none.
+fn certificates(dir: &Path, nodes: u64) -> anyhow::Result<PathBuf> {
+    if !dir.join("ca.pem").exists() {
+        crate::certs_cmd::write_set(dir, nodes)?;
+        println!("wrote development certificates to {}", dir.display());
+    }
+    Ok(dir.canonicalize()?)
+}
+
+fn checked_configs(
+    args: &ClusterArgs,
+    dir: &Path,
+    tls: Option<&Path>,
+) -> anyhow::Result<Vec<ServerConfig>> {
     check_membership(dir, args.nodes)?;
-    let configs = configs(args, dir)?;
+    let mut configs = configs(args, dir)?;
+    for config in &mut configs {
+        config.tls = tls.map(|tls| quorate_server::tls::TlsConfig::from_dir(tls, config.id));
+    }
     for config in &configs {
         config.validate().map_err(anyhow::Error::msg)?;
         quorate_server::check_tuning(config).map_err(anyhow::Error::msg)?;
@@ -422,12 +463,13 @@ fn wait_for_leader(
     nodes: &[(u64, SocketAddr)],
     within: Duration,
     interrupted: &AtomicBool,
+    tls: Option<&client::ClientTls>,
 ) -> Option<Ready> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
         let mut replicas = 0;
         for (id, addr) in nodes {
-            let Ok(fields) = client::info(*addr, Duration::from_millis(500)) else {
+            let Ok(fields) = client::info_over(*addr, Duration::from_millis(500), tls) else {
                 continue;
             };
             let role = |r: &str| fields.iter().any(|(k, v)| k == "role" && v == r);
@@ -451,6 +493,8 @@ struct Watch<'a> {
     /// The leader last printed.
     leader: Option<u64>,
     leaderless: bool,
+    /// How to reach TLS client ports, if the cluster uses TLS.
+    tls: Option<client::ClientTls>,
 }
 
 /// Waits for Ctrl-C or SIGTERM, reporting nodes that exit on their own and changes of leader
@@ -469,7 +513,8 @@ async fn supervise(nodes: &mut [Node], signals: &mut Signals, mut watch: Watch<'
                     .filter(|n| !n.exited)
                     .map(|n| (n.config.id, n.config.client_addr))
                     .collect();
-                let found = tokio::task::spawn_blocking(move || current_leader(&live))
+                let tls = watch.tls.clone();
+                let found = tokio::task::spawn_blocking(move || current_leader(&live, tls.as_ref()))
                     .await
                     .ok()
                     .flatten();
@@ -486,9 +531,9 @@ async fn supervise(nodes: &mut [Node], signals: &mut Signals, mut watch: Watch<'
 }
 
 /// The node that reports being the leader, asked once.
-fn current_leader(nodes: &[(u64, SocketAddr)]) -> Option<u64> {
+fn current_leader(nodes: &[(u64, SocketAddr)], tls: Option<&client::ClientTls>) -> Option<u64> {
     nodes.iter().find_map(|(id, addr)| {
-        let fields = client::info(*addr, Duration::from_millis(300)).ok()?;
+        let fields = client::info_over(*addr, Duration::from_millis(300), tls).ok()?;
         let leads = fields.iter().any(|(k, v)| k == "role" && v == "leader");
         leads.then_some(*id)
     })

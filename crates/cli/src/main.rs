@@ -1,5 +1,6 @@
 //! The `quorate` command.
 
+mod certs_cmd;
 mod check_cmd;
 mod cluster_cmd;
 mod explore_cmd;
@@ -25,6 +26,7 @@ use std::process::ExitCode;
     quorate sim --protocol multiprimary --resolve vv --seeds 500 --faults all\n  \
     quorate check knossos-history.edn --model sequential --svg why.svg\n  \
     quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
+    quorate cluster --tls certs/   # TLS; then: redis-cli --tls --cacert certs/ca.pem -p 6381\n  \
     quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \
     --client-addr 127.0.0.1:6381 --data-dir /var/lib/quorate/n1")]
 struct Cli {
@@ -53,6 +55,9 @@ enum Command {
     /// Jepsen in a box: a cluster of real node processes under a nemesis (kill -9, pauses,
     /// partitions, disk damage), concurrent clients, and their history checked.
     Torture(torture_cmd::TortureArgs),
+    /// Write a development CA and a certificate per node (for `serve --tls DIR` and
+    /// `cluster --tls DIR`).
+    Certs(certs_cmd::CertsArgs),
 }
 
 /// Exit status for bad input (usage errors, impossible options, unreadable files).
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Cluster(args) => cluster_cmd::run(args),
         Command::Torture(args) => torture_cmd::run(args),
+        Command::Certs(args) => certs_cmd::run(args),
     };
     match result {
         Ok(code) => code,

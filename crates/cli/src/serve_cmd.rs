@@ -3,6 +3,7 @@
 use anyhow::{anyhow, Context};
 use clap::Args;
 use quorate_server::config::parse_peers;
+use quorate_server::tls::TlsConfig;
 use quorate_server::{serve_by_name, FollowerMode, ServeError, ServerConfig, PROTOCOLS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,20 @@ pub struct ServeArgs {
     /// Largest key or value a client may write, in bytes [default: 1048576].
     #[arg(long)]
     value_max: Option<usize>,
+    /// TLS for clients and peers from a directory `quorate certs` wrote: ca.pem,
+    /// node-ID.pem and node-ID-key.pem. Clients then need TLS (redis-cli --tls --cacert
+    /// DIR/ca.pem); peers need a certificate from the same CA naming them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "tls_key", "tls_ca"])]
+    tls: Option<PathBuf>,
+    /// TLS with this node certificate (PEM; must name node-ID); needs --tls-key and --tls-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The node certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The cluster CA certificate (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 /// Builds the configuration from the file and the flags.
@@ -107,6 +122,18 @@ fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
     }
     if let Some(value_max) = args.value_max {
         config.value_max = value_max;
+    }
+    if let Some(dir) = args.tls {
+        config.tls = Some(TlsConfig::from_dir(&dir, config.id));
+    }
+    if let (Some(cert), Some(key), Some(ca)) = (args.tls_cert, args.tls_key, args.tls_ca) {
+        config.tls = Some(TlsConfig {
+            cert,
+            key,
+            ca,
+            clients: true,
+            peers: true,
+        });
     }
     config.validate()?;
     Ok(config)

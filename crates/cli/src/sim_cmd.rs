@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
+use quorate_check::Validity;
 use quorate_protocols::multiprimary::LwwClock;
 use quorate_protocols::quorum::{Preset, QuorumConfig};
 use quorate_sim::{
@@ -55,6 +56,15 @@ impl ProtocolName {
     }
 }
 
+/// What the simulated clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadName {
+    /// The KV mix of --ops.
+    Kv,
+    /// Gets and puts of unique values only (get=50,put=50).
+    Register,
+}
+
 /// The seed's quorum presets for five replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PresetName {
@@ -103,8 +113,9 @@ pub struct SimArgs {
     /// Replay exactly one seed (overrides --seeds).
     #[arg(long)]
     seed: Option<u64>,
-    /// Faults to inject: all, none, or a comma-separated list of
-    /// loss, duplicate, reorder, partition, crash, clock, disk.
+    /// Faults to inject: all, classic, none, or a comma-separated list of loss, duplicate,
+    /// reorder, partition, crash, clock, disk (these seven are `classic`), pause, crash-points
+    /// (`all` is classic plus these two), clock-beyond-bound, stale (opt-in only).
     #[arg(long, default_value = "all")]
     faults: String,
     /// Length of the fault phase in simulated time (e.g. 4s, 500ms); a liveness phase follows.
@@ -139,6 +150,11 @@ pub struct SimArgs {
     /// decides in polynomial time. Default: get=40,put=25,append=10,cas=20,delete=5.
     #[arg(long, value_name = "MIX")]
     ops: Option<String>,
+    /// The workload: kv (the --ops mix) or register (gets and puts only, every written value
+    /// unique: histories that `quorate check --model causal`, `session` and `convergence`
+    /// accept).
+    #[arg(long, value_enum, default_value = "kv")]
+    workload: WorkloadName,
     /// Skip the linearizability check of histories.
     #[arg(long)]
     no_check: bool,
@@ -249,6 +265,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| args.protocol.default_local_reads());
     if let Some(text) = &args.ops {
         config.workload.mix = parse_ops(text)?;
+    }
+    if args.workload == WorkloadName::Register {
+        if args.ops.is_some() {
+            bail!("--workload register is gets and puts only: leave out --ops");
+        }
+        config.workload.mix = parse_ops("get=50,put=50")?;
     }
     config.validate().map_err(anyhow::Error::msg)?;
     if args.seed.is_none() && (args.trace || args.history.is_some()) {
@@ -425,33 +447,41 @@ fn run_one<H: Harness>(
     let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
     let report = quorate_sim::run(harness, config, seed, trace);
     if let Some(path) = &args.history {
-        // Local reads promise no linearizability: the file holds what `quorate check` judges.
-        let modes = vec![(); report.history.len()];
-        let (history, _, _) =
-            quorate_sim::staleness::split_local_reads(&report.history, &report.local_reads, &modes);
-        let mut text = String::new();
-        for event in &history {
-            text += &event.to_json_line();
-            text.push('\n');
-        }
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write the history to {}", path.display()))?;
-        eprintln!(
-            "history: {} events written to {}{}",
-            history.len(),
-            path.display(),
-            if report.local_reads.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({} local reads left out: they may be stale by design)",
-                    report.local_reads.len()
-                )
-            }
-        );
+        write_history(&report, path)?;
     }
     eprintln!("trace hash: {:016x}", report.trace_hash);
     Ok(report)
+}
+
+/// Writes every event of the run, after a header naming the protocol's promise, and says how
+/// `quorate check` reproduces the run's verdict on it.
+fn write_history(report: &RunReport, path: &std::path::Path) -> anyhow::Result<()> {
+    let promise = report.promise.name();
+    let mut text = quorate_check::history::header_line(promise);
+    text.push('\n');
+    for event in &report.history {
+        text += &event.to_json_line();
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the history to {}", path.display()))?;
+    eprintln!(
+        "history: {} events written to {} (promise: {promise})",
+        report.history.len(),
+        path.display()
+    );
+    if let Some(judgement) = &report.judgement {
+        let verdict = match judgement.validity() {
+            Validity::Valid => "valid",
+            Validity::Invalid => "violated",
+            Validity::Unknown => "unknown",
+        };
+        eprintln!(
+            "history verdict: {verdict}; reproduce it with: quorate check {}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn run_batch<H: Harness>(harness: &H, config: &SimConfig, args: &SimArgs) -> Vec<RunReport> {
@@ -511,6 +541,9 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     }
     if let Some(ops) = &args.ops {
         command += &format!(" --ops {ops}");
+    }
+    if args.workload == WorkloadName::Register {
+        command += " --workload register";
     }
     if config.workload.local_reads > 0.0 {
         command += &format!(" --local-reads {}", config.workload.local_reads);
@@ -827,6 +860,8 @@ fn json_summary(protocol: &str, summary: &Summary, strict: bool) -> serde_json::
         "events_per_s": summary.events_per_second().round(),
         "sim_time_s": summary.sim_time as f64 / 1e9,
         "crashes": summary.crashes,
+        "crash_points": summary.crash_points,
+        "pauses": summary.pauses,
         "partitions": summary.partitions,
         "disk_faults": summary.disk_faults,
         "refused_starts": summary.refused_starts,

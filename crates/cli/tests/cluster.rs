@@ -183,6 +183,7 @@ impl Recorder {
             time: self.origin.elapsed().as_nanos() as u64,
             node: None,
             error,
+            mode: Default::default(),
         };
         self.events.lock().unwrap().push(event);
     }

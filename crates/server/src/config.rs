@@ -17,6 +17,13 @@
 //!
 //! [tuning]                             # the protocol's own knobs (see `served.rs`)
 //! heartbeat_interval_ms = 75
+//!
+//! [tls]                                # optional (see `tls.rs`); `quorate certs` writes these
+//! cert = "/etc/quorate/node-1.pem"     # names node-1 (SAN DNS), signed by the CA
+//! key = "/etc/quorate/node-1-key.pem"
+//! ca = "/etc/quorate/ca.pem"           # the cluster CA: peers must present a cert it signed
+//! clients = true                       # the client port accepts TLS only
+//! peers = true                         # mutual TLS between members
 //! ```
 
 use quorate_core::NodeId;
@@ -103,6 +110,10 @@ pub struct ServerConfig {
     /// connection slot).
     #[serde(default = "default_client_partial_timeout_ms")]
     pub client_partial_timeout_ms: u64,
+    /// Bytes of replies a client connection may owe (written but not yet taken by the
+    /// client) before it is closed (Redis's `client-output-buffer-limit`, hard limit).
+    #[serde(default = "default_client_output_buffer_max")]
+    pub client_output_buffer_max: usize,
     /// Close client connections idle this long with nothing in flight (Redis's `timeout`);
     /// 0, the default, never does.
     #[serde(default)]
@@ -113,6 +124,9 @@ pub struct ServerConfig {
     /// Named users with roles (see [`crate::auth`]).
     #[serde(default)]
     pub users: Vec<crate::auth::UserConfig>,
+    /// TLS for clients and peers; none when absent (see [`crate::tls`]).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
     #[serde(default)]
     pub tuning: toml::Table,
@@ -135,6 +149,9 @@ fn default_connections_max() -> usize {
 }
 fn default_client_partial_timeout_ms() -> u64 {
     10_000
+}
+fn default_client_output_buffer_max() -> usize {
+    64 << 20
 }
 fn default_pipeline_max() -> usize {
     64
@@ -200,6 +217,8 @@ impl ServerConfig {
             pipeline_max: default_pipeline_max(),
             client_partial_timeout_ms: default_client_partial_timeout_ms(),
             client_idle_timeout_ms: 0,
+            client_output_buffer_max: default_client_output_buffer_max(),
+            tls: None,
             requirepass: None,
             users: Vec::new(),
             inflight_max: default_inflight_max(),
@@ -243,6 +262,12 @@ impl ServerConfig {
         if let Some(pass) = &self.requirepass {
             out += &format!("requirepass = {}\n", toml::Value::from(pass.as_str()));
         }
+        if self.client_output_buffer_max != default_client_output_buffer_max() {
+            out += &format!(
+                "client_output_buffer_max = {}\n",
+                self.client_output_buffer_max
+            );
+        }
         out += "\n[peers]\n";
         for (id, addr) in &self.peers {
             out += &format!("{} = \"{addr}\"\n", id.0);
@@ -257,6 +282,17 @@ impl ServerConfig {
                 "\n[[users]]\nname = {}\npassword = {}\nrole = \"{role}\"\n",
                 toml::Value::from(user.name.as_str()),
                 toml::Value::from(user.password.as_str())
+            );
+        }
+        if let Some(tls) = &self.tls {
+            let path = |p: &Path| toml::Value::from(p.display().to_string());
+            out += &format!(
+                "\n[tls]\ncert = {}\nkey = {}\nca = {}\nclients = {}\npeers = {}\n",
+                path(&tls.cert),
+                path(&tls.key),
+                path(&tls.ca),
+                tls.clients,
+                tls.peers
             );
         }
         if !self.tuning.is_empty() {
@@ -305,6 +341,7 @@ impl ServerConfig {
             ("send_queue_max", self.send_queue_max),
             ("connections_max", self.connections_max),
             ("pipeline_max", self.pipeline_max),
+            ("client_output_buffer_max", self.client_output_buffer_max),
             (
                 "client_partial_timeout_ms",
                 self.client_partial_timeout_ms as usize,
@@ -398,6 +435,11 @@ mod tests {
             password: "r3ad".into(),
             role: crate::auth::Role::ReadOnly,
         }];
+        config.tls = Some(crate::tls::TlsConfig {
+            peers: false,
+            ..crate::tls::TlsConfig::from_dir(Path::new("/etc/quorate \"certs\""), 2)
+        });
+        config.client_output_buffer_max = 1 << 20;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n2.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
@@ -407,6 +449,8 @@ mod tests {
         assert_eq!(back.tuning, config.tuning);
         assert_eq!(back.requirepass, config.requirepass);
         assert_eq!(back.users, config.users);
+        assert_eq!(back.tls, config.tls);
+        assert_eq!(back.client_output_buffer_max, 1 << 20);
         config.users.push(config.users[0].clone());
         assert!(config
             .validate()

@@ -46,7 +46,10 @@
 //!    numbers, so a retried write applies once. A follower redirects (`MOVED`) or forwards the
 //!    request to the leader over the peer connection, as configured. Malformed input gets a
 //!    RESP error and never crashes the node.
-//! 6. **Operators** read `INFO` over RESP and Prometheus metrics over HTTP ([`metrics`]);
+//! 6. **TLS is optional** ([`tls`]). With a `[tls]` section, the client port speaks TLS only
+//!    and peers speak mutual TLS: each must present a certificate from the cluster CA that
+//!    names the member it claims to be.
+//! 7. **Operators** read `INFO` over RESP and Prometheus metrics over HTTP ([`metrics`]);
 //!    logs go through `tracing`.
 //!
 //! ## Guarantees
@@ -60,7 +63,7 @@
 //!
 //! ## Deliberately left out
 //!
-//! TLS and authentication, dynamic membership from the command line, Redis data types other
+//! Dynamic membership from the command line, Redis data types other
 //! than strings, key expiry, and transactions (MULTI/EXEC).
 //!
 //! ## Adding a protocol
@@ -78,6 +81,7 @@ pub mod resp;
 pub mod runtime;
 pub mod served;
 pub mod storage;
+pub mod tls;
 pub mod transport;
 
 mod node;

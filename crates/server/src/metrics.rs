@@ -82,6 +82,13 @@ pub struct Metrics {
     pub client_auth_failures: AtomicU64,
     /// Client connections closed for holding a partial command, or idling, too long.
     pub client_timeouts: AtomicU64,
+    /// Plain-text connections refused on a TLS-only client port.
+    pub client_tls_refused: AtomicU64,
+    /// Client TLS handshakes that failed (or did not finish in time).
+    pub client_tls_handshakes_failed: AtomicU64,
+    /// Client connections closed because their unsent replies outgrew
+    /// `client_output_buffer_max`.
+    pub client_output_buffer_closed: AtomicU64,
     pub client_redirects: AtomicU64,
     pub client_forwards: AtomicU64,
     /// Multi-primary writes refused for exceeding `max_siblings`.
@@ -91,6 +98,9 @@ pub struct Metrics {
     pub peer_messages_dropped: AtomicU64,
     pub peer_connects: AtomicU64,
     pub peer_handshakes_refused: AtomicU64,
+    /// Peer TLS handshakes refused or failed, either direction: a certificate from another
+    /// CA, or one that does not name the member it claims to be.
+    pub peer_tls_refused: AtomicU64,
     /// Inbound peer connections closed at once: too many handshakes in progress.
     pub peer_connections_refused: AtomicU64,
     /// Inbound peer connections closed because the same member connected again.
@@ -267,6 +277,24 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "client_tls_refused_total",
+            "Plain-text connections refused on a TLS-only client port.",
+            &self.client_tls_refused,
+        );
+        counter(
+            &mut out,
+            "client_tls_handshakes_failed_total",
+            "Client TLS handshakes that failed or timed out.",
+            &self.client_tls_handshakes_failed,
+        );
+        counter(
+            &mut out,
+            "client_output_buffer_closed_total",
+            "Client connections closed: unsent replies exceeded client_output_buffer_max.",
+            &self.client_output_buffer_closed,
+        );
+        counter(
+            &mut out,
             "client_requests_total",
             "Client commands received.",
             &self.client_requests,
@@ -330,6 +358,12 @@ impl Metrics {
             "peer_handshakes_refused_total",
             "Inbound peer handshakes refused.",
             &self.peer_handshakes_refused,
+        );
+        counter(
+            &mut out,
+            "peer_tls_refused_total",
+            "Peer TLS handshakes refused: certificate from another CA or naming another member.",
+            &self.peer_tls_refused,
         );
         counter(
             &mut out,

@@ -6,6 +6,7 @@ use crate::resp::Listener;
 use crate::runtime::{Inboxes, NodeHandle, Runtime};
 use crate::served::{ClientModel, ServedProtocol};
 use crate::storage::{Options, Persister, Storage, StorageError};
+use crate::tls::Tls;
 use crate::transport::{accept_loop, spawn_outbound, Inbound, PeerContext};
 use quorate_core::{NodeId, Protocol};
 use quorate_protocols::multipaxos::MultiPaxos;
@@ -54,6 +55,8 @@ pub enum ServeError {
     },
     #[error("cannot start: {0}")]
     Recovery(String),
+    #[error("cannot start: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("stopped: {0}")]
     Failed(String),
 }
@@ -122,6 +125,10 @@ pub async fn serve<P: ServedProtocol>(
     config.validate()?;
     let me = config.node_id();
     let (name, node, model) = build::<P>(&config)?;
+    let tls = match &config.tls {
+        Some(tls) => Tls::load(tls)?,
+        None => Tls::none(),
+    };
     // Storage first: damage must be reported as such, whatever else is wrong.
     let (storage, records) = recover::<P>(name, &config).await?;
     let peer_listener = bind("peers", config.peers[&me]).await?;
@@ -142,6 +149,7 @@ pub async fn serve<P: ServedProtocol>(
         metrics: metrics.clone(),
         client_addrs: Mutex::new(BTreeMap::new()),
         inbound: Inbound::new(config.peer_frame_max),
+        tls,
     });
     let (persisted_tx, persisted) = mpsc::unbounded_channel();
     let persister = Persister::start(storage, persisted_tx, metrics.clone());

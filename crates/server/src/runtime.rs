@@ -494,6 +494,7 @@ mod tests {
             metrics,
             client_addrs: Default::default(),
             inbound: crate::transport::Inbound::new(1 << 20),
+            tls: crate::tls::Tls::none(),
         });
         let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx);
         let (_peer_tx, peer_rx) = mpsc::channel(16);

@@ -570,3 +570,49 @@ fn passwords_and_roles_are_enforced_for_a_real_redis_client() {
         "{reply}"
     );
 }
+
+/// A client that pipelines large GETs and never reads owes the node ever more reply bytes;
+/// past `client_output_buffer_max` the node closes it instead of holding them (before the
+/// bound, the node kept every reply it could not send).
+#[test]
+fn a_client_that_never_reads_is_closed_at_the_output_buffer_limit() {
+    use std::io::{Read, Write};
+    let cluster = TestCluster::start(1, |c| c.client_output_buffer_max = 1 << 20);
+    let mut conn = cluster.redis(0);
+    let value = vec![b'x'; 256 << 10];
+    let _: () = conn.set("big", &value).unwrap();
+    // 400 GETs owe 100 MiB of replies: more than the kernel's socket buffers and the limit.
+    let gets = 400;
+    let mut stream = std::net::TcpStream::connect(cluster.client_addr(0)).unwrap();
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(gets);
+    stream.write_all(&request).unwrap();
+    let (_, body) = http_get(cluster.metrics_addr(0), "/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut body = body;
+    while !body.contains("quorate_client_output_buffer_closed_total 1")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        body = http_get(cluster.metrics_addr(0), "/metrics").1;
+    }
+    assert!(
+        body.contains("quorate_client_output_buffer_closed_total 1"),
+        "the node did not close the connection that owes it {gets} replies"
+    );
+    // What the client can still read is what had reached its socket: far from all replies.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        received += n;
+    }
+    assert!(
+        received < gets * value.len() / 2,
+        "received {received} bytes: the connection was not cut short"
+    );
+    // The node itself carries on.
+    let back: Vec<u8> = cluster.redis(0).get("big").unwrap();
+    assert_eq!(back.len(), value.len());
+}

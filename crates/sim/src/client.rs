@@ -13,7 +13,7 @@
 use crate::harness::{ClientOps, Harness};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
-use quorate_check::{Event as HistoryEvent, EventKind};
+use quorate_check::{Event as HistoryEvent, EventKind, Mode};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
 use quorate_core::crdt::CrdtValue;
@@ -58,6 +58,9 @@ pub(crate) struct Pending {
     pub op: Op,
     /// How a GET asks to be served (`Linearizable` for writes).
     pub read: ReadMode,
+    /// How the history records it: the read mode, or `AnyReplica` for a read sent to a
+    /// random node (see `draw_local_read`).
+    pub mode: Mode,
     pub key: usize,
     pub invoked: u64,
     pub deadline: u64,
@@ -220,9 +223,10 @@ impl<H: Harness> Simulation<'_, H> {
             self.new_process(slot);
         }
         let (op, key, mut read) = self.next_op(slot);
+        let mut mode = history_mode(read);
         if read == ReadMode::Linearizable && self.draw_local_read(slot, &op) {
             read = ReadMode::Local;
-            self.local_reads.push(self.history.len());
+            mode = Mode::AnyReplica;
         }
         let fresh = self.fresh_session_id(slot);
         let client = &mut self.clients[slot];
@@ -240,6 +244,7 @@ impl<H: Harness> Simulation<'_, H> {
             awaiting: false,
             op,
             read,
+            mode,
             key,
             invoked: self.now,
             deadline,
@@ -538,8 +543,7 @@ impl<H: Harness> Simulation<'_, H> {
         self.record_full(process, kind, pending, output, node, None);
     }
 
-    /// Appends an event of `pending`'s operation to the history, and its read mode to the
-    /// parallel list of read modes.
+    /// Appends an event of `pending`'s operation to the history.
     fn record_full(
         &mut self,
         process: u64,
@@ -549,24 +553,22 @@ impl<H: Harness> Simulation<'_, H> {
         node: Option<u64>,
         error: Option<String>,
     ) {
-        let (op, read) = (pending.op.clone(), pending.read);
-        self.record_op(process, kind, &op, read, output, node, error);
+        let (op, mode) = (pending.op.clone(), pending.mode);
+        self.record_op(process, kind, &op, mode, output, node, error);
     }
 
-    /// Appends an event of `op` (served in `read` mode) to the history, and the mode to the
-    /// parallel list of read modes.
+    /// Appends an event of `op` (recorded with `mode`) to the history.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_op(
         &mut self,
         process: u64,
         kind: EventKind,
         op: &Op,
-        read: ReadMode,
+        mode: Mode,
         output: Option<&Output>,
         node: Option<u64>,
         error: Option<String>,
     ) {
-        self.read_modes.push(read);
         let value = crate::workload::op_value(op, output);
         self.history.push(HistoryEvent {
             process,
@@ -576,6 +578,16 @@ impl<H: Harness> Simulation<'_, H> {
             time: self.now,
             node,
             error,
+            mode,
         });
+    }
+}
+
+/// How the history records a read asked for in `read` mode.
+fn history_mode(read: ReadMode) -> Mode {
+    match read {
+        ReadMode::Linearizable => Mode::Linearizable,
+        ReadMode::Sync => Mode::Sync,
+        ReadMode::Local => Mode::Local,
     }
 }

@@ -1,10 +1,8 @@
 //! How a protocol plugs into the simulator.
 
 use crate::config::SimConfig;
-use quorate_check::history::pair;
-use quorate_check::linearizability::{check_linearizable, Limits};
-use quorate_check::{Event as HistoryEvent, Verdict};
-use quorate_core::{Invariants, NodeId, Protocol, ReadMode};
+use quorate_check::{Operation, Promise};
+use quorate_core::{Invariants, NodeId, Protocol};
 use quorate_protocols::primary_backup::{Replica, ReplicaConfig, Topology, ViewSafety};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
@@ -70,11 +68,11 @@ pub trait Harness: Sync {
         config.clone()
     }
 
-    /// Checks the client history of a run against the consistency the protocol promises,
-    /// returning the verdict and any violations. The default is linearizability of every
-    /// operation; protocols that promise less (stale reads, eventual consistency) override it.
-    fn check_history(&self, history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
-        linearizability(history, limits)
+    /// What the protocol promises about its histories: the end of every run judges the history
+    /// with [`quorate_check::judge`] under this promise, as `quorate check --promise` does.
+    /// The default is linearizability of every operation.
+    fn promise(&self) -> Promise {
+        Promise::Linearizable
     }
 
     /// The largest clock drift, in parts per million of true time, that the protocol's safety
@@ -94,20 +92,6 @@ pub trait Harness: Sync {
     /// next change from. `None` if the protocol has no membership changes.
     fn configuration(&self, _node: &Self::Node) -> Option<Configuration> {
         None
-    }
-
-    /// Like [`Harness::check_history`], also given the read mode of each event's operation
-    /// (`read_modes[i]` belongs to `history[i]`; writes are `Linearizable`), which the history
-    /// format does not record. The simulator calls this one; protocols whose promise depends
-    /// on the read mode (ZAB) override it, the others inherit `check_history`.
-    fn check_history_with_modes(
-        &self,
-        history: &[HistoryEvent],
-        read_modes: &[ReadMode],
-        limits: &Limits,
-    ) -> HistoryVerdict {
-        let _ = read_modes;
-        self.check_history(history, limits)
     }
 
     /// How this protocol's durable records reach the simulated disk. `Some`: encoded, written
@@ -132,29 +116,28 @@ pub trait Harness: Sync {
     }
 
     /// After the liveness phase, let the cluster run this long without clients, then read
-    /// every key on every node with [`ReadMode::Local`](quorate_core::ReadMode) (final reads,
+    /// every key on every node that replicates it (see [`Harness::replicates`]) with
+    /// [`ReadMode::Local`](quorate_core::ReadMode) (final reads,
     /// recorded by processes numbered from [`FINAL_READ_PROCESS`]). `None`: no final reads.
     fn final_reads(&self) -> Option<Duration> {
         None
     }
 
-    /// Checks a whole run: the history (with each event's read mode), with what the
-    /// cluster-wide checkers recorded. Reports every consistency model checked, promised or
-    /// only measured. The default checks [`Harness::check_history_with_modes`] and reports it
-    /// as the promised model "linearizable".
-    fn check_run(
+    /// Whether node `node` (1-based) is one of `key`'s replicas, whose final reads must agree.
+    /// Final reads of other nodes run but are not recorded. Default: every node.
+    fn replicates(&self, _key: &str, _node: u64) -> bool {
+        true
+    }
+
+    /// Measurements beyond the history: what the cluster-wide checkers recorded (the stamps
+    /// last-write-wins compared, for example), given the paired client operations. They never
+    /// change the verdict, which is the history's alone.
+    fn measure(
         &self,
-        history: &[HistoryEvent],
-        read_modes: &[ReadMode],
+        _ops: &[Operation],
         _invariants: &Self::Invariants,
-        limits: &Limits,
-    ) -> RunCheck {
-        let found = self.check_history_with_modes(history, read_modes, limits);
-        RunCheck {
-            models: vec![ModelCheck::promised("linearizable", &found.verdict)],
-            violations: found.violations,
-            counters: Vec::new(),
-        }
+    ) -> Vec<(&'static str, u64)> {
+        Vec::new()
     }
 }
 
@@ -167,8 +150,9 @@ pub struct Configuration {
     pub learners: Vec<NodeId>,
 }
 
-/// History processes at and above this number are the simulator's final reads: process
-/// `FINAL_READ_PROCESS + i` reads every key on node `i + 1`.
+/// History processes at and above this number are the simulator's final reads (recorded with
+/// [`quorate_check::Mode::Final`]): process `FINAL_READ_PROCESS + i` reads every key on node
+/// `i + 1`.
 pub const FINAL_READ_PROCESS: u64 = 1 << 40;
 
 /// The operations simulated clients issue.
@@ -189,93 +173,7 @@ pub enum ClientOps {
 }
 
 /// The verdict on one consistency model for one run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelCheck {
-    pub model: &'static str,
-    /// `Some(true)`: the history satisfies the model; `None`: the check could not decide.
-    pub satisfied: Option<bool>,
-    /// Whether the protocol promises the model (a failure is then a violation) or the run
-    /// only measures it.
-    pub promised: bool,
-}
-
-impl ModelCheck {
-    pub fn promised(model: &'static str, verdict: &Verdict) -> ModelCheck {
-        ModelCheck {
-            model,
-            satisfied: satisfied(verdict),
-            promised: true,
-        }
-    }
-
-    pub fn measured(model: &'static str, verdict: &Verdict) -> ModelCheck {
-        ModelCheck {
-            model,
-            satisfied: satisfied(verdict),
-            promised: false,
-        }
-    }
-}
-
-fn satisfied(verdict: &Verdict) -> Option<bool> {
-    match verdict {
-        Verdict::Linearizable => Some(true),
-        Verdict::NotLinearizable => Some(false),
-        Verdict::Unknown => None,
-    }
-}
-
-/// What the end-of-run checks found.
-#[derive(Clone, Debug, Default)]
-pub struct RunCheck {
-    pub models: Vec<ModelCheck>,
-    pub violations: Vec<String>,
-    /// Measurements for the summary (stale reads, writes LWW discarded, ...).
-    pub counters: Vec<(&'static str, u64)>,
-}
-
-/// What the end-of-run history check found.
-#[derive(Clone, Debug)]
-pub struct HistoryVerdict {
-    pub verdict: Verdict,
-    pub violations: Vec<String>,
-}
-
-/// Checks a whole history for linearizability, key by key, explaining a violation.
-pub fn linearizability(history: &[HistoryEvent], limits: &Limits) -> HistoryVerdict {
-    let operations = match pair(history) {
-        Ok(operations) => operations,
-        Err(e) => {
-            return HistoryVerdict {
-                verdict: Verdict::Unknown,
-                violations: vec![format!("the simulator recorded a malformed history: {e}")],
-            }
-        }
-    };
-    let report = check_linearizable(&operations, limits);
-    let mut violations = Vec::new();
-    if report.verdict == Verdict::NotLinearizable {
-        let mut detail = format!(
-            "linearizability: no linearization of key {:?}",
-            report.key.as_deref().unwrap_or("-")
-        );
-        if let Some(stuck) = report.stuck {
-            detail += &format!(
-                "; after linearizing {} operations, {} returned before it could take effect",
-                report.linearized.len(),
-                operations[stuck]
-            );
-        }
-        if let Some(why) = &report.explanation {
-            detail += &format!("; {why}");
-        }
-        violations.push(detail);
-    }
-    HistoryVerdict {
-        verdict: report.verdict,
-        violations,
-    }
-}
+pub use quorate_check::ModelVerdict as ModelCheck;
 
 /// Raft with every production feature on: pre-vote, check-quorum, ReadIndex, leases (with a
 /// 5% clock-drift bound the simulator honours), follower reads. The snapshot threshold, chunk

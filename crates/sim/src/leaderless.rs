@@ -1,5 +1,5 @@
 //! The leaderless protocols as the simulator runs them: the quorum store and multi-primary
-//! replication, each with the consistency checks that fit what it promises.
+//! replication, each with the promise it makes ([`quorate_check::promise`] judges it):
 //!
 //! | harness | promised | measured |
 //! |---|---|---|
@@ -9,12 +9,10 @@
 //! | multi-primary, CRDTs | convergence; no acknowledged update lost | |
 //! | multi-primary, LWW | convergence | acknowledged puts LWW discarded, with HLC and with wall clocks |
 
-use crate::convergence::{self, LwwStamps};
-use crate::harness::{linearizability, ClientOps, DiskCodec, Harness, ModelCheck, RunCheck};
-use quorate_check::history::pair;
-use quorate_check::linearizability::Limits;
-use quorate_check::{Event as HistoryEvent, Operation, Verdict};
-use quorate_core::{NodeId, ReadMode};
+use crate::harness::{ClientOps, DiskCodec, Harness};
+use quorate_check::final_reads::{self, LwwStamps};
+use quorate_check::{Operation, Promise};
+use quorate_core::NodeId;
 use quorate_protocols::multiprimary::{
     MultiPrimary, MultiPrimaryConfig, MultiPrimarySafety, Resolution,
 };
@@ -26,19 +24,6 @@ use std::time::Duration;
 /// How long the cluster runs without clients before final reads: several anti-entropy rounds
 /// with every peer.
 const SETTLE: Duration = Duration::from_secs(2);
-
-/// Pairs the client events of a history; a malformed history is itself a violation.
-fn client_operations(history: &[HistoryEvent]) -> Result<Vec<Operation>, String> {
-    pair(history).map_err(|e| format!("the simulator recorded a malformed history: {e}"))
-}
-
-fn verdict(ok: bool) -> Verdict {
-    if ok {
-        Verdict::Linearizable
-    } else {
-        Verdict::NotLinearizable
-    }
-}
 
 /// The quorum store, on a cluster of `nodes`.
 #[derive(Clone, Debug)]
@@ -97,44 +82,16 @@ impl Harness for QuorumHarness {
         Some(SETTLE)
     }
 
-    fn check_run(
-        &self,
-        history: &[HistoryEvent],
-        _read_modes: &[ReadMode],
-        _invariants: &QuorumSafety,
-        limits: &Limits,
-    ) -> RunCheck {
-        let (clients, finals) = convergence::split_final_reads(history);
-        let linearizable = linearizability(&clients, limits);
-        let promised = self.config.linearizable();
-        let mut check = RunCheck::default();
-        if promised {
-            check.violations.extend(linearizable.violations);
-            check
-                .models
-                .push(ModelCheck::promised("linearizable", &linearizable.verdict));
+    fn replicates(&self, key: &str, node: u64) -> bool {
+        self.replicas(key).contains(&node)
+    }
+
+    fn promise(&self) -> Promise {
+        if self.config.linearizable() {
+            Promise::Quorum
         } else {
-            check
-                .models
-                .push(ModelCheck::measured("linearizable", &linearizable.verdict));
+            Promise::QuorumSloppy
         }
-        let ops = match client_operations(&clients) {
-            Ok(ops) => ops,
-            Err(why) => {
-                check.violations.push(why);
-                return check;
-            }
-        };
-        let (agreed, mut violations) = convergence::agreement(&finals, |key| self.replicas(key));
-        violations.extend(convergence::registers_justified(&ops, &agreed));
-        check.models.push(ModelCheck::promised(
-            "convergence",
-            &verdict(violations.is_empty()),
-        ));
-        check.violations.extend(violations);
-        let (reads, stale) = convergence::stale_reads(&ops);
-        check.counters = vec![("reads_checked", reads), ("stale_reads", stale)];
-        check
     }
 }
 
@@ -169,7 +126,11 @@ impl MultiPrimaryHarness {
     }
 
     /// Acknowledged puts LWW discarded, under both clocks.
-    fn lww_counters(&self, ops: &[Operation], invariants: &MultiPrimarySafety) -> RunCheck {
+    fn lww_counters(
+        &self,
+        ops: &[Operation],
+        invariants: &MultiPrimarySafety,
+    ) -> Vec<(&'static str, u64)> {
         let stamps: BTreeMap<String, LwwStamps> = invariants
             .lww_writes()
             .iter()
@@ -183,15 +144,12 @@ impl MultiPrimaryHarness {
                 Some((value, stamps))
             })
             .collect();
-        let (acked, by_hlc, by_wall) = convergence::lww_discards(ops, &stamps);
-        RunCheck {
-            counters: vec![
-                ("lww_puts_acked", acked),
-                ("lww_discarded_hlc", by_hlc),
-                ("lww_discarded_wall_clock", by_wall),
-            ],
-            ..RunCheck::default()
-        }
+        let (acked, by_hlc, by_wall) = final_reads::lww_discards(ops, &stamps);
+        vec![
+            ("lww_puts_acked", acked),
+            ("lww_discarded_hlc", by_hlc),
+            ("lww_discarded_wall_clock", by_wall),
+        ]
     }
 }
 
@@ -237,58 +195,22 @@ impl Harness for MultiPrimaryHarness {
         Some(SETTLE)
     }
 
-    fn check_run(
+    fn promise(&self) -> Promise {
+        match self.mode {
+            ResolveMode::Lww => Promise::Lww,
+            ResolveMode::VersionVectors => Promise::VersionVectors,
+            ResolveMode::Crdt => Promise::Crdt,
+        }
+    }
+
+    fn measure(
         &self,
-        history: &[HistoryEvent],
-        _read_modes: &[ReadMode],
+        ops: &[Operation],
         invariants: &MultiPrimarySafety,
-        _limits: &Limits,
-    ) -> RunCheck {
-        let (clients, finals) = convergence::split_final_reads(history);
-        let ops = match client_operations(&clients) {
-            Ok(ops) => ops,
-            Err(why) => {
-                return RunCheck {
-                    violations: vec![why],
-                    ..RunCheck::default()
-                }
-            }
-        };
-        let (agreed, mut violations) = convergence::agreement(&finals, |_| {
-            // Every node replicates every key.
-            finals.values().flatten().map(|r| r.node).collect()
-        });
-        let mut check = match self.mode {
-            ResolveMode::Lww => {
-                violations.extend(convergence::registers_justified(&ops, &agreed));
-                self.lww_counters(&ops, invariants)
-            }
-            ResolveMode::VersionVectors => {
-                let lost = convergence::causal_no_lost_writes(&ops, &agreed);
-                let mut check = RunCheck::default();
-                check.models.push(ModelCheck::promised(
-                    "no_lost_writes",
-                    &verdict(lost.is_empty()),
-                ));
-                violations.extend(lost);
-                check
-            }
-            ResolveMode::Crdt => {
-                let lost = convergence::crdt_no_lost_updates(&ops, &agreed);
-                let mut check = RunCheck::default();
-                check.models.push(ModelCheck::promised(
-                    "no_lost_writes",
-                    &verdict(lost.is_empty()),
-                ));
-                violations.extend(lost);
-                check
-            }
-        };
-        let converged = !violations.iter().any(|v| v.starts_with("convergence"));
-        check
-            .models
-            .insert(0, ModelCheck::promised("convergence", &verdict(converged)));
-        check.violations = violations;
-        check
+    ) -> Vec<(&'static str, u64)> {
+        match self.mode {
+            ResolveMode::Lww => self.lww_counters(ops, invariants),
+            ResolveMode::VersionVectors | ResolveMode::Crdt => Vec::new(),
+        }
     }
 }

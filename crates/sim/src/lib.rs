@@ -12,10 +12,12 @@
 //!   that lose every write not yet fsynced (or keep an arbitrary prefix of them); clock offsets
 //!   and drift; slow fsyncs. Intensities are drawn per seed (swarm testing).
 //! - **Checks after every step**: the node's own invariants and the protocol's cluster-wide
-//!   safety properties. At the end, the history is checked against what the protocol
-//!   promises: linearizability by default, per read mode where it differs (ZAB); the
-//!   `ReadMode::Local` reads sent to random replicas (`Workload::local_reads`) are left out
-//!   and their staleness is measured instead ([`staleness`]).
+//!   safety properties. At the end, the history is judged by what the protocol promises
+//!   ([`Harness::promise`]) with [`quorate_check::judge`], the function `quorate check
+//!   --promise` calls on an exported history: linearizability by default, per read mode where
+//!   it differs (ZAB), convergence of final reads (leaderless); the reads sent to random
+//!   replicas (`Workload::local_reads`) are measured for staleness instead. Every event
+//!   records its read mode, so the exported history carries all the judge needs.
 //! - **Reconfiguration** (`SimConfig::reconfig`): spare nodes start outside the cluster, and a
 //!   nemesis adds and removes members, promotes learners, replaces the voters wholesale and
 //!   transfers leadership while the other faults go on (for harnesses that support it).
@@ -24,22 +26,19 @@
 //! - **Final reads** (protocols that ask for them, see [`Harness::final_reads`]): the cluster
 //!   settles without clients, then every key is read on every node, so that convergence can
 //!   be checked.
-//! - **Consistency models** ([`Harness::check_run`]): each run reports the models it was
-//!   checked against, promised (a failure is a violation) or only measured.
+//! - **Consistency models**: each run reports the models its promise checked, promised (a
+//!   failure is a violation) or only measured.
 
 pub mod config;
-pub mod convergence;
 pub mod explore;
 pub mod harness;
 pub mod leaderless;
 pub mod report;
 pub mod rng;
-pub mod staleness;
 
 mod client;
 mod nemesis;
 mod node;
-mod ordered_reads;
 mod paxos_harness;
 mod queue;
 mod reconfig;
@@ -49,8 +48,8 @@ mod zab;
 
 pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{
-    linearizability, ChainHarness, ClientOps, Configuration, DiskCodec, Harness, HistoryVerdict,
-    ModelCheck, PrimaryBackupHarness, RaftHarness, RunCheck, FINAL_READ_PROCESS,
+    ChainHarness, ClientOps, Configuration, DiskCodec, Harness, ModelCheck, PrimaryBackupHarness,
+    RaftHarness, FINAL_READ_PROCESS,
 };
 pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
@@ -114,7 +113,6 @@ pub fn run_many<H: Harness>(
                 let mut report = run(harness, config, *seed, None);
                 lock(running).retain(|(s, _)| s != seed);
                 report.history = Vec::new(); // Keep memory flat over many seeds.
-                report.local_reads = Vec::new();
                 if sender.send((index, report)).is_err() {
                     break;
                 }

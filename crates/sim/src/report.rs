@@ -2,9 +2,9 @@
 
 use crate::harness::{Harness, ModelCheck};
 use crate::simulation::Simulation;
-use crate::staleness::split_local_reads;
+use quorate_check::history::pair;
 use quorate_check::linearizability::Limits;
-use quorate_check::{Event as HistoryEvent, EventKind, Verdict};
+use quorate_check::{judge, Event as HistoryEvent, EventKind, Judgement, Mode, Promise, Verdict};
 use quorate_core::Invariants;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,6 +19,10 @@ pub struct RunStats {
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub crashes: u64,
+    /// Of the crashes, those placed at crash points (see `Faults::crash_points`).
+    pub crash_points: u64,
+    /// Process pauses (see `Faults::pause`).
+    pub pauses: u64,
     pub partitions: u64,
     /// Disk faults that damaged fsynced data (flipped bits, lost files, failing reads), and
     /// starts that recovery refused because of them.
@@ -70,15 +74,20 @@ pub struct RunReport {
     pub linearizable: Option<Verdict>,
     /// Every consistency model the end-of-run checks judged (empty when not checked).
     pub models: Vec<ModelCheck>,
+    /// What the protocol promises; the history was judged by it.
+    pub promise: Promise,
+    /// The judgement of the history alone (`None` when not checked): what
+    /// `quorate check --promise` says of the exported history. `violations` adds what the
+    /// run's own checks found.
+    pub judgement: Option<Judgement>,
     /// The protocol checker's named counters (see `Invariants::counters`).
     pub counters: BTreeMap<String, u64>,
     /// Wall time the simulation took (excluding the history check).
     pub wall: Duration,
     /// Wall time of the history check.
     pub check_wall: Duration,
+    /// Every event, with its read mode: what `quorate sim --history` exports.
     pub history: Vec<HistoryEvent>,
-    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
-    pub local_reads: Vec<usize>,
 }
 
 pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Instant) -> RunReport {
@@ -97,20 +106,10 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
-    // Local reads sent to random replicas may be stale by design: measured, not judged.
-    let (checked, checked_modes, staleness) =
-        split_local_reads(&sim.history, &sim.local_reads, &sim.read_modes);
-    if !sim.local_reads.is_empty() {
-        counters.insert("local_reads".into(), staleness.reads);
-        counters.insert("local_reads_stale".into(), staleness.stale);
-        counters.insert("local_reads_writes_behind".into(), staleness.writes_behind);
-        counters.insert(
-            "local_reads_writes_behind_max".into(),
-            staleness.writes_behind_max,
-        );
-    }
+    let promise = sim.harness.promise();
     let mut models = Vec::new();
     let mut linearizable = None;
+    let mut judgement = None;
     if sim.config.check_history {
         let deadline = Instant::now() + sim.config.check_time_limit;
         let cancelled = move || Instant::now() > deadline;
@@ -118,11 +117,15 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
             cancelled: &cancelled,
             ..Limits::default()
         };
-        let found = sim
+        let found = judge(&sim.history, promise, &limits);
+        violations.extend(found.violations.iter().cloned());
+        for (name, value) in &found.counters {
+            *counters.entry(name.to_string()).or_default() += value;
+        }
+        for (name, value) in sim
             .harness
-            .check_run(&checked, &checked_modes, &sim.invariants, &limits);
-        violations.extend(found.violations);
-        for (name, value) in found.counters {
+            .measure(&client_operations(&sim.history), &sim.invariants)
+        {
             *counters.entry(name.to_string()).or_default() += value;
         }
         linearizable = found
@@ -134,7 +137,8 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
                 Some(false) => Verdict::NotLinearizable,
                 None => Verdict::Unknown,
             });
-        models = found.models;
+        models = found.models.clone();
+        judgement = Some(found);
     }
     RunReport {
         protocol: sim.harness.name(),
@@ -148,12 +152,24 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         trace_hash: sim.trace_hash(),
         linearizable,
         models,
+        promise,
+        judgement,
         counters,
         wall,
         check_wall: check_started.elapsed(),
         history: sim.history,
-        local_reads: sim.local_reads,
     }
+}
+
+/// The client operations of `history` (final reads and reads of random replicas left out),
+/// for the harness's own measurements; none when the history does not pair.
+fn client_operations(history: &[HistoryEvent]) -> Vec<quorate_check::Operation> {
+    let clients: Vec<HistoryEvent> = history
+        .iter()
+        .filter(|e| !matches!(e.mode, Mode::Final | Mode::AnyReplica))
+        .cloned()
+        .collect();
+    pair(&clients).unwrap_or_default()
 }
 
 impl RunReport {
@@ -172,11 +188,12 @@ impl RunReport {
             trace_hash: 0,
             linearizable: None,
             models: Vec::new(),
+            promise: Promise::Linearizable,
+            judgement: None,
             counters: BTreeMap::new(),
             wall,
             check_wall: Duration::ZERO,
             history: Vec::new(),
-            local_reads: Vec::new(),
         }
     }
 }
@@ -210,6 +227,8 @@ pub struct Summary {
     /// that failed it, to replay.
     pub measured_failures: BTreeMap<&'static str, Vec<u64>>,
     pub crashes: u64,
+    pub crash_points: u64,
+    pub pauses: u64,
     pub partitions: u64,
     /// Disk faults on fsynced data, and starts recovery refused (see [`RunStats`]).
     pub disk_faults: u64,
@@ -283,6 +302,8 @@ impl Summary {
             self.unknown_seeds.push(report.seed);
         }
         self.crashes += report.stats.crashes;
+        self.crash_points += report.stats.crash_points;
+        self.pauses += report.stats.pauses;
         self.partitions += report.stats.partitions;
         self.disk_faults += report.stats.disk_faults;
         self.refused_starts += report.stats.refused_starts;

@@ -12,8 +12,8 @@
 //!    are checked; a violation ends the run and is reported with the seed.
 //! 4. Eventually a node emits `Reply`; a `Reply` event reaches the client, which appends the
 //!    completion to the history (or retries elsewhere on a redirect or timeout).
-//! 5. At the end, the history is checked for linearizability, except the `ReadMode::Local`
-//!    reads, whose staleness is measured instead (`staleness.rs`).
+//! 5. At the end, the history is judged by the protocol's promise (`quorate_check::judge`):
+//!    linearizability by default; reads sent to random replicas are measured for staleness.
 //!
 //! Everything random is drawn from one [`Rng`](crate::rng::Rng) seeded by the run's seed, and
 //! nothing depends on wall time or on hash-map order, so a seed replays bit for bit; the
@@ -33,8 +33,7 @@ use quorate_core::quorum::majority;
 use quorate_core::shell::{Action as ShellAction, ShellMsg};
 use quorate_core::Durable;
 use quorate_core::{
-    AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, ReadMode, Reply, Request,
-    Role, Time,
+    AdminRequest, ClientId, Effect, Input, Invariants, NodeId, Protocol, Reply, Request, Role, Time,
 };
 use quorate_storage::{Disk, Options, Store};
 use std::hash::Hasher;
@@ -82,6 +81,13 @@ pub(crate) enum Event<P: Protocol> {
         incarnation: u64,
     },
     Restart {
+        node: usize,
+        incarnation: u64,
+    },
+    /// The pause nemesis acts.
+    Pause,
+    /// A paused node resumes (if it is still the same incarnation).
+    Resume {
         node: usize,
         incarnation: u64,
     },
@@ -135,12 +141,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     last_delivery: Vec<u64>,
     timer_generation: u64,
     pub clients: Vec<ClientSlot>,
+    /// What the clients saw, each event with its read mode (see `quorate_check::Mode`).
     pub history: Vec<HistoryEvent>,
-    /// The read mode of each history event's operation (`Linearizable` for writes), which
-    /// the history format does not record.
-    pub read_modes: Vec<ReadMode>,
-    /// Positions in `history` of the invocations of `ReadMode::Local` reads.
-    pub local_reads: Vec<usize>,
     pub next_process: u64,
     pub next_session: u64,
     pub value_counter: u64,
@@ -160,6 +162,13 @@ pub(crate) struct Simulation<'a, H: Harness> {
     disk_rng: Rng,
     /// The chance that a crash also damages fsynced data on the node's disk.
     disk_damage: f64,
+    /// The faults beyond `Faults::classic` (pauses, crash points, stale messages) draw from
+    /// their own stream too: without them, a run draws exactly as it did before they existed.
+    fault_rng: Rng,
+    /// `paused[i]`: node `i`'s process is stopped; `held[i]`: what reached it meanwhile, in
+    /// order (messages in its socket buffers, due timers, completed fsyncs).
+    paused: Vec<bool>,
+    held: Vec<Vec<Event<H::Node>>>,
 }
 
 /// The simulated WAL's preallocation unit: small, so runs extend files often.
@@ -188,7 +197,16 @@ impl<'a, H: Harness> Simulation<'a, H> {
     ) -> Self {
         let mut rng = Rng::new(seed);
         let mut plan = FaultPlan::draw(config.faults, &mut rng);
-        if let Some(bound) = harness.clock_drift_bound_ppm() {
+        let mut fault_rng = Rng::new(seed ^ 0x9a05_e5c4_a5b0_0002);
+        plan.draw_beyond_classic(config.faults, &mut fault_rng);
+        let bound = harness.clock_drift_bound_ppm();
+        if config.faults.clock_beyond_bound {
+            // Past the stated bound on purpose, to show what rests on it: four to ten times
+            // it (or 20% to 50% without one), at most 50%.
+            let bound = bound.unwrap_or(50_000).max(1);
+            let drift = fault_rng.between(4 * bound, 10 * bound).min(500_000);
+            plan.clock_drift_ppm_max = i64::try_from(drift).unwrap_or(i64::MAX);
+        } else if let Some(bound) = bound {
             // Honour the protocol's stated drift bound (it rests its safety on it).
             let bound = i64::try_from(bound).unwrap_or(i64::MAX);
             plan.clock_drift_ppm_max = plan.clock_drift_ppm_max.min(bound);
@@ -239,8 +257,6 @@ impl<'a, H: Harness> Simulation<'a, H> {
             timer_generation: 0,
             clients: Vec::new(),
             history: Vec::new(),
-            read_modes: Vec::new(),
-            local_reads: Vec::new(),
             next_process: 0,
             next_session: 1,
             value_counter: 0,
@@ -255,6 +271,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
             codec,
             disk_rng,
             disk_damage,
+            fault_rng,
+            paused: vec![false; n],
+            held: (0..n).map(|_| Vec::new()).collect(),
         }
     }
 
@@ -322,6 +341,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
     }
 
     fn dispatch(&mut self, event: Event<H::Node>) {
+        if let Some(node) = self.paused_target(&event) {
+            self.held[node].push(event);
+            return;
+        }
         match event {
             Event::Deliver {
                 from,
@@ -359,6 +382,12 @@ impl<'a, H: Harness> Simulation<'a, H> {
             Event::Restart { node, incarnation } => {
                 if self.slots[node].incarnation == incarnation && !self.slots[node].is_up() {
                     self.start_node(node);
+                }
+            }
+            Event::Pause => self.on_pause_tick(),
+            Event::Resume { node, incarnation } => {
+                if self.slots[node].incarnation == incarnation && self.paused[node] {
+                    self.resume(node);
                 }
             }
             Event::Heal => self.heal(),
@@ -479,6 +508,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let at = Time::from_nanos(self.now);
         self.invariants.before_step(at, self.ids[i], &input);
         let starting = matches!(input, Input::Start { .. });
+        let term_before = (self.plan.crash_point > 0.0)
+            .then(|| self.slots[i].node.as_ref().map(|node| node.status().term))
+            .flatten();
         let mut effects = std::mem::take(&mut self.effects);
         let node = self.slots[i].node.as_mut().expect("checked above");
         node.step(local_now, input, &mut effects);
@@ -500,10 +532,28 @@ impl<'a, H: Harness> Simulation<'a, H> {
             let at = Time::from_nanos(self.now);
             self.violations.push(format!("{violation} (at {at})"));
         }
-        for effect in effects.drain() {
+        let cut = match term_before {
+            Some(before) if !starting => {
+                let elects = status.term > before;
+                self.crash_point_in_step(i, effects.as_slice(), elects)
+            }
+            _ => None,
+        };
+        let mut crashed = false;
+        for (k, effect) in effects.drain().enumerate() {
+            if crashed {
+                continue; // The process died before it got this far.
+            }
             self.execute(i, effect);
+            if cut == Some(k) {
+                self.crash_at_point(i, "within a step");
+                crashed = true;
+            }
         }
         self.effects = effects;
+        if crashed {
+            return;
+        }
         if !self.slots[i].syncing {
             // Everything it asked to persist is durable: so is the term it holds now.
             let slot = &mut self.slots[i];
@@ -611,11 +661,18 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         self.slots[i].synced();
         self.hash_event(i, 2, 0);
+        // A crash point: after this fsync, once `cut` of the effects that waited for it left.
+        let cut = self.crash_point_after_fsync(i);
+        let mut released = 0;
         while !self.slots[i].syncing {
+            if cut == Some(released) {
+                return self.crash_at_point(i, "after an fsync");
+            }
             let Some(effect) = self.slots[i].backlog.pop_front() else {
                 break;
             };
             self.execute(i, effect);
+            released += 1;
         }
         let slot = &mut self.slots[i];
         if let (false, Some(node)) = (slot.syncing, slot.node.as_ref()) {
@@ -780,7 +837,32 @@ impl<'a, H: Harness> Simulation<'a, H> {
         if duplicate {
             self.schedule_delivery(i, j, msg.clone());
         }
+        if !fifo && self.plan.stale > 0.0 {
+            self.maybe_redeliver_late(i, j, &msg);
+        }
         self.schedule_delivery(i, j, msg);
+    }
+
+    /// The stale-message fault: a copy of a leader's message is delivered again half a
+    /// second to five seconds later, by when its sender has usually been deposed (a
+    /// retransmission from a far-away queue).
+    fn maybe_redeliver_late(&mut self, i: usize, j: usize, msg: &<H::Node as Protocol>::Message) {
+        let leads = self.slots[i]
+            .node
+            .as_ref()
+            .is_some_and(|node| node.status().role == Role::Leader);
+        if !leads || !self.fault_rng.chance(self.plan.stale) {
+            return;
+        }
+        let link = i * self.ids.len() + j;
+        let at = self.now + self.fault_rng.between(500 * MS, 5000 * MS);
+        let event = Event::Deliver {
+            from: self.ids[i],
+            to: j,
+            msg: msg.clone(),
+            epoch: self.link_epoch[link],
+        };
+        self.queue.push(at, event);
     }
 
     fn schedule_delivery(&mut self, i: usize, j: usize, msg: <H::Node as Protocol>::Message) {
@@ -837,6 +919,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             let at = self.rng.between(0, 2 * every);
             self.queue.push(at, Event::Crash);
         }
+        if let Some(every) = self.plan.pause_every {
+            let at = self.fault_rng.between(0, 2 * every);
+            self.queue.push(at, Event::Pause);
+        }
     }
 
     /// The node that most recently claims leadership, if any (nemeses like to target it).
@@ -880,15 +966,8 @@ impl<'a, H: Harness> Simulation<'a, H> {
         if self.phase != Phase::Faulty {
             return;
         }
-        let n = self.ids.len();
-        let down = self.slots.iter().filter(|s| !s.is_up()).count();
-        let down_max = if self.plan.crash_majority {
-            n
-        } else {
-            n - majority(n)
-        };
         let victim = self.victim();
-        if down < down_max && self.slots[victim].is_up() {
+        if self.may_take_down_one_more() && self.slots[victim].is_up() && !self.paused[victim] {
             self.crash(victim);
         }
         let every = self.plan.crash_every.expect("crashes are on");
@@ -896,7 +975,138 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.queue.push(next, Event::Crash);
     }
 
+    /// Whether one more node may be made unavailable (crashed or paused) without taking
+    /// down more than a minority, unless this seed lets crashes take down a majority.
+    fn may_take_down_one_more(&self) -> bool {
+        let n = self.ids.len();
+        let down = self.slots.iter().filter(|s| !s.is_up()).count();
+        let paused = self.paused.iter().filter(|p| **p).count();
+        let down_max = if self.plan.crash_majority {
+            n
+        } else {
+            n - majority(n)
+        };
+        down + paused < down_max
+    }
+
+    // Crash points.
+
+    /// Whether node `i`'s step, whose effects are `effects`, ends in a crash, and after which
+    /// effect: right after a persist is issued (its fsync in flight, everything after it held
+    /// back), or between two sends (some peers got the step's messages, the others never
+    /// will: a coordinator that crashed mid-write). Steps that moved the node to a new term
+    /// (ballot, epoch, view) — a vote granted, a candidacy, a new leader adopted — are rare
+    /// and decisive, so they are crash points far more often (`elects`).
+    fn crash_point_in_step(
+        &mut self,
+        i: usize,
+        effects: &[Effect<H::Node>],
+        elects: bool,
+    ) -> Option<usize> {
+        if self.plan.crash_point == 0.0 || self.phase != Phase::Faulty {
+            return None;
+        }
+        let me = self.ids[i];
+        let sends: Vec<usize> = (effects.iter().enumerate())
+            .filter(|(_, e)| matches!(e, Effect::Send { to, .. } if *to != me))
+            .map(|(k, _)| k)
+            .collect();
+        let persists = (effects.iter().enumerate())
+            .filter(|(_, e)| matches!(e, Effect::Persist(_)))
+            .map(|(k, _)| k);
+        // After the last send there is nothing left to cut off.
+        let between_sends = sends.iter().copied().take(sends.len().saturating_sub(1));
+        let points: Vec<usize> = persists.chain(between_sends).collect();
+        let chance = if elects {
+            self.plan.crash_point_elects
+        } else {
+            self.plan.crash_point
+        };
+        if points.is_empty() || !self.fault_rng.chance(chance) || !self.may_take_down_one_more() {
+            return None;
+        }
+        Some(points[self.fault_rng.below(points.len() as u64) as usize])
+    }
+
+    /// Whether node `i` crashes right after an fsync completed, and after how many of the
+    /// effects that waited for it left (a vote or an acknowledgement durable but unsent).
+    fn crash_point_after_fsync(&mut self, i: usize) -> Option<usize> {
+        if self.plan.crash_point == 0.0
+            || self.phase != Phase::Faulty
+            || !self.fault_rng.chance(self.plan.crash_point)
+            || !self.may_take_down_one_more()
+        {
+            return None;
+        }
+        let waiting = self.slots[i].backlog.len() as u64;
+        Some(self.fault_rng.below(waiting + 1) as usize)
+    }
+
+    fn crash_at_point(&mut self, i: usize, point: &str) {
+        self.stats.crash_points += 1;
+        self.trace_line(i, || format!("crash point {point}"));
+        self.crash(i);
+    }
+
+    // Pauses.
+
+    /// The event's node, if it is paused: the event waits until the node resumes.
+    fn paused_target(&self, event: &Event<H::Node>) -> Option<usize> {
+        let node = match event {
+            Event::Deliver { to, .. }
+            | Event::Request { to, .. }
+            | Event::Shell { to, .. }
+            | Event::Admin { to, .. } => *to,
+            Event::Timer { node, .. } | Event::Persisted { node, .. } => *node,
+            _ => return None,
+        };
+        self.paused[node].then_some(node)
+    }
+
+    /// The pause nemesis: a process (the leader's three times in four) stops, as in a long GC
+    /// pause or a SIGSTOP, for up to the seed's longest pause, while every clock runs on.
+    fn on_pause_tick(&mut self) {
+        if self.phase != Phase::Faulty {
+            return;
+        }
+        let victim = match self.leader() {
+            Some(leader) if self.fault_rng.chance(0.75) => leader,
+            _ => self.fault_rng.below(self.ids.len() as u64) as usize,
+        };
+        if self.slots[victim].is_up() && !self.paused[victim] && self.may_take_down_one_more() {
+            let length = self.fault_rng.between(100 * MS, self.plan.pause_max);
+            self.paused[victim] = true;
+            self.stats.pauses += 1;
+            self.hash_event(victim, 11, length);
+            self.trace_line(victim, || format!("pause for {}", Time::from_nanos(length)));
+            let incarnation = self.slots[victim].incarnation;
+            self.queue.push(
+                self.now + length,
+                Event::Resume {
+                    node: victim,
+                    incarnation,
+                },
+            );
+        }
+        let every = self.plan.pause_every.expect("pauses are on");
+        let next = self.now + self.fault_rng.between(every / 4, 2 * every);
+        self.queue.push(next, Event::Pause);
+    }
+
+    /// The process continues: it handles, in order, everything that reached it meanwhile.
+    fn resume(&mut self, i: usize) {
+        self.paused[i] = false;
+        let held = std::mem::take(&mut self.held[i]);
+        self.trace_line(i, || format!("resume ({} events queued)", held.len()));
+        for event in held {
+            self.dispatch(event);
+        }
+    }
+
     fn crash(&mut self, i: usize) {
+        // A stopped process can be killed too; what queued for it dies with it.
+        self.paused[i] = false;
+        self.held[i].clear();
         let unsynced = self.slots[i].unsynced_len();
         let kept = if self.plan.torn_writes {
             self.rng.between(0, unsynced)
@@ -995,6 +1205,12 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.plan.loss = 0.0;
         self.plan.duplicate = 0.0;
         self.plan.slow = 0.0;
+        self.plan.stale = 0.0;
+        for i in 0..n {
+            if self.paused[i] {
+                self.resume(i);
+            }
+        }
         for i in 0..n {
             if !self.slots[i].is_up() {
                 self.start_node(i);

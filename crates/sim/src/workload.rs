@@ -5,7 +5,7 @@
 use crate::harness::{ClientOps, Harness, FINAL_READ_PROCESS};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
-use quorate_check::{EventKind, OpValue};
+use quorate_check::{EventKind, Mode, OpValue};
 use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
 use quorate_core::{ClientId, Op, Output, ReadMode, Reply, Request};
 
@@ -156,16 +156,7 @@ impl<H: Harness> Simulation<'_, H> {
     fn send_final_read(&mut self, node: usize) {
         let key = self.final_next[node];
         let op = read_op(self.harness.client_ops(), key);
-        let process = FINAL_READ_PROCESS + node as u64;
-        self.record_op(
-            process,
-            EventKind::Invoke,
-            &op,
-            ReadMode::Local,
-            None,
-            None,
-            None,
-        );
+        self.record_final(node, EventKind::Invoke, &op, None);
         let request = Request {
             client: ClientId(FINAL_CLIENT | (node as u64) << 20 | key as u64),
             seq: 0,
@@ -184,14 +175,9 @@ impl<H: Harness> Simulation<'_, H> {
         if self.phase != Phase::FinalReads || from != node || !expected {
             return; // A duplicate.
         }
-        let process = FINAL_READ_PROCESS + node as u64;
         let op = read_op(self.harness.client_ops(), key);
-        let at = Some(node as u64 + 1);
         match reply.result {
-            Ok(output) => {
-                let ok = EventKind::Ok;
-                self.record_op(process, ok, &op, ReadMode::Local, Some(&output), at, None)
-            }
+            Ok(output) => self.record_final(node, EventKind::Ok, &op, Some(&output)),
             Err(error) => {
                 let why = format!("final read of k{key} on n{}: {error}", node + 1);
                 self.violations.push(why);
@@ -205,6 +191,18 @@ impl<H: Harness> Simulation<'_, H> {
         } else if (0..self.ids.len()).all(|i| self.final_next[i] >= self.config.workload.keys) {
             self.phase = Phase::Done;
         }
+    }
+
+    /// Records an event of a final read of node `node` (0-based), if the node replicates the
+    /// key (see `Harness::replicates`).
+    fn record_final(&mut self, node: usize, kind: EventKind, op: &Op, output: Option<&Output>) {
+        let key = String::from_utf8_lossy(op.key());
+        let on = node as u64 + 1;
+        if !self.harness.replicates(&key, on) {
+            return;
+        }
+        let process = FINAL_READ_PROCESS + node as u64;
+        self.record_op(process, kind, op, Mode::Final, output, Some(on), None);
     }
 
     pub(crate) fn on_final_read_deadline(&mut self) {

@@ -3,16 +3,16 @@
 //! ZAB promises different things for different reads (see `quorate_protocols::zab`):
 //! writes and `Linearizable` reads go through the log and must be linearizable; `Local` and
 //! `Sync` reads are answered from one server's state and are sequentially consistent. The
-//! history check follows: linearizability over writes and linearizable reads, and the
-//! ordered-reads check ([`crate::ordered_reads`], which says why it is not the library's
-//! general sequential checker) over everything.
+//! history is judged by the `zab` promise ([`quorate_check::promise`]): linearizability over
+//! writes and linearizable reads, and the ordered-reads check
+//! ([`quorate_check::ordered_reads`], which says why it is not the library's general
+//! sequential checker) over everything. Each event records its read mode, so an exported
+//! history is judged the same way.
 
 use crate::config::ReadMix;
-use crate::harness::{linearizability, DiskCodec, Harness, HistoryVerdict};
-use quorate_check::history::pair;
-use quorate_check::linearizability::Limits;
-use quorate_check::Event as HistoryEvent;
-use quorate_core::{NodeId, ReadMode};
+use crate::harness::{DiskCodec, Harness};
+use quorate_check::Promise;
+use quorate_core::NodeId;
 use quorate_protocols::zab::{Zab, ZabConfig, ZabSafety};
 use std::time::Duration;
 
@@ -66,31 +66,7 @@ impl Harness for ZabHarness {
         ZabSafety::new()
     }
 
-    fn check_history_with_modes(
-        &self,
-        history: &[HistoryEvent],
-        read_modes: &[ReadMode],
-        limits: &Limits,
-    ) -> HistoryVerdict {
-        assert_eq!(history.len(), read_modes.len(), "a read mode per event");
-        let strong: Vec<HistoryEvent> = history
-            .iter()
-            .zip(read_modes)
-            .filter(|(_, mode)| **mode == ReadMode::Linearizable)
-            .map(|(event, _)| event.clone())
-            .collect();
-        let mut verdict = linearizability(&strong, limits);
-        match pair(history) {
-            Ok(operations) => {
-                // The verdict stays linearizability's; ordering violations are listed.
-                verdict
-                    .violations
-                    .extend(crate::ordered_reads::check(&operations));
-            }
-            Err(e) => verdict
-                .violations
-                .push(format!("the simulator recorded a malformed history: {e}")),
-        }
-        verdict
+    fn promise(&self) -> Promise {
+        Promise::Zab
     }
 }

@@ -15,7 +15,9 @@ fn harness(bug: Option<Bug>) -> RaftHarness {
 fn config() -> SimConfig {
     SimConfig {
         nodes: 3,
-        faults: Faults::all(),
+        // The seed counts quoted (VERIFICATION.md) were measured under the classic faults;
+        // `all` now adds pauses and crash points, which move them.
+        faults: Faults::classic(),
         duration: Duration::from_secs(2),
         ..SimConfig::default()
     }

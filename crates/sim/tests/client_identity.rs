@@ -11,7 +11,9 @@ fn config(bug: Option<ClientBug>) -> SimConfig {
     let mut config = SimConfig {
         nodes: 3,
         duration: Duration::from_secs(4),
-        faults: Faults::all(),
+        // The seed counts quoted (VERIFICATION.md) were measured under the classic faults;
+        // `all` now adds pauses and crash points, which move them.
+        faults: Faults::classic(),
         client_bug: bug,
         ..SimConfig::default()
     };

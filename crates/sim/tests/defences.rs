@@ -24,7 +24,9 @@ fn harness(defences: bool) -> RaftHarness {
 
 fn caught(harness: &RaftHarness) -> Vec<u64> {
     let mut config = SimConfig {
-        faults: Faults::all(),
+        // The seed counts quoted (VERIFICATION.md) were measured under the classic faults;
+        // `all` now adds pauses and crash points, which move them.
+        faults: Faults::classic(),
         duration: Duration::from_secs(3),
         ..SimConfig::default()
     };

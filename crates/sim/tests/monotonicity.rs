@@ -23,7 +23,9 @@ fn harness() -> RaftHarness {
 fn config(check_monotonic: bool) -> SimConfig {
     SimConfig {
         nodes: 3,
-        faults: Faults::all(),
+        // The seed counts quoted (VERIFICATION.md) were measured under the classic faults;
+        // `all` now adds pauses and crash points, which move them.
+        faults: Faults::classic(),
         duration: Duration::from_secs(3),
         check_monotonic,
         ..SimConfig::default()

@@ -13,12 +13,12 @@
 
 use bytes::Bytes;
 use quorate_check::linearizability::Limits;
+use quorate_check::promise::linearizability;
 use quorate_check::{Event as HistoryEvent, EventKind, OpValue, Verdict};
 use quorate_core::{
     ClientId, Effect, Effects, Input, NodeId, Op, Output, Protocol, ReadMode, Reply, Request, Time,
 };
 use quorate_protocols::quorum::{Message, Quorum, QuorumConfig};
-use quorate_sim::linearizability;
 
 /// Three nodes and the messages between them, delivered only when the script says so.
 struct Cluster {
@@ -129,6 +129,7 @@ impl Cluster {
             time,
             node: None,
             error: None,
+            mode: Default::default(),
         });
     }
 }
@@ -176,7 +177,7 @@ fn script(write_back: bool) -> (Option<String>, Option<String>, Verdict) {
     c.invoke(C, 3, Op::Get { key: key() });
     c.deliver(exchange(3, &[2, 3]));
     let c_read = c.complete_read(C);
-    let verdict = linearizability(&c.history, &Limits::default()).verdict;
+    let (verdict, _) = linearizability(&c.history, &Limits::default());
     (b_read, c_read, verdict)
 }
 

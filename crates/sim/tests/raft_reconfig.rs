@@ -5,7 +5,7 @@
 //! that a broken joint-consensus rule is caught.
 
 use quorate_protocols::raft::Bug;
-use quorate_sim::{failures, run_many, RaftHarness, RunReport, SimConfig, Summary};
+use quorate_sim::{failures, run_many, Faults, RaftHarness, RunReport, SimConfig, Summary};
 use std::time::Duration;
 
 fn config(nodes: usize) -> SimConfig {
@@ -13,6 +13,9 @@ fn config(nodes: usize) -> SimConfig {
         nodes,
         duration: Duration::from_secs(3),
         reconfig: true,
+        // The non-vacuity thresholds and measured counts here were calibrated under the
+        // classic faults; pauses and crash points (now in `all`) move them.
+        faults: Faults::classic(),
         ..SimConfig::default()
     }
 }
@@ -87,6 +90,10 @@ fn committing_joint_consensus_with_the_new_majority_alone_is_caught() {
 fn without_pre_vote_leaders_are_disrupted_far_more_often() {
     let config = SimConfig {
         duration: Duration::from_secs(3),
+        // Measured under the classic faults. With pauses too the ratio shrinks (57 with
+        // pre-vote, 116 without): a leader resumed from a long pause is deposed by a higher
+        // term however pre-vote guards the followers, and that counts as a disruption.
+        faults: Faults::classic(),
         ..SimConfig::default()
     };
     let disruptions = |pre_vote: bool| {

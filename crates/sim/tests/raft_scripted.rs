@@ -9,6 +9,7 @@
 mod support;
 
 use quorate_check::linearizability::Limits;
+use quorate_check::promise::linearizability;
 use quorate_check::Verdict;
 use quorate_core::{Input, Role};
 use quorate_protocols::raft::{AppendResult, Message, RaftConfig, Timer};
@@ -137,12 +138,11 @@ fn t6_4_1_a_lease_read_beyond_the_drift_bound_is_stale_and_the_checker_rejects_i
     assert_eq!(stale.node, Some(1));
     assert_eq!(stale.value, quorate_check::OpValue::Get(Some("old".into())));
     assert_eq!(c.safety.count("lease_reads"), 1);
-    let found = quorate_sim::linearizability(&c.history, &Limits::default());
-    assert_eq!(found.verdict, Verdict::NotLinearizable);
+    let (verdict, violations) = linearizability(&c.history, &Limits::default());
+    assert_eq!(verdict, Verdict::NotLinearizable);
     assert!(
-        found.violations[0].contains("no linearization of key \"k\""),
-        "{:?}",
-        found.violations
+        violations[0].contains("no linearization of key \"k\""),
+        "{violations:?}"
     );
 }
 
@@ -156,6 +156,6 @@ fn t6_4_1_within_the_drift_bound_the_old_leader_lease_has_expired() {
     assert_eq!(c.safety.count("lease_reads"), 0);
     let last = c.history.last().expect("the read was invoked");
     assert_eq!(last.kind, quorate_check::EventKind::Invoke);
-    let found = quorate_sim::linearizability(&c.history, &Limits::default());
-    assert_eq!(found.verdict, Verdict::Linearizable);
+    let (verdict, _) = linearizability(&c.history, &Limits::default());
+    assert_eq!(verdict, Verdict::Linearizable);
 }

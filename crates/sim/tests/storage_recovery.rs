@@ -9,7 +9,9 @@ use std::time::Duration;
 fn config() -> SimConfig {
     SimConfig {
         nodes: 3,
-        faults: Faults::all(),
+        // The seed counts quoted (VERIFICATION.md) were measured under the classic faults;
+        // `all` now adds pauses and crash points, which move them.
+        faults: Faults::classic(),
         duration: Duration::from_secs(3),
         ..SimConfig::default()
     }

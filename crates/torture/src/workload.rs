@@ -103,6 +103,7 @@ impl Shared {
             time: self.now(),
             node: Some(node),
             error,
+            mode: Default::default(),
         };
         self.events.lock().expect("history lock").push(event);
     }

@@ -21,6 +21,7 @@ impl H {
             time,
             node: Some(1),
             error: None,
+            mode: Default::default(),
         });
         self
     }

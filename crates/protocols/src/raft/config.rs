@@ -31,6 +31,16 @@ pub enum Bug {
     /// 3): a deposed leader answers from stale state. Lease reads, which serve most reads
     /// when on, hide it.
     ReadIndexSkipsQuorum,
+    /// A leader runs its lease from when a quorum's acknowledgements *arrive* instead of from
+    /// when it *sent* the round they acknowledge (§6.4.1). Harmless while messages are
+    /// prompt; a leader that stalls (a GC pause) and then handles acknowledgements queued
+    /// for a second serves reads on a lease its followers stopped honouring long ago.
+    LeaseFromAck,
+    /// A voter answers a RequestVote before it persists the term and vote it granted (the
+    /// hard-state write is issued after the reply, so the reply does not wait for it). A
+    /// crash before the write completes forgets the vote, and the voter may vote again in
+    /// the same term.
+    VoteBeforePersist,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -107,8 +107,8 @@ pub use safety::RaftSafety;
 use log::Log;
 use progress::LeaderState;
 use quorate_core::{
-    ClientError, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, ReadMode, Request, Role,
-    Time, TimerRange,
+    ClientError, Effect, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, ReadMode, Request,
+    Role, Time, TimerRange,
 };
 use read::FollowerReads;
 use snapshot::SnapshotReceive;
@@ -389,6 +389,34 @@ impl Raft {
         if self.ignores(&msg) {
             return;
         }
+        if matches!(msg, Message::RequestVote { .. }) && self.config.has_bug(Bug::VoteBeforePersist)
+        {
+            return self.answer_vote_before_persist(from, msg, out);
+        }
+        self.on_peer_message(from, msg, out);
+    }
+
+    /// The broken variant `Bug::VoteBeforePersist`: the vote request is handled as usual, but
+    /// its answer leaves first, ahead of the hard-state write it must wait for.
+    fn answer_vote_before_persist(&mut self, from: NodeId, msg: Message, out: &mut Effects<Self>) {
+        let mut effects = Effects::new();
+        self.on_peer_message(from, msg, &mut effects);
+        let (sends, rest): (Vec<_>, Vec<_>) = effects
+            .drain()
+            .partition(|effect| matches!(effect, Effect::Send { .. }));
+        for effect in sends.into_iter().chain(rest) {
+            match effect {
+                Effect::Send { to, msg } => out.send(to, msg),
+                Effect::Reply(reply) => out.reply(reply),
+                Effect::Persist(record) => out.persist(record),
+                Effect::SetTimer { timer, after } => out.set_timer(timer, after),
+                Effect::CancelTimer(timer) => out.cancel_timer(timer),
+            }
+        }
+    }
+
+    /// A message from another node (past the check-quorum filter).
+    fn on_peer_message(&mut self, from: NodeId, msg: Message, out: &mut Effects<Self>) {
         if msg.term() > self.term && Self::adopts_term(&msg) {
             self.on_higher_term(from, &msg, out);
         }

@@ -100,15 +100,16 @@ impl ReadState {
         !self.lease_revoked && self.lease_until.is_some_and(|until| now < until)
     }
 
-    /// A quorum echoed `round`: the lease runs from when it was sent.
-    fn extend_lease(&mut self, round: u64, lease: std::time::Duration) {
+    /// A quorum echoed `round`: the lease runs from when it was sent (from `acked_at`, when
+    /// the acknowledgements arrived, in the broken variant `Bug::LeaseFromAck`).
+    fn extend_lease(&mut self, round: u64, lease: std::time::Duration, acked_at: Option<Time>) {
         if self.lease_revoked || round < self.lease_round_min {
             return;
         }
         let sent = self.sent_at.iter().rev().find(|(r, _)| *r <= round);
         if let Some(&(r, at)) = sent {
             if r >= self.lease_round_min {
-                let until = at + lease;
+                let until = acked_at.unwrap_or(at) + lease;
                 self.lease_until = Some(self.lease_until.map_or(until, |u| u.max(until)));
             }
         }
@@ -222,11 +223,15 @@ impl Raft {
         let confirmed = self.confirmed_round();
         let (lease, lease_reads) = (self.config.lease_duration(), self.config.lease_reads);
         let ready = self.committed_in_term();
+        let acked_at = self
+            .config
+            .has_bug(super::Bug::LeaseFromAck)
+            .then_some(self.now);
         let RoleState::Leader(leader) = &mut self.role else {
             unreachable!("checked above")
         };
         if lease_reads {
-            leader.reads.extend_lease(confirmed, lease);
+            leader.reads.extend_lease(confirmed, lease, acked_at);
         }
         if !ready {
             return;

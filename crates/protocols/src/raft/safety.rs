@@ -4,10 +4,14 @@
 //! | property | what must hold | how it is checked |
 //! |---|---|---|
 //! | Election Safety | at most one leader per term | a ledger `term -> leader` |
+//! | Vote Safety | each voter votes for at most one candidate per term (§5.2), across crashes | a ledger `(voter, term) -> candidate`, fed from every granted RequestVoteResponse and every RequestVote (a candidate's vote for itself) as it leaves, that is once the vote is durable |
 //! | Log Matching | same (index, term) ⇒ same entry and same log before it | a ledger `(index, term) -> (entry digest, previous term)`, fed from every `Persist` |
 //! | Leader Completeness | a leader's log holds every entry committed in an earlier term | each new leader's log is compared with the committed ledger |
 //! | State Machine Safety | no two nodes commit (hence apply) different entries at one index | a ledger `index -> (term, digest)`, fed as commit indices advance |
 //! | Configuration Safety | a leader appends a configuration only after the previous one is committed, and only one step away from it: one voter more or fewer, entering joint consensus from a plain configuration, or leaving it for its new half | each configuration a leader appends is compared with the one before it in the leader's log |
+//!
+//! Vote Safety is what Election Safety rests on; checking it directly catches a vote forgotten
+//! in a crash even when the second vote elects nobody.
 //!
 //! The first four hold under membership changes unchanged: election safety is per term
 //! whatever the configurations, and a committed entry is never lost whichever quorums commit
@@ -19,7 +23,7 @@
 //! the cost per step is proportional to the step's own work.
 
 use super::membership::Membership;
-use super::message::{Entry, Payload, Record};
+use super::message::{Entry, Message, Payload, Record};
 use super::{Event, Raft, RoleState};
 use quorate_core::digest::digest;
 use quorate_core::{Effect, Invariants, NodeId, Violation};
@@ -29,6 +33,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Default, Debug)]
 pub struct RaftSafety {
     leaders: BTreeMap<u64, NodeId>,
+    /// `(voter, term) -> candidate` of every vote that left its voter.
+    votes: BTreeMap<(NodeId, u64), NodeId>,
     /// `(index, term) -> (digest of the entry, term of the entry before it)`.
     entries: BTreeMap<(u64, u64), (u64, u64)>,
     /// `index -> (term, digest)` of every entry some node has committed.
@@ -66,6 +72,28 @@ impl RaftSafety {
             return Err(Violation {
                 property: "election safety",
                 detail: format!("{leader} and {id} are both leaders of term {}", node.term),
+            });
+        }
+        Ok(())
+    }
+
+    /// `voter` cast a vote for `candidate` in `term` (and it left the node, so it was
+    /// durable): it must be the only candidate `voter` voted for in `term`.
+    fn vote_safety(
+        &mut self,
+        voter: NodeId,
+        term: u64,
+        candidate: NodeId,
+    ) -> Result<(), Violation> {
+        let vote = self.votes.entry((voter, term)).or_insert(candidate);
+        let first = std::mem::replace(vote, candidate); // Reported once, not once per copy.
+        if first != candidate {
+            return Err(Violation {
+                property: "vote safety",
+                detail: format!(
+                    "{voter} voted for {first} and then for {candidate} in term {term}: a vote \
+                     was forgotten (one vote per voter per term, §5.2)"
+                ),
             });
         }
         Ok(())
@@ -266,6 +294,23 @@ impl Invariants<Raft> for RaftSafety {
             }
         }
         Ok(())
+    }
+
+    fn on_send(
+        &mut self,
+        _now: quorate_core::Time,
+        from: NodeId,
+        to: NodeId,
+        msg: &Message,
+    ) -> Result<(), Violation> {
+        match msg {
+            Message::RequestVote { term, .. } => self.vote_safety(from, *term, from),
+            Message::RequestVoteResponse {
+                term,
+                granted: true,
+            } => self.vote_safety(from, *term, to),
+            _ => Ok(()),
+        }
     }
 
     fn on_crash(&mut self, id: NodeId) {

@@ -1,12 +1,39 @@
 //! A minimal blocking RESP client, for tools and tests that need one command's answer (the
 //! `cluster` command's leader probe, the benchmark's setup). Applications should use a
-//! Redis client library.
+//! Redis client library. Speaks TLS when given a [`ClientTls`] (a node with `[tls] clients`).
 
 use super::frame::{Frame, Limits};
 use bytes::Bytes;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How to reach a TLS client port: the CA that signed the nodes' certificates.
+pub type ClientTls = Arc<rustls::ClientConfig>;
+
+/// Connects to `addr`, inside TLS when `tls` is given (the node's certificate must name
+/// `addr`'s IP address).
+fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> std::io::Result<Box<dyn ReadWrite>> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(Box::new(stream));
+    };
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let session = rustls::ClientConnection::new(tls.clone(), name)
+        .map_err(|e| std::io::Error::other(format!("TLS: {e}")))?;
+    Ok(Box::new(rustls::StreamOwned::new(session, stream)))
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Sends one command and returns the reply frame.
 pub fn call(addr: SocketAddr, args: &[&[u8]], timeout: Duration) -> std::io::Result<Frame> {
@@ -20,9 +47,17 @@ pub fn exchange(
     commands: &[&[&[u8]]],
     timeout: Duration,
 ) -> std::io::Result<Vec<Frame>> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    exchange_over(addr, commands, timeout, None)
+}
+
+/// [`exchange`], inside TLS when `tls` is given.
+pub fn exchange_over(
+    addr: SocketAddr,
+    commands: &[&[&[u8]]],
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> std::io::Result<Vec<Frame>> {
+    let mut stream = connect(addr, timeout, tls)?;
     let mut wire = Vec::new();
     for args in commands {
         let command = Frame::Array(
@@ -33,6 +68,7 @@ pub fn exchange(
         command.encode(&mut wire);
     }
     stream.write_all(&wire)?;
+    stream.flush()?;
     let limits = Limits::for_values(64 << 20);
     let mut buf = Vec::new();
     let mut at = 0;
@@ -63,6 +99,15 @@ pub fn info(addr: SocketAddr, timeout: Duration) -> std::io::Result<Vec<(String,
     info_as(addr, None, timeout)
 }
 
+/// [`info`], inside TLS when `tls` is given.
+pub fn info_over(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> std::io::Result<Vec<(String, String)>> {
+    parse_info(exchange_over(addr, &[&[b"INFO"]], timeout, tls)?.pop())
+}
+
 /// [`info`] on a node with passwords: `AUTH password` first, when given.
 pub fn info_as(
     addr: SocketAddr,
@@ -75,7 +120,11 @@ pub fn info_as(
         commands.push(&auth);
     }
     commands.push(&[b"INFO"]);
-    match exchange(addr, &commands, timeout)?.pop() {
+    parse_info(exchange(addr, &commands, timeout)?.pop())
+}
+
+fn parse_info(reply: Option<Frame>) -> std::io::Result<Vec<(String, String)>> {
+    match reply {
         Some(Frame::Bulk(text)) => Ok(String::from_utf8_lossy(&text)
             .lines()
             .filter_map(|line| line.split_once(':'))

@@ -1,12 +1,13 @@
 //! A client connection: frames in from a buffered reader half, frames out through a buffered
 //! writer half. Split so that a handler can wait for the next request and for the next reply
-//! at the same time (pipelining).
+//! at the same time (pipelining). The writer never blocks the handler: replies wait in its
+//! buffer until the socket takes them, and the handler bounds how much may wait
+//! (`client_output_buffer_max`). The socket may be plain TCP or TLS ([`crate::tls::Stream`]).
 
 use super::frame::{parse, Frame, Limits, Proto, ProtocolError};
+use crate::tls::{ReadHalf, Stream, WriteHalf};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::time::{Duration, Instant};
 
 /// Why reading a frame failed.
@@ -24,7 +25,7 @@ pub enum ReadError {
 
 /// The reading side: bytes accumulate in `buffer` until a whole frame is there.
 pub struct FrameReader {
-    stream: OwnedReadHalf,
+    stream: ReadHalf,
     buffer: BytesMut,
     limits: Limits,
     /// The buffer may not grow beyond this without holding a complete frame.
@@ -35,22 +36,25 @@ pub struct FrameReader {
     partial_timeout: Duration,
 }
 
-/// The writing side: encoded frames accumulate in `buffer` until `flush`.
+/// The writing side: encoded frames accumulate in `buffer`; `buffer[written..]` is owed.
 pub struct FrameWriter {
-    stream: OwnedWriteHalf,
+    stream: WriteHalf,
     buffer: Vec<u8>,
+    /// How much of `buffer` the socket has taken.
+    written: usize,
+    /// Bytes were written since the last flush (TLS may hold them in its own buffer).
+    unflushed: bool,
     /// How replies are written (switched by `HELLO`).
     pub proto: Proto,
 }
 
 /// Splits a client socket into its reading and writing sides.
 pub fn split(
-    stream: TcpStream,
+    stream: Stream,
     limits: Limits,
     partial_timeout: Duration,
 ) -> (FrameReader, FrameWriter) {
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    let (read, write) = crate::tls::split(stream);
     let buffer_max = limits
         .bulk_max
         .saturating_mul(2)
@@ -66,6 +70,8 @@ pub fn split(
     let writer = FrameWriter {
         stream: write,
         buffer: Vec::with_capacity(16 << 10),
+        written: 0,
+        unflushed: false,
         proto: Proto::Resp2,
     };
     (reader, writer)
@@ -126,12 +132,56 @@ impl FrameWriter {
         frame.encode_as(self.proto, &mut self.buffer);
     }
 
-    pub async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buffer.is_empty() {
-            self.stream.write_all(&self.buffer).await?;
+    /// Bytes of replies encoded but not yet taken by the socket.
+    pub fn owed(&self) -> usize {
+        self.buffer.len() - self.written
+    }
+
+    /// Whether [`FrameWriter::write_some`] has work: bytes owed, or written but not flushed.
+    pub fn has_output(&self) -> bool {
+        self.owed() > 0 || self.unflushed
+    }
+
+    /// Writes as much of what is owed as the socket takes in one write, or, when nothing is
+    /// owed, flushes (TLS encrypts into a buffer of its own). Cancel-safe: a write either
+    /// took bytes (and returned) or took none.
+    pub async fn write_some(&mut self) -> std::io::Result<()> {
+        if self.owed() == 0 {
+            self.stream.flush().await?;
+            self.unflushed = false;
+            return Ok(());
+        }
+        self.unflushed = true;
+        let n = self.stream.write(&self.buffer[self.written..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.written += n;
+        if self.written == self.buffer.len() {
             self.buffer.clear();
+            self.written = 0;
+        } else if self.written > self.buffer.len() / 2 {
+            // Keep a slow reader's buffer from growing with bytes already sent.
+            self.buffer.drain(..self.written);
+            self.written = 0;
         }
         Ok(())
+    }
+
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.owed() > 0 {
+            self.stream.write_all(&self.buffer[self.written..]).await?;
+            self.buffer.clear();
+            self.written = 0;
+        }
+        self.unflushed = false;
+        self.stream.flush().await
+    }
+
+    /// Forgets what is owed (the connection is being closed for owing too much).
+    pub fn discard(&mut self) {
+        self.buffer = Vec::new();
+        self.written = 0;
     }
 
     pub async fn shutdown(&mut self) {

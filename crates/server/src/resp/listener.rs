@@ -6,7 +6,9 @@ use super::frame::{Frame, Limits, Proto};
 use super::session::{Exec, Lane, Order, Session};
 use crate::metrics::Metrics;
 use crate::runtime::NodeHandle;
+use crate::tls::{self, Stream};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,12 +45,54 @@ impl Listener {
                     .await;
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let node = self.node.clone();
             tokio::spawn(async move {
                 debug!(%remote, "client connected");
-                Handler::new(stream, node).run().await;
+                if let Some(stream) = accept_tls(stream, remote, &node).await {
+                    Handler::new(stream, node).run().await;
+                }
                 drop(permit);
             });
+        }
+    }
+}
+
+/// The connection, inside TLS if the client port uses it. A client that does not begin with
+/// a TLS handshake is told, in plain text, that the port speaks TLS only.
+async fn accept_tls(
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    node: &NodeHandle,
+) -> Option<Stream> {
+    let Some(acceptor) = &node.peers.tls.clients else {
+        return Some(Stream::Plain(stream));
+    };
+    let metrics = &node.metrics;
+    let limit = Duration::from_millis(node.config.client_partial_timeout_ms);
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == tls::TLS_HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) => {
+            Metrics::inc(&metrics.client_tls_refused);
+            info!(%remote, "refused a plain-text client on the TLS client port");
+            let _ = tokio::time::timeout(limit, stream.write_all(tls::PLAIN_REFUSAL)).await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        _ => return None, // Closed, failed or silent before its first byte.
+    }
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(Stream::Accepted(Box::new(tls))),
+        Ok(Err(e)) => {
+            Metrics::inc(&metrics.client_tls_handshakes_failed);
+            info!(%remote, "client TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            Metrics::inc(&metrics.client_tls_handshakes_failed);
+            info!(%remote, "client TLS handshake did not finish within {limit:?}");
+            None
         }
     }
 }
@@ -79,7 +123,7 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(stream: TcpStream, node: NodeHandle) -> Handler {
+    pub fn new(stream: Stream, node: NodeHandle) -> Handler {
         let partial = Duration::from_millis(node.config.client_partial_timeout_ms);
         let (reader, writer) = split(stream, Limits::for_values(node.config.value_max), partial);
         let mut session = Session::new();
@@ -112,24 +156,43 @@ impl Handler {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
+        let owed_max = self.node.config.client_output_buffer_max;
         loop {
             if self.closing && self.in_flight.is_empty() {
+                return Ok(());
+            }
+            let owed = self.writer.owed();
+            if owed > owed_max {
+                Metrics::inc(&self.node.metrics.client_output_buffer_closed);
+                warn!(
+                    owed,
+                    max = owed_max,
+                    "closing a client connection: it owes more reply bytes than \
+                     client_output_buffer_max (a client that sends without reading?)"
+                );
+                self.writer.discard();
+                self.in_flight.clear();
                 return Ok(());
             }
             let can_read = !self.closing && self.in_flight.len() < pipeline_max;
             // Idle only counts while the client waits for nothing.
             let idle = idle_timeout.filter(|_| self.in_flight.is_empty());
+            // Replies wait while more requests are already buffered (one write for a batch).
+            let write = self.writer.has_output()
+                && (!self.reader.has_buffered() || self.in_flight.is_empty());
             tokio::select! {
                 biased;
                 done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
                     self.write_reply(done);
-                    while let Some(done) = ready_front(&mut self.in_flight).await {
+                    // Stop at the bound, so a connection owes at most one reply beyond it.
+                    while self.writer.owed() <= owed_max {
+                        let Some(done) = ready_front(&mut self.in_flight).await else {
+                            break;
+                        };
                         self.write_reply(done);
                     }
-                    if !self.reader.has_buffered() || self.in_flight.is_empty() {
-                        self.writer.flush().await?;
-                    }
                 }
+                written = self.writer.write_some(), if write => written?,
                 frame = self.reader.read_frame(idle), if can_read => self.on_frame(frame),
             }
         }

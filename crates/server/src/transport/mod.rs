@@ -16,11 +16,18 @@
 //! (so followers learn where to redirect clients). The acceptor answers [`HelloAnswer`];
 //! a refusal is logged on both sides with the reason.
 //!
+//! ## TLS
+//!
+//! With `[tls] peers = true` every connection is mutual TLS before the first frame: the
+//! dialer expects the certificate of `node-<id>` for the member it dials, the acceptor a
+//! certificate from the cluster CA, and after the hello, one that names the member the hello
+//! claims (see [`crate::tls`]). Everything above then runs inside the TLS session.
+//!
 //! ## Bounded resources
 //!
-//! Until peers authenticate each other (mutual TLS), anyone who can reach the peer port and
-//! names a member in its handshake is taken for that member, so what inbound connections may
-//! hold is bounded regardless of who sends (see [`Inbound`]): at most
+//! Without TLS, anyone who can reach the peer port and names a member in its handshake is
+//! taken for that member, so what inbound connections may hold is bounded regardless of who
+//! sends (see [`Inbound`]): at most
 //! [`HANDSHAKES_MAX`] connections at once may be inside their handshake (more are closed at
 //! once); each member has at most one inbound connection (a new one from the same member
 //! replaces the old, which is what a redial after a lost connection needs anyway); every
@@ -39,6 +46,7 @@ mod frame;
 pub use frame::{read_frame, read_frame_budgeted, write_frame_into, FrameError, FRAME_HEADER_LEN};
 
 use crate::metrics::Metrics;
+use crate::tls::{self, Stream, Tls};
 use quorate_core::shell::ShellMsg;
 use quorate_core::NodeId;
 use rand::Rng;
@@ -141,6 +149,8 @@ pub struct PeerContext {
     pub client_addrs: Mutex<BTreeMap<NodeId, SocketAddr>>,
     /// Bounds on inbound connections.
     pub inbound: Inbound,
+    /// TLS contexts; all `None` without a `[tls]` section.
+    pub tls: Tls,
 }
 
 impl PeerContext {
@@ -297,14 +307,31 @@ async fn outbound<M: Serialize>(
     }
 }
 
-async fn dial(ctx: &PeerContext, peer: NodeId, addr: SocketAddr) -> Result<TcpStream, String> {
+async fn dial(ctx: &PeerContext, peer: NodeId, addr: SocketAddr) -> Result<Stream, String> {
     let connect = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr));
-    let mut stream = match connect.await {
+    let stream = match connect.await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err("connect timed out".into()),
     };
     let _ = stream.set_nodelay(true);
+    let mut stream = match &ctx.tls.peer_connector {
+        None => Stream::Plain(stream),
+        Some(connector) => {
+            let connect = connector.connect(tls::server_name_of(peer), stream);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
+                Ok(Ok(tls)) => Stream::Dialed(Box::new(tls)),
+                Ok(Err(e)) => {
+                    Metrics::inc(&ctx.metrics.peer_tls_refused);
+                    return Err(format!(
+                        "refused: TLS handshake with {peer} failed: {}",
+                        tls_reason(&e, peer)
+                    ));
+                }
+                Err(_) => return Err("TLS handshake timed out".into()),
+            }
+        }
+    };
     let hello = postcard::to_allocvec(&ctx.hello(peer)).expect("a hello encodes");
     let mut buf = Vec::new();
     write_frame_into(&mut buf, &hello);
@@ -327,10 +354,10 @@ async fn dial(ctx: &PeerContext, peer: NodeId, addr: SocketAddr) -> Result<TcpSt
 /// Writes queued messages until the queue closes (Ok) or the connection fails (Err).
 async fn pump<M: Serialize>(
     ctx: &PeerContext,
-    stream: TcpStream,
+    stream: Stream,
     rx: &mut mpsc::Receiver<PeerMsg<M>>,
 ) -> Result<(), String> {
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tls::split(stream);
     // The peer never writes after its answer; a read returning means it hung up.
     let mut hangup = tokio::spawn(async move {
         let mut byte = [0u8; 1];
@@ -408,7 +435,9 @@ pub async fn accept_loop<M>(
         let ctx = ctx.clone();
         let inbox = inbox.clone();
         tokio::spawn(async move {
-            let mut stream = stream;
+            let Some(mut stream) = accept_tls(stream, remote, &ctx).await else {
+                return;
+            };
             let from = handshake(&mut stream, remote, &ctx).await;
             drop(permit);
             let Some(from) = from else { return };
@@ -421,12 +450,40 @@ pub async fn accept_loop<M>(
     }
 }
 
+/// The connection, inside TLS if peers use it; logs and counts a failed TLS handshake.
+async fn accept_tls(stream: TcpStream, remote: SocketAddr, ctx: &PeerContext) -> Option<Stream> {
+    let Some(acceptor) = &ctx.tls.peer_acceptor else {
+        return Some(Stream::Plain(stream));
+    };
+    let why = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => return Some(Stream::Accepted(Box::new(tls))),
+        Ok(Err(e)) => tls_reason(&e, NodeId(0)),
+        Err(_) => "no TLS handshake within 5 s".into(),
+    };
+    Metrics::inc(&ctx.metrics.peer_tls_refused);
+    error!(%remote, "refused a peer connection: TLS handshake failed: {why}");
+    None
+}
+
+/// A TLS failure in words an operator can act on (`peer` is who was dialed, if known).
+fn tls_reason(e: &std::io::Error, peer: NodeId) -> String {
+    let text = e.to_string();
+    if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+        format!("{text}: the certificate is not signed by this cluster's CA")
+    } else if text.contains("NotValidForName") {
+        format!(
+            "{text}: the certificate does not name {} (issued to another member?)",
+            tls::member_name(peer)
+        )
+    } else if text.contains("CertificateRequired") || text.contains("NoCertificatesPresented") {
+        format!("{text}: the peer presented no certificate (is TLS set up on both sides?)")
+    } else {
+        text
+    }
+}
+
 /// The dialer's id, if its handshake is accepted; logs and counts a refusal.
-async fn handshake(
-    stream: &mut TcpStream,
-    remote: SocketAddr,
-    ctx: &PeerContext,
-) -> Option<NodeId> {
+async fn handshake(stream: &mut Stream, remote: SocketAddr, ctx: &PeerContext) -> Option<NodeId> {
     match accept_hello(stream, ctx).await {
         Ok(from) => {
             debug!(%remote, peer = %from, "peer connected");
@@ -442,7 +499,7 @@ async fn handshake(
 
 /// Delivers the frames of an accepted connection until it closes, fails or is replaced.
 async fn receive<M: DeserializeOwned>(
-    stream: TcpStream,
+    stream: Stream,
     remote: SocketAddr,
     from: NodeId,
     ctx: Arc<PeerContext>,
@@ -484,7 +541,7 @@ async fn receive<M: DeserializeOwned>(
 }
 
 /// Reads and checks the dialer's hello, answers it, and returns the dialer's id.
-async fn accept_hello(stream: &mut TcpStream, ctx: &PeerContext) -> Result<NodeId, String> {
+async fn accept_hello(stream: &mut Stream, ctx: &PeerContext) -> Result<NodeId, String> {
     let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(stream, 64 << 10));
     let payload = match read.await {
         Ok(Ok(payload)) => payload,
@@ -510,6 +567,11 @@ async fn accept_hello(stream: &mut TcpStream, ctx: &PeerContext) -> Result<NodeI
         answer(stream, HelloAnswer::Refused(why.clone())).await;
         return Err(format!("peer at {} {why}", hello.client_addr));
     }
+    if let Some(why) = certificate_refusal(stream, ctx, hello.from) {
+        Metrics::inc(&ctx.metrics.peer_tls_refused);
+        answer(stream, HelloAnswer::Refused(why.clone())).await;
+        return Err(format!("peer at {} {why}", hello.client_addr));
+    }
     ctx.client_addrs
         .lock()
         .expect("addrs lock")
@@ -518,7 +580,16 @@ async fn accept_hello(stream: &mut TcpStream, ctx: &PeerContext) -> Result<NodeI
     Ok(hello.from)
 }
 
-async fn answer(stream: &mut TcpStream, answer: HelloAnswer) {
+/// Why a TLS peer claiming to be `from` must be refused: its certificate names someone else.
+fn certificate_refusal(stream: &Stream, ctx: &PeerContext, from: NodeId) -> Option<String> {
+    ctx.tls.peer_acceptor.as_ref()?;
+    let Some(cert) = stream.peer_certificate() else {
+        return Some("presented no certificate".into());
+    };
+    tls::check_names_member(&cert, from).err()
+}
+
+async fn answer(stream: &mut Stream, answer: HelloAnswer) {
     let payload = postcard::to_allocvec(&answer).expect("an answer encodes");
     let mut buf = Vec::new();
     write_frame_into(&mut buf, &payload);

@@ -14,6 +14,7 @@ fn context(me: u64, cluster: &str, members: &[u64]) -> Arc<PeerContext> {
         metrics: Metrics::new(),
         client_addrs: Mutex::new(BTreeMap::new()),
         inbound: Inbound::new(1 << 20),
+        tls: crate::tls::Tls::none(),
     })
 }
 

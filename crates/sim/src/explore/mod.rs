@@ -46,7 +46,7 @@
 //!
 //! After every step: the node's own invariants and the protocol's cluster-wide properties.
 //! At every leaf (depth bound, or nothing enabled): the history, with unfinished operations
-//! as `info`, is judged by [`Harness::check_run`], the same judge as the simulator's, once per
+//! as `info`, is judged by `quorate_check::judge` under [`Harness::promise`], the same judge as the simulator's, once per
 //! distinct history.
 //!
 //! ## Replay

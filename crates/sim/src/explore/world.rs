@@ -86,7 +86,6 @@ pub(super) struct World<H: Harness> {
     net: Vec<InFlight<<H::Node as Protocol>::Message>>,
     clients: Vec<Client>,
     history: Vec<HistoryEvent>,
-    read_modes: Vec<ReadMode>,
     invariants: H::Invariants,
     pub(super) now: u64,
     drops_left: usize,
@@ -104,7 +103,6 @@ where
             net: self.net.clone(),
             clients: self.clients.clone(),
             history: self.history.clone(),
-            read_modes: self.read_modes.clone(),
             invariants: self.invariants.clone(),
             now: self.now,
             drops_left: self.drops_left,
@@ -202,7 +200,6 @@ where
             net: Vec::new(),
             clients,
             history: Vec::new(),
-            read_modes: Vec::new(),
             invariants: harness.invariants(),
             now: 0,
             drops_left: config.drops,
@@ -439,7 +436,6 @@ where
         node: Option<usize>,
         error: Option<String>,
     ) {
-        self.read_modes.push(ReadMode::Linearizable);
         self.history.push(HistoryEvent {
             process: client as u64,
             kind,
@@ -448,6 +444,7 @@ where
             time: self.now,
             node: node.map(|n| n as u64 + 1),
             error,
+            mode: Default::default(),
         });
     }
 
@@ -576,6 +573,7 @@ where
                     time: self.now,
                     node: None,
                     error: Some("unfinished when the schedule ended".into()),
+                    mode: Default::default(),
                 });
             }
         }
@@ -585,8 +583,7 @@ where
     /// Judges the final history as the simulator does; `Err` lists what failed.
     pub(super) fn judge(&self, harness: &H) -> Result<(), String> {
         let history = self.final_history();
-        let modes = vec![ReadMode::Linearizable; history.len()];
-        let check = harness.check_run(&history, &modes, &self.invariants, &Limits::default());
+        let check = quorate_check::judge(&history, harness.promise(), &Limits::default());
         let mut failed: Vec<String> = check.violations;
         for model in &check.models {
             if model.promised && model.satisfied == Some(false) && failed.is_empty() {

@@ -222,6 +222,7 @@ impl Cluster {
             time: self.now,
             node: None,
             error: None,
+            mode: Default::default(),
         });
         let request = Request {
             client: ClientId(process),

@@ -1,24 +1,25 @@
-//! End-of-run checks for leaderless protocols: convergence, lost writes, stale reads, and the
-//! writes last-write-wins discarded.
+//! Final reads and what the multi-primary and quorum promises say about them: agreement of
+//! the replicas, lost writes per resolver, stale reads, and the writes last-write-wins
+//! discarded.
 //!
-//! These are the checks the leaderless harnesses need until `quorate-check` grows a library
-//! convergence checker; each is a plain function of the history (plus, for LWW discards, the
-//! stamps the protocol's checker recorded), so that it can be replaced one by one.
+//! [`crate::convergence`] judges convergence from any history (each node's last read after
+//! the last write, justified by the per-key causal order). This module judges the histories
+//! whose recorder read every key on every replica once the cluster settled (the simulator's
+//! final reads, [`Mode::Final`]), by the rules of the resolver that produced them; the
+//! [`crate::promise`]s `quorum`, `quorum-sloppy`, `lww`, `version-vectors` and `crdt` use it.
 //!
 //! ## Conventions the checks rely on
 //!
-//! - **Final reads** are recorded by processes from [`FINAL_READ_PROCESS`] on, after the
-//!   cluster settled (see `Harness::final_reads`); every other event is a client's.
+//! - **Final reads** are events of [`Mode::Final`] whose `node` names the replica read, after
+//!   the cluster settled; every other event is a client's.
 //! - **Unique values**: every written value (and set element) is written once per run, so a
 //!   read names the write it saw.
 //! - **Contexts follow sessions** (causal workloads): a client's write carries the join of
 //!   every context its session got for the key, so the writes it *supersedes* are exactly
 //!   those its session had read or written before, and what those superseded (the per-key
-//!   session order joined with reads-from, as the convergence checker in `quorate-check`
-//!   defines it).
+//!   session order joined with reads-from, as [`crate::convergence`] defines it).
 
-use crate::harness::FINAL_READ_PROCESS;
-use quorate_check::{Event as HistoryEvent, EventKind, OpValue, Operation};
+use crate::history::{Event as HistoryEvent, EventKind, Mode, OpValue, Operation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One final read: a node's state of one key, as a sorted list of values (one value for a
@@ -36,7 +37,7 @@ pub fn split_final_reads(
     let mut clients = Vec::new();
     let mut finals: BTreeMap<String, Vec<FinalRead>> = BTreeMap::new();
     for event in history {
-        if event.process < FINAL_READ_PROCESS {
+        if event.mode != Mode::Final {
             clients.push(event.clone());
             continue;
         }
@@ -49,7 +50,7 @@ pub fn split_final_reads(
             _ => continue,
         };
         values.sort();
-        let node = event.process - FINAL_READ_PROCESS + 1;
+        let node = event.node.unwrap_or(event.process);
         let key = event.key.clone().unwrap_or_default();
         finals
             .entry(key)
@@ -59,17 +60,16 @@ pub fn split_final_reads(
     (clients, finals)
 }
 
-/// Agreement: for every key, the final reads on `replicas(key)` return the same values.
-/// Returns the agreed values per key and the violations.
+/// Agreement: for every key, the final reads (one per replica of the key: the recorder reads
+/// only the replicas that hold it) return the same values. Returns the agreed values per key
+/// and the violations.
 pub fn agreement(
     finals: &BTreeMap<String, Vec<FinalRead>>,
-    replicas: impl Fn(&str) -> Vec<u64>,
 ) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     let mut agreed = BTreeMap::new();
     let mut violations = Vec::new();
     for (key, reads) in finals {
-        let replicas = replicas(key);
-        let mut views = reads.iter().filter(|r| replicas.contains(&r.node));
+        let mut views = reads.iter();
         let Some(first) = views.next() else {
             continue;
         };

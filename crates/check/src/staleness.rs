@@ -1,8 +1,8 @@
-//! What weaker reads cost: how stale `ReadMode::Local` reads were.
+//! What weaker reads cost: how stale the `any-replica` reads ([`Mode::AnyReplica`]) were.
 //!
-//! A local read is served from one replica's state without coordination, so the history check
-//! leaves it out (a protocol promises linearizability only for the rest) and this module
-//! measures it instead, from the history alone, in the way a Jepsen checker would:
+//! Such a read is served from one replica's state without coordination, so a promise's
+//! judgement leaves it out (a protocol promises linearizability only for the rest) and this
+//! module measures it instead, from the history alone, in the way a Jepsen checker would:
 //!
 //! 1. Find the writes of the read's key that could have produced the value it returned: a PUT
 //!    or CAS of that value, an APPEND whose suffix ends the value, or (for an absent key) a
@@ -15,7 +15,7 @@
 //!    one is stale. Writes with an unknown outcome count as completing at infinity, so the
 //!    measure never overstates.
 
-use quorate_check::{Event, EventKind, OpValue};
+use crate::history::{Event, EventKind, Mode, OpValue};
 use std::collections::BTreeMap;
 
 /// Staleness of the local reads of one history.
@@ -42,44 +42,20 @@ struct Op {
     local: bool,
 }
 
-/// Splits `history` into the events the history check judges (everything but the local reads)
-/// and measures the local reads' staleness. `local_invocations` are the positions of the local
-/// reads' invocations in `history`, in increasing order. `modes` (one per event) is split the
-/// same way, so that the judged events keep their read modes.
-pub fn split_local_reads<T: Clone>(
-    history: &[Event],
-    local_invocations: &[usize],
-    modes: &[T],
-) -> (Vec<Event>, Vec<T>, Staleness) {
-    assert_eq!(history.len(), modes.len(), "a read mode per event");
-    if local_invocations.is_empty() {
-        return (history.to_vec(), modes.to_vec(), Staleness::default());
+/// Splits `history` into the events a promise judges (everything but the `any-replica`
+/// reads, invocations and completions) and measures the `any-replica` reads' staleness.
+pub fn split_any_replica_reads(history: &[Event]) -> (Vec<Event>, Staleness) {
+    let is_local: Vec<bool> = history.iter().map(|e| e.mode == Mode::AnyReplica).collect();
+    if !is_local.contains(&true) {
+        return (history.to_vec(), Staleness::default());
     }
-    let mut is_local = vec![false; history.len()];
-    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut next_local = local_invocations.iter().peekable();
-    for (index, event) in history.iter().enumerate() {
-        if event.kind == EventKind::Invoke {
-            if next_local.peek() == Some(&&index) {
-                next_local.next();
-                is_local[index] = true;
-                open.insert(event.process, index);
-            }
-        } else if let Some(invocation) = open.remove(&event.process) {
-            is_local[index] = true;
-            debug_assert!(is_local[invocation]);
-        }
-    }
-    let judged = |index: &usize| !is_local[*index];
-    let checked = (0..history.len())
-        .filter(judged)
-        .map(|i| history[i].clone())
+    let checked = history
+        .iter()
+        .zip(&is_local)
+        .filter(|(_, local)| !**local)
+        .map(|(e, _)| e.clone())
         .collect();
-    let checked_modes = (0..modes.len())
-        .filter(judged)
-        .map(|i| modes[i].clone())
-        .collect();
-    (checked, checked_modes, measure(&pair(history, &is_local)))
+    (checked, measure(&pair(history, &is_local)))
 }
 
 /// Pairs invocations with completions; `fail`ed operations are dropped.
@@ -198,6 +174,15 @@ mod tests {
             time,
             node: None,
             error: None,
+            mode: Mode::Linearizable,
+        }
+    }
+
+    /// Marks the last two events (one read) as an `any-replica` read.
+    fn any_replica(history: &mut [Event]) {
+        let n = history.len();
+        for event in &mut history[n - 2..] {
+            event.mode = Mode::AnyReplica;
         }
     }
 
@@ -226,10 +211,9 @@ mod tests {
         history.extend(put(1, "1", 0, 10));
         history.extend(put(1, "2", 20, 30));
         history.extend(put(1, "3", 40, 50));
-        let local = history.len();
         history.extend(get(2, Some("1"), 60, 70));
-        let modes = vec![(); history.len()];
-        let (checked, _, staleness) = split_local_reads(&history, &[local], &modes);
+        any_replica(&mut history);
+        let (checked, staleness) = split_any_replica_reads(&history);
         assert_eq!(checked.len(), 6, "the local read is left out of the check");
         assert_eq!(
             staleness,
@@ -250,12 +234,11 @@ mod tests {
         history.extend(put(1, "2", 20, 100));
         history.push(event(3, EventKind::Invoke, OpValue::Put("3".into()), 25));
         history.push(event(3, EventKind::Info, OpValue::Put("3".into()), 35));
-        let first_local = history.len();
         history.extend(get(2, Some("1"), 50, 60));
-        let second_local = history.len();
+        any_replica(&mut history);
         history.extend(get(2, None, 61, 62));
-        let modes = vec![(); history.len()];
-        let (_, _, staleness) = split_local_reads(&history, &[first_local, second_local], &modes);
+        any_replica(&mut history);
+        let (_, staleness) = split_any_replica_reads(&history);
         assert_eq!(staleness.reads, 2);
         assert_eq!(
             staleness.stale, 1,
@@ -275,10 +258,9 @@ mod tests {
         };
         history.extend(append(1, "4,", 0, 10));
         history.extend(append(1, "5,", 20, 30));
-        let local = history.len();
         history.extend(get(2, Some("4,5,"), 40, 50));
-        let modes = vec![(); history.len()];
-        let (_, _, staleness) = split_local_reads(&history, &[local], &modes);
+        any_replica(&mut history);
+        let (_, staleness) = split_any_replica_reads(&history);
         assert_eq!(staleness.stale, 0);
         assert_eq!(staleness.reads, 1);
     }
@@ -286,8 +268,7 @@ mod tests {
     #[test]
     fn without_local_reads_the_history_is_unchanged() {
         let history: Vec<Event> = put(1, "1", 0, 10).into();
-        let modes = vec![(); history.len()];
-        let (checked, _, staleness) = split_local_reads(&history, &[], &modes);
+        let (checked, staleness) = split_any_replica_reads(&history);
         assert_eq!(checked, history);
         assert_eq!(staleness, Staleness::default());
     }

@@ -1,14 +1,15 @@
 //! A check of reads that promise less than linearizability: ZooKeeper-style reads served
-//! from a replica's own state (sequentially consistent).
+//! from a replica's own state (sequentially consistent). The `zab` promise
+//! ([`crate::promise`]) holds every operation to it.
 //!
-//! **Why not `quorate_check::sequential`.** The library's general checker decides sequential
+//! **Why not [`crate::sequential`].** The library's general checker decides sequential
 //! consistency exactly, but the problem is NP-complete and its search is exponential in the
 //! worst case. Run over every operation of ZAB's 500-seed batch (5 nodes, every fault, the
 //! default read mix; 2026-11-26), it found no violation, but 11 of the 500 runs outgrew the
 //! simulator's memo bound (verdict "unknown") and the batch took 25 s instead of 3 s. This
-//! check uses what the simulator knows and a general checker cannot — one write order exists
-//! (the log), writes are linearizable, values are unique — to stay polynomial and decide
-//! every run. `quorate check --model sequential` remains the tool for histories from
+//! check uses what the promise states and a general checker cannot assume — one write order
+//! exists (the log), writes are linearizable, values are unique — to stay polynomial and
+//! decide every run. `quorate check --model sequential` remains the tool for histories from
 //! elsewhere.
 //!
 //! ## What it checks
@@ -34,7 +35,7 @@
 //! It is sound (a cycle is a real violation, given unique values) but not complete: it does
 //! not check that the state a read returns agrees with reads of *other* keys.
 
-use quorate_check::{OpValue, Operation};
+use crate::history::{OpValue, Operation};
 use std::collections::BTreeMap;
 
 /// Node 0 of each key's graph: the initial state.
