@@ -808,4 +808,105 @@ mod tests {
         assert_eq!(kv.get(b"k"), Some(&b("xx")));
         assert_eq!(kv.sessions_len(), 0);
     }
+
+    #[test]
+    fn an_operation_tells_histories_its_key_name_and_kind() {
+        let k = b("k");
+        let ops = [
+            (Op::Get { key: k.clone() }, "get", true),
+            (
+                Op::Put {
+                    key: k.clone(),
+                    value: b("v"),
+                },
+                "put",
+                false,
+            ),
+            (Op::Delete { key: k.clone() }, "delete", false),
+            (
+                Op::Append {
+                    key: k.clone(),
+                    value: b("v"),
+                },
+                "append",
+                false,
+            ),
+            (
+                Op::Incr {
+                    key: k.clone(),
+                    by: 1,
+                },
+                "incr",
+                false,
+            ),
+            (Op::GetSiblings { key: k.clone() }, "get_siblings", true),
+        ];
+        for (op, name, read) in ops {
+            assert_eq!(op.key(), &k, "{op:?}");
+            assert_eq!(op.name(), name, "{op:?}");
+            assert_eq!(op.is_read(), read, "{op:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_refusal_is_a_definite_error_and_each_error_says_what_happened() {
+        let leader = Some(NodeId(2));
+        assert!(ClientError::NotLeader { leader }.is_definite());
+        assert!(ClientError::Rejected(String::from("too big")).is_definite());
+        assert!(!ClientError::Indeterminate { leader }.is_definite());
+        assert!(!ClientError::SessionExpired.is_definite());
+        assert!(!ClientError::Unavailable.is_definite());
+        assert_eq!(
+            ClientError::NotLeader { leader }.to_string(),
+            "not the leader (leader is n2)"
+        );
+        assert_eq!(
+            ClientError::NotLeader { leader: None }.to_string(),
+            "not the leader (leader unknown)"
+        );
+        assert_eq!(
+            ClientError::Rejected(String::from("too big")).to_string(),
+            "rejected: too big"
+        );
+    }
+
+    #[test]
+    fn a_session_remembers_only_its_last_request() {
+        let mut kv = KvStore::default();
+        let op = || Op::Append {
+            key: b("k"),
+            value: b("x"),
+        };
+        assert_eq!(kv.cached(ClientId(1), 1), None);
+        assert!(!kv.already_applied(ClientId(1), 1));
+        kv.apply(&cmd(1, 1, op()));
+        kv.apply(&cmd(1, 2, op()));
+        assert_eq!(kv.cached(ClientId(1), 2), Some(&Output::Length(2)));
+        // Request 1 was applied, but only the last output is remembered.
+        assert_eq!(kv.cached(ClientId(1), 1), None);
+        assert!(kv.already_applied(ClientId(1), 1));
+        assert!(kv.already_applied(ClientId(1), 2));
+        assert!(!kv.already_applied(ClientId(1), 3));
+        assert!(!kv.already_applied(ClientId(2), 1));
+        // Sequence number 0 bypasses sessions: never cached, never a duplicate.
+        assert_eq!(kv.cached(ClientId(1), 0), None);
+        assert!(!kv.already_applied(ClientId(1), 0));
+    }
+
+    #[test]
+    fn a_store_counts_and_lists_its_pairs() {
+        let mut kv = KvStore::default();
+        assert!(kv.is_empty());
+        assert_eq!(kv.len(), 0);
+        for key in ["a", "b"] {
+            kv.apply_op(&Op::Put {
+                key: b(key),
+                value: b("v"),
+            });
+        }
+        assert!(!kv.is_empty());
+        assert_eq!(kv.len(), 2);
+        let keys: Vec<&Key> = kv.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, [&b("a"), &b("b")]);
+    }
 }

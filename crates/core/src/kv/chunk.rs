@@ -266,4 +266,69 @@ mod tests {
         assert!(rebuilt.has_session(ClientId(3)));
         assert!(!rebuilt.has_session(ClientId(4)));
     }
+
+    #[test]
+    fn chunks_count_their_items_and_weigh_what_they_carry() {
+        // Sessions only (no pairs), one remembering a large read: the walk must end after the
+        // last session, and the read's value counts towards its chunk's size.
+        let mut kv = KvStore::default();
+        let big = Bytes::from(vec![b'x'; 100]);
+        kv.apply_op(&Op::Put {
+            key: Bytes::from("k"),
+            value: big.clone(),
+        });
+        let get = |client| Command {
+            client: ClientId(client),
+            seq: 1,
+            op: Op::Get {
+                key: Bytes::from("k"),
+            },
+        };
+        kv.apply(&get(1));
+        kv.apply(&get(2));
+        kv.apply_op(&Op::Delete {
+            key: Bytes::from("k"),
+        });
+        let mut builder = KvBuilder::new();
+        let mut cursor = KvCursor::Start;
+        let mut sizes = Vec::new();
+        loop {
+            let (chunk, next) = kv.chunk(&cursor, 1);
+            assert_eq!(chunk.items(), 1, "one item per chunk under a 1-byte budget");
+            sizes.push(chunk.size_bytes());
+            builder.push(chunk);
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        assert_eq!(
+            builder.chunks(),
+            2,
+            "one chunk per session, none empty after"
+        );
+        assert_eq!(sizes, [SESSION_BYTES + big.len(); 2]);
+        assert_eq!(builder.finish(), kv);
+        // A pair weighs its overhead, key and value.
+        let mut kv = KvStore::default();
+        kv.apply_op(&Op::Put {
+            key: Bytes::from("k"),
+            value: big.clone(),
+        });
+        let (chunk, next) = kv.chunk(&KvCursor::Start, 1 << 20);
+        assert_eq!((chunk.items(), next), (1, None));
+        assert_eq!(chunk.size_bytes(), PAIR_BYTES + 1 + big.len());
+    }
+
+    #[test]
+    fn a_chunk_fills_its_budget_before_it_ends() {
+        let kv = store(40, 0);
+        let total = kv.chunk(&KvCursor::Start, usize::MAX).0.size_bytes();
+        let (_, chunks, _) = transfer(&kv, 256);
+        // Every chunk but the last holds at least 256 bytes.
+        assert!(
+            chunks <= total / 256 + 1,
+            "{chunks} chunks for {total} bytes"
+        );
+    }
 }
