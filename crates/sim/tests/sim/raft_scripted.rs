@@ -6,7 +6,7 @@
 //!   allows returns a stale value, which the linearizability checker rejects; within the
 //!   bound, the same leader's lease has run out and it does not answer.
 
-mod support;
+use crate::support;
 
 use quorate_check::linearizability::Limits;
 use quorate_check::promise::linearizability;

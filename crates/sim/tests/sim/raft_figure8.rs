@@ -3,7 +3,7 @@
 //! the commit at step (c); the deliberately broken variant commits it, and the cluster-wide
 //! checker reports the violation when step (d) elects a leader without that entry.
 
-mod support;
+use crate::support;
 
 use quorate_core::{ClientId, Input, Op, Protocol, ReadMode, Request, Role};
 use quorate_protocols::raft::{Bug, RaftConfig, Timer};
