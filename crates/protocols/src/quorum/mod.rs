@@ -28,7 +28,7 @@
 //!    acknowledges (the driver's persist barrier enforces the order).
 //!
 //! Without write-back (`write_back: false`) reads are *regular*, not linearizable: the
-//! simulator finds inversions (see `crates/sim/tests/quorum_simulation.rs`).
+//! simulator finds inversions (see `crates/sim/tests/sim/quorum_simulation.rs`).
 //!
 //! ## Retries and coordinators
 //!
