@@ -3,7 +3,7 @@
 //! with a leader, the leader killed under a stream of appends and restarted, with no
 //! acknowledged write lost and none applied twice.
 
-mod common;
+use crate::common;
 
 use common::TestCluster;
 use redis::{Commands, Connection, RedisResult, Value};

@@ -3,7 +3,7 @@
 //! small random histories, valid and invalid, with `info` operations. Seeded: a failure names
 //! the seed and prints the history.
 
-mod brute;
+use crate::brute;
 
 use quorate_check::causal::check_causal;
 use quorate_check::convergence::check_convergence;

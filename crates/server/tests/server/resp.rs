@@ -1,7 +1,7 @@
 //! The RESP front end against real in-process nodes on loopback: a Redis client library,
 //! raw bytes as `redis-cli` would send them, and bad input that must not hurt.
 
-mod common;
+use crate::common;
 
 use common::{raw_exchange, TestCluster};
 use quorate_server::FollowerMode;

@@ -356,7 +356,7 @@ fn generated_histories_pass_and_a_dropped_element_fails() {
 }
 
 /// The target; run in release: `cargo test -p quorate-check --release --test
-/// list_append -- --ignored --nocapture`.
+/// check list_append -- --ignored --nocapture`.
 #[test]
 #[ignore = "a timing target: run in release"]
 fn ten_thousand_operations_on_one_key_in_under_a_second() {

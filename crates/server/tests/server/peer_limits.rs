@@ -3,7 +3,7 @@
 //! them (the transport's byte budget), not one per connection. Its own test binary, so
 //! the process's peak RSS (`VmHWM`) is this test's alone.
 
-mod common;
+use crate::common;
 
 use common::TestCluster;
 use quorate_core::NodeId;

@@ -1,0 +1,7 @@
+//! server's integration tests, one binary with a module per file (one link instead of one
+//! per file in CI's cold build).
+
+mod common;
+mod peer_limits;
+mod protocols;
+mod resp;
