@@ -6,6 +6,7 @@ mod cluster_cmd;
 mod explore_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod snapshot_cmd;
 mod torture_cmd;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ use std::process::ExitCode;
     quorate check knossos-history.edn --model sequential --svg why.svg\n  \
     quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
     quorate cluster --tls certs/   # TLS; then: redis-cli --tls --cacert certs/ca.pem -p 6381\n  \
+    quorate snapshot save backup.snap --addr 127.0.0.1:6381 && quorate snapshot status backup.snap\n  \
+    quorate snapshot restore backup.snap --data-dir new --nodes 3 && quorate cluster --data-dir new\n  \
     quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \
     --client-addr 127.0.0.1:6381 --data-dir /var/lib/quorate/n1")]
 struct Cli {
@@ -58,6 +61,9 @@ enum Command {
     /// Write a development CA and a certificate per node (for `serve --tls DIR` and
     /// `cluster --tls DIR`).
     Certs(certs_cmd::CertsArgs),
+    /// Backups: save a consistent snapshot of a running cluster, check a snapshot file, or
+    /// seed a new cluster's data directories from one (as `etcdctl snapshot` does).
+    Snapshot(snapshot_cmd::SnapshotArgs),
 }
 
 /// Exit status for bad input (usage errors, impossible options, unreadable files).
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cluster_cmd::run(args),
         Command::Torture(args) => torture_cmd::run(args),
         Command::Certs(args) => certs_cmd::run(args),
+        Command::Snapshot(args) => snapshot_cmd::run(args),
     };
     match result {
         Ok(code) => code,

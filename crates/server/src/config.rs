@@ -465,4 +465,27 @@ mod tests {
             .to_string()
             .contains("not among the peers"));
     }
+
+    /// The example configs in `deploy/` load with the loader `quorate serve --config` uses,
+    /// and the compose cluster's nodes agree on the members, each being the one it says.
+    #[test]
+    fn the_deployment_examples_are_valid_configs() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let single = ServerConfig::from_file(&deploy.join("quorate.toml")).unwrap();
+        assert_eq!((single.id, single.peers.len()), (1, 3));
+        let nodes: Vec<ServerConfig> = (1..=3)
+            .map(|i| ServerConfig::from_file(&deploy.join(format!("compose/node{i}.toml"))))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (i, node) in nodes.iter().enumerate() {
+            assert_eq!(node.id, i as u64 + 1);
+            assert_eq!(
+                node.peers, nodes[0].peers,
+                "node {} has other members",
+                node.id
+            );
+            assert_eq!(node.cluster_id, nodes[0].cluster_id);
+            assert_eq!(node.client_addr.ip(), node.peers[&node.node_id()].ip());
+        }
+    }
 }

@@ -50,7 +50,8 @@
 //!    and peers speak mutual TLS: each must present a certificate from the cluster CA that
 //!    names the member it claims to be.
 //! 7. **Operators** read `INFO` over RESP and Prometheus metrics over HTTP ([`metrics`]);
-//!    logs go through `tracing`.
+//!    logs go through `tracing`; `SNAPSHOT` copies the store at a linearizable point into a
+//!    checksummed file that seeds a new cluster ([`backup`]).
 //!
 //! ## Guarantees
 //!
@@ -73,6 +74,7 @@
 //! simulator runs is served except single-decree Paxos (see [`PROTOCOLS`]).
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -5,7 +5,7 @@ use crate::metrics::{self, Metrics};
 use crate::resp::Listener;
 use crate::runtime::{Inboxes, NodeHandle, Runtime};
 use crate::served::{ClientModel, ServedProtocol};
-use crate::storage::{Options, Persister, Storage, StorageError};
+use crate::storage::{Persister, Storage, StorageError};
 use crate::tls::Tls;
 use crate::transport::{accept_loop, spawn_outbound, Inbound, PeerContext};
 use quorate_core::{NodeId, Protocol};
@@ -227,12 +227,9 @@ async fn recover<P: ServedProtocol>(
     name: &str,
     config: &ServerConfig,
 ) -> Result<(Storage, Vec<<P as Protocol>::Record>), ServeError> {
-    let identity = format!(
-        "{} node {} of cluster {:?}",
-        name, config.id, config.cluster_id
-    );
-    let members: Vec<String> = config.peers.keys().map(|id| id.0.to_string()).collect();
-    let options = Options::new(identity, members.join(","));
+    let members: Vec<NodeId> = config.peers.keys().copied().collect();
+    let options =
+        crate::backup::storage_options(name, config.node_id(), &config.cluster_id, &members);
     let dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || Storage::open_with(&dir, &options))
         .await

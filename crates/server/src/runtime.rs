@@ -30,7 +30,10 @@ use crate::served::ServedProtocol;
 use crate::storage::{PersistEvent, Persister};
 use crate::transport::{PeerContext, PeerMsg, PeerSender};
 use quorate_core::shell::{Action, Shell, ShellMsg};
-use quorate_core::{Effect, Effects, Input, NodeId, Reply, Request, Time, TimerRange};
+use quorate_core::{
+    ClientError, ClientId, Effect, Effects, Input, KvStore, NodeId, NodeStatus, Op, ReadMode,
+    Reply, Request, Time, TimerRange,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, VecDeque};
@@ -61,7 +64,25 @@ pub enum ClientCall {
         request: Request,
         reply: oneshot::Sender<Reply>,
     },
+    /// Copy the applied store at a linearizable point, for a backup (see [`crate::backup`]):
+    /// step a linearizable read on this node (never forwarded) and copy the store in the step
+    /// that answers it.
+    Snapshot {
+        reply: oneshot::Sender<Result<Captured, ClientError>>,
+    },
 }
+
+/// A copy of a node's applied store and the node's status when it was taken.
+pub struct Captured {
+    pub store: KvStore,
+    pub status: NodeStatus,
+}
+
+/// Snapshots one node takes at once, at most (each holds a copy of the store).
+const SNAPSHOTS_MAX: usize = 2;
+/// Client ids of snapshot barriers have this bit set; connections' ids never do
+/// (`resp::session::fresh_id`).
+const SNAPSHOT_CLIENT_BIT: u64 = 1 << 63;
 
 /// The channels the runtime listens on.
 pub struct Inboxes<M> {
@@ -97,6 +118,10 @@ pub struct Runtime<P: ServedProtocol> {
     ctx: Arc<PeerContext>,
     metrics: Arc<Metrics>,
     last_sweep: Instant,
+    /// Snapshot barriers waiting for their read's answer, by the barrier's client id.
+    snapshots: BTreeMap<ClientId, oneshot::Sender<Result<Captured, ClientError>>>,
+    /// Barriers started, for their client ids.
+    snapshots_started: u64,
 }
 
 impl<P: ServedProtocol> Runtime<P> {
@@ -126,6 +151,8 @@ impl<P: ServedProtocol> Runtime<P> {
             ctx,
             metrics,
             last_sweep: Instant::now(),
+            snapshots: BTreeMap::new(),
+            snapshots_started: 0,
         };
         runtime.step(Input::Start { recovered });
         runtime.metrics.set_status(runtime.node.status());
@@ -187,6 +214,7 @@ impl<P: ServedProtocol> Runtime<P> {
             self.last_sweep = now;
             let at = self.now();
             self.shell.sweep(at, WAITER_TTL, |reply| !reply.is_closed());
+            self.snapshots.retain(|_, waiter| !waiter.is_closed());
         }
     }
 
@@ -241,6 +269,9 @@ impl<P: ServedProtocol> Runtime<P> {
         match effect {
             Effect::Send { to, msg } if to == self.ctx.me => self.loopback.push_back(msg),
             Effect::Send { to, msg } => self.send(to, PeerMsg::Protocol(msg)),
+            Effect::Reply(reply) if self.snapshots.contains_key(&reply.client) => {
+                self.capture(reply);
+            }
             Effect::Reply(reply) => {
                 let actions = self.shell.on_reply(reply);
                 self.run_shell(actions);
@@ -326,8 +357,56 @@ impl<P: ServedProtocol> Runtime<P> {
             ClientCall::Forward { to, request, reply } => {
                 self.shell.submit_to(now, to, request, reply)
             }
+            ClientCall::Snapshot { reply } => return self.start_snapshot(reply),
         };
         self.run_shell(actions);
+    }
+
+    /// Steps the linearizable read a snapshot waits for (step 1 of [`crate::backup`]).
+    fn start_snapshot(&mut self, reply: oneshot::Sender<Result<Captured, ClientError>>) {
+        if let Err(why) = self.node.applied_store() {
+            let _ = reply.send(Err(ClientError::Rejected(why)));
+            return;
+        }
+        if self.snapshots.len() >= SNAPSHOTS_MAX {
+            let _ = reply.send(Err(ClientError::Rejected(format!(
+                "{SNAPSHOTS_MAX} snapshots are already being taken on this node; try again when one is done"
+            ))));
+            return;
+        }
+        self.snapshots_started += 1;
+        let client = ClientId(SNAPSHOT_CLIENT_BIT | self.snapshots_started);
+        self.snapshots.insert(client, reply);
+        let barrier = Request {
+            client,
+            seq: 0,
+            op: Op::Get {
+                key: Default::default(),
+            },
+            read: ReadMode::Linearizable,
+            quorum: None,
+        };
+        self.step(Input::Request(barrier));
+    }
+
+    /// The barrier read was answered: copy the applied store now (step 3), or pass on why not.
+    fn capture(&mut self, reply: Reply) {
+        let waiter = self.snapshots.remove(&reply.client).expect("checked");
+        let answer = match reply.result {
+            Ok(_) => {
+                let store = self
+                    .node
+                    .applied_store()
+                    .expect("checked at the start")
+                    .clone();
+                Ok(Captured {
+                    store,
+                    status: self.node.status(),
+                })
+            }
+            Err(e) => Err(e),
+        };
+        let _ = waiter.send(answer);
     }
 
     /// The node's id, for logs.
@@ -410,6 +489,14 @@ impl NodeHandle {
 
     pub fn me(&self) -> NodeId {
         self.peers.me
+    }
+
+    /// Asks the runtime for a copy of the applied store at a linearizable point (see
+    /// [`crate::backup`]); `None` if the runtime is gone.
+    pub async fn snapshot(&self) -> Option<oneshot::Receiver<Result<Captured, ClientError>>> {
+        let (reply, answer) = oneshot::channel();
+        self.calls.send(ClientCall::Snapshot { reply }).await.ok()?;
+        Some(answer)
     }
 }
 

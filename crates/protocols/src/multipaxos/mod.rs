@@ -295,6 +295,12 @@ impl MultiPaxos {
         }
     }
 
+    /// The key-value store as applied on this node: the state at the applied slot (`status().applied_index`): every slot up to it is chosen. What a backup
+    /// (`quorate snapshot save`) copies.
+    pub fn store(&self) -> &KvStore {
+        &self.kv
+    }
+
     pub fn id(&self) -> NodeId {
         self.id
     }

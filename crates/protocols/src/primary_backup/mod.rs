@@ -290,6 +290,12 @@ impl Replica {
         }
     }
 
+    /// The key-value store as applied on this node: the state at the applied op (`status().applied_index`), never beyond the commit point. What a backup
+    /// (`quorate snapshot save`) copies.
+    pub fn store(&self) -> &KvStore {
+        &self.kv
+    }
+
     pub fn id(&self) -> NodeId {
         self.id
     }

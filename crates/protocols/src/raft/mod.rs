@@ -233,6 +233,12 @@ impl Raft {
         }
     }
 
+    /// The key-value store as applied on this node: the state at the applied index (`status().applied_index`), a prefix of the committed log. What a backup
+    /// (`quorate snapshot save`) copies.
+    pub fn store(&self) -> &KvStore {
+        &self.kv
+    }
+
     pub fn id(&self) -> NodeId {
         self.id
     }

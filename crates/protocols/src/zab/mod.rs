@@ -383,6 +383,12 @@ impl Zab {
         }
     }
 
+    /// The key-value store as applied on this node: the state at the committed zxid (`status().applied_index`). What a backup
+    /// (`quorate snapshot save`) copies.
+    pub fn store(&self) -> &KvStore {
+        &self.kv
+    }
+
     pub fn id(&self) -> NodeId {
         self.id
     }

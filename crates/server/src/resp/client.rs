@@ -57,6 +57,17 @@ pub fn exchange_over(
     timeout: Duration,
     tls: Option<&ClientTls>,
 ) -> std::io::Result<Vec<Frame>> {
+    exchange_with(addr, commands, timeout, tls, 64 << 20)
+}
+
+/// [`exchange_over`], taking replies of up to `reply_max` bytes (a snapshot is one reply).
+pub fn exchange_with(
+    addr: SocketAddr,
+    commands: &[&[&[u8]]],
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+    reply_max: usize,
+) -> std::io::Result<Vec<Frame>> {
     let mut stream = connect(addr, timeout, tls)?;
     let mut wire = Vec::new();
     for args in commands {
@@ -69,7 +80,7 @@ pub fn exchange_over(
     }
     stream.write_all(&wire)?;
     stream.flush()?;
-    let limits = Limits::for_values(64 << 20);
+    let limits = Limits::for_values(reply_max);
     let mut buf = Vec::new();
     let mut at = 0;
     let mut replies = Vec::new();

@@ -251,6 +251,14 @@ impl Handler {
                 InFlight::Ready(self.refuses(&command).expect("just checked"))
             }
             Ok(Command::Auth(auth)) => InFlight::Ready(self.authenticate(auth)),
+            Ok(Command::Snapshot(snapshot)) => {
+                // Answered in order like any reply; the lane only rides along.
+                let lane = self.session.take_lane();
+                let node = self.node.clone();
+                InFlight::Task(tokio::spawn(
+                    async move { (snapshot.execute(node).await, lane) },
+                ))
+            }
             Ok(command) if command.needs_node() => self.spawn(command),
             Ok(Command::Hello(hello)) => {
                 // The protocol the connection will speak once every earlier reply is out.
@@ -281,7 +289,10 @@ impl Handler {
     fn refuses(&self, command: &Command) -> Option<Frame> {
         match &self.session.access {
             None if !command.before_auth() => Some(Frame::error(crate::auth::NOAUTH)),
-            Some(access) if access.role == crate::auth::Role::ReadOnly && command.is_write() => {
+            Some(access)
+                if (access.role == crate::auth::Role::ReadOnly && command.is_write())
+                    || (access.role != crate::auth::Role::Admin && command.is_admin()) =>
+            {
                 Some(Frame::error(format!(
                     "NOPERM User {} has no permissions to run the '{}' command",
                     access.user,

@@ -5,11 +5,14 @@
 //! and to build a node from the operator's configuration. That is all a protocol implements
 //! here; the same node type runs unchanged under the simulator.
 
-use quorate_core::{NodeId, Protocol};
-use quorate_protocols::raft::{Raft, RaftConfig};
+use quorate_core::{KvStore, NodeId, Protocol};
+use quorate_protocols::raft::{
+    Membership, Raft, RaftConfig, Record as RaftRecord, Snapshot as RaftSnapshot,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod leaderless;
@@ -56,7 +59,29 @@ pub trait ServedProtocol:
         let _ = config;
         ClientModel::default()
     }
+
+    /// The replicated store as applied on this node, at `status().applied_index` (a committed
+    /// point): what `SNAPSHOT` copies into a backup. `Err` says why this protocol has none.
+    fn applied_store(&self) -> Result<&KvStore, String> {
+        Err(NO_SINGLE_STORE.into())
+    }
+
+    /// The durable records that start node `id` of a *new* cluster of `members` from `store`
+    /// (`quorate snapshot restore`): the protocol's empty durable state (term, votes and log
+    /// at zero, the bootstrap membership) with `store` as its snapshot at index 0, the same on
+    /// every member, so no node remembers anything of the cluster the backup came from.
+    fn restored(
+        name: &str,
+        members: &[NodeId],
+        store: KvStore,
+    ) -> Result<Vec<Self::Record>, String> {
+        let _ = (members, store);
+        Err(format!("{name}: {NO_SINGLE_STORE}"))
+    }
 }
+
+/// Why the leaderless protocols have no backup.
+const NO_SINGLE_STORE: &str = "this protocol keeps no single replicated store with a committed index: its replicas hold versions of each key that converge over time (read repair, hinted handoff, anti-entropy), so there is no point at which one node's state is the cluster's. Back up every node's data directory while the cluster is stopped instead";
 
 /// What the client front end needs to know about a protocol's answers, beyond the
 /// `Protocol` interface.
@@ -128,5 +153,24 @@ impl ServedProtocol for Raft {
         let config = tuning.to_config();
         config.validate()?;
         Ok(Raft::new(id, members, config))
+    }
+
+    fn applied_store(&self) -> Result<&KvStore, String> {
+        Ok(self.store())
+    }
+
+    fn restored(_: &str, members: &[NodeId], store: KvStore) -> Result<Vec<RaftRecord>, String> {
+        let snapshot = RaftSnapshot {
+            last_index: 0,
+            last_term: 0,
+            membership: Membership::new(members.iter().copied()),
+            state: store,
+        };
+        Ok(vec![RaftRecord::Checkpoint {
+            term: 0,
+            vote: None,
+            snapshot: Arc::new(snapshot),
+            entries: Vec::new(),
+        }])
     }
 }

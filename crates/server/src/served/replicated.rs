@@ -14,11 +14,12 @@
 //! node: a garbage-collection-free pause of tens of milliseconds is normal under load).
 
 use super::{ms, ServedProtocol};
-use quorate_core::NodeId;
-use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig};
-use quorate_protocols::primary_backup::{Replica, ReplicaConfig, Topology};
-use quorate_protocols::zab::{Zab, ZabConfig};
+use quorate_core::{KvStore, NodeId};
+use quorate_protocols::multipaxos::{self, Ballot, MultiPaxos, MultiPaxosConfig};
+use quorate_protocols::primary_backup::{self, Replica, ReplicaConfig, Topology};
+use quorate_protocols::zab::{self, Zab, ZabConfig, Zxid};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// Multi-Paxos tunables (`[tuning]` of a `multipaxos` node).
 #[derive(Clone, Debug, Deserialize)]
@@ -79,6 +80,24 @@ impl ServedProtocol for MultiPaxos {
         config.validate()?;
         Ok(MultiPaxos::new(id, members, config))
     }
+
+    fn applied_store(&self) -> Result<&KvStore, String> {
+        Ok(self.store())
+    }
+
+    /// No round used, no promise, nothing accepted; the store as the snapshot of slot 0.
+    fn restored(_: &str, _: &[NodeId], store: KvStore) -> Result<Vec<multipaxos::Record>, String> {
+        let snapshot = multipaxos::Snapshot {
+            last_slot: 0,
+            state: store,
+        };
+        Ok(vec![multipaxos::Record::Checkpoint {
+            round: 0,
+            promised: Ballot::ZERO,
+            snapshot: Arc::new(snapshot),
+            accepted: Vec::new(),
+        }])
+    }
 }
 
 /// ZAB tunables (`[tuning]` of a `zab` node), named as ZooKeeper names them.
@@ -138,6 +157,24 @@ impl ServedProtocol for Zab {
         };
         config.validate()?;
         Ok(Zab::new(id, members, config))
+    }
+
+    fn applied_store(&self) -> Result<&KvStore, String> {
+        Ok(self.store())
+    }
+
+    /// Both epochs 0, no transactions; the store as the snapshot of zxid 0.0.
+    fn restored(_: &str, _: &[NodeId], store: KvStore) -> Result<Vec<zab::Record>, String> {
+        let snapshot = zab::Snapshot {
+            last_zxid: Zxid::ZERO,
+            state: store,
+        };
+        Ok(vec![zab::Record::Checkpoint {
+            accepted_epoch: 0,
+            current_epoch: 0,
+            snapshot: Arc::new(snapshot),
+            txns: Vec::new(),
+        }])
     }
 }
 
@@ -226,5 +263,29 @@ impl ServedProtocol for Replica {
         let config = t.to_config(topology);
         config.validate()?;
         Ok(Replica::new(id, members, config))
+    }
+
+    fn applied_store(&self) -> Result<&KvStore, String> {
+        Ok(self.store())
+    }
+
+    /// View 0 with no vote, boot 0, an empty log; the store as the snapshot of op 0.
+    fn restored(
+        _: &str,
+        _: &[NodeId],
+        store: KvStore,
+    ) -> Result<Vec<primary_backup::Record>, String> {
+        let snapshot = primary_backup::Snapshot {
+            last_op: 0,
+            last_view: 0,
+            state: store,
+        };
+        Ok(vec![primary_backup::Record::Checkpoint {
+            view: 0,
+            vote: None,
+            boot: 0,
+            snapshot: Arc::new(snapshot),
+            entries: Vec::new(),
+        }])
     }
 }

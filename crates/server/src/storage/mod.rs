@@ -48,7 +48,7 @@ pub enum StorageError {
 const LOCK_FILE: &str = "LOCK";
 
 /// Takes the data directory's lock, or says who has it.
-fn lock_dir(dir: &Path) -> Result<Flock<File>, StorageError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<Flock<File>, StorageError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)

@@ -515,11 +515,18 @@ fn passwords_and_roles_are_enforced_for_a_real_redis_client() {
     use quorate_server::auth::{Role, UserConfig};
     let cluster = TestCluster::start(3, |config| {
         config.requirepass = Some("s3cret".into());
-        config.users = vec![UserConfig {
-            name: "reader".into(),
-            password: "r3ad".into(),
-            role: Role::ReadOnly,
-        }];
+        config.users = vec![
+            UserConfig {
+                name: "reader".into(),
+                password: "r3ad".into(),
+                role: Role::ReadOnly,
+            },
+            UserConfig {
+                name: "writer".into(),
+                password: "wr1te".into(),
+                role: Role::ReadWrite,
+            },
+        ];
     });
     let leader = cluster.wait_for_leader(Duration::from_secs(5));
     let addr = cluster.client_addr((leader + 1) % 3); // Through a forwarding follower.
@@ -551,6 +558,20 @@ fn passwords_and_roles_are_enforced_for_a_real_redis_client() {
     );
     let value: String = admin.get("k").unwrap();
     assert_eq!(value, "v", "the refused SET did not happen");
+    // Backups are for admins: a read-write user may not take one, the default user may.
+    let mut writer = connect(format!("redis://writer:wr1te@{addr}/")).unwrap();
+    let denied: RedisResult<Vec<u8>> = redis::cmd("SNAPSHOT").query(&mut writer);
+    let denied = denied.unwrap_err().to_string();
+    assert!(
+        denied.contains("NOPERM") && denied.contains("'snapshot'"),
+        "{denied}"
+    );
+    let at_leader = cluster.client_addr(leader);
+    let mut admin_at_leader = connect(format!("redis://:s3cret@{at_leader}/")).unwrap();
+    let bytes: Vec<u8> = redis::cmd("SNAPSHOT").query(&mut admin_at_leader).unwrap();
+    let backup = quorate_server::backup::decode(&bytes).unwrap();
+    assert_eq!(backup.store.get(b"k").map(|v| &v[..]), Some(&b"v"[..]));
+    assert_eq!(backup.header.cluster_size, 3);
     // Wrong passwords are refused when the connection opens.
     let wrong = connect(format!("redis://reader:nope@{addr}/"));
     assert!(wrong.is_err(), "a wrong password connected");

@@ -17,6 +17,7 @@ mod ping;
 mod readmode;
 mod select;
 mod set;
+mod snapshot;
 mod unknown;
 
 pub use append::Append;
@@ -35,6 +36,7 @@ pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
+pub use snapshot::Snapshot;
 pub use unknown::Unknown;
 
 use super::frame::Frame;
@@ -61,6 +63,7 @@ pub enum Command {
     Hello(Hello),
     Auth(Auth),
     Select(Select),
+    Snapshot(Snapshot),
     Quit,
     Unknown(Unknown),
 }
@@ -90,6 +93,7 @@ impl Command {
             "hello" => Command::Hello(Hello::parse(&mut parse)?),
             "auth" => Command::Auth(Auth::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
+            "snapshot" => Command::Snapshot(Snapshot::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
         };
@@ -116,6 +120,11 @@ impl Command {
         self.needs_node() && !self.is_read()
     }
 
+    /// True for commands only `admin` users may run (membership, backups).
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Command::Snapshot(_))
+    }
+
     /// True for commands a connection may send before it authenticates.
     pub fn before_auth(&self) -> bool {
         matches!(self, Command::Auth(_) | Command::Hello(_) | Command::Quit)
@@ -140,6 +149,7 @@ impl Command {
             Command::Hello(_) => "hello",
             Command::Auth(_) => "auth",
             Command::Select(_) => "select",
+            Command::Snapshot(_) => "snapshot",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }
