@@ -165,7 +165,21 @@ impl<H: Harness> Simulation<'_, H> {
             quorum: None,
         };
         let at = self.now + self.delay();
-        self.queue.push(at, Event::Request { to: node, request });
+        let describe = || crate::simulation::describe_request(&request);
+        let id = self.observe_send(
+            "final".into(),
+            crate::record::node_lane(node),
+            false,
+            describe,
+        );
+        self.queue.push(
+            at,
+            Event::Request {
+                to: node,
+                request,
+                id,
+            },
+        );
     }
 
     pub(crate) fn on_final_read_reply(&mut self, from: usize, reply: Reply) {
