@@ -7,6 +7,7 @@ mod explore_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod torture_cmd;
+mod view;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
