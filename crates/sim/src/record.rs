@@ -8,7 +8,7 @@
 //! seed replays identically with or without it.
 //!
 //! Lanes are named as people read them: `n1`.. for nodes, `p7` for the history's process 7,
-//! `final` for the final reads and `admin` for the reconfiguration nemesis. Messages are
+//! `p1099511627776` and up for the final reads (as the history numbers them) and `admin` for the reconfiguration nemesis. Messages are
 //! described by [`summarize`], which turns a `Debug` rendering into `Name field=value ...`
 //! with byte strings as text, lists as their length and nested values in brackets, so every
 //! protocol's messages read alike without code of their own.

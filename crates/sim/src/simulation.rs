@@ -1498,7 +1498,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
     /// The lane of the client that sent `client`'s requests: its history process.
     pub fn client_lane(&self, client: ClientId) -> String {
         if client.0 & crate::workload::FINAL_CLIENT != 0 {
-            return "final".into();
+            // As the history records final reads: one process per node read.
+            let node = (client.0 & !crate::workload::FINAL_CLIENT) >> 20;
+            return format!("p{}", crate::harness::FINAL_READ_PROCESS + node);
         }
         if crate::reconfig::is_admin(client) {
             return "admin".into();

@@ -166,12 +166,8 @@ impl<H: Harness> Simulation<'_, H> {
         };
         let at = self.now + self.delay();
         let describe = || crate::simulation::describe_request(&request);
-        let id = self.observe_send(
-            "final".into(),
-            crate::record::node_lane(node),
-            false,
-            describe,
-        );
+        let from = self.client_lane(request.client);
+        let id = self.observe_send(from, crate::record::node_lane(node), false, describe);
         self.queue.push(
             at,
             Event::Request {
