@@ -242,7 +242,11 @@ fn check_html_highlights_the_violation_of_a_bad_history() {
         "the history is not linearizable"
     );
     let opened = open(&page);
-    assert_eq!(opened.body.contains("data-verdict=\"false\""), true);
+    assert!(
+        opened.body.contains("data-verdict=\"false\""),
+        "{}",
+        opened.body
+    );
     assert_eq!(opened.count("client-lanes"), 3);
     assert_eq!(opened.count("ops"), 3);
     assert_eq!(
