@@ -75,6 +75,11 @@ pub struct CheckArgs {
     /// On a violation, draw the operations that explain it as an SVG timeline into FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Write the history as one self-contained HTML page into FILE: every operation as an
+    /// interval on its process's lane, the verdict, and the operations of a violation
+    /// highlighted.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -148,7 +153,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if args.model.is_some() || lists {
             let started = Instant::now();
             let report = list_append::report_txns(&txns).with_context(|| format!("{file}"))?;
-            return finish(&args, report, &[], txns.len(), started, None);
+            let none = history::History::default();
+            return finish(&args, report, &[], &none, txns.len(), started, None);
         }
     }
     let parsed = history::parse(&text, format).with_context(|| format!("{file}"))?;
@@ -176,6 +182,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let judgement = judge(&parsed.events, promise, &limits);
+        if let Some(path) = &args.html {
+            write_judgement_page(&args, promise, &judgement, &parsed, &operations, path)?;
+        }
         return Ok(print_judgement(
             &args,
             promise,
@@ -227,10 +236,63 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         &args,
         report,
         &operations,
+        &parsed,
         operations.len(),
         started,
         verdict_s,
     )
+}
+
+/// The page of a history judged by a promise: the judgement's violations, and the
+/// operations of a linearizability violation highlighted, if there is one.
+fn write_judgement_page(
+    args: &CheckArgs,
+    promise: Promise,
+    judgement: &Judgement,
+    parsed: &history::History,
+    operations: &[Operation],
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let validity = judgement.validity();
+    let witness_lines = if validity == Validity::Invalid {
+        crate::view::linearizability_witness(operations, args.shrink_time.max(args.time_limit))
+    } else {
+        Vec::new()
+    };
+    let word = match validity {
+        Validity::Valid => "kept",
+        Validity::Invalid => "broken",
+        Validity::Unknown => "unknown",
+    };
+    let verdict = crate::view::Verdict {
+        validity,
+        headline: format!("promise {}: {word}", promise.name()),
+        details: judgement.violations.clone(),
+        witness_lines,
+    };
+    history_page(args, parsed, verdict, path)
+}
+
+/// Writes the page of `parsed` with `verdict` to `path`.
+fn history_page(
+    args: &CheckArgs,
+    parsed: &history::History,
+    verdict: crate::view::Verdict,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let page = crate::view::Page {
+        title: format!("quorate check {}", args.file.display()),
+        subtitle: format!(
+            "{} events; one lane per process, each operation from invocation to completion              (orange: unknown outcome, grey: failed, red outline: in the violation)",
+            parsed.events.len()
+        ),
+        note: None,
+        events: &[],
+        history: &parsed.events,
+        lines: &parsed.lines,
+        verdict: Some(verdict),
+    };
+    crate::view::write(&page, path)
 }
 
 /// Prints `report` (text or JSON, and the SVG) and turns it into the exit code.
@@ -238,10 +300,15 @@ fn finish(
     args: &CheckArgs,
     report: Report,
     operations: &[Operation],
+    parsed: &history::History,
     checked: usize,
     started: Instant,
     verdict_s: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        let verdict = crate::view::Verdict::from_report(&report, operations);
+        history_page(args, parsed, verdict, path)?;
+    }
     let file = args.file.display();
     let model = report.model;
     let elapsed = started.elapsed();

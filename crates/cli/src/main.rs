@@ -8,6 +8,7 @@ mod serve_cmd;
 mod sim_cmd;
 mod snapshot_cmd;
 mod torture_cmd;
+mod view;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

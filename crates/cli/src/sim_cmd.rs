@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quorate_check::Validity;
 use quorate_protocols::multiprimary::LwwClock;
 use quorate_protocols::quorum::{Preset, QuorumConfig};
+use quorate_sim::record::RunEvent;
 use quorate_sim::{
     Abort, ChainHarness, Faults, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
     PrimaryBackupHarness, QuorumHarness, RaftHarness, ReadMix, ResolveMode, RunReport, SimConfig,
@@ -177,6 +178,19 @@ pub struct SimArgs {
     /// Print one line per simulated event (single seed only).
     #[arg(long)]
     trace: bool,
+    /// A teaching run: a scripted protocol, seed and faults that show one effect, with a
+    /// sentence on the --html page saying what to look at (sets --protocol, --seed and the
+    /// options it needs; combine with --html or --trace).
+    #[arg(long, value_enum)]
+    scenario: Option<Scenario>,
+    /// The scenario's sentence for the page (set from --scenario).
+    #[arg(skip)]
+    note: Option<&'static str>,
+    /// Write the run as one self-contained HTML page (single seed only): a space-time diagram
+    /// of nodes and client processes, messages, faults, leaders and operations, with the
+    /// checker's verdict and the violating operations highlighted.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
     /// Write the client history of the run as JSON lines (single seed only).
     #[arg(long, value_name = "FILE")]
     history: Option<std::path::PathBuf>,
@@ -240,7 +254,46 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 4s, 500ms, 1m)"))
 }
 
-pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+/// The teaching runs of `--scenario`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum Scenario {
+    /// Raft: the leader is cut off by a partition and a new one is elected.
+    RaftElection,
+    /// Dynamo quorums with R + W <= N: a read misses the latest write.
+    QuorumStaleRead,
+}
+
+impl Scenario {
+    /// Sets the run's options; returns the sentence for the page.
+    fn apply(self, args: &mut SimArgs) -> &'static str {
+        args.duration = Duration::from_secs(2);
+        match self {
+            Scenario::RaftElection => {
+                args.protocol = ProtocolName::Raft;
+                args.seed = Some(1);
+                args.faults = "partition".into();
+                args.clients = 3;
+                "Raft election under partition: n1 leads term 1 (green band) until the nemesis                  isolates it at 0.96s (red hatching, its messages crossed out). n5's election                  timer fires, it asks PreVote then RequestVote of the majority it can reach and                  leads term 2 from 1.13s; cut off, n1 stops hearing a quorum and steps down.                  Step through the events around 1.1s to watch the votes."
+            }
+            Scenario::QuorumStaleRead => {
+                args.protocol = ProtocolName::Quorum;
+                args.seed = Some(6);
+                args.faults = "loss,partition,reorder".into();
+                args.allow_partial = true;
+                args.r = Some(1);
+                args.w = Some(1);
+                args.no_write_back = true;
+                args.no_read_repair = true;
+                args.clients = 4;
+                args.keys = 1;
+                "Quorums that need not overlap (N=3, R=1, W=1: R + W <= N): a write is                  acknowledged by one replica, and a read that asks another one answers an older                  value. The operations outlined in red cannot be linearized together: find                  the read that completes after a write finished and still misses it."
+            }
+        }
+    }
+}
+
+pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
+    args.note = args.scenario.map(|scenario| scenario.apply(&mut args));
     let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
     let mut config = SimConfig {
         nodes: args.nodes,
@@ -273,8 +326,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         config.workload.mix = parse_ops("get=50,put=50")?;
     }
     config.validate().map_err(anyhow::Error::msg)?;
-    if args.seed.is_none() && (args.trace || args.history.is_some()) {
-        bail!("--trace and --history need a single run: add --seed N");
+    if args.seed.is_none() && (args.trace || args.history.is_some() || args.html.is_some()) {
+        bail!("--trace, --history and --html need a single run: add --seed N");
     }
     if args.strict && args.no_check {
         bail!("--strict fails on unchecked histories; it cannot be combined with --no-check");
@@ -444,13 +497,106 @@ fn run_one<H: Harness>(
     let mut print = |line: &str| {
         let _ = writeln!(lock, "{line}");
     };
-    let trace: Option<&mut dyn FnMut(&str)> = if args.trace { Some(&mut print) } else { None };
-    let report = quorate_sim::run(harness, config, seed, trace);
+    let mut events = Vec::new();
+    let report = match &args.html {
+        Some(_) => {
+            let mut observe = |event: &RunEvent| {
+                if args.trace {
+                    print(&event.to_string());
+                }
+                events.push(event.clone());
+            };
+            quorate_sim::run_observed(harness, config, seed, &mut observe)
+        }
+        None => {
+            let trace: Option<&mut dyn FnMut(&str)> =
+                if args.trace { Some(&mut print) } else { None };
+            quorate_sim::run(harness, config, seed, trace)
+        }
+    };
     if let Some(path) = &args.history {
         write_history(&report, path)?;
     }
+    if let Some(path) = &args.html {
+        write_page(&report, &events, config, args, path)?;
+    }
     eprintln!("trace hash: {:016x}", report.trace_hash);
     Ok(report)
+}
+
+/// Writes the run's page (see [`crate::view`]): the record, the history, and the verdict with
+/// a linearizability witness when the run failed.
+fn write_page(
+    report: &RunReport,
+    events: &[RunEvent],
+    config: &SimConfig,
+    args: &SimArgs,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let validity = match (&report.judgement, report.violations.is_empty()) {
+        (_, false) => Validity::Invalid,
+        (Some(judgement), true) => judgement.validity(),
+        (None, true) => Validity::Unknown,
+    };
+    let promise = report.promise.name();
+    let headline = match validity {
+        Validity::Valid => format!("passed: promise {promise} kept, every safety check held"),
+        Validity::Invalid => format!("failed: {} violations", report.violations.len()),
+        Validity::Unknown => format!("unknown: promise {promise} not decided"),
+    };
+    let lines: Vec<usize> = (1..=report.history.len()).collect();
+    // Highlight a linearizability violation when the run failed, and also when the promise
+    // only measures linearizability and the history is not (stale reads, lost updates).
+    let measured_not = report.models.iter().any(|m| m.satisfied == Some(false));
+    let look = validity == Validity::Invalid || measured_not;
+    let witness_lines = match (look, quorate_check::history::pair(&report.history)) {
+        (true, Ok(ops)) => crate::view::linearizability_witness(&ops, Duration::from_secs(5)),
+        _ => Vec::new(),
+    };
+    let mut details: Vec<String> = report.violations.iter().take(20).cloned().collect();
+    for model in report.models.iter().filter(|m| m.satisfied == Some(false)) {
+        let how = if model.promised {
+            "promised"
+        } else {
+            "measured"
+        };
+        details.push(format!("{}: no ({how})", model.model));
+    }
+    if !witness_lines.is_empty() {
+        details.push(format!(
+            "highlighted: {} operations that cannot be linearized together (smallest set found)",
+            witness_lines.len()
+        ));
+    }
+    let s = &report.stats;
+    let page = crate::view::Page {
+        title: format!("quorate sim --protocol {} --seed {}", report.protocol, report.seed),
+        subtitle: format!(
+            "{} nodes, {} clients, faults {}, {} of faults; {} events, {} ops ok, {} failed,              {} unknown; {} crashes, {} partitions, {} pauses",
+            config.nodes,
+            config.workload.clients,
+            args.faults,
+            humantime::format_duration(config.duration),
+            events.len(),
+            report.ops_ok,
+            report.ops_fail,
+            report.ops_info,
+            s.crashes,
+            s.partitions,
+            s.pauses,
+        ),
+        note: args.note.map(str::to_string),
+        events,
+        history: &report.history,
+        lines: &lines,
+        verdict: Some(crate::view::Verdict {
+            validity,
+            headline,
+            details,
+            witness_lines,
+        }),
+    };
+    crate::view::write(&page, path)
 }
 
 /// Writes every event of the run, after a header naming the protocol's promise, and says how

@@ -142,6 +142,14 @@ pub fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let history = summary.report_dir.join("history.jsonl");
+    if history.exists() {
+        let page = summary.report_dir.join("history.html");
+        let title = format!("quorate torture --protocol {}", summary.protocol);
+        if let Err(why) = crate::view::history_file_page(&history, &page, title) {
+            eprintln!("no history.html: {why:#}");
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -11,6 +11,7 @@
 //! it out in simulated time (which node to try, when to wake, what to record).
 
 use crate::harness::{ClientOps, Harness};
+use crate::record::{node_lane, What};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
 use quorate_check::{Event as HistoryEvent, EventKind, Mode};
@@ -375,18 +376,28 @@ impl<H: Harness> Simulation<'_, H> {
         pending.awaiting = true;
         let request = pending.call.request().clone();
         let to = client.target;
+        let from = self.client_lane(request.client);
+        let describe = || crate::simulation::describe_request(&request);
         if !self.rng.chance(self.plan.loss) {
             let at = self.now + self.delay();
-            self.queue.push(at, Event::Request { to, request });
+            let id = self.observe_send(from, node_lane(to), false, describe);
+            self.queue.push(at, Event::Request { to, request, id });
+        } else {
+            self.observe_drop(from, node_lane(to), "lost", describe);
         }
         let timeout = self.config.workload.attempt_timeout.as_nanos() as u64;
         self.wake_client(slot, timeout);
     }
 
     pub(crate) fn send_reply(&mut self, from: usize, reply: Reply) {
+        let to = self.client_lane(reply.client);
+        let describe = || crate::simulation::describe_reply(&reply);
         if !self.rng.chance(self.plan.loss) {
             let at = self.now + self.delay();
-            self.queue.push(at, Event::Reply { from, reply });
+            let id = self.observe_send(node_lane(from), to, false, describe);
+            self.queue.push(at, Event::Reply { from, reply, id });
+        } else {
+            self.observe_drop(node_lane(from), to, "lost", describe);
         }
     }
 
@@ -570,6 +581,18 @@ impl<H: Harness> Simulation<'_, H> {
         error: Option<String>,
     ) {
         let value = crate::workload::op_value(op, output);
+        self.observe(|_| What::Op {
+            process,
+            phase: match kind {
+                EventKind::Invoke => "invoke",
+                EventKind::Ok => "ok",
+                EventKind::Fail => "fail",
+                EventKind::Info => "info",
+            },
+            op: describe_op(op, &value, kind),
+            node: node.map(|n| format!("n{n}")),
+            error: error.clone(),
+        });
         self.history.push(HistoryEvent {
             process,
             kind,
@@ -590,4 +613,22 @@ fn history_mode(read: ReadMode) -> Mode {
         ReadMode::Sync => Mode::Sync,
         ReadMode::Local => Mode::Local,
     }
+}
+
+/// An operation as the record shows it, as the checker's explanations do: `put k0 7`,
+/// `get k0 → 7` (the value only once the completion carries it).
+fn describe_op(op: &Op, value: &quorate_check::OpValue, kind: EventKind) -> String {
+    let key = String::from_utf8_lossy(op.key());
+    let json = value.to_json();
+    let shown = match &json {
+        serde_json::Value::Null if kind == EventKind::Invoke => String::new(),
+        serde_json::Value::String(text) => format!(" {text}"),
+        other => format!(" {other}"),
+    };
+    let arrow = if op.is_read() && kind != EventKind::Invoke {
+        " →"
+    } else {
+        ""
+    };
+    format!("{} {key}{arrow}{shown}", value.f())
 }

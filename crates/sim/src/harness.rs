@@ -103,6 +103,13 @@ pub trait Harness: Sync {
         None
     }
 
+    /// A protocol message as the run's event record (`--trace`, `--html`) shows it: its name
+    /// and key fields on one line. The default summarizes the message's `Debug` rendering
+    /// (see [`crate::record::summarize`]).
+    fn describe_message(&self, msg: &<Self::Node as Protocol>::Message) -> String {
+        crate::record::summarize(&format!("{msg:?}"))
+    }
+
     /// The operations the simulated clients issue. Default: the whole KV interface.
     fn client_ops(&self) -> ClientOps {
         ClientOps::Kv

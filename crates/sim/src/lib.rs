@@ -33,6 +33,7 @@ pub mod config;
 pub mod explore;
 pub mod harness;
 pub mod leaderless;
+pub mod record;
 pub mod report;
 pub mod rng;
 
@@ -56,7 +57,8 @@ pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
 pub use report::{failures, Abort, ModelTally, RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
 
-/// Runs one seed. `trace`, if given, receives one line per event.
+/// Runs one seed. `trace`, if given, receives one line per event of the run's record (see
+/// [`record`]).
 ///
 /// Never panics and never runs past its budgets (`SimConfig::events_max`,
 /// `SimConfig::wall_max`): a panic anywhere in the run, the end-of-run checks included, and a
@@ -67,11 +69,36 @@ pub fn run<'a, H: Harness>(
     seed: u64,
     trace: Option<&'a mut dyn FnMut(&str)>,
 ) -> RunReport {
+    match trace {
+        Some(trace) => run_observed(harness, config, seed, &mut |event| {
+            trace(&event.to_string())
+        }),
+        None => run_with(harness, config, seed, None),
+    }
+}
+
+/// Runs one seed, reporting every event of the run's record to `observer`: the same run as
+/// [`run`] (same draws, same trace hash), seen as data.
+pub fn run_observed<H: Harness>(
+    harness: &H,
+    config: &SimConfig,
+    seed: u64,
+    observer: &mut dyn FnMut(&record::RunEvent),
+) -> RunReport {
+    run_with(harness, config, seed, Some(observer))
+}
+
+fn run_with<H: Harness>(
+    harness: &H,
+    config: &SimConfig,
+    seed: u64,
+    observer: Option<&mut dyn FnMut(&record::RunEvent)>,
+) -> RunReport {
     let started = std::time::Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let config = harness.configure(config);
-        let trace = trace.map(|trace| trace as &mut dyn FnMut(&str));
-        simulation::Simulation::new(harness, &config, seed, trace).run(seed)
+        let observer = observer.map(|o| o as &mut dyn FnMut(&record::RunEvent));
+        simulation::Simulation::new(harness, &config, seed, observer).run(seed)
     }));
     outcome.unwrap_or_else(|panic| {
         let message = simulation::panic_message(panic.as_ref());

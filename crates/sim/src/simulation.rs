@@ -24,6 +24,7 @@ use crate::config::{FaultPlan, SimConfig};
 use crate::harness::{DiskCodec, Harness};
 use crate::node::{Clock, Slot};
 use crate::queue::Queue;
+use crate::record::{node_lane, RunEvent, What};
 use crate::report::{Abort, RunReport, RunStats};
 use crate::rng::Rng;
 use quorate_check::Event as HistoryEvent;
@@ -46,20 +47,25 @@ pub(crate) enum Event<P: Protocol> {
         msg: P::Message,
         /// The link's connection epoch when sent (FIFO channels drop across reconnections).
         epoch: u64,
+        /// Names the message in the run's event record (see [`crate::record`]).
+        id: u64,
     },
     Request {
         to: usize,
         request: Request,
+        id: u64,
     },
     Reply {
         from: usize,
         reply: Reply,
+        id: u64,
     },
     /// A message between the node shells of `from` and `to` (a forwarded request or answer).
     Shell {
         from: usize,
         to: usize,
         msg: ShellMsg,
+        id: u64,
     },
     Timer {
         node: usize,
@@ -155,7 +161,12 @@ pub(crate) struct Simulation<'a, H: Harness> {
     pub aborted: Option<Abort>,
     pub nemesis: crate::reconfig::Nemesis,
     trace_hash: Fnv64,
-    trace: Option<&'a mut dyn FnMut(&str)>,
+    /// Receives every event of the run's record, if anyone observes (see [`crate::record`]).
+    observer: Option<&'a mut dyn FnMut(&RunEvent)>,
+    /// The last message id handed out (ids are for the record only: never hashed or drawn).
+    message_id: u64,
+    /// Per node, what the record last said of its role, term, leader and commit index.
+    seen: Vec<Option<Seen>>,
     /// How records reach the simulated disks (`None`: kept as values).
     codec: Option<DiskCodec<H::Node>>,
     /// Disk damage draws from its own stream, so turning it on leaves every other draw alone.
@@ -169,6 +180,15 @@ pub(crate) struct Simulation<'a, H: Harness> {
     /// order (messages in its socket buffers, due timers, completed fsyncs).
     paused: Vec<bool>,
     held: Vec<Vec<Event<H::Node>>>,
+}
+
+/// A node's status as the event record last reported it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    role: Role,
+    term: u64,
+    leader: Option<NodeId>,
+    commit: u64,
 }
 
 /// The simulated WAL's preallocation unit: small, so runs extend files often.
@@ -193,7 +213,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         harness: &'a H,
         config: &'a SimConfig,
         seed: u64,
-        trace: Option<&'a mut dyn FnMut(&str)>,
+        observer: Option<&'a mut dyn FnMut(&RunEvent)>,
     ) -> Self {
         let mut rng = Rng::new(seed);
         let mut plan = FaultPlan::draw(config.faults, &mut rng);
@@ -267,7 +287,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
             aborted: None,
             nemesis: Default::default(),
             trace_hash: Fnv64::default(),
-            trace,
+            observer,
+            message_id: 0,
+            seen: vec![None; n],
             codec,
             disk_rng,
             disk_damage,
@@ -351,19 +373,34 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 to,
                 msg,
                 epoch,
-            } => self.on_deliver(from, to, msg, epoch),
-            Event::Request { to, request } => {
+                id,
+            } => self.on_deliver(from, to, msg, epoch, id),
+            Event::Request { to, request, id } => {
                 self.hash_event(to, 1, digest(&request));
+                let from = self.client_lane(request.client);
+                self.observe_arrival(id, from, to, || describe_request(&request));
                 self.on_request(to, request);
             }
-            Event::Shell { from, to, msg } => {
+            Event::Shell { from, to, msg, id } => {
                 self.hash_event(to, 9, digest(&msg));
+                self.observe_arrival(id, node_lane(from), to, || {
+                    crate::record::summarize(&format!("{msg:?}"))
+                });
                 self.on_shell_message(from, to, msg);
             }
-            Event::Reply { from, reply } if crate::reconfig::is_admin(reply.client) => {
-                self.on_admin_reply(from, reply)
+            Event::Reply { from, reply, id } => {
+                self.observe(|sim| What::Deliver {
+                    id,
+                    from: node_lane(from),
+                    to: sim.client_lane(reply.client),
+                    msg: describe_reply(&reply),
+                });
+                if crate::reconfig::is_admin(reply.client) {
+                    self.on_admin_reply(from, reply)
+                } else {
+                    self.on_reply(from, reply)
+                }
             }
-            Event::Reply { from, reply } => self.on_reply(from, reply),
             Event::Timer {
                 node,
                 timer,
@@ -417,8 +454,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             None => self.slots[i].durable.clone(),
         };
         self.slots[i].node = Some(node);
-        self.trace_line(i, || {
-            format!("start ({} records survived)", recovered.len())
+        let records = recovered.len();
+        self.observe(|_| What::Start {
+            node: node_lane(i),
+            records,
         });
         self.hash_event(i, 0, recovered.len() as u64);
         self.step(i, Input::Start { recovered });
@@ -501,10 +540,6 @@ impl<'a, H: Harness> Simulation<'a, H> {
         if !self.slots[i].is_up() {
             return;
         }
-        if self.trace.is_some() {
-            let line = format!("{input:?}");
-            self.trace_line(i, || line);
-        }
         let at = Time::from_nanos(self.now);
         self.invariants.before_step(at, self.ids[i], &input);
         let starting = matches!(input, Input::Start { .. });
@@ -517,6 +552,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let node = self.slots[i].node.as_ref().expect("still up");
         node.check_invariants();
         let status = node.status();
+        self.observe_status(i, &status);
         let is_leader = status.role == Role::Leader;
         if self.config.check_monotonic {
             if let Err(violation) = self.slots[i].monotonic(&status, starting) {
@@ -620,6 +656,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
                     store.write().expect("the in-memory disk writes");
                 }
                 slot.syncing = true;
+                let records = slot.unsynced.len();
+                self.observe(|_| What::Persist {
+                    node: node_lane(i),
+                    records,
+                });
                 let latency = self.rng.between(self.plan.fsync_min, self.plan.fsync_max);
                 let incarnation = self.slots[i].incarnation;
                 self.queue.push(
@@ -661,6 +702,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         self.slots[i].synced();
         self.hash_event(i, 2, 0);
+        self.observe(|_| What::Persisted { node: node_lane(i) });
         // A crash point: after this fsync, once `cut` of the effects that waited for it left.
         let cut = self.crash_point_after_fsync(i);
         let mut released = 0;
@@ -690,6 +732,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
         };
         timers.swap_remove(position);
         self.hash_event(i, 3, digest(&timer));
+        self.observe(|_| What::Timer {
+            node: node_lane(i),
+            timer: format!("{timer:?}"),
+        });
         self.step(i, Input::Timer(timer));
     }
 
@@ -699,13 +745,33 @@ impl<'a, H: Harness> Simulation<'a, H> {
         to: usize,
         msg: <H::Node as Protocol>::Message,
         epoch: u64,
+        id: u64,
     ) {
-        let link = self.node_index(from) * self.ids.len() + to;
-        if self.blocked[link] || (H::Node::FIFO_CHANNELS && self.link_epoch[link] != epoch) {
-            self.stats.messages_dropped += 1;
-            return;
-        }
-        if !self.slots[to].is_up() {
+        let sender = self.node_index(from);
+        let link = sender * self.ids.len() + to;
+        let why = if self.blocked[link] {
+            Some("partitioned")
+        } else if H::Node::FIFO_CHANNELS && self.link_epoch[link] != epoch {
+            Some("its connection broke")
+        } else if !self.slots[to].is_up() {
+            Some("receiver down")
+        } else {
+            None
+        };
+        self.observe(|sim| {
+            let (from, to, msg) = (node_lane(sender), node_lane(to), sim.describe(&msg));
+            match why {
+                Some(why) => What::Drop {
+                    id,
+                    from,
+                    to,
+                    msg,
+                    why,
+                },
+                None => What::Deliver { id, from, to, msg },
+            }
+        });
+        if why.is_some() {
             self.stats.messages_dropped += 1;
             return;
         }
@@ -761,28 +827,36 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         let j = self.node_index(to);
         let link = i * self.ids.len() + j;
-        if self.blocked[link] || self.rng.chance(self.plan.loss) {
+        let describe = |msg: &ShellMsg| crate::record::summarize(&format!("{msg:?}"));
+        let blocked = self.blocked[link];
+        if blocked || self.rng.chance(self.plan.loss) {
+            let why = if blocked { "partitioned" } else { "lost" };
+            self.observe_drop(node_lane(i), node_lane(j), why, || describe(&msg));
             return;
         }
         if self.rng.chance(self.plan.duplicate) {
             let at = self.now + self.delay();
             let copy = msg.clone();
+            let id = self.observe_send(node_lane(i), node_lane(j), true, || describe(&copy));
             self.queue.push(
                 at,
                 Event::Shell {
                     from: i,
                     to: j,
                     msg: copy,
+                    id,
                 },
             );
         }
         let at = self.now + self.delay();
+        let id = self.observe_send(node_lane(i), node_lane(j), false, || describe(&msg));
         self.queue.push(
             at,
             Event::Shell {
                 from: i,
                 to: j,
                 msg,
+                id,
             },
         );
     }
@@ -809,17 +883,25 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let n = self.ids.len();
         if to.0 == 0 || to.0 > n as u64 {
             self.stats.messages_dropped += 1;
+            let text = self.observer.is_some().then(|| self.describe(&msg));
+            self.observe_drop(node_lane(i), to.to_string(), "no such node", || {
+                text.unwrap_or_default()
+            });
             return;
         }
         let j = self.node_index(to);
+        let text = self.observer.is_some().then(|| self.describe(&msg));
+        let text = move || text.unwrap_or_default();
         if i == j {
             // To itself: no network, so never lost, duplicated or partitioned (rule 6 of the
             // protocol contract). It still waited behind the node's earlier persists.
+            let id = self.observe_send(node_lane(i), node_lane(j), false, text);
             let event = Event::Deliver {
                 from: self.ids[i],
                 to: j,
                 msg,
                 epoch: self.link_epoch[i * n + j],
+                id,
             };
             self.queue.push(self.now, event);
             return;
@@ -829,18 +911,25 @@ impl<'a, H: Harness> Simulation<'a, H> {
         // A connection to a crashed node cannot be made: what is sent to it is lost, and so
         // cannot reach its next incarnation.
         let refused = fifo && !self.slots[j].is_up();
-        if self.blocked[link] || refused || (!fifo && self.rng.chance(self.plan.loss)) {
+        let blocked = self.blocked[link];
+        if blocked || refused || (!fifo && self.rng.chance(self.plan.loss)) {
             self.stats.messages_dropped += 1;
+            let why = match (blocked, refused) {
+                (true, _) => "partitioned",
+                (_, true) => "connection refused: receiver down",
+                _ => "lost",
+            };
+            self.observe_drop(node_lane(i), node_lane(j), why, text);
             return;
         }
         let duplicate = !fifo && self.rng.chance(self.plan.duplicate);
         if duplicate {
-            self.schedule_delivery(i, j, msg.clone());
+            self.schedule_delivery(i, j, msg.clone(), true);
         }
         if !fifo && self.plan.stale > 0.0 {
             self.maybe_redeliver_late(i, j, &msg);
         }
-        self.schedule_delivery(i, j, msg);
+        self.schedule_delivery(i, j, msg, false);
     }
 
     /// The stale-message fault: a copy of a leader's message is delivered again half a
@@ -856,27 +945,48 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         let link = i * self.ids.len() + j;
         let at = self.now + self.fault_rng.between(500 * MS, 5000 * MS);
+        let id = self.next_message_id();
+        self.observe(|sim| What::Send {
+            id,
+            from: node_lane(i),
+            to: node_lane(j),
+            msg: sim.describe(msg),
+            copy: false,
+            late: true,
+        });
         let event = Event::Deliver {
             from: self.ids[i],
             to: j,
             msg: msg.clone(),
             epoch: self.link_epoch[link],
+            id,
         };
         self.queue.push(at, event);
     }
 
-    fn schedule_delivery(&mut self, i: usize, j: usize, msg: <H::Node as Protocol>::Message) {
+    fn schedule_delivery(
+        &mut self,
+        i: usize,
+        j: usize,
+        msg: <H::Node as Protocol>::Message,
+        copy: bool,
+    ) {
         let link = i * self.ids.len() + j;
         let mut at = self.now + self.delay();
         if H::Node::FIFO_CHANNELS {
             at = at.max(self.last_delivery[link]);
             self.last_delivery[link] = at;
         }
+        let text = self.observer.is_some().then(|| self.describe(&msg));
+        let id = self.observe_send(node_lane(i), node_lane(j), copy, || {
+            text.unwrap_or_default()
+        });
         let event = Event::Deliver {
             from: self.ids[i],
             to: j,
             msg,
             epoch: self.link_epoch[link],
+            id,
         };
         self.queue.push(at, event);
     }
@@ -950,12 +1060,16 @@ impl<'a, H: Harness> Simulation<'a, H> {
         let n = self.ids.len();
         if self.blocked.iter().any(|b| *b) {
             self.set_blocked(vec![false; n * n]);
-            self.trace_line(usize::MAX, || "nemesis: partition healed".into());
+            self.observe(|_| What::PartitionHealed);
         } else if n > 1 {
             let (blocked, description) = crate::nemesis::partition(self, n);
+            let cut: Vec<[String; 2]> = (blocked.iter().enumerate())
+                .filter(|(_, b)| **b)
+                .map(|(link, _)| [node_lane(link / n), node_lane(link % n)])
+                .collect();
             self.set_blocked(blocked);
             self.stats.partitions += 1;
-            self.trace_line(usize::MAX, || format!("nemesis: {description}"));
+            self.observe(|_| What::Partition { description, cut });
         }
         let every = self.plan.partition_every.expect("partitions are on");
         let next = self.now + self.rng.between(every / 4, 2 * every);
@@ -1078,7 +1192,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             self.paused[victim] = true;
             self.stats.pauses += 1;
             self.hash_event(victim, 11, length);
-            self.trace_line(victim, || format!("pause for {}", Time::from_nanos(length)));
+            self.observe(|_| What::Pause {
+                node: node_lane(victim),
+                length,
+            });
             let incarnation = self.slots[victim].incarnation;
             self.queue.push(
                 self.now + length,
@@ -1097,7 +1214,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
     fn resume(&mut self, i: usize) {
         self.paused[i] = false;
         let held = std::mem::take(&mut self.held[i]);
-        self.trace_line(i, || format!("resume ({} events queued)", held.len()));
+        let queued = held.len();
+        self.observe(|_| What::Resume {
+            node: node_lane(i),
+            queued,
+        });
         for event in held {
             self.dispatch(event);
         }
@@ -1121,8 +1242,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
         }
         self.invariants.on_crash(self.ids[i]);
         self.stats.crashes += 1;
-        self.trace_line(i, || {
-            format!("crash (kept {kept} of {unsynced} unsynced records)")
+        self.seen[i] = None;
+        self.observe(|_| What::Crash {
+            node: node_lane(i),
+            detail: format!("kept {kept} of {unsynced} unsynced records"),
         });
         self.hash_event(i, 5, kept);
         let downtime = self
@@ -1217,9 +1340,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             }
         }
         self.phase = Phase::Healing { since: self.now };
-        self.trace_line(usize::MAX, || {
-            "heal: all faults removed; liveness phase".into()
-        });
+        self.observe(|_| What::Heal);
         let deadline = self.now + self.config.liveness_timeout.as_nanos() as u64;
         self.queue.push(deadline, Event::LivenessDeadline);
         self.check_liveness_done();
@@ -1253,16 +1374,156 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.trace_hash.finish()
     }
 
+    /// Records a note on node `node`'s lane (`usize::MAX`: the cluster's).
     pub fn trace_line(&mut self, node: usize, line: impl FnOnce() -> String) {
-        if let Some(trace) = self.trace.as_mut() {
-            let at = Time::from_nanos(self.now);
-            let who = if node == usize::MAX {
-                "--".to_string()
-            } else {
-                format!("n{}", node + 1)
-            };
-            trace(&format!("{at:>14} {who:>4} {}", line()));
+        self.observe(|_| What::Note {
+            node: (node != usize::MAX).then(|| node_lane(node)),
+            text: line(),
+        });
+    }
+
+    /// Reports an event to the observer, if there is one; `what` is built only then.
+    pub fn observe(&mut self, what: impl FnOnce(&Self) -> What) {
+        if self.observer.is_none() {
+            return;
         }
+        let event = RunEvent {
+            time: self.now,
+            what: what(self),
+        };
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&event);
+        }
+    }
+
+    /// A fresh message id (for the record only: ids are never hashed nor drawn).
+    pub fn next_message_id(&mut self) -> u64 {
+        self.message_id += 1;
+        self.message_id
+    }
+
+    /// Names a message leaving `from` for `to` and records it; returns its id.
+    pub fn observe_send(
+        &mut self,
+        from: String,
+        to: String,
+        copy: bool,
+        msg: impl FnOnce() -> String,
+    ) -> u64 {
+        let id = self.next_message_id();
+        self.observe(|_| What::Send {
+            id,
+            from,
+            to,
+            msg: msg(),
+            copy,
+            late: false,
+        });
+        id
+    }
+
+    /// Records a message lost as it was sent.
+    pub fn observe_drop(
+        &mut self,
+        from: String,
+        to: String,
+        why: &'static str,
+        msg: impl FnOnce() -> String,
+    ) {
+        self.observe(|_| What::Drop {
+            id: 0,
+            from,
+            to,
+            msg: msg(),
+            why,
+        });
+    }
+
+    /// Records the arrival of a client's request (or a shell message) at node `to`, or its
+    /// loss if the node is down.
+    fn observe_arrival(&mut self, id: u64, from: String, to: usize, msg: impl FnOnce() -> String) {
+        let up = self.slots[to].is_up();
+        self.observe(|_| {
+            let (to, msg) = (node_lane(to), msg());
+            if up {
+                What::Deliver { id, from, to, msg }
+            } else {
+                let why = "receiver down";
+                What::Drop {
+                    id,
+                    from,
+                    to,
+                    msg,
+                    why,
+                }
+            }
+        });
+    }
+
+    /// Records node `i`'s role, term and leader when they changed, and its commit index when
+    /// it advanced.
+    fn observe_status(&mut self, i: usize, status: &quorate_core::NodeStatus) {
+        if self.observer.is_none() {
+            return;
+        }
+        let now = Seen {
+            role: status.role,
+            term: status.term,
+            leader: status.leader,
+            commit: status.commit_index,
+        };
+        let before = self.seen[i].replace(now);
+        let changed = |b: Seen| (b.role, b.term, b.leader) != (now.role, now.term, now.leader);
+        if before.is_none_or(changed) {
+            self.observe(|sim| What::Role {
+                node: node_lane(i),
+                role: format!("{:?}", now.role),
+                term: now.term,
+                leader: now.leader.map(|l| node_lane(sim.node_index(l))),
+            });
+        }
+        if before.is_some_and(|b| now.commit > b.commit) {
+            self.observe(|_| What::Commit {
+                node: node_lane(i),
+                index: now.commit,
+            });
+        }
+    }
+
+    /// A protocol message as the record shows it.
+    pub fn describe(&self, msg: &<H::Node as Protocol>::Message) -> String {
+        self.harness.describe_message(msg)
+    }
+
+    /// The lane of the client that sent `client`'s requests: its history process.
+    pub fn client_lane(&self, client: ClientId) -> String {
+        if client.0 & crate::workload::FINAL_CLIENT != 0 {
+            // As the history records final reads: one process per node read.
+            let node = (client.0 & !crate::workload::FINAL_CLIENT) >> 20;
+            return format!("p{}", crate::harness::FINAL_READ_PROCESS + node);
+        }
+        if crate::reconfig::is_admin(client) {
+            return "admin".into();
+        }
+        let slot = crate::client::client_slot(client);
+        match self.clients.get(slot) {
+            Some(c) => format!("p{}", c.process),
+            None => format!("client {}", client.0),
+        }
+    }
+}
+
+/// A client request as the record shows it: `Put key=k0 value=7 seq=3`.
+pub(crate) fn describe_request(request: &Request) -> String {
+    let op = crate::record::summarize(&format!("{:?}", request.op));
+    format!("{op} seq={}", request.seq)
+}
+
+/// A reply as the record shows it.
+pub(crate) fn describe_reply(reply: &Reply) -> String {
+    match &reply.result {
+        Ok(output) => format!("ok {}", crate::record::summarize(&format!("{output:?}"))),
+        Err(error) => format!("error {}", crate::record::summarize(&format!("{error:?}"))),
     }
 }
 

@@ -165,7 +165,17 @@ impl<H: Harness> Simulation<'_, H> {
             quorum: None,
         };
         let at = self.now + self.delay();
-        self.queue.push(at, Event::Request { to: node, request });
+        let describe = || crate::simulation::describe_request(&request);
+        let from = self.client_lane(request.client);
+        let id = self.observe_send(from, crate::record::node_lane(node), false, describe);
+        self.queue.push(
+            at,
+            Event::Request {
+                to: node,
+                request,
+                id,
+            },
+        );
     }
 
     pub(crate) fn on_final_read_reply(&mut self, from: usize, reply: Reply) {
