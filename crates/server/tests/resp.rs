@@ -234,10 +234,13 @@ fn wrong_commands_get_errors_and_the_connection_stays_open() {
     let expiry: RedisResult<()> = redis::cmd("SET")
         .arg("k")
         .arg("v")
-        .arg("EX")
+        .arg("EXAT")
         .arg(10)
         .query(&mut con);
-    assert!(expiry.unwrap_err().to_string().contains("do not expire"));
+    assert!(expiry
+        .unwrap_err()
+        .to_string()
+        .contains("give a relative time"));
     let not_number: RedisResult<i64> = {
         let _: () = con.set("s", "abc").unwrap();
         con.incr("s", 1)

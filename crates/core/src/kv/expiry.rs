@@ -106,6 +106,19 @@ impl Op {
     }
 }
 
+/// The protocols whose leader stamps deadlines and proposes expiries.
+pub const EXPIRY_PROTOCOLS: &str = "raft";
+
+/// How a protocol that cannot order expiry refuses an operation that
+/// [`Op::needs_leader_clock`]: a definite error naming the protocols that can.
+pub fn refusal(protocol: &str) -> ClientError {
+    ClientError::Rejected(format!(
+        "keys that expire (SET EX/PX, SETEX, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST) need a \
+         leader that orders every write and stamps deadlines; {protocol} does not do this \
+         yet; serve with --protocol {EXPIRY_PROTOCOLS} for expiring keys"
+    ))
+}
+
 /// Bound on the `Expired` entries a leader proposes per tick, so that a mass expiry is spread
 /// over ticks instead of flooding the log at once.
 pub const EXPIRIES_PER_TICK_MAX: usize = 64;
@@ -163,6 +176,23 @@ impl KvStore {
     pub fn read_at(&self, op: &Op, now: Time) -> Result<super::Output, ClientError> {
         self.visible(op, now)?;
         Ok(self.read(op))
+    }
+
+    /// The answer a leader whose clock reads `now` gives for a command it just applied: a
+    /// read is answered from the state after it (re-read, so that a retried read answered
+    /// from its session is not the value of a key that has since expired) if
+    /// [`KvStore::visible`]; a write as [`super::Applied::reply`] says.
+    pub fn reply_at(
+        &self,
+        op: &Op,
+        applied: super::Applied,
+        now: Time,
+    ) -> Option<Result<super::Output, ClientError>> {
+        let reply = applied.reply()?;
+        if op.is_read() && reply.is_ok() {
+            return Some(self.read_at(op, now));
+        }
+        Some(reply)
     }
 
     /// Sets (or with `None` clears) the deadline of `key`, keeping the index in step.

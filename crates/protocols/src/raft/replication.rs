@@ -460,7 +460,7 @@ impl Raft {
                 if let RoleState::Leader(leader) = &mut self.role {
                     if leader.waiting.get(&command.client) == Some(&command.seq) {
                         leader.waiting.remove(&command.client);
-                        if let Some(result) = applied.reply() {
+                        if let Some(result) = self.kv.reply_at(&command.op, applied, self.now) {
                             out.reply(Reply {
                                 client: command.client,
                                 seq: command.seq,

@@ -9,6 +9,7 @@ mod command;
 mod config;
 mod del;
 mod exists;
+mod expire;
 mod get;
 mod hello;
 mod incr;
@@ -17,6 +18,7 @@ mod ping;
 mod readmode;
 mod select;
 mod set;
+mod ttl;
 mod unknown;
 
 pub use append::Append;
@@ -27,6 +29,7 @@ pub use command::CommandInfo;
 pub use config::Config;
 pub use del::Del;
 pub use exists::Exists;
+pub use expire::Expire;
 pub use get::Get;
 pub use hello::Hello;
 pub use incr::Incr;
@@ -35,6 +38,7 @@ pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
+pub use ttl::Ttl;
 pub use unknown::Unknown;
 
 use super::frame::Frame;
@@ -53,6 +57,8 @@ pub enum Command {
     Append(Append),
     Incr(Incr),
     Cas(Cas),
+    Expire(Expire),
+    Ttl(Ttl),
     Info(Info),
     Client(Client),
     ReadMode(ReadModeCmd),
@@ -75,6 +81,9 @@ impl Command {
             "ping" => Command::Ping(Ping::parse(&mut parse)?),
             "get" => Command::Get(Get::parse(&mut parse)?),
             "set" => Command::Set(Set::parse(&mut parse)?),
+            "setex" | "psetex" => Command::Set(Set::parse_setex(&name, &mut parse)?),
+            "expire" | "pexpire" | "persist" => Command::Expire(Expire::parse(&name, &mut parse)?),
+            "ttl" | "pttl" => Command::Ttl(Ttl::parse(&name, &mut parse)?),
             "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
             "exists" => Command::Exists(Exists::parse(&mut parse)?),
             "append" => Command::Append(Append::parse(&mut parse)?),
@@ -108,6 +117,8 @@ impl Command {
                 | Command::Append(_)
                 | Command::Incr(_)
                 | Command::Cas(_)
+                | Command::Expire(_)
+                | Command::Ttl(_)
         )
     }
 
@@ -132,6 +143,8 @@ impl Command {
             Command::Append(_) => "append",
             Command::Incr(_) => "incr",
             Command::Cas(_) => "cas",
+            Command::Expire(_) => "expire",
+            Command::Ttl(_) => "ttl",
             Command::Info(_) => "info",
             Command::Client(_) => "client",
             Command::ReadMode(_) => "readmode",
@@ -148,7 +161,7 @@ impl Command {
     /// True for commands that only read. A read waits until the connection's earlier writes
     /// completed (see `session::Order`).
     pub fn is_read(&self) -> bool {
-        matches!(self, Command::Get(_) | Command::Exists(_))
+        matches!(self, Command::Get(_) | Command::Exists(_) | Command::Ttl(_))
     }
 
     /// True for commands that send exactly one request to the node (see `session::Order`).
@@ -169,6 +182,8 @@ impl Command {
             Command::Exists(cmd) => cmd.execute(exec).await,
             Command::Append(cmd) => cmd.execute(exec).await,
             Command::Incr(cmd) => cmd.execute(exec).await,
+            Command::Expire(cmd) => cmd.execute(exec).await,
+            Command::Ttl(cmd) => cmd.execute(exec).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };
