@@ -171,7 +171,7 @@ impl Raft {
         if let ReadOrigin::Client(request) = &origin {
             if ready && leader.transfer.is_none() && leader.reads.lease_valid(now) {
                 self.events.push(Event::LeaseRead);
-                let result = self.kv.read_at(&request.op, now);
+                let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
                 return Self::answer(request, result, out);
             }
         }
@@ -251,7 +251,7 @@ impl Raft {
             match read.origin {
                 ReadOrigin::Client(request) => {
                     self.events.push(Event::ReadIndexRead);
-                    let result = self.kv.read_at(&request.op, self.now);
+                    let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
                     Self::answer(&request, result, out);
                 }
                 ReadOrigin::Follower { node, id } => {
@@ -311,7 +311,7 @@ impl Raft {
         self.follower_reads.ready = waiting;
         for (_, request) in now_ready {
             self.events.push(Event::FollowerRead);
-            let result = self.kv.read_at(&request.op, self.now);
+            let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
             Self::answer(&request, result, out);
         }
     }
