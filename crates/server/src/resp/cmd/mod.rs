@@ -18,6 +18,7 @@ mod ping;
 mod readmode;
 mod select;
 mod set;
+mod strlen;
 mod ttl;
 mod unknown;
 
@@ -38,6 +39,7 @@ pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
+pub use strlen::Describe;
 pub use ttl::Ttl;
 pub use unknown::Unknown;
 
@@ -59,6 +61,7 @@ pub enum Command {
     Cas(Cas),
     Expire(Expire),
     Ttl(Ttl),
+    Describe(Describe),
     Info(Info),
     Client(Client),
     ReadMode(ReadModeCmd),
@@ -84,6 +87,8 @@ impl Command {
             "setex" | "psetex" => Command::Set(Set::parse_setex(&name, &mut parse)?),
             "expire" | "pexpire" | "persist" => Command::Expire(Expire::parse(&name, &mut parse)?),
             "ttl" | "pttl" => Command::Ttl(Ttl::parse(&name, &mut parse)?),
+            "strlen" | "type" => Command::Describe(Describe::parse(&name, &mut parse)?),
+            "setnx" => Command::Set(Set::parse_setnx(&mut parse)?),
             "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
             "exists" => Command::Exists(Exists::parse(&mut parse)?),
             "append" => Command::Append(Append::parse(&mut parse)?),
@@ -119,6 +124,7 @@ impl Command {
                 | Command::Cas(_)
                 | Command::Expire(_)
                 | Command::Ttl(_)
+                | Command::Describe(_)
         )
     }
 
@@ -145,6 +151,7 @@ impl Command {
             Command::Cas(_) => "cas",
             Command::Expire(_) => "expire",
             Command::Ttl(_) => "ttl",
+            Command::Describe(_) => "describe",
             Command::Info(_) => "info",
             Command::Client(_) => "client",
             Command::ReadMode(_) => "readmode",
@@ -161,7 +168,10 @@ impl Command {
     /// True for commands that only read. A read waits until the connection's earlier writes
     /// completed (see `session::Order`).
     pub fn is_read(&self) -> bool {
-        matches!(self, Command::Get(_) | Command::Exists(_) | Command::Ttl(_))
+        matches!(
+            self,
+            Command::Get(_) | Command::Exists(_) | Command::Ttl(_) | Command::Describe(_)
+        )
     }
 
     /// True for commands that send exactly one request to the node (see `session::Order`).
@@ -184,6 +194,7 @@ impl Command {
             Command::Incr(cmd) => cmd.execute(exec).await,
             Command::Expire(cmd) => cmd.execute(exec).await,
             Command::Ttl(cmd) => cmd.execute(exec).await,
+            Command::Describe(cmd) => cmd.execute(exec).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };

@@ -1,3 +1,5 @@
+//! `SETNX key value` is `SET key value NX` answering 1 or 0.
+//!
 //! `SET key value [NX] [EX seconds | PX milliseconds]`: `OK`. With `NX`, only if the key is
 //! absent (a compare-and-set against "absent"): `OK` if set, nil if not. `SETEX key seconds
 //! value` and `PSETEX key milliseconds value` are `SET` with a time to live. A time to live
@@ -22,6 +24,8 @@ pub struct Set {
     value: Bytes,
     only_if_absent: bool,
     ttl_ms: Option<u64>,
+    /// SETNX: answer 1 or 0 instead of `OK` or nil.
+    answer_integer: bool,
 }
 
 impl Set {
@@ -59,6 +63,18 @@ impl Set {
             value,
             only_if_absent,
             ttl_ms,
+            answer_integer: false,
+        })
+    }
+
+    /// `SETNX key value`: `SET key value NX`, answering 1 if set and 0 if not.
+    pub fn parse_setnx(parse: &mut Parse) -> Result<Set, Frame> {
+        Ok(Set {
+            key: parse.sized("key")?,
+            value: parse.sized("value")?,
+            only_if_absent: true,
+            ttl_ms: None,
+            answer_integer: true,
         })
     }
 
@@ -73,6 +89,7 @@ impl Set {
             value,
             only_if_absent: false,
             ttl_ms,
+            answer_integer: false,
         })
     }
 
@@ -84,6 +101,7 @@ impl Set {
                 new: self.value,
             };
             return match exec.write(op).await? {
+                Output::Swapped(set) if self.answer_integer => Ok(Frame::Integer(i64::from(set))),
                 Output::Swapped(true) => Ok(Frame::ok()),
                 Output::Swapped(false) => Ok(Frame::Null),
                 other => Err(unexpected(other)),
