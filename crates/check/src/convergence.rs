@@ -111,7 +111,7 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
     let mut by_key: BTreeMap<Option<&str>, Vec<(usize, KeyOp)>> = BTreeMap::new();
     for (index, op) in operations.iter().enumerate() {
         let key_op = match &op.value {
-            OpValue::Put(v) => KeyOp::Write(Some(v.clone())),
+            OpValue::Put(v) | OpValue::PutTtl { value: v, .. } => KeyOp::Write(Some(v.clone())),
             OpValue::Delete => KeyOp::Write(None),
             OpValue::Get(v) => KeyOp::Read {
                 values: v.iter().cloned().collect(),
@@ -122,6 +122,7 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
                 multi: true,
             },
             OpValue::Append(_)
+            | OpValue::ExpireIf(_)
             | OpValue::Cas { .. }
             | OpValue::Incr(_)
             | OpValue::SetAdd(_)

@@ -101,9 +101,13 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             OpValue::Get(_) | OpValue::Siblings(_) => true,
             OpValue::Put(v) | OpValue::Cas { new: v, .. } => unobserved(Some(v)),
             OpValue::Delete => unobserved(None),
-            OpValue::Append(_) | OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => {
-                false
-            }
+            // Removing a `put_ttl` would remove its expiry too, which may explain a read.
+            OpValue::Append(_)
+            | OpValue::Incr(_)
+            | OpValue::SetAdd(_)
+            | OpValue::SetRemove(_)
+            | OpValue::PutTtl { .. }
+            | OpValue::ExpireIf(_) => false,
         }
     };
     ops.iter()
@@ -125,6 +129,8 @@ pub fn describe(op: &Operation) -> String {
         OpValue::Get(v) => format!("get{key} → {}", text(v)),
         OpValue::Siblings(vs) => format!("get{key} → {{{}}}", vs.join(", ")),
         OpValue::Put(v) => format!("put{key} {v}"),
+        OpValue::PutTtl { value, ttl_ms, .. } => format!("put{key} {value} px {ttl_ms}"),
+        OpValue::ExpireIf(v) => format!("expire{key} if {v}"),
         OpValue::Delete => format!("delete{key}"),
         OpValue::Append(v) => format!("append{key} {v}"),
         OpValue::Cas { expected, new } => format!("cas{key} {}→{new}", text(expected)),

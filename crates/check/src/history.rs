@@ -85,6 +85,17 @@ pub enum OpValue {
     SetAdd(String),
     /// Remove an element from a set.
     SetRemove(String),
+    /// `put` of a value that expires `ttl_ms` after the write takes effect, by a system whose
+    /// clocks are within `clock_error_ms` of each other (see [`crate::expiry`]). JSON:
+    /// `[value, ttl_ms, clock_error_ms]`.
+    PutTtl {
+        value: String,
+        ttl_ms: u64,
+        clock_error_ms: u64,
+    },
+    /// The expiry of a `put_ttl` of this value: the key becomes absent if it still holds it.
+    /// Never recorded: the checker adds one per `put_ttl` ([`crate::expiry`]).
+    ExpireIf(String),
 }
 
 impl OpValue {
@@ -98,6 +109,8 @@ impl OpValue {
             OpValue::Incr(_) => "incr",
             OpValue::SetAdd(_) => "add",
             OpValue::SetRemove(_) => "remove",
+            OpValue::PutTtl { .. } => "put_ttl",
+            OpValue::ExpireIf(_) => "expire",
         }
     }
 
@@ -112,6 +125,16 @@ impl OpValue {
             OpValue::SetAdd(element) | OpValue::SetRemove(element) => Json::String(element.clone()),
             OpValue::Put(value) | OpValue::Append(value) => Json::String(value.clone()),
             OpValue::Delete => Json::Null,
+            OpValue::PutTtl {
+                value,
+                ttl_ms,
+                clock_error_ms,
+            } => Json::Array(vec![
+                Json::String(value.clone()),
+                Json::from(*ttl_ms),
+                Json::from(*clock_error_ms),
+            ]),
+            OpValue::ExpireIf(value) => Json::String(value.clone()),
             OpValue::Cas { expected, new } => Json::Array(vec![
                 expected.clone().map_or(Json::Null, Json::String),
                 Json::String(new.clone()),
@@ -149,6 +172,16 @@ impl OpValue {
             "remove" => Ok(OpValue::SetRemove(text(value)?)),
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
+            "put_ttl" => match value.as_array().map(Vec::as_slice) {
+                Some([v, Json::Number(ttl), Json::Number(error)]) => Ok(OpValue::PutTtl {
+                    value: text(v)?,
+                    ttl_ms: ttl.as_u64().ok_or("put_ttl's ttl_ms is not a count")?,
+                    clock_error_ms: error.as_u64().ok_or("put_ttl's clock error is not a count")?,
+                }),
+                _ => Err(format!(
+                    "put_ttl takes [value, ttl_ms, clock_error_ms], found {value}"
+                )),
+            },
             "append" => Ok(OpValue::Append(text(value)?)),
             "cas" => match value.as_array().map(Vec::as_slice) {
                 Some([expected, new]) => Ok(OpValue::Cas {
@@ -158,7 +191,7 @@ impl OpValue {
                 _ => Err(format!("cas takes [expected, new], found {value}")),
             },
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, delete, append, cas, incr, add or remove"
+                "unknown f {other:?}: expected get, put, put_ttl, delete, append, cas, incr, add or remove"
             )),
         }
     }

@@ -37,6 +37,7 @@
 pub mod causal;
 pub mod convergence;
 pub mod edn;
+pub mod expiry;
 pub mod explain;
 pub mod final_reads;
 #[doc(hidden)]

@@ -136,6 +136,10 @@ pub fn check_linearizable_search(
 }
 
 fn check_keys(operations: &[Operation], limits: &Limits, fast: bool) -> LinearizabilityReport {
+    // Expiries the checker adds (see `crate::expiry`) follow the recorded operations; reports
+    // name recorded operations only.
+    let recorded = operations.len();
+    let operations = &crate::expiry::with_expiries(operations);
     let compiled = match Compiled::new(operations) {
         Ok(compiled) => compiled,
         Err(e) => return LinearizabilityReport::unknown(format!("cannot be checked: {e}")),
@@ -159,12 +163,12 @@ fn check_keys(operations: &[Operation], limits: &Limits, fast: bool) -> Lineariz
         match report.verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable => {
-                let id = |source: u32| operations[source as usize].id;
+                let id = |source: usize| (source < recorded).then(|| operations[source].id);
                 return LinearizabilityReport {
                     key: table.name.clone(),
-                    linearized: report.linearized.iter().map(|s| id(*s as u32)).collect(),
-                    stuck: report.stuck.map(|s| id(s as u32)),
-                    witness: report.witness.iter().map(|s| id(*s as u32)).collect(),
+                    linearized: report.linearized.iter().filter_map(|s| id(*s)).collect(),
+                    stuck: report.stuck.and_then(id),
+                    witness: report.witness.iter().filter_map(|s| id(*s)).collect(),
                     explanation: report.explanation.as_ref().map(|text| {
                         // Placeholders `#<source>#` become `#id (what it did)`.
                         let mut out = String::new();

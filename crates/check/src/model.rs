@@ -106,6 +106,8 @@ pub enum Step {
         expected: ValueId,
         new: ValueId,
     },
+    /// An expiry: the key becomes absent if it holds this value, else nothing changes.
+    ExpireIf(ValueId),
 }
 
 impl Step {
@@ -124,7 +126,10 @@ impl Step {
                     ))
                 }
             },
-            OpValue::Put(value) => Step::Write(values.intern(value)),
+            OpValue::Put(value) | OpValue::PutTtl { value, .. } => {
+                Step::Write(values.intern(value))
+            }
+            OpValue::ExpireIf(value) => Step::ExpireIf(values.intern(value)),
             OpValue::Delete => Step::Write(ABSENT),
             OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => {
                 return Err(format!(
@@ -144,7 +149,7 @@ impl Step {
     pub fn observes(self) -> Option<ValueId> {
         match self {
             Step::Read(v) | Step::Cas { expected: v, .. } => Some(v),
-            Step::Write(_) | Step::Append(_) => None,
+            Step::Write(_) | Step::Append(_) | Step::ExpireIf(_) => None,
         }
     }
 
@@ -152,7 +157,7 @@ impl Step {
     pub fn installs(self) -> Option<ValueId> {
         match self {
             Step::Write(v) | Step::Cas { new: v, .. } => Some(v),
-            Step::Read(_) | Step::Append(_) => None,
+            Step::Read(_) | Step::Append(_) | Step::ExpireIf(_) => None,
         }
     }
 }
@@ -166,6 +171,7 @@ pub fn apply(state: ValueId, op: Step, values: &mut Values) -> Option<ValueId> {
         Step::Write(v) => Some(v),
         Step::Cas { expected, new } => (expected == state).then_some(new),
         Step::Append(suffix) => Some(values.concat(state, suffix)),
+        Step::ExpireIf(v) => Some(if state == v { ABSENT } else { state }),
     }
 }
 

@@ -35,13 +35,17 @@
 use crate::clock::{CausalContext, HlcStamp};
 use crate::crdt::{Crdt, CrdtKind, CrdtOp, CrdtValue, LwwStamp};
 use crate::ids::{ClientId, NodeId};
+use crate::time::Time;
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
 mod chunk;
+pub mod expiry;
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
+pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
+use std::collections::BTreeSet;
 
 /// Keys are arbitrary byte strings.
 pub type Key = Bytes;
@@ -84,6 +88,21 @@ pub enum Op {
     /// Add `by` to the integer stored under `key` (absent counts as 0): Redis's INCRBY, one
     /// atomic step of the state machine, so a retry is deduplicated like any write.
     Incr { key: Key, by: i64 },
+    /// Set `key` to `value`, to be removed at `expiry` (Redis's `SET k v PX ms`).
+    PutExpiring {
+        key: Key,
+        value: Value,
+        expiry: Expiry,
+    },
+    /// Give a present key a deadline (Redis's `EXPIRE`/`PEXPIRE`); answers whether it exists.
+    Expire { key: Key, expiry: Expiry },
+    /// Remove the deadline of `key` (Redis's `PERSIST`); answers whether it had one.
+    Persist { key: Key },
+    /// Read the deadline of `key` (Redis's `TTL`/`PTTL`).
+    Ttl { key: Key },
+    /// Remove `key` if its deadline is still `deadline`: proposed by the leader once its clock
+    /// passed the deadline, never by clients (see [`expiry`]).
+    Expired { key: Key, deadline: Time },
 }
 
 impl Op {
@@ -98,7 +117,12 @@ impl Op {
             | Op::PutWithContext { key, .. }
             | Op::CrdtUpdate { key, .. }
             | Op::CrdtRead { key, .. }
-            | Op::Incr { key, .. } => key,
+            | Op::Incr { key, .. }
+            | Op::PutExpiring { key, .. }
+            | Op::Expire { key, .. }
+            | Op::Persist { key }
+            | Op::Ttl { key }
+            | Op::Expired { key, .. } => key,
         }
     }
 
@@ -106,7 +130,7 @@ impl Op {
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. }
+            Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. }
         )
     }
 
@@ -123,6 +147,11 @@ impl Op {
             Op::CrdtUpdate { .. } => "crdt_update",
             Op::CrdtRead { .. } => "crdt_read",
             Op::Incr { .. } => "incr",
+            Op::PutExpiring { .. } => "put_ttl",
+            Op::Expire { .. } => "expire",
+            Op::Persist { .. } => "persist",
+            Op::Ttl { .. } => "ttl",
+            Op::Expired { .. } => "expired",
         }
     }
 }
@@ -155,6 +184,8 @@ pub enum Output {
     /// INCR: the value after adding; `None` when the stored value is not a decimal integer or
     /// the sum would overflow (nothing changed).
     Counter(Option<i64>),
+    /// TTL: whether the key exists and until when.
+    Lifetime(Lifetime),
 }
 
 /// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
@@ -345,6 +376,12 @@ pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct KvStore {
     data: BTreeMap<Key, Value>,
+    /// Deadlines of the keys that expire, on the clock of the leader that proposed them.
+    #[serde(default)]
+    deadlines: BTreeMap<Key, Time>,
+    /// The same deadlines, earliest first: what [`KvStore::due`] walks.
+    #[serde(default)]
+    by_deadline: BTreeSet<(Time, Key)>,
     /// CRDTs, addressed by key and kind. Applied in log order on one logical copy, a CRDT
     /// behaves as its sequential data type (a counter, a set, a register).
     #[serde(default)]
@@ -371,6 +408,8 @@ impl KvStore {
         assert!(sessions_max > 0, "sessions_max must be positive");
         KvStore {
             data: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            by_deadline: BTreeSet::new(),
             crdts: BTreeMap::new(),
             crdt_updates: 0,
             sessions: BTreeMap::new(),
@@ -458,10 +497,10 @@ impl KvStore {
         match op {
             Op::Get { key } => Output::Value(self.data.get(key).cloned()),
             Op::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.put(key, value.clone(), None);
                 Output::Done
             }
-            Op::Delete { key } => Output::Existed(self.data.remove(key).is_some()),
+            Op::Delete { key } => Output::Existed(self.remove(key)),
             Op::Append { key, value } => {
                 let mut joined = BytesMut::new();
                 if let Some(old) = self.data.get(key) {
@@ -475,18 +514,28 @@ impl KvStore {
             Op::Cas { key, expected, new } => {
                 let holds = self.data.get(key) == expected.as_ref();
                 if holds {
-                    self.data.insert(key.clone(), new.clone());
+                    self.put(key, new.clone(), None);
                 }
                 Output::Swapped(holds)
             }
             // One copy, applied in one order: there is never more than one version, so a
             // context supersedes everything and the answer's context is empty.
-            Op::GetSiblings { .. } | Op::CrdtRead { .. } => self.read(op),
+            Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. } => self.read(op),
+            Op::PutExpiring { key, value, expiry } => {
+                let deadline = expiry::stamped_deadline(*expiry);
+                self.put(key, value.clone(), Some(deadline));
+                Output::Done
+            }
+            Op::Expire { key, expiry } => Output::Existed(self.apply_expire(key, *expiry)),
+            Op::Persist { key } => Output::Existed(self.apply_persist(key)),
+            Op::Expired { key, deadline } => Output::Existed(self.apply_expired(key, *deadline)),
             Op::PutWithContext { key, value, .. } => {
                 match value {
-                    Some(value) => self.data.insert(key.clone(), value.clone()),
-                    None => self.data.remove(key),
-                };
+                    Some(value) => self.put(key, value.clone(), None),
+                    None => {
+                        self.remove(key);
+                    }
+                }
                 Output::Written {
                     context: CausalContext::new(),
                 }
@@ -521,6 +570,19 @@ impl KvStore {
         }
     }
 
+    /// Sets `key` to `value` with `deadline` (`None`: it never expires; Redis's SET clears a
+    /// time to live). APPEND and INCR keep the deadline, as in Redis, by not calling this.
+    fn put(&mut self, key: &Key, value: Value, deadline: Option<Time>) {
+        self.data.insert(key.clone(), value);
+        self.set_deadline(key, deadline);
+    }
+
+    /// Removes `key` and its deadline; true when it existed.
+    fn remove(&mut self, key: &Key) -> bool {
+        self.set_deadline(key, None);
+        self.data.remove(key).is_some()
+    }
+
     /// Serves a read from the current state without changing it.
     ///
     /// # Panics
@@ -537,6 +599,7 @@ impl KvStore {
                     .get(&(key.clone(), *kind))
                     .map_or_else(|| Crdt::new(*kind).value(), Crdt::value),
             ),
+            Op::Ttl { key } => Output::Lifetime(self.lifetime(key)),
             _ => panic!("KvStore::read called with a write: {op:?}"),
         }
     }

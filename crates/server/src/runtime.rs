@@ -427,7 +427,7 @@ impl<P: ServedProtocol> Drop for Runtime<P> {
 }
 
 /// Nanoseconds since the Unix epoch by the system clock (0 if it is set before 1970).
-fn unix_nanos() -> u64 {
+pub(crate) fn unix_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

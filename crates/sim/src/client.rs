@@ -14,7 +14,7 @@ use crate::harness::{ClientOps, Harness};
 use crate::record::{node_lane, What};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
-use quorate_check::{Event as HistoryEvent, EventKind, Mode};
+use quorate_check::{Event as HistoryEvent, EventKind, Mode, OpValue};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
 use quorate_core::crdt::CrdtValue;
@@ -309,9 +309,16 @@ impl<H: Harness> Simulation<'_, H> {
             let read = self.read_mode();
             return (Op::Get { key }, key_index, read);
         } else if pick(mix.put) {
-            Op::Put {
-                key,
-                value: Bytes::from(fresh),
+            let value = Bytes::from(fresh);
+            match self.config.workload.put_ttl {
+                Some(ttl) => Op::PutExpiring {
+                    key,
+                    value,
+                    expiry: quorate_core::Expiry::After {
+                        ttl_ms: ttl.as_millis() as u64,
+                    },
+                },
+                None => Op::Put { key, value },
             }
         } else if pick(mix.append) {
             Op::Append {
@@ -473,7 +480,7 @@ impl<H: Harness> Simulation<'_, H> {
             }
             (op, _) => {
                 client.seen[pending.key] = match op {
-                    Op::Put { value, .. } => Some(value.clone()),
+                    Op::Put { value, .. } | Op::PutExpiring { value, .. } => Some(value.clone()),
                     Op::Cas { new, .. } => Some(new.clone()),
                     Op::Delete { .. } => None,
                     _ => client.seen[pending.key].clone(),
@@ -568,6 +575,17 @@ impl<H: Harness> Simulation<'_, H> {
         self.record_op(process, kind, &op, mode, output, node, error);
     }
 
+    /// How far apart two nodes' clocks may read, in milliseconds, over the time a key written
+    /// now with `ttl_ms` could live (its write may still take `op_timeout`): the offsets'
+    /// spread plus both drifting apart, rounded up. What a `put_ttl`'s expiry window allows.
+    fn clock_error_ms(&self, ttl_ms: u64) -> u64 {
+        let horizon =
+            self.now + (2 * ttl_ms) * 1_000_000 + self.config.workload.op_timeout.as_nanos() as u64;
+        let drift = self.plan.clock_drift_ppm_max.unsigned_abs();
+        let spread = self.plan.clock_offset_max + 2 * drift * (horizon / 1_000_000);
+        spread.div_ceil(1_000_000) + 1
+    }
+
     /// Appends an event of `op` (recorded with `mode`) to the history.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_op(
@@ -580,7 +598,15 @@ impl<H: Harness> Simulation<'_, H> {
         node: Option<u64>,
         error: Option<String>,
     ) {
-        let value = crate::workload::op_value(op, output);
+        let mut value = crate::workload::op_value(op, output);
+        if let OpValue::PutTtl {
+            ttl_ms,
+            clock_error_ms,
+            ..
+        } = &mut value
+        {
+            *clock_error_ms = self.clock_error_ms(*ttl_ms);
+        }
         self.observe(|_| What::Op {
             process,
             phase: match kind {

@@ -329,6 +329,12 @@ pub struct Workload {
     /// be stale, so they are left out of the linearizability check and measured instead (see
     /// `staleness`). At 0 no random number is drawn, so runs are exactly as without the option.
     pub local_reads: f64,
+    /// When set, every PUT carries this time to live (`SET k v PX ms`), so keys expire during
+    /// the run and the checker holds expiry to its window (`quorate_check::expiry`). Only for
+    /// protocols that support expiry (Raft), and without appends (`mix.append = 0`): APPEND
+    /// keeps a time to live, which the model's expiry does not follow. `None`: plain PUTs,
+    /// runs exactly as without it.
+    pub put_ttl: Option<Duration>,
 }
 
 impl Default for Workload {
@@ -343,6 +349,7 @@ impl Default for Workload {
             think_max: Duration::from_millis(10),
             write_once: None,
             local_reads: 0.0,
+            put_ttl: None,
         }
     }
 }

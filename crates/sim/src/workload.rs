@@ -7,7 +7,7 @@ use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
 use quorate_check::{EventKind, Mode, OpValue};
 use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
-use quorate_core::{ClientId, Op, Output, ReadMode, Reply, Request};
+use quorate_core::{ClientId, Expiry, Op, Output, ReadMode, Reply, Request};
 
 /// Client ids with this bit set belong to final reads: `FINAL_CLIENT | node << 20 | key`.
 pub(crate) const FINAL_CLIENT: u64 = 1 << 62;
@@ -21,6 +21,19 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
     let texts = |values: &[Bytes]| values.iter().map(text).collect();
     match (op, output) {
         (Op::Put { value, .. }, _) => OpValue::Put(text(value)),
+        // The clock error is filled in by the recorder, which knows the clocks.
+        (
+            Op::PutExpiring {
+                value,
+                expiry: Expiry::After { ttl_ms },
+                ..
+            },
+            _,
+        ) => OpValue::PutTtl {
+            value: text(value),
+            ttl_ms: *ttl_ms,
+            clock_error_ms: 0,
+        },
         (Op::Delete { .. }, _) => OpValue::Delete,
         (Op::Append { value, .. }, _) => OpValue::Append(text(value)),
         (Op::Cas { expected, new, .. }, _) => OpValue::Cas {
@@ -50,6 +63,19 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             }
         },
         (Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. }, _) => OpValue::Get(None),
+        // Simulated clients never issue these: a stamped deadline, EXPIRE, PERSIST, TTL and
+        // the leader's own expiries have no register meaning in a history.
+        (
+            Op::PutExpiring { .. }
+            | Op::Expire { .. }
+            | Op::Persist { .. }
+            | Op::Ttl { .. }
+            | Op::Expired { .. },
+            _,
+        ) => panic!(
+            "a simulated client issued {}, which histories cannot record",
+            op.name()
+        ),
     }
 }
 

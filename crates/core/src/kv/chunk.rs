@@ -13,6 +13,7 @@
 
 use super::{Key, KvStore, Session, Value};
 use crate::ids::ClientId;
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 
@@ -37,6 +38,9 @@ pub struct KvChunk {
     tick: u64,
     sessions: Vec<(ClientId, Session)>,
     pairs: Vec<(Key, Value)>,
+    /// The deadlines of this chunk's pairs that expire.
+    #[serde(default)]
+    deadlines: Vec<(Key, Time)>,
 }
 
 /// Bytes a session is assumed to take in transit (ids, counters, the remembered output).
@@ -80,6 +84,7 @@ impl KvStore {
             tick: self.tick,
             sessions: Vec::new(),
             pairs: Vec::new(),
+            deadlines: Vec::new(),
         };
         let mut size = 0usize;
         let session_start = match from {
@@ -105,6 +110,9 @@ impl KvStore {
         let mut pairs = self.data.range((pair_start, Bound::Unbounded)).peekable();
         while let Some((key, value)) = pairs.next() {
             chunk.pairs.push((key.clone(), value.clone()));
+            if let Some(deadline) = self.deadline(key) {
+                chunk.deadlines.push((key.clone(), deadline));
+            }
             size += pair_bytes(key, value);
             if size >= bytes_max && pairs.peek().is_some() {
                 return (chunk, Some(KvCursor::AfterKey(key.clone())));
@@ -164,6 +172,9 @@ impl KvBuilder {
             }
             store.data.insert(key, value);
         }
+        for (key, deadline) in chunk.deadlines {
+            store.set_deadline(&key, Some(deadline));
+        }
         self.chunks += 1;
     }
 
@@ -199,9 +210,18 @@ mod tests {
             });
         }
         for k in 0..pairs {
-            kv.apply_op(&Op::Put {
-                key: Bytes::from(format!("k{k:04}")),
-                value: Bytes::from(vec![b'x'; k % 50]),
+            let key = Bytes::from(format!("k{k:04}"));
+            let value = Bytes::from(vec![b'x'; k % 50]);
+            // Every third key expires: deadlines travel with their pairs.
+            kv.apply_op(&match k % 3 {
+                0 => Op::PutExpiring {
+                    key,
+                    value,
+                    expiry: crate::kv::Expiry::At {
+                        deadline: Time::from_nanos(k as u64),
+                    },
+                },
+                _ => Op::Put { key, value },
             });
         }
         kv

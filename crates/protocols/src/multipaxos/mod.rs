@@ -517,6 +517,13 @@ impl MultiPaxos {
     // Clients (step 7).
 
     fn on_request(&mut self, request: Request, out: &mut Effects<Self>) {
+        if request.op.needs_leader_clock() {
+            return answer(
+                &request,
+                Err(quorate_core::kv::expiry::refusal("multipaxos")),
+                out,
+            );
+        }
         if request.read == quorate_core::ReadMode::Local && request.op.is_read() {
             let output = self.kv.read(&request.op);
             return answer(&request, Ok(output), out);

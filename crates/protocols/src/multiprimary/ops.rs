@@ -17,6 +17,11 @@ type Written = (
 
 impl MultiPrimary {
     pub(super) fn on_request(&mut self, now: Time, request: Request, out: &mut Effects<Self>) {
+        if request.op.needs_leader_clock() {
+            // Every node accepts writes: there is no leader whose clock could decide.
+            let refusal = quorate_core::kv::expiry::refusal("multiprimary");
+            return Self::answer(request.client, request.seq, Err(refusal), out);
+        }
         let Request {
             client, seq, op, ..
         } = request;

@@ -581,6 +581,10 @@ impl Replica {
     }
 
     fn on_request(&mut self, request: Request, out: &mut Effects<Self>) {
+        if request.op.needs_leader_clock() {
+            let refusal = quorate_core::kv::expiry::refusal("primary-backup, chain and craq");
+            return Self::answer(&request, Err(refusal), out);
+        }
         if request.op.is_read() {
             return self.on_read(request, out);
         }

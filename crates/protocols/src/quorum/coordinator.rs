@@ -82,6 +82,11 @@ impl Pending {
 
 impl Quorum {
     pub(super) fn on_request(&mut self, now: Time, request: Request, out: &mut Effects<Self>) {
+        if request.op.needs_leader_clock() {
+            // No node orders a key's writes, so no clock decides its deadline.
+            let refusal = quorate_core::kv::expiry::refusal("quorum (leaderless)");
+            return Self::answer(request.client, request.seq, Err(refusal), out);
+        }
         let Request {
             client,
             seq,

@@ -41,6 +41,13 @@ pub enum Bug {
     /// crash before the write completes forgets the vote, and the voter may vote again in
     /// the same term.
     VoteBeforePersist,
+    /// Reads are answered from the state machine without comparing a key's deadline with
+    /// the node's clock: between a deadline and the commit of its `Expired` entry, a read
+    /// returns the expired value.
+    ReadSkipsDeadline,
+    /// Followers skip `Expired` entries: they keep the key, and answer it again once one of
+    /// them leads.
+    FollowerIgnoresExpiry,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -106,6 +106,7 @@ pub use safety::RaftSafety;
 
 use log::Log;
 use progress::LeaderState;
+use quorate_core::kv::{Command, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use quorate_core::{
     ClientError, Effect, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, ReadMode, Request,
     Role, Time, TimerRange,
@@ -371,6 +372,7 @@ impl Raft {
                     return;
                 }
                 self.transfer_tick(out);
+                self.propose_expiries(out);
                 self.heartbeat(out);
                 out.set_timer(
                     Timer::Heartbeat,
@@ -524,13 +526,16 @@ impl Raft {
 
     fn on_request(&mut self, request: Request, out: &mut Effects<Self>) {
         if request.op.is_read() && request.read == ReadMode::Local {
-            let output = self.kv.read(&request.op);
-            return Self::answer(&request, Ok(output), out);
+            let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
+            return Self::answer(&request, result, out);
         }
+        // A retried read is served afresh (see `KvStore::reply_at`), a retried write from
+        // its session.
         if let Some(output) = self.kv.cached(request.client, request.seq) {
-            return Self::answer(&request, Ok(output.clone()), out);
-        }
-        if self.kv.already_applied(request.client, request.seq) {
+            if !request.op.is_read() {
+                return Self::answer(&request, Ok(output.clone()), out);
+            }
+        } else if self.kv.already_applied(request.client, request.seq) {
             return; // A stale duplicate: its client has moved on.
         }
         let session_known = request.seq == 0 || self.kv.has_session(request.client);
@@ -563,7 +568,45 @@ impl Raft {
             return Self::answer(&request, Err(ClientError::Rejected(why)), out);
         }
         leader.waiting.insert(request.client, request.seq);
-        self.append_to_own_log(Payload::Command(request.command()), out);
+        let command = Command {
+            op: request.op.clone().stamped(self.now),
+            ..request.command()
+        };
+        self.append_to_own_log(Payload::Command(command), out);
+    }
+
+    /// Proposes the removal of keys whose deadline this leader's clock has passed (see
+    /// `quorate_core::kv::expiry`); a key whose entry is still in flight is proposed again,
+    /// which applies as a no-op.
+    fn propose_expiries(&mut self, out: &mut Effects<Self>) {
+        if self.transfer_target().is_some() {
+            return; // Proposals pause during a transfer.
+        }
+        let uncommitted = self.log.last_index() - self.commit_index;
+        let room = self.config.uncommitted_max.saturating_sub(uncommitted) as usize;
+        for op in self.kv.due(self.now, EXPIRIES_PER_TICK_MAX.min(room)) {
+            let command = Command {
+                client: EXPIRY_CLIENT,
+                seq: 0,
+                op,
+            };
+            self.append_to_own_log(Payload::Command(command), out);
+        }
+    }
+
+    /// Serves a read from the state machine at this node's clock (`KvStore::read_at`: a key
+    /// past its deadline is not answered until its `Expired` entry applies).
+    /// (Takes the fields it reads, so that callers may hold the leader state.)
+    fn read_state(
+        kv: &KvStore,
+        config: &RaftConfig,
+        now: Time,
+        op: &quorate_core::Op,
+    ) -> Result<quorate_core::Output, ClientError> {
+        if config.has_bug(Bug::ReadSkipsDeadline) {
+            return Ok(kv.read(op));
+        }
+        kv.read_at(op, now)
     }
 
     fn status_role(&self) -> Role {

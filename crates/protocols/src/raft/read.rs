@@ -171,8 +171,8 @@ impl Raft {
         if let ReadOrigin::Client(request) = &origin {
             if ready && leader.transfer.is_none() && leader.reads.lease_valid(now) {
                 self.events.push(Event::LeaseRead);
-                let output = self.kv.read(&request.op);
-                return Self::answer(request, Ok(output), out);
+                let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
+                return Self::answer(request, result, out);
             }
         }
         if leader.reads.pending.len() >= self.config.reads_pending_max {
@@ -251,8 +251,8 @@ impl Raft {
             match read.origin {
                 ReadOrigin::Client(request) => {
                     self.events.push(Event::ReadIndexRead);
-                    let output = self.kv.read(&request.op);
-                    Self::answer(&request, Ok(output), out);
+                    let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
+                    Self::answer(&request, result, out);
                 }
                 ReadOrigin::Follower { node, id } => {
                     let message = Message::ReadIndexResponse {
@@ -311,8 +311,8 @@ impl Raft {
         self.follower_reads.ready = waiting;
         for (_, request) in now_ready {
             self.events.push(Event::FollowerRead);
-            let output: Output = self.kv.read(&request.op);
-            Self::answer(&request, Ok(output), out);
+            let result = Self::read_state(&self.kv, &self.config, self.now, &request.op);
+            Self::answer(&request, result, out);
         }
     }
 

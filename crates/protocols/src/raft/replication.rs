@@ -456,11 +456,18 @@ impl Raft {
             let index = self.last_applied + 1;
             let entry = self.log.entry(index).expect("committed entries are held");
             if let Payload::Command(command) = &entry.payload {
+                let skip = self.config.has_bug(Bug::FollowerIgnoresExpiry)
+                    && !self.is_leader()
+                    && matches!(command.op, quorate_core::Op::Expired { .. });
+                if skip {
+                    self.last_applied = index;
+                    continue;
+                }
                 let applied = self.kv.apply(command);
                 if let RoleState::Leader(leader) = &mut self.role {
                     if leader.waiting.get(&command.client) == Some(&command.seq) {
                         leader.waiting.remove(&command.client);
-                        if let Some(result) = applied.reply() {
+                        if let Some(result) = self.kv.reply_at(&command.op, applied, self.now) {
                             out.reply(Reply {
                                 client: command.client,
                                 seq: command.seq,

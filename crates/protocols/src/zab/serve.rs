@@ -5,11 +5,15 @@
 
 use super::message::{LearnerMessage, Snapshot, Txn, Zxid};
 use super::{State, Waiting, Zab};
+use quorate_core::kv::expiry::refusal;
 use quorate_core::{ClientError, ClientId, Effects, Output, ReadMode, Reply, Request, Time};
 use std::sync::Arc;
 
 impl Zab {
     pub(super) fn on_request(&mut self, now: Time, request: Request, out: &mut Effects<Self>) {
+        if request.op.needs_leader_clock() {
+            return answer(&request, Err(refusal("zab")), out);
+        }
         if !self.is_serving() {
             // Like a ZooKeeper server without a quorum: it closes client connections.
             return answer(&request, Err(ClientError::NotLeader { leader: None }), out);

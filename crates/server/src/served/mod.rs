@@ -147,6 +147,9 @@ impl RaftTuning {
 
 impl ServedProtocol for Raft {
     const NAMES: &'static [&'static str] = &["raft"];
+    /// The leader stamps keys' deadlines with its clock (`quorate_core::kv::expiry`), which
+    /// every node compares: the clocks must share an origin.
+    const UNIX_CLOCK: bool = true;
     type Config = RaftTuning;
 
     fn build(_: &str, id: NodeId, members: &[NodeId], tuning: &RaftTuning) -> Result<Raft, String> {

@@ -9,6 +9,7 @@ mod command;
 mod config;
 mod del;
 mod exists;
+mod expire;
 mod get;
 mod hello;
 mod incr;
@@ -18,6 +19,8 @@ mod readmode;
 mod select;
 mod set;
 mod snapshot;
+mod strlen;
+mod ttl;
 mod unknown;
 
 pub use append::Append;
@@ -28,6 +31,7 @@ pub use command::CommandInfo;
 pub use config::Config;
 pub use del::Del;
 pub use exists::Exists;
+pub use expire::Expire;
 pub use get::Get;
 pub use hello::Hello;
 pub use incr::Incr;
@@ -37,6 +41,8 @@ pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
 pub use snapshot::Snapshot;
+pub use strlen::Describe;
+pub use ttl::Ttl;
 pub use unknown::Unknown;
 
 use super::frame::Frame;
@@ -55,6 +61,9 @@ pub enum Command {
     Append(Append),
     Incr(Incr),
     Cas(Cas),
+    Expire(Expire),
+    Ttl(Ttl),
+    Describe(Describe),
     Info(Info),
     Client(Client),
     ReadMode(ReadModeCmd),
@@ -78,6 +87,11 @@ impl Command {
             "ping" => Command::Ping(Ping::parse(&mut parse)?),
             "get" => Command::Get(Get::parse(&mut parse)?),
             "set" => Command::Set(Set::parse(&mut parse)?),
+            "setex" | "psetex" => Command::Set(Set::parse_setex(&name, &mut parse)?),
+            "expire" | "pexpire" | "persist" => Command::Expire(Expire::parse(&name, &mut parse)?),
+            "ttl" | "pttl" => Command::Ttl(Ttl::parse(&name, &mut parse)?),
+            "strlen" | "type" => Command::Describe(Describe::parse(&name, &mut parse)?),
+            "setnx" => Command::Set(Set::parse_setnx(&mut parse)?),
             "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
             "exists" => Command::Exists(Exists::parse(&mut parse)?),
             "append" => Command::Append(Append::parse(&mut parse)?),
@@ -112,6 +126,9 @@ impl Command {
                 | Command::Append(_)
                 | Command::Incr(_)
                 | Command::Cas(_)
+                | Command::Expire(_)
+                | Command::Ttl(_)
+                | Command::Describe(_)
         )
     }
 
@@ -141,6 +158,9 @@ impl Command {
             Command::Append(_) => "append",
             Command::Incr(_) => "incr",
             Command::Cas(_) => "cas",
+            Command::Expire(_) => "expire",
+            Command::Ttl(_) => "ttl",
+            Command::Describe(_) => "describe",
             Command::Info(_) => "info",
             Command::Client(_) => "client",
             Command::ReadMode(_) => "readmode",
@@ -158,7 +178,10 @@ impl Command {
     /// True for commands that only read. A read waits until the connection's earlier writes
     /// completed (see `session::Order`).
     pub fn is_read(&self) -> bool {
-        matches!(self, Command::Get(_) | Command::Exists(_))
+        matches!(
+            self,
+            Command::Get(_) | Command::Exists(_) | Command::Ttl(_) | Command::Describe(_)
+        )
     }
 
     /// True for commands that send exactly one request to the node (see `session::Order`).
@@ -179,6 +202,9 @@ impl Command {
             Command::Exists(cmd) => cmd.execute(exec).await,
             Command::Append(cmd) => cmd.execute(exec).await,
             Command::Incr(cmd) => cmd.execute(exec).await,
+            Command::Expire(cmd) => cmd.execute(exec).await,
+            Command::Ttl(cmd) => cmd.execute(exec).await,
+            Command::Describe(cmd) => cmd.execute(exec).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };

@@ -1,0 +1,163 @@
+//! Keys that expire, in the linearizability model.
+//!
+//! A `put_ttl` of value `v` with time to live `ttl` installs `v` like a `put`; some time later
+//! the key becomes absent *if it still holds `v`* (a later write overtakes the expiry). The
+//! checker models that as an operation of its own, `expire v` ([`OpValue::ExpireIf`]), added
+//! for every `put_ttl`, which must take effect within a window:
+//!
+//! - **not before** `call + ttl - ε`: the deadline is the writer's leader's clock at some point
+//!   after the write was invoked, plus `ttl`, and the node that expires the key reads a clock
+//!   at most ε ahead of that one;
+//! - **not after** `ret + ttl + ε` when the write completed: past it every node's clock has
+//!   passed the deadline, and a read must not return `v` any more (*no read returns an expired
+//!   value*); a write with unknown outcome may take effect arbitrarily late, so its expiry has
+//!   no upper bound.
+//!
+//! ε is `clock_error_ms`, recorded with the write by whoever knows the clocks (the simulator:
+//! twice the largest clock offset plus the drift over the run). Unique values keep expiries
+//! of different writes apart. With these operations added, the per-key search decides
+//! linearizability with expiry as it does for everything else; keys with expiries skip the
+//! unique-values fast path.
+
+use crate::history::{OpValue, Operation};
+use std::borrow::Cow;
+
+const MS: u64 = 1_000_000;
+
+/// `operations` plus one `expire` per `put_ttl` (the originals unchanged, in order, so their
+/// ids stay the positions; the expiries follow, numbered on).
+pub fn with_expiries(operations: &[Operation]) -> Cow<'_, [Operation]> {
+    let expiries: Vec<Operation> = operations
+        .iter()
+        .filter_map(|op| match &op.value {
+            OpValue::PutTtl {
+                value,
+                ttl_ms,
+                clock_error_ms,
+            } => Some(expiry_of(op, value, *ttl_ms, *clock_error_ms)),
+            _ => None,
+        })
+        .collect();
+    if expiries.is_empty() {
+        return Cow::Borrowed(operations);
+    }
+    let mut all = operations.to_vec();
+    for (n, mut expiry) in expiries.into_iter().enumerate() {
+        expiry.id = operations.len() + n;
+        all.push(expiry);
+    }
+    Cow::Owned(all)
+}
+
+fn expiry_of(write: &Operation, value: &str, ttl_ms: u64, clock_error_ms: u64) -> Operation {
+    let (ttl, error) = (ttl_ms * MS, clock_error_ms * MS);
+    Operation {
+        id: 0,
+        // A process of its own: nothing orders it after the writer's later operations.
+        process: u64::MAX - write.id as u64,
+        key: write.key.clone(),
+        value: OpValue::ExpireIf(value.to_string()),
+        call: (write.call + ttl).saturating_sub(error),
+        ret: write.ret.map(|ret| ret + ttl + error),
+        line: write.line,
+        node: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linearizability::{check_linearizable, Limits, Verdict};
+
+    fn op(id: usize, process: u64, value: OpValue, call: u64, ret: Option<u64>) -> Operation {
+        Operation {
+            id,
+            process,
+            key: Some("k".into()),
+            value,
+            call: call * MS,
+            ret: ret.map(|r| r * MS),
+            line: id + 1,
+            node: None,
+        }
+    }
+
+    fn put_ttl(v: &str, ttl_ms: u64) -> OpValue {
+        OpValue::PutTtl {
+            value: v.into(),
+            ttl_ms,
+            clock_error_ms: 5,
+        }
+    }
+
+    fn get(v: Option<&str>) -> OpValue {
+        OpValue::Get(v.map(String::from))
+    }
+
+    fn verdict(ops: &[Operation]) -> Verdict {
+        check_linearizable(ops, &Limits::default()).verdict
+    }
+
+    #[test]
+    fn a_key_reads_absent_after_its_expiry_and_present_before() {
+        let ops = [
+            op(0, 1, put_ttl("a", 100), 0, Some(10)),
+            op(1, 2, get(Some("a")), 20, Some(30)),
+            op(2, 2, get(None), 200, Some(210)),
+        ];
+        assert_eq!(verdict(&ops), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_read_of_the_value_well_past_its_deadline_is_caught() {
+        // Expiry must happen by 10 + 100 + 5 ms; a read invoked at 200 saw the value.
+        let ops = [
+            op(0, 1, put_ttl("a", 100), 0, Some(10)),
+            op(1, 2, get(Some("a")), 200, Some(210)),
+        ];
+        assert_eq!(verdict(&ops), Verdict::NotLinearizable);
+        // Without the time to live, the same history is fine: the model is what catches it.
+        let mut plain = ops.clone();
+        plain[0].value = OpValue::Put("a".into());
+        assert_eq!(verdict(&plain), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_key_that_expires_too_early_or_comes_back_is_caught() {
+        let early = [
+            op(0, 1, put_ttl("a", 100), 0, Some(10)),
+            op(1, 2, get(None), 20, Some(30)),
+        ];
+        assert_eq!(verdict(&early), Verdict::NotLinearizable);
+        // A replica that ignored the expiry answers the value after another answered absent.
+        let back = [
+            op(0, 1, put_ttl("a", 100), 0, Some(10)),
+            op(1, 2, get(None), 104, Some(106)),
+            op(2, 3, get(Some("a")), 107, Some(108)),
+        ];
+        assert_eq!(verdict(&back), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn a_later_write_overtakes_the_expiry_and_unknown_writes_may_expire_late() {
+        let overtaken = [
+            op(0, 1, put_ttl("a", 100), 0, Some(10)),
+            op(1, 1, OpValue::Put("b".into()), 20, Some(30)),
+            op(2, 2, get(Some("b")), 300, Some(310)),
+        ];
+        assert_eq!(verdict(&overtaken), Verdict::Linearizable);
+        let unknown = [
+            op(0, 1, put_ttl("a", 100), 0, None),
+            op(1, 2, get(Some("a")), 300, Some(310)),
+        ];
+        assert_eq!(verdict(&unknown), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn put_ttl_round_trips_through_json() {
+        let value = put_ttl("a", 100);
+        assert_eq!(value.f(), "put_ttl");
+        let json = value.to_json();
+        assert_eq!(json.to_string(), r#"["a",100,5]"#);
+    }
+}
