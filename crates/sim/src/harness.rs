@@ -46,6 +46,13 @@ where
     }
 }
 
+/// The bytes `message` takes between servers: its postcard encoding in a frame (a 4-byte
+/// length and a 4-byte CRC32C, see the server's `transport::frame`).
+pub fn wire_size<M: serde::Serialize>(message: &M) -> usize {
+    const FRAME_HEADER: usize = 8;
+    FRAME_HEADER + postcard::to_allocvec(message).map_or(0, |bytes| bytes.len())
+}
+
 /// A protocol, as the simulator needs it: how to build a node, and the cluster-wide safety
 /// properties to check after every step.
 pub trait Harness: Sync {
@@ -100,6 +107,12 @@ pub trait Harness: Sync {
     /// faults on, flipped bits in synced batches, lost files and failing reads. `None` (the
     /// default): records are kept as values and only unsynced ones are lost in a crash.
     fn disk(&self) -> Option<DiskCodec<Self::Node>> {
+        None
+    }
+
+    /// The size of a message as the server sends it, for `SimConfig::count_message_bytes`
+    /// ([`wire_size`] for protocols the server runs). `None` (the default): not measured.
+    fn message_size(&self) -> Option<fn(&<Self::Node as Protocol>::Message) -> usize> {
         None
     }
 
@@ -248,6 +261,10 @@ impl Harness for RaftHarness {
         true
     }
 
+    fn message_size(&self) -> Option<fn(&<Raft as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<Raft>> {
         Some(DiskCodec {
             broken_recovery: self.broken_recovery,
@@ -293,6 +310,10 @@ impl Harness for PrimaryBackupHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
 
+    fn message_size(&self) -> Option<fn(&<Replica as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<Replica>> {
         Some(DiskCodec::postcard())
     }
@@ -327,6 +348,10 @@ impl ChainHarness {
 impl Harness for ChainHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
+
+    fn message_size(&self) -> Option<fn(&<Replica as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Replica>> {
         Some(DiskCodec::postcard())

@@ -2,7 +2,7 @@
 
 use crate::config::SimConfig;
 use crate::harness::{DiskCodec, Harness};
-use quorate_core::NodeId;
+use quorate_core::{NodeId, Protocol};
 use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig, MultiPaxosSafety};
 use quorate_protocols::paxos::{Paxos, PaxosConfig, PaxosSafety, Retry};
 use std::time::Duration;
@@ -42,6 +42,10 @@ impl PaxosHarness {
 impl Harness for PaxosHarness {
     type Node = Paxos;
     type Invariants = PaxosSafety;
+
+    fn message_size(&self) -> Option<fn(&<Paxos as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Paxos>> {
         Some(DiskCodec::postcard())
@@ -91,6 +95,10 @@ impl Default for MultiPaxosHarness {
 impl Harness for MultiPaxosHarness {
     type Node = MultiPaxos;
     type Invariants = MultiPaxosSafety;
+
+    fn message_size(&self) -> Option<fn(&<MultiPaxos as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<MultiPaxos>> {
         Some(DiskCodec::postcard())

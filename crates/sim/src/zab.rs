@@ -12,7 +12,7 @@
 use crate::config::ReadMix;
 use crate::harness::{DiskCodec, Harness};
 use quorate_check::Promise;
-use quorate_core::NodeId;
+use quorate_core::{NodeId, Protocol};
 use quorate_protocols::zab::{Zab, ZabConfig, ZabSafety};
 use std::time::Duration;
 
@@ -49,6 +49,10 @@ impl Default for ZabHarness {
 impl Harness for ZabHarness {
     type Node = Zab;
     type Invariants = ZabSafety;
+
+    fn message_size(&self) -> Option<fn(&<Zab as Protocol>::Message) -> usize> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Zab>> {
         Some(DiskCodec::postcard())
