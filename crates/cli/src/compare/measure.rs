@@ -260,6 +260,78 @@ impl Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quorate_sim::LeaderCrashed;
+
+    const MS: u64 = 1_000_000;
+
+    fn event(process: u64, kind: EventKind, value: OpValue, time: u64) -> Event {
+        Event {
+            process,
+            kind,
+            key: Some("k0".into()),
+            value,
+            time,
+            node: None,
+            error: None,
+            mode: Mode::Linearizable,
+        }
+    }
+
+    fn put(process: u64, kind: EventKind, time: u64) -> Event {
+        event(process, kind, OpValue::Put(format!("{process}.{time}")), time)
+    }
+
+    /// A run whose leader crashed at 1 s: a write in flight then completes at 1.05 s (the old
+    /// leader's reply was on its way), reads go on, and the first write invoked after the
+    /// crash is acknowledged at 1.4 s.
+    fn crashed_run() -> RunReport {
+        let mut report = RunReport::panicked("raft", 7, String::new(), Default::default());
+        report.stats.leader_crash = Some(LeaderCrashed {
+            at: 1000 * MS,
+            node: 2,
+            was_leader: true,
+        });
+        let siblings = OpValue::Siblings(vec!["a".into(), "b".into()]);
+        report.history = vec![
+            put(1, EventKind::Invoke, 990 * MS),
+            event(2, EventKind::Invoke, OpValue::Get(None), 995 * MS),
+            put(1, EventKind::Ok, 1050 * MS),
+            event(2, EventKind::Ok, siblings, 1100 * MS),
+            put(1, EventKind::Invoke, 1200 * MS),
+            put(3, EventKind::Invoke, 1250 * MS),
+            put(3, EventKind::Fail, 1300 * MS),
+            put(1, EventKind::Ok, 1400 * MS),
+            put(4, EventKind::Invoke, 1500 * MS),
+            put(4, EventKind::Ok, 2500 * MS),
+        ];
+        report
+    }
+
+    #[test]
+    fn unavailability_runs_to_the_first_write_invoked_after_the_crash() {
+        let measures = measure(&crashed_run(), 2000 * MS);
+        // Not 50 ms (a write acknowledged by the old leader), not the read: 400 ms.
+        assert_eq!(measures.unavailability, Some(400 * MS));
+        assert!(!measures.never_recovered);
+        assert_eq!(measures.latencies, vec![60 * MS, 105 * MS, 200 * MS, 1000 * MS]);
+        // The last completion falls after the 2 s phase: not counted in throughput.
+        assert_eq!(measures.ops_in_phase, 3);
+        assert_eq!(measures.timeline.len(), 20);
+        assert_eq!(measures.timeline[10] + measures.timeline[11] + measures.timeline[14], 3);
+        assert_eq!(measures.sibling_reads, 1);
+    }
+
+    #[test]
+    fn a_run_without_a_crash_or_without_recovery_says_so() {
+        let mut report = crashed_run();
+        report.history.truncate(7);
+        let measures = measure(&report, 2000 * MS);
+        assert_eq!(measures.unavailability, None);
+        assert!(measures.never_recovered);
+        report.stats.leader_crash = None;
+        let measures = measure(&report, 2000 * MS);
+        assert!(measures.unavailability.is_none() && !measures.never_recovered);
+    }
 
     #[test]
     fn quantiles_pick_ranks_of_sorted_samples() {
