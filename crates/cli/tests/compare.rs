@@ -5,7 +5,14 @@ use std::process::Command;
 
 /// The protocols whose writes go through one leader (primary, head): a leader crash stops
 /// writes until a new one takes over.
-const LEADER_BASED: [&str; 6] = ["raft", "multipaxos", "zab", "primary-backup", "chain", "craq"];
+const LEADER_BASED: [&str; 6] = [
+    "raft",
+    "multipaxos",
+    "zab",
+    "primary-backup",
+    "chain",
+    "craq",
+];
 
 /// Every node coordinates writes: crashing one (node 1) leaves the others writing.
 const LEADERLESS: [&str; 3] = ["quorum", "multiprimary-lww", "multiprimary-vv"];
@@ -15,7 +22,15 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let html = dir.path().join("compare.html");
     let output = Command::new(env!("CARGO_BIN_EXE_quorate"))
-        .args(["compare", "--protocols", "all", "--faults", "leader-crash", "--seeds", "3"])
+        .args([
+            "compare",
+            "--protocols",
+            "all",
+            "--faults",
+            "leader-crash",
+            "--seeds",
+            "3",
+        ])
         .args(["--json", "--html"])
         .arg(&html)
         .output()
@@ -24,7 +39,10 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
     let line = stdout.lines().last().expect("some output");
     let json: serde_json::Value = serde_json::from_str(line).expect("the last line is JSON");
     let rows = json["rows"].as_array().expect("rows");
-    let names: Vec<&str> = rows.iter().map(|r| r["protocol"].as_str().unwrap()).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["protocol"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 10, "one row per protocol: {names:?}");
     for name in LEADER_BASED.iter().chain(&LEADERLESS).chain(&["paxos"]) {
         assert!(names.contains(name), "{name} missing from {names:?}");
@@ -36,7 +54,11 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
             .unwrap_or_else(|| panic!("{}: {field} is {}", r["protocol"], r[field]))
     };
     let violations: f64 = rows.iter().map(|r| number(r, "violations")).sum();
-    assert_eq!(output.status.success(), violations == 0.0, "exit status and rows agree");
+    assert_eq!(
+        output.status.success(),
+        violations == 0.0,
+        "exit status and rows agree"
+    );
     for r in rows {
         assert_eq!(number(r, "seeds"), 3.0);
         assert!(number(r, "throughput_ops_per_s") > 0.0, "{r}");
@@ -54,7 +76,10 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
         assert!(number(r, "fsyncs_per_op") > 0.0, "{r}");
         assert_eq!(number(r, "crashed_runs"), 3.0, "{r}");
         assert!(number(r, "local_reads") > 0.0, "{r}");
-        assert!(r["models"].as_object().is_some_and(|m| !m.is_empty()), "{r}");
+        assert!(
+            r["models"].as_object().is_some_and(|m| !m.is_empty()),
+            "{r}"
+        );
         assert_eq!(r["latency_cdf_ms"].as_array().map(Vec::len), Some(101));
         assert_eq!(r["timeline_ops_per_s"].as_array().map(Vec::len), Some(40));
     }
@@ -62,7 +87,11 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
         .iter()
         .map(|name| {
             let r = row(name);
-            assert_eq!(number(r, "crashed_leader_runs"), 3.0, "{name} crashed its leader");
+            assert_eq!(
+                number(r, "crashed_leader_runs"),
+                3.0,
+                "{name} crashed its leader"
+            );
             number(r, "unavailability_mean_ms")
         })
         .fold(f64::MAX, f64::min);
@@ -70,7 +99,11 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
     assert!(fastest_leader_based > 100.0, "{fastest_leader_based}");
     for name in LEADERLESS {
         let r = row(name);
-        assert_eq!(number(r, "crashed_leader_runs"), 0.0, "{name} has no leader");
+        assert_eq!(
+            number(r, "crashed_leader_runs"),
+            0.0,
+            "{name} has no leader"
+        );
         let outage = number(r, "unavailability_mean_ms");
         assert!(outage < fastest_leader_based, "{name}: {outage} ms");
     }
@@ -87,6 +120,9 @@ fn compare_reports_one_measured_row_per_protocol_under_a_leader_crash() {
     assert_eq!(page.matches("<svg ").count(), 3, "three plots inline");
     assert_eq!(page.matches("<tr>").count(), 11, "a header and ten rows");
     for outside in ["<script", "src=", "href=", "@import"] {
-        assert!(!page.contains(outside), "the page is self-contained: {outside}");
+        assert!(
+            !page.contains(outside),
+            "the page is self-contained: {outside}"
+        );
     }
 }

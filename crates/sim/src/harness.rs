@@ -46,6 +46,9 @@ where
     }
 }
 
+/// How a harness measures a message's size (see [`Harness::message_size`]).
+pub type MessageSize<P> = fn(&<P as Protocol>::Message) -> usize;
+
 /// The bytes `message` takes between servers: its postcard encoding in a frame (a 4-byte
 /// length and a 4-byte CRC32C, see the server's `transport::frame`).
 pub fn wire_size<M: serde::Serialize>(message: &M) -> usize {
@@ -112,7 +115,7 @@ pub trait Harness: Sync {
 
     /// The size of a message as the server sends it, for `SimConfig::count_message_bytes`
     /// ([`wire_size`] for protocols the server runs). `None` (the default): not measured.
-    fn message_size(&self) -> Option<fn(&<Self::Node as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Self::Node>> {
         None
     }
 
@@ -261,7 +264,7 @@ impl Harness for RaftHarness {
         true
     }
 
-    fn message_size(&self) -> Option<fn(&<Raft as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Raft>> {
         Some(crate::harness::wire_size)
     }
 
@@ -310,7 +313,7 @@ impl Harness for PrimaryBackupHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
 
-    fn message_size(&self) -> Option<fn(&<Replica as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Replica>> {
         Some(crate::harness::wire_size)
     }
 
@@ -349,7 +352,7 @@ impl Harness for ChainHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
 
-    fn message_size(&self) -> Option<fn(&<Replica as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Replica>> {
         Some(crate::harness::wire_size)
     }
 

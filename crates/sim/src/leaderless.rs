@@ -9,10 +9,10 @@
 //! | multi-primary, CRDTs | convergence; no acknowledged update lost | |
 //! | multi-primary, LWW | convergence | acknowledged puts LWW discarded, with HLC and with wall clocks |
 
-use crate::harness::{ClientOps, DiskCodec, Harness};
+use crate::harness::{ClientOps, DiskCodec, Harness, MessageSize};
 use quorate_check::final_reads::{self, LwwStamps};
 use quorate_check::{Operation, Promise};
-use quorate_core::{NodeId, Protocol};
+use quorate_core::NodeId;
 use quorate_protocols::multiprimary::{
     MultiPrimary, MultiPrimaryConfig, MultiPrimarySafety, Resolution,
 };
@@ -51,7 +51,7 @@ impl Harness for QuorumHarness {
     /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
     /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
     /// that stick to it (quorum), which these protocols do not promise to survive.
-    fn message_size(&self) -> Option<fn(&<Quorum as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Quorum>> {
         Some(crate::harness::wire_size)
     }
 
@@ -164,7 +164,7 @@ impl Harness for MultiPrimaryHarness {
     /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
     /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
     /// that stick to it (quorum), which these protocols do not promise to survive.
-    fn message_size(&self) -> Option<fn(&<MultiPrimary as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<MultiPrimary>> {
         Some(crate::harness::wire_size)
     }
 

@@ -1,8 +1,8 @@
 //! Single-decree Paxos and Multi-Paxos as the simulator runs them.
 
 use crate::config::SimConfig;
-use crate::harness::{DiskCodec, Harness};
-use quorate_core::{NodeId, Protocol};
+use crate::harness::{DiskCodec, Harness, MessageSize};
+use quorate_core::NodeId;
 use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig, MultiPaxosSafety};
 use quorate_protocols::paxos::{Paxos, PaxosConfig, PaxosSafety, Retry};
 use std::time::Duration;
@@ -43,7 +43,7 @@ impl Harness for PaxosHarness {
     type Node = Paxos;
     type Invariants = PaxosSafety;
 
-    fn message_size(&self) -> Option<fn(&<Paxos as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Paxos>> {
         Some(crate::harness::wire_size)
     }
 
@@ -96,7 +96,7 @@ impl Harness for MultiPaxosHarness {
     type Node = MultiPaxos;
     type Invariants = MultiPaxosSafety;
 
-    fn message_size(&self) -> Option<fn(&<MultiPaxos as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<MultiPaxos>> {
         Some(crate::harness::wire_size)
     }
 

@@ -10,9 +10,9 @@
 //! history is judged the same way.
 
 use crate::config::ReadMix;
-use crate::harness::{DiskCodec, Harness};
+use crate::harness::{DiskCodec, Harness, MessageSize};
 use quorate_check::Promise;
-use quorate_core::{NodeId, Protocol};
+use quorate_core::NodeId;
 use quorate_protocols::zab::{Zab, ZabConfig, ZabSafety};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ impl Harness for ZabHarness {
     type Node = Zab;
     type Invariants = ZabSafety;
 
-    fn message_size(&self) -> Option<fn(&<Zab as Protocol>::Message) -> usize> {
+    fn message_size(&self) -> Option<MessageSize<Zab>> {
         Some(crate::harness::wire_size)
     }
 

@@ -27,8 +27,14 @@ fn the_leader_crashes_at_the_set_time_and_replays_identically() {
         assert!(report.violations.is_empty(), "{:?}", report.violations);
         let crash = report.stats.leader_crash.expect("the leader crashed");
         assert_eq!(crash.at, 800_000_000);
-        assert!(crash.was_leader, "a raft leader exists 800 ms into a clean run");
-        assert_eq!(report.stats.crashes, 1, "only the leader crash, no random ones");
+        assert!(
+            crash.was_leader,
+            "a raft leader exists 800 ms into a clean run"
+        );
+        assert_eq!(
+            report.stats.crashes, 1,
+            "only the leader crash, no random ones"
+        );
         let again = quorate_sim::run(&RaftHarness::default(), &config, seed, None);
         assert_eq!(report.trace_hash, again.trace_hash);
         assert!(report.stats.fsyncs > 0);
@@ -37,7 +43,9 @@ fn the_leader_crashes_at_the_set_time_and_replays_identically() {
     let mut trace = Vec::new();
     let mut keep = |line: &str| trace.push(line.to_string());
     quorate_sim::run(&ChainHarness::new(false), &config, 0, Some(&mut keep));
-    let crash = trace.iter().find(|l| l.contains("nemesis: crash the leader"));
+    let crash = trace
+        .iter()
+        .find(|l| l.contains("nemesis: crash the leader"));
     assert!(crash.is_some(), "the chain's head crashes as its leader");
     let restart = trace.iter().filter(|l| l.contains("start (")).count();
     assert_eq!(restart, 4, "three starts and the crashed node's restart");

@@ -7,7 +7,7 @@
 //! judge's verdicts ([`quorate_check::judge`], as `quorate sim` and `quorate check` use it).
 
 use quorate_check::{Event, EventKind, Mode, OpValue};
-use quorate_sim::{RunReport, Summary};
+use quorate_sim::{ModelTally, RunReport, Summary};
 use std::collections::BTreeMap;
 
 /// Width of a throughput-over-time bin, in nanoseconds of simulated time.
@@ -111,7 +111,7 @@ pub struct Row {
     pub local_reads: u64,
     pub local_reads_stale: u64,
     /// Per consistency model: runs where it held, failed, was undecided; whether promised.
-    pub models: Vec<(&'static str, u64, u64, u64, bool)>,
+    pub models: Vec<(&'static str, ModelTally)>,
     /// Last-write-wins: acknowledged puts, and those another write's stamp discarded.
     pub lww_puts_acked: Option<u64>,
     pub lww_discarded: Option<u64>,
@@ -185,7 +185,7 @@ pub fn row(
         models: summary
             .models
             .iter()
-            .map(|(name, t)| (*name, t.satisfied, t.violated, t.unknown, t.promised))
+            .map(|(name, tally)| (*name, *tally))
             .collect(),
         lww_puts_acked: summary.counters.get("lww_puts_acked").copied(),
         lww_discarded: summary.counters.get("lww_discarded_hlc").copied(),
@@ -216,9 +216,12 @@ impl Row {
         let models: serde_json::Map<String, serde_json::Value> = self
             .models
             .iter()
-            .map(|(name, held, violated, unknown, promised)| {
+            .map(|(name, t)| {
                 let tally = serde_json::json!({
-                    "held": held, "violated": violated, "unknown": unknown, "promised": promised,
+                    "held": t.satisfied,
+                    "violated": t.violated,
+                    "unknown": t.unknown,
+                    "promised": t.promised,
                 });
                 (name.to_string(), tally)
             })
@@ -278,7 +281,12 @@ mod tests {
     }
 
     fn put(process: u64, kind: EventKind, time: u64) -> Event {
-        event(process, kind, OpValue::Put(format!("{process}.{time}")), time)
+        event(
+            process,
+            kind,
+            OpValue::Put(format!("{process}.{time}")),
+            time,
+        )
     }
 
     /// A run whose leader crashed at 1 s: a write in flight then completes at 1.05 s (the old
@@ -313,11 +321,17 @@ mod tests {
         // Not 50 ms (a write acknowledged by the old leader), not the read: 400 ms.
         assert_eq!(measures.unavailability, Some(400 * MS));
         assert!(!measures.never_recovered);
-        assert_eq!(measures.latencies, vec![60 * MS, 105 * MS, 200 * MS, 1000 * MS]);
+        assert_eq!(
+            measures.latencies,
+            vec![60 * MS, 105 * MS, 200 * MS, 1000 * MS]
+        );
         // The last completion falls after the 2 s phase: not counted in throughput.
         assert_eq!(measures.ops_in_phase, 3);
         assert_eq!(measures.timeline.len(), 20);
-        assert_eq!(measures.timeline[10] + measures.timeline[11] + measures.timeline[14], 3);
+        assert_eq!(
+            measures.timeline[10] + measures.timeline[11] + measures.timeline[14],
+            3
+        );
         assert_eq!(measures.sibling_reads, 1);
     }
 

@@ -494,14 +494,17 @@ fn models_held(row: &Row) -> String {
     let models: Vec<String> = row
         .models
         .iter()
-        .map(|(name, held, _, unknown, promised)| {
-            let measured = if *promised { "" } else { " (measured)" };
-            let unknown = if *unknown > 0 {
-                format!(", {unknown} unknown")
+        .map(|(name, tally)| {
+            let measured = if tally.promised { "" } else { " (measured)" };
+            let unknown = if tally.unknown > 0 {
+                format!(", {} unknown", tally.unknown)
             } else {
                 String::new()
             };
-            format!("{name} {held}/{}{unknown}{measured}", row.seeds)
+            format!(
+                "{name} {}/{}{unknown}{measured}",
+                tally.satisfied, row.seeds
+            )
         })
         .collect();
     models.join(", ")
