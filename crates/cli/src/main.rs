@@ -3,6 +3,7 @@
 mod certs_cmd;
 mod check_cmd;
 mod cluster_cmd;
+mod compare;
 mod explore_cmd;
 mod serve_cmd;
 mod sim_cmd;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
     quorate sim --protocol raft --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol multipaxos --nodes 5 --seeds 500 --faults all\n  \
     quorate sim --protocol raft --seed 42 --trace\n  \
+    quorate compare --protocols all --faults leader-crash --seeds 20 --html compare.html\n  \
     quorate explore --protocol raft --nodes 3 --ops 2 --drops 1 --crashes 1\n  \
     quorate sim --protocol raft --seed 42 --history h.jsonl && quorate check h.jsonl\n  \
     quorate sim --protocol quorum --nodes 5 --n 3 --r 2 --w 2 --seeds 500 --faults all\n  \
@@ -43,6 +45,10 @@ enum Command {
     /// Run seeded simulations of a protocol under faults, checking safety after every step
     /// and linearizability of the client history at the end.
     Sim(sim_cmd::SimArgs),
+    /// Run the same workload and fault schedule (the same seeds) over every protocol and
+    /// compare throughput, latency, messages, fsyncs, unavailability after a leader crash,
+    /// stale reads, consistency and lost writes side by side (tables, JSON, plots, HTML).
+    Compare(compare::CompareArgs),
     /// Check a history file (JSON lines, or Jepsen/Knossos EDN) against a consistency model:
     /// linearizable, sequential, causal, session guarantees or convergence.
     Check(check_cmd::CheckArgs),
@@ -74,12 +80,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Sim(_) | Command::Check(_) | Command::Explore(_)
+        Command::Sim(_) | Command::Compare(_) | Command::Check(_) | Command::Explore(_)
     ) {
         quiet_broken_pipe();
     }
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Check(args) => check_cmd::run(args),
         Command::Explore(args) => explore_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),

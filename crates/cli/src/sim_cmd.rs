@@ -250,7 +250,7 @@ pub struct SimArgs {
     lww_clock: ClockName,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 4s, 500ms, 1m)"))
 }
 

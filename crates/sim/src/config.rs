@@ -387,6 +387,22 @@ pub struct SimConfig {
     pub check_monotonic: bool,
     /// Run every client as this deliberately broken variant (tests that prove a check bites).
     pub client_bug: Option<quorate_core::client::ClientBug>,
+    /// Crash the leader at a fixed point of simulated time and restart it later (`quorate
+    /// compare --faults leader-crash`): the same fault, at the same time, for every protocol.
+    pub leader_crash: Option<LeaderCrash>,
+    /// Count the bytes of every message sent (`RunStats::message_bytes`), encoded as the
+    /// server sends them. Off by default: encoding every message costs time.
+    pub count_message_bytes: bool,
+}
+
+/// A deterministic leader crash: at `at`, the node that claims leadership with the highest
+/// term crashes (node 1 when none does, as in leaderless protocols, where every node
+/// coordinates); it restarts `downtime` later. Only the choice of victim depends on the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderCrash {
+    /// Simulated time from the start of the run.
+    pub at: Duration,
+    pub downtime: Duration,
 }
 
 /// The default step budget of one seed: about a thousand times what the largest CI shape
@@ -415,6 +431,8 @@ impl Default for SimConfig {
             reconfig: false,
             check_monotonic: true,
             client_bug: None,
+            leader_crash: None,
+            count_message_bytes: false,
         }
     }
 }
@@ -462,6 +480,15 @@ impl SimConfig {
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());
+        }
+        if let Some(crash) = self.leader_crash {
+            if crash.at >= self.duration {
+                return Err(format!(
+                    "the leader crash at {:?} falls after the fault phase ({:?}): crash earlier \
+                     or run longer",
+                    crash.at, self.duration
+                ));
+            }
         }
         if self.events_max == 0 {
             return Err("--max-steps must be at least 1".into());

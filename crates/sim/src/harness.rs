@@ -46,6 +46,16 @@ where
     }
 }
 
+/// How a harness measures a message's size (see [`Harness::message_size`]).
+pub type MessageSize<P> = fn(&<P as Protocol>::Message) -> usize;
+
+/// The bytes `message` takes between servers: its postcard encoding in a frame (a 4-byte
+/// length and a 4-byte CRC32C, see the server's `transport::frame`).
+pub fn wire_size<M: serde::Serialize>(message: &M) -> usize {
+    const FRAME_HEADER: usize = 8;
+    FRAME_HEADER + postcard::to_allocvec(message).map_or(0, |bytes| bytes.len())
+}
+
 /// A protocol, as the simulator needs it: how to build a node, and the cluster-wide safety
 /// properties to check after every step.
 pub trait Harness: Sync {
@@ -108,6 +118,12 @@ pub trait Harness: Sync {
     /// (see [`crate::record::summarize`]).
     fn describe_message(&self, msg: &<Self::Node as Protocol>::Message) -> String {
         crate::record::summarize(&format!("{msg:?}"))
+    }
+
+    /// The size of a message as the server sends it, for `SimConfig::count_message_bytes`
+    /// ([`wire_size`] for protocols the server runs). `None` (the default): not measured.
+    fn message_size(&self) -> Option<MessageSize<Self::Node>> {
+        None
     }
 
     /// The operations the simulated clients issue. Default: the whole KV interface.
@@ -255,6 +271,10 @@ impl Harness for RaftHarness {
         true
     }
 
+    fn message_size(&self) -> Option<MessageSize<Raft>> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<Raft>> {
         Some(DiskCodec {
             broken_recovery: self.broken_recovery,
@@ -300,6 +320,10 @@ impl Harness for PrimaryBackupHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
 
+    fn message_size(&self) -> Option<MessageSize<Replica>> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<Replica>> {
         Some(DiskCodec::postcard())
     }
@@ -334,6 +358,10 @@ impl ChainHarness {
 impl Harness for ChainHarness {
     type Node = Replica;
     type Invariants = ViewSafety;
+
+    fn message_size(&self) -> Option<MessageSize<Replica>> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Replica>> {
         Some(DiskCodec::postcard())

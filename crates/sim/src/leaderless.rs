@@ -9,7 +9,7 @@
 //! | multi-primary, CRDTs | convergence; no acknowledged update lost | |
 //! | multi-primary, LWW | convergence | acknowledged puts LWW discarded, with HLC and with wall clocks |
 
-use crate::harness::{ClientOps, DiskCodec, Harness};
+use crate::harness::{ClientOps, DiskCodec, Harness, MessageSize};
 use quorate_check::final_reads::{self, LwwStamps};
 use quorate_check::{Operation, Promise};
 use quorate_core::NodeId;
@@ -51,6 +51,10 @@ impl Harness for QuorumHarness {
     /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
     /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
     /// that stick to it (quorum), which these protocols do not promise to survive.
+    fn message_size(&self) -> Option<MessageSize<Quorum>> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<Quorum>> {
         Some(DiskCodec {
             damage: Some(0.0),
@@ -160,6 +164,10 @@ impl Harness for MultiPrimaryHarness {
     /// The format and torn writes, but no damage to fsynced data: a node that loses its disk
     /// for good loses the writes only it acknowledged (multi-primary) or starves the clients
     /// that stick to it (quorum), which these protocols do not promise to survive.
+    fn message_size(&self) -> Option<MessageSize<MultiPrimary>> {
+        Some(crate::harness::wire_size)
+    }
+
     fn disk(&self) -> Option<DiskCodec<MultiPrimary>> {
         Some(DiskCodec {
             damage: Some(0.0),

@@ -47,14 +47,14 @@ mod simulation;
 mod workload;
 mod zab;
 
-pub use config::{Faults, Mix, ReadMix, SimConfig, Workload};
+pub use config::{Faults, LeaderCrash, Mix, ReadMix, SimConfig, Workload};
 pub use harness::{
     ChainHarness, ClientOps, Configuration, DiskCodec, Harness, ModelCheck, PrimaryBackupHarness,
     RaftHarness, FINAL_READ_PROCESS,
 };
 pub use leaderless::{MultiPrimaryHarness, QuorumHarness, ResolveMode};
 pub use paxos_harness::{MultiPaxosHarness, PaxosHarness};
-pub use report::{failures, Abort, ModelTally, RunReport, RunStats, Summary};
+pub use report::{failures, Abort, LeaderCrashed, ModelTally, RunReport, RunStats, Summary};
 pub use zab::ZabHarness;
 
 /// Runs one seed. `trace`, if given, receives one line per event of the run's record (see

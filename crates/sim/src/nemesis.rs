@@ -1,7 +1,42 @@
-//! Network partitions, as Jepsen's nemeses make them.
+//! Network partitions, as Jepsen's nemeses make them, and the deterministic leader crash
+//! of protocol comparisons.
 
 use crate::harness::Harness;
-use crate::simulation::Simulation;
+use crate::report::LeaderCrashed;
+use crate::simulation::{Phase, Simulation};
+
+/// The leader crash of `SimConfig::leader_crash`: the node claiming leadership with the
+/// highest term (node 1 when none does) crashes now and restarts after the configured
+/// downtime. Draws nothing from the run's random streams, so a run with it differs from one
+/// without only from this point on.
+pub(crate) fn crash_leader<H: Harness>(sim: &mut Simulation<'_, H>) {
+    let Some(crash) = sim.config.leader_crash else {
+        return;
+    };
+    if sim.phase != Phase::Faulty {
+        return;
+    }
+    let leader = sim.leader();
+    let victim = leader.unwrap_or(0);
+    if !sim.slots[victim].is_up() {
+        sim.trace_line(victim, || "leader crash: already down".into());
+        return;
+    }
+    sim.trace_line(victim, || {
+        let what = if leader.is_some() {
+            "leader"
+        } else {
+            "node 1 (no leader)"
+        };
+        format!("nemesis: crash the {what}")
+    });
+    sim.crash_for(victim, Some(crash.downtime.as_nanos() as u64));
+    sim.stats.leader_crash = Some(LeaderCrashed {
+        at: sim.now,
+        node: victim as u64 + 1,
+        was_leader: leader.is_some(),
+    });
+}
 
 /// A random partition of `n` nodes: the blocked-link matrix and a description for traces.
 ///

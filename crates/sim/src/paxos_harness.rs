@@ -1,7 +1,7 @@
 //! Single-decree Paxos and Multi-Paxos as the simulator runs them.
 
 use crate::config::SimConfig;
-use crate::harness::{DiskCodec, Harness};
+use crate::harness::{DiskCodec, Harness, MessageSize};
 use quorate_core::NodeId;
 use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig, MultiPaxosSafety};
 use quorate_protocols::paxos::{Paxos, PaxosConfig, PaxosSafety, Retry};
@@ -42,6 +42,10 @@ impl PaxosHarness {
 impl Harness for PaxosHarness {
     type Node = Paxos;
     type Invariants = PaxosSafety;
+
+    fn message_size(&self) -> Option<MessageSize<Paxos>> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Paxos>> {
         Some(DiskCodec::postcard())
@@ -91,6 +95,10 @@ impl Default for MultiPaxosHarness {
 impl Harness for MultiPaxosHarness {
     type Node = MultiPaxos;
     type Invariants = MultiPaxosSafety;
+
+    fn message_size(&self) -> Option<MessageSize<MultiPaxos>> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<MultiPaxos>> {
         Some(DiskCodec::postcard())

@@ -18,6 +18,13 @@ pub struct RunStats {
     pub sim_time: u64,
     pub messages_sent: u64,
     pub messages_dropped: u64,
+    /// Bytes of the messages sent, encoded as the server sends them (postcard payload and
+    /// frame header); counted only with `SimConfig::count_message_bytes`.
+    pub message_bytes: u64,
+    /// fsyncs started: one per batch of persists (group commit), as the server's WAL does.
+    pub fsyncs: u64,
+    /// The deterministic leader crash (`SimConfig::leader_crash`), if it happened.
+    pub leader_crash: Option<LeaderCrashed>,
     pub crashes: u64,
     /// Of the crashes, those placed at crash points (see `Faults::crash_points`).
     pub crash_points: u64,
@@ -33,6 +40,17 @@ pub struct RunStats {
     pub admin_requests: u64,
     pub admin_ok: u64,
     pub admin_refused: u64,
+}
+
+/// When and where the deterministic leader crash struck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderCrashed {
+    /// Simulated time of the crash, in nanoseconds.
+    pub at: u64,
+    /// The node that crashed (1-based).
+    pub node: u64,
+    /// Whether it claimed leadership then (false: no node did, so node 1 crashed).
+    pub was_leader: bool,
 }
 
 /// Why a run stopped before its end, besides a violation of the protocol's properties: a

@@ -82,6 +82,8 @@ pub(crate) enum Event<P: Protocol> {
     },
     PartitionChange,
     Crash,
+    /// The deterministic leader crash (`SimConfig::leader_crash`).
+    LeaderCrash,
     CrashNode {
         node: usize,
         incarnation: u64,
@@ -321,6 +323,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.start_clients();
         self.schedule_nemesis();
         self.schedule_reconfig();
+        if let Some(crash) = self.config.leader_crash {
+            self.queue
+                .push(crash.at.as_nanos() as u64, Event::LeaderCrash);
+        }
         self.queue
             .push(self.config.duration.as_nanos() as u64, Event::Heal);
         while self.phase != Phase::Done && self.violations.is_empty() {
@@ -410,6 +416,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
             Event::PartitionChange => self.on_partition_change(),
             Event::Crash => self.on_crash_tick(),
+            Event::LeaderCrash => crate::nemesis::crash_leader(self),
             Event::CrashNode { node, incarnation } => {
                 let slot = &self.slots[node];
                 if self.phase == Phase::Faulty && slot.incarnation == incarnation && slot.is_up() {
@@ -656,6 +663,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
                     store.write().expect("the in-memory disk writes");
                 }
                 slot.syncing = true;
+                self.stats.fsyncs += 1;
                 let records = slot.unsynced.len();
                 self.observe(|_| What::Persist {
                     node: node_lane(i),
@@ -876,6 +884,11 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     fn send(&mut self, i: usize, to: NodeId, msg: <H::Node as Protocol>::Message) {
         self.stats.messages_sent += 1;
+        if self.config.count_message_bytes {
+            if let Some(size) = self.harness.message_size() {
+                self.stats.message_bytes += size(&msg) as u64;
+            }
+        }
         let at = Time::from_nanos(self.now);
         if let Err(violation) = self.invariants.on_send(at, self.ids[i], to, &msg) {
             self.violations.push(format!("{violation} (at {at})"));
@@ -1225,6 +1238,12 @@ impl<'a, H: Harness> Simulation<'a, H> {
     }
 
     fn crash(&mut self, i: usize) {
+        self.crash_for(i, None);
+    }
+
+    /// Crashes node `i` and restarts it after `downtime` nanoseconds (`None`: a downtime
+    /// drawn from the seed's plan).
+    pub(crate) fn crash_for(&mut self, i: usize, downtime: Option<u64>) {
         // A stopped process can be killed too; what queued for it dies with it.
         self.paused[i] = false;
         self.held[i].clear();
@@ -1248,9 +1267,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
             detail: format!("kept {kept} of {unsynced} unsynced records"),
         });
         self.hash_event(i, 5, kept);
-        let downtime = self
-            .rng
-            .between(10 * MS, self.plan.downtime_max.max(10 * MS));
+        let downtime = downtime.unwrap_or_else(|| {
+            self.rng
+                .between(10 * MS, self.plan.downtime_max.max(10 * MS))
+        });
         let incarnation = self.slots[i].incarnation;
         self.queue.push(
             self.now + downtime,

@@ -10,7 +10,7 @@
 //! history is judged the same way.
 
 use crate::config::ReadMix;
-use crate::harness::{DiskCodec, Harness};
+use crate::harness::{DiskCodec, Harness, MessageSize};
 use quorate_check::Promise;
 use quorate_core::NodeId;
 use quorate_protocols::zab::{Zab, ZabConfig, ZabSafety};
@@ -49,6 +49,10 @@ impl Default for ZabHarness {
 impl Harness for ZabHarness {
     type Node = Zab;
     type Invariants = ZabSafety;
+
+    fn message_size(&self) -> Option<MessageSize<Zab>> {
+        Some(crate::harness::wire_size)
+    }
 
     fn disk(&self) -> Option<DiskCodec<Zab>> {
         Some(DiskCodec::postcard())

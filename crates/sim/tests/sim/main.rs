@@ -8,6 +8,7 @@ mod crash_points;
 mod defences;
 mod explore;
 mod fifo_channels;
+mod leader_crash;
 mod monotonicity;
 mod multipaxos_simulation;
 mod multiprimary_simulation;
