@@ -8,7 +8,8 @@ use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use quorate_sim::explore::{
-    default_depth, default_warm_up, explore, parse_path, replay, ExploreConfig, ExploreReport,
+    default_depth, default_timers, default_warm_up, explore, parse_path, replay, ExploreConfig,
+    ExploreReport,
 };
 use quorate_sim::{
     ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
@@ -73,7 +74,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ops: args.ops,
         drops: args.drops,
         crashes: args.crashes,
-        timers: args.timers,
+        timers: args
+            .timers
+            .or_else(|| default_timers(protocol_name(args.protocol))),
         states_max: args.states_max,
         warm_up: default_warm_up(protocol_name(args.protocol)) && !args.no_warm_up,
         sleep_sets: !args.no_sleep_sets,
@@ -201,7 +204,7 @@ where
             config.ops,
             config.drops,
             config.crashes,
-            match (args.no_warm_up, config.timers) {
+            match (args.no_warm_up, args.timers) {
                 (true, Some(t)) => format!(" --no-warm-up --timers {t}"),
                 (true, None) => " --no-warm-up".to_string(),
                 (false, Some(t)) => format!(" --timers {t}"),

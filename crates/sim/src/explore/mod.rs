@@ -143,10 +143,13 @@ impl Default for ExploreConfig {
 /// finishes in seconds on one core in a release build, with the other defaults.
 pub fn default_depth(protocol: &str) -> usize {
     match protocol {
-        "raft" | "multipaxos" | "multiprimary" => 7,
-        "zab" | "quorum" => 6,
+        "raft" => 9,
+        "multipaxos" | "multiprimary" => 7,
+        "zab" => 8,
+        "quorum" => 6,
         "paxos" | "paxos-livelock" => 8,
-        "primary-backup" | "chain" | "craq" => 12,
+        "chain" | "craq" => 10,
+        "primary-backup" => 12,
         _ => 6,
     }
 }
@@ -155,7 +158,17 @@ pub fn default_depth(protocol: &str) -> usize {
 /// the protocols with an elected leader (or primary, or chain head) whose election would
 /// otherwise use up most of the depth bound.
 pub fn default_warm_up(protocol: &str) -> bool {
-    matches!(protocol, "raft" | "zab" | "primary-backup" | "chain" | "craq")
+    matches!(
+        protocol,
+        "raft" | "zab" | "primary-backup" | "chain" | "craq"
+    )
+}
+
+/// The timer-firing budget `quorate explore` and CI use for `protocol` after its warm-up:
+/// one timer (a heartbeat, an election timeout, a view change) per schedule for the
+/// leader-based protocols, none bounded for the others.
+pub fn default_timers(protocol: &str) -> Option<usize> {
+    default_warm_up(protocol).then_some(1)
 }
 
 /// What an exploration found.
