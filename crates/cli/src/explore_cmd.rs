@@ -8,7 +8,8 @@ use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use quorate_sim::explore::{
-    default_depth, explore, parse_path, replay, ExploreConfig, ExploreReport,
+    default_depth, default_timers, default_warm_up, explore, parse_path, replay, ExploreConfig,
+    ExploreReport,
 };
 use quorate_sim::{
     ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
@@ -36,9 +37,19 @@ pub struct ExploreArgs {
     /// Node crashes per schedule (restarts are free).
     #[arg(long, default_value_t = 1)]
     crashes: usize,
+    /// Timer firings per schedule after the warm-up (default: as many as the depth allows).
+    #[arg(long)]
+    timers: Option<usize>,
     /// Stop after this many expanded states (reported as a cut search).
     #[arg(long, default_value_t = 5_000_000)]
     states_max: u64,
+    /// Explore from the boot instead of after the scripted warm-up prefix (a leader elected
+    /// and followed by every node), which leader-based protocols use by default.
+    #[arg(long)]
+    no_warm_up: bool,
+    /// Explore every order of independent deliveries (no sleep sets): slower, for comparison.
+    #[arg(long)]
+    no_sleep_sets: bool,
     /// A deliberately broken variant, `protocol-bug` in kebab case, e.g.
     /// `vote-without-log-check` (needs a binary built with `--features bugs`).
     #[arg(long)]
@@ -63,7 +74,12 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ops: args.ops,
         drops: args.drops,
         crashes: args.crashes,
+        timers: args
+            .timers
+            .or_else(|| default_timers(protocol_name(args.protocol))),
         states_max: args.states_max,
+        warm_up: default_warm_up(protocol_name(args.protocol)) && !args.no_warm_up,
+        sleep_sets: !args.no_sleep_sets,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -182,12 +198,18 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
             config.drops,
             config.crashes,
+            match (args.no_warm_up, args.timers) {
+                (true, Some(t)) => format!(" --no-warm-up --timers {t}"),
+                (true, None) => " --no-warm-up".to_string(),
+                (false, Some(t)) => format!(" --timers {t}"),
+                (false, None) => String::new(),
+            },
             args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
             found.path_text()
         );
@@ -243,6 +265,9 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "ops": config.ops,
         "drops": config.drops,
         "crashes": config.crashes,
+        "timers": config.timers,
+        "warm_up": config.warm_up,
+        "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,
         "max_depth": report.max_depth,
@@ -304,6 +329,8 @@ mod bugs {
             DurableLoop,
             StaleSnapshot,
             ReadIndexSkipsQuorum,
+            LeaseFromAck,
+            VoteBeforePersist,
         ];
         h.config.bug = pick(&all, name)?;
         Ok(())

@@ -11,6 +11,7 @@
 //! | Local primary order | a primary's proposals are delivered in the order it made them, none skipped | within an epoch, counters are delivered as 1, 2, 3, ... |
 //! | Global primary order | transactions of an earlier epoch are delivered before those of a later one | delivered epochs never go back |
 //! | Primary integrity | a primary of epoch e delivers every transaction of an earlier epoch that anyone delivers before it broadcasts | the initial history of each epoch whose primary broadcast ends at or after every delivered transaction of an earlier epoch |
+//! | Durable acknowledgement | a follower acknowledges a proposal (ACK), or its synchronized history (ACK of NEWLEADER), only once what it acknowledges is on its disk: the leader counts the ACK towards a quorum that must survive crashes | each running server's highest zxid persisted since it started (raised by its `Txns` and `Checkpoint` records, lowered by `Truncate`), compared with every ACK as it leaves |
 //! | Prefix consistency | the delivered prefixes of any two servers agree | follows from the above per delivery: a newly delivered zxid either is in the ledger with the same digest, or is above everything in it |
 //!
 //! Every check looks only at what the stepping server delivered in this step, so the cost is
@@ -18,7 +19,7 @@
 //! at restart) jumps to the snapshot's zxid; the transactions inside it were checked when
 //! some server delivered them one by one.
 
-use super::message::{Record, Txn, Zxid};
+use super::message::{LearnerMessage, Message, Record, Txn, Zxid};
 use super::{PeerState, Zab, ZabCounters};
 use quorate_core::digest::digest;
 use quorate_core::{Effect, Invariants, NodeId, Violation};
@@ -41,11 +42,63 @@ pub struct ZabSafety {
     totals: BTreeMap<&'static str, u64>,
     /// Each running server's counters when last observed.
     seen_counters: BTreeMap<NodeId, ZabCounters>,
+    /// Each running server's highest zxid on its disk, since it (re)started.
+    durable: BTreeMap<NodeId, Zxid>,
 }
 
 impl ZabSafety {
     pub fn new() -> ZabSafety {
         ZabSafety::default()
+    }
+
+    /// Durable acknowledgement: walks the step's effects in order (a send leaves only after
+    /// the persists before it, the driver's persist barrier) and checks every ACK against
+    /// what the server's disk holds at that point. A server first seen (at its start) holds
+    /// what it recovered.
+    fn durable_acknowledgements(
+        &mut self,
+        id: NodeId,
+        node: &Zab,
+        effects: &[Effect<Zab>],
+    ) -> Result<(), Violation> {
+        let held = node.history.last_zxid();
+        let durable = self.durable.entry(id).or_insert(held);
+        for effect in effects {
+            let acknowledged = match effect {
+                Effect::Persist(Record::Txns(txns)) => {
+                    let last = txns.iter().map(|t| t.zxid).max();
+                    *durable = (*durable).max(last.unwrap_or(*durable));
+                    continue;
+                }
+                Effect::Persist(Record::Checkpoint { .. }) => {
+                    *durable = (*durable).max(held);
+                    continue;
+                }
+                Effect::Persist(Record::Truncate { after }) => {
+                    *durable = (*durable).min(*after);
+                    continue;
+                }
+                Effect::Send {
+                    msg: Message::ToLeader { msg, .. },
+                    ..
+                } => match msg {
+                    LearnerMessage::Ack { zxid } => *zxid,
+                    LearnerMessage::AckNewLeader => held,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if acknowledged > *durable {
+                return Err(Violation {
+                    property: "durable acknowledgement",
+                    detail: format!(
+                        "n{} acknowledged {acknowledged:?} with only {durable:?} on its disk",
+                        id.0
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Transactions some server delivered, so far.
@@ -223,6 +276,7 @@ impl Invariants<Zab> for ZabSafety {
         effects: &[Effect<Zab>],
     ) -> Result<(), Violation> {
         self.count(id, node);
+        self.durable_acknowledgements(id, node, effects)?;
         self.leadership(id, node)?;
         self.primary_integrity(id, node)?;
         if node.peer_state() == PeerState::Leading {
@@ -236,6 +290,7 @@ impl Invariants<Zab> for ZabSafety {
     }
 
     fn on_crash(&mut self, id: NodeId) {
+        self.durable.remove(&id);
         self.observed.remove(&id);
         self.seen_counters.remove(&id);
     }

@@ -30,10 +30,24 @@
 //! 5. **Send** a client's request to a node: to every up node that believes it leads (or, for
 //!    leaderless protocols, every up replica), else to the first up node, which redirects.
 //!
-//! Persists are durable at once, and a node's messages to itself are delivered within the
-//! same action (rule 6 of the driver contract): the explorer explores the network and crash
+//! Persists are durable at once, and a node's messages to itself, and the timers it sets to
+//! fire at once (`0..=0`, a persist's completion), are handled within the same action (rule 6
+//! of the driver contract): the explorer explores the network and crash
 //! orders, not torn writes, which the simulator's disk faults cover. Client requests and
 //! replies cross no network; a crash of the node a client waits on times the attempt out.
+//!
+//! ## The warm-up prefix
+//!
+//! A leader-based protocol spends 6 to 10 actions electing its first leader (Raft: pre-vote and
+//! vote rounds, then the no-op's append round), which leaves too little of an affordable depth
+//! bound for a client operation to finish, let alone a failover after it. With
+//! [`ExploreConfig::warm_up`] every schedule starts from one scripted prefix run by the same
+//! nodes: deliver the oldest message in flight, else fire the timer whose window opens first,
+//! until nothing is in flight, one node leads and every node follows it in its term with the
+//! same commit index (node 1 wins: its election timer opens first). The exploration is then
+//! exhaustive for every schedule that *begins* with that prefix; the schedules of the first
+//! election are not explored (they are with `--no-warm-up`, to a smaller depth after the
+//! election). The depth bound counts actions after the prefix.
 //!
 //! ## The search
 //!
@@ -41,8 +55,24 @@
 //! state (its `Debug` form, which is canonical because protocol state lives in deterministic
 //! containers), the durable records of down nodes, the in-flight messages as a multiset, the
 //! timers, the clients and the history. A world already seen at the same or a smaller depth
-//! is not expanded again. The checkers' ledgers are not part of the digest (as in stateright,
-//! properties are judged on states, not on the paths to them).
+//! (and with a sleep set no larger, below) is not expanded again. The checkers' ledgers are not
+//! part of the digest (as in stateright, properties are judged on states, not on the paths to
+//! them).
+//!
+//! **Sleep sets** (Godefroid's partial-order reduction, [`ExploreConfig::sleep_sets`]): two
+//! deliveries to different nodes commute when neither answers or redirects a client. Each
+//! steps its own node with its own message, at the same global time, and adds its own
+//! messages to the network (on its own links, so FIFO order is kept): the two orders reach
+//! the same world. After the search took delivery `a` from a world and comes back to take a
+//! sibling `b` that commutes with it, `a` sleeps in `b`'s subtree: it is not taken again until
+//! a step that does not commute with it (a delivery to `a`'s node, or any timer, crash,
+//! restart, drop or client request) wakes it. Identical messages to one node are one action.
+//! Every world reachable within the bound is still reached, and every schedule has an explored
+//! equivalent that differs only in the order of commuting deliveries; what is saved is the
+//! transitions that re-derive the same world. The order of commuting steps is seen only by the
+//! checkers' ledgers, which get one representative order (they are outside the digest
+//! already). A delivery that answered a client never commutes, so the order of client-visible
+//! events is explored in full.
 //!
 //! After every step: the node's own invariants and the protocol's cluster-wide properties.
 //! At every leaf (depth bound, or nothing enabled): the history, with unfinished operations
@@ -51,8 +81,8 @@
 //!
 //! ## Replay
 //!
-//! A schedule is the list of action indices taken, `0.3.1.2`; [`replay`] re-runs it and
-//! returns the trace. Indices are positions in the enabled-action list above, which is a
+//! A schedule is the list of action indices taken after the warm-up prefix (if any),
+//! `0.3.1.2`; [`replay`] re-runs the prefix and the schedule and returns the trace. Indices are positions in the enabled-action list above, which is a
 //! deterministic function of the world.
 
 mod world;
@@ -63,7 +93,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
-use world::World;
+use world::{DeliveryKey, World};
 
 /// The bounds of one exploration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,10 +107,19 @@ pub struct ExploreConfig {
     pub drops: usize,
     /// Crashes per schedule (restarts are not counted).
     pub crashes: usize,
+    /// Timer firings per schedule after the warm-up prefix; `None`: as many as the depth
+    /// allows.
+    pub timers: Option<usize>,
     /// Stop after expanding this many worlds (the report then says the search was cut).
     pub states_max: u64,
     /// Attempts per client operation before it gives up (outcome unknown).
     pub attempts_max: u32,
+    /// Start every schedule after the scripted warm-up prefix (a leader elected and
+    /// followed by every node), instead of from the boot.
+    pub warm_up: bool,
+    /// Sleep sets over deliveries to different nodes (see the module header). Off: every
+    /// order of every enabled action.
+    pub sleep_sets: bool,
 }
 
 impl Default for ExploreConfig {
@@ -91,8 +130,11 @@ impl Default for ExploreConfig {
             ops: 2,
             drops: 1,
             crashes: 1,
+            timers: None,
             states_max: 5_000_000,
             attempts_max: 3,
+            warm_up: false,
+            sleep_sets: true,
         }
     }
 }
@@ -101,12 +143,32 @@ impl Default for ExploreConfig {
 /// finishes in seconds on one core in a release build, with the other defaults.
 pub fn default_depth(protocol: &str) -> usize {
     match protocol {
-        "raft" | "multipaxos" | "multiprimary" => 7,
-        "zab" | "quorum" => 6,
+        "raft" => 9,
+        "multipaxos" | "multiprimary" => 7,
+        "zab" => 8,
+        "quorum" => 6,
         "paxos" | "paxos-livelock" => 8,
-        "primary-backup" | "chain" | "craq" => 12,
+        "chain" | "craq" => 10,
+        "primary-backup" => 12,
         _ => 6,
     }
+}
+
+/// Whether `quorate explore` and CI start `protocol`'s schedules after the warm-up prefix:
+/// the protocols with an elected leader (or primary, or chain head) whose election would
+/// otherwise use up most of the depth bound.
+pub fn default_warm_up(protocol: &str) -> bool {
+    matches!(
+        protocol,
+        "raft" | "zab" | "primary-backup" | "chain" | "craq"
+    )
+}
+
+/// The timer-firing budget `quorate explore` and CI use for `protocol` after its warm-up:
+/// one timer (a heartbeat, an election timeout, a view change) per schedule for the
+/// leader-based protocols, none bounded for the others.
+pub fn default_timers(protocol: &str) -> Option<usize> {
+    default_warm_up(protocol).then_some(1)
 }
 
 /// What an exploration found.
@@ -198,9 +260,9 @@ where
         progress,
         path: Vec::new(),
     };
-    match World::start(harness, config) {
+    match World::start(harness, config, None) {
         Ok(world) => {
-            search.dfs(world);
+            search.dfs(world, Vec::new());
         }
         Err(violation) => {
             search.report.violation = Some(Counterexample {
@@ -227,7 +289,7 @@ where
     H::Invariants: Clone,
 {
     let mut trace = Vec::new();
-    let mut world = match World::start(harness, config) {
+    let mut world = match World::start(harness, config, Some(&mut trace)) {
         Ok(world) => world,
         Err(violation) => return Ok((trace, Some(violation))),
     };
@@ -253,14 +315,19 @@ where
     for event in world.final_history() {
         trace.push(format!("    history: {event:?}"));
     }
+    // What the schedule could take next, to extend it by hand.
+    for (index, action) in world.actions(config).into_iter().enumerate() {
+        trace.push(format!("    next [{index}] {}", world.describe(action)));
+    }
     Ok((trace, found.err()))
 }
 
 struct Search<'a, H: Harness> {
     harness: &'a H,
     config: &'a ExploreConfig,
-    /// World digest -> the smallest depth it was reached at.
-    seen: HashMap<u64, usize>,
+    /// World digest -> the depth it was expanded at and the sleep set it was expanded with
+    /// (the smallest depth, or the last expansion at it).
+    seen: HashMap<u64, (usize, Vec<DeliveryKey>)>,
     /// Digests of the histories judged (a violation stops the search, so every one passed).
     judged: HashSet<u64>,
     report: ExploreReport,
@@ -274,15 +341,13 @@ where
     H::Node: Clone + std::fmt::Debug,
     H::Invariants: Clone,
 {
-    /// Returns false to stop the search (a violation, or `states_max`).
-    fn dfs(&mut self, world: World<H>) -> bool {
+    /// Returns false to stop the search (a violation, or `states_max`). `sleep`: deliveries
+    /// that need not be taken here, because a sibling schedule took them first and nothing
+    /// taken since depends on them.
+    fn dfs(&mut self, world: World<H>, sleep: Vec<DeliveryKey>) -> bool {
         let depth = self.path.len();
-        let digest = world.digest();
-        match self.seen.get(&digest) {
-            Some(&at) if at <= depth => return true,
-            _ => {
-                self.seen.insert(digest, depth);
-            }
+        if !self.first_visit(world.digest(), depth, &sleep) {
+            return true;
         }
         self.report.states += 1;
         self.report.max_depth = self.report.max_depth.max(depth);
@@ -301,19 +366,38 @@ where
         if actions.is_empty() {
             return self.leaf(&world);
         }
-        let last = actions.len() - 1;
+        let keys: Vec<Option<DeliveryKey>> =
+            actions.iter().map(|a| world.delivery_key(*a)).collect();
         let mut world = Some(world);
-        for (index, action) in actions.into_iter().enumerate() {
-            // The last action takes the world itself rather than a copy.
-            let mut next = if index == last {
-                world.take().expect("the world is kept for the last action")
+        // Deliveries taken from here: identical ones are not taken twice, and those that
+        // touched no client sleep in the later siblings' schedules.
+        let mut taken: Vec<DeliveryKey> = Vec::new();
+        let mut asleep: Vec<DeliveryKey> = sleep;
+        for (index, action) in actions.iter().enumerate() {
+            let key = keys[index];
+            let skip = |k: &DeliveryKey| asleep.contains(k) || taken.contains(k);
+            if self.config.sleep_sets && key.as_ref().is_some_and(skip) {
+                continue;
+            }
+            // The last action that may be taken gets the world itself rather than a copy.
+            let later = (index + 1..actions.len()).any(|j| {
+                let skipped = keys[j].is_some_and(|k| skip(&k) || Some(k) == key);
+                !self.config.sleep_sets || !skipped
+            });
+            let mut next = if later {
+                world.as_ref().expect("kept for later actions").clone()
             } else {
-                world.as_ref().expect("not taken before the last").clone()
+                world.take().expect("the world is kept for the last action")
             };
             self.path.push(index);
-            let outcome = next.apply(self.harness, action, None);
+            let outcome = next.apply(self.harness, *action, None);
+            let commutes = key.filter(|_| self.config.sleep_sets && !next.touched_clients);
+            let child_sleep: Vec<DeliveryKey> = match commutes {
+                Some(k) => asleep.iter().copied().filter(|s| s.to != k.to).collect(),
+                None => Vec::new(),
+            };
             let go_on = match outcome {
-                Ok(()) => self.dfs(next),
+                Ok(()) => self.dfs(next, child_sleep),
                 Err(violation) => {
                     self.report.violation = Some(Counterexample {
                         path: self.path.clone(),
@@ -326,7 +410,29 @@ where
             if !go_on {
                 return false;
             }
+            if let Some(k) = key {
+                taken.push(k);
+                if commutes.is_some() {
+                    asleep.push(k);
+                }
+            }
         }
+        true
+    }
+
+    /// Records a visit; false if an earlier expansion already covered this one (reached at
+    /// the same or a smaller depth, with a sleep set no larger).
+    fn first_visit(&mut self, digest: u64, depth: usize, sleep: &[DeliveryKey]) -> bool {
+        if let Some((at, slept)) = self.seen.get(&digest) {
+            let covered = slept.iter().all(|k| sleep.contains(k));
+            if *at <= depth && covered {
+                return false;
+            }
+            if *at < depth {
+                return true; // Keep the record of the shallower expansion.
+            }
+        }
+        self.seen.insert(digest, (depth, sleep.to_vec()));
         true
     }
 

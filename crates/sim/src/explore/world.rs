@@ -19,6 +19,9 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
+/// Scripted steps the warm-up may take before it gives up.
+const WARM_UP_STEPS_MAX: usize = 500;
+
 /// What travels between nodes.
 pub(super) struct InFlight<M> {
     from: usize,
@@ -90,6 +93,11 @@ pub(super) struct World<H: Harness> {
     pub(super) now: u64,
     drops_left: usize,
     crashes_left: usize,
+    /// Timer firings left (`usize::MAX` without a budget; the warm-up does not count).
+    timers_left: usize,
+    /// Whether the last applied action answered or redirected a client (not part of the
+    /// digest: it only tells the search that the action does not commute with others).
+    pub(super) touched_clients: bool,
 }
 
 impl<H: Harness> Clone for World<H>
@@ -107,8 +115,17 @@ where
             now: self.now,
             drops_left: self.drops_left,
             crashes_left: self.crashes_left,
+            timers_left: self.timers_left,
+            touched_clients: false,
         }
     }
+}
+
+/// A delivery as sleep sets know it: identical messages to one node are one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DeliveryKey {
+    pub(super) to: usize,
+    message: u64,
 }
 
 /// One enabled action.
@@ -172,7 +189,13 @@ where
     H::Node: Clone + std::fmt::Debug,
     H::Invariants: Clone,
 {
-    pub(super) fn start(harness: &H, config: &ExploreConfig) -> Result<World<H>, String> {
+    /// The world at the start of every schedule: every node booted and, with
+    /// [`ExploreConfig::warm_up`], the scripted warm-up prefix run.
+    pub(super) fn start(
+        harness: &H,
+        config: &ExploreConfig,
+        mut trace: Option<&mut Vec<String>>,
+    ) -> Result<World<H>, String> {
         let clients = client_ops(harness, config.ops)
             .into_iter()
             .enumerate()
@@ -204,6 +227,8 @@ where
             now: 0,
             drops_left: config.drops,
             crashes_left: config.crashes,
+            timers_left: usize::MAX,
+            touched_clients: false,
         };
         for _ in 0..config.nodes {
             world.machines.push(Machine {
@@ -214,9 +239,65 @@ where
             });
         }
         for n in 0..config.nodes {
-            world.boot(harness, n, None)?;
+            world.boot(harness, n, trace.as_deref_mut())?;
         }
+        if config.warm_up {
+            world.warm_up(harness, trace)?;
+        }
+        world.timers_left = config.timers.unwrap_or(usize::MAX);
         Ok(world)
+    }
+
+    /// The scripted warm-up prefix (see the parent module): deliver the oldest message in
+    /// flight, else fire the timer whose window opens first, until the cluster is settled.
+    fn warm_up(&mut self, harness: &H, mut trace: Option<&mut Vec<String>>) -> Result<(), String> {
+        for step in 0..WARM_UP_STEPS_MAX {
+            if self.settled() {
+                return Ok(());
+            }
+            let action = if self.net.is_empty() {
+                let earliest = (self.machines.iter().enumerate())
+                    .filter(|(_, m)| m.node.is_some())
+                    .flat_map(|(node, m)| {
+                        (m.timers.iter().enumerate()).map(move |(timer, t)| (t.1, node, timer))
+                    })
+                    .min();
+                let Some((_, node, timer)) = earliest else {
+                    break;
+                };
+                Action::Fire { node, timer }
+            } else {
+                Action::Deliver(0)
+            };
+            if let Some(trace) = trace.as_deref_mut() {
+                let now = self.now / 1_000_000;
+                trace.push(format!("  w{step} t={now}ms {}", self.describe(action)));
+            }
+            self.apply(harness, action, trace.as_deref_mut())?;
+        }
+        Err(format!(
+            "the warm-up prefix did not settle a leader within {WARM_UP_STEPS_MAX} scripted \
+             steps; explore this protocol without --warm-up"
+        ))
+    }
+
+    /// Nothing in flight, one leader, and every node follows it in its term and has
+    /// committed all it holds, as much as the leader.
+    fn settled(&self) -> bool {
+        let statuses: Vec<_> = (self.machines.iter())
+            .filter_map(|m| m.node.as_ref().map(|p| p.status()))
+            .collect();
+        let mut leaders = statuses.iter().filter(|s| s.role == Role::Leader);
+        let (Some(leader), None) = (leaders.next(), leaders.next()) else {
+            return false;
+        };
+        self.net.is_empty()
+            && statuses.iter().all(|s| {
+                s.leader == Some(leader.id)
+                    && s.term == leader.term
+                    && s.commit_index == leader.commit_index
+                    && s.commit_index == s.last_index
+            })
     }
 
     fn ids(&self) -> Vec<NodeId> {
@@ -272,7 +353,7 @@ where
             .min()
             .unwrap_or(u64::MAX);
         for (node, machine) in self.machines.iter().enumerate() {
-            if machine.node.is_some() {
+            if machine.node.is_some() && self.timers_left > 0 {
                 for (timer, (_, opens, _)) in machine.timers.iter().enumerate() {
                     if *opens <= deadline {
                         actions.push(Action::Fire { node, timer });
@@ -321,6 +402,21 @@ where
         (0..self.machines.len()).find(up).into_iter().collect()
     }
 
+    /// A delivery's destination and a digest of the message: what the search's sleep sets
+    /// remember it by. `None` for every other action.
+    pub(super) fn delivery_key(&self, action: Action) -> Option<DeliveryKey> {
+        let Action::Deliver(i) = action else {
+            return None;
+        };
+        let m = &self.net[i];
+        let mut hasher = DefaultHasher::new();
+        (m.from, m.to, &m.msg).hash(&mut hasher);
+        Some(DeliveryKey {
+            to: m.to,
+            message: hasher.finish(),
+        })
+    }
+
     pub(super) fn describe(&self, action: Action) -> String {
         match action {
             Action::Deliver(i) | Action::Drop(i) => {
@@ -358,6 +454,7 @@ where
         action: Action,
         trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
+        self.touched_clients = false;
         match action {
             Action::Deliver(i) => {
                 let m = self.net.remove(i);
@@ -376,6 +473,7 @@ where
                 Ok(())
             }
             Action::Fire { node, timer } => {
+                self.timers_left = self.timers_left.saturating_sub(1);
                 let (name, at, _) = self.machines[node].timers.remove(timer);
                 self.now = self.now.max(at);
                 self.step(node, Input::Timer(name), trace)
@@ -441,15 +539,15 @@ where
             kind,
             key: Some(String::from_utf8_lossy(op.key()).into_owned()),
             value: op_value(op, output),
-            time: self.now,
+            time: self.event_time(self.history.len()),
             node: node.map(|n| n as u64 + 1),
             error,
             mode: Default::default(),
         });
     }
 
-    /// Steps node `n` with `input` and carries out its effects; messages to itself are
-    /// delivered right after, in order.
+    /// Steps node `n` with `input` and carries out its effects; messages to itself, and
+    /// timers set to fire at once, are handled right after, in order.
     fn step(
         &mut self,
         n: usize,
@@ -499,6 +597,11 @@ where
                         }
                         durable.push(record);
                     }
+                    Effect::SetTimer { timer, after } if after.max.is_zero() => {
+                        // Due now and before anything else can happen (a persist's
+                        // completion): fired within this action, as self-messages are.
+                        inputs.push_back(Input::Timer(timer));
+                    }
                     Effect::SetTimer { timer, after } => {
                         let opens = self.now + after.min.as_nanos() as u64;
                         let closes = self.now + after.max.as_nanos() as u64;
@@ -507,6 +610,7 @@ where
                         timers.push((timer, opens, closes));
                     }
                     Effect::CancelTimer(timer) => {
+                        inputs.retain(|i| !matches!(i, Input::Timer(t) if *t == timer));
                         self.machines[n].timers.retain(|(t, _, _)| *t != timer);
                     }
                     Effect::Reply(reply) => self.on_reply(n, reply),
@@ -531,6 +635,7 @@ where
         else {
             return; // A late answer to an attempt the client gave up on.
         };
+        self.touched_clients = true;
         let node = NodeId(from as u64 + 1);
         let step = self.clients[client].call.on_reply(node, reply.result);
         let op = self.clients[client].op.clone();
@@ -560,6 +665,16 @@ where
         }
     }
 
+    /// The time recorded for the history's `index`th event. Messages take no time, so many
+    /// events share one `now`; the schedule still orders them (an answer recorded before a
+    /// request was sent happened before it), and the judge orders events by time only, so
+    /// each event gets `now` plus its position, in nanoseconds: strictly increasing, and a
+    /// function of the history itself, so no two worlds the digest merged before are told
+    /// apart now.
+    fn event_time(&self, index: usize) -> u64 {
+        self.now + index as u64
+    }
+
     /// The history with every unfinished operation ended as `info`.
     pub(super) fn final_history(&self) -> Vec<HistoryEvent> {
         let mut history = self.history.clone();
@@ -570,7 +685,7 @@ where
                     kind: EventKind::Info,
                     key: Some(String::from_utf8_lossy(c.op.key()).into_owned()),
                     value: op_value(&c.op, None),
-                    time: self.now,
+                    time: self.event_time(history.len()),
                     node: None,
                     error: Some("unfinished when the schedule ended".into()),
                     mode: Default::default(),
@@ -620,7 +735,8 @@ where
             (&c.stage, c.attempts, c.invoked).hash(&mut hasher);
         }
         self.history.hash(&mut hasher);
-        (self.now, self.drops_left, self.crashes_left).hash(&mut hasher);
+        let budgets = (self.drops_left, self.crashes_left, self.timers_left);
+        (self.now, budgets).hash(&mut hasher);
         hasher.finish()
     }
 }

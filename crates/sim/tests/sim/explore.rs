@@ -3,9 +3,12 @@
 //! with a schedule that replays to the same violation, and the search really is exhaustive
 //! (it reports what it explored, and judges histories with completed operations).
 
-use quorate_protocols::{multipaxos, paxos};
+use quorate_protocols::{multipaxos, paxos, primary_backup, raft, zab};
 use quorate_sim::explore::{explore, parse_path, replay, ExploreConfig, ExploreReport};
-use quorate_sim::{Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, ResolveMode};
+use quorate_sim::{
+    ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, RaftHarness,
+    ResolveMode, ZabHarness,
+};
 
 fn bounded(depth: usize, ops: usize) -> ExploreConfig {
     ExploreConfig {
@@ -97,4 +100,42 @@ fn replay_refuses_a_path_the_world_does_not_offer() {
     assert!(error.contains("only"), "{error}");
     assert!(parse_path("0.x").is_err());
     assert_eq!(parse_path("0.3.1").unwrap(), vec![0, 3, 1]);
+}
+
+/// After the warm-up prefix (a leader elected), with a budget of `timers` timer firings.
+fn warmed(depth: usize, ops: usize, timers: usize) -> ExploreConfig {
+    ExploreConfig {
+        warm_up: true,
+        timers: Some(timers),
+        ..bounded(depth, ops)
+    }
+}
+
+#[test]
+fn a_raft_voter_that_skips_the_log_check_is_caught() {
+    // The leader commits a write with one follower, crashes, and the other follower wins
+    // the next election without the entry. The correct Raft is clean at these bounds.
+    let config = warmed(9, 1, 1);
+    assert_clean(&run(&RaftHarness::default(), &warmed(8, 1, 1)));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::VoteWithoutLogCheck);
+    assert_caught(&harness, &config, "leader completeness");
+}
+
+#[test]
+fn a_chain_that_answers_before_the_tail_holds_the_write_is_caught() {
+    let config = warmed(10, 2, 0);
+    assert_clean(&run(&ChainHarness::new(false), &config));
+    let mut harness = ChainHarness::new(false);
+    harness.config.bug = Some(primary_backup::Bug::AckBeforeReplicated);
+    assert_caught(&harness, &config, "linearizability");
+}
+
+#[test]
+fn a_zab_follower_that_acknowledges_before_persisting_is_caught() {
+    let config = warmed(6, 2, 0);
+    assert_clean(&run(&ZabHarness::default(), &config));
+    let mut harness = ZabHarness::default();
+    harness.config.bug = Some(zab::Bug::AckBeforePersist);
+    assert_caught(&harness, &config, "durable acknowledgement");
 }
