@@ -5,7 +5,7 @@
 //! Every process is stopped by its PID (a guard kills it if the test fails), every port is
 //! picked free by the OS.
 
-mod support;
+use crate::support;
 
 use redis::Commands;
 use std::fs;
