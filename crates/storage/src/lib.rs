@@ -9,7 +9,7 @@
 //! wal-<generation>.log     every record persisted after that checkpoint, in batches
 //! ```
 //!
-//! ## Formats (format 2; all integers little-endian)
+//! ## Formats (WAL format 2, snapshot format 3; all integers little-endian)
 //!
 //! - WAL: a 32-byte header `"QRWAL002" | generation u64 | chunk u64 | 0u32 | crc32c u32`,
 //!   then batches. The file is preallocated in whole *chunks* of zeros (its length is always a
@@ -19,7 +19,7 @@
 //!   u32 | 0u32 | crc32c(header) u32`, the payload (`length u32 | bytes` per record), and a
 //!   trailer `start offset u64 | crc32c(header) u32 | "QEND"`. One batch is one group commit:
 //!   written with one write and covered by one fsync; nothing in it is acknowledged before.
-//! - Snapshot: `"QRSNAP02" | generation u64 | length u64 | crc32c u32 | payload`, written to a
+//! - Snapshot: `"QRSNAP03" | generation u64 | length u64 | crc32c u32 | payload`, written to a
 //!   temporary file, fsynced and renamed into place.
 //!
 //! ## Recovery: a torn write or damage?
@@ -75,8 +75,10 @@ pub trait Disk: std::fmt::Debug {
 
 const WAL_MAGIC: &[u8; 8] = b"QRWAL002";
 const OLD_WAL_MAGIC: &[u8; 8] = b"QRWAL001";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"QRSNAP02";
-const OLD_SNAPSHOT_MAGIC: &[u8; 8] = b"QRSNAP01";
+/// Snapshot format 3: the payload's KV store carries expiry deadlines (`KvStore` gained fields,
+/// which postcard cannot skip), so a format-2 snapshot would not decode; it is refused by name.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"QRSNAP03";
+const OLD_SNAPSHOT_MAGICS: [(&[u8; 8], &str); 2] = [(b"QRSNAP01", "1"), (b"QRSNAP02", "2")];
 const WAL_HEADER_LEN: u64 = 32;
 const BATCH_MAGIC: u32 = 0x5142_5432; // "2TBQ"
 const BATCH_HEADER_LEN: usize = 32;
@@ -122,8 +124,12 @@ pub enum StorageError {
         found: String,
         expected: String,
     },
-    #[error("{file} was written by an older version of quorate (storage format {found}); this version reads format 2. Start the node with a fresh --data-dir and let it rejoin (only if a majority of the cluster is healthy), or run the older version")]
-    OldFormat { file: String, found: &'static str },
+    #[error("{file} was written by an older version of quorate (storage format {found}); this version reads format {reads}. Start the node with a fresh --data-dir and let it rejoin (only if a majority of the cluster is healthy), or run the older version")]
+    OldFormat {
+        file: String,
+        found: &'static str,
+        reads: &'static str,
+    },
 }
 
 /// What a node is, for `IDENTITY`.
@@ -507,6 +513,7 @@ fn check_identity<D: Disk>(
         None => Err(StorageError::OldFormat {
             file: disk.describe(IDENTITY),
             found: "1",
+            reads: "2",
         }),
         Some(members) if members != options.members => Err(StorageError::Membership {
             dir: disk.describe("."),
@@ -565,10 +572,14 @@ fn parse_snapshot(bytes: &[u8], file: &str) -> Result<(u64, Vec<u8>), StorageErr
         what: what.to_string(),
         hint: RESTORE_HINT.into(),
     };
-    if bytes.len() >= 8 && &bytes[..8] == OLD_SNAPSHOT_MAGIC {
+    if let Some((_, found)) = OLD_SNAPSHOT_MAGICS
+        .iter()
+        .find(|(magic, _)| bytes.len() >= 8 && &bytes[..8] == *magic)
+    {
         return Err(StorageError::OldFormat {
             file: file.to_string(),
-            found: "1",
+            found,
+            reads: "3",
         });
     }
     if bytes.len() < SNAPSHOT_HEADER_LEN || &bytes[..8] != SNAPSHOT_MAGIC {
@@ -715,6 +726,7 @@ fn scan_wal(
         return Err(StorageError::OldFormat {
             file: file.to_string(),
             found: "1",
+            reads: "2",
         });
     }
     let header_ok = bytes.len() >= WAL_HEADER_LEN as usize

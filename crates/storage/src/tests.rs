@@ -207,6 +207,17 @@ fn old_format_files_are_refused_clearly() {
 }
 
 #[test]
+fn format_two_snapshots_are_refused_by_name() {
+    let (_, mut store) = disk_with(&[&[b"one"]]);
+    store.checkpoint(b"a format-2 store").unwrap();
+    let mut disk = store.into_disk();
+    disk.poke(SNAPSHOT, 0, b"QRSNAP02");
+    let err = open(disk).unwrap_err().to_string();
+    assert!(err.contains("storage format 2"), "{err}");
+    assert!(err.contains("reads format 3"), "{err}");
+}
+
+#[test]
 fn checkpoints_replace_the_log_and_survive_a_crash_at_every_step() {
     let (_, mut store) = disk_with(&[&[b"one"], &[b"two"]]);
     store.checkpoint(b"state after two").unwrap();
