@@ -3,6 +3,7 @@
 //! Every process a test starts is stopped by its PID (a guard kills it if the test fails),
 //! every port is picked free by the OS, and every address is 127.0.0.1.
 
+use crate::support::Proc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use quorate_check::history::pair;
@@ -12,55 +13,10 @@ use redis::{Commands, RedisResult};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A child process, killed (by PID) and reaped when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], log: &Path) -> Proc {
-        let out = fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_quorate"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the quorate binary runs");
-        Proc { child }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    /// SIGTERM, then waits for the exit (SIGKILL after 10 s).
-    fn stop(mut self) {
-        let _ = kill(self.pid(), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("process {} ignored SIGTERM for 10 s", self.child.id());
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(self.pid(), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
 
 struct NodeInfo {
     pid: i32,

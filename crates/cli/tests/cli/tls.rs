@@ -4,8 +4,7 @@
 //! Every process a test starts is stopped by its PID (a guard kills it if the test fails),
 //! every port is picked free by the OS, and every address is 127.0.0.1.
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use crate::support::Proc;
 use quorate_server::resp::client::{self, ClientTls};
 use quorate_server::resp::frame::Frame;
 use std::fs;
@@ -13,36 +12,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A child process, killed (by PID) and reaped when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], log: &Path) -> Proc {
-        let out = fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_quorate"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the quorate binary runs");
-        Proc { child }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `quorate certs --out dir --nodes n`.
 fn certs(dir: &Path, nodes: u64) {
