@@ -188,7 +188,7 @@ fn a_tls_cluster_serves_tls_clients_and_refuses_plain_ones_and_impostor_peers() 
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file} is readable by others");
     }
-    let (_cluster, nodes) = start_tls_cluster(&tmp.path().join("c"), &certs_dir);
+    let (cluster, nodes) = start_tls_cluster(&tmp.path().join("c"), &certs_dir);
     let tls = quorate_server::tls::client_config(&certs_dir.join("ca.pem")).unwrap();
 
     // A leader is elected over mutual TLS and serves SET and GET over TLS.
@@ -249,6 +249,8 @@ fn a_tls_cluster_serves_tls_clients_and_refuses_plain_ones_and_impostor_peers() 
     let acked = set_acknowledged(&nodes, &tls, "k", "still-here");
     let got = call(nodes[acked].client, &tls, &[b"GET", b"k"]);
     assert!(matches!(&got, Some(Frame::Bulk(v)) if v.as_ref() == b"still-here"));
+    // SIGTERM, so the cluster stops its nodes; dropping it would SIGKILL it and orphan them.
+    cluster.stop();
 }
 
 /// `redis-cli --tls --cacert ca.pem` against the node, when redis-cli is installed.
