@@ -103,6 +103,10 @@ pub enum Op {
     /// Remove `key` if its deadline is still `deadline`: proposed by the leader once its clock
     /// passed the deadline, never by clients (see [`expiry`]).
     Expired { key: Key, deadline: Time },
+    /// Remove `key` if its deadline is at or before `now`, the proposing leader's clock:
+    /// proposed by the leader right before a command that reads the key's current value, so
+    /// that the command never sees a value whose deadline has passed (see [`expiry`]).
+    ExpireDue { key: Key, now: Time },
 }
 
 impl Op {
@@ -122,7 +126,8 @@ impl Op {
             | Op::Expire { key, .. }
             | Op::Persist { key }
             | Op::Ttl { key }
-            | Op::Expired { key, .. } => key,
+            | Op::Expired { key, .. }
+            | Op::ExpireDue { key, .. } => key,
         }
     }
 
@@ -152,6 +157,7 @@ impl Op {
             Op::Persist { .. } => "persist",
             Op::Ttl { .. } => "ttl",
             Op::Expired { .. } => "expired",
+            Op::ExpireDue { .. } => "expire_due",
         }
     }
 }
@@ -529,6 +535,7 @@ impl KvStore {
             Op::Expire { key, expiry } => Output::Existed(self.apply_expire(key, *expiry)),
             Op::Persist { key } => Output::Existed(self.apply_persist(key)),
             Op::Expired { key, deadline } => Output::Existed(self.apply_expired(key, *deadline)),
+            Op::ExpireDue { key, now } => Output::Existed(self.apply_expire_due(key, *now)),
             Op::PutWithContext { key, value, .. } => {
                 match value {
                     Some(value) => self.put(key, value.clone(), None),

@@ -70,7 +70,8 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::Expire { .. }
             | Op::Persist { .. }
             | Op::Ttl { .. }
-            | Op::Expired { .. },
+            | Op::Expired { .. }
+            | Op::ExpireDue { .. },
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",

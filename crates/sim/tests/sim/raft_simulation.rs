@@ -187,3 +187,18 @@ fn followers_that_ignore_expiry_are_caught() {
     };
     assert!(ttl_failed(&broken, faults, 0..24) > 0, "no seed caught it");
 }
+
+/// Found on real processes first (`quorate torture --ttl`): a `CAS` proposed by a new leader
+/// before its timer proposed the `Expired` entry swapped a value past its deadline. The
+/// leader now proposes `ExpireDue` before every write that reads the current value; without
+/// it, leader changes under crashes and partitions let such a write see the expired value.
+#[test]
+fn writes_that_read_an_expired_value_are_caught() {
+    let broken = broken(Bug::RmwSeesExpired);
+    let faults = Faults {
+        crash: true,
+        partition: true,
+        ..Faults::none()
+    };
+    assert!(ttl_failed(&broken, faults, 0..48) > 0, "no seed caught it");
+}
