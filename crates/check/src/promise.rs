@@ -476,7 +476,10 @@ mod tests {
             .collect();
         let judgement = judge(&unseen, Promise::VersionVectors, &limits);
         assert_eq!(judgement.validity(), Validity::Invalid);
-        assert!(judgement.violations[0].starts_with("lost write"), "{judgement:?}");
+        assert!(
+            judgement.violations[0].starts_with("lost write"),
+            "{judgement:?}"
+        );
         // And a sibling the any-replica read did not return still must survive.
         let mut other = history.clone();
         op(&mut other, 3, put("c"), 5, Mode::Linearizable);

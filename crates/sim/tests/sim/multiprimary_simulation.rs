@@ -208,9 +208,15 @@ fn a_write_after_an_any_replica_read_replaces_what_the_read_saw() {
         .collect();
     assert_eq!(finals.len(), 5);
     for read in &finals {
-        assert_eq!(read.value, OpValue::Siblings(vec!["1073".into(), "1075".into()]));
+        assert_eq!(
+            read.value,
+            OpValue::Siblings(vec!["1073".into(), "1075".into()])
+        );
     }
     // And the judge counts that read among process 0's: nothing was lost.
     assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert_eq!(satisfied(std::slice::from_ref(&report), "no_lost_writes"), 1);
+    assert_eq!(
+        satisfied(std::slice::from_ref(&report), "no_lost_writes"),
+        1
+    );
 }
