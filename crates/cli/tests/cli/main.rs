@@ -5,6 +5,7 @@ mod cluster;
 mod commands;
 mod compare;
 mod fuzz_corpus;
+mod scenarios;
 mod snapshot;
 mod storage;
 mod support;
