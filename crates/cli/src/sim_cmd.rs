@@ -272,8 +272,8 @@ enum Scenario {
     /// Multi-primary with last-write-wins: an acknowledged write that came later loses to an
     /// earlier one with a higher timestamp.
     LwwLostUpdate,
-    /// Primary-backup without fencing (the seed's DNS failover): the old primary keeps
-    /// acknowledging writes next to the new one.
+    /// Primary-backup without fencing (the seed's DNS failover): replicas follow older views
+    /// and two of them end up primary of the same view, which the safety checker reports.
     SplitBrainWithoutFencing,
 }
 
@@ -860,11 +860,7 @@ fn protocol_options(args: &SimArgs) -> String {
                 }
             }
         }
-        ProtocolName::PrimaryBackup => {
-            if args.no_fencing {
-                flags += " --no-fencing";
-            }
-        }
+        ProtocolName::PrimaryBackup if args.no_fencing => flags += " --no-fencing",
         ProtocolName::Multiprimary => {
             let resolve = args.resolve.to_possible_value().expect("no skipped values");
             flags += &format!(" --resolve {}", resolve.get_name());
