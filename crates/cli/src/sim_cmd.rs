@@ -242,6 +242,12 @@ pub struct SimArgs {
     /// quorum --no-write-back: do not repair stale replicas a read saw either.
     #[arg(long, help_heading = "Quorum")]
     no_read_repair: bool,
+    /// primary-backup: no fencing (teaching only, never safe): replicas follow whichever
+    /// primary's Prepare reaches them, even of an older view, as the seed's DNS failover
+    /// does, so a deposed primary keeps acknowledging writes next to its successor (split
+    /// brain; the checkers report it).
+    #[arg(long, help_heading = "Primary-backup")]
+    no_fencing: bool,
     /// multiprimary: how concurrent writes are resolved.
     #[arg(long, value_enum, default_value = "vv", help_heading = "Multi-primary")]
     resolve: ResolveName,
@@ -264,8 +270,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 enum Scenario {
     /// Raft: the leader is cut off by a partition and a new one is elected.
     RaftElection,
+    /// Paxos without back-off: two proposers pre-empt each other round after round.
+    PaxosDuel,
     /// Dynamo quorums with R + W <= N: a read misses the latest write.
     QuorumStaleRead,
+    /// Multi-primary with last-write-wins: an acknowledged write that came later loses to an
+    /// earlier one with a higher timestamp.
+    LwwLostUpdate,
+    /// Primary-backup without fencing (the seed's DNS failover): replicas follow older views
+    /// and two of them end up primary of the same view, which the safety checker reports.
+    SplitBrainWithoutFencing,
 }
 
 impl Scenario {
@@ -278,7 +292,19 @@ impl Scenario {
                 args.seed = Some(1);
                 args.faults = "partition".into();
                 args.clients = 3;
-                "Raft election under partition: n1 leads term 1 (green band) until the nemesis                  isolates it at 0.96s (red hatching, its messages crossed out). n5's election                  timer fires, it asks PreVote then RequestVote of the majority it can reach and                  leads term 2 from 1.13s; cut off, n1 stops hearing a quorum and steps down.                  Step through the events around 1.1s to watch the votes."
+                "Raft election under partition: n1 leads term 1 (green band) until the nemesis \
+                 isolates it at 0.96s (red hatching, its messages crossed out). n5's election \
+                 timer fires, it asks PreVote then RequestVote of the majority it can reach and \
+                 leads term 2 from 1.13s; cut off, n1 stops hearing a quorum and steps down. \
+                 Step through the events around 1.1s to watch the votes."
+            }
+            Scenario::PaxosDuel => {
+                args.protocol = ProtocolName::PaxosLivelock;
+                args.seed = Some(DUEL_SEED);
+                args.faults = DUEL_FAULTS.into();
+                args.clients = DUEL_CLIENTS;
+                args.keys = 1;
+                DUEL_NOTE
             }
             Scenario::QuorumStaleRead => {
                 args.protocol = ProtocolName::Quorum;
@@ -291,11 +317,58 @@ impl Scenario {
                 args.no_read_repair = true;
                 args.clients = 4;
                 args.keys = 1;
-                "Quorums that need not overlap (N=3, R=1, W=1: R + W <= N): a write is                  acknowledged by one replica, and a read that asks another one answers an older                  value. The operations outlined in red cannot be linearized together: find                  the read that completes after a write finished and still misses it."
+                "Quorums that need not overlap (N=3, R=1, W=1: R + W <= N): a write is \
+                 acknowledged by one replica, and a read that asks another one answers an older \
+                 value. The operations outlined in red cannot be linearized together: find \
+                 the read that completes after a write finished and still misses it."
+            }
+            Scenario::LwwLostUpdate => {
+                args.protocol = ProtocolName::Multiprimary;
+                args.resolve = ResolveName::Lww;
+                args.seed = Some(LWW_SEED);
+                args.faults = LWW_FAULTS.into();
+                args.clients = LWW_CLIENTS;
+                args.keys = 1;
+                LWW_NOTE
+            }
+            Scenario::SplitBrainWithoutFencing => {
+                args.protocol = ProtocolName::PrimaryBackup;
+                args.no_fencing = true;
+                args.seed = Some(SPLIT_SEED);
+                args.faults = SPLIT_FAULTS.into();
+                args.duration = Duration::from_secs(3);
+                SPLIT_NOTE
             }
         }
     }
 }
+
+const DUEL_SEED: u64 = 2;
+const DUEL_FAULTS: &str = "none";
+const DUEL_CLIENTS: usize = 3;
+const DUEL_NOTE: &str = "Duelling proposers (Paxos without randomized back-off; three \
+    clients on one key at a time): a proposer's Prepare raises the ballot, which makes the \
+    acceptors Nack the other proposer's Accept; that one retries at once with a higher ballot \
+    and pre-empts the first in turn. Follow the Prepare/Nack arrows between the nodes: most \
+    rounds are pre-empted, and each register needs several rounds (counters rounds_preempted \
+    and rounds_to_decide; compare --protocol paxos, which backs off).";
+const LWW_SEED: u64 = 3;
+const LWW_FAULTS: &str = "clock";
+const LWW_CLIENTS: usize = 4;
+const LWW_NOTE: &str = "Last-write-wins on skewed clocks: every node accepts writes and \
+    replicates them later; concurrent writes keep the one with the highest timestamp. The \
+    checker finds an acknowledged put that started after another put had finished and was \
+    still discarded, because the node that took it stamped it lower (details: LWW discarded). \
+    Every replica converges, so the promise holds, and the client's acknowledged write is \
+    gone.";
+const SPLIT_SEED: u64 = 176;
+const SPLIT_FAULTS: &str = "partition,loss,reorder";
+const SPLIT_NOTE: &str = "Split brain without fencing (the seed's DNS failover): replicas \
+    do not refuse messages of older views, so when partitions come and go they follow \
+    whichever primary's Prepare reaches them, going back to older views. At 3.19s n1 and n3 \
+    are both primary of view 2 (look at the primary bands and the view numbers near the end \
+    of the run): the safety checker reports it, and the run fails. Compare --protocol primary-backup, whose replicas \
+    refuse the old primary.";
 
 pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     args.note = args.scenario.map(|scenario| scenario.apply(&mut args));
@@ -313,6 +386,8 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     config.workload.clients = args.clients;
     config.workload.keys = args.keys;
+    // Without fencing, replicas go back to older views by design.
+    config.check_monotonic &= !args.no_fencing;
     config.workload.reads = match &args.reads {
         Some(text) => ReadMix::parse(text).map_err(anyhow::Error::msg)?,
         None if args.protocol == ProtocolName::Zab => ZabHarness::READS,
@@ -363,7 +438,11 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::PaxosLivelock => simulate(&PaxosHarness::without_backoff(), &config, &args),
         ProtocolName::Multipaxos => simulate(&MultiPaxosHarness::default(), &config, &args),
         ProtocolName::Zab => simulate(&ZabHarness::default(), &config, &args),
-        ProtocolName::PrimaryBackup => simulate(&PrimaryBackupHarness::default(), &config, &args),
+        ProtocolName::PrimaryBackup => {
+            let mut harness = PrimaryBackupHarness::default();
+            harness.config.fencing = !args.no_fencing;
+            simulate(&harness, &config, &args)
+        }
         ProtocolName::Chain => simulate(&ChainHarness::new(false), &config, &args),
         ProtocolName::Craq => simulate(&ChainHarness::new(true), &config, &args),
         ProtocolName::Quorum => {
@@ -411,6 +490,9 @@ fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
     let raft_options = args.no_lease_reads || args.no_pre_vote || args.no_check_quorum;
     if raft_options && args.protocol != ProtocolName::Raft {
         bail!("--no-lease-reads, --no-pre-vote and --no-check-quorum apply to --protocol raft");
+    }
+    if args.no_fencing && args.protocol != ProtocolName::PrimaryBackup {
+        bail!("--no-fencing applies to --protocol primary-backup");
     }
     let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
     if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
@@ -577,6 +659,12 @@ fn write_page(
         };
         details.push(format!("{}: no ({how})", model.model));
     }
+    if let Some(&lost) = report.counters.get("lww_discarded_hlc").filter(|n| **n > 0) {
+        details.push(format!(
+            "LWW discarded: {lost} acknowledged puts that started after a put with a higher \
+             timestamp had finished (lost updates)"
+        ));
+    }
     if !witness_lines.is_empty() {
         details.push(format!(
             "highlighted: {} operations that cannot be linearized together (smallest set found)",
@@ -585,9 +673,13 @@ fn write_page(
     }
     let s = &report.stats;
     let page = crate::view::Page {
-        title: format!("quorate sim --protocol {} --seed {}", report.protocol, report.seed),
+        title: format!(
+            "quorate sim --protocol {} --seed {}",
+            report.protocol, report.seed
+        ),
         subtitle: format!(
-            "{} nodes, {} clients, faults {}, {} of faults; {} events, {} ops ok, {} failed,              {} unknown; {} crashes, {} partitions, {} pauses",
+            "{} nodes, {} clients, faults {}, {} of faults; {} events, {} ops ok, {} failed, \
+             {} unknown; {} crashes, {} partitions, {} pauses",
             config.nodes,
             config.workload.clients,
             args.faults,
@@ -786,6 +878,7 @@ fn protocol_options(args: &SimArgs) -> String {
                 }
             }
         }
+        ProtocolName::PrimaryBackup if args.no_fencing => flags += " --no-fencing",
         ProtocolName::Multiprimary => {
             let resolve = args.resolve.to_possible_value().expect("no skipped values");
             flags += &format!(" --resolve {}", resolve.get_name());

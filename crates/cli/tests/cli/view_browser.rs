@@ -257,3 +257,36 @@ fn check_html_highlights_the_violation_of_a_bad_history() {
     assert_eq!(opened.count("violating-drawn"), 2);
     assert_eq!(opened.dom.matches("op ok violating").count(), 2);
 }
+
+#[test]
+fn scenario_pages_say_what_to_look_at_and_show_the_effect() {
+    if !browser_available() {
+        return;
+    }
+    let dir = scratch();
+    let page = |name: &str| {
+        let path = dir.path().join(format!("{name}.html"));
+        quorate(&[
+            "sim",
+            "--scenario",
+            name,
+            "--html",
+            path.to_str().expect("UTF-8"),
+        ]);
+        open(&path)
+    };
+    let duel = page("paxos-duel");
+    assert!(duel.dom.contains("Duelling proposers"), "the note is shown");
+    assert!(duel.count("arrows-drawn") > 0, "{}", duel.body);
+    let lww = page("lww-lost-update");
+    assert!(lww.dom.contains("Last-write-wins on skewed clocks"));
+    assert!(lww.dom.contains("LWW discarded: "), "the checker's finding");
+    let split = page("split-brain-without-fencing");
+    assert!(split.dom.contains("Split brain without fencing"));
+    assert!(
+        split.body.contains("data-verdict=\"false\""),
+        "{}",
+        split.body
+    );
+    assert!(split.count("leader-bands") >= 2, "{}", split.body);
+}

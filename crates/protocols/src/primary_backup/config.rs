@@ -70,6 +70,13 @@ pub struct ReplicaConfig {
     pub reads_max: usize,
     /// Client sessions remembered by the state machine.
     pub sessions_max: usize,
+    /// Fencing (step 5 of the module docs): replicas refuse messages of older views. `false`
+    /// is a teaching variant, never for real use: the seed's DNS failover, where nothing
+    /// stops the old primary. A replica then follows whichever primary's `Prepare` reaches it,
+    /// going back to an older view as [`Bug::AcceptOlderViews`] does, so that a deposed
+    /// primary still gathers a "majority" and two primaries acknowledge writes at once (split
+    /// brain, which the checkers report). `quorate sim --scenario split-brain-without-fencing`.
+    pub fencing: bool,
     #[cfg(feature = "bugs")]
     pub bug: Option<Bug>,
 }
@@ -91,6 +98,7 @@ impl ReplicaConfig {
             uncommitted_max: 4096,
             reads_max: 1024,
             sessions_max: SESSIONS_MAX_DEFAULT,
+            fencing: true,
             #[cfg(feature = "bugs")]
             bug: None,
         }

@@ -45,8 +45,8 @@ impl Replica {
         self.reset_view_change_timer(out);
     }
 
-    /// `Bug::AcceptOlderViews`: whether to go back to the view of `msg`, a message of an older
-    /// view. Only the broken variant ever does.
+    /// `Bug::AcceptOlderViews`, or fencing off: whether to go back to the view of `msg`, a
+    /// message of an older view. Only the broken and the unfenced variants ever do.
     pub(super) fn follows_older_view(&self, msg: &Message) -> bool {
         let from_primary_side = matches!(
             msg,
@@ -56,10 +56,10 @@ impl Replica {
         let committed_view = self.log.view_at(self.commit).unwrap_or(0);
         from_primary_side
             && committed_view <= msg.view()
-            && self.config.has_bug(super::Bug::AcceptOlderViews)
+            && (!self.config.fencing || self.config.has_bug(super::Bug::AcceptOlderViews))
     }
 
-    /// `Bug::AcceptOlderViews`: goes back to an older view, as if the newer one never began,
+    /// `Bug::AcceptOlderViews`, or fencing off: goes back to an older view, as if the newer one never began,
     /// dropping the uncommitted entries of the newer views.
     pub(super) fn return_to_view(&mut self, view: u64, out: &mut Effects<Self>) {
         assert!(view < self.view);
