@@ -70,7 +70,12 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::Expire { .. }
             | Op::Persist { .. }
             | Op::Ttl { .. }
-            | Op::Expired { .. },
+            | Op::Expired { .. }
+            | Op::Set { .. }
+            | Op::DeleteIf { .. }
+            | Op::GetDelete { .. }
+            | Op::PutMany { .. }
+            | Op::GetMany { .. },
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",

@@ -92,6 +92,17 @@ impl Op {
                 key,
                 expiry: at(expiry),
             },
+            Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(expiry),
+            } => Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(at(expiry)),
+            },
             op => op,
         }
     }
@@ -101,7 +112,14 @@ impl Op {
     pub fn needs_leader_clock(&self) -> bool {
         matches!(
             self,
-            Op::PutExpiring { .. } | Op::Expire { .. } | Op::Persist { .. } | Op::Ttl { .. }
+            Op::PutExpiring { .. }
+                | Op::Expire { .. }
+                | Op::Persist { .. }
+                | Op::Ttl { .. }
+                | Op::Set {
+                    expiry: Some(_),
+                    ..
+                }
         )
     }
 }
@@ -165,8 +183,8 @@ impl KvStore {
     /// `now`: not when the key's deadline has passed but its `Expired` entry has not been
     /// applied yet (see the module docs). Writes are always answered.
     pub fn visible(&self, op: &Op, now: Time) -> Result<(), ClientError> {
-        let due = self.deadline(op.key()).is_some_and(|d| d <= now);
-        if op.is_read() && due {
+        let due = |key: &&Key| self.deadline(key).is_some_and(|d| d <= now);
+        if op.is_read() && op.keys().iter().any(due) {
             return Err(ClientError::Unavailable);
         }
         Ok(())
