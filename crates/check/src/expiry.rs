@@ -38,6 +38,11 @@ pub fn with_expiries(operations: &[Operation]) -> Cow<'_, [Operation]> {
                 value,
                 ttl_ms,
                 clock_error_ms,
+            }
+            | OpValue::PutTtlIfAbsent {
+                value,
+                ttl_ms,
+                clock_error_ms,
             } => Some(expiry_of(op, value, *ttl_ms, *clock_error_ms)),
             _ => None,
         })
@@ -203,6 +208,69 @@ mod tests {
             op(1, 2, get(Some("a")), 300, Some(310)),
         ];
         assert_eq!(verdict(&unknown), Verdict::Linearizable);
+    }
+
+    fn lock(v: &str, ttl_ms: u64) -> OpValue {
+        OpValue::PutTtlIfAbsent {
+            value: v.into(),
+            ttl_ms,
+            clock_error_ms: 5,
+        }
+    }
+
+    fn release(v: &str) -> OpValue {
+        OpValue::DeleteIf(v.into())
+    }
+
+    #[test]
+    fn a_lock_is_taken_again_after_its_release_or_its_lease_and_never_while_held() {
+        let released = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 1, release("a"), 20, Some(30)),
+            op(2, 2, lock("b", 1_000), 40, Some(50)),
+            op(3, 2, get(Some("b")), 60, Some(70)),
+        ];
+        assert_eq!(verdict(&released), Verdict::Linearizable);
+        let expired = [
+            op(0, 1, lock("a", 100), 0, Some(10)),
+            op(1, 2, lock("b", 1_000), 200, Some(210)),
+            // The first holder's release comes too late: recorded as failed, it is dropped.
+        ];
+        assert_eq!(verdict(&expired), Verdict::Linearizable);
+        // Two holders at once: the second acquire succeeded while the first lease ran.
+        let double = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 2, lock("b", 1_000), 20, Some(30)),
+        ];
+        assert_eq!(verdict(&double), Verdict::NotLinearizable);
+        // A release that deleted a lock it did not hold.
+        let foreign = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 2, release("x"), 20, Some(30)),
+        ];
+        assert_eq!(verdict(&foreign), Verdict::NotLinearizable);
+        // A release leaves the key absent; a read after it seeing the token is caught.
+        let stale = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 1, release("a"), 20, Some(30)),
+            op(2, 2, get(Some("a")), 40, Some(50)),
+        ];
+        assert_eq!(verdict(&stale), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn locks_and_releases_round_trip_through_json() {
+        let value = lock("a", 100);
+        assert_eq!(value.f(), "put_ttl_nx");
+        assert_eq!(value.to_json().to_string(), r#"["a",100,5]"#);
+        let line = r#"{"process":1,"type":"invoke","f":"put_ttl_nx","key":"k","value":["a",100,5],"time":0}
+{"process":1,"type":"ok","f":"put_ttl_nx","key":"k","value":["a",100,5],"time":1}
+{"process":1,"type":"invoke","f":"delete_if","key":"k","value":"a","time":2}
+{"process":1,"type":"ok","f":"delete_if","key":"k","value":"a","time":3}"#;
+        let events = crate::history::parse_jsonl(line).unwrap();
+        assert_eq!(events[1].value, lock("a", 100));
+        assert_eq!(events[3].value, release("a"));
+        assert_eq!(release("a").f(), "delete_if");
     }
 
     #[test]

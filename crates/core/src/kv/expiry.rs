@@ -29,7 +29,8 @@
 //! enforces (`Harness::clock_drift_bound_ppm`); on servers it rests on NTP.
 //!
 //! 3. **Writes that read the current value** (`CAS`, `INCR`, `APPEND`, `DEL`, `EXPIRE`,
-//!    `PERSIST`: [`Op::reads_current_value`]) apply in log order, where the `Expired` entry
+//!    `PERSIST`, `SET` with `NX`/`XX`/`GET`, `GETSET`, `GETDEL`, `DELIFEQ`:
+//!    [`Op::reads_current_value`]) apply in log order, where the `Expired` entry
 //!    may not have arrived yet: a new leader proposes it only on its timer, after it has
 //!    applied the old leader's entries, and a `CAS` proposed before then would swap a value
 //!    that expired long ago (found by `quorate torture --ttl` on real processes: a `CAS`
@@ -100,6 +101,17 @@ impl Op {
                 key,
                 expiry: at(expiry),
             },
+            Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(expiry),
+            } => Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(at(expiry)),
+            },
             op => op,
         }
     }
@@ -115,12 +127,18 @@ impl Op {
                 | Op::Delete { .. }
                 | Op::Expire { .. }
                 | Op::Persist { .. }
+                | Op::Set { .. }
+                | Op::DeleteIf { .. }
+                | Op::GetDelete { .. }
         )
     }
 
     /// True for operations that give their key a deadline.
     pub fn sets_deadline(&self) -> bool {
-        matches!(self, Op::PutExpiring { .. } | Op::Expire { .. })
+        matches!(
+            self,
+            Op::PutExpiring { .. } | Op::Expire { .. } | Op::Set { expiry: Some(_), .. }
+        )
     }
 
     /// True for operations that need a leader's clock (a time to live): protocols without a
@@ -128,7 +146,14 @@ impl Op {
     pub fn needs_leader_clock(&self) -> bool {
         matches!(
             self,
-            Op::PutExpiring { .. } | Op::Expire { .. } | Op::Persist { .. } | Op::Ttl { .. }
+            Op::PutExpiring { .. }
+                | Op::Expire { .. }
+                | Op::Persist { .. }
+                | Op::Ttl { .. }
+                | Op::Set {
+                    expiry: Some(_),
+                    ..
+                }
         )
     }
 }
@@ -192,8 +217,8 @@ impl KvStore {
     /// `now`: not when the key's deadline has passed but its `Expired` entry has not been
     /// applied yet (see the module docs). Writes are always answered.
     pub fn visible(&self, op: &Op, now: Time) -> Result<(), ClientError> {
-        let due = self.deadline(op.key()).is_some_and(|d| d <= now);
-        if op.is_read() && due {
+        let due = |key: &&Key| self.deadline(key).is_some_and(|d| d <= now);
+        if op.is_read() && op.keys().iter().any(due) {
             return Err(ClientError::Unavailable);
         }
         Ok(())
