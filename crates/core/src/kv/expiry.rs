@@ -137,7 +137,12 @@ impl Op {
     pub fn sets_deadline(&self) -> bool {
         matches!(
             self,
-            Op::PutExpiring { .. } | Op::Expire { .. } | Op::Set { expiry: Some(_), .. }
+            Op::PutExpiring { .. }
+                | Op::Expire { .. }
+                | Op::Set {
+                    expiry: Some(_),
+                    ..
+                }
         )
     }
 
