@@ -612,7 +612,9 @@ struct DeadExpiries {
     installers: Vec<u32>,
     /// Per value: whether its (single) installer is linearized on the current path.
     installed: Vec<bool>,
-    /// Off for keys with appends, whose values are built during the search.
+    /// Off for keys without expiries (so that their search pays nothing for it, not even the
+    /// scan in [`DeadExpiries::first_callable`]) and for keys with appends, whose values are
+    /// built during the search.
     enabled: bool,
 }
 
@@ -627,7 +629,8 @@ impl DeadExpiries {
         DeadExpiries {
             installed: vec![false; values.len()],
             installers,
-            enabled: !ops.iter().any(|op| matches!(op.step, Step::Append(_))),
+            enabled: ops.iter().any(|op| matches!(op.step, Step::ExpireIf(_)))
+                && !ops.iter().any(|op| matches!(op.step, Step::Append(_))),
         }
     }
 
@@ -655,6 +658,9 @@ impl DeadExpiries {
     /// first return, which is forced (no alternatives), or else at the head of the list.
     fn first_callable(&self, list: &EntryList, ops: &[KeyOp], state: ValueId) -> u32 {
         let head = list.get(0).next;
+        if !self.enabled {
+            return head;
+        }
         let mut cursor = head;
         while cursor != NIL {
             let entry = list.get(cursor);
