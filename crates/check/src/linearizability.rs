@@ -16,7 +16,8 @@
 //! 4. Walk the list. At a call entry, try to linearize its operation *now*: if it is legal in
 //!    the current state and the pair (set of linearized operations, new state) was never seen
 //!    before, remove its call and return from the list, push it on a stack and restart from
-//!    the head. Otherwise move on to the next entry.
+//!    the head. Otherwise move on to the next entry. Each level is walked twice: operations
+//!    with a known return first, those with unknown outcome after them.
 //! 5. At a return entry, the operation it closes was not linearized before it returned, so
 //!    the current prefix cannot be extended: pop the last linearized operation, put it back
 //!    into the list, restore the state, and continue after its call entry (backtracking).
@@ -28,8 +29,11 @@
 //! stored compactly as its *frontier* (the number of leading operations, in call order, that
 //! are all linearized) plus the few linearized operations beyond it; its hash is maintained
 //! incrementally (Zobrist hashing). States are interned values ([`crate::model`]), so a step
-//! compares integers. The search stops with [`Verdict::Unknown`] when the memo outgrows its
-//! memory bound or the caller cancels.
+//! compares integers. Operations with unknown outcome are kept apart, as a bitset compared by
+//! *inclusion*: a configuration that linearized fewer of them, with everything else equal,
+//! can do whatever one that linearized more can (they need never happen), so the latter is
+//! not explored again (see `Memo`). The search stops with [`Verdict::Unknown`] when the memo
+//! outgrows its memory bound or the caller cancels.
 //!
 //! References: Wing & Gong, *Testing and verifying concurrent objects* (1993); Lowe, *Testing
 //! for linearizability* (2017); Porcupine (Athalye) and Knossos (Kingsbury).
@@ -123,7 +127,7 @@ impl Default for Limits<'_> {
 /// in O(n log n) on keys whose values identify their writes ([`crate::unique`]), by the search
 /// on the others.
 pub fn check_linearizable(operations: &[Operation], limits: &Limits) -> LinearizabilityReport {
-    check_keys(operations, limits, true)
+    check_keys(operations, limits, true, true)
 }
 
 /// [`check_linearizable`] with the search on every key (no fast path): the baseline the fast
@@ -132,10 +136,26 @@ pub fn check_linearizable_search(
     operations: &[Operation],
     limits: &Limits,
 ) -> LinearizabilityReport {
-    check_keys(operations, limits, false)
+    check_keys(operations, limits, false, true)
 }
 
-fn check_keys(operations: &[Operation], limits: &Limits, fast: bool) -> LinearizabilityReport {
+/// The search with the plain memo (configurations compared by equality, no subsumption of
+/// operations with unknown outcome; see [`Memo`]): the baseline the subsuming memo is
+/// cross-checked against.
+#[doc(hidden)]
+pub fn check_linearizable_plain_memo(
+    operations: &[Operation],
+    limits: &Limits,
+) -> LinearizabilityReport {
+    check_keys(operations, limits, false, false)
+}
+
+fn check_keys(
+    operations: &[Operation],
+    limits: &Limits,
+    fast: bool,
+    subsume: bool,
+) -> LinearizabilityReport {
     // Expiries the checker adds (see `crate::expiry`) follow the recorded operations; reports
     // name recorded operations only.
     let recorded = operations.len();
@@ -159,7 +179,7 @@ fn check_keys(operations: &[Operation], limits: &Limits, fast: bool) -> Lineariz
     for key in order {
         let ops = std::mem::take(&mut by_key[key as usize]);
         let table = &mut keys[key as usize];
-        let report = check_key(ops, &mut table.values, limits, fast);
+        let report = check_key(ops, &mut table.values, limits, fast, subsume);
         match report.verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable => {
@@ -399,7 +419,11 @@ struct LinearizedSet {
     /// Operations `0..finite` have a known return; the rest may never have happened.
     finite: u32,
     finite_count: u32,
-    unknown_count: u32,
+    /// The linearized operations with unknown outcome, as a bitset over `op - finite`.
+    unknown: Vec<u64>,
+    /// Zobrist hash of the linearized operations with a known return only: configurations
+    /// that differ only in operations with unknown outcome share a memo chain, where
+    /// [`Memo::insert`] compares them by inclusion.
     hash: u64,
 }
 
@@ -410,7 +434,7 @@ impl LinearizedSet {
             frontier: 0,
             finite: finite as u32,
             finite_count: 0,
-            unknown_count: 0,
+            unknown: vec![0; (len - finite).div_ceil(64)],
             hash: 0,
         }
     }
@@ -421,31 +445,33 @@ impl LinearizedSet {
 
     fn insert(&mut self, op: u32) {
         self.bits[op as usize / 64] |= 1 << (op % 64);
-        self.hash ^= mix64(u64::from(op));
         if op < self.finite {
+            self.hash ^= mix64(u64::from(op));
             self.finite_count += 1;
             while self.frontier < self.finite && self.contains(self.frontier) {
                 self.frontier += 1;
             }
         } else {
-            self.unknown_count += 1;
+            let u = op - self.finite;
+            self.unknown[u as usize / 64] |= 1 << (u % 64);
         }
     }
 
     fn remove(&mut self, op: u32) {
         self.bits[op as usize / 64] &= !(1 << (op % 64));
-        self.hash ^= mix64(u64::from(op));
         if op < self.finite {
+            self.hash ^= mix64(u64::from(op));
             self.finite_count -= 1;
             self.frontier = self.frontier.min(op);
         } else {
-            self.unknown_count -= 1;
+            let u = op - self.finite;
+            self.unknown[u as usize / 64] &= !(1 << (u % 64));
         }
     }
 
-    /// The linearized operations beyond the frontier, in increasing order, into `out`. Costs
-    /// the distance the frontier lags behind (the concurrency window) plus the number of
-    /// operations with unknown outcome, in 64-bit words.
+    /// The linearized operations with a known return beyond the frontier, in increasing
+    /// order, into `out`. Costs the distance the frontier lags behind (the concurrency
+    /// window), in 64-bit words.
     fn beyond_frontier(&self, out: &mut Vec<u32>) {
         out.clear();
         self.collect(
@@ -453,7 +479,6 @@ impl LinearizedSet {
             (self.finite_count - self.frontier) as usize,
             out,
         );
-        self.collect(self.finite, self.unknown_count as usize, out);
     }
 
     /// Pushes the first `wanted` members at or after `from`.
@@ -475,30 +500,48 @@ impl LinearizedSet {
     }
 }
 
-/// One memoized configuration; `beyond` lives in the arena at `start..start + len`.
+/// One memoized configuration: the operations with a known return beyond the frontier live
+/// in `arena[start..start + len]`, the bitset of linearized operations with unknown outcome
+/// in `unknown_arena` at `start_unknown` (the key's fixed number of words).
 struct MemoEntry {
     next: u32,
     state: ValueId,
     frontier: u32,
     start: u32,
     len: u32,
+    start_unknown: u32,
 }
 
 /// The memo of (linearized set, state) configurations already explored.
+///
+/// **Subsumption.** An operation with unknown outcome never has to take effect (its return
+/// is at +∞, nothing waits for it). So a configuration *A* with the same state and the same
+/// linearized operations of known return as a configuration *B*, but only a subset of *B*'s
+/// operations of unknown outcome, can do everything *B* can: any continuation of *B* is one
+/// of *A* that simply never linearizes the extra operations. Once *A* is explored, *B* need
+/// not be. Without this, every subset of pending `info` writes a search happened to
+/// linearize was a configuration of its own, and one hot key with a dozen indeterminate
+/// writes outgrew the memo's memory bound (the sim's hot-key shape ended "unknown").
 struct Memo {
     heads: PassThroughMap<u32>,
     entries: Vec<MemoEntry>,
     arena: Vec<u32>,
+    unknown_arena: Vec<u64>,
     scratch: Vec<u32>,
+    /// Compare operations with unknown outcome by inclusion (true) or by equality (false,
+    /// the plain memo; kept for cross-checking the two).
+    subsume: bool,
 }
 
 impl Memo {
-    fn new() -> Self {
+    fn new(subsume: bool) -> Self {
         Memo {
             heads: PassThroughMap::default(),
             entries: Vec::new(),
             arena: Vec::new(),
+            unknown_arena: Vec::new(),
             scratch: Vec::new(),
+            subsume,
         }
     }
 
@@ -506,11 +549,14 @@ impl Memo {
         self.heads.capacity() * 16
             + self.entries.capacity() * std::mem::size_of::<MemoEntry>()
             + self.arena.capacity() * 4
+            + self.unknown_arena.capacity() * 8
     }
 
-    /// Records (set, state); false if it was already present.
+    /// Records (set, state); false if it, or a configuration that subsumes it, was already
+    /// present.
     fn insert(&mut self, set: &LinearizedSet, state: ValueId) -> bool {
         set.beyond_frontier(&mut self.scratch);
+        let words = set.unknown.len();
         let key = set.hash ^ mix64(u64::from(state) ^ 0x5bd1_e995);
         let head = self.heads.get(&key).copied().unwrap_or(NIL);
         let mut cursor = head;
@@ -520,7 +566,15 @@ impl Memo {
                 && e.frontier == set.frontier
                 && self.arena[e.start as usize..(e.start + e.len) as usize] == self.scratch[..]
             {
-                return false;
+                let stored = &self.unknown_arena[e.start_unknown as usize..][..words];
+                let covered = if self.subsume {
+                    stored.iter().zip(&set.unknown).all(|(a, b)| a & !b == 0)
+                } else {
+                    stored == &set.unknown[..]
+                };
+                if covered {
+                    return false;
+                }
             }
             cursor = e.next;
         }
@@ -531,8 +585,10 @@ impl Memo {
             frontier: set.frontier,
             start: self.arena.len() as u32,
             len: self.scratch.len() as u32,
+            start_unknown: self.unknown_arena.len() as u32,
         });
         self.arena.extend_from_slice(&self.scratch);
+        self.unknown_arena.extend_from_slice(&set.unknown);
         self.heads.insert(key, index);
         true
     }
@@ -544,6 +600,7 @@ fn check_key(
     values: &mut Values,
     limits: &Limits,
     fast: bool,
+    subsume: bool,
 ) -> LinearizabilityReport {
     if fast {
         match crate::unique::check(&ops, values) {
@@ -576,7 +633,7 @@ fn check_key(
     let mut ops = prepare_key(ops, values);
     // Index operations by call time so that the frontier of a linearized set advances.
     ops.sort_unstable_by_key(|op| (op.ret == u64::MAX, op.call, op.source));
-    match search(&ops, values, limits) {
+    match search(&ops, values, limits, subsume) {
         Outcome::Linearizable => LinearizabilityReport::valid(),
         Outcome::Stuck { prefix, stuck } => LinearizabilityReport {
             verdict: Verdict::NotLinearizable,
@@ -695,11 +752,11 @@ impl DeadExpiries {
 /// alternatives beside it, and when the search backtracks over it, it backtracks over the
 /// choice before it too. Without it, every combination of pending no-op expiries is a
 /// configuration of its own, and one hot key with a time to live on its writes did not finish.
-fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
+fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) -> Outcome {
     let mut list = EntryList::new(ops);
     let finite = ops.iter().take_while(|op| op.ret != u64::MAX).count();
     let mut set = LinearizedSet::new(ops.len(), finite);
-    let mut memo = Memo::new();
+    let mut memo = Memo::new(subsume);
     let mut dead = DeadExpiries::new(ops, values);
     let mut state = ABSENT;
     // The stack of linearized calls: (call entry, state before it, forced).
@@ -710,6 +767,11 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
     let mut best_stuck: Option<u32> = None;
     let mut common = 0usize;
     let mut cursor = list.get(0).next;
+    // Each level is walked twice: first the calls of operations with a known return, then
+    // (`late`) those with unknown outcome, so that configurations without a pending write
+    // are explored before the same ones with it, which the memo then subsumes (see `Memo`).
+    let mut late = false;
+    let is_late = |op: u32| op as usize >= finite;
     let mut iterations: u64 = 0;
     while cursor != NIL {
         iterations += 1;
@@ -726,6 +788,11 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
         if entry.is_call {
             let step = ops[entry.op as usize].step;
             let forced = dead.is_dead(step, state);
+            if is_late(entry.op) != late && !forced {
+                // Not this pass's kind of operation.
+                cursor = entry.next;
+                continue;
+            }
             let legal = if dead.is_early(step) {
                 None
             } else {
@@ -739,6 +806,7 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
                     state = next;
                     list.lift(cursor);
                     cursor = dead.first_callable(&list, ops, state);
+                    late = false;
                     continue;
                 }
                 set.remove(entry.op);
@@ -749,6 +817,13 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
             }
             // An explored forced step: every alternative at this level fails too.
             backtrack = true;
+        }
+        if !backtrack && !late && ops[entry.op as usize].ret != u64::MAX {
+            // The end of the first pass over this level: now the operations with unknown
+            // outcome called before it.
+            late = true;
+            cursor = list.get(0).next;
+            continue;
         }
         if !backtrack {
             if ops[entry.op as usize].ret == u64::MAX {
@@ -779,6 +854,7 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
             list.unlift(call);
             cursor = list.get(call).next;
             if !forced {
+                late = is_late(op);
                 break;
             }
         }
@@ -935,6 +1011,176 @@ mod tests {
         assert_eq!(
             check_linearizable(&ops, &limits).verdict,
             Verdict::NotLinearizable
+        );
+    }
+
+    /// A random execution of one register by a few processes: each operation takes effect
+    /// at a random instant inside its interval (or, with unknown outcome, maybe never), its
+    /// result is what the register held then; half the cases then get one read's value
+    /// changed, which usually makes them non-linearizable. Values repeat, so every case goes
+    /// to the search.
+    fn random_register_history(rng: &mut u64) -> String {
+        let mut next = || {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            *rng
+        };
+        struct Planned {
+            process: u64,
+            call: u64,
+            ret: u64,
+            effect: Option<u64>,
+            f: &'static str,
+            arg: String,
+            info: bool,
+            result: String,
+        }
+        let mut planned = Vec::new();
+        for lane in 0..3 + next() % 2 {
+            // A process never issues again after an unknown outcome: it continues as another.
+            let mut process = lane;
+            let mut time = next() % 5;
+            for _ in 0..1 + next() % 4 {
+                let call = time;
+                let ret = call + 1 + next() % 12;
+                let info = next() % 4 == 0;
+                let effect = (!info || next() % 2 == 0).then(|| call + next() % (ret - call + 1));
+                let v = 1 + next() % 3;
+                let (f, arg) = match next() % 5 {
+                    0 => ("get", "null".to_string()),
+                    1 => ("put", format!("\"{v}\"")),
+                    2 => ("append", format!("\"{v}\"")),
+                    3 => ("delete", "null".to_string()),
+                    _ => {
+                        let expected = if next() % 3 == 0 {
+                            "null".to_string()
+                        } else {
+                            format!("\"{}\"", 1 + next() % 3)
+                        };
+                        ("cas", format!("[{expected},\"{v}\"]"))
+                    }
+                };
+                planned.push(Planned {
+                    process,
+                    call: call * 2,
+                    ret: ret * 2 + 1,
+                    effect: effect.map(|e| e * 2 + 1),
+                    f,
+                    arg,
+                    info,
+                    result: String::new(),
+                });
+                time = ret + 1 + next() % 3;
+                if info {
+                    process += 10;
+                }
+            }
+        }
+        // Apply the effects in time order to a real register.
+        let mut order: Vec<usize> = (0..planned.len())
+            .filter(|i| planned[*i].effect.is_some())
+            .collect();
+        order.sort_by_key(|i| (planned[*i].effect, *i));
+        let mut state: Option<String> = None;
+        for i in order {
+            let op = &mut planned[i];
+            let value = |s: &str| s.trim_matches('"').to_string();
+            op.result = match op.f {
+                "get" => state
+                    .as_ref()
+                    .map_or("null".to_string(), |s| format!("\"{s}\"")),
+                "put" => {
+                    state = Some(value(&op.arg));
+                    "ok".to_string()
+                }
+                "append" => {
+                    state = Some(state.take().unwrap_or_default() + &value(&op.arg));
+                    "ok".to_string()
+                }
+                "delete" => {
+                    state = None;
+                    "ok".to_string()
+                }
+                _ => {
+                    let inner = &op.arg[1..op.arg.len() - 1];
+                    let (expected, new) = inner.split_once(',').unwrap();
+                    let expected = (expected != "null").then(|| value(expected));
+                    if state == expected {
+                        state = Some(value(new));
+                        "ok".to_string()
+                    } else {
+                        "fail".to_string()
+                    }
+                }
+            };
+        }
+        if next() % 2 == 0 {
+            if let Some(read) = planned
+                .iter_mut()
+                .find(|op| op.f == "get" && !op.info && op.effect.is_some())
+            {
+                read.result = format!("\"{}\"", 1 + next() % 4);
+            }
+        }
+        let mut events: Vec<(u64, String)> = Vec::new();
+        for op in &planned {
+            let head = format!(r#""process":{},"f":"{}","key":"k""#, op.process, op.f);
+            let arg = if op.f == "get" { "null" } else { &op.arg };
+            events.push((
+                op.call,
+                format!(
+                    r#"{{{head},"type":"invoke","value":{arg},"time":{}}}"#,
+                    op.call
+                ),
+            ));
+            let (kind, value) = if op.info {
+                ("info", arg.to_string())
+            } else if op.f == "get" {
+                ("ok", op.result.clone())
+            } else if op.result == "fail" {
+                ("fail", arg.to_string())
+            } else {
+                ("ok", arg.to_string())
+            };
+            events.push((
+                op.ret,
+                format!(
+                    r#"{{{head},"type":"{kind}","value":{value},"time":{}}}"#,
+                    op.ret
+                ),
+            ));
+        }
+        events.sort_by_key(|(time, _)| *time);
+        events
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Subsumption (see `Memo`) must never change a verdict: on random small histories with
+    /// repeated values, appends, deletes, CAS and operations of unknown outcome, the
+    /// subsuming search and the plain memo agree, on valid and invalid cases alike.
+    #[test]
+    fn subsuming_memo_agrees_with_the_plain_memo_on_random_histories() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let (mut valid, mut invalid) = (0, 0);
+        for case in 0..4000 {
+            let text = random_register_history(&mut rng);
+            let ops = pair(&parse_jsonl(&text).unwrap()).unwrap();
+            let subsuming = check_linearizable_search(&ops, &Limits::default()).verdict;
+            let plain = check_linearizable_plain_memo(&ops, &Limits::default()).verdict;
+            assert_eq!(subsuming, plain, "case {case}:\n{text}");
+            match plain {
+                Verdict::Linearizable => valid += 1,
+                Verdict::NotLinearizable => invalid += 1,
+                Verdict::Unknown => panic!("case {case} unknown"),
+            }
+        }
+        assert!(
+            valid > 1000 && invalid > 500,
+            "{valid} valid, {invalid} invalid"
         );
     }
 
