@@ -395,7 +395,7 @@ fn acknowledged_writes_survive_a_restart_of_every_node() {
 }
 
 /// One HTTP/1.1 GET against `addr`: the status code and the body.
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
@@ -442,6 +442,7 @@ fn the_metrics_port_serves_metrics_health_and_readiness_and_counts_leader_change
         }
     }
     assert_eq!(http_get(addr, "/nosuch").0, 404);
+    assert_eq!(http_get(addr, "/").0, 404, "only /metrics serves metrics");
 }
 
 #[test]
