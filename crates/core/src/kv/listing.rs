@@ -132,7 +132,7 @@ impl KvStore {
                 let keys = page
                     .examined
                     .into_iter()
-                    .filter(|key| pattern.as_ref().map_or(true, |p| glob_match(p, key)))
+                    .filter(|key| pattern.as_ref().is_none_or(|p| glob_match(p, key)))
                     .cloned()
                     .collect();
                 Output::Scan {
