@@ -696,7 +696,6 @@ fn a_key_set_with_ex_expires_on_every_node_also_after_a_leader_kill() {
     let mut cluster = TestCluster::start(3, |_| {});
     let leader = cluster.wait_for_leader(Duration::from_secs(5));
     let mut con = cluster.redis(leader);
-    let set = Instant::now();
     let _: () = redis::cmd("SET")
         .arg("short")
         .arg("v")
@@ -704,7 +703,12 @@ fn a_key_set_with_ex_expires_on_every_node_also_after_a_leader_kill() {
         .arg(1)
         .query(&mut con)
         .unwrap();
+    // The leader stamps a deadline when it proposes the SET, after the client sent it and
+    // before it answers: time the deadlines from the answers, or a loaded machine reads before
+    // them (the test failed so, reading `long` a few ms before its deadline).
+    let set = Instant::now();
     let _: () = con.set_ex("long", "w", 3).unwrap();
+    let set_long = Instant::now();
     let _: () = con.set("forever", "f").unwrap();
     let ttl: i64 = con.ttl("short").unwrap();
     assert_eq!(ttl, 1);
@@ -731,7 +735,7 @@ fn a_key_set_with_ex_expires_on_every_node_also_after_a_leader_kill() {
     cluster.stop_node(leader);
     let next = cluster.wait_for_leader(Duration::from_secs(10));
     assert_ne!(next, leader);
-    std::thread::sleep(Duration::from_millis(3_000).saturating_sub(set.elapsed()));
+    std::thread::sleep(Duration::from_millis(3_000).saturating_sub(set_long.elapsed()));
     for i in (0..3).filter(|i| *i != leader) {
         let value: Option<String> = cluster.redis(i).get("long").unwrap();
         assert_eq!(value, None, "node {i} after the deadline, new leader");
