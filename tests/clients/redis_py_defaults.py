@@ -93,7 +93,15 @@ def main():
                 assert survivor.get(f"k{n}") == f"v{n}!".encode()
                 assert survivor.get(f"n{n}") == b"42"
         assert survivor.get("after") == b"kill"
-        print("redis-py defaults: every command and the leader kill: ok")
+        # Listing after the kill: scan_iter follows SCAN's cursor to 0 (each key once),
+        # KEYS and DBSIZE read the new leader's state.
+        pipelined = {f"p{n}-{i}".encode() for n in clients for i in range(20)}
+        scanned = list(survivor.scan_iter(match="p*", count=7))
+        assert len(scanned) == len(pipelined) and set(scanned) == pipelined, scanned
+        assert sorted(survivor.keys("k*")) == sorted(f"k{n}".encode() for n in clients)
+        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1
+        assert survivor.mget("after", "never-written") == [b"kill", None]
+        print("redis-py defaults: every command, the leader kill, scan_iter/keys/dbsize: ok")
     finally:
         cluster.send_signal(signal.SIGTERM)
         try:

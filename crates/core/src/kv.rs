@@ -43,6 +43,7 @@ use std::fmt;
 
 mod chunk;
 pub mod expiry;
+pub mod listing;
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use std::collections::BTreeSet;
@@ -128,7 +129,21 @@ pub enum Op {
     /// Read several keys from one state (Redis's `MGET`), answering [`Output::Values`] in
     /// the order asked. At least one key.
     GetMany { keys: Vec<Key> },
+    /// One page of a walk over every key (Redis's `SCAN cursor MATCH pattern COUNT count`):
+    /// the keys at and after position `cursor` in the fixed scan order, examining about
+    /// `count` of them, those matching `pattern` answered ([`Output::Scan`]). `count:
+    /// u64::MAX` reads every key at once (`KEYS`). See [`listing`].
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: u64,
+    },
+    /// How many keys there are (Redis's `DBSIZE`), answering [`Output::Length`].
+    Count,
 }
+
+/// What [`Op::key`] answers for operations on no particular key.
+static NO_KEY: Key = Bytes::from_static(b"");
 
 /// When a [`Op::Set`] sets: always, or only if the key is absent (`NX`) or present (`XX`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -173,6 +188,7 @@ impl Op {
             | Op::GetDelete { key } => key,
             Op::PutMany { pairs } => &pairs[0].0,
             Op::GetMany { keys } => &keys[0],
+            Op::Scan { .. } | Op::Count => &NO_KEY,
         }
     }
 
@@ -182,6 +198,7 @@ impl Op {
         match self {
             Op::PutMany { pairs } => pairs.iter().map(|(key, _)| key).collect(),
             Op::GetMany { keys } => keys.iter().collect(),
+            Op::Scan { .. } | Op::Count => Vec::new(),
             op => vec![op.key()],
         }
     }
@@ -189,12 +206,26 @@ impl Op {
     /// True for operations that involve more than one key and so need one order of all
     /// writes (a log) to be atomic: protocols that replicate each key on its own refuse them.
     pub fn is_multi_key(&self) -> bool {
-        matches!(self, Op::PutMany { .. } | Op::GetMany { .. })
+        matches!(self, Op::PutMany { .. } | Op::GetMany { .. }) || self.reads_every_key()
+    }
+
+    /// True for reads of the whole keyspace ([`Op::Scan`], [`Op::Count`]), which name no key:
+    /// [`Op::keys`] is empty, and whatever a protocol checks per key it must check for all.
+    pub fn reads_every_key(&self) -> bool {
+        matches!(self, Op::Scan { .. } | Op::Count)
     }
 
     /// How a protocol that replicates each key on its own refuses an operation that
     /// [`Op::is_multi_key`]: a definite error naming the protocols that can serve it.
     pub fn multi_key_refusal(&self, protocol: &str) -> ClientError {
+        if self.reads_every_key() {
+            return ClientError::Rejected(format!(
+                "{}: listing keys (SCAN, KEYS, DBSIZE) needs one state that holds every key; \
+                 {protocol} replicates each key on its own, on the replicas its key picks; \
+                 serve with --protocol raft, multipaxos, zab, primary-backup, chain or craq",
+                self.name()
+            ));
+        }
         ClientError::Rejected(format!(
             "{}: an atomic operation on several keys (MSET, MGET) needs one order of all \
              writes, a log; {protocol} replicates each key on its own; serve with --protocol \
@@ -228,6 +259,8 @@ impl Op {
                 | Op::CrdtRead { .. }
                 | Op::Ttl { .. }
                 | Op::GetMany { .. }
+                | Op::Scan { .. }
+                | Op::Count
         )
     }
 
@@ -255,6 +288,8 @@ impl Op {
             Op::GetDelete { .. } => "get_delete",
             Op::PutMany { .. } => "put_many",
             Op::GetMany { .. } => "get_many",
+            Op::Scan { .. } => "scan",
+            Op::Count => "count",
         }
     }
 }
@@ -291,6 +326,9 @@ pub enum Output {
     Lifetime(Lifetime),
     /// GET_MANY: each key's value (`None`: absent), in the order asked.
     Values(Vec<Option<Value>>),
+    /// SCAN: the keys of one page that match, and the cursor of the next page (0: the walk
+    /// is over).
+    Scan { cursor: u64, keys: Vec<Key> },
 }
 
 /// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
@@ -494,6 +532,9 @@ pub struct KvStore {
     /// CRDT updates applied: the stamps of LWW-Register writes, so the later write wins.
     #[serde(default)]
     crdt_updates: u64,
+    /// Every key in scan order (see [`listing`]): derived, never serialized.
+    #[serde(skip)]
+    by_hash: listing::HashOrder,
     sessions: BTreeMap<ClientId, Session>,
     /// Sessions by last use, oldest first: the eviction order.
     lru: BTreeMap<u64, ClientId>,
@@ -517,6 +558,7 @@ impl KvStore {
             by_deadline: BTreeSet::new(),
             crdts: BTreeMap::new(),
             crdt_updates: 0,
+            by_hash: listing::HashOrder::default(),
             sessions: BTreeMap::new(),
             lru: BTreeMap::new(),
             tick: 0,
@@ -613,7 +655,7 @@ impl KvStore {
                 }
                 joined.extend_from_slice(value);
                 let length = joined.len() as u64;
-                self.data.insert(key.clone(), joined.freeze());
+                self.insert_data(key, joined.freeze());
                 Output::Length(length)
             }
             Op::Cas { key, expected, new } => {
@@ -625,9 +667,12 @@ impl KvStore {
             }
             // One copy, applied in one order: there is never more than one version, so a
             // context supersedes everything and the answer's context is empty.
-            Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. } | Op::GetMany { .. } => {
-                self.read(op)
-            }
+            Op::GetSiblings { .. }
+            | Op::CrdtRead { .. }
+            | Op::Ttl { .. }
+            | Op::GetMany { .. }
+            | Op::Scan { .. }
+            | Op::Count => self.read(op),
             Op::Set {
                 key,
                 value,
@@ -685,7 +730,7 @@ impl KvStore {
                 };
                 let sum = current.and_then(|n| n.checked_add(*by));
                 if let Some(sum) = sum {
-                    self.data.insert(key.clone(), Bytes::from(sum.to_string()));
+                    self.insert_data(key, Bytes::from(sum.to_string()));
                 }
                 Output::Counter(sum)
             }
@@ -711,14 +756,31 @@ impl KvStore {
     /// Sets `key` to `value` with `deadline` (`None`: it never expires; Redis's SET clears a
     /// time to live). APPEND and INCR keep the deadline, as in Redis, by not calling this.
     fn put(&mut self, key: &Key, value: Value, deadline: Option<Time>) {
-        self.data.insert(key.clone(), value);
+        self.insert_data(key, value);
         self.set_deadline(key, deadline);
+    }
+
+    /// Sets the value of `key`, keeping the scan order in step (every insert goes through here).
+    fn insert_data(&mut self, key: &Key, value: Value) {
+        if self.data.insert(key.clone(), value).is_none() {
+            self.by_hash.inserted(key);
+        }
+    }
+
+    /// Removes the value of `key`, keeping the scan order in step (every removal goes through
+    /// here); true when it existed.
+    fn remove_data(&mut self, key: &Key) -> bool {
+        let existed = self.data.remove(key).is_some();
+        if existed {
+            self.by_hash.removed(key);
+        }
+        existed
     }
 
     /// Removes `key` and its deadline; true when it existed.
     fn remove(&mut self, key: &Key) -> bool {
         self.set_deadline(key, None);
-        self.data.remove(key).is_some()
+        self.remove_data(key)
     }
 
     /// Serves a read from the current state without changing it.
@@ -741,6 +803,7 @@ impl KvStore {
             Op::GetMany { keys } => {
                 Output::Values(keys.iter().map(|key| self.data.get(key).cloned()).collect())
             }
+            Op::Scan { .. } | Op::Count => self.read_listing(op),
             _ => panic!("KvStore::read called with a write: {op:?}"),
         }
     }

@@ -23,7 +23,11 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// The commands that run against the node, each with its latency histogram.
-pub const NODE_COMMANDS: [&str; 7] = ["get", "set", "del", "exists", "append", "incr", "cas"];
+/// (`Command::name` of each; a test in `resp::cmd` keeps the two in step.)
+pub const NODE_COMMANDS: [&str; 17] = [
+    "get", "set", "del", "exists", "append", "incr", "cas", "getdel", "mget", "mset", "expire",
+    "ttl", "strlen", "type", "dbsize", "keys", "scan",
+];
 
 /// A Prometheus histogram of durations: cumulative buckets, sum and count.
 #[derive(Default)]
@@ -153,6 +157,8 @@ impl Metrics {
         let before = current.as_ref();
         if before.map(|b| b.role) != Some(status.role) {
             info!(role = %status.role, term = status.term, "role changed");
+        } else if before.is_some_and(|b| b.term != status.term) {
+            info!(role = %status.role, term = status.term, "term changed");
         }
         let leader_of = |s: &NodeStatus| s.leader.map(|l| (l, s.term));
         let seen = status.leader.is_some() && before.and_then(leader_of) != leader_of(&status);
@@ -437,18 +443,38 @@ fn respond(
     }
     let path = target.split(|b| *b == b'?').next().unwrap_or_default();
     match path {
-        b"/metrics" | b"/" => (
+        b"/metrics" => (
             "200 OK",
             "text/plain; version=0.0.4",
             metrics.render(protocol),
         ),
         b"/health" | b"/healthz" | b"/livez" => ("200 OK", TEXT, "ok\n".into()),
-        b"/ready" | b"/readyz" if metrics.ready() => ("200 OK", TEXT, "ready\n".into()),
-        b"/ready" | b"/readyz" => (
-            "503 Service Unavailable",
-            TEXT,
-            "not ready: no leader known yet\n".into(),
-        ),
+        b"/ready" | b"/readyz" => match (metrics.ready(), metrics.status()) {
+            (true, Some(s)) => match s.leader {
+                Some(leader) => (
+                    "200 OK",
+                    TEXT,
+                    format!(
+                        "ready: {} in term {}, leader {}\n",
+                        s.role, s.term, leader.0
+                    ),
+                ),
+                None => ("200 OK", TEXT, format!("ready: {}\n", s.role)),
+            },
+            (_, None) => (
+                "503 Service Unavailable",
+                TEXT,
+                "not ready: the node has not started yet\n".into(),
+            ),
+            (false, Some(s)) => (
+                "503 Service Unavailable",
+                TEXT,
+                format!(
+                    "not ready: no leader known ({} in term {}); requests would wait or fail\n",
+                    s.role, s.term
+                ),
+            ),
+        },
         _ => (
             "404 Not Found",
             TEXT,
@@ -576,6 +602,7 @@ mod tests {
         assert_eq!(get("/ready"), "200 OK");
         assert_eq!(get("/metrics?x=1"), "200 OK");
         assert_eq!(get("/other"), "404 Not Found");
+        assert_eq!(get("/"), "404 Not Found", "only /metrics serves metrics");
         let post = respond(b"POST /metrics HTTP/1.1\r\n", &metrics, "raft").0;
         assert_eq!(post, "405 Method Not Allowed");
     }

@@ -90,7 +90,9 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::Set { .. }
             | Op::GetDelete { .. }
             | Op::PutMany { .. }
-            | Op::GetMany { .. },
+            | Op::GetMany { .. }
+            | Op::Scan { .. }
+            | Op::Count,
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",

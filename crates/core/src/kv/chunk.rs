@@ -170,7 +170,7 @@ impl KvBuilder {
             if let Some((last, _)) = store.data.last_key_value() {
                 assert!(*last < key, "pair chunks out of order");
             }
-            store.data.insert(key, value);
+            store.insert_data(&key, value);
         }
         for (key, deadline) in chunk.deadlines {
             store.set_deadline(&key, Some(deadline));

@@ -222,6 +222,9 @@ impl KvStore {
     /// `now`: not when the key's deadline has passed but its `Expired` entry has not been
     /// applied yet (see the module docs). Writes are always answered.
     pub fn visible(&self, op: &Op, now: Time) -> Result<(), ClientError> {
+        if op.reads_every_key() {
+            return self.listing_visible(op, now);
+        }
         let due = |key: &&Key| self.deadline(key).is_some_and(|d| d <= now);
         if op.is_read() && op.keys().iter().any(due) {
             return Err(ClientError::Unavailable);
@@ -283,7 +286,7 @@ impl KvStore {
     pub(super) fn apply_expired(&mut self, key: &Key, deadline: Time) -> bool {
         let current = self.deadline(key) == Some(deadline);
         if current {
-            self.data.remove(key);
+            self.remove_data(key);
             self.set_deadline(key, None);
         }
         current

@@ -131,7 +131,9 @@ impl Replica {
             return None;
         }
         let dirty = |key: &&quorate_core::Key| self.log.writes_key_after(self.applied, key);
-        if self.caught_up() && !request.op.keys().iter().any(dirty) {
+        // A read of every key (SCAN, DBSIZE) names none: it asks the tail like a dirty read.
+        let clean = !request.op.reads_every_key() && !request.op.keys().iter().any(dirty);
+        if self.caught_up() && clean {
             self.stats.craq_clean_reads += 1;
             return Some(Needs::Applied(self.applied));
         }

@@ -2,6 +2,7 @@
 //! per file in CI's cold build).
 
 mod common;
+mod listing;
 mod peer_limits;
 mod protocols;
 mod resp;

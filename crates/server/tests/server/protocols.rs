@@ -112,6 +112,17 @@ fn coordination_commands(
         Value::Array(vec![bulk("b"), Value::Nil, bulk("a")]),
         "{protocol}"
     );
+    // Listing the keyspace: one read of the whole state, through the protocol's read path.
+    let pattern = format!("m?.{node}");
+    let keys: Vec<String> = other.keys(&pattern).unwrap();
+    assert_eq!(keys, [m1.clone(), m2.clone()], "{protocol}: KEYS");
+    let mut scanned: Vec<String> = other.scan_match(&pattern).unwrap().collect();
+    scanned.sort();
+    assert_eq!(scanned, [m1.clone(), m2.clone()], "{protocol}: SCAN");
+    let Value::Int(size) = q(other, &["DBSIZE"]) else {
+        panic!("{protocol}: DBSIZE is not an integer");
+    };
+    assert!(size >= 2, "{protocol}: DBSIZE {size}");
     // Leases need a leader's clock, which only Raft stamps deadlines with so far.
     let leased: RedisResult<Value> = redis::cmd("SET")
         .arg(&lock)
@@ -397,6 +408,9 @@ fn quorum_serves_get_set_del_at_any_node_refuses_read_modify_write_and_survives_
                 .query(&mut cons[0]),
         ),
         refused(redis::cmd("MGET").arg("k1").arg("k2").query(&mut cons[0])),
+        refused(redis::cmd("SCAN").arg(0).query(&mut cons[0])),
+        refused(redis::cmd("KEYS").arg("*").query(&mut cons[0])),
+        refused(redis::cmd("DBSIZE").query(&mut cons[0])),
     ] {
         assert!(
             why.contains("quorum (leaderless)") && why.contains("--protocol raft"),
@@ -506,6 +520,8 @@ fn multiprimary_keeps_concurrent_sets_as_siblings_until_a_set_that_saw_them() {
                 .query(&mut con),
         ),
         refused(redis::cmd("MGET").arg("k").arg("j").query(&mut con)),
+        refused(redis::cmd("SCAN").arg(0).query(&mut con)),
+        refused(redis::cmd("DBSIZE").query(&mut con)),
     ] {
         assert!(
             why.contains("multiprimary") && why.contains("--protocol raft"),

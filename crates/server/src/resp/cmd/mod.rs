@@ -14,6 +14,7 @@ mod get;
 mod hello;
 mod incr;
 mod info;
+mod listing;
 mod many;
 mod ping;
 mod readmode;
@@ -37,6 +38,7 @@ pub use get::Get;
 pub use hello::Hello;
 pub use incr::Incr;
 pub use info::Info;
+pub use listing::Listing;
 pub use many::Many;
 pub use ping::Ping;
 pub use readmode::ReadModeCmd;
@@ -65,6 +67,7 @@ pub enum Command {
     Cas(Cas),
     GetDel(GetDel),
     Many(Many),
+    Listing(Listing),
     Expire(Expire),
     Ttl(Ttl),
     Describe(Describe),
@@ -102,6 +105,9 @@ impl Command {
             "delex" => Cas::parse_delex(&mut parse)?,
             "mget" => Command::Many(Many::parse_mget(&mut parse)?),
             "mset" => Command::Many(Many::parse_mset(&mut parse)?),
+            "dbsize" => Command::Listing(Listing::parse_dbsize()),
+            "keys" => Command::Listing(Listing::parse_keys(&mut parse)?),
+            "scan" => Command::Listing(Listing::parse_scan(&mut parse)?),
             "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
             "exists" => Command::Exists(Exists::parse(&mut parse)?),
             "append" => Command::Append(Append::parse(&mut parse)?),
@@ -138,6 +144,7 @@ impl Command {
                 | Command::Cas(_)
                 | Command::GetDel(_)
                 | Command::Many(_)
+                | Command::Listing(_)
                 | Command::Expire(_)
                 | Command::Ttl(_)
                 | Command::Describe(_)
@@ -172,9 +179,10 @@ impl Command {
             Command::Cas(_) => "cas",
             Command::GetDel(_) => "getdel",
             Command::Many(cmd) => cmd.name(),
+            Command::Listing(cmd) => cmd.name(),
             Command::Expire(_) => "expire",
             Command::Ttl(_) => "ttl",
-            Command::Describe(_) => "describe",
+            Command::Describe(cmd) => cmd.name(),
             Command::Info(_) => "info",
             Command::Client(_) => "client",
             Command::ReadMode(_) => "readmode",
@@ -193,7 +201,11 @@ impl Command {
     /// completed (see `session::Order`).
     pub fn is_read(&self) -> bool {
         match self {
-            Command::Get(_) | Command::Exists(_) | Command::Ttl(_) | Command::Describe(_) => true,
+            Command::Get(_)
+            | Command::Exists(_)
+            | Command::Ttl(_)
+            | Command::Describe(_)
+            | Command::Listing(_) => true,
             Command::Many(cmd) => cmd.is_read(),
             _ => false,
         }
@@ -223,6 +235,7 @@ impl Command {
             Command::Cas(cmd) => cmd.execute(exec).await,
             Command::GetDel(cmd) => cmd.execute(exec).await,
             Command::Many(cmd) => cmd.execute(exec).await,
+            Command::Listing(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };
         result.unwrap_or_else(|e| e.to_frame())
@@ -398,6 +411,24 @@ mod tests {
             panic!("COMMAND COUNT parsed as {count:?}");
         };
         assert_eq!(count.reply(), Frame::Integer(command::TABLE.len() as i64));
+    }
+
+    #[test]
+    fn every_command_that_runs_against_the_node_has_a_latency_histogram() {
+        for (name, arity, ..) in command::TABLE {
+            let mut words = vec![*name];
+            words.extend(std::iter::repeat_n("1", arity.unsigned_abs() as usize - 1));
+            let Ok(parsed) = Command::from_frame(frame(&words), 1024) else {
+                continue;
+            };
+            if parsed.needs_node() {
+                assert!(
+                    crate::metrics::NODE_COMMANDS.contains(&parsed.name()),
+                    "{name} runs as {:?}, which has no histogram",
+                    parsed.name()
+                );
+            }
+        }
     }
 
     #[test]

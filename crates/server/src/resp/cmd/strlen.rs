@@ -25,6 +25,13 @@ impl Describe {
         })
     }
 
+    pub fn name(&self) -> &'static str {
+        match self.length {
+            true => "strlen",
+            false => "type",
+        }
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mode = exec.read_mode;
         let output = exec
