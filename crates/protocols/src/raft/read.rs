@@ -13,6 +13,13 @@
 //!    completed before the read arrived.
 //! 4. It answers from its state machine, whose applied index is at least the read index.
 //!
+//! Rounds are shared: a read that arrives while a round is in flight (sent, not yet echoed by
+//! a quorum) does not start one of its own; it waits for the next round, which starts as
+//! soon as the one in flight is confirmed (or at the next heartbeat, if its messages were
+//! lost). One round thus confirms every read queued before it was sent — never a read that
+//! arrived after, which the round would prove nothing about. Under load that is one round
+//! trip per batch of reads instead of one per read.
+//!
 //! **Leases** (§6.4.1). A follower that acknowledged round `r` ignores vote requests for the
 //! minimum election timeout after receiving it (check-quorum). So for the lease duration (see
 //! `RaftConfig::lease_duration`, which accounts for the clock-drift bound) after *sending*
