@@ -142,8 +142,16 @@ fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = config(args)?;
     init_logging();
+    // Two workers by default; QUORATE_WORKER_THREADS overrides it (on a machine whose cores
+    // are shared by several nodes, one worker each saves cross-thread wake-ups; see
+    // BENCHMARKS.md).
+    let workers = std::env::var("QUORATE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

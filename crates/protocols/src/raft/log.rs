@@ -7,19 +7,57 @@
 
 use super::membership::Membership;
 use super::message::{Entry, Payload, Snapshot};
+use quorate_core::Key;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct Log {
     snapshot: Arc<Snapshot>,
     entries: Vec<Entry>,
+    /// Per key, the highest index of a held entry that gives the key a deadline (`SET EX`,
+    /// `EXPIRE`, ...). Keys whose entry was compacted away may linger with an index at or
+    /// below the snapshot's; no key with such an entry among `entries` is missing. This
+    /// answers "does an entry after index i set a deadline on k?" without scanning the log
+    /// (see [`Log::sets_deadline_after`]).
+    deadline_at: BTreeMap<Key, u64>,
+}
+
+/// The key an entry gives a deadline, if it does.
+fn deadline_key(entry: &Entry) -> Option<&Key> {
+    match &entry.payload {
+        Payload::Command(c) if c.op.sets_deadline() => Some(c.op.key()),
+        _ => None,
+    }
 }
 
 impl Log {
     pub fn new(snapshot: Arc<Snapshot>, entries: Vec<Entry>) -> Log {
-        let log = Log { snapshot, entries };
+        let mut log = Log {
+            snapshot,
+            entries,
+            deadline_at: BTreeMap::new(),
+        };
         log.assert_contiguous();
+        log.index_deadlines();
         log
+    }
+
+    /// Rebuilds `deadline_at` from the held entries.
+    fn index_deadlines(&mut self) {
+        self.deadline_at.clear();
+        for entry in &self.entries {
+            if let Some(key) = deadline_key(entry) {
+                self.deadline_at.insert(key.clone(), entry.index);
+            }
+        }
+    }
+
+    /// Whether an entry after `index` (which must be at or after the snapshot's last index)
+    /// sets a deadline on `key`: O(log keys), where scanning the entries was O(entries).
+    pub fn sets_deadline_after(&self, key: &Key, index: u64) -> bool {
+        debug_assert!(index >= self.snapshot.last_index);
+        self.deadline_at.get(key).is_some_and(|at| *at > index)
     }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
@@ -85,6 +123,9 @@ impl Log {
             entry.term >= self.last_term(),
             "log terms must not decrease"
         );
+        if let Some(key) = deadline_key(&entry) {
+            self.deadline_at.insert(key.clone(), entry.index);
+        }
         self.entries.push(entry);
     }
 
@@ -95,7 +136,13 @@ impl Log {
             "truncating into the snapshot"
         );
         let keep = (index - self.first_index()) as usize;
+        let dropped_deadline = self.entries[keep.min(self.entries.len())..]
+            .iter()
+            .any(|e| deadline_key(e).is_some());
         self.entries.truncate(keep);
+        if dropped_deadline {
+            self.index_deadlines(); // Rare: a follower's conflicting suffix set deadlines.
+        }
     }
 
     /// Replaces the prefix through `snapshot.last_index` with `snapshot`, keeping the entries
@@ -108,8 +155,11 @@ impl Log {
             self.entries.drain(..drop);
         } else {
             self.entries.clear();
+            self.deadline_at.clear();
         }
         self.snapshot = snapshot;
+        let last = self.snapshot.last_index;
+        self.deadline_at.retain(|_, at| *at > last);
         self.assert_contiguous();
     }
 
@@ -260,5 +310,68 @@ mod tests {
         assert_eq!(log.membership_at(99), (3, &two));
         log.truncate_from(3);
         assert_eq!(log.membership_at(99), (0, &bootstrap()));
+    }
+
+    fn expire(index: u64, term: u64, key: &str) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Command(quorate_core::Command {
+                client: quorate_core::ClientId(1),
+                seq: index,
+                op: quorate_core::Op::Expire {
+                    key: key.to_string().into(),
+                    expiry: quorate_core::kv::expiry::Expiry::After { ttl_ms: 10 },
+                },
+            }),
+        }
+    }
+
+    /// `sets_deadline_after` answers what a scan of the entries after the index would.
+    #[test]
+    fn deadline_index_matches_a_scan_through_appends_truncations_and_snapshots() {
+        let scan = |log: &Log, key: &str, after: u64| {
+            log.entries().iter().any(|e| {
+                e.index > after && deadline_key(e).is_some_and(|k| k.as_ref() == key.as_bytes())
+            })
+        };
+        let check = |log: &Log| {
+            for key in ["a", "b", "c"] {
+                for after in log.snapshot().last_index..=log.last_index() + 1 {
+                    let k: Key = key.to_string().into();
+                    assert_eq!(
+                        log.sets_deadline_after(&k, after),
+                        scan(log, key, after),
+                        "key {key} after {after}"
+                    );
+                }
+            }
+        };
+        let mut log = log_with_terms(&[1]);
+        log.append(expire(2, 1, "a"));
+        log.append(entry(3, 1));
+        log.append(expire(4, 2, "b"));
+        log.append(expire(5, 2, "a"));
+        check(&log);
+        log.truncate_from(5); // "a" now only at 2.
+        check(&log);
+        log.truncate_from(4);
+        check(&log);
+        log.append(expire(4, 3, "c"));
+        check(&log);
+        let snapshot = |last_index, last_term| {
+            Arc::new(Snapshot {
+                last_index,
+                last_term,
+                membership: bootstrap(),
+                state: Default::default(),
+            })
+        };
+        log.install(snapshot(2, 1)); // "a"'s entry compacted.
+        check(&log);
+        log.install(snapshot(6, 9)); // Disagrees: the whole log goes.
+        check(&log);
+        let recovered = Log::new(snapshot(0, 0), vec![expire(1, 1, "b"), entry(2, 1)]);
+        check(&recovered);
     }
 }

@@ -596,12 +596,7 @@ impl Raft {
         if self.kv.deadline(key).is_some() {
             return true;
         }
-        (self.last_applied + 1..=self.log.last_index()).any(|index| {
-            matches!(
-                self.log.entry(index).map(|e| &e.payload),
-                Some(Payload::Command(c)) if c.op.sets_deadline() && c.op.key() == key
-            )
-        })
+        self.log.sets_deadline_after(key, self.last_applied)
     }
 
     /// Proposes the removal of keys whose deadline this leader's clock has passed (see

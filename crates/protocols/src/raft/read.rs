@@ -13,6 +13,13 @@
 //!    completed before the read arrived.
 //! 4. It answers from its state machine, whose applied index is at least the read index.
 //!
+//! Rounds are shared: a read that arrives while a round is in flight (sent, not yet echoed by
+//! a quorum) does not start one of its own; it waits for the next round, which starts as
+//! soon as the one in flight is confirmed (or at the next heartbeat, if its messages were
+//! lost). One round thus confirms every read queued before it was sent — never a read that
+//! arrived after, which the round would prove nothing about. Under load that is one round
+//! trip per batch of reads instead of one per read.
+//!
 //! **Leases** (§6.4.1). A follower that acknowledged round `r` ignores vote requests for the
 //! minimum election timeout after receiving it (check-quorum). So for the lease duration (see
 //! `RaftConfig::lease_duration`, which accounts for the clock-drift bound) after *sending*
@@ -182,16 +189,39 @@ impl Raft {
             }
             return;
         }
+        // The read waits for the next round, which starts after it arrived. If a round is
+        // already on its way, the next one starts when that one is confirmed (or at the next
+        // heartbeat), and confirms every read queued meanwhile: one round per batch of reads,
+        // not one per read (thesis §6.4 allows batching; etcd does the same).
         let round = leader.reads.round + 1;
         leader
             .reads
             .pending
             .push_back(PendingRead { round, origin });
+        if !self.read_round_in_flight() {
+            self.start_read_round(out);
+        }
+        self.confirm_reads(out);
+    }
+
+    /// Whether a round was sent that a quorum has not confirmed yet.
+    fn read_round_in_flight(&self) -> bool {
+        let RoleState::Leader(leader) = &self.role else {
+            return false;
+        };
+        self.confirmed_round() < leader.reads.round
+    }
+
+    /// Starts a round and sends it to every follower.
+    fn start_read_round(&mut self, out: &mut Effects<Self>) {
+        let now = self.now;
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
         leader.reads.start_round(now);
         for peer in self.followers() {
             self.send_append(peer, true, out);
         }
-        self.confirm_reads(out);
     }
 
     /// The highest round a quorum of voters echoed (the leader echoes every round itself).
@@ -233,9 +263,22 @@ impl Raft {
         if lease_reads {
             leader.reads.extend_lease(confirmed, lease, acked_at);
         }
+        // Reads that arrived after the last round was sent wait for the next one: start it
+        // once nothing is in flight (the confirmation just seen may have been the last).
+        let waiting_for_next = leader
+            .reads
+            .pending
+            .back()
+            .is_some_and(|r| r.round > leader.reads.round);
+        if waiting_for_next && confirmed >= leader.reads.round {
+            self.start_read_round(out);
+        }
         if !ready {
             return;
         }
+        let RoleState::Leader(leader) = &mut self.role else {
+            unreachable!("checked above")
+        };
         assert_eq!(
             self.last_applied, self.commit_index,
             "a leader applies at once"

@@ -185,16 +185,30 @@ impl Handler {
                 done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
                     self.write_reply(done);
                     // Stop at the bound, so a connection owes at most one reply beyond it.
-                    while self.writer.owed() <= owed_max {
-                        let Some(done) = ready_front(&mut self.in_flight).await else {
-                            break;
-                        };
-                        self.write_reply(done);
+                    self.write_ready(owed_max).await;
+                    // The node answers a batch of requests at once (one fsync, one read
+                    // round), but each request's task finishes in its own turn on the
+                    // scheduler. Let the rest of the batch finish before writing, so that a
+                    // pipelining client gets its replies in one write rather than one each
+                    // (strace before: about one sendto per request at 64 × 16).
+                    if !self.in_flight.is_empty() && self.writer.owed() <= owed_max {
+                        tokio::task::yield_now().await;
+                        self.write_ready(owed_max).await;
                     }
                 }
                 written = self.writer.write_some(), if write => written?,
                 frame = self.reader.read_frame(idle), if can_read => self.on_frame(frame),
             }
+        }
+    }
+
+    /// Encodes the replies at the front that are complete, in order, up to the output bound.
+    async fn write_ready(&mut self, owed_max: usize) {
+        while self.writer.owed() <= owed_max {
+            let Some(done) = ready_front(&mut self.in_flight).await else {
+                break;
+            };
+            self.write_reply(done);
         }
     }
 

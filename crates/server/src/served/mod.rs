@@ -140,6 +140,8 @@ impl RaftTuning {
             snapshot_threshold: self.snapshot_threshold,
             uncommitted_max: self.uncommitted_max,
             sessions_max: self.sessions_max,
+            // Room for every node's `inflight_max` (4,096) of reads forwarded to the leader.
+            reads_pending_max: 16_384,
             ..RaftConfig::default()
         }
     }

@@ -45,7 +45,8 @@ impl Default for MultiPaxosTuning {
             heartbeat_interval_ms: 75,
             batch_max: base.batch_max,
             pipeline_max: base.pipeline_max,
-            pending_max: base.pending_max,
+            // Room for every node's `inflight_max` (4,096) forwarded to the leader.
+            pending_max: 16_384,
             catchup_max: base.catchup_max,
             snapshot_threshold: 16_384,
             sessions_max: base.sessions_max,
@@ -131,7 +132,8 @@ impl Default for ZabTuning {
             finalize_wait_min_ms: 20,
             finalize_wait_max_ms: 40,
             snapshot_threshold: 16_384,
-            uncommitted_max: base.uncommitted_max,
+            // Room for every node's `inflight_max` (4,096) forwarded to the leader.
+            uncommitted_max: 16_384,
             sessions_max: base.sessions_max,
         }
     }

@@ -43,18 +43,20 @@ fn raft_is_safe_and_live_over_many_seeds_with_every_fault() {
     let crashes: u64 = reports.iter().map(|r| r.stats.crashes).sum();
     let partitions: u64 = reports.iter().map(|r| r.stats.partitions).sum();
     assert!(ok > 5_000, "only {ok} operations succeeded");
-    // Every read path served reads, and snapshots travelled.
-    for name in [
-        "read_index_reads",
-        "lease_reads",
-        "follower_reads",
-        "snapshots_installed",
+    // Every read path served reads, and snapshots travelled. (Coverage, not safety: the
+    // counts move with the schedule. Snapshots installed were 20 in these seeds once reads
+    // shared ReadIndex rounds, which sends fewer messages, hence their lower bar.)
+    for (name, more_than) in [
+        ("read_index_reads", 20),
+        ("lease_reads", 20),
+        ("follower_reads", 20),
+        ("snapshots_installed", 10),
     ] {
         let count: u64 = reports
             .iter()
             .map(|r| r.counters.get(name).copied().unwrap_or(0))
             .sum();
-        assert!(count > 20, "only {count} {name}");
+        assert!(count > more_than, "only {count} {name}");
     }
     assert!(
         crashes > 100 && partitions > 100,

@@ -38,6 +38,58 @@ fn t6_4_read_index_confirms_leadership_with_a_round_and_writes_nothing() {
 }
 
 #[test]
+fn t6_4_reads_queued_behind_a_round_in_flight_share_the_next_round() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    // The first read starts round 1.
+    let effects = step(&mut raft, Input::Request(get(9, 0, "k")));
+    assert_eq!(sends(&effects).len(), 2, "round 1 to both followers");
+    // Three more arrive while round 1 is in flight: no round each, they wait for round 2.
+    for client in [10, 11, 12] {
+        let effects = step(&mut raft, Input::Request(get(client, 0, "k")));
+        assert!(sends(&effects).is_empty(), "no round per read: {effects:?}");
+        assert!(replies(&effects).is_empty());
+    }
+    // Round 1 confirmed: it answers the read that came before it, not the three after it
+    // (round 1 left before they arrived, so it proves nothing about leadership since), and
+    // starts round 2 for them.
+    let effects = deliver(&mut raft, 2, ack(1, 1, 1));
+    assert_eq!(replies(&effects), vec![ok_reply(9, 0, value(None))]);
+    assert_eq!(
+        sends(&effects)
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::AppendEntries { round: 2, .. }))
+            .count(),
+        2,
+        "round 2 to both followers: {effects:?}"
+    );
+    // One confirmation of round 2 answers all three.
+    let effects = deliver(&mut raft, 3, ack(1, 2, 1));
+    assert_eq!(
+        replies(&effects),
+        vec![
+            ok_reply(10, 0, value(None)),
+            ok_reply(11, 0, value(None)),
+            ok_reply(12, 0, value(None))
+        ]
+    );
+    assert!(sends(&effects).is_empty(), "nothing waits: no round 3");
+}
+
+#[test]
+fn t6_4_a_heartbeat_round_confirms_reads_queued_before_it() {
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    step(&mut raft, Input::Request(get(9, 0, "k"))); // Round 1, whose answers are lost.
+    step(&mut raft, Input::Request(get(10, 0, "k"))); // Waits for round 2.
+    let effects = step(&mut raft, Input::Timer(Timer::Heartbeat)); // Sends round 2.
+    assert!(replies(&effects).is_empty());
+    let effects = deliver(&mut raft, 2, ack(1, 2, 1));
+    assert_eq!(
+        replies(&effects),
+        vec![ok_reply(9, 0, value(None)), ok_reply(10, 0, value(None))]
+    );
+}
+
+#[test]
 fn t6_4_a_new_leader_serves_reads_only_once_its_noop_is_committed() {
     let mut raft = leader_of(&[1, 2, 3], RaftConfig::default());
     step(&mut raft, Input::Request(get(9, 0, "k")));
