@@ -560,6 +560,13 @@ impl<'a, H: Harness> Simulation<'a, H> {
         node.check_invariants();
         let status = node.status();
         self.observe_status(i, &status);
+        if self.observer.is_some() {
+            let node = self.slots[i].node.as_ref().expect("still up");
+            for text in self.harness.step_notes(node) {
+                let node = Some(node_lane(i));
+                self.observe(|_| What::Note { node, text });
+            }
+        }
         let is_leader = status.role == Role::Leader;
         if self.config.check_monotonic {
             if let Err(violation) = self.slots[i].monotonic(&status, starting) {
