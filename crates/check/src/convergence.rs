@@ -124,6 +124,8 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
             OpValue::Append(_)
             | OpValue::ExpireIf(_)
             | OpValue::Cas { .. }
+            | OpValue::PutTtlIfAbsent { .. }
+            | OpValue::DeleteIf(_)
             | OpValue::Incr(_)
             | OpValue::SetAdd(_)
             | OpValue::SetRemove(_) => {

@@ -7,7 +7,8 @@
 //!
 //! - **not before** `call + ttl - ε`: the deadline is the writer's leader's clock at some point
 //!   after the write was invoked, plus `ttl`, and the node that expires the key reads a clock
-//!   at most ε ahead of that one;
+//!   at most ε ahead of that one; and not before the write itself takes effect (when its value
+//!   is written once: the expiry is of that write's value);
 //! - **not after** `ret + ttl + ε` when the write completed: past it every node's clock has
 //!   passed the deadline, and a read must not return `v` any more (*no read returns an expired
 //!   value*); a write with unknown outcome may take effect arbitrarily late, so its expiry has
@@ -17,7 +18,10 @@
 //! twice the largest clock offset plus the drift over the run). Unique values keep expiries
 //! of different writes apart. With these operations added, the per-key search decides
 //! linearizability with expiry as it does for everything else; keys with expiries skip the
-//! unique-values fast path.
+//! unique-values fast path. The search places an expiry whose value has been replaced at once
+//! instead of trying it everywhere (`linearizability::search`): with ε large against the time
+//! to live, a hot key's many pending expiries otherwise multiplied its configurations past any
+//! limit.
 
 use crate::history::{OpValue, Operation};
 use std::borrow::Cow;
@@ -31,6 +35,11 @@ pub fn with_expiries(operations: &[Operation]) -> Cow<'_, [Operation]> {
         .iter()
         .filter_map(|op| match &op.value {
             OpValue::PutTtl {
+                value,
+                ttl_ms,
+                clock_error_ms,
+            }
+            | OpValue::PutTtlIfAbsent {
                 value,
                 ttl_ms,
                 clock_error_ms,
@@ -57,7 +66,7 @@ fn expiry_of(write: &Operation, value: &str, ttl_ms: u64, clock_error_ms: u64) -
         process: u64::MAX - write.id as u64,
         key: write.key.clone(),
         value: OpValue::ExpireIf(value.to_string()),
-        call: (write.call + ttl).saturating_sub(error),
+        call: (write.call + ttl).saturating_sub(error).max(write.call),
         ret: write.ret.map(|ret| ret + ttl + error),
         line: write.line,
         node: None,
@@ -96,6 +105,54 @@ mod tests {
 
     fn verdict(ops: &[Operation]) -> Verdict {
         check_linearizable(ops, &Limits::default()).verdict
+    }
+
+    /// One hot key: 300 overlapping `put_ttl`s from 12 processes, each read right after it
+    /// returns, with a clock error ten times the time to live (what a long run with clock
+    /// faults records), so every expiry window spans most of the history. The search places
+    /// replaced values' expiries at once; trying them everywhere made every subset of pending
+    /// expiries a configuration of its own and ran into the memo bound ("unknown"), as did expiries
+    /// allowed before their own write.
+    #[test]
+    fn many_pending_expiries_on_a_hot_key_are_decided() {
+        let mut ops = Vec::new();
+        for i in 0..300u64 {
+            let value = OpValue::PutTtl {
+                value: format!("v{i}"),
+                ttl_ms: 100,
+                clock_error_ms: 1_000,
+            };
+            let id = ops.len();
+            ops.push(op(id, i % 12, value, i * 3, Some(i * 3 + 20)));
+            let id = ops.len();
+            let read = get(Some(&format!("v{i}")));
+            ops.push(op(id, 100 + i % 12, read, i * 3 + 21, Some(i * 3 + 22)));
+        }
+        let limits = Limits::default();
+        let verdict = |ops: &[Operation]| check_linearizable(ops, &limits).verdict;
+        assert_eq!(verdict(&ops), Verdict::Linearizable);
+        // A read at the end of a value replaced long before is still caught.
+        let last = ops.len() - 1;
+        ops[last].value = get(Some("v3"));
+        assert_eq!(verdict(&ops), Verdict::NotLinearizable);
+    }
+
+    /// A `put_ttl` with unknown outcome that nobody reads may still explain a later absent
+    /// read, through its expiry: the checker must not drop it as it drops unobserved
+    /// writes (found by `quorate sim --ttl` on a hot key, seed 500035, once such runs could
+    /// be decided).
+    #[test]
+    fn an_unobserved_expiring_write_with_unknown_outcome_can_explain_an_absent_read() {
+        let ops = [
+            op(0, 1, OpValue::Put("b".into()), 0, Some(10)),
+            op(1, 2, put_ttl("a", 100), 20, None),
+            op(2, 3, get(None), 500, Some(510)),
+        ];
+        assert_eq!(verdict(&ops), Verdict::Linearizable);
+        // A plain put in its place never expires: the absent read is impossible.
+        let mut plain = ops.clone();
+        plain[1].value = OpValue::Put("a".into());
+        assert_eq!(verdict(&plain), Verdict::NotLinearizable);
     }
 
     #[test]
@@ -151,6 +208,69 @@ mod tests {
             op(1, 2, get(Some("a")), 300, Some(310)),
         ];
         assert_eq!(verdict(&unknown), Verdict::Linearizable);
+    }
+
+    fn lock(v: &str, ttl_ms: u64) -> OpValue {
+        OpValue::PutTtlIfAbsent {
+            value: v.into(),
+            ttl_ms,
+            clock_error_ms: 5,
+        }
+    }
+
+    fn release(v: &str) -> OpValue {
+        OpValue::DeleteIf(v.into())
+    }
+
+    #[test]
+    fn a_lock_is_taken_again_after_its_release_or_its_lease_and_never_while_held() {
+        let released = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 1, release("a"), 20, Some(30)),
+            op(2, 2, lock("b", 1_000), 40, Some(50)),
+            op(3, 2, get(Some("b")), 60, Some(70)),
+        ];
+        assert_eq!(verdict(&released), Verdict::Linearizable);
+        let expired = [
+            op(0, 1, lock("a", 100), 0, Some(10)),
+            op(1, 2, lock("b", 1_000), 200, Some(210)),
+            // The first holder's release comes too late: recorded as failed, it is dropped.
+        ];
+        assert_eq!(verdict(&expired), Verdict::Linearizable);
+        // Two holders at once: the second acquire succeeded while the first lease ran.
+        let double = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 2, lock("b", 1_000), 20, Some(30)),
+        ];
+        assert_eq!(verdict(&double), Verdict::NotLinearizable);
+        // A release that deleted a lock it did not hold.
+        let foreign = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 2, release("x"), 20, Some(30)),
+        ];
+        assert_eq!(verdict(&foreign), Verdict::NotLinearizable);
+        // A release leaves the key absent; a read after it seeing the token is caught.
+        let stale = [
+            op(0, 1, lock("a", 1_000), 0, Some(10)),
+            op(1, 1, release("a"), 20, Some(30)),
+            op(2, 2, get(Some("a")), 40, Some(50)),
+        ];
+        assert_eq!(verdict(&stale), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn locks_and_releases_round_trip_through_json() {
+        let value = lock("a", 100);
+        assert_eq!(value.f(), "put_ttl_nx");
+        assert_eq!(value.to_json().to_string(), r#"["a",100,5]"#);
+        let line = r#"{"process":1,"type":"invoke","f":"put_ttl_nx","key":"k","value":["a",100,5],"time":0}
+{"process":1,"type":"ok","f":"put_ttl_nx","key":"k","value":["a",100,5],"time":1}
+{"process":1,"type":"invoke","f":"delete_if","key":"k","value":"a","time":2}
+{"process":1,"type":"ok","f":"delete_if","key":"k","value":"a","time":3}"#;
+        let events = crate::history::parse_jsonl(line).unwrap();
+        assert_eq!(events[1].value, lock("a", 100));
+        assert_eq!(events[3].value, release("a"));
+        assert_eq!(release("a").f(), "delete_if");
     }
 
     #[test]

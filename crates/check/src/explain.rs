@@ -89,6 +89,12 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             OpValue::Cas { expected, .. } => {
                 seen.insert(expected.as_deref());
             }
+            OpValue::DeleteIf(expected) => {
+                seen.insert(Some(expected.as_str()));
+            }
+            OpValue::PutTtlIfAbsent { .. } => {
+                seen.insert(None);
+            }
             _ => {}
         }
     }
@@ -107,6 +113,8 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             | OpValue::SetAdd(_)
             | OpValue::SetRemove(_)
             | OpValue::PutTtl { .. }
+            | OpValue::PutTtlIfAbsent { .. }
+            | OpValue::DeleteIf(_)
             | OpValue::ExpireIf(_) => false,
         }
     };
@@ -131,6 +139,10 @@ pub fn describe(op: &Operation) -> String {
         OpValue::Put(v) => format!("put{key} {v}"),
         OpValue::PutTtl { value, ttl_ms, .. } => format!("put{key} {value} px {ttl_ms}"),
         OpValue::ExpireIf(v) => format!("expire{key} if {v}"),
+        OpValue::PutTtlIfAbsent { value, ttl_ms, .. } => {
+            format!("put{key} {value} nx px {ttl_ms}")
+        }
+        OpValue::DeleteIf(v) => format!("delete{key} if {v}"),
         OpValue::Delete => format!("delete{key}"),
         OpValue::Append(v) => format!("append{key} {v}"),
         OpValue::Cas { expected, new } => format!("cas{key} {}→{new}", text(expected)),

@@ -15,7 +15,7 @@
 //! | `type` | `invoke`, then one of `ok` (it happened), `fail` (it did not happen), `info` (unknown) |
 //! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`) |
 //! | `key` | the key (optional: a history without keys is one register) |
-//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]` |
+//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]`; `put_ttl` and `put_ttl_nx` (only if absent: a lock with a lease): `[value, ttl_ms, clock_error_ms]`; `delete_if` (compare-and-delete): the expected value |
 //! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
 //! | `node` | optional: the node that answered (convergence takes each node's last read as its final state) |
 //! | `mode` | optional: how a read was served, when not linearizable: `sync`, `local`, `any-replica` or `final` (see [`Mode`]) |
@@ -96,6 +96,17 @@ pub enum OpValue {
     /// The expiry of a `put_ttl` of this value: the key becomes absent if it still holds it.
     /// Never recorded: the checker adds one per `put_ttl` ([`crate::expiry`]).
     ExpireIf(String),
+    /// `put_ttl` only if the key is absent (Redis's `SET k v NX PX ms`, a lock acquired with a
+    /// lease): a CAS from absent whose value then expires like a `put_ttl`'s. Recorded `ok`
+    /// when it set the value, `fail` when the key was held. JSON as `put_ttl`'s.
+    PutTtlIfAbsent {
+        value: String,
+        ttl_ms: u64,
+        clock_error_ms: u64,
+    },
+    /// Delete the key if it holds this value (compare-and-delete, how a lock holder releases
+    /// its own lock): `ok` when it deleted, `fail` when the key held something else.
+    DeleteIf(String),
 }
 
 impl OpValue {
@@ -111,6 +122,8 @@ impl OpValue {
             OpValue::SetRemove(_) => "remove",
             OpValue::PutTtl { .. } => "put_ttl",
             OpValue::ExpireIf(_) => "expire",
+            OpValue::PutTtlIfAbsent { .. } => "put_ttl_nx",
+            OpValue::DeleteIf(_) => "delete_if",
         }
     }
 
@@ -129,12 +142,17 @@ impl OpValue {
                 value,
                 ttl_ms,
                 clock_error_ms,
+            }
+            | OpValue::PutTtlIfAbsent {
+                value,
+                ttl_ms,
+                clock_error_ms,
             } => Json::Array(vec![
                 Json::String(value.clone()),
                 Json::from(*ttl_ms),
                 Json::from(*clock_error_ms),
             ]),
-            OpValue::ExpireIf(value) => Json::String(value.clone()),
+            OpValue::ExpireIf(value) | OpValue::DeleteIf(value) => Json::String(value.clone()),
             OpValue::Cas { expected, new } => Json::Array(vec![
                 expected.clone().map_or(Json::Null, Json::String),
                 Json::String(new.clone()),
@@ -172,16 +190,33 @@ impl OpValue {
             "remove" => Ok(OpValue::SetRemove(text(value)?)),
             "put" | "write" => Ok(OpValue::Put(text(value)?)),
             "delete" => Ok(OpValue::Delete),
-            "put_ttl" => match value.as_array().map(Vec::as_slice) {
-                Some([v, Json::Number(ttl), Json::Number(error)]) => Ok(OpValue::PutTtl {
-                    value: text(v)?,
-                    ttl_ms: ttl.as_u64().ok_or("put_ttl's ttl_ms is not a count")?,
-                    clock_error_ms: error.as_u64().ok_or("put_ttl's clock error is not a count")?,
-                }),
+            "put_ttl" | "put_ttl_nx" => match value.as_array().map(Vec::as_slice) {
+                Some([v, Json::Number(ttl), Json::Number(error)]) => {
+                    let (value, ttl_ms, clock_error_ms) = (
+                        text(v)?,
+                        ttl.as_u64().ok_or(format!("{f}'s ttl_ms is not a count"))?,
+                        error
+                            .as_u64()
+                            .ok_or(format!("{f}'s clock error is not a count"))?,
+                    );
+                    Ok(match f {
+                        "put_ttl" => OpValue::PutTtl {
+                            value,
+                            ttl_ms,
+                            clock_error_ms,
+                        },
+                        _ => OpValue::PutTtlIfAbsent {
+                            value,
+                            ttl_ms,
+                            clock_error_ms,
+                        },
+                    })
+                }
                 _ => Err(format!(
-                    "put_ttl takes [value, ttl_ms, clock_error_ms], found {value}"
+                    "{f} takes [value, ttl_ms, clock_error_ms], found {value}"
                 )),
             },
+            "delete_if" => Ok(OpValue::DeleteIf(text(value)?)),
             "append" => Ok(OpValue::Append(text(value)?)),
             "cas" => match value.as_array().map(Vec::as_slice) {
                 Some([expected, new]) => Ok(OpValue::Cas {
@@ -191,7 +226,7 @@ impl OpValue {
                 _ => Err(format!("cas takes [expected, new], found {value}")),
             },
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, put_ttl, delete, append, cas, incr, add or remove"
+                "unknown f {other:?}: expected get, put, put_ttl, put_ttl_nx, delete, delete_if, append, cas, incr, add or remove"
             )),
         }
     }

@@ -208,7 +208,7 @@ pub(crate) struct KeyOp {
 /// algorithm). Both simplifications preserve the verdict:
 ///
 /// - An `info` operation that installs a value (put, delete, CAS) which no operation of the
-///   key observes (reads or expects) can be dropped, when the key has no appends: in any
+///   key observes (reads or expects), and which does not expire, can be dropped, when the key has no appends: in any
 ///   linearization, removing it leaves every other operation legal, because until the next
 ///   installing operation nobody looks at the state it installed.
 /// - An `info` operation that installs a value no other operation installs (and not absent),
@@ -222,6 +222,13 @@ fn prepare_key(mut compiled: Vec<KeyOp>, values: &Values) -> Vec<KeyOp> {
     // only by operations with unknown outcome), and how many operations install it.
     let mut observed: Vec<Option<u64>> = vec![None; values.len()];
     let mut installers: Vec<u32> = vec![0; values.len()];
+    // A value with an expiry is observed by whoever later reads the key absent.
+    let mut expiring = vec![false; values.len()];
+    for op in &compiled {
+        if let Step::ExpireIf(v) = op.step {
+            expiring[v as usize] = true;
+        }
+    }
     for op in &compiled {
         if let Some(v) = op.step.observes() {
             let earliest = observed[v as usize].get_or_insert(u64::MAX);
@@ -236,7 +243,8 @@ fn prepare_key(mut compiled: Vec<KeyOp>, values: &Values) -> Vec<KeyOp> {
             return true;
         };
         let Some(earliest) = observed[v as usize] else {
-            return false; // nobody observes it
+            // Nobody observes it, unless it expires: its expiry makes the key absent.
+            return expiring[v as usize];
         };
         if v != ABSENT && installers[v as usize] == 1 && earliest != u64::MAX && earliest >= op.call
         {
@@ -274,6 +282,24 @@ impl EntryList {
         }
         // Calls before returns at equal times (concurrent), then by operation.
         raw.sort_unstable_by_key(|(time, is_call, op)| (*time, !*is_call, *op));
+        // Expiries' calls go last among the calls between two returns: the real-time order
+        // is the same, and the search tries the other operations first (an expiry that takes
+        // effect is rarely what the next reads need).
+        let is_expiry = |op: u32| matches!(ops[op as usize].step, Step::ExpireIf(_));
+        let mut ordered = Vec::with_capacity(raw.len());
+        let mut held = Vec::new();
+        for item in raw {
+            match item {
+                (_, true, op) if is_expiry(op) => held.push(item),
+                (_, false, _) => {
+                    ordered.append(&mut held);
+                    ordered.push(item);
+                }
+                _ => ordered.push(item),
+            }
+        }
+        ordered.append(&mut held);
+        let raw = ordered;
         let mut entries = Vec::with_capacity(raw.len() + 1);
         entries.push(Entry {
             op: NIL,
@@ -578,14 +604,106 @@ enum Outcome {
     Stopped(&'static str),
 }
 
+/// Which expiries may be linearized at once, without trying the alternatives (see
+/// [`search`]): `ExpireIf(v)` once the only operation that installs `v` has taken effect and
+/// the key holds something else, so that the expiry is a no-op now and forever after.
+struct DeadExpiries {
+    /// Per value: how many operations install it (only values installed once qualify).
+    installers: Vec<u32>,
+    /// Per value: whether its (single) installer is linearized on the current path.
+    installed: Vec<bool>,
+    /// Off for keys without expiries (so that their search pays nothing for it, not even the
+    /// scan in [`DeadExpiries::first_callable`]) and for keys with appends, whose values are
+    /// built during the search.
+    enabled: bool,
+}
+
+impl DeadExpiries {
+    fn new(ops: &[KeyOp], values: &Values) -> Self {
+        let mut installers = vec![0u32; values.len()];
+        for op in ops {
+            if let Some(v) = op.step.installs() {
+                installers[v as usize] += 1;
+            }
+        }
+        DeadExpiries {
+            installed: vec![false; values.len()],
+            installers,
+            enabled: ops.iter().any(|op| matches!(op.step, Step::ExpireIf(_)))
+                && !ops.iter().any(|op| matches!(op.step, Step::Append(_))),
+        }
+    }
+
+    fn is_dead(&self, step: Step, state: ValueId) -> bool {
+        match step {
+            Step::ExpireIf(v) if self.enabled && v != ABSENT && v != state => {
+                self.installers[v as usize] == 1 && self.installed[v as usize]
+            }
+            _ => false,
+        }
+    }
+
+    /// An expiry of a value whose only installer has not taken effect yet: it expires that
+    /// write's value, so it cannot come before the write.
+    fn is_early(&self, step: Step) -> bool {
+        match step {
+            Step::ExpireIf(v) if self.enabled && v != ABSENT => {
+                self.installers[v as usize] == 1 && !self.installed[v as usize]
+            }
+            _ => false,
+        }
+    }
+
+    /// Where a new level of the search starts: at a dead expiry among the calls before the
+    /// first return, which is forced (no alternatives), or else at the head of the list.
+    fn first_callable(&self, list: &EntryList, ops: &[KeyOp], state: ValueId) -> u32 {
+        let head = list.get(0).next;
+        if !self.enabled {
+            return head;
+        }
+        let mut cursor = head;
+        while cursor != NIL {
+            let entry = list.get(cursor);
+            if !entry.is_call {
+                break;
+            }
+            if self.is_dead(ops[entry.op as usize].step, state) {
+                return cursor;
+            }
+            cursor = entry.next;
+        }
+        head
+    }
+
+    fn mark(&mut self, step: Step, installed: bool) {
+        if let Some(v) = step.installs().filter(|_| self.enabled) {
+            self.installed[v as usize] = installed;
+        }
+    }
+}
+
+/// The search of Wing and Gong as improved by Lowe: walk the history's calls and returns in
+/// time order, linearize a call whose operation is legal in the current state (lifting it out
+/// of the list), backtrack at a return whose call is not yet linearized, and memoize the
+/// (linearized set, state) configurations already explored.
+///
+/// One refinement keeps histories with expiring keys tractable: an expiry of a value that was
+/// installed once and has since been replaced is a no-op wherever it goes, so putting it at
+/// the first point its call allows loses no linearization (moving a no-op earlier only frees
+/// the operations that must follow it), and an expiry of a value installed once waits for
+/// that install (it expires that write's value). Such a *forced* step is taken without trying the
+/// alternatives beside it, and when the search backtracks over it, it backtracks over the
+/// choice before it too. Without it, every combination of pending no-op expiries is a
+/// configuration of its own, and one hot key with a time to live on its writes did not finish.
 fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
     let mut list = EntryList::new(ops);
     let finite = ops.iter().take_while(|op| op.ret != u64::MAX).count();
     let mut set = LinearizedSet::new(ops.len(), finite);
     let mut memo = Memo::new();
+    let mut dead = DeadExpiries::new(ops, values);
     let mut state = ABSENT;
-    // The stack of linearized calls: (call entry, state before it).
-    let mut stack: Vec<(u32, ValueId)> = Vec::new();
+    // The stack of linearized calls: (call entry, state before it, forced).
+    let mut stack: Vec<(u32, ValueId, bool)> = Vec::new();
     // The longest prefix seen stuck, kept incrementally: `best[..common]` equals the bottom
     // of the current stack, so recording a new best copies only what changed since.
     let mut best: Vec<u32> = Vec::new();
@@ -604,43 +722,66 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits) -> Outcome {
             }
         }
         let entry = list.get(cursor);
+        let mut backtrack = false;
         if entry.is_call {
-            if let Some(next) = apply(state, ops[entry.op as usize].step, values) {
+            let step = ops[entry.op as usize].step;
+            let forced = dead.is_dead(step, state);
+            let legal = if dead.is_early(step) {
+                None
+            } else {
+                apply(state, step, values)
+            };
+            if let Some(next) = legal {
                 set.insert(entry.op);
                 if memo.insert(&set, next) {
-                    stack.push((cursor, state));
+                    stack.push((cursor, state, forced));
+                    dead.mark(step, true);
                     state = next;
                     list.lift(cursor);
-                    cursor = list.get(0).next;
+                    cursor = dead.first_callable(&list, ops, state);
                     continue;
                 }
                 set.remove(entry.op);
             }
-            cursor = entry.next;
-            continue;
+            if !forced {
+                cursor = entry.next;
+                continue;
+            }
+            // An explored forced step: every alternative at this level fails too.
+            backtrack = true;
         }
-        if ops[entry.op as usize].ret == u64::MAX {
-            // Only operations with unknown outcome remain; they need not have happened.
-            return Outcome::Linearizable;
+        if !backtrack {
+            if ops[entry.op as usize].ret == u64::MAX {
+                // Only operations with unknown outcome remain; they need not have happened.
+                return Outcome::Linearizable;
+            }
+            if best_stuck.is_none() || stack.len() > best.len() {
+                best.truncate(common);
+                best.extend(stack[common..].iter().map(|(c, _, _)| list.get(*c).op));
+                common = stack.len();
+                best_stuck = Some(entry.op);
+            }
         }
-        if best_stuck.is_none() || stack.len() > best.len() {
-            best.truncate(common);
-            best.extend(stack[common..].iter().map(|(c, _)| list.get(*c).op));
-            common = stack.len();
-            best_stuck = Some(entry.op);
-        }
-        let Some((call, previous)) = stack.pop() else {
-            let stuck = best_stuck.expect("recorded above");
-            return Outcome::Stuck {
-                prefix: best,
-                stuck,
+        // Undo linearized calls until one whose alternatives are still to try.
+        loop {
+            let Some((call, previous, forced)) = stack.pop() else {
+                let stuck = best_stuck.unwrap_or(entry.op);
+                return Outcome::Stuck {
+                    prefix: best,
+                    stuck,
+                };
             };
-        };
-        common = common.min(stack.len());
-        set.remove(list.get(call).op);
-        state = previous;
-        list.unlift(call);
-        cursor = list.get(call).next;
+            common = common.min(stack.len());
+            let op = list.get(call).op;
+            set.remove(op);
+            dead.mark(ops[op as usize].step, false);
+            state = previous;
+            list.unlift(call);
+            cursor = list.get(call).next;
+            if !forced {
+                break;
+            }
+        }
     }
     Outcome::Linearizable
 }

@@ -130,6 +130,14 @@ impl Step {
                 Step::Write(values.intern(value))
             }
             OpValue::ExpireIf(value) => Step::ExpireIf(values.intern(value)),
+            OpValue::PutTtlIfAbsent { value, .. } => Step::Cas {
+                expected: ABSENT,
+                new: values.intern(value),
+            },
+            OpValue::DeleteIf(value) => Step::Cas {
+                expected: values.intern(value),
+                new: ABSENT,
+            },
             OpValue::Delete => Step::Write(ABSENT),
             OpValue::Incr(_) | OpValue::SetAdd(_) | OpValue::SetRemove(_) => {
                 return Err(format!(

@@ -16,7 +16,8 @@
 //!
 //! - Each event's read [`Mode`]: `linearizable` (the default), `sync` and `local` (ZooKeeper's
 //!   read modes), `any-replica` (a read sent to a replica drawn at random: staleness is
-//!   measured, nothing promised) and `final` (a read of one replica, named by `node`, after the
+//!   measured, nothing promised; the multi-primary promises still count it among its
+//!   session's reads, since the session's later writes carry the context it returned) and `final` (a read of one replica, named by `node`, after the
 //!   cluster settled without clients).
 //! - Written values unique per key (the simulator's workloads write each value once), so a read
 //!   names the write it saw; the ordered-reads, staleness and final-read rules rely on it.
@@ -182,7 +183,13 @@ pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement 
             quorum(&clients, &finals, promise == Promise::Quorum, limits)
         }
         Promise::Lww | Promise::VersionVectors | Promise::Crdt => {
-            multi_primary(&clients, &finals, promise)
+            // An `any-replica` read promises nothing about its values, but it is still one of
+            // its session's reads: the session's later writes carry the context it returned
+            // and supersede what it saw. The lost-write rules need it to know what a write
+            // replaced (without it, a sibling replaced by a write whose session read it only
+            // at a random replica counts as lost).
+            let (sessions, _) = final_reads::split_final_reads(history);
+            multi_primary(&sessions, &finals, promise)
         }
     };
     if any_replica {
@@ -440,5 +447,43 @@ mod tests {
         let judgement = judge(&history, Promise::Linearizable, &Limits::default());
         assert_eq!(judgement.validity(), Validity::Valid);
         assert!(judgement.counters.contains(&("local_reads_stale", 1)));
+    }
+
+    fn siblings(values: &[&str]) -> OpValue {
+        OpValue::Siblings(values.iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Issue 18: a session that read a sibling only at a random replica, then wrote with the
+    /// context it got, replaced that sibling. Leaving the read out of the session made the
+    /// replaced write look lost.
+    #[test]
+    fn a_sibling_read_at_any_replica_is_superseded_by_the_sessions_next_write() {
+        let mut history = Vec::new();
+        op(&mut history, 1, put("a"), 0, Mode::Linearizable);
+        op(&mut history, 2, siblings(&["a"]), 10, Mode::AnyReplica);
+        op(&mut history, 2, put("b"), 20, Mode::Linearizable);
+        for node in [100, 101] {
+            op(&mut history, node, siblings(&["b"]), 30, Mode::Final);
+        }
+        let limits = Limits::default();
+        let judgement = judge(&history, Promise::VersionVectors, &limits);
+        assert_eq!(judgement.validity(), Validity::Valid, "{judgement:?}");
+        // Without the read, "a" was replaced by a write that never saw it: lost.
+        let unseen: Vec<Event> = history
+            .iter()
+            .filter(|e| e.mode != Mode::AnyReplica)
+            .cloned()
+            .collect();
+        let judgement = judge(&unseen, Promise::VersionVectors, &limits);
+        assert_eq!(judgement.validity(), Validity::Invalid);
+        assert!(
+            judgement.violations[0].starts_with("lost write"),
+            "{judgement:?}"
+        );
+        // And a sibling the any-replica read did not return still must survive.
+        let mut other = history.clone();
+        op(&mut other, 3, put("c"), 5, Mode::Linearizable);
+        let judgement = judge(&other, Promise::VersionVectors, &limits);
+        assert!(judgement.violations[0].contains("\"c\""), "{judgement:?}");
     }
 }

@@ -123,6 +123,12 @@ pub(crate) fn check(ops: &[KeyOp], values: &Values) -> Outcome {
     if ops.iter().any(|op| matches!(op.step, Step::ExpireIf(_))) {
         return Outcome::Undecided("a key with expiries is left to the search");
     }
+    if ops
+        .iter()
+        .any(|op| matches!(op.step, Step::Cas { new, .. } if new == ABSENT))
+    {
+        return Outcome::Undecided("a key with compare-and-deletes is left to the search");
+    }
     if ops.iter().any(|op| matches!(op.step, Step::Append(_))) {
         let mut values = values.clone();
         return match appends_as_cas(ops, &mut values) {

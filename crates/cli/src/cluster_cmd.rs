@@ -295,8 +295,9 @@ fn fresh_dir() -> anyhow::Result<PathBuf> {
     Ok(std::env::temp_dir().join(format!("quorate-cluster-{stamp}-{}", std::process::id())))
 }
 
-/// An address for node `offset`: `base + offset`, or with `free` a port the OS picks (its
-/// listener is kept in `held` until every port is chosen, so no two choices collide).
+/// An address for node `offset`: `base + offset`, or with `free` a free port below the
+/// ephemeral range (its listener is kept in `held` until every port is chosen, so no two
+/// choices collide; see [`quorate_server::ports`]).
 fn port(
     base: u16,
     offset: u64,
@@ -304,7 +305,7 @@ fn port(
     held: &mut Vec<TcpListener>,
 ) -> anyhow::Result<SocketAddr> {
     let port = if free {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = quorate_server::ports::reserve([127, 0, 0, 1].into())?;
         let port = listener.local_addr()?.port();
         held.push(listener);
         port

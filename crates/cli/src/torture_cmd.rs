@@ -61,6 +61,10 @@ pub struct TortureArgs {
     /// reachable only through the harness (the multi-host shape; needs root and iproute2).
     #[arg(long)]
     netns: bool,
+    /// Give half of the register writes a time to live (`SET k v PX <ms>`), and check that
+    /// no read returns a value past its expiry (raft only; e.g. 300ms).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    ttl: Option<Duration>,
     /// Print summary.json to stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -102,6 +106,7 @@ pub fn run(args: TortureArgs) -> anyhow::Result<ExitCode> {
         tuning: args.tuning.clone(),
         timeout: args.timeout,
         netns: args.netns,
+        ttl: args.ttl,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

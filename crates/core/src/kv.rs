@@ -103,6 +103,50 @@ pub enum Op {
     /// Remove `key` if its deadline is still `deadline`: proposed by the leader once its clock
     /// passed the deadline, never by clients (see [`expiry`]).
     Expired { key: Key, deadline: Time },
+    /// Remove `key` if its deadline is at or before `now`, the proposing leader's clock:
+    /// proposed by the leader right before a command that reads the key's current value, so
+    /// that the command never sees a value whose deadline has passed (see [`expiry`]).
+    ExpireDue { key: Key, now: Time },
+    /// Set `key` to `value` if `when` allows it, with a deadline if `expiry` is given: Redis's
+    /// `SET` with `NX`/`XX`, `GET` and `EX`/`PX` in any combination, and `GETSET`, as one
+    /// step. Answers the previous value ([`Output::Value`]), from which whether the value was
+    /// set follows ([`SetWhen::allows`]).
+    Set {
+        key: Key,
+        value: Value,
+        when: SetWhen,
+        expiry: Option<Expiry>,
+    },
+    /// Compare-and-delete: remove `key` if its value is `expected` (Valkey's `DELIFEQ`);
+    /// answers whether it did. How a lock holder releases only its own lock.
+    DeleteIf { key: Key, expected: Value },
+    /// Remove `key`, answering the value it had (Redis's `GETDEL`).
+    GetDelete { key: Key },
+    /// Set every pair in one step (Redis's `MSET`): no state has some of them and not the
+    /// others. Keys are distinct and there is at least one (see [`Op::put_many`]).
+    PutMany { pairs: Vec<(Key, Value)> },
+    /// Read several keys from one state (Redis's `MGET`), answering [`Output::Values`] in
+    /// the order asked. At least one key.
+    GetMany { keys: Vec<Key> },
+}
+
+/// When a [`Op::Set`] sets: always, or only if the key is absent (`NX`) or present (`XX`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum SetWhen {
+    Always,
+    IfAbsent,
+    IfPresent,
+}
+
+impl SetWhen {
+    /// Whether a set conditioned on `self` happens when the key holds `previous`.
+    pub fn allows(self, previous: Option<&Value>) -> bool {
+        match self {
+            SetWhen::Always => true,
+            SetWhen::IfAbsent => previous.is_none(),
+            SetWhen::IfPresent => previous.is_some(),
+        }
+    }
 }
 
 impl Op {
@@ -122,15 +166,68 @@ impl Op {
             | Op::Expire { key, .. }
             | Op::Persist { key }
             | Op::Ttl { key }
-            | Op::Expired { key, .. } => key,
+            | Op::Expired { key, .. }
+            | Op::ExpireDue { key, .. }
+            | Op::Set { key, .. }
+            | Op::DeleteIf { key, .. }
+            | Op::GetDelete { key } => key,
+            Op::PutMany { pairs } => &pairs[0].0,
+            Op::GetMany { keys } => &keys[0],
         }
+    }
+
+    /// Every key the operation reads or writes, in the order given: one, except for
+    /// [`Op::PutMany`] and [`Op::GetMany`]. [`Op::key`] is the first of them.
+    pub fn keys(&self) -> Vec<&Key> {
+        match self {
+            Op::PutMany { pairs } => pairs.iter().map(|(key, _)| key).collect(),
+            Op::GetMany { keys } => keys.iter().collect(),
+            op => vec![op.key()],
+        }
+    }
+
+    /// True for operations that involve more than one key and so need one order of all
+    /// writes (a log) to be atomic: protocols that replicate each key on its own refuse them.
+    pub fn is_multi_key(&self) -> bool {
+        matches!(self, Op::PutMany { .. } | Op::GetMany { .. })
+    }
+
+    /// How a protocol that replicates each key on its own refuses an operation that
+    /// [`Op::is_multi_key`]: a definite error naming the protocols that can serve it.
+    pub fn multi_key_refusal(&self, protocol: &str) -> ClientError {
+        ClientError::Rejected(format!(
+            "{}: an atomic operation on several keys (MSET, MGET) needs one order of all \
+             writes, a log; {protocol} replicates each key on its own; serve with --protocol \
+             raft, multipaxos, zab, primary-backup or chain, or use one key per command",
+            self.name()
+        ))
+    }
+
+    /// `MSET`: every pair in one step, a key given twice taking its last value (as Redis
+    /// does); `None` without pairs.
+    pub fn put_many(pairs: Vec<(Key, Value)>) -> Option<Op> {
+        let mut last: BTreeMap<Key, usize> = BTreeMap::new();
+        for (i, (key, _)) in pairs.iter().enumerate() {
+            last.insert(key.clone(), i);
+        }
+        let pairs: Vec<(Key, Value)> = pairs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (key, _))| last[key] == *i)
+            .map(|(_, pair)| pair)
+            .collect();
+        (!pairs.is_empty()).then_some(Op::PutMany { pairs })
     }
 
     /// True for operations that never change the state.
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Op::Get { .. } | Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. }
+            Op::Get { .. }
+                | Op::GetSiblings { .. }
+                | Op::CrdtRead { .. }
+                | Op::Ttl { .. }
+                | Op::GetMany { .. }
         )
     }
 
@@ -152,6 +249,12 @@ impl Op {
             Op::Persist { .. } => "persist",
             Op::Ttl { .. } => "ttl",
             Op::Expired { .. } => "expired",
+            Op::ExpireDue { .. } => "expire_due",
+            Op::Set { .. } => "set",
+            Op::DeleteIf { .. } => "delete_if",
+            Op::GetDelete { .. } => "get_delete",
+            Op::PutMany { .. } => "put_many",
+            Op::GetMany { .. } => "get_many",
         }
     }
 }
@@ -186,6 +289,8 @@ pub enum Output {
     Counter(Option<i64>),
     /// TTL: whether the key exists and until when.
     Lifetime(Lifetime),
+    /// GET_MANY: each key's value (`None`: absent), in the order asked.
+    Values(Vec<Option<Value>>),
 }
 
 /// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
@@ -520,7 +625,39 @@ impl KvStore {
             }
             // One copy, applied in one order: there is never more than one version, so a
             // context supersedes everything and the answer's context is empty.
-            Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. } => self.read(op),
+            Op::GetSiblings { .. } | Op::CrdtRead { .. } | Op::Ttl { .. } | Op::GetMany { .. } => {
+                self.read(op)
+            }
+            Op::Set {
+                key,
+                value,
+                when,
+                expiry,
+            } => {
+                let previous = self.data.get(key).cloned();
+                if when.allows(previous.as_ref()) {
+                    self.put(key, value.clone(), expiry.map(expiry::stamped_deadline));
+                }
+                Output::Value(previous)
+            }
+            Op::DeleteIf { key, expected } => {
+                let holds = self.data.get(key) == Some(expected);
+                if holds {
+                    self.remove(key);
+                }
+                Output::Existed(holds)
+            }
+            Op::GetDelete { key } => {
+                let previous = self.data.get(key).cloned();
+                self.remove(key);
+                Output::Value(previous)
+            }
+            Op::PutMany { pairs } => {
+                for (key, value) in pairs {
+                    self.put(key, value.clone(), None);
+                }
+                Output::Done
+            }
             Op::PutExpiring { key, value, expiry } => {
                 let deadline = expiry::stamped_deadline(*expiry);
                 self.put(key, value.clone(), Some(deadline));
@@ -529,6 +666,7 @@ impl KvStore {
             Op::Expire { key, expiry } => Output::Existed(self.apply_expire(key, *expiry)),
             Op::Persist { key } => Output::Existed(self.apply_persist(key)),
             Op::Expired { key, deadline } => Output::Existed(self.apply_expired(key, *deadline)),
+            Op::ExpireDue { key, now } => Output::Existed(self.apply_expire_due(key, *now)),
             Op::PutWithContext { key, value, .. } => {
                 match value {
                     Some(value) => self.put(key, value.clone(), None),
@@ -600,6 +738,9 @@ impl KvStore {
                     .map_or_else(|| Crdt::new(*kind).value(), Crdt::value),
             ),
             Op::Ttl { key } => Output::Lifetime(self.lifetime(key)),
+            Op::GetMany { keys } => {
+                Output::Values(keys.iter().map(|key| self.data.get(key).cloned()).collect())
+            }
             _ => panic!("KvStore::read called with a write: {op:?}"),
         }
     }
@@ -857,6 +998,148 @@ mod tests {
         }
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"0"), Some(0));
+    }
+
+    fn set(value: &str, when: SetWhen) -> Op {
+        Op::Set {
+            key: b("k"),
+            value: b(value),
+            when,
+            expiry: None,
+        }
+    }
+
+    #[test]
+    fn a_conditional_set_answers_the_previous_value_and_sets_only_when_allowed() {
+        let mut kv = KvStore::default();
+        // XX on an absent key: nothing set.
+        assert_eq!(
+            kv.apply_op(&set("x", SetWhen::IfPresent)),
+            Output::Value(None)
+        );
+        assert_eq!(kv.get(b"k"), None);
+        // NX on an absent key: the lock is taken.
+        assert_eq!(
+            kv.apply_op(&set("a", SetWhen::IfAbsent)),
+            Output::Value(None)
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("a")));
+        // NX again: refused, and the holder's value is what it answers.
+        assert_eq!(
+            kv.apply_op(&set("b", SetWhen::IfAbsent)),
+            Output::Value(Some(b("a")))
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("a")));
+        assert_eq!(
+            kv.apply_op(&set("c", SetWhen::IfPresent)),
+            Output::Value(Some(b("a")))
+        );
+        // GETSET: always sets, answers what was there.
+        assert_eq!(
+            kv.apply_op(&set("d", SetWhen::Always)),
+            Output::Value(Some(b("c")))
+        );
+        assert_eq!(kv.get(b"k"), Some(&b("d")));
+        assert!(SetWhen::Always.allows(None));
+        assert!(!SetWhen::IfPresent.allows(None));
+    }
+
+    #[test]
+    fn a_conditional_set_with_a_time_to_live_is_stamped_and_clears_on_plain_set() {
+        let mut kv = KvStore::default();
+        let lock = |value: &str| Op::Set {
+            key: b("k"),
+            value: b(value),
+            when: SetWhen::IfAbsent,
+            expiry: Some(Expiry::After { ttl_ms: 100 }),
+        };
+        assert!(lock("a").needs_leader_clock());
+        assert!(!set("a", SetWhen::IfAbsent).needs_leader_clock());
+        let now = Time::from_nanos(1_000_000_000);
+        assert_eq!(kv.apply_op(&lock("a").stamped(now)), Output::Value(None));
+        let deadline = now + std::time::Duration::from_millis(100);
+        assert_eq!(kv.deadline(b"k"), Some(deadline));
+        // A refused NX leaves the holder's deadline alone.
+        kv.apply_op(&lock("b").stamped(now + std::time::Duration::from_millis(50)));
+        assert_eq!(kv.deadline(b"k"), Some(deadline));
+        // A set without a time to live clears it, as Redis's SET does.
+        kv.apply_op(&set("c", SetWhen::IfPresent));
+        assert_eq!(kv.deadline(b"k"), None);
+    }
+
+    #[test]
+    fn compare_and_delete_removes_only_the_expected_value() {
+        let mut kv = KvStore::default();
+        let release = |expected: &str| Op::DeleteIf {
+            key: b("k"),
+            expected: b(expected),
+        };
+        assert_eq!(kv.apply_op(&release("a")), Output::Existed(false));
+        kv.apply_op(&Op::Put {
+            key: b("k"),
+            value: b("token-2"),
+        });
+        // A holder whose lock expired and was taken again cannot release the new holder's.
+        assert_eq!(kv.apply_op(&release("token-1")), Output::Existed(false));
+        assert_eq!(kv.get(b"k"), Some(&b("token-2")));
+        assert_eq!(kv.apply_op(&release("token-2")), Output::Existed(true));
+        assert_eq!(kv.get(b"k"), None);
+        assert!(!release("x").is_read());
+    }
+
+    #[test]
+    fn get_delete_answers_the_value_it_removed() {
+        let mut kv = KvStore::default();
+        let getdel = Op::GetDelete { key: b("k") };
+        assert_eq!(kv.apply_op(&getdel), Output::Value(None));
+        kv.apply_op(&Op::PutExpiring {
+            key: b("k"),
+            value: b("v"),
+            expiry: Expiry::At {
+                deadline: Time::from_nanos(5),
+            },
+        });
+        assert_eq!(kv.apply_op(&getdel), Output::Value(Some(b("v"))));
+        assert_eq!(kv.get(b"k"), None);
+        assert_eq!(kv.expiring_len(), 0, "the deadline goes with the key");
+    }
+
+    #[test]
+    fn put_many_sets_all_keys_in_one_step_and_get_many_reads_one_state() {
+        let mut kv = KvStore::default();
+        let pairs = vec![(b("a"), b("1")), (b("b"), b("2")), (b("a"), b("3"))];
+        let mset = Op::put_many(pairs).expect("pairs");
+        // A key given twice takes its last value, as in Redis, and is kept once.
+        assert_eq!(mset.keys(), [&b("b"), &b("a")]);
+        assert!(mset.is_multi_key() && !mset.is_read());
+        assert_eq!(Op::put_many(Vec::new()), None);
+        assert_eq!(
+            kv.apply(&cmd(1, 1, mset.clone())),
+            Applied::Fresh(Output::Done)
+        );
+        assert_eq!(kv.apply(&cmd(1, 1, mset)), Applied::Cached(Output::Done));
+        let mget = Op::GetMany {
+            keys: vec![b("a"), b("x"), b("b"), b("a")],
+        };
+        assert!(mget.is_read() && mget.is_multi_key());
+        assert_eq!(mget.key(), &b("a"));
+        assert_eq!(
+            kv.read(&mget),
+            Output::Values(vec![Some(b("3")), None, Some(b("2")), Some(b("3"))])
+        );
+        // A read is refused while any of its keys is past its deadline but not yet expired.
+        kv.apply_op(&Op::PutExpiring {
+            key: b("x"),
+            value: b("v"),
+            expiry: Expiry::At {
+                deadline: Time::from_nanos(10),
+            },
+        });
+        assert_eq!(
+            kv.read_at(&mget, Time::from_nanos(10)),
+            Err(ClientError::Unavailable)
+        );
+        assert!(kv.read_at(&mget, Time::from_nanos(9)).is_ok());
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub mod time;
 pub use ids::{ClientId, NodeId};
 pub use kv::{
     AdminCommand, AdminRequest, ClientError, Command, Expiry, Key, KvBuilder, KvChunk, KvCursor,
-    KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, Value,
+    KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, SetWhen, Value,
 };
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,

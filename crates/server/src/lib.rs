@@ -65,7 +65,7 @@
 //! ## Deliberately left out
 //!
 //! Dynamic membership from the command line, Redis data types other
-//! than strings, key expiry, and transactions (MULTI/EXEC).
+//! than strings, key expiry outside Raft, and transactions (MULTI/EXEC).
 //!
 //! ## Adding a protocol
 //!
@@ -79,6 +79,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
+pub mod ports;
 pub mod resp;
 pub mod runtime;
 pub mod served;

@@ -311,6 +311,14 @@ impl<H: Harness> Simulation<'_, H> {
         } else if pick(mix.put) {
             let value = Bytes::from(fresh);
             match self.config.workload.put_ttl {
+                Some(ttl) if self.config.workload.locks => Op::Set {
+                    key,
+                    value,
+                    when: quorate_core::SetWhen::IfAbsent,
+                    expiry: Some(quorate_core::Expiry::After {
+                        ttl_ms: ttl.as_millis() as u64,
+                    }),
+                },
                 Some(ttl) => Op::PutExpiring {
                     key,
                     value,
@@ -330,6 +338,13 @@ impl<H: Harness> Simulation<'_, H> {
                 key,
                 expected: self.clients[slot].seen[key_index].clone(),
                 new: Bytes::from(fresh),
+            }
+        } else if self.config.workload.locks {
+            // Release with the token this client last saw; a fresh one when it saw none.
+            let token = self.clients[slot].seen[key_index].clone();
+            Op::DeleteIf {
+                key,
+                expected: token.unwrap_or_else(|| Bytes::from(fresh)),
             }
         } else {
             Op::Delete { key }
@@ -457,8 +472,15 @@ impl<H: Harness> Simulation<'_, H> {
         let process = client.process;
         let node = Some(from as u64 + 1);
         match (&pending.op, output) {
-            (Op::Cas { .. }, Output::Swapped(false)) => {
+            (Op::Cas { .. }, Output::Swapped(false))
+            | (Op::DeleteIf { .. }, Output::Existed(false)) => {
                 let why = Some("compare failed".to_string());
+                self.record_full(process, EventKind::Fail, &pending, None, node, why);
+            }
+            (Op::Set { .. }, Output::Value(Some(holder))) => {
+                // The lock is held: nothing was set; what holds it is the holder's token.
+                client.seen[pending.key] = Some(holder);
+                let why = Some("held".to_string());
                 self.record_full(process, EventKind::Fail, &pending, None, node, why);
             }
             (Op::Get { .. }, Output::Value(value)) => {
@@ -480,9 +502,11 @@ impl<H: Harness> Simulation<'_, H> {
             }
             (op, _) => {
                 client.seen[pending.key] = match op {
-                    Op::Put { value, .. } | Op::PutExpiring { value, .. } => Some(value.clone()),
+                    Op::Put { value, .. }
+                    | Op::PutExpiring { value, .. }
+                    | Op::Set { value, .. } => Some(value.clone()),
                     Op::Cas { new, .. } => Some(new.clone()),
-                    Op::Delete { .. } => None,
+                    Op::Delete { .. } | Op::DeleteIf { .. } => None,
                     _ => client.seen[pending.key].clone(),
                 };
                 self.record(process, EventKind::Ok, &pending, None, node);
@@ -600,6 +624,11 @@ impl<H: Harness> Simulation<'_, H> {
     ) {
         let mut value = crate::workload::op_value(op, output);
         if let OpValue::PutTtl {
+            ttl_ms,
+            clock_error_ms,
+            ..
+        }
+        | OpValue::PutTtlIfAbsent {
             ttl_ms,
             clock_error_ms,
             ..

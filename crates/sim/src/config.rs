@@ -335,6 +335,13 @@ pub struct Workload {
     /// keeps a time to live, which the model's expiry does not follow. `None`: plain PUTs,
     /// runs exactly as without it.
     pub put_ttl: Option<Duration>,
+    /// Locks with leases, as Redis lock clients take and release them: with `put_ttl` set,
+    /// every PUT is a lock acquire, `SET k token NX PX ttl` (one `Op::Set`), and every
+    /// DELETE a release, a compare-and-delete of the token this client last saw for the key
+    /// (`DELIFEQ k token`, one `Op::DeleteIf`). The checker holds both to the register model
+    /// (a CAS from absent whose value expires; a CAS to absent). `false`: runs exactly as
+    /// without it.
+    pub locks: bool,
 }
 
 impl Default for Workload {
@@ -350,6 +357,7 @@ impl Default for Workload {
             write_once: None,
             local_reads: 0.0,
             put_ttl: None,
+            locks: false,
         }
     }
 }

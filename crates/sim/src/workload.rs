@@ -34,6 +34,21 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             ttl_ms: *ttl_ms,
             clock_error_ms: 0,
         },
+        // A lock acquire (`SET k token NX PX ms`) and release (compare-and-delete).
+        (
+            Op::Set {
+                value,
+                when: quorate_core::SetWhen::IfAbsent,
+                expiry: Some(Expiry::After { ttl_ms }),
+                ..
+            },
+            _,
+        ) => OpValue::PutTtlIfAbsent {
+            value: text(value),
+            ttl_ms: *ttl_ms,
+            clock_error_ms: 0,
+        },
+        (Op::DeleteIf { expected, .. }, _) => OpValue::DeleteIf(text(expected)),
         (Op::Delete { .. }, _) => OpValue::Delete,
         (Op::Append { value, .. }, _) => OpValue::Append(text(value)),
         (Op::Cas { expected, new, .. }, _) => OpValue::Cas {
@@ -70,7 +85,12 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::Expire { .. }
             | Op::Persist { .. }
             | Op::Ttl { .. }
-            | Op::Expired { .. },
+            | Op::Expired { .. }
+            | Op::ExpireDue { .. }
+            | Op::Set { .. }
+            | Op::GetDelete { .. }
+            | Op::PutMany { .. }
+            | Op::GetMany { .. },
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",

@@ -168,10 +168,11 @@ pub fn host(id: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + id as u8))
 }
 
-/// A free port on `ip`, with its listener kept open until every port is chosen.
+/// A free port on `ip` below the ephemeral range (a restarted node must find its port free),
+/// with its listener kept open until every port is chosen.
 fn free(ip: IpAddr, held: &mut Vec<std::net::TcpListener>) -> anyhow::Result<SocketAddr> {
     let listener =
-        std::net::TcpListener::bind((ip, 0)).with_context(|| format!("binding a port on {ip}"))?;
+        quorate_server::ports::reserve(ip).with_context(|| format!("binding a port on {ip}"))?;
     let addr = listener.local_addr()?;
     held.push(listener);
     Ok(addr)

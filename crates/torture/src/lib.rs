@@ -64,7 +64,14 @@ pub struct Options {
     pub timeout: Duration,
     /// Every node in its own network namespace (root only; see [`netns`]).
     pub netns: bool,
+    /// Half of the register writes expire after this long (`SET k v PX ms`; Raft only).
+    pub ttl: Option<Duration>,
 }
+
+/// How far a node's clock may read from real time when no clock fault runs, in
+/// milliseconds: every node reads this machine's clock; the margin covers the client's
+/// monotonic clock and the system clock being slewed apart over a run.
+const CLOCK_ERROR_MS_LOCAL: u64 = 25;
 
 /// Operation counts.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -190,6 +197,15 @@ pub async fn run(
     if opts.clients == 0 || opts.keys == 0 {
         bail!("--clients and --keys must be at least 1");
     }
+    if opts.ttl.is_some() && opts.protocol != "raft" {
+        bail!(
+            "--ttl needs expiring keys, which only raft serves (not {}); drop --ttl or use --protocol raft",
+            opts.protocol
+        );
+    }
+    if opts.ttl.is_some_and(|ttl| ttl.as_millis() == 0) {
+        bail!("--ttl must be at least 1ms (SET PX takes whole milliseconds above 0)");
+    }
     fs::create_dir_all(&opts.report)
         .with_context(|| format!("creating {}", opts.report.display()))?;
     let dir = opts.report.canonicalize()?;
@@ -211,6 +227,8 @@ pub async fn run(
     .await?;
     let (plan, kind) = plan_for(&opts.protocol, &opts.tuning);
     let mut skipped = Vec::new();
+    // How far any node's clock may read from real time, in ms (see `clock_error_ms`).
+    let mut clock_off_ms = 0.0f64;
     let mut faults: Vec<Fault> = opts.nemesis.clone();
     faults.sort();
     faults.dedup();
@@ -229,6 +247,11 @@ pub async fn run(
                     // A fixed offset and rate per node, drawn from the seed.
                     let offset = rng.random_range(-2.0..2.0f64);
                     let rate = rng.random_range(0.98..1.02f64);
+                    // Faketime's rate counts from the process's start: at most the whole run
+                    // (plus final reads) of drift on top of the offset.
+                    let horizon_ms = (opts.duration + Duration::from_secs(60)).as_millis() as f64;
+                    clock_off_ms =
+                        clock_off_ms.max(offset.abs() * 1000.0 + (rate - 1.0).abs() * horizon_ms);
                     node.env.push(("LD_PRELOAD".into(), lib.into()));
                     node.env
                         .push(("FAKETIME".into(), format!("{offset:+.3}s x{rate:.3}")));
@@ -243,12 +266,16 @@ pub async fn run(
     for node in &mut nodes {
         node.start(&opts.binary)?;
     }
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         nodes.iter().map(|n| (n.id, n.config.client_addr)).collect(),
         kind,
         opts.keys,
         opts.timeout,
-    ));
+    );
+    shared.ttl = opts.ttl;
+    // Two clocks each within `clock_off_ms` of real time read at most twice that apart.
+    shared.clock_error_ms = CLOCK_ERROR_MS_LOCAL + 2 * clock_off_ms.ceil() as u64;
+    let shared = Arc::new(shared);
     let mut log = Log::create(&dir.join("nemesis.log"), shared.start)?;
     for s in &skipped {
         log.write(s);

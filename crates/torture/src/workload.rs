@@ -46,6 +46,11 @@ pub struct Shared {
     pub resume_tried: AtomicU64,
     pub resume_ok: AtomicU64,
     pub ok: AtomicU64,
+    /// Half of the register writes carry this time to live (`SET k v PX ms`), when set.
+    pub ttl: Option<Duration>,
+    /// How far apart the nodes' clocks may read, in milliseconds, recorded with every
+    /// `put_ttl` as the window its expiry may take effect in ([`quorate_check::expiry`]).
+    pub clock_error_ms: u64,
     /// The last value seen per register, for CAS's expected value.
     recent: Mutex<BTreeMap<String, String>>,
 }
@@ -70,6 +75,8 @@ impl Shared {
             resume_tried: AtomicU64::new(0),
             resume_ok: AtomicU64::new(0),
             ok: AtomicU64::new(0),
+            ttl: None,
+            clock_error_ms: 0,
             recent: Mutex::new(BTreeMap::new()),
         }
     }
@@ -78,6 +85,8 @@ impl Shared {
     pub fn successor(&self, nodes: Vec<(u64, SocketAddr)>) -> Shared {
         let mut next = Shared::new(nodes, self.kind, self.keys, self.timeout);
         next.start = self.start;
+        next.ttl = self.ttl;
+        next.clock_error_ms = self.clock_error_ms;
         next.next_process = AtomicU64::new(self.next_process.load(Ordering::Relaxed));
         next
     }
@@ -118,6 +127,8 @@ impl Shared {
 enum Op {
     Get(String),
     Put(String, String),
+    /// A put that expires: key, value, time to live and the clocks' error, in milliseconds.
+    PutTtl(String, String, u64, u64),
     Cas(String, String, String),
     Append(String, String),
 }
@@ -125,7 +136,11 @@ enum Op {
 impl Op {
     fn key(&self) -> &str {
         match self {
-            Op::Get(k) | Op::Put(k, _) | Op::Cas(k, _, _) | Op::Append(k, _) => k,
+            Op::Get(k)
+            | Op::Put(k, _)
+            | Op::PutTtl(k, ..)
+            | Op::Cas(k, _, _)
+            | Op::Append(k, _) => k,
         }
     }
 
@@ -138,6 +153,11 @@ impl Op {
             Op::Get(_) if kind == Kind::Siblings => OpValue::Siblings(Vec::new()),
             Op::Get(_) => OpValue::Get(None),
             Op::Put(_, v) => OpValue::Put(v.clone()),
+            Op::PutTtl(_, v, ttl_ms, clock_error_ms) => OpValue::PutTtl {
+                value: v.clone(),
+                ttl_ms: *ttl_ms,
+                clock_error_ms: *clock_error_ms,
+            },
             Op::Cas(_, e, n) => OpValue::Cas {
                 expected: Some(e.clone()),
                 new: n.clone(),
@@ -146,14 +166,28 @@ impl Op {
         }
     }
 
-    fn args(&self) -> Vec<&[u8]> {
+    /// The command's words (see [`as_args`] for what `Conn::call` takes).
+    fn args(&self) -> Vec<String> {
         match self {
-            Op::Get(k) => vec![b"GET", k.as_bytes()],
-            Op::Put(k, v) => vec![b"SET", k.as_bytes(), v.as_bytes()],
-            Op::Cas(k, e, n) => vec![b"CAS", k.as_bytes(), e.as_bytes(), n.as_bytes()],
-            Op::Append(k, t) => vec![b"APPEND", k.as_bytes(), t.as_bytes()],
+            Op::Get(k) => vec!["GET".into(), k.clone()],
+            Op::Put(k, v) => vec!["SET".into(), k.clone(), v.clone()],
+            Op::PutTtl(k, v, ttl_ms, _) => {
+                vec![
+                    "SET".into(),
+                    k.clone(),
+                    v.clone(),
+                    "PX".into(),
+                    ttl_ms.to_string(),
+                ]
+            }
+            Op::Cas(k, e, n) => vec!["CAS".into(), k.clone(), e.clone(), n.clone()],
+            Op::Append(k, t) => vec!["APPEND".into(), k.clone(), t.clone()],
         }
     }
+}
+
+fn as_args(words: &[String]) -> Vec<&[u8]> {
+    words.iter().map(|w| w.as_bytes()).collect()
 }
 
 /// What the client saw.
@@ -181,7 +215,13 @@ fn next_op(shared: &Shared, rng: &mut StdRng) -> Op {
         if roll < 4 {
             Op::Get(key)
         } else if roll < 7 || shared.kind != Kind::Full {
-            Op::Put(key, format!("v{}", shared.value()))
+            let value = format!("v{}", shared.value());
+            match shared.ttl {
+                Some(ttl) if rng.random_bool(0.5) => {
+                    Op::PutTtl(key, value, ttl.as_millis() as u64, shared.clock_error_ms)
+                }
+                _ => Op::Put(key, value),
+            }
         } else {
             let recent = shared.recent.lock().expect("recent lock");
             let expected = recent.get(&key).cloned().unwrap_or_else(|| "v0".into());
@@ -227,6 +267,7 @@ fn outcome(op: &Op, reply: Reply, kind: Kind) -> Outcome {
             Outcome::Ok(OpValue::Siblings(values))
         }
         (Op::Put(_, v), Reply::Simple(s)) if s == "OK" => Outcome::Ok(OpValue::Put(v.clone())),
+        (Op::PutTtl(..), Reply::Simple(s)) if s == "OK" => Outcome::Ok(op.invocation(kind)),
         (Op::Cas(_, e, n), Reply::Integer(1)) => Outcome::Ok(OpValue::Cas {
             expected: Some(e.clone()),
             new: n.clone(),
@@ -259,7 +300,8 @@ async fn perform(
     op: &Op,
     resume: Option<(u64, u64)>,
 ) -> Outcome {
-    let args = op.args();
+    let words = op.args();
+    let args = as_args(&words);
     let first = conn.call(&args, shared.timeout).await;
     let e = match first {
         // The server gave up with the outcome unknown: as good a reason to resume.
@@ -349,8 +391,10 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
             let result = perform(&shared, &mut conn, addr, &op, resume).await;
             match result {
                 Outcome::Ok(value) => {
-                    if let OpValue::Get(Some(v)) | OpValue::Put(v) | OpValue::Cas { new: v, .. } =
-                        &value
+                    if let OpValue::Get(Some(v))
+                    | OpValue::Put(v)
+                    | OpValue::PutTtl { value: v, .. }
+                    | OpValue::Cas { new: v, .. } = &value
                     {
                         let mut recent = shared.recent.lock().expect("recent lock");
                         recent.insert(op.key().to_string(), v.clone());
@@ -431,7 +475,7 @@ pub async fn final_reads(shared: &Shared, on_every_node: bool, within: Duration)
                         node,
                         None,
                     );
-                    match conn.call(&op.args(), shared.timeout).await {
+                    match conn.call(&as_args(&op.args()), shared.timeout).await {
                         Ok(reply) => match outcome(&op, reply, shared.kind) {
                             Outcome::Ok(value) => {
                                 shared.record(process, EventKind::Ok, &key, value, node, None);

@@ -416,11 +416,10 @@ fn a_peer_from_another_cluster_is_refused_and_the_cluster_serves_on() {
     let dir = tmp.path().join("home");
     let (cluster, nodes) = start_cluster(&dir, 1);
     leader(&nodes, Duration::from_secs(20));
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let intruder_peer = free.local_addr().unwrap();
-    let free2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let intruder_client = free2.local_addr().unwrap();
-    drop((free, free2));
+    let [intruder_peer, intruder_client] = quorate_server::ports::free_loopback_addrs(2)
+        .unwrap()
+        .try_into()
+        .unwrap();
     let peers = format!("1={},2={intruder_peer}", nodes[0].peer);
     let log = tmp.path().join("intruder.log");
     let intruder = Proc::spawn(

@@ -894,6 +894,34 @@ fn raft_runs_with_its_defences_off() {
     assert!(stderr(&refused).contains("apply to --protocol raft"));
 }
 
+/// `quorate sim --ttl`: the simulator's TTL workload on the command line, and a clear refusal
+/// where expiry is not served.
+#[test]
+fn sim_ttl_runs_expiring_puts_and_is_refused_outside_raft() {
+    let output = quorate(&[
+        "sim",
+        "--protocol",
+        "raft",
+        "--seeds",
+        "8",
+        "--ttl",
+        "100ms",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = last_json(&output);
+    assert_eq!(json["violations"], 0, "{json}");
+    assert!(json["ops_ok"].as_u64().unwrap_or(0) > 100, "{json}");
+    for args in [
+        &["sim", "--protocol", "zab", "--ttl", "100ms"][..],
+        &["sim", "--protocol", "raft", "--ttl", "0ms"][..],
+    ] {
+        let refused = quorate(args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&refused).contains("--ttl"), "{args:?}");
+    }
+}
+
 #[test]
 fn list_append_histories_are_checked_by_the_list_append_model() {
     let dir = tempfile::tempdir().unwrap();

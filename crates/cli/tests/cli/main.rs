@@ -4,6 +4,7 @@
 mod cluster;
 mod commands;
 mod compare;
+mod compare_real;
 mod fuzz_corpus;
 mod scenarios;
 mod snapshot;

@@ -267,14 +267,11 @@ fn restarting_a_3_node_directory_as_5_nodes_or_with_other_peers_refuses() {
     assert!(!dir.join("n4").exists(), "nothing was started");
 
     // `serve` with a peer list of two: the node's own IDENTITY refuses it.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peers = format!(
-        "1={},2={}",
-        free.local_addr().unwrap(),
-        other.local_addr().unwrap()
-    );
-    drop((free, other));
+    let [free, other] = quorate_server::ports::free_loopback_addrs(2)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let peers = format!("1={free},2={other}");
     let log = tmp.path().join("two.log");
     let config = nodes[0].config.to_str().unwrap();
     let serve = Proc::spawn(&["serve", "--config", config, "--peers", &peers], &log);

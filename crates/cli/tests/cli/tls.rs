@@ -9,7 +9,7 @@ use quorate_server::resp::client::{self, ClientTls};
 use quorate_server::resp::frame::Frame;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -133,8 +133,7 @@ fn wait_for_log(log: &Path, text: &str) -> String {
 }
 
 fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    quorate_server::ports::free_loopback_addrs(1).unwrap()[0]
 }
 
 /// A node process outside the cluster that dials its members as member `id`, with the

@@ -96,6 +96,8 @@ fn bad_input_exits_2_before_starting_anything() {
         vec!["--nemesis", "kill,flood"],
         vec!["--nodes", "0"],
         vec!["--protocol", "nope"],
+        vec!["--protocol", "zab", "--ttl", "1s"],
+        vec!["--ttl", "0s"],
     ] {
         let out = quorate()
             .arg("torture")
@@ -105,6 +107,7 @@ fn bad_input_exits_2_before_starting_anything() {
             .output()
             .expect("quorate runs");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!dir.path().join("r").exists(), "{args:?} wrote a report");
     }
     // A directory that is not an earlier report is never cleared.
     std::fs::write(dir.path().join("precious"), "data").unwrap();
@@ -115,4 +118,72 @@ fn bad_input_exits_2_before_starting_anything() {
         .expect("quorate runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(dir.path().join("precious").exists());
+}
+
+/// `--ttl`: half of the register writes are `SET k v PX ms` on real processes, and the checker
+/// models their expiry (crates/check/src/expiry.rs). The run must pass, and the same history
+/// with the recorded time to live changed must not: a checker that ignored expiry would
+/// accept both.
+#[test]
+fn ttl_writes_on_real_processes_are_checked_against_their_expiry() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let report = dir.path().join("report");
+    let out = quorate()
+        .args([
+            "torture",
+            "--protocol",
+            "raft",
+            "--nodes",
+            "3",
+            "--duration",
+            "8s",
+            "--nemesis",
+            "kill,pause",
+            "--ttl",
+            "50ms",
+            "--seed",
+            "4",
+            "--json",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .expect("quorate runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "seed 4: {stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("--json prints JSON");
+    let put_ttl_ok = summary["ops"]["by_f"]["put_ttl"][0].as_u64().unwrap_or(0);
+    assert!(put_ttl_ok > 50, "{summary:#}");
+    assert_eq!(summary["models"][0]["model"], "linearizable");
+    assert_eq!(summary["models"][0]["verdict"], "valid", "{summary:#}");
+
+    // The recorded history, with appends left out (the torture judges them separately), as
+    // the node served it and with every time to live shortened to 1 ms.
+    let history = std::fs::read_to_string(report.join("history.jsonl")).unwrap();
+    let registers: String = history
+        .lines()
+        .filter(|l| !l.contains("\"f\":\"append\"") && !l.contains("\"key\":\"l"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(registers.contains("\"f\":\"put_ttl\""));
+    // To 1 ms with no clock error, any read of a value a millisecond after its write returned
+    // is a read past the recorded expiry.
+    let shortened = registers.replace("\",50,25]", "\",1,0]");
+    let check = |text: &str, name: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = quorate()
+            .args(["check", "--json", "--time-limit", "60s"])
+            .arg(&file)
+            .output()
+            .expect("quorate check runs");
+        let verdict: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("check --json prints JSON");
+        verdict
+    };
+    let served = check(&registers, "as-served.jsonl");
+    assert_eq!(served["valid"], true, "{served}");
+    let shortened = check(&shortened, "shortened.jsonl");
+    assert_eq!(shortened["valid"], false, "{shortened}");
 }

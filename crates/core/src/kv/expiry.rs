@@ -28,8 +28,17 @@
 //! `proposal + ttl`) returns its value.** That part rests on the clock bound the simulator
 //! enforces (`Harness::clock_drift_bound_ppm`); on servers it rests on NTP.
 //!
-//! Writes that read the old value (`APPEND`, `INCR`, `CAS`) apply in log order, so they see
-//! the key until the `Expired` entry's position, like every replica does.
+//! 3. **Writes that read the current value** (`CAS`, `INCR`, `APPEND`, `DEL`, `EXPIRE`,
+//!    `PERSIST`, `SET` with `NX`/`XX`/`GET`, `GETSET`, `GETDEL`, `DELIFEQ`:
+//!    [`Op::reads_current_value`]) apply in log order, where the `Expired` entry
+//!    may not have arrived yet: a new leader proposes it only on its timer, after it has
+//!    applied the old leader's entries, and a `CAS` proposed before then would swap a value
+//!    that expired long ago (found by `quorate torture --ttl` on real processes: a `CAS`
+//!    succeeded against a value a second past its deadline after a leader change). So the
+//!    leader proposes [`Op::ExpireDue`] with its clock reading right before such a command
+//!    when the key may carry a deadline at that point of the log: every replica removes the
+//!    key there if the deadline has passed by that reading, and the command sees what a
+//!    client reading at the same moment would see.
 
 use super::{ClientError, Key, KvStore, Op};
 use crate::time::Time;
@@ -92,8 +101,49 @@ impl Op {
                 key,
                 expiry: at(expiry),
             },
+            Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(expiry),
+            } => Op::Set {
+                key,
+                value,
+                when,
+                expiry: Some(at(expiry)),
+            },
             op => op,
         }
+    }
+
+    /// True for writes whose effect or answer depends on the key's current value, which must
+    /// therefore not see a value past its deadline (item 3 of the module docs).
+    pub fn reads_current_value(&self) -> bool {
+        matches!(
+            self,
+            Op::Cas { .. }
+                | Op::Incr { .. }
+                | Op::Append { .. }
+                | Op::Delete { .. }
+                | Op::Expire { .. }
+                | Op::Persist { .. }
+                | Op::Set { .. }
+                | Op::DeleteIf { .. }
+                | Op::GetDelete { .. }
+        )
+    }
+
+    /// True for operations that give their key a deadline.
+    pub fn sets_deadline(&self) -> bool {
+        matches!(
+            self,
+            Op::PutExpiring { .. }
+                | Op::Expire { .. }
+                | Op::Set {
+                    expiry: Some(_),
+                    ..
+                }
+        )
     }
 
     /// True for operations that need a leader's clock (a time to live): protocols without a
@@ -101,7 +151,14 @@ impl Op {
     pub fn needs_leader_clock(&self) -> bool {
         matches!(
             self,
-            Op::PutExpiring { .. } | Op::Expire { .. } | Op::Persist { .. } | Op::Ttl { .. }
+            Op::PutExpiring { .. }
+                | Op::Expire { .. }
+                | Op::Persist { .. }
+                | Op::Ttl { .. }
+                | Op::Set {
+                    expiry: Some(_),
+                    ..
+                }
         )
     }
 }
@@ -165,8 +222,8 @@ impl KvStore {
     /// `now`: not when the key's deadline has passed but its `Expired` entry has not been
     /// applied yet (see the module docs). Writes are always answered.
     pub fn visible(&self, op: &Op, now: Time) -> Result<(), ClientError> {
-        let due = self.deadline(op.key()).is_some_and(|d| d <= now);
-        if op.is_read() && due {
+        let due = |key: &&Key| self.deadline(key).is_some_and(|d| d <= now);
+        if op.is_read() && op.keys().iter().any(due) {
             return Err(ClientError::Unavailable);
         }
         Ok(())
@@ -230,6 +287,14 @@ impl KvStore {
             self.set_deadline(key, None);
         }
         current
+    }
+
+    /// Applies [`Op::ExpireDue`]: removes `key` if its deadline is at or before `now`.
+    pub(super) fn apply_expire_due(&mut self, key: &Key, now: Time) -> bool {
+        match self.deadline(key) {
+            Some(deadline) if deadline <= now => self.apply_expired(key, deadline),
+            _ => false,
+        }
     }
 }
 
@@ -298,6 +363,36 @@ mod tests {
         assert_eq!(kv.due(t(5_000), 10), Vec::new());
         // A duplicate proposal of the same expiry changes nothing.
         assert_eq!(kv.apply_op(&expected), Output::Existed(false));
+    }
+
+    #[test]
+    fn expire_due_removes_a_key_only_at_or_past_its_deadline_so_a_cas_then_misses_it() {
+        let mut kv = KvStore::default();
+        kv.apply_op(&put_ttl("k", 100).stamped(t(1_000)));
+        let due = |now| Op::ExpireDue {
+            key: b("k"),
+            now: t(now),
+        };
+        let cas = Op::Cas {
+            key: b("k"),
+            expected: Some(b("v")),
+            new: b("w"),
+        };
+        assert!(cas.reads_current_value() && !get("k").reads_current_value());
+        // Before the deadline the key stays, and the CAS swaps it (clearing the deadline).
+        assert_eq!(kv.apply_op(&due(1_099)), Output::Existed(false));
+        assert_eq!(kv.clone().apply_op(&cas), Output::Swapped(true));
+        // At the deadline the key goes, and the CAS that follows in the log misses it.
+        assert_eq!(kv.apply_op(&due(1_100)), Output::Existed(true));
+        assert_eq!(kv.apply_op(&cas), Output::Swapped(false));
+        assert_eq!(kv.expiring_len(), 0);
+        // A key without a deadline is never removed.
+        kv.apply_op(&Op::Put {
+            key: b("k"),
+            value: b("x"),
+        });
+        assert_eq!(kv.apply_op(&due(1_000_000_000)), Output::Existed(false));
+        assert_eq!(kv.read(&get("k")), Output::Value(Some(b("x"))));
     }
 
     #[test]

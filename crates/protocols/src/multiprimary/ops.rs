@@ -22,6 +22,10 @@ impl MultiPrimary {
             let refusal = quorate_core::kv::expiry::refusal("multiprimary");
             return Self::answer(request.client, request.seq, Err(refusal), out);
         }
+        if request.op.is_multi_key() {
+            let refusal = request.op.multi_key_refusal("multiprimary");
+            return Self::answer(request.client, request.seq, Err(refusal), out);
+        }
         let Request {
             client, seq, op, ..
         } = request;
@@ -111,7 +115,12 @@ impl MultiPrimary {
                 crdt.apply(op, id, stamp);
                 Ok((slot, Output::Done, None, None))
             }
-            Op::Append { .. } | Op::Cas { .. } | Op::Incr { .. } => Err(format!(
+            Op::Append { .. }
+            | Op::Cas { .. }
+            | Op::Incr { .. }
+            | Op::Set { .. }
+            | Op::DeleteIf { .. }
+            | Op::GetDelete { .. } => Err(format!(
                 "{}: read-modify-write needs consensus; multi-primary registers take put, \
                  delete and CRDT updates (a PN-Counter adds, an OR-Set appends)",
                 op.name()

@@ -125,7 +125,7 @@ impl Log {
             .iter()
             .skip(start)
             .any(|entry| match &entry.payload {
-                Payload::Command(command) => command.op.key().as_ref() == key,
+                Payload::Command(command) => command.op.keys().iter().any(|k| k.as_ref() == key),
                 Payload::ViewStart => false,
             })
     }

@@ -130,8 +130,8 @@ impl Replica {
         if !self.craq() {
             return None;
         }
-        let key = request.op.key();
-        if self.caught_up() && !self.log.writes_key_after(self.applied, key) {
+        let dirty = |key: &&quorate_core::Key| self.log.writes_key_after(self.applied, key);
+        if self.caught_up() && !request.op.keys().iter().any(dirty) {
             self.stats.craq_clean_reads += 1;
             return Some(Needs::Applied(self.applied));
         }

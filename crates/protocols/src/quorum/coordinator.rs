@@ -87,6 +87,10 @@ impl Quorum {
             let refusal = quorate_core::kv::expiry::refusal("quorum (leaderless)");
             return Self::answer(request.client, request.seq, Err(refusal), out);
         }
+        if request.op.is_multi_key() {
+            let refusal = request.op.multi_key_refusal("quorum (leaderless)");
+            return Self::answer(request.client, request.seq, Err(refusal), out);
+        }
         let Request {
             client,
             seq,

@@ -48,6 +48,9 @@ pub enum Bug {
     /// Followers skip `Expired` entries: they keep the key, and answer it again once one of
     /// them leads.
     FollowerIgnoresExpiry,
+    /// The leader proposes no `ExpireDue` before a write that reads the current value: a
+    /// `CAS` right after a leader change swaps a value whose deadline passed long ago.
+    RmwSeesExpired,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -38,7 +38,14 @@ impl Entry {
                 let op = &command.op;
                 let value = match op {
                     quorate_core::Op::Put { value, .. }
-                    | quorate_core::Op::Append { value, .. } => value.len(),
+                    | quorate_core::Op::Append { value, .. }
+                    | quorate_core::Op::Set { value, .. }
+                    | quorate_core::Op::DeleteIf {
+                        expected: value, ..
+                    } => value.len(),
+                    quorate_core::Op::PutMany { pairs } => {
+                        pairs.iter().map(|(k, v)| 16 + k.len() + v.len()).sum()
+                    }
                     quorate_core::Op::Cas { expected, new, .. } => {
                         expected.as_ref().map_or(0, |e| e.len()) + new.len()
                     }

@@ -576,7 +576,36 @@ impl Raft {
             op: request.op.clone().stamped(self.now),
             ..request.command()
         };
+        if command.op.reads_current_value() && self.may_carry_deadline(command.op.key()) {
+            let expire_due = Command {
+                client: EXPIRY_CLIENT,
+                seq: 0,
+                op: quorate_core::Op::ExpireDue {
+                    key: command.op.key().clone(),
+                    now: self.now,
+                },
+            };
+            self.append_to_own_log(Payload::Command(expire_due), out);
+        }
         self.append_to_own_log(Payload::Command(command), out);
+    }
+
+    /// Whether `key` may carry a deadline at the end of this leader's log: it has one in the
+    /// applied state, or an entry not yet applied gives it one. Then a write that reads the
+    /// key's value is preceded by `ExpireDue` (see `quorate_core::kv::expiry`, item 3).
+    fn may_carry_deadline(&self, key: &quorate_core::Key) -> bool {
+        if self.config.has_bug(Bug::RmwSeesExpired) {
+            return false;
+        }
+        if self.kv.deadline(key).is_some() {
+            return true;
+        }
+        (self.last_applied + 1..=self.log.last_index()).any(|index| {
+            matches!(
+                self.log.entry(index).map(|e| &e.payload),
+                Some(Payload::Command(c)) if c.op.sets_deadline() && c.op.key() == key
+            )
+        })
     }
 
     /// Proposes the removal of keys whose deadline this leader's clock has passed (see

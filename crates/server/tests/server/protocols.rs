@@ -50,7 +50,81 @@ fn kv_commands_through_every_node(cluster: &TestCluster) {
         assert_eq!(deleted, 1, "{protocol}");
         let value: Option<String> = con.get(&key).unwrap();
         assert_eq!(value, None, "{protocol}");
+        coordination_commands(protocol, &mut con, &mut other, node);
     }
+}
+
+/// The conditional SET, compare-and-delete, GETSET, GETDEL, MSET and MGET: each one entry of
+/// the protocol's log, written through one node and checked through another.
+fn coordination_commands(
+    protocol: &str,
+    con: &mut Connection,
+    other: &mut Connection,
+    node: usize,
+) {
+    let lock = format!("lock{node}");
+    let q = |con: &mut Connection, args: &[&str]| -> Value {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(con)
+            .unwrap_or_else(|e| panic!("{protocol}: {args:?}: {e}"))
+    };
+    assert_eq!(
+        q(con, &["SET", &lock, "t1", "NX", "GET"]),
+        Value::Nil,
+        "{protocol}"
+    );
+    assert_eq!(
+        q(other, &["SET", &lock, "t2", "NX", "GET"]),
+        bulk("t1"),
+        "{protocol}"
+    );
+    assert_eq!(
+        q(other, &["SET", &lock, "t3", "XX"]),
+        Value::Okay,
+        "{protocol}"
+    );
+    assert_eq!(
+        q(con, &["DELIFEQ", &lock, "t1"]),
+        Value::Int(0),
+        "{protocol}"
+    );
+    assert_eq!(q(other, &["GET", &lock]), bulk("t3"), "{protocol}");
+    assert_eq!(
+        q(con, &["DELIFEQ", &lock, "t3"]),
+        Value::Int(1),
+        "{protocol}"
+    );
+    assert_eq!(q(other, &["GET", &lock]), Value::Nil, "{protocol}");
+    assert_eq!(q(con, &["GETSET", &lock, "g"]), Value::Nil, "{protocol}");
+    assert_eq!(q(other, &["GETDEL", &lock]), bulk("g"), "{protocol}");
+    assert_eq!(q(con, &["GETDEL", &lock]), Value::Nil, "{protocol}");
+    let (m1, m2) = (format!("m1.{node}"), format!("m2.{node}"));
+    assert_eq!(
+        q(con, &["MSET", &m1, "a", &m2, "b"]),
+        Value::Okay,
+        "{protocol}"
+    );
+    assert_eq!(
+        q(other, &["MGET", &m2, "absent", &m1]),
+        Value::Array(vec![bulk("b"), Value::Nil, bulk("a")]),
+        "{protocol}"
+    );
+    // Leases need a leader's clock, which only Raft stamps deadlines with so far.
+    let leased: RedisResult<Value> = redis::cmd("SET")
+        .arg(&lock)
+        .arg("t")
+        .arg("NX")
+        .arg("PX")
+        .arg(1000)
+        .query(con);
+    let why = refused(leased);
+    assert!(
+        why.contains(protocol) && why.contains("--protocol raft"),
+        "{protocol}: {why}"
+    );
 }
 
 fn cas(con: &mut Connection, key: &str, expected: &str, new: &str) -> i64 {
@@ -298,9 +372,45 @@ fn quorum_serves_get_set_del_at_any_node_refuses_read_modify_write_and_survives_
                 .query(&mut cons[0]),
         ),
         refused(redis::cmd("INCR").arg("k1").query(&mut cons[0])),
+        refused(
+            redis::cmd("SET")
+                .arg("k1")
+                .arg("2")
+                .arg("XX")
+                .arg("GET")
+                .query(&mut cons[0]),
+        ),
+        refused(redis::cmd("DELIFEQ").arg("k1").arg("1").query(&mut cons[0])),
+        refused(redis::cmd("GETDEL").arg("k1").query(&mut cons[0])),
+        refused(redis::cmd("GETSET").arg("k1").arg("3").query(&mut cons[0])),
     ] {
         assert!(why.contains("consensus"), "{why}");
     }
+    // Several keys at once need one order of all writes: refused, naming the protocol.
+    for why in [
+        refused(
+            redis::cmd("MSET")
+                .arg("k1")
+                .arg("x")
+                .arg("k2")
+                .arg("y")
+                .query(&mut cons[0]),
+        ),
+        refused(redis::cmd("MGET").arg("k1").arg("k2").query(&mut cons[0])),
+    ] {
+        assert!(
+            why.contains("quorum (leaderless)") && why.contains("--protocol raft"),
+            "{why}"
+        );
+    }
+    let lease = redis::cmd("SET")
+        .arg("k1")
+        .arg("4")
+        .arg("NX")
+        .arg("PX")
+        .arg(1000)
+        .query(&mut cons[0]);
+    assert!(refused(lease).contains("quorum (leaderless)"));
     // N = 3, R = W = 2: one node down, every operation still completes at the others.
     drop(cons);
     cluster.stop_node(2);
@@ -370,9 +480,40 @@ fn multiprimary_keeps_concurrent_sets_as_siblings_until_a_set_that_saw_them() {
         refused(redis::cmd("APPEND").arg("k").arg("x").query(&mut con)),
         refused(redis::cmd("CAS").arg("k").arg("1").arg("2").query(&mut con)),
         refused(redis::cmd("INCR").arg("n").query(&mut con)),
+        refused(
+            redis::cmd("SET")
+                .arg("k")
+                .arg("1")
+                .arg("NX")
+                .arg("GET")
+                .query(&mut con),
+        ),
+        refused(redis::cmd("DELIFEQ").arg("k").arg("1").query(&mut con)),
+        refused(redis::cmd("GETDEL").arg("k").query(&mut con)),
     ] {
-        assert!(why.contains("consensus"), "{why}");
+        assert!(
+            why.contains("consensus") && why.contains("multi-primary"),
+            "{why}"
+        );
     }
+    for why in [
+        refused(
+            redis::cmd("MSET")
+                .arg("k")
+                .arg("1")
+                .arg("j")
+                .arg("2")
+                .query(&mut con),
+        ),
+        refused(redis::cmd("MGET").arg("k").arg("j").query(&mut con)),
+    ] {
+        assert!(
+            why.contains("multiprimary") && why.contains("--protocol raft"),
+            "{why}"
+        );
+    }
+    let value: Option<String> = con.get("k").unwrap();
+    assert_eq!(value, None, "nothing refused was written");
 }
 
 #[test]

@@ -781,3 +781,142 @@ fn protocols_without_a_leader_refuse_expiry_and_name_the_ones_that_do_not() {
     let value: Option<String> = con.get("k").unwrap();
     assert_eq!(value, None, "the refused SET wrote nothing");
 }
+
+// The SET options, compare-and-delete, GETSET/GETDEL and MSET/MGET: exact replies (nil, OK,
+// previous values, errors) through the leader and through a forwarding follower.
+
+fn query(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let result: RedisResult<redis::Value> = cmd.query(con);
+    match result {
+        Ok(value) => panic!("{args:?} answered {value:?}, not an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn bulk(s: &str) -> redis::Value {
+    redis::Value::BulkString(s.as_bytes().to_vec())
+}
+
+#[test]
+fn set_options_compare_and_delete_getset_getdel_mset_and_mget_answer_like_redis() {
+    use redis::Value::{Int, Nil, Okay};
+    let cluster = TestCluster::start(3, |_| {});
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    for node in [leader, (leader + 1) % 3] {
+        let mut con = cluster.redis(node);
+        let at = |name: &str| format!("{name}{node}");
+        let (lock, x, g, m1, m2) = (at("lock"), at("x"), at("g"), at("m1"), at("m2"));
+        let q = |con: &mut redis::Connection, args: &[&str]| query(con, args);
+
+        // A lock with a lease: SET NX PX takes it once; the holder's token is its value.
+        assert_eq!(q(&mut con, &["SET", &lock, "t1", "NX", "PX", "5000"]), Okay);
+        assert_eq!(q(&mut con, &["SET", &lock, "t2", "NX", "PX", "5000"]), Nil);
+        let pttl: i64 = con.pttl(&lock).unwrap();
+        assert!((4_000..=5_000).contains(&pttl), "{pttl}");
+        assert_eq!(q(&mut con, &["GET", &lock]), bulk("t1"));
+        // Compare-and-delete: only the holder's token releases it.
+        assert_eq!(q(&mut con, &["DELIFEQ", &lock, "t2"]), Int(0));
+        assert_eq!(q(&mut con, &["GET", &lock]), bulk("t1"));
+        assert_eq!(q(&mut con, &["DELIFEQ", &lock, "t1"]), Int(1));
+        assert_eq!(q(&mut con, &["GET", &lock]), Nil);
+        assert_eq!(q(&mut con, &["DELIFEQ", &lock, "t1"]), Int(0));
+        assert_eq!(q(&mut con, &["DELEX", &lock, "IFEQ", "t1"]), Int(0));
+
+        // GET: the previous value instead of OK, whether or not the condition allowed it.
+        assert_eq!(
+            q(&mut con, &["SET", &lock, "t3", "NX", "PX", "5000", "GET"]),
+            Nil
+        );
+        assert_eq!(q(&mut con, &["SET", &lock, "t4", "NX", "GET"]), bulk("t3"));
+        assert_eq!(
+            q(&mut con, &["GET", &lock]),
+            bulk("t3"),
+            "NX GET did not set"
+        );
+        assert_eq!(q(&mut con, &["SET", &x, "v", "XX"]), Nil);
+        assert_eq!(q(&mut con, &["EXISTS", &x]), Int(0), "XX on an absent key");
+        assert_eq!(q(&mut con, &["SET", &lock, "t5", "XX", "GET"]), bulk("t3"));
+        assert_eq!(
+            q(&mut con, &["TTL", &lock]),
+            Int(-1),
+            "SET without EX clears it"
+        );
+        assert_eq!(q(&mut con, &["DELEX", &lock, "IFEQ", "t5"]), Int(1));
+        assert_eq!(
+            q(&mut con, &["DELEX", &lock]),
+            Int(0),
+            "DELEX without IFEQ is DEL"
+        );
+
+        // GETSET and GETDEL.
+        assert_eq!(q(&mut con, &["GETSET", &g, "1"]), Nil);
+        assert_eq!(q(&mut con, &["GETSET", &g, "2"]), bulk("1"));
+        assert_eq!(q(&mut con, &["GETDEL", &g]), bulk("2"));
+        assert_eq!(q(&mut con, &["GETDEL", &g]), Nil);
+        assert_eq!(q(&mut con, &["EXISTS", &g]), Int(0));
+
+        // MSET sets every pair (a key given twice takes its last value); MGET answers in order.
+        assert_eq!(q(&mut con, &["MSET", &m1, "a", &m2, "b", &m1, "c"]), Okay);
+        assert_eq!(
+            q(&mut con, &["MGET", &m1, "missing", &m2]),
+            redis::Value::Array(vec![bulk("c"), Nil, bulk("b")])
+        );
+
+        // Errors, as Redis words them.
+        for args in [
+            &["SET", &x, "1", "NX", "XX"][..],
+            &["SET", &x, "1", "EX", "10", "PX", "10"],
+            &["SET", &x, "1", "BOGUS"],
+            &["DELEX", &x, "BOGUS", "1"],
+        ] {
+            assert!(
+                query_err(&mut con, args).contains("syntax error"),
+                "{args:?}"
+            );
+        }
+        assert!(query_err(&mut con, &["SET", &x, "1", "NX", "PX", "0"]).contains("invalid expire"));
+        assert!(query_err(&mut con, &["SET", &x, "1", "KEEPTTL"]).contains("not supported"));
+        assert!(query_err(&mut con, &["DELEX", &x, "IFNE", "1"]).contains("not supported"));
+        for args in [&["MSET", &m1][..], &["MGET"], &["DELIFEQ", &x], &["GETDEL"]] {
+            let why = query_err(&mut con, args);
+            assert!(why.contains("wrong number of arguments"), "{args:?}: {why}");
+        }
+        assert_eq!(q(&mut con, &["EXISTS", &x]), Int(0), "no refused SET wrote");
+    }
+}
+
+#[test]
+fn a_lock_holder_whose_lease_expired_cannot_release_the_next_holders_lock() {
+    use redis::Value::{Int, Nil, Okay};
+    let cluster = TestCluster::start(3, |_| {});
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    let mut con = cluster.redis(leader);
+    assert_eq!(
+        query(&mut con, &["SET", "lock", "a", "NX", "PX", "100"]),
+        Okay
+    );
+    // The lease runs out through the log (an `Expired` entry); then another client takes it.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while query(&mut con, &["SET", "lock", "b", "NX", "PX", "10000"]) == Nil {
+        assert!(Instant::now() < deadline, "the lease never expired");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(query(&mut con, &["DELIFEQ", "lock", "a"]), Int(0));
+    for i in 0..3 {
+        let value: Option<String> = cluster.redis(i).get("lock").unwrap();
+        assert_eq!(value.as_deref(), Some("b"), "node {i}");
+    }
+    assert_eq!(query(&mut con, &["DELIFEQ", "lock", "b"]), Int(1));
+}

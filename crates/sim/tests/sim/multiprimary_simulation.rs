@@ -143,3 +143,80 @@ fn increments_applied_twice_on_retry_are_caught() {
     );
     eprintln!("caught by {} of 100 seeds", failed.len());
 }
+
+/// Issue 18: `quorate compare --protocols multiprimary-vv --nodes 5 --seeds 1 --first-seed 1`
+/// reported the acknowledged write of "1061" to k3 as lost. Process 0 read it in a read sent
+/// to a random replica (`any-replica`, one read in ten), then wrote "1070" with the context
+/// that read returned, which replaced it, as version vectors promise. The judge had dropped
+/// `any-replica` reads before the lost-write rule, so nothing in the session had seen "1061".
+#[test]
+fn a_write_after_an_any_replica_read_replaces_what_the_read_saw() {
+    use quorate_check::{EventKind, Mode, OpValue};
+    // The shape of `quorate compare` (leader-crash faults, the mixed workload at n=5).
+    let mut config = SimConfig {
+        nodes: 5,
+        faults: quorate_sim::Faults::none(),
+        duration: Duration::from_secs(4),
+        leader_crash: Some(quorate_sim::LeaderCrash {
+            at: Duration::from_secs(1),
+            downtime: Duration::from_secs(1),
+        }),
+        count_message_bytes: true,
+        ..SimConfig::default()
+    };
+    config.workload.clients = 5;
+    config.workload.keys = 4;
+    config.workload.local_reads = 0.1;
+    config.workload.mix = quorate_sim::Mix {
+        get: 50,
+        put: 50,
+        append: 0,
+        cas: 0,
+        delete: 0,
+    };
+    let harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+    let report = run(&harness, &config, 1, None);
+    let k3 = |e: &&quorate_check::Event| e.key.as_deref() == Some("k3");
+    let names = |value: &OpValue, v: &str| match value {
+        OpValue::Siblings(values) => values.iter().any(|x| x == v),
+        _ => false,
+    };
+    // The effect: "1061" was acknowledged, and only an any-replica read of process 0 saw it
+    // before process 0's acknowledged write of "1070"; the final siblings hold neither.
+    let acked = |v: &str| {
+        report.history.iter().filter(k3).any(|e| {
+            e.kind == EventKind::Ok && e.mode != Mode::Final && e.value == OpValue::Put(v.into())
+        })
+    };
+    assert!(acked("1061") && acked("1070"));
+    let reads_of_1061: Vec<_> = report
+        .history
+        .iter()
+        .filter(k3)
+        .filter(|e| e.kind == EventKind::Ok && e.mode != Mode::Final && names(&e.value, "1061"))
+        .collect();
+    assert_eq!(reads_of_1061.len(), 1, "{reads_of_1061:?}");
+    assert_eq!(
+        (reads_of_1061[0].process, reads_of_1061[0].mode),
+        (0, Mode::AnyReplica)
+    );
+    let finals: Vec<_> = report
+        .history
+        .iter()
+        .filter(k3)
+        .filter(|e| e.kind == EventKind::Ok && e.mode == Mode::Final)
+        .collect();
+    assert_eq!(finals.len(), 5);
+    for read in &finals {
+        assert_eq!(
+            read.value,
+            OpValue::Siblings(vec!["1073".into(), "1075".into()])
+        );
+    }
+    // And the judge counts that read among process 0's: nothing was lost.
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(
+        satisfied(std::slice::from_ref(&report), "no_lost_writes"),
+        1
+    );
+}

@@ -168,6 +168,74 @@ fn raft_expires_keys_within_their_window_under_every_fault() {
     assert_eq!(ttl_failed(&RaftHarness::default(), tight, 100..112), 0);
 }
 
+// Locks with leases through the state machine's own operations: every PUT is `SET k token NX
+// PX ms` (one `Op::Set`) and every DELETE a compare-and-delete of the token the client saw
+// (`DELIFEQ`, one `Op::DeleteIf`), under every fault. The checker holds acquires to "only
+// if absent, then expires in its window" and releases to "only if it holds the token": two
+// holders at once, or a release of a lock held by another token, is a linearizability
+// violation (`quorate_check::expiry` tests show both are caught).
+
+#[test]
+fn raft_locks_with_leases_and_compare_and_delete_releases_stay_linearizable_under_every_fault() {
+    use quorate_check::{EventKind, OpValue};
+    let mut config = ttl_config(Faults::all());
+    config.workload.locks = true;
+    // Leases long enough that holders often release before they run out, short enough that
+    // many expire during the run.
+    config.workload.put_ttl = Some(Duration::from_millis(300));
+    config.workload.mix.put = 25;
+    config.workload.mix.delete = 25;
+    config.workload.mix.cas = 10;
+    let seeds: Vec<u64> = (300..348).collect();
+    // One at a time: `run_many` drops each run's history, which is what is counted here.
+    let reports: Vec<_> = seeds
+        .iter()
+        .map(|seed| run(&RaftHarness::default(), &config, *seed, None))
+        .collect();
+    let failed = quorate_sim::failures(&reports);
+    assert!(
+        failed.is_empty(),
+        "{} seeds failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let count = |kind: EventKind, lock: bool| {
+        reports
+            .iter()
+            .flat_map(|r| &r.history)
+            .filter(|e| e.kind == kind)
+            .filter(|e| match &e.value {
+                OpValue::PutTtlIfAbsent { .. } => lock,
+                OpValue::DeleteIf(_) => !lock,
+                _ => false,
+            })
+            .count()
+    };
+    let (taken, held) = (count(EventKind::Ok, true), count(EventKind::Fail, true));
+    let (released, refused) = (count(EventKind::Ok, false), count(EventKind::Fail, false));
+    let ops: u64 = reports.iter().map(|r| r.ops_ok + r.ops_fail).sum();
+    eprintln!(
+        "{ops} operations; locks: {taken} taken, {held} found held; releases: {released} ok, {refused} refused"
+    );
+    // Each outcome happens, so each is checked.
+    for (what, n) in [
+        ("taken", taken),
+        ("held", held),
+        ("released", released),
+        ("refused", refused),
+    ] {
+        assert!(n >= seeds.len(), "only {n} {what}");
+    }
+    for report in &reports {
+        assert_eq!(
+            report.linearizable,
+            Some(quorate_check::Verdict::Linearizable),
+            "seed {}",
+            report.seed
+        );
+    }
+}
+
 #[test]
 fn reads_that_skip_the_expiry_deadline_are_caught() {
     let broken = broken(Bug::ReadSkipsDeadline);
@@ -186,4 +254,19 @@ fn followers_that_ignore_expiry_are_caught() {
         ..Faults::none()
     };
     assert!(ttl_failed(&broken, faults, 0..24) > 0, "no seed caught it");
+}
+
+/// Found on real processes first (`quorate torture --ttl`): a `CAS` proposed by a new leader
+/// before its timer proposed the `Expired` entry swapped a value past its deadline. The
+/// leader now proposes `ExpireDue` before every write that reads the current value; without
+/// it, leader changes under crashes and partitions let such a write see the expired value.
+#[test]
+fn writes_that_read_an_expired_value_are_caught() {
+    let broken = broken(Bug::RmwSeesExpired);
+    let faults = Faults {
+        crash: true,
+        partition: true,
+        ..Faults::none()
+    };
+    assert!(ttl_failed(&broken, faults, 0..48) > 0, "no seed caught it");
 }

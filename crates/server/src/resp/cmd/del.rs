@@ -1,5 +1,10 @@
-//! `DEL key [key ...]`: how many of the keys existed. Each key is deleted by its own
-//! replicated operation, in order; the command as a whole is not atomic.
+//! The delete family.
+//!
+//! - `DEL key [key ...]`: how many of the keys existed. Each key is deleted by its own
+//!   replicated operation, in order; the command as a whole is not atomic.
+//! - `GETDEL key`: removes `key` and answers the value it had, in one step.
+//!
+//! (`DELIFEQ`, a delete conditioned on the value, is in the compare family, `cas.rs`.)
 
 use super::{unexpected, Parse};
 use crate::resp::frame::Frame;
@@ -21,6 +26,11 @@ impl Del {
         Ok(Del { keys })
     }
 
+    /// `DEL key` of one key (what `DELEX key` without a condition is).
+    pub fn one(key: Bytes) -> Del {
+        Del { keys: vec![key] }
+    }
+
     pub fn keys(&self) -> usize {
         self.keys.len()
     }
@@ -34,5 +44,26 @@ impl Del {
             }
         }
         Ok(Frame::Integer(deleted))
+    }
+}
+
+/// `GETDEL key`: the value `key` had (nil: absent), removed in the same step.
+#[derive(Debug)]
+pub struct GetDel {
+    key: Bytes,
+}
+
+impl GetDel {
+    pub fn parse(parse: &mut Parse) -> Result<GetDel, Frame> {
+        Ok(GetDel {
+            key: parse.sized("key")?,
+        })
+    }
+
+    pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
+        match exec.write(Op::GetDelete { key: self.key }).await? {
+            Output::Value(previous) => Ok(previous.map_or(Frame::Null, Frame::Bulk)),
+            other => Err(unexpected(other)),
+        }
     }
 }

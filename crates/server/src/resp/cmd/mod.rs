@@ -14,6 +14,7 @@ mod get;
 mod hello;
 mod incr;
 mod info;
+mod many;
 mod ping;
 mod readmode;
 mod select;
@@ -29,13 +30,14 @@ pub use cas::Cas;
 pub use client::Client;
 pub use command::CommandInfo;
 pub use config::Config;
-pub use del::Del;
+pub use del::{Del, GetDel};
 pub use exists::Exists;
 pub use expire::Expire;
 pub use get::Get;
 pub use hello::Hello;
 pub use incr::Incr;
 pub use info::Info;
+pub use many::Many;
 pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
@@ -61,6 +63,8 @@ pub enum Command {
     Append(Append),
     Incr(Incr),
     Cas(Cas),
+    GetDel(GetDel),
+    Many(Many),
     Expire(Expire),
     Ttl(Ttl),
     Describe(Describe),
@@ -92,6 +96,12 @@ impl Command {
             "ttl" | "pttl" => Command::Ttl(Ttl::parse(&name, &mut parse)?),
             "strlen" | "type" => Command::Describe(Describe::parse(&name, &mut parse)?),
             "setnx" => Command::Set(Set::parse_setnx(&mut parse)?),
+            "getset" => Command::Set(Set::parse_getset(&mut parse)?),
+            "getdel" => Command::GetDel(GetDel::parse(&mut parse)?),
+            "delifeq" => Command::Cas(Cas::parse_delifeq(&mut parse)?),
+            "delex" => Cas::parse_delex(&mut parse)?,
+            "mget" => Command::Many(Many::parse_mget(&mut parse)?),
+            "mset" => Command::Many(Many::parse_mset(&mut parse)?),
             "del" | "unlink" => Command::Del(Del::parse(&mut parse)?),
             "exists" => Command::Exists(Exists::parse(&mut parse)?),
             "append" => Command::Append(Append::parse(&mut parse)?),
@@ -126,6 +136,8 @@ impl Command {
                 | Command::Append(_)
                 | Command::Incr(_)
                 | Command::Cas(_)
+                | Command::GetDel(_)
+                | Command::Many(_)
                 | Command::Expire(_)
                 | Command::Ttl(_)
                 | Command::Describe(_)
@@ -158,6 +170,8 @@ impl Command {
             Command::Append(_) => "append",
             Command::Incr(_) => "incr",
             Command::Cas(_) => "cas",
+            Command::GetDel(_) => "getdel",
+            Command::Many(cmd) => cmd.name(),
             Command::Expire(_) => "expire",
             Command::Ttl(_) => "ttl",
             Command::Describe(_) => "describe",
@@ -178,10 +192,11 @@ impl Command {
     /// True for commands that only read. A read waits until the connection's earlier writes
     /// completed (see `session::Order`).
     pub fn is_read(&self) -> bool {
-        matches!(
-            self,
-            Command::Get(_) | Command::Exists(_) | Command::Ttl(_) | Command::Describe(_)
-        )
+        match self {
+            Command::Get(_) | Command::Exists(_) | Command::Ttl(_) | Command::Describe(_) => true,
+            Command::Many(cmd) => cmd.is_read(),
+            _ => false,
+        }
     }
 
     /// True for commands that send exactly one request to the node (see `session::Order`).
@@ -206,6 +221,8 @@ impl Command {
             Command::Ttl(cmd) => cmd.execute(exec).await,
             Command::Describe(cmd) => cmd.execute(exec).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
+            Command::GetDel(cmd) => cmd.execute(exec).await,
+            Command::Many(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };
         result.unwrap_or_else(|e| e.to_frame())

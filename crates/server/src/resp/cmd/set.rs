@@ -1,81 +1,93 @@
-//! `SETNX key value` is `SET key value NX` answering 1 or 0.
+//! The SET family: each sets a key in one step of the state machine (one log entry).
 //!
-//! `SET key value [NX] [EX seconds | PX milliseconds]`: `OK`. With `NX`, only if the key is
-//! absent (a compare-and-set against "absent"): `OK` if set, nil if not. `SETEX key seconds
-//! value` and `PSETEX key milliseconds value` are `SET` with a time to live. A time to live
-//! is stamped into a deadline by the leader (see `quorate_core::kv::expiry`); `NX` together
-//! with a time to live, `EXAT`, `PXAT` and `KEEPTTL` are refused.
+//! - `SET key value [NX | XX] [GET] [EX seconds | PX milliseconds]`: `OK`, or nil when `NX`
+//!   (only if absent) or `XX` (only if present) did not allow it; with `GET`, the previous
+//!   value (nil: absent) instead. Any combination is one atomic step, so `SET lock token NX
+//!   PX 30000` takes a lock with a lease, as redis-py's `Lock` and Redlock clients do.
+//! - `SETNX key value`: `SET key value NX` answering 1 or 0. `SETEX key seconds value` and
+//!   `PSETEX key milliseconds value`: `SET` with a time to live.
+//! - `GETSET key value`: `SET key value GET`.
 //!
-//! With a protocol that keeps siblings (multiprimary with version vectors), SET carries the
-//! causal context the connection has seen for the key, superseding exactly those versions
-//! (see `session::Contexts`).
+//! A time to live is stamped into a deadline by the leader (see `quorate_core::kv::expiry`);
+//! `EXAT`, `PXAT` and `KEEPTTL` are refused, and so are contradictions (`NX` with `XX`, two
+//! times to live) and unknown words (`ERR syntax error`, as Redis answers).
+//!
+//! With a protocol that keeps siblings (multiprimary with version vectors), a plain SET
+//! carries the causal context the connection has seen for the key, superseding exactly those
+//! versions (see `session::Contexts`).
 
 use super::{unexpected, Parse};
 use crate::metrics::Metrics;
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
-use quorate_core::{Expiry, Op, Output};
+use quorate_core::{Expiry, Op, Output, SetWhen};
 use quorate_protocols::multiprimary::SIBLING_LIMIT_REFUSAL;
 
 #[derive(Debug)]
 pub struct Set {
     key: Bytes,
     value: Bytes,
-    only_if_absent: bool,
+    when: SetWhen,
     ttl_ms: Option<u64>,
+    /// `GET` (and GETSET): answer the previous value instead of `OK`.
+    answer_previous: bool,
     /// SETNX: answer 1 or 0 instead of `OK` or nil.
     answer_integer: bool,
 }
 
 impl Set {
     pub fn parse(parse: &mut Parse) -> Result<Set, Frame> {
-        let key = parse.sized("key")?;
-        let value = parse.sized("value")?;
-        let mut only_if_absent = false;
-        let mut ttl_ms = None;
+        let mut set = Set::plain(parse.sized("key")?, parse.sized("value")?);
         while let Some(option) = parse.keyword() {
             match option.as_str() {
-                "NX" => only_if_absent = true,
-                "EX" | "PX" if ttl_ms.is_none() => {
+                "NX" | "XX" if set.when == SetWhen::Always => {
+                    set.when = match option.as_str() {
+                        "NX" => SetWhen::IfAbsent,
+                        _ => SetWhen::IfPresent,
+                    }
+                }
+                "GET" if !set.answer_previous => set.answer_previous = true,
+                "EX" | "PX" if set.ttl_ms.is_none() => {
                     let unit = if option == "EX" { 1_000 } else { 1 };
-                    ttl_ms = Some(positive_ttl_ms(parse.integer()?, unit)?);
+                    set.ttl_ms = Some(positive_ttl_ms(parse.integer()?, unit)?);
                 }
                 "EXAT" | "PXAT" | "KEEPTTL" => {
                     return Err(Frame::error(format!(
                         "ERR SET {option} is not supported: give a relative time with EX or PX"
                     )))
                 }
-                other => {
-                    return Err(Frame::error(format!(
-                        "ERR unsupported SET option '{other}'"
-                    )))
-                }
+                _ => return Err(Frame::error("ERR syntax error")),
             }
         }
-        if only_if_absent && ttl_ms.is_some() {
-            return Err(Frame::error(
-                "ERR SET NX with EX/PX is not supported yet: SET NX, then EXPIRE",
-            ));
-        }
-        Ok(Set {
+        Ok(set)
+    }
+
+    /// `SET key value` without options.
+    fn plain(key: Bytes, value: Bytes) -> Set {
+        Set {
             key,
             value,
-            only_if_absent,
-            ttl_ms,
+            when: SetWhen::Always,
+            ttl_ms: None,
+            answer_previous: false,
             answer_integer: false,
-        })
+        }
     }
 
     /// `SETNX key value`: `SET key value NX`, answering 1 if set and 0 if not.
     pub fn parse_setnx(parse: &mut Parse) -> Result<Set, Frame> {
-        Ok(Set {
-            key: parse.sized("key")?,
-            value: parse.sized("value")?,
-            only_if_absent: true,
-            ttl_ms: None,
-            answer_integer: true,
-        })
+        let mut set = Set::plain(parse.sized("key")?, parse.sized("value")?);
+        set.when = SetWhen::IfAbsent;
+        set.answer_integer = true;
+        Ok(set)
+    }
+
+    /// `GETSET key value`: `SET key value GET`.
+    pub fn parse_getset(parse: &mut Parse) -> Result<Set, Frame> {
+        let mut set = Set::plain(parse.sized("key")?, parse.sized("value")?);
+        set.answer_previous = true;
+        Ok(set)
     }
 
     /// `SETEX key seconds value` or `PSETEX key milliseconds value`.
@@ -83,29 +95,14 @@ impl Set {
         let key = parse.sized("key")?;
         let unit = if name == "setex" { 1_000 } else { 1 };
         let ttl_ms = Some(positive_ttl_ms(parse.integer()?, unit)?);
-        let value = parse.sized("value")?;
-        Ok(Set {
-            key,
-            value,
-            only_if_absent: false,
-            ttl_ms,
-            answer_integer: false,
-        })
+        let mut set = Set::plain(key, parse.sized("value")?);
+        set.ttl_ms = ttl_ms;
+        Ok(set)
     }
 
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
-        if self.only_if_absent {
-            let op = Op::Cas {
-                key: self.key,
-                expected: None,
-                new: self.value,
-            };
-            return match exec.write(op).await? {
-                Output::Swapped(set) if self.answer_integer => Ok(Frame::Integer(i64::from(set))),
-                Output::Swapped(true) => Ok(Frame::ok()),
-                Output::Swapped(false) => Ok(Frame::Null),
-                other => Err(unexpected(other)),
-            };
+        if self.when != SetWhen::Always || self.answer_previous {
+            return self.execute_conditional(exec).await;
         }
         if let Some(ttl_ms) = self.ttl_ms {
             let op = Op::PutExpiring {
@@ -146,6 +143,45 @@ impl Set {
             Output::Done => Ok(Frame::ok()),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+impl Set {
+    /// A SET that reads before it writes (`NX`, `XX`, `GET`): one [`Op::Set`], whose answer
+    /// is the previous value.
+    async fn execute_conditional(self, exec: &mut Exec) -> Result<Frame, CallError> {
+        let plain_nx = self.when == SetWhen::IfAbsent && !self.answer_previous;
+        if plain_nx && self.ttl_ms.is_none() {
+            // A CAS from absent: what single-decree Paxos serves too.
+            let op = Op::Cas {
+                key: self.key,
+                expected: None,
+                new: self.value,
+            };
+            return match exec.write(op).await? {
+                Output::Swapped(set) if self.answer_integer => Ok(Frame::Integer(i64::from(set))),
+                Output::Swapped(true) => Ok(Frame::ok()),
+                Output::Swapped(false) => Ok(Frame::Null),
+                other => Err(unexpected(other)),
+            };
+        }
+        let op = Op::Set {
+            key: self.key,
+            value: self.value,
+            when: self.when,
+            expiry: self.ttl_ms.map(|ttl_ms| Expiry::After { ttl_ms }),
+        };
+        let previous = match exec.write(op).await? {
+            Output::Value(previous) => previous,
+            other => return Err(unexpected(other)),
+        };
+        let set = self.when.allows(previous.as_ref());
+        Ok(match (self.answer_previous, self.answer_integer, set) {
+            (true, ..) => previous.map_or(Frame::Null, Frame::Bulk),
+            (false, true, set) => Frame::Integer(i64::from(set)),
+            (false, false, true) => Frame::ok(),
+            (false, false, false) => Frame::Null,
+        })
     }
 }
 

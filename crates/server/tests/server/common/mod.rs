@@ -13,10 +13,7 @@ use tokio::sync::oneshot;
 
 /// Ports nobody listens on right now, all different.
 pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter().map(|l| l.local_addr().unwrap()).collect()
+    quorate_server::ports::free_loopback_addrs(n).unwrap()
 }
 
 /// Protocols without a leader: no node ever reports `role:leader`.
