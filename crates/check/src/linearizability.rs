@@ -82,6 +82,41 @@ pub struct LinearizabilityReport {
     pub witness: Vec<usize>,
     /// For such a violation: why, naming operations of `witness` as `#id (what it did)`.
     pub explanation: Option<String>,
+    /// For every key found linearizable (all of them, for a valid history): one
+    /// linearization, as the search or the fast path found it.
+    pub linearization: Vec<KeyOrder>,
+}
+
+/// One linearization of a key's operations: the operations (ids) that took effect, in an
+/// order that respects real time (an operation that returned before another was invoked comes
+/// first) and the register's semantics (each operation's result is what the register gives
+/// in that order, from absent). Operations with unknown outcome that need not have happened
+/// are left out, and so are the expiries the checker adds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyOrder {
+    pub key: Option<String>,
+    pub ops: Vec<usize>,
+}
+
+impl KeyOrder {
+    /// A linearization point for each operation of the order, within its interval: `(id,
+    /// time)`, times non-decreasing along the order. Each point is the latest invocation so
+    /// far, which is within every interval because the order respects real time (an operation
+    /// invoked after `o` returned would have to come after `o`). Ids not among `operations`
+    /// are skipped.
+    pub fn points(&self, operations: &[Operation]) -> Vec<(usize, u64)> {
+        let by_id: HashMap<usize, &Operation> = operations.iter().map(|o| (o.id, o)).collect();
+        let mut at = 0u64;
+        let mut points = Vec::with_capacity(self.ops.len());
+        for id in &self.ops {
+            let Some(op) = by_id.get(id) else {
+                continue;
+            };
+            at = at.max(op.call);
+            points.push((*id, at));
+        }
+        points
+    }
 }
 
 impl LinearizabilityReport {
@@ -94,6 +129,19 @@ impl LinearizabilityReport {
             reason: None,
             witness: Vec::new(),
             explanation: None,
+            linearization: Vec::new(),
+        }
+    }
+
+    /// A single key's valid report with its linearization (operations by source index; the
+    /// caller names the key and maps them to ids).
+    fn with_order(order: impl Iterator<Item = usize>) -> Self {
+        LinearizabilityReport {
+            linearization: vec![KeyOrder {
+                key: None,
+                ops: order.collect(),
+            }],
+            ..LinearizabilityReport::valid()
         }
     }
 
@@ -176,12 +224,22 @@ fn check_keys(
     let order = compiled.keys_by_name();
     let mut keys = compiled.keys;
     let mut unknown = None;
+    let mut linearization = Vec::new();
     for key in order {
         let ops = std::mem::take(&mut by_key[key as usize]);
         let table = &mut keys[key as usize];
         let report = check_key(ops, &mut table.values, limits, fast, subsume);
         match report.verdict {
-            Verdict::Linearizable => {}
+            Verdict::Linearizable => {
+                let sources = report.linearization.into_iter().flat_map(|o| o.ops);
+                linearization.push(KeyOrder {
+                    key: table.name.clone(),
+                    ops: sources
+                        .filter(|s| *s < recorded)
+                        .map(|s| operations[s].id)
+                        .collect(),
+                });
+            }
             Verdict::NotLinearizable => {
                 let id = |source: usize| (source < recorded).then(|| operations[source].id);
                 return LinearizabilityReport {
@@ -204,13 +262,18 @@ fn check_keys(
                         }
                         out
                     }),
+                    linearization: Vec::new(),
                     ..report
                 };
             }
             Verdict::Unknown => unknown = Some(report),
         }
     }
-    unknown.unwrap_or_else(LinearizabilityReport::valid)
+    let report = unknown.unwrap_or_else(LinearizabilityReport::valid);
+    LinearizabilityReport {
+        linearization,
+        ..report
+    }
 }
 
 /// One key's operation, compiled for the search.
@@ -604,7 +667,11 @@ fn check_key(
 ) -> LinearizabilityReport {
     if fast {
         match crate::unique::check(&ops, values) {
-            unique::Outcome::Linearizable => return LinearizabilityReport::valid(),
+            unique::Outcome::Linearizable { order } => {
+                return LinearizabilityReport::with_order(
+                    order.iter().map(|i| ops[*i as usize].source as usize),
+                )
+            }
             unique::Outcome::NotLinearizable { witness, why } => {
                 // Operations in the explanation travel as `\u{1}<source>\u{1}` until
                 // `check_keys` can name them by id.
@@ -634,7 +701,9 @@ fn check_key(
     // Index operations by call time so that the frontier of a linearized set advances.
     ops.sort_unstable_by_key(|op| (op.ret == u64::MAX, op.call, op.source));
     match search(&ops, values, limits, subsume) {
-        Outcome::Linearizable => LinearizabilityReport::valid(),
+        Outcome::Linearizable(order) => LinearizabilityReport::with_order(
+            order.iter().map(|i| ops[*i as usize].source as usize),
+        ),
         Outcome::Stuck { prefix, stuck } => LinearizabilityReport {
             verdict: Verdict::NotLinearizable,
             key: None,
@@ -646,13 +715,15 @@ fn check_key(
             reason: None,
             witness: Vec::new(),
             explanation: None,
+            linearization: Vec::new(),
         },
         Outcome::Stopped(reason) => LinearizabilityReport::unknown(reason.to_string()),
     }
 }
 
 enum Outcome {
-    Linearizable,
+    /// With the linearized operations in order (indices into the key's operations).
+    Linearizable(Vec<u32>),
     /// The longest linearizable prefix found and the operation that returned after it.
     Stuck {
         prefix: Vec<u32>,
@@ -828,7 +899,7 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
         if !backtrack {
             if ops[entry.op as usize].ret == u64::MAX {
                 // Only operations with unknown outcome remain; they need not have happened.
-                return Outcome::Linearizable;
+                return Outcome::Linearizable(linearized(&stack, &list));
             }
             if best_stuck.is_none() || stack.len() > best.len() {
                 best.truncate(common);
@@ -859,7 +930,15 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
             }
         }
     }
-    Outcome::Linearizable
+    Outcome::Linearizable(linearized(&stack, &list))
+}
+
+/// The operations linearized on the search's stack, bottom first: the linearization found.
+fn linearized(stack: &[(u32, ValueId, bool)], list: &EntryList) -> Vec<u32> {
+    stack
+        .iter()
+        .map(|(call, _, _)| list.get(*call).op)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1204,5 +1283,122 @@ mod tests {
             let report = check_linearizable(&ops, &Limits::default());
             assert_eq!(report.verdict, Verdict::NotLinearizable, "seed {seed}");
         }
+    }
+
+    /// Asserts that `report` carries, for every key of `ops`, a linearization: every completed
+    /// operation exactly once, an order that respects real time, results that the register
+    /// gives in that order from absent, and points within the intervals, in order.
+    fn assert_witness(ops: &[Operation], report: &LinearizabilityReport, what: &str) {
+        use crate::model::{apply, Step, Values, ABSENT};
+        use std::collections::BTreeSet;
+        assert_eq!(report.verdict, Verdict::Linearizable, "{what}");
+        let keys: BTreeSet<Option<&str>> = ops.iter().map(|o| o.key.as_deref()).collect();
+        let ordered: BTreeSet<Option<&str>> = report
+            .linearization
+            .iter()
+            .map(|k| k.key.as_deref())
+            .collect();
+        assert_eq!(keys, ordered, "{what}: one order per key");
+        for order in &report.linearization {
+            let of_key: Vec<&Operation> = ops.iter().filter(|o| o.key == order.key).collect();
+            let position: HashMap<usize, usize> = order
+                .ops
+                .iter()
+                .enumerate()
+                .map(|(k, id)| (*id, k))
+                .collect();
+            assert_eq!(
+                position.len(),
+                order.ops.len(),
+                "{what}: no operation twice"
+            );
+            for op in &of_key {
+                if op.ret.is_some() {
+                    assert!(
+                        position.contains_key(&op.id),
+                        "{what}: completed {op} is missing"
+                    );
+                }
+            }
+            let op = |id: usize| {
+                ops.iter()
+                    .find(|o| o.id == id)
+                    .expect("an operation of the history")
+            };
+            for (k, a) in order.ops.iter().enumerate() {
+                assert_eq!(op(*a).key, order.key, "{what}: #{a} is of another key");
+                for b in &order.ops[k + 1..] {
+                    let (a, b) = (op(*a), op(*b));
+                    assert!(
+                        b.ret.is_none_or(|ret| ret >= a.call),
+                        "{what}: {b} returned before {a} was invoked, yet comes after it"
+                    );
+                }
+            }
+            let mut values = Values::default();
+            let mut state = ABSENT;
+            for id in &order.ops {
+                let step = Step::compile(&op(*id).value, &mut values).expect("compiles");
+                state = apply(state, step, &mut values)
+                    .unwrap_or_else(|| panic!("{what}: {} cannot happen here", op(*id)));
+            }
+            let points = order.points(ops);
+            assert_eq!(points.len(), order.ops.len());
+            let mut last = 0;
+            for (id, at) in points {
+                let o = op(id);
+                assert!(
+                    o.call <= at && o.ret.is_none_or(|ret| at <= ret),
+                    "{what}: point of {o}"
+                );
+                assert!(at >= last, "{what}: points go forward");
+                last = at;
+            }
+        }
+    }
+
+    #[test]
+    fn valid_histories_come_with_one_linearization_per_key() {
+        use crate::generate::{generate, GenConfig};
+        for seed in 0..10 {
+            let config = GenConfig {
+                operations: 400,
+                keys: 3,
+                processes: 6,
+                info_ppm: 50_000,
+                seed,
+                ..GenConfig::default()
+            };
+            let ops = pair(&generate(&config)).unwrap();
+            // Unique values: the fast path decides, and orders.
+            let fast = check_linearizable(&ops, &Limits::default());
+            assert_witness(&ops, &fast, &format!("fast path, seed {seed}"));
+            // The search finds its own.
+            let search = check_linearizable_search(&ops, &Limits::default());
+            assert_witness(&ops, &search, &format!("search, seed {seed}"));
+        }
+        // Repeated values and appends: the search decides (the fast path gives up), and the
+        // appends' results must come out of the order.
+        let h = r#"{"process":0,"type":"invoke","f":"put","key":"x","value":"1","time":1}
+{"process":1,"type":"invoke","f":"append","key":"x","value":"b","time":2}
+{"process":0,"type":"ok","f":"put","key":"x","value":"1","time":3}
+{"process":0,"type":"invoke","f":"put","key":"x","value":"1","time":4}
+{"process":1,"type":"ok","f":"append","key":"x","value":"b","time":5}
+{"process":2,"type":"invoke","f":"get","key":"x","time":6}
+{"process":0,"type":"ok","f":"put","key":"x","value":"1","time":7}
+{"process":2,"type":"ok","f":"get","key":"x","value":"1b","time":8}
+{"process":2,"type":"invoke","f":"get","key":"y","time":9}
+{"process":2,"type":"ok","f":"get","key":"y","value":null,"time":10}"#;
+        let ops = pair(&parse_jsonl(h).unwrap()).unwrap();
+        let report = check_linearizable(&ops, &Limits::default());
+        assert_witness(&ops, &report, "repeated values");
+        let x = &report.linearization[0];
+        assert_eq!(x.ops.len(), 4, "{x:?}");
+        // An invalid history has no linearization to show.
+        let stale = h.replace(r#""value":"1b","time":8"#, r#""value":"b","time":8"#);
+        let ops = pair(&parse_jsonl(&stale).unwrap()).unwrap();
+        let report = check_linearizable(&ops, &Limits::default());
+        assert_eq!(report.verdict, Verdict::NotLinearizable);
+        assert!(report.linearization.is_empty());
     }
 }

@@ -62,7 +62,10 @@ use crate::model::{Step, Values, ABSENT};
 /// What the fast path found on one key. Operation indices are into the slice it was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    Linearizable,
+    /// With one linearization: the operations that took effect (every completed one, and the
+    /// needed ones with unknown outcome), by index, in an order that respects real time and
+    /// the register's semantics (see [`order_blocks`]).
+    Linearizable { order: Vec<u32> },
     NotLinearizable {
         /// The operations that show the violation, closed under "installer of a value an
         /// operation here observes", so they violate linearizability on their own.
@@ -559,6 +562,7 @@ fn order_blocks(ops: &[KeyOp], links: &Links, segments: &[Segment], blocks: &[Bl
     let mut s_list = Linked::new(&by_s);
     let mut f_list = Linked::new(&by_f);
     let mut remaining = n;
+    let mut placed: Vec<usize> = Vec::with_capacity(n);
     while remaining > 0 {
         let first_f = f_list.first().expect("blocks remain");
         let min_f_other = |x: usize| {
@@ -579,9 +583,12 @@ fn order_blocks(ops: &[KeyOp], links: &Links, segments: &[Segment], blocks: &[Bl
         s_list.remove(next);
         f_list.remove(next);
         remaining -= 1;
+        placed.push(next);
     }
     if remaining == 0 {
-        return Outcome::Linearizable;
+        return Outcome::Linearizable {
+            order: linearization(ops, segments, blocks, &placed),
+        };
     }
     let left: Vec<usize> = s_list.iter().collect();
     match two_cycle(blocks, &left) {
@@ -635,6 +642,36 @@ fn order_blocks(ops: &[KeyOp], links: &Links, segments: &[Segment], blocks: &[Bl
         // Cannot happen for a Ferrers relation; the search decides rather than guessing.
         None => Outcome::Undecided("no pair of blocks explains the cycle"),
     }
+}
+
+/// One linearization, from the blocks in the topological order `placed`: each block's
+/// segments in their forced order, each segment its installer then its reads by invocation.
+///
+/// It respects real time: inside a block by condition 2 (no read returns before its installer
+/// is invoked, no operation of a later segment returns before one of an earlier segment is
+/// invoked; reads of one segment ordered by invocation cannot contradict each other); across
+/// blocks because `a` of block `A` returning before `b` of block `B` is invoked means
+/// `f(A) < s(B)`, so `A` was placed first. And the register's semantics: every block starts
+/// with a plain write (or the initial state), and every operation in a segment observes the
+/// value its installer installed.
+fn linearization(
+    ops: &[KeyOp],
+    segments: &[Segment],
+    blocks: &[Block],
+    placed: &[usize],
+) -> Vec<u32> {
+    let mut order = Vec::with_capacity(ops.len());
+    for &block in placed {
+        for segment in &segments[blocks[block].segments.clone()] {
+            if segment.writer != VIRTUAL {
+                order.push(segment.writer);
+            }
+            let start = order.len();
+            order.extend_from_slice(&segment.reads);
+            order[start..].sort_unstable_by_key(|r| (ops[*r as usize].call, *r));
+        }
+    }
+    order
 }
 
 /// An operation `p` of `x` that returned before an operation `q` of `y` was invoked (given that

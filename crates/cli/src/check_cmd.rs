@@ -264,11 +264,17 @@ fn write_judgement_page(
         Validity::Invalid => "broken",
         Validity::Unknown => "unknown",
     };
+    let linearization = if validity == Validity::Valid {
+        crate::view::linearization(&parsed.events, &parsed.lines, args.time_limit)
+    } else {
+        Vec::new()
+    };
     let verdict = crate::view::Verdict {
         validity,
         headline: format!("promise {}: {word}", promise.name()),
         details: judgement.violations.clone(),
         witness_lines,
+        linearization,
     };
     history_page(args, parsed, verdict, path)
 }
@@ -306,7 +312,11 @@ fn finish(
     verdict_s: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.html {
-        let verdict = crate::view::Verdict::from_report(&report, operations);
+        let mut verdict = crate::view::Verdict::from_report(&report, operations);
+        if report.validity == Validity::Valid && report.model == Model::Linearizable {
+            verdict.linearization =
+                crate::view::linearization(&parsed.events, &parsed.lines, args.time_limit);
+        }
         history_page(args, parsed, verdict, path)?;
     }
     let file = args.file.display();

@@ -191,6 +191,12 @@ pub struct SimArgs {
     /// The scenario's sentence for the page (set from --scenario).
     #[arg(skip)]
     note: Option<&'static str>,
+    /// The scenario's scripted fault schedule (set from --scenario).
+    #[arg(skip)]
+    script: Option<quorate_sim::script::Script>,
+    /// raft: entries per AppendEntries, at most (set from --scenario).
+    #[arg(skip)]
+    raft_entries_per_append: Option<usize>,
     /// Write the run as one self-contained HTML page (single seed only): a space-time diagram
     /// of nodes and client processes, messages, faults, leaders and operations, with the
     /// checker's verdict and the violating operations highlighted.
@@ -280,6 +286,9 @@ enum Scenario {
     /// Primary-backup without fencing (the seed's DNS failover): replicas follow older views
     /// and two of them end up primary of the same view, which the safety checker reports.
     SplitBrainWithoutFencing,
+    /// Raft's Figure 8 (§5.4.2), scripted: a new leader finds an entry of an older term on a
+    /// majority and does not commit it until an entry of its own term is on a majority too.
+    RaftFigure8,
 }
 
 impl Scenario {
@@ -339,6 +348,21 @@ impl Scenario {
                 args.duration = Duration::from_secs(3);
                 SPLIT_NOTE
             }
+            Scenario::RaftFigure8 => {
+                args.protocol = ProtocolName::Raft;
+                args.seed = Some(FIGURE8_SEED);
+                args.faults = "none".into();
+                args.nodes = 5;
+                // Local reads only (answered from a node's state, never through the log), so
+                // the logs hold the leaders' no-ops alone, as the paper's figure does.
+                args.clients = 1;
+                args.ops = Some("get=1".into());
+                args.local_reads = Some(1.0);
+                args.duration = Duration::from_secs(3);
+                args.script = Some(quorate_sim::script::raft_figure8());
+                args.raft_entries_per_append = Some(1);
+                FIGURE8_NOTE
+            }
         }
     }
 }
@@ -370,6 +394,19 @@ const SPLIT_NOTE: &str = "Split brain without fencing (the seed's DNS failover):
     of the run): the safety checker reports it, and the run fails. Compare --protocol primary-backup, whose replicas \
     refuse the old primary.";
 
+const FIGURE8_SEED: u64 = 1;
+const FIGURE8_NOTE: &str = "Raft's Figure 8 (§5.4.2), scripted (the cluster-wide notes \
+    say what the script does and why; each AppendEntries carries one entry here). n1 leads \
+    term 1, then term 2, whose no-op (index 2) reaches n2 only before n1 crashes. n5 leads \
+    term 3 with the votes of n3 and n4 and writes its own no-op at index 2, which reaches no \
+    one, then crashes. n1 comes back and leads term 4 (its first try, term 3, fails: n3 and \
+    n4 voted for n5 there). Step through the events around 1.8s on n1's lane: its term-2 \
+    entry reaches n3, so index 2 is on a majority (n1, n2, n3), and n1 notes \"commit \
+    withheld\" instead of committing: n5, whose last entry has the higher term 3, could \
+    still be elected and overwrite it. Index 2 commits only with n1's term-4 no-op at index \
+    3 (n1's commit 3, a few milliseconds later). When n5 restarts at the end of the fault \
+    phase, n1's AppendEntries replace its index 2.";
+
 pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     args.note = args.scenario.map(|scenario| scenario.apply(&mut args));
     let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
@@ -382,6 +419,7 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
         events_max: args.max_steps,
         check_time_limit: args.check_time_limit,
         wall_max: args.seed_timeout,
+        script: args.script.clone(),
         ..SimConfig::default()
     };
     config.workload.clients = args.clients;
@@ -432,6 +470,9 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
             harness.config.pre_vote &= !args.no_pre_vote;
             harness.config.check_quorum &= !args.no_check_quorum;
             harness.config.lease_reads &= !(args.no_lease_reads || args.no_check_quorum);
+            if let Some(entries) = args.raft_entries_per_append {
+                harness.config.entries_per_append_max = entries;
+            }
             simulate(&harness, &config, &args)
         }
         ProtocolName::Paxos => simulate(&PaxosHarness::default(), &config, &args),
@@ -650,6 +691,12 @@ fn write_page(
         (true, Ok(ops)) => crate::view::linearizability_witness(&ops, Duration::from_secs(5)),
         _ => Vec::new(),
     };
+    // A passing run's page shows one linearization of its linearizable operations.
+    let linearization = if validity == Validity::Valid && !measured_not {
+        crate::view::linearization(&report.history, &lines, Duration::from_secs(5))
+    } else {
+        Vec::new()
+    };
     let mut details: Vec<String> = report.violations.iter().take(20).cloned().collect();
     for model in report.models.iter().filter(|m| m.satisfied == Some(false)) {
         let how = if model.promised {
@@ -701,6 +748,7 @@ fn write_page(
             headline,
             details,
             witness_lines,
+            linearization,
         }),
     };
     crate::view::write(&page, path)

@@ -401,6 +401,10 @@ pub struct SimConfig {
     /// Count the bytes of every message sent (`RunStats::message_bytes`), encoded as the
     /// server sends them. Off by default: encoding every message costs time.
     pub count_message_bytes: bool,
+    /// A scripted fault schedule run during the fault phase (see [`crate::script`]): faults
+    /// at chosen moments, for teaching scenarios. `None`: no script; runs are exactly as
+    /// without it.
+    pub script: Option<crate::script::Script>,
 }
 
 /// A deterministic leader crash: at `at`, the node that claims leadership with the highest
@@ -441,6 +445,7 @@ impl Default for SimConfig {
             client_bug: None,
             leader_crash: None,
             count_message_bytes: false,
+            script: None,
         }
     }
 }

@@ -120,6 +120,13 @@ pub trait Harness: Sync {
         crate::record::summarize(&format!("{msg:?}"))
     }
 
+    /// What `node`'s last step did that the run's record shows as notes on its lane (`--trace`,
+    /// `--html`), beyond messages, roles and commits: decisions a reader should see, such as a
+    /// Raft leader withholding a commit (Figure 8). Default: none.
+    fn step_notes(&self, _node: &Self::Node) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The size of a message as the server sends it, for `SimConfig::count_message_bytes`
     /// ([`wire_size`] for protocols the server runs). `None` (the default): not measured.
     fn message_size(&self) -> Option<MessageSize<Self::Node>> {
@@ -249,6 +256,22 @@ impl Default for RaftHarness {
 impl Harness for RaftHarness {
     type Node = Raft;
     type Invariants = RaftSafety;
+
+    fn step_notes(&self, node: &Raft) -> Vec<String> {
+        node.events()
+            .iter()
+            .filter_map(|event| match event {
+                quorate_protocols::raft::Event::OldTermCommitWithheld { index, term } => {
+                    Some(format!(
+                        "commit withheld: index {index} is on a quorum but of older term {term}; \
+                         it commits with the first entry of term {} (§5.4.2, Figure 8)",
+                        node.term()
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 
     fn name(&self) -> &'static str {
         "raft"

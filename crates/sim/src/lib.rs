@@ -36,6 +36,7 @@ pub mod leaderless;
 pub mod record;
 pub mod report;
 pub mod rng;
+pub mod script;
 
 mod client;
 mod nemesis;

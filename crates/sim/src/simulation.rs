@@ -27,6 +27,7 @@ use crate::queue::Queue;
 use crate::record::{node_lane, RunEvent, What};
 use crate::report::{Abort, RunReport, RunStats};
 use crate::rng::Rng;
+use crate::script::{Action as ScriptAction, Trigger};
 use quorate_check::Event as HistoryEvent;
 use quorate_core::digest::{digest, Fnv64};
 use quorate_core::protocol::Effects;
@@ -108,6 +109,10 @@ pub(crate) enum Event<P: Protocol> {
     },
     /// The reconfiguration nemesis acts.
     Reconfig,
+    /// Step `step` of the scripted fault schedule is due (`SimConfig::script`).
+    Script {
+        step: usize,
+    },
     /// The cluster settled after the liveness phase: read every key on every node.
     FinalReads,
     FinalReadDeadline,
@@ -182,6 +187,8 @@ pub(crate) struct Simulation<'a, H: Harness> {
     /// order (messages in its socket buffers, due timers, completed fsyncs).
     paused: Vec<bool>,
     held: Vec<Vec<Event<H::Node>>>,
+    /// The next step of the scripted fault schedule (`SimConfig::script`) to fire.
+    script_next: usize,
 }
 
 /// A node's status as the event record last reported it.
@@ -298,6 +305,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             fault_rng,
             paused: vec![false; n],
             held: (0..n).map(|_| Vec::new()).collect(),
+            script_next: 0,
         }
     }
 
@@ -323,6 +331,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.start_clients();
         self.schedule_nemesis();
         self.schedule_reconfig();
+        self.arm_script();
         if let Some(crash) = self.config.leader_crash {
             self.queue
                 .push(crash.at.as_nanos() as u64, Event::LeaderCrash);
@@ -441,6 +450,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
                 self.step(to, Input::Admin(request));
             }
             Event::Reconfig => self.on_reconfig_tick(),
+            Event::Script { step } => self.fire_script(step),
             Event::FinalReads => self.start_final_reads(),
             Event::FinalReadDeadline => self.on_final_read_deadline(),
         }
@@ -560,6 +570,13 @@ impl<'a, H: Harness> Simulation<'a, H> {
         node.check_invariants();
         let status = node.status();
         self.observe_status(i, &status);
+        if self.observer.is_some() {
+            let node = self.slots[i].node.as_ref().expect("still up");
+            for text in self.harness.step_notes(node) {
+                let node = Some(node_lane(i));
+                self.observe(|_| What::Note { node, text });
+            }
+        }
         let is_leader = status.role == Role::Leader;
         if self.config.check_monotonic {
             if let Err(violation) = self.slots[i].monotonic(&status, starting) {
@@ -606,6 +623,9 @@ impl<'a, H: Harness> Simulation<'a, H> {
             self.on_new_leader(i);
         }
         self.slots[i].was_leader = is_leader;
+        if is_leader {
+            self.script_on_leader(i, status.term);
+        }
     }
 
     /// Leader churn: sometimes a node crashes right after it became leader.
@@ -1175,6 +1195,102 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.crash(i);
     }
 
+    // The scripted fault schedule.
+
+    /// The step `k` of the script, if there is one.
+    fn script_step(&self, k: usize) -> Option<&'a crate::script::Step> {
+        let config: &'a SimConfig = self.config;
+        config.script.as_ref()?.steps.get(k)
+    }
+
+    /// Arms the script's next step: schedules it after its delay, or fires it at once if its
+    /// node already leads its term.
+    fn arm_script(&mut self) {
+        let k = self.script_next;
+        let Some(step) = self.script_step(k) else {
+            return;
+        };
+        match step.when {
+            Trigger::After(delay) => {
+                let at = self.now + delay.as_nanos() as u64;
+                self.queue.push(at, Event::Script { step: k });
+            }
+            Trigger::Leader { node, term } => {
+                let i = node as usize - 1;
+                let status = self
+                    .slots
+                    .get(i)
+                    .and_then(|s| s.node.as_ref())
+                    .map(|n| n.status());
+                if status.is_some_and(|s| s.role == Role::Leader && s.term == term) {
+                    self.fire_script(k);
+                }
+            }
+        }
+    }
+
+    /// Node `i` ended a step as leader of `term`: the script's next step may wait for that.
+    fn script_on_leader(&mut self, i: usize, term: u64) {
+        let k = self.script_next;
+        if let Some(step) = self.script_step(k) {
+            if step.when
+                == (Trigger::Leader {
+                    node: i as u64 + 1,
+                    term,
+                })
+            {
+                self.fire_script(k);
+            }
+        }
+    }
+
+    /// Carries out step `k` of the script (if it is still the next one and faults still run).
+    fn fire_script(&mut self, k: usize) {
+        if self.phase != Phase::Faulty || self.script_next != k {
+            return;
+        }
+        let Some(step) = self.script_step(k) else {
+            return;
+        };
+        self.script_next += 1;
+        self.hash_event(0, 12, k as u64);
+        self.trace_line(usize::MAX, || step.note.clone());
+        let n = self.ids.len();
+        match &step.action {
+            ScriptAction::Links(links) => {
+                let blocked = ScriptAction::blocked(links, n);
+                let cut: Vec<[String; 2]> = (blocked.iter().enumerate())
+                    .filter(|(link, b)| **b && link / n != link % n)
+                    .map(|(link, _)| [node_lane(link / n), node_lane(link % n)])
+                    .collect();
+                let up: Vec<String> = (links.iter()).map(|(a, b)| format!("n{a}-n{b}")).collect();
+                let description = format!("script: only {} work", up.join(", "));
+                self.set_blocked(blocked);
+                self.stats.partitions += 1;
+                self.observe(|_| What::Partition { description, cut });
+            }
+            ScriptAction::HealLinks => {
+                self.set_blocked(vec![false; n * n]);
+                self.observe(|_| What::PartitionHealed);
+            }
+            ScriptAction::Crash(node) => {
+                let i = *node as usize - 1;
+                if self.slots[i].is_up() {
+                    // Down until the script restarts it, or the fault phase ends.
+                    self.crash_for(i, Some(3600 * 1000 * MS));
+                }
+            }
+            ScriptAction::Restart(node) => {
+                let i = *node as usize - 1;
+                if !self.slots[i].is_up() {
+                    self.start_node(i);
+                }
+            }
+            ScriptAction::Note => {}
+        }
+        self.arm_script();
+    }
+
     // Pauses.
 
     /// The event's node, if it is paused: the event waits until the node resumes.
@@ -1344,6 +1460,12 @@ impl<'a, H: Harness> Simulation<'a, H> {
     /// duplicating messages; then every client must make progress.
     fn heal(&mut self) {
         let n = self.ids.len();
+        if let Some(step) = self.script_step(self.script_next) {
+            let (k, when) = (self.script_next + 1, step.when);
+            self.trace_line(usize::MAX, || {
+                format!("script: the fault phase ended while step {k} waited for {when:?}")
+            });
+        }
         self.set_blocked(vec![false; n * n]);
         self.plan.loss = 0.0;
         self.plan.duplicate = 0.0;

@@ -10,9 +10,9 @@
 //! that tests in a headless browser can check it.
 
 use quorate_check::explain::describe;
-use quorate_check::linearizability::Limits;
+use quorate_check::linearizability::{check_linearizable, Limits, Verdict as LinVerdict};
 use quorate_check::report::Report;
-use quorate_check::{Event as HistoryEvent, EventKind, Model, Operation, Validity};
+use quorate_check::{Event as HistoryEvent, EventKind, Mode, Model, Operation, Validity};
 use quorate_sim::record::{RunEvent, What};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -27,6 +27,9 @@ pub struct Verdict {
     pub details: Vec<String>,
     /// History lines of the invocations of the witness's operations.
     pub witness_lines: Vec<usize>,
+    /// For a valid history: one linearization, as `(line, time, rank)` per operation (see
+    /// [`linearization`]); the page draws each as a point on the operation's interval.
+    pub linearization: Vec<(usize, u64, usize)>,
 }
 
 impl Verdict {
@@ -37,6 +40,7 @@ impl Verdict {
             headline: report.headline.clone(),
             details: report.details.clone(),
             witness_lines: witness_lines(&report.witness, operations),
+            linearization: Vec::new(),
         }
     }
 }
@@ -67,6 +71,46 @@ pub fn linearizability_witness(operations: &[Operation], time: Duration) -> Vec<
     }
 }
 
+/// One linearization of the history's linearizable operations (those with `Mode::Linearizable`:
+/// reads sent to any replica and final reads are left out, as every promise leaves them out of
+/// linearizability), found within `time`: for every operation that took effect, the line of
+/// its invocation, its linearization point (`KeyOrder::points`: inside its interval, in the
+/// order) and its rank in its key's order. Empty when they are not linearizable, or undecided.
+pub fn linearization(
+    history: &[HistoryEvent],
+    lines: &[usize],
+    time: Duration,
+) -> Vec<(usize, u64, usize)> {
+    let (events, lines): (Vec<HistoryEvent>, Vec<usize>) = history
+        .iter()
+        .zip(lines)
+        .filter(|(e, _)| e.mode == Mode::Linearizable)
+        .map(|(e, line)| (e.clone(), *line))
+        .unzip();
+    let Ok(operations) = quorate_check::history::pair_lines(&events, &lines) else {
+        return Vec::new();
+    };
+    let deadline = Instant::now() + time;
+    let cancelled = move || Instant::now() > deadline;
+    let limits = Limits {
+        cancelled: &cancelled,
+        ..Limits::default()
+    };
+    let report = check_linearizable(&operations, &limits);
+    if report.verdict != LinVerdict::Linearizable {
+        return Vec::new();
+    }
+    let line_of: BTreeMap<usize, usize> = operations.iter().map(|o| (o.id, o.line)).collect();
+    report
+        .linearization
+        .iter()
+        .flat_map(|order| {
+            let points = order.points(&operations).into_iter().enumerate();
+            points.map(|(rank, (id, at))| (line_of[&id], at, rank))
+        })
+        .collect()
+}
+
 /// Everything one page shows.
 pub struct Page<'a> {
     pub title: String,
@@ -94,6 +138,7 @@ impl Page<'_> {
                 "headline": v.headline,
                 "details": v.details,
                 "witness": v.witness_lines,
+                "linearization": v.linearization,
             })
         });
         let data = json!({
@@ -208,6 +253,11 @@ pub fn history_file_page(
         ..Limits::default()
     };
     let report = quorate_check::check(Model::Linearizable, &operations, &limits)?;
+    let mut verdict = Verdict::from_report(&report, &operations);
+    if report.validity == Validity::Valid {
+        verdict.linearization =
+            linearization(&parsed.events, &parsed.lines, Duration::from_secs(10));
+    }
     let page = Page {
         title,
         subtitle: format!(
@@ -219,7 +269,7 @@ pub fn history_file_page(
         events: &[],
         history: &parsed.events,
         lines: &parsed.lines,
-        verdict: Some(Verdict::from_report(&report, &operations)),
+        verdict: Some(verdict),
     };
     write(&page, out)
 }

@@ -79,3 +79,50 @@ fn split_brain_without_fencing_is_reported_by_the_checker() {
 
 /// What the checkers report for the scenario's seed.
 const SPLIT_BRAIN_VIOLATION: &str = "one primary per view: n1 and n3 are both primary of view 2";
+
+#[test]
+fn raft_figure8_withholds_the_old_term_commit_and_stays_safe() {
+    let output = scenario("raft-figure8", &["--trace"]);
+    assert!(
+        output.status.success(),
+        "Raft stays safe: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = last_json(&output);
+    assert_eq!(json["protocol"], "raft");
+    assert_eq!(json["violations"], 0, "{json}");
+    assert_eq!(counter(&json, "old_term_commits_withheld"), 1, "{json}");
+    // The trace tells the story in order: n1 leads term 4, finds its term-2 entry at index 2
+    // on a quorum and withholds the commit, then commits index 3 (its term-4 no-op).
+    let trace = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = trace.lines().collect();
+    let at = |what: &dyn Fn(&str) -> bool, from: usize| {
+        lines[from..].iter().position(|l| what(l)).map(|k| k + from)
+    };
+    let term4 = at(&|l| l.contains("n1 role Leader term=4"), 0).expect("n1 leads term 4");
+    for (node, term) in [("n1", 1), ("n1", 2), ("n5", 3)] {
+        let led = format!("{node} role Leader term={term} ");
+        assert!(
+            at(&|l| l.contains(&led), 0).is_some_and(|k| k < term4),
+            "{led}"
+        );
+    }
+    let withheld = at(
+        &|l| l.contains("n1 commit withheld: index 2 is on a quorum but of older term 2"),
+        term4,
+    )
+    .expect("n1 withholds the commit of index 2");
+    let commit = at(
+        &|l| l.contains(" n1 commit ") && !l.contains("withheld"),
+        term4,
+    )
+    .expect("n1 commits in term 4");
+    assert!(withheld < commit, "withheld first");
+    assert!(lines[commit].ends_with("n1 commit 3"), "{}", lines[commit]);
+    assert!(
+        !lines[..term4]
+            .iter()
+            .any(|l| l.contains(" n1 commit 2") || l.contains(" n2 commit 2")),
+        "nothing commits index 2 before term 4"
+    );
+}

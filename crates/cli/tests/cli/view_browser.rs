@@ -98,6 +98,19 @@ fn open(page: &Path) -> Opened {
     Opened { body, dom }
 }
 
+/// How many times `prefix` is followed by a digit in `dom`: elements the script drew, not the
+/// script's own text that builds them.
+fn drawn(dom: &str, prefix: &str) -> usize {
+    dom.match_indices(prefix)
+        .filter(|(at, _)| {
+            dom[at + prefix.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .count()
+}
+
 fn sim_page(dir: &Path, protocol: &str, seed: u64, extra: &[&str]) -> PathBuf {
     let path = dir.join(format!("{protocol}-{seed}.html"));
     let seed = seed.to_string();
@@ -185,6 +198,20 @@ fn a_raft_run_shows_crashes_partitions_leaders_and_messages() {
         assert!(opened.dom.contains(class), "no {class} in the drawing");
     }
     assert!(opened.count("arrows-drawn") > 10, "{}", opened.body);
+    // The run passed: one linearization of its operations, drawn as points on their intervals.
+    assert!(
+        opened.body.contains("data-verdict=\"true\""),
+        "{}",
+        opened.body
+    );
+    let points = opened.count("lin-points");
+    assert!(points >= opened.count("ops") / 2, "{}", opened.body);
+    assert!(opened.count("lin-points-drawn") > 0, "{}", opened.body);
+    assert_eq!(
+        drawn(&opened.dom, "<circle class=\"lin-point\" data-op=\""),
+        opened.count("lin-points-drawn") as usize
+    );
+    assert!(drawn(&opened.dom, "<polyline class=\"lin-path\" points=\"") > 0);
     // And it renders to pixels.
     let png = dir.path().join("raft.png");
     let shot = Command::new("chromium")
@@ -256,6 +283,42 @@ fn check_html_highlights_the_violation_of_a_bad_history() {
     );
     assert_eq!(opened.count("violating-drawn"), 2);
     assert_eq!(opened.dom.matches("op ok violating").count(), 2);
+    assert_eq!(opened.count("lin-points"), 0, "no linearization to show");
+
+    // The same history with the get reading 1 is valid: the page draws one linearization, a
+    // point on each operation's interval, in order.
+    let valid = dir.path().join("valid.jsonl");
+    let text = std::fs::read_to_string(&history).expect("read back");
+    std::fs::write(
+        &valid,
+        text.replace(r#""value":null,"time":5"#, r#""value":"1","time":5"#),
+    )
+    .expect("written");
+    let page = dir.path().join("valid.html");
+    let output = quorate(&[
+        "check",
+        valid.to_str().expect("UTF-8"),
+        "--html",
+        page.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "linearizable");
+    let opened = open(&page);
+    assert!(
+        opened.body.contains("data-verdict=\"true\""),
+        "{}",
+        opened.body
+    );
+    assert_eq!(opened.count("lin-points"), 3, "{}", opened.body);
+    assert_eq!(opened.count("lin-points-drawn"), 3, "{}", opened.body);
+    assert_eq!(
+        drawn(&opened.dom, "<circle class=\"lin-point\" data-op=\""),
+        3
+    );
+    // Key x's order: the put of 1, then the get; each point says when and where in the order.
+    assert!(opened.dom.contains("put x 1: takes effect at "));
+    assert!(opened.dom.contains("1 in key x's linearization"));
+    assert!(opened.dom.contains("get x → 1: takes effect at "));
+    assert!(opened.dom.contains("2 in key x's linearization"));
 }
 
 #[test]
@@ -289,4 +352,28 @@ fn scenario_pages_say_what_to_look_at_and_show_the_effect() {
         split.body
     );
     assert!(split.count("leader-bands") >= 2, "{}", split.body);
+    let figure8 = page("raft-figure8");
+    assert!(figure8.dom.contains("Raft's Figure 8"), "the note is shown");
+    assert!(
+        figure8
+            .dom
+            .contains("<title>commit withheld: index 2 is on a quorum"),
+        "the leader's decision is drawn on its lane"
+    );
+    assert!(
+        figure8.count("notes-drawn") >= 12,
+        "the script's steps: {}",
+        figure8.body
+    );
+    assert!(
+        figure8.body.contains("data-verdict=\"true\""),
+        "{}",
+        figure8.body
+    );
+    assert!(figure8.count("crashes") >= 3, "{}", figure8.body);
+    assert!(
+        figure8.count("leader-bands") >= 4,
+        "terms 1 to 4: {}",
+        figure8.body
+    );
 }

@@ -149,6 +149,10 @@ pub enum Event {
     MembershipChangeRefused,
     /// A snapshot arrived in full and was installed.
     SnapshotInstalled,
+    /// A quorum stores `index`, but its entry is of the earlier term `term`: the leader does not
+    /// commit it by counting replicas (§5.4.2, Figure 8); it commits when an entry of its own
+    /// term after it reaches a quorum. Reported once per index a leader withholds.
+    OldTermCommitWithheld { index: u64, term: u64 },
 }
 
 #[derive(Clone, Debug)]

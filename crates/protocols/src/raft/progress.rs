@@ -177,6 +177,9 @@ pub(super) struct LeaderState {
     /// The leader's own log is durable through this index (learned from `Message::Durable`):
     /// what the leader counts for itself toward a commit quorum.
     pub durable_index: u64,
+    /// The highest index this leader found on a quorum and did not commit because its entry
+    /// is of an earlier term (reported as [`Event::OldTermCommitWithheld`](super::Event)).
+    pub withheld_index: u64,
 }
 
 impl LeaderState {
@@ -189,6 +192,7 @@ impl LeaderState {
             reads: ReadState::new(),
             quorum_checked_at: now,
             durable_index: 0,
+            withheld_index: 0,
         }
     }
 

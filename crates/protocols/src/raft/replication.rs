@@ -3,7 +3,7 @@
 use super::log::Log;
 use super::message::{AppendResult, Entry, Message, Payload, Record};
 use super::progress::{ReplicaState, SnapshotSend};
-use super::{AppendEntries, Bug, Raft, RoleState, Timer};
+use super::{AppendEntries, Bug, Event, Raft, RoleState, Timer};
 use quorate_core::{Effects, NodeId, Reply};
 
 /// An AppendEntries of `entries` after `prev_log_index`.
@@ -305,12 +305,19 @@ impl Raft {
         if candidate <= self.commit_index {
             return;
         }
-        let current_term = self.log.term_at(candidate) == Some(self.term);
-        if current_term || self.config.has_bug(Bug::CommitPreviousTermByCounting) {
+        let term = self.log.term_at(candidate);
+        if term == Some(self.term) || self.config.has_bug(Bug::CommitPreviousTermByCounting) {
             self.commit_index = candidate;
             self.apply_committed(out);
             self.after_commit_membership(out);
             self.confirm_reads(out);
+        } else if let (Some(term), RoleState::Leader(leader)) = (term, &mut self.role) {
+            if candidate > leader.withheld_index {
+                leader.withheld_index = candidate;
+                let index = candidate;
+                self.events
+                    .push(Event::OldTermCommitWithheld { index, term });
+            }
         }
     }
 

@@ -246,6 +246,7 @@ impl RaftSafety {
                 Event::RemovedLeaderSteppedDown => "removed_leader_step_downs",
                 Event::MembershipChangeRefused => "membership_changes_refused",
                 Event::SnapshotInstalled => "snapshots_installed",
+                Event::OldTermCommitWithheld { .. } => "old_term_commits_withheld",
             };
             *self.events.entry(name).or_default() += 1;
         }

@@ -93,3 +93,87 @@ fn figure8_the_broken_commit_rule_loses_a_committed_entry_and_is_caught() {
         c.violations
     );
 }
+
+/// The same story in the simulator, as `quorate sim --scenario raft-figure8` runs it: the
+/// scripted fault schedule (`quorate_sim::script::raft_figure8`) steers the elections by
+/// topology and places the crashes, while timers, delays and fsyncs are drawn from the seed.
+/// On every seed tried, n1 leads term 4, finds its term-2 entry at index 2 on a quorum,
+/// reports withholding the commit (`Event::OldTermCommitWithheld`), and commits index 2 only
+/// together with its term-4 no-op at index 3; every safety check holds.
+#[test]
+fn figure8_scripted_in_the_simulator_withholds_the_old_term_commit_on_every_seed() {
+    use quorate_sim::record::{RunEvent, What};
+    use quorate_sim::{Faults, RaftHarness, SimConfig};
+    use std::time::Duration;
+
+    let mut harness = RaftHarness::default();
+    harness.config.entries_per_append_max = 1;
+    let mut config = SimConfig {
+        nodes: 5,
+        faults: Faults::none(),
+        duration: Duration::from_secs(3),
+        script: Some(quorate_sim::script::raft_figure8()),
+        ..SimConfig::default()
+    };
+    config.workload.clients = 1;
+    config.workload.local_reads = 1.0;
+    config.workload.mix = quorate_sim::Mix {
+        get: 1,
+        put: 0,
+        append: 0,
+        cas: 0,
+        delete: 0,
+    };
+    for seed in 0..20 {
+        let mut events: Vec<RunEvent> = Vec::new();
+        let report =
+            quorate_sim::run_observed(&harness, &config, seed, &mut |e| events.push(e.clone()));
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(
+            report.counters.get("old_term_commits_withheld"),
+            Some(&1),
+            "seed {seed}: {:?}",
+            report.counters
+        );
+        let n1 = |e: &&RunEvent| e.what.lane() == Some("n1");
+        let term4 = events
+            .iter()
+            .position(|e| matches!(&e.what, What::Role { node, role, term: 4, .. } if node == "n1" && role == "Leader"))
+            .unwrap_or_else(|| panic!("seed {seed}: n1 never led term 4"));
+        let after: Vec<&RunEvent> = events[term4..].iter().filter(n1).collect();
+        let withheld = after
+            .iter()
+            .position(|e| matches!(&e.what, What::Note { text, .. } if text.starts_with("commit withheld: index 2 ") && text.contains("older term 2")))
+            .unwrap_or_else(|| panic!("seed {seed}: no withheld commit of index 2 in term 4"));
+        let first_commit = after
+            .iter()
+            .find_map(|e| match e.what {
+                What::Commit { index, .. } => Some(index),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: n1 commits nothing in term 4"));
+        assert_eq!(
+            first_commit, 3,
+            "seed {seed}: index 2 commits only with the term-4 no-op at index 3"
+        );
+        let commit_at = after
+            .iter()
+            .position(|e| matches!(e.what, What::Commit { .. }))
+            .expect("found above");
+        assert!(
+            withheld < commit_at,
+            "seed {seed}: withheld before it commits"
+        );
+        let before: Vec<&RunEvent> = events[..term4].iter().filter(n1).collect();
+        assert!(
+            !before
+                .iter()
+                .any(|e| matches!(e.what, What::Commit { index, .. } if index >= 2)),
+            "seed {seed}: n1 committed index 2 before term 4"
+        );
+    }
+}
