@@ -13,8 +13,14 @@
 #           crate's unit tests (scripted Raft scenarios from the paper) plus the simulator's
 #           Raft batches: `raft_simulation` (200 seeds, every fault, safety checked after every
 #           step), `raft_figure8`, `raft_scripted` and `raft_reconfig`.
+#   paxos, multipaxos, zab, primary-backup, chain, craq, quorum, multiprimary
+#           that protocol's sources in crates/protocols/src, judged by its unit tests there
+#           and its simulator batches and scripted scenarios in quorate-sim's `sim` binary
+#           (a test-name filter per protocol, below). Chain and CRAQ are the primary-backup
+#           replica in another shape, so the three share one oracle: `primary-backup` mutates
+#           the shared replica, `chain` chain/mod.rs, `craq` the read path (reads.rs).
 #
-# Usage: scripts/mutants.sh [kv|raft] [extra cargo-mutants args, e.g. --shard 0/4 --in-place]
+# Usage: scripts/mutants.sh <target> [extra cargo-mutants args, e.g. --shard 0/4 --in-place]
 #   MUTANTS_BUDGET  wall-clock seconds for the whole run (default 1800); at the budget the run is
 #                   stopped and the mutants tested so far are in the output's outcomes.json.
 #   MUTANTS_OUT     output directory (default target/mutants/<target>); mutants.out/{caught,
@@ -34,6 +40,10 @@ budget="${MUTANTS_BUDGET:-1800}"
 out="${MUTANTS_OUT:-target/mutants/$target}"
 mkdir -p "$out"
 
+# The budget interrupts a build mid-way; with incremental compilation that once left the
+# incremental cache inconsistent, and every later mutant failed to link ("undefined hidden
+# symbol") and was reported *unviable*. Non-incremental builds cannot go stale that way.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 common=(--no-shuffle --timeout 120 --build-timeout 600 --output "$out")
 case "$target" in
     kv)
@@ -52,8 +62,54 @@ case "$target" in
         targets=(--lib --test sim)
         test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft)
         ;;
+    paxos | multipaxos | zab | primary-backup | chain | craq | quorum | multiprimary)
+        src=crates/protocols/src
+        # Each protocol's sources (its `tests` modules are not mutated: cargo-mutants skips
+        # `#[cfg(test)]` code), and the test-name filters that keep the oracle to that
+        # protocol's unit tests (`<module>::tests::...`) and its simulator batches in `sim`.
+        case "$target" in
+            paxos)
+                files=("$src"/paxos/*.rs)
+                test_filter=(paxos --skip multipaxos) ;;
+            multipaxos)
+                files=("$src"/multipaxos/*.rs)
+                test_filter=(multipaxos) ;;
+            zab)
+                files=("$src"/zab/*.rs)
+                test_filter=(zab) ;;
+            primary-backup)
+                # The shared replica minus its read path (the `craq` target) and its test kit.
+                files=("$src"/primary_backup/{config,log,message,mod,replication,safety,view_change}.rs)
+                test_filter=(primary_backup chain craq) ;;
+            chain)
+                files=("$src"/chain/mod.rs)
+                test_filter=(primary_backup chain craq) ;;
+            craq)
+                # Read confirmation rounds and CRAQ's clean/dirty reads and version queries.
+                files=("$src"/primary_backup/reads.rs)
+                test_filter=(primary_backup chain craq) ;;
+            quorum)
+                files=("$src"/quorum/*.rs)
+                test_filter=(quorum) ;;
+            multiprimary)
+                files=("$src"/multiprimary/*.rs)
+                test_filter=(multiprimary) ;;
+        esac
+        args=(--test-package quorate-protocols,quorate-sim)
+        for file in "${files[@]}"; do
+            case "$file" in */tests.rs | */testkit.rs) continue ;; esac
+            args+=(-f "$file")
+        done
+        targets=(--lib --test sim)
+        filter=("${test_filter[@]}")
+        test_filter=(--cargo-test-arg=--)
+        for word in "${filter[@]}"; do
+            test_filter+=("--cargo-test-arg=$word")
+        done
+        ;;
     *)
-        echo "unknown target '$target': use kv or raft" >&2
+        echo "unknown target '$target': use kv, raft, paxos, multipaxos, zab, primary-backup," \
+            "chain, craq, quorum or multiprimary" >&2
         exit 2
         ;;
 esac
@@ -75,5 +131,16 @@ for outcome in caught missed timeout unviable; do
     file="$out/mutants.out/$outcome.txt"
     echo "$outcome: $( [ -f "$file" ] && wc -l <"$file" || echo 0)"
 done
+# cargo-mutants counts a build that outlives --build-timeout as a "timeout" too, although no
+# test judged that mutant; name those apart (they are not detections).
+if [ -f "$out/mutants.out/outcomes.json" ] && command -v python3 >/dev/null; then
+    python3 - "$out/mutants.out/outcomes.json" <<'PY'
+import json, sys
+outcomes = json.load(open(sys.argv[1]))["outcomes"]
+builds = [o for o in outcomes if o["summary"] == "Timeout"
+          and o["phase_results"][-1]["phase"] == "Build"]
+print(f"of the timeouts, in the build (not judged): {len(builds)}")
+PY
+fi
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: those are results, not errors.
 case "$status" in 0 | 2 | 3 | 124 | 130) exit 0 ;; *) exit "$status" ;; esac

@@ -624,3 +624,34 @@ fn pms_2_4_randomized_back_off_ends_the_duel() {
     let counters: BTreeMap<&str, u64> = c.checker.counters().into_iter().collect();
     assert_eq!(counters["rounds"], 2, "{counters:?}");
 }
+
+/// A tunable that would stall a node (no round timeout, an empty back-off range) or starve it
+/// (no room for registers or waiters) is refused with its reason when the node is built.
+#[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    assert_eq!(PaxosConfig::default().validate(), Ok(()));
+    assert_eq!(config(Retry::Immediately).validate(), Ok(()));
+    let refused = |config: PaxosConfig| config.validate().unwrap_err();
+    let no_timeout = PaxosConfig {
+        round_timeout: Duration::ZERO,
+        ..PaxosConfig::default()
+    };
+    assert!(refused(no_timeout).contains("round_timeout"));
+    let backoff = |base: u64, max: u64| {
+        config(Retry::RandomizedBackoff {
+            base: Duration::from_millis(base),
+            max: Duration::from_millis(max),
+        })
+    };
+    assert_eq!(backoff(5, 5).validate(), Ok(()));
+    assert!(refused(backoff(0, 5)).contains("back-off"));
+    assert!(refused(backoff(10, 5)).contains("back-off"));
+    for (instances_max, waiters_max) in [(0, 1), (1, 0)] {
+        let starved = PaxosConfig {
+            instances_max,
+            waiters_max,
+            ..PaxosConfig::default()
+        };
+        assert!(refused(starved).contains("must be positive"));
+    }
+}
