@@ -369,19 +369,30 @@ impl Replica {
                 conflict_op,
             };
         }
-        self.append_entries(&prepare.entries[skip..], out);
+        if !self.append_entries(&prepare.entries[skip..], out) {
+            return PrepareResult::StaleView;
+        }
         PrepareResult::Ok { op: through }
     }
 
     /// Appends `entries` (which follow a matching entry), truncating a conflicting suffix.
-    fn append_entries(&mut self, entries: &[Entry], out: &mut Effects<Self>) {
+    /// False, with nothing changed, when that suffix holds committed entries: possible only
+    /// when this replica follows older views and a deposed primary's Prepare contradicts what
+    /// its successor committed. Without fencing (the teaching variant) the replica refuses it
+    /// as from a stale view, and the split brain stays visible to the checkers through the
+    /// writes the deposed primary acknowledged alone. With fencing it cannot happen, and is a
+    /// panic (as it is for `Bug::AcceptOlderViews`, which the simulator reports with its seed).
+    fn append_entries(&mut self, entries: &[Entry], out: &mut Effects<Self>) -> bool {
         let mut appended: Vec<Entry> = Vec::new();
         for entry in entries {
             if appended.is_empty() {
                 match self.log.view_at(entry.op) {
                     Some(view) if view == entry.view => continue,
                     Some(_) => {
-                        assert!(entry.op > self.commit, "truncating a committed entry");
+                        if entry.op <= self.commit {
+                            assert!(!self.config.fencing, "truncating a committed entry");
+                            return false;
+                        }
                         self.log.truncate_from(entry.op);
                         self.durable = self.durable.min(entry.op - 1);
                     }
@@ -395,6 +406,7 @@ impl Replica {
             out.persist(Record::Entries(appended));
             self.note_durability(out);
         }
+        true
     }
 
     /// Asks for a durability notification (`Timer::Durable`) if this replica decides commits
