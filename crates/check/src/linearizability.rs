@@ -16,8 +16,7 @@
 //! 4. Walk the list. At a call entry, try to linearize its operation *now*: if it is legal in
 //!    the current state and the pair (set of linearized operations, new state) was never seen
 //!    before, remove its call and return from the list, push it on a stack and restart from
-//!    the head. Otherwise move on to the next entry. Each level is walked twice: operations
-//!    with a known return first, those with unknown outcome after them.
+//!    the head. Otherwise move on to the next entry.
 //! 5. At a return entry, the operation it closes was not linearized before it returned, so
 //!    the current prefix cannot be extended: pop the last linearized operation, put it back
 //!    into the list, restore the state, and continue after its call entry (backtracking).
@@ -838,11 +837,6 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
     let mut best_stuck: Option<u32> = None;
     let mut common = 0usize;
     let mut cursor = list.get(0).next;
-    // Each level is walked twice: first the calls of operations with a known return, then
-    // (`late`) those with unknown outcome, so that configurations without a pending write
-    // are explored before the same ones with it, which the memo then subsumes (see `Memo`).
-    let mut late = false;
-    let is_late = |op: u32| op as usize >= finite;
     let mut iterations: u64 = 0;
     while cursor != NIL {
         iterations += 1;
@@ -859,11 +853,6 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
         if entry.is_call {
             let step = ops[entry.op as usize].step;
             let forced = dead.is_dead(step, state);
-            if is_late(entry.op) != late && !forced {
-                // Not this pass's kind of operation.
-                cursor = entry.next;
-                continue;
-            }
             let legal = if dead.is_early(step) {
                 None
             } else {
@@ -877,7 +866,6 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
                     state = next;
                     list.lift(cursor);
                     cursor = dead.first_callable(&list, ops, state);
-                    late = false;
                     continue;
                 }
                 set.remove(entry.op);
@@ -888,13 +876,6 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
             }
             // An explored forced step: every alternative at this level fails too.
             backtrack = true;
-        }
-        if !backtrack && !late && ops[entry.op as usize].ret != u64::MAX {
-            // The end of the first pass over this level: now the operations with unknown
-            // outcome called before it.
-            late = true;
-            cursor = list.get(0).next;
-            continue;
         }
         if !backtrack {
             if ops[entry.op as usize].ret == u64::MAX {
@@ -925,7 +906,6 @@ fn search(ops: &[KeyOp], values: &mut Values, limits: &Limits, subsume: bool) ->
             list.unlift(call);
             cursor = list.get(call).next;
             if !forced {
-                late = is_late(op);
                 break;
             }
         }
