@@ -226,6 +226,16 @@ mod tests {
         Membership::new([NodeId(1)])
     }
 
+    /// An empty-state snapshot through (`last_index`, `last_term`).
+    fn snapshot(last_index: u64, last_term: u64) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            last_index,
+            last_term,
+            membership: bootstrap(),
+            state: Default::default(),
+        })
+    }
+
     fn log_with_terms(terms: &[u64]) -> Log {
         let mut log = Log::new(Arc::new(Snapshot::empty(bootstrap(), 8)), Vec::new());
         for (k, term) in terms.iter().enumerate() {
@@ -276,14 +286,6 @@ mod tests {
     #[test]
     fn installing_a_snapshot_keeps_a_matching_suffix_and_drops_a_conflicting_log() {
         let mut log = log_with_terms(&[1, 1, 2, 3]);
-        let snapshot = |last_index, last_term| {
-            Arc::new(Snapshot {
-                last_index,
-                last_term,
-                membership: bootstrap(),
-                state: Default::default(),
-            })
-        };
         log.install(snapshot(2, 1));
         assert_eq!(log.first_index(), 3);
         assert_eq!(log.last_index(), 4);
@@ -359,14 +361,6 @@ mod tests {
         check(&log);
         log.append(expire(4, 3, "c"));
         check(&log);
-        let snapshot = |last_index, last_term| {
-            Arc::new(Snapshot {
-                last_index,
-                last_term,
-                membership: bootstrap(),
-                state: Default::default(),
-            })
-        };
         log.install(snapshot(2, 1)); // "a"'s entry compacted.
         check(&log);
         log.install(snapshot(6, 9)); // Disagrees: the whole log goes.
