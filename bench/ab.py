@@ -9,7 +9,7 @@ run by run makes the comparison robust to a machine whose load drifts.
 Usage:  python3 bench/ab.py OLD_BINARY NEW_BINARY [--runs 5]
 Needs:  redis-tools (redis-benchmark).
 """
-import argparse, subprocess, sys, time, re, tempfile, os, signal, statistics, csv, io
+import argparse, subprocess, time, re, tempfile, os, signal, statistics, csv, io
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("old"); parser.add_argument("new")
 parser.add_argument("--runs", type=int, default=5, help="runs per build; the median is reported")

@@ -7,6 +7,7 @@ Every process a script starts goes through `spawn`, and `stop_all` stops each by
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,40 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
+_handed_out = set()
+
+
+def _candidate_range():
+    """Ports below the OS's ephemeral range (as quorate_server::ports chooses them): a port
+    from that range (what binding port 0 gives) may be taken meanwhile as the source port of
+    any outgoing connection, so a server started or restarted on it can fail to bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return 10000, 32767
+    if lo > 11000:
+        return 10000, lo - 1
+    if hi < 64535:
+        return hi + 1, 65535
+    return 10000, 32767
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port outside the ephemeral range, never the same twice per process."""
+    lo, hi = _candidate_range()
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise SystemExit(f"no free port between {lo} and {hi} after 200 tries")
 
 
 def wait_port(port, timeout=30):

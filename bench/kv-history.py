@@ -3,7 +3,7 @@
 effect at a random instant inside its interval (linearizable by construction). Optional
 appends (values then repeat as states, so the checker searches). --stale injects one stale
 read in the last quarter: a read returns a value overwritten before it was invoked."""
-import json, random, sys, argparse
+import json, random, argparse
 ap = argparse.ArgumentParser()
 ap.add_argument('--ops', type=int, default=5000); ap.add_argument('--clients', type=int, default=50)
 ap.add_argument('--keys', type=int, default=5); ap.add_argument('--seed', type=int, default=1)

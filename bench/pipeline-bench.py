@@ -32,7 +32,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess

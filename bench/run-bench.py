@@ -21,61 +21,18 @@ Usage:  python3 bench/run-bench.py [--runs 3] [--quick]
 import argparse
 import csv
 import io
-import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import etcd_leader, log, start_etcd, start_redis, stop_on_signals, stop_all  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROCS = []
-
-
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port} after {timeout}s")
-
-
-def spawn(name, args, logfile):
-    out = open(logfile, "w")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    PROCS.append((name, proc))
-    return proc
-
-
-def stop_all():
-    for name, proc in reversed(PROCS):
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.time() + 10
-    for name, proc in reversed(PROCS):
-        while proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-    PROCS.clear()
 
 
 def parse_csv(text):
@@ -103,81 +60,19 @@ def etcd_benchmark(binary, endpoints, test, clients, pipeline, requests):
     return parse_csv(out.stdout)
 
 
-def redis_info(port):
-    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "replication"],
-                         capture_output=True, text=True, timeout=10)
-    return dict(line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)
+def start_quorate_leader(work, quorate):
+    """A 3-node quorate Raft cluster; the client port of its leader."""
+    cluster = benchlib.start_quorate(work, quorate)
+    return next(n["port"] for n in cluster["nodes"] if n["id"] == cluster["leader"])
 
 
-def start_quorate(work, quorate):
-    data = os.path.join(work, "quorate")
-    spawn("quorate", [quorate, "cluster", "--nodes", "3", "--free-ports", "--data-dir", data],
-          os.path.join(work, "quorate.out"))
-    manifest = os.path.join(data, "cluster.json")
-    deadline = time.time() + 30
-    while not os.path.exists(manifest):
-        if time.time() > deadline:
-            raise SystemExit("quorate cluster did not start")
-        time.sleep(0.1)
-    time.sleep(0.2)
-    nodes = json.load(open(manifest))["nodes"]
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        for node in nodes:
-            port = int(node["client_addr"].rsplit(":", 1)[1])
-            try:
-                if redis_info(port).get("role", "").strip() == "leader":
-                    return port
-            except Exception:
-                pass
-        time.sleep(0.2)
-    raise SystemExit("no quorate leader")
-
-
-def start_redis(work):
-    port = free_port()
-    data = os.path.join(work, "redis")
-    os.makedirs(data)
-    spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data,
-                    "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-          os.path.join(work, "redis.out"))
-    wait_port(port)
-    return port
-
-
-def start_etcd(work):
-    client = [free_port() for _ in range(3)]
-    peer = [free_port() for _ in range(3)]
-    cluster = ",".join(f"e{i}=http://127.0.0.1:{peer[i]}" for i in range(3))
-    for i in range(3):
-        spawn(f"etcd{i}", [
-            "etcd", "--name", f"e{i}", "--data-dir", os.path.join(work, f"etcd{i}"),
-            "--listen-client-urls", f"http://127.0.0.1:{client[i]}",
-            "--advertise-client-urls", f"http://127.0.0.1:{client[i]}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer[i]}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer[i]}",
-            "--initial-cluster", cluster, "--initial-cluster-state", "new",
-            "--initial-cluster-token", "quorate-bench", "--logger", "zap",
-            # Longer than the defaults (100/1000 ms), so that a loaded machine does not cause
-            # elections in the middle of a measurement; steady-state speed is unaffected.
-            "--heartbeat-interval", "250", "--election-timeout", "2500",
-        ], os.path.join(work, f"etcd{i}.out"))
-    for port in client:
-        wait_port(port)
-    # Drive the leader, as quorate's leader is driven (followers would add a forwarding hop).
-    endpoints = ",".join(f"http://127.0.0.1:{p}" for p in client)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        out = subprocess.run(["etcdctl", "--endpoints", endpoints, "endpoint", "status", "-w", "json"],
-                             capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"})
-        try:
-            for status in json.loads(out.stdout):
-                if status["Status"]["leader"] == status["Status"]["header"]["member_id"]:
-                    return status["Endpoint"]
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("no etcd leader")
+def start_etcd_leader(work):
+    """A 3-node etcd cluster; the endpoint of its leader, driven as quorate's leader is
+    (followers would add a forwarding hop)."""
+    leader = etcd_leader(start_etcd(work))
+    if leader is None:
+        raise SystemExit("no etcd leader")
+    return f"http://127.0.0.1:{leader['port']}"
 
 
 def requests_for(clients, pipeline, quick):
@@ -205,12 +100,11 @@ def main():
     work = args.work or os.path.join(ROOT, "target", "bench-work")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    signal.signal(signal.SIGINT, lambda *_: (stop_all(), sys.exit(130)))
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(143)))
+    stop_on_signals()
     try:
-        q_port = start_quorate(work, quorate)
+        q_port = start_quorate_leader(work, quorate)
         r_port = start_redis(work)
-        e_endpoint = start_etcd(work)
+        e_endpoint = start_etcd_leader(work)
         log(f"quorate leader on {q_port}, redis on {r_port}, etcd leader {e_endpoint}; data in {work}")
         systems = {
             "quorate": lambda t, c, p, n: redis_benchmark(q_port, t, c, p, n),

@@ -150,7 +150,7 @@ fn line(svg: &mut String, points: &[(f64, f64)], k: usize) {
         .collect();
     let _ = writeln!(
         svg,
-        "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>",
+        "<polyline class=\"mark\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>",
         COLOURS[k % COLOURS.len()],
         text.join(" ")
     );
@@ -297,7 +297,7 @@ fn messages(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             svg,
-            "<rect x=\"{x0}\" y=\"{top_y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\
+            "<rect class=\"mark\" x=\"{x0}\" y=\"{top_y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
              <text x=\"{:.1}\" y=\"{:.1}\">{:.1}</text>",
             x(row.messages_per_op) - x0,
@@ -366,8 +366,32 @@ pub fn html_page(rows: &[Row], plots: &Plots, command: &str) -> String {
             escape(caption)
         );
     }
-    page + "</body>\n</html>\n"
+    page + SELF_CHECK + "</body>\n</html>\n"
 }
+
+/// The page's only script: it changes nothing the reader sees, but marks on `<body>` what the
+/// browser rendered (table rows, plots, and in the emptiest plot how many data marks, the
+/// curves and bars of class `mark`, have an area or a length), so a test in a real browser can
+/// tell a drawn plot from one whose coordinates were, say, NaN (parsed, but with no extent).
+const SELF_CHECK: &str = "<script>\n\
+(function () {\n\
+  var b = document.body;\n\
+  var plots = document.querySelectorAll('figure > svg');\n\
+  var least = Infinity;\n\
+  plots.forEach(function (svg) {\n\
+    var drawn = 0;\n\
+    svg.querySelectorAll('.mark').forEach(function (shape) {\n\
+      var box = shape.getBBox();\n\
+      if (box.width > 0 || box.height > 0) drawn += 1;\n\
+    });\n\
+    least = Math.min(least, drawn);\n\
+  });\n\
+  b.dataset.rows = document.querySelectorAll('#compare tbody tr').length;\n\
+  b.dataset.plots = plots.length;\n\
+  b.dataset.leastShapes = plots.length ? least : 0;\n\
+  b.dataset.ready = '1';\n\
+})();\n\
+</script>\n";
 
 #[cfg(test)]
 mod tests {

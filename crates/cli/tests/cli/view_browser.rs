@@ -66,6 +66,17 @@ impl Opened {
 }
 
 fn open(page: &Path) -> Opened {
+    let (opened, console) = open_with_console(page);
+    assert!(
+        console.is_empty(),
+        "{}: the page logged to the console: {console:#?}",
+        page.display()
+    );
+    opened
+}
+
+/// [`open`], answering what the page logged to the console instead of refusing it.
+fn open_with_console(page: &Path) -> (Opened, Vec<String>) {
     let output = Command::new("chromium")
         .args([
             "--headless",
@@ -80,12 +91,11 @@ fn open(page: &Path) -> Opened {
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&output.stdout).into_owned();
     let log = String::from_utf8_lossy(&output.stderr);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(
-        console.is_empty(),
-        "{}: the page logged to the console: {console:#?}",
-        page.display()
-    );
+    let console: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
     let body = dom
         .find("<body")
         .map(|at| dom[at..at + dom[at..].find('>').expect("a tag")].to_string())
@@ -95,7 +105,7 @@ fn open(page: &Path) -> Opened {
         "{}: the page's script did not finish: {body}",
         page.display()
     );
-    Opened { body, dom }
+    (Opened { body, dom }, console)
 }
 
 /// How many times `prefix` is followed by a digit in `dom`: elements the script drew, not the
@@ -375,5 +385,55 @@ fn scenario_pages_say_what_to_look_at_and_show_the_effect() {
         figure8.count("leader-bands") >= 4,
         "terms 1 to 4: {}",
         figure8.body
+    );
+}
+
+#[test]
+fn compare_page_renders_its_table_and_every_plot() {
+    if !browser_available() {
+        return;
+    }
+    let dir = scratch();
+    let page = dir.path().join("compare.html");
+    let page_text = page.to_str().expect("a UTF-8 path");
+    quorate(&[
+        "compare",
+        "--protocols",
+        "raft,zab,quorum",
+        "--faults",
+        "leader-crash",
+        "--seeds",
+        "2",
+        "--html",
+        page_text,
+    ]);
+    let opened = open(&page);
+    assert_eq!(opened.count("rows"), 3, "{}", opened.body);
+    assert_eq!(opened.count("plots"), 3, "{}", opened.body);
+    // Every plot draws a curve or a bar per protocol (the latency CDF and throughput one
+    // curve each, the message plot one bar each).
+    assert!(opened.count("least-shapes") >= 3, "{}", opened.body);
+
+    // The checks bite: the same page with the data marks' coordinates made NaN (an attribute
+    // given twice: the parser keeps the first) renders the table and the axes but no mark,
+    // and the browser says why on the console.
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let broken = html
+        .replace(
+            "<polyline class=\"mark\" ",
+            "<polyline class=\"mark\" points=\"NaN,NaN NaN,NaN\" ",
+        )
+        .replace(
+            "<rect class=\"mark\" ",
+            "<rect class=\"mark\" width=\"NaN\" height=\"NaN\" ",
+        );
+    let broken_page = dir.path().join("broken.html");
+    std::fs::write(&broken_page, broken).expect("written");
+    let (opened, console) = open_with_console(&broken_page);
+    assert_eq!(opened.count("plots"), 3, "{}", opened.body);
+    assert_eq!(opened.count("least-shapes"), 0, "{}", opened.body);
+    assert!(
+        console.iter().any(|line| line.contains("NaN")),
+        "{console:#?}"
     );
 }
