@@ -5,8 +5,9 @@ Usage: redis_py_defaults.py QUORATE_BINARY
 
 Starts `quorate cluster --free-ports` (its own data directory), talks to every node with
 `redis.Redis(host, port)` and nothing else configured (redis-py 8 opens with HELLO 3 and
-CLIENT SETINFO), kills the leader with SIGKILL, and checks that acknowledged writes survive
-and the new leader serves. Stops the cluster by its PID on every path. Exit 0 on success.
+CLIENT SETINFO), runs `pipeline()` transactions and concurrent WATCH/MULTI/EXEC retry loops,
+kills the leader with SIGKILL, and checks that acknowledged writes survive and the new leader
+serves, transactions and WATCH included. Stops the cluster by its PID on every path. Exit 0 on success.
 """
 
 import json
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import redis
@@ -29,6 +31,56 @@ def wait_for(pattern, lines, deadline):
                 return match
         time.sleep(0.1)
     raise SystemExit(f"timed out waiting for {pattern!r}")
+
+
+def watch_incr(r, key, times):
+    """The WATCH/MULTI/EXEC retry loop from redis-py's documentation: read, then write only if
+    nobody changed the key in between, else retry. Returns how many retries it took."""
+    retries = 0
+    with r.pipeline() as pipe:
+        for _ in range(times):
+            while True:
+                try:
+                    pipe.watch(key)
+                    value = int(pipe.get(key) or 0)
+                    pipe.multi()
+                    pipe.set(key, value + 1)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    retries += 1
+    return retries
+
+
+def transactions(clients, tag):
+    """pipeline() (MULTI/EXEC by default) on every node, and concurrent WATCH retry loops
+    through different nodes that must lose no increment."""
+    for n, r in clients.items():
+        pipe = r.pipeline()  # transaction=True
+        pipe.set(f"t{tag}{n}", 1).incrby(f"t{tag}{n}", 41).get(f"t{tag}{n}")
+        pipe.mset({f"u{tag}{n}": "a"}).mget(f"u{tag}{n}", "never-written")
+        assert pipe.execute() == [True, 42, b"42", True, [b"a", None]]
+        # A command redis-py sends inside MULTI that fails at EXEC answers its error in
+        # place; the others still apply (Redis's semantics).
+        pipe = r.pipeline()
+        pipe.incr(f"u{tag}{n}").set(f"v{tag}{n}", "x")
+        results = pipe.execute(raise_on_error=False)
+        assert isinstance(results[0], redis.ResponseError) and results[1] is True, results
+    key = f"counter{tag}"
+    threads, retries = [], []
+    per_thread = 15
+    for r in clients.values():
+        t = threading.Thread(target=lambda r=r: retries.append(watch_incr(r, key, per_thread)))
+        threads.append(t)
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "a WATCH retry loop did not finish"
+    total = per_thread * len(clients)
+    value = int(next(iter(clients.values())).get(key))
+    assert value == total, f"{value} != {total}: an increment was lost or applied twice"
+    print(f"pipeline() and WATCH retry loops on {len(clients)} nodes: {total} increments, "
+          f"{sum(retries)} retries")
 
 
 def main():
@@ -73,6 +125,7 @@ def main():
             assert pipe.execute()[-1] == b"19"
             r.client_setname(f"app{n}")
             assert r.client_getname() == f"app{n}"
+        transactions(clients, "a")
         info = clients[1].info("replication")
         leader = int(info["leader_id"])
         pid = nodes[leader]["pid"]
@@ -99,9 +152,12 @@ def main():
         scanned = list(survivor.scan_iter(match="p*", count=7))
         assert len(scanned) == len(pipelined) and set(scanned) == pipelined, scanned
         assert sorted(survivor.keys("k*")) == sorted(f"k{n}".encode() for n in clients)
-        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1
+        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1 + 3 * 3 + 1
         assert survivor.mget("after", "never-written") == [b"kill", None]
-        print("redis-py defaults: every command, the leader kill, scan_iter/keys/dbsize: ok")
+        assert int(survivor.get("countera")) == 45
+        transactions({n: r for n, r in clients.items() if n != leader}, "b")
+        print("redis-py defaults: every command, transactions, the leader kill, "
+              "scan_iter/keys/dbsize: ok")
     finally:
         cluster.send_signal(signal.SIGTERM)
         try:

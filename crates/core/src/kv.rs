@@ -44,9 +44,11 @@ use std::fmt;
 mod chunk;
 pub mod expiry;
 pub mod listing;
+pub mod txn;
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use std::collections::BTreeSet;
+pub use txn::Guard;
 
 /// Keys are arbitrary byte strings.
 pub type Key = Bytes;
@@ -140,6 +142,20 @@ pub enum Op {
     },
     /// How many keys there are (Redis's `DBSIZE`), answering [`Output::Length`].
     Count,
+    /// A transaction (Redis's `MULTI`/`EXEC`, and `MSETNX`): if every guard holds, apply
+    /// `ops` in order as one step of the state machine (one log entry), answering
+    /// [`Output::Txn`] with their outputs; otherwise change nothing and answer
+    /// `Output::Txn(None)`. `now` is the proposing leader's clock, stamped with the ops'
+    /// deadlines ([`Op::stamped`]): keys past their deadline at `now` are removed first, as
+    /// [`Op::ExpireDue`] would (see [`txn`]).
+    Txn {
+        guards: Vec<Guard>,
+        ops: Vec<Op>,
+        now: Option<Time>,
+    },
+    /// Read the modification revision of each key (what `WATCH` remembers), answering
+    /// [`Output::Revisions`] in the order asked. At least one key. See [`txn`].
+    Revisions { keys: Vec<Key> },
 }
 
 /// What [`Op::key`] answers for operations on no particular key.
@@ -187,7 +203,12 @@ impl Op {
             | Op::DeleteIf { key, .. }
             | Op::GetDelete { key } => key,
             Op::PutMany { pairs } => &pairs[0].0,
-            Op::GetMany { keys } => &keys[0],
+            Op::GetMany { keys } | Op::Revisions { keys } => &keys[0],
+            Op::Txn { guards, ops, .. } => guards
+                .first()
+                .map(Guard::key)
+                .or_else(|| ops.first().map(Op::key))
+                .unwrap_or(&NO_KEY),
             Op::Scan { .. } | Op::Count => &NO_KEY,
         }
     }
@@ -197,7 +218,8 @@ impl Op {
     pub fn keys(&self) -> Vec<&Key> {
         match self {
             Op::PutMany { pairs } => pairs.iter().map(|(key, _)| key).collect(),
-            Op::GetMany { keys } => keys.iter().collect(),
+            Op::GetMany { keys } | Op::Revisions { keys } => keys.iter().collect(),
+            Op::Txn { guards, ops, .. } => txn::keys(guards, ops),
             Op::Scan { .. } | Op::Count => Vec::new(),
             op => vec![op.key()],
         }
@@ -206,7 +228,10 @@ impl Op {
     /// True for operations that involve more than one key and so need one order of all
     /// writes (a log) to be atomic: protocols that replicate each key on its own refuse them.
     pub fn is_multi_key(&self) -> bool {
-        matches!(self, Op::PutMany { .. } | Op::GetMany { .. }) || self.reads_every_key()
+        matches!(
+            self,
+            Op::PutMany { .. } | Op::GetMany { .. } | Op::Txn { .. } | Op::Revisions { .. }
+        ) || self.reads_every_key()
     }
 
     /// True for reads of the whole keyspace ([`Op::Scan`], [`Op::Count`]), which name no key:
@@ -223,6 +248,14 @@ impl Op {
                 "{}: listing keys (SCAN, KEYS, DBSIZE) needs one state that holds every key; \
                  {protocol} replicates each key on its own, on the replicas its key picks; \
                  serve with --protocol raft, multipaxos, zab, primary-backup, chain or craq",
+                self.name()
+            ));
+        }
+        if matches!(self, Op::Txn { .. } | Op::Revisions { .. }) {
+            return ClientError::Rejected(format!(
+                "{}: transactions (MULTI/EXEC, WATCH, MSETNX) need one order of all writes, \
+                 a log; {protocol} replicates each key on its own; serve with --protocol \
+                 raft, multipaxos, zab, primary-backup, chain or craq",
                 self.name()
             ));
         }
@@ -259,6 +292,7 @@ impl Op {
                 | Op::CrdtRead { .. }
                 | Op::Ttl { .. }
                 | Op::GetMany { .. }
+                | Op::Revisions { .. }
                 | Op::Scan { .. }
                 | Op::Count
         )
@@ -290,6 +324,8 @@ impl Op {
             Op::GetMany { .. } => "get_many",
             Op::Scan { .. } => "scan",
             Op::Count => "count",
+            Op::Txn { .. } => "txn",
+            Op::Revisions { .. } => "revisions",
         }
     }
 }
@@ -329,6 +365,11 @@ pub enum Output {
     /// SCAN: the keys of one page that match, and the cursor of the next page (0: the walk
     /// is over).
     Scan { cursor: u64, keys: Vec<Key> },
+    /// TXN: the outputs of its operations in order, or `None` when a guard failed and
+    /// nothing was applied (`EXEC` then answers a nil array).
+    Txn(Option<Vec<Output>>),
+    /// REVISIONS: each key's modification revision, in the order asked.
+    Revisions(Vec<u64>),
 }
 
 /// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
@@ -541,6 +582,13 @@ pub struct KvStore {
     /// Counts applied session commands; a logical clock for `lru`.
     tick: u64,
     sessions_max: usize,
+    /// Counts changes to keys (values and deadlines): the revision of the latest change.
+    /// Depends only on the applied sequence, so every replica agrees (see [`txn`]).
+    revision: u64,
+    /// Per present key, the revision of its latest change.
+    revisions: BTreeMap<Key, u64>,
+    /// The revision of the latest removal of any key: what an absent key's revision reads.
+    removed_revision: u64,
 }
 
 impl Default for KvStore {
@@ -563,6 +611,9 @@ impl KvStore {
             lru: BTreeMap::new(),
             tick: 0,
             sessions_max,
+            revision: 0,
+            revisions: BTreeMap::new(),
+            removed_revision: 0,
         }
     }
 
@@ -671,8 +722,10 @@ impl KvStore {
             | Op::CrdtRead { .. }
             | Op::Ttl { .. }
             | Op::GetMany { .. }
+            | Op::Revisions { .. }
             | Op::Scan { .. }
             | Op::Count => self.read(op),
+            Op::Txn { guards, ops, now } => self.apply_txn(guards, ops, *now),
             Op::Set {
                 key,
                 value,
@@ -765,6 +818,7 @@ impl KvStore {
         if self.data.insert(key.clone(), value).is_none() {
             self.by_hash.inserted(key);
         }
+        self.touch(key);
     }
 
     /// Removes the value of `key`, keeping the scan order in step (every removal goes through
@@ -773,6 +827,7 @@ impl KvStore {
         let existed = self.data.remove(key).is_some();
         if existed {
             self.by_hash.removed(key);
+            self.touch(key);
         }
         existed
     }
@@ -802,6 +857,9 @@ impl KvStore {
             Op::Ttl { key } => Output::Lifetime(self.lifetime(key)),
             Op::GetMany { keys } => {
                 Output::Values(keys.iter().map(|key| self.data.get(key).cloned()).collect())
+            }
+            Op::Revisions { keys } => {
+                Output::Revisions(keys.iter().map(|key| self.revision_of(key)).collect())
             }
             Op::Scan { .. } | Op::Count => self.read_listing(op),
             _ => panic!("KvStore::read called with a write: {op:?}"),

@@ -37,8 +37,8 @@ pub mod time;
 
 pub use ids::{ClientId, NodeId};
 pub use kv::{
-    AdminCommand, AdminRequest, ClientError, Command, Expiry, Key, KvBuilder, KvChunk, KvCursor,
-    KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, SetWhen, Value,
+    AdminCommand, AdminRequest, ClientError, Command, Expiry, Guard, Key, KvBuilder, KvChunk,
+    KvCursor, KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, SetWhen, Value,
 };
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,

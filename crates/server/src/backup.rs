@@ -76,8 +76,9 @@ use std::path::{Path, PathBuf};
 
 /// The first bytes of every snapshot file.
 pub const MAGIC: &[u8; 8] = b"QSNAPSHT";
-/// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes and reads. Format 2: the store carries per-key modification
+/// revisions (`WATCH`), which a format-1 file lacks; format 1 is refused by name.
+pub const FORMAT_VERSION: u32 = 2;
 /// Magic, format, header length.
 const PREFIX_BYTES: usize = 8 + 4 + 4;
 
@@ -437,6 +438,11 @@ mod tests {
             decode(&other_format).unwrap_err(),
             BackupError::Format { found: 9 }
         );
+        let mut format_one = encode(header(), &store(1));
+        format_one[8] = 1;
+        let err = decode(&format_one).unwrap_err();
+        assert_eq!(err, BackupError::Format { found: 1 });
+        assert!(err.to_string().contains("it reads format 2"), "{err}");
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::PutMany { .. }
             | Op::GetMany { .. }
             | Op::Scan { .. }
-            | Op::Count,
+            | Op::Count
+            | Op::Txn { .. }
+            | Op::Revisions { .. },
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",

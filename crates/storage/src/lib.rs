@@ -9,7 +9,7 @@
 //! wal-<generation>.log     every record persisted after that checkpoint, in batches
 //! ```
 //!
-//! ## Formats (WAL format 2, snapshot format 3; all integers little-endian)
+//! ## Formats (WAL format 2, snapshot format 4; all integers little-endian)
 //!
 //! - WAL: a 32-byte header `"QRWAL002" | generation u64 | chunk u64 | 0u32 | crc32c u32`,
 //!   then batches. The file is preallocated in whole *chunks* of zeros (its length is always a
@@ -19,7 +19,7 @@
 //!   u32 | 0u32 | crc32c(header) u32`, the payload (`length u32 | bytes` per record), and a
 //!   trailer `start offset u64 | crc32c(header) u32 | "QEND"`. One batch is one group commit:
 //!   written with one write and covered by one fsync; nothing in it is acknowledged before.
-//! - Snapshot: `"QRSNAP03" | generation u64 | length u64 | crc32c u32 | payload`, written to a
+//! - Snapshot: `"QRSNAP04" | generation u64 | length u64 | crc32c u32 | payload`, written to a
 //!   temporary file, fsynced and renamed into place.
 //!
 //! ## Recovery: a torn write or damage?
@@ -77,8 +77,11 @@ const WAL_MAGIC: &[u8; 8] = b"QRWAL002";
 const OLD_WAL_MAGIC: &[u8; 8] = b"QRWAL001";
 /// Snapshot format 3: the payload's KV store carries expiry deadlines (`KvStore` gained fields,
 /// which postcard cannot skip), so a format-2 snapshot would not decode; it is refused by name.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"QRSNAP03";
-const OLD_SNAPSHOT_MAGICS: [(&[u8; 8], &str); 2] = [(b"QRSNAP01", "1"), (b"QRSNAP02", "2")];
+/// Snapshot format 4: the KV store also carries per-key modification revisions (what `WATCH`
+/// compares, see `quorate_core::kv::txn`), so a format-3 snapshot would not decode either.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"QRSNAP04";
+const OLD_SNAPSHOT_MAGICS: [(&[u8; 8], &str); 3] =
+    [(b"QRSNAP01", "1"), (b"QRSNAP02", "2"), (b"QRSNAP03", "3")];
 const WAL_HEADER_LEN: u64 = 32;
 const BATCH_MAGIC: u32 = 0x5142_5432; // "2TBQ"
 const BATCH_HEADER_LEN: usize = 32;
@@ -579,7 +582,7 @@ fn parse_snapshot(bytes: &[u8], file: &str) -> Result<(u64, Vec<u8>), StorageErr
         return Err(StorageError::OldFormat {
             file: file.to_string(),
             found,
-            reads: "3",
+            reads: "4",
         });
     }
     if bytes.len() < SNAPSHOT_HEADER_LEN || &bytes[..8] != SNAPSHOT_MAGIC {

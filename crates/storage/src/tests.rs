@@ -207,14 +207,16 @@ fn old_format_files_are_refused_clearly() {
 }
 
 #[test]
-fn format_two_snapshots_are_refused_by_name() {
-    let (_, mut store) = disk_with(&[&[b"one"]]);
-    store.checkpoint(b"a format-2 store").unwrap();
-    let mut disk = store.into_disk();
-    disk.poke(SNAPSHOT, 0, b"QRSNAP02");
-    let err = open(disk).unwrap_err().to_string();
-    assert!(err.contains("storage format 2"), "{err}");
-    assert!(err.contains("reads format 3"), "{err}");
+fn older_snapshot_formats_are_refused_by_name() {
+    for (magic, found) in [(b"QRSNAP02", "2"), (b"QRSNAP03", "3")] {
+        let (_, mut store) = disk_with(&[&[b"one"]]);
+        store.checkpoint(b"an older store").unwrap();
+        let mut disk = store.into_disk();
+        disk.poke(SNAPSHOT, 0, magic);
+        let err = open(disk).unwrap_err().to_string();
+        assert!(err.contains(&format!("storage format {found}")), "{err}");
+        assert!(err.contains("reads format 4"), "{err}");
+    }
 }
 
 #[test]

@@ -41,6 +41,11 @@ pub struct KvChunk {
     /// The deadlines of this chunk's pairs that expire.
     #[serde(default)]
     deadlines: Vec<(Key, Time)>,
+    /// The store's change counters (see [`super::txn`]), repeated in every chunk.
+    revision: u64,
+    removed_revision: u64,
+    /// The revision of each of this chunk's pairs, in pair order.
+    revisions: Vec<u64>,
 }
 
 /// Bytes a session is assumed to take in transit (ids, counters, the remembered output).
@@ -85,6 +90,9 @@ impl KvStore {
             sessions: Vec::new(),
             pairs: Vec::new(),
             deadlines: Vec::new(),
+            revision: self.revision,
+            removed_revision: self.removed_revision,
+            revisions: Vec::new(),
         };
         let mut size = 0usize;
         let session_start = match from {
@@ -110,6 +118,7 @@ impl KvStore {
         let mut pairs = self.data.range((pair_start, Bound::Unbounded)).peekable();
         while let Some((key, value)) = pairs.next() {
             chunk.pairs.push((key.clone(), value.clone()));
+            chunk.revisions.push(self.revision_of(key));
             if let Some(deadline) = self.deadline(key) {
                 chunk.deadlines.push((key.clone(), deadline));
             }
@@ -166,15 +175,24 @@ impl KvBuilder {
             store.lru.insert(session.used, client);
             store.sessions.insert(client, session);
         }
-        for (key, value) in chunk.pairs {
+        assert_eq!(
+            chunk.pairs.len(),
+            chunk.revisions.len(),
+            "a revision per pair"
+        );
+        for (key, deadline) in chunk.deadlines {
+            store.set_deadline(&key, Some(deadline));
+        }
+        for ((key, value), revision) in chunk.pairs.into_iter().zip(chunk.revisions) {
             if let Some((last, _)) = store.data.last_key_value() {
                 assert!(*last < key, "pair chunks out of order");
             }
             store.insert_data(&key, value);
+            store.revisions.insert(key, revision);
         }
-        for (key, deadline) in chunk.deadlines {
-            store.set_deadline(&key, Some(deadline));
-        }
+        // Rebuilding counted changes of its own: the sender's counters replace them.
+        store.revision = chunk.revision;
+        store.removed_revision = chunk.removed_revision;
         self.chunks += 1;
     }
 
@@ -186,6 +204,7 @@ impl KvBuilder {
             store.lru.len(),
             "sessions and lru agree"
         );
+        assert_eq!(store.revisions.len(), store.len(), "a revision per key");
         store
     }
 }

@@ -112,6 +112,11 @@ impl Op {
                 when,
                 expiry: Some(at(expiry)),
             },
+            Op::Txn { guards, ops, .. } => Op::Txn {
+                guards,
+                ops: ops.into_iter().map(|op| op.stamped(now)).collect(),
+                now: Some(now),
+            },
             op => op,
         }
     }
@@ -133,8 +138,21 @@ impl Op {
         )
     }
 
-    /// True for operations that give their key a deadline.
+    /// The keys the operation gives a deadline: its key if [`Op::sets_deadline`], and for a
+    /// transaction those of its operations that do.
+    pub fn deadline_keys(&self) -> Vec<&Key> {
+        match self {
+            Op::Txn { ops, .. } => ops.iter().flat_map(Op::deadline_keys).collect(),
+            op if op.sets_deadline() => vec![op.key()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// True for operations that give their key (a transaction: any key) a deadline.
     pub fn sets_deadline(&self) -> bool {
+        if let Op::Txn { ops, .. } = self {
+            return ops.iter().any(Op::sets_deadline);
+        }
         matches!(
             self,
             Op::PutExpiring { .. }
@@ -149,6 +167,9 @@ impl Op {
     /// True for operations that need a leader's clock (a time to live): protocols without a
     /// leader that orders every write refuse them.
     pub fn needs_leader_clock(&self) -> bool {
+        if let Op::Txn { ops, .. } = self {
+            return ops.iter().any(Op::needs_leader_clock);
+        }
         matches!(
             self,
             Op::PutExpiring { .. }
@@ -257,12 +278,16 @@ impl KvStore {
 
     /// Sets (or with `None` clears) the deadline of `key`, keeping the index in step.
     pub(super) fn set_deadline(&mut self, key: &Key, deadline: Option<Time>) {
-        if let Some(old) = self.deadlines.remove(key) {
+        let old = self.deadlines.remove(key);
+        if let Some(old) = old {
             self.by_deadline.remove(&(old, key.clone()));
         }
         if let Some(deadline) = deadline {
             self.deadlines.insert(key.clone(), deadline);
             self.by_deadline.insert((deadline, key.clone()));
+        }
+        if old != deadline {
+            self.touch(key);
         }
     }
 

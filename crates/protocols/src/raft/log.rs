@@ -23,11 +23,11 @@ pub struct Log {
     deadline_at: BTreeMap<Key, u64>,
 }
 
-/// The key an entry gives a deadline, if it does.
-fn deadline_key(entry: &Entry) -> Option<&Key> {
+/// The keys an entry gives a deadline (several for a transaction).
+fn deadline_keys(entry: &Entry) -> Vec<&Key> {
     match &entry.payload {
-        Payload::Command(c) if c.op.sets_deadline() => Some(c.op.key()),
-        _ => None,
+        Payload::Command(c) => c.op.deadline_keys(),
+        _ => Vec::new(),
     }
 }
 
@@ -47,7 +47,7 @@ impl Log {
     fn index_deadlines(&mut self) {
         self.deadline_at.clear();
         for entry in &self.entries {
-            if let Some(key) = deadline_key(entry) {
+            for key in deadline_keys(entry) {
                 self.deadline_at.insert(key.clone(), entry.index);
             }
         }
@@ -123,7 +123,7 @@ impl Log {
             entry.term >= self.last_term(),
             "log terms must not decrease"
         );
-        if let Some(key) = deadline_key(&entry) {
+        for key in deadline_keys(&entry) {
             self.deadline_at.insert(key.clone(), entry.index);
         }
         self.entries.push(entry);
@@ -138,7 +138,7 @@ impl Log {
         let keep = (index - self.first_index()) as usize;
         let dropped_deadline = self.entries[keep.min(self.entries.len())..]
             .iter()
-            .any(|e| deadline_key(e).is_some());
+            .any(|e| !deadline_keys(e).is_empty());
         self.entries.truncate(keep);
         if dropped_deadline {
             self.index_deadlines(); // Rare: a follower's conflicting suffix set deadlines.
@@ -334,7 +334,10 @@ mod tests {
     fn deadline_index_matches_a_scan_through_appends_truncations_and_snapshots() {
         let scan = |log: &Log, key: &str, after: u64| {
             log.entries().iter().any(|e| {
-                e.index > after && deadline_key(e).is_some_and(|k| k.as_ref() == key.as_bytes())
+                e.index > after
+                    && deadline_keys(e)
+                        .iter()
+                        .any(|k| k.as_ref() == key.as_bytes())
             })
         };
         let check = |log: &Log| {

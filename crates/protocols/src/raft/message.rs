@@ -26,6 +26,28 @@ pub struct Entry {
     pub payload: Payload,
 }
 
+/// Approximate size of an operation on the wire: its key and the bytes it carries (a
+/// transaction: the sum over its operations).
+fn op_bytes(op: &quorate_core::Op) -> u64 {
+    use quorate_core::Op;
+    let value = match op {
+        Op::Put { value, .. }
+        | Op::Append { value, .. }
+        | Op::Set { value, .. }
+        | Op::DeleteIf {
+            expected: value, ..
+        } => value.len(),
+        Op::PutMany { pairs } => pairs.iter().map(|(k, v)| 16 + k.len() + v.len()).sum(),
+        Op::Cas { expected, new, .. } => expected.as_ref().map_or(0, |e| e.len()) + new.len(),
+        Op::Txn { guards, ops, .. } => {
+            let guards: usize = guards.iter().map(|g| 16 + g.key().len()).sum();
+            return guards as u64 + ops.iter().map(op_bytes).sum::<u64>();
+        }
+        _ => 0,
+    };
+    16 + op.key().len() as u64 + value as u64
+}
+
 /// Per-entry overhead counted by flow control (index, term, framing).
 const ENTRY_OVERHEAD_BYTES: u64 = 24;
 
@@ -34,25 +56,7 @@ impl Entry {
     pub fn size_bytes(&self) -> u64 {
         let payload = match &self.payload {
             Payload::Noop => 0,
-            Payload::Command(command) => {
-                let op = &command.op;
-                let value = match op {
-                    quorate_core::Op::Put { value, .. }
-                    | quorate_core::Op::Append { value, .. }
-                    | quorate_core::Op::Set { value, .. }
-                    | quorate_core::Op::DeleteIf {
-                        expected: value, ..
-                    } => value.len(),
-                    quorate_core::Op::PutMany { pairs } => {
-                        pairs.iter().map(|(k, v)| 16 + k.len() + v.len()).sum()
-                    }
-                    quorate_core::Op::Cas { expected, new, .. } => {
-                        expected.as_ref().map_or(0, |e| e.len()) + new.len()
-                    }
-                    _ => 0,
-                };
-                16 + op.key().len() as u64 + value as u64
-            }
+            Payload::Command(command) => op_bytes(&command.op),
             Payload::Config(membership) => 8 * membership.members().len() as u64,
         };
         ENTRY_OVERHEAD_BYTES + payload

@@ -20,6 +20,8 @@ pub enum Frame {
     Integer(i64),
     Bulk(Bytes),
     Null,
+    /// A nil array: what `EXEC` answers when a watched key changed (`*-1` in RESP2).
+    NullArray,
     Array(Vec<Frame>),
     /// Key-value pairs: a RESP3 map, or a flat array of `2n` items in RESP2.
     Map(Vec<(Frame, Frame)>),
@@ -79,6 +81,10 @@ impl Frame {
                 Proto::Resp2 => out.extend_from_slice(b"$-1\r\n"),
                 Proto::Resp3 => out.extend_from_slice(b"_\r\n"),
             },
+            Frame::NullArray => match proto {
+                Proto::Resp2 => out.extend_from_slice(b"*-1\r\n"),
+                Proto::Resp3 => out.extend_from_slice(b"_\r\n"),
+            },
             Frame::Array(items) => {
                 line(out, b'*', items.len().to_string().as_bytes());
                 for item in items {
@@ -112,7 +118,7 @@ impl fmt::Display for Frame {
             Frame::Error(s) => write!(f, "(error) {s}"),
             Frame::Integer(n) => write!(f, "(integer) {n}"),
             Frame::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
-            Frame::Null => write!(f, "(nil)"),
+            Frame::Null | Frame::NullArray => write!(f, "(nil)"),
             Frame::Array(items) => {
                 let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
                 write!(f, "[{}]", parts.join(", "))
@@ -208,7 +214,7 @@ fn parse_at(buf: &[u8], at: usize, limits: &Limits, depth: usize) -> Parsed {
             }
             let count = number(text)?;
             if count == -1 {
-                return Ok(Some((Frame::Null, next)));
+                return Ok(Some((Frame::NullArray, next)));
             }
             let count = checked_length(count, limits.array_max, "multibulk length")?;
             let mut items = Vec::with_capacity(count.min(1024));

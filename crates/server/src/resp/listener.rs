@@ -1,6 +1,6 @@
 //! Accepting client connections and serving each one.
 
-use super::cmd::Command;
+use super::cmd::{Command, ExecTxn};
 use super::connection::{split, FrameReader, FrameWriter, ReadError};
 use super::frame::{Frame, Limits, Proto};
 use super::session::{Exec, Lane, Order, Session};
@@ -259,11 +259,19 @@ impl Handler {
             }
         };
         Metrics::inc(&self.node.metrics.client_requests);
-        let reply = match Command::from_frame(frame, self.node.config.value_max) {
-            Err(error) => InFlight::Ready(error),
+        let parsed = Command::from_frame(frame, self.node.config.value_max);
+        let parsed = match parsed {
             Ok(command) if self.refuses(&command).is_some() => {
-                InFlight::Ready(self.refuses(&command).expect("just checked"))
+                Err(self.refuses(&command).expect("just checked"))
             }
+            parsed => parsed,
+        };
+        let parsed = match self.transaction(parsed) {
+            Ok(parsed) => parsed,
+            Err(reply) => return self.in_flight.push_back(reply),
+        };
+        let reply = match parsed {
+            Err(error) => InFlight::Ready(error),
             Ok(Command::Auth(auth)) => InFlight::Ready(self.authenticate(auth)),
             Ok(Command::Snapshot(snapshot)) => {
                 // Answered in order like any reply; the lane only rides along.
@@ -297,6 +305,84 @@ impl Handler {
             Ok(command) => InFlight::Ready(self.answer_locally(command)),
         };
         self.in_flight.push_back(reply);
+    }
+
+    /// The transaction commands, and every command between `MULTI` and `EXEC` (see
+    /// `cmd/multi.rs`): `Err` is the reply, when the transaction state answers; `Ok` hands
+    /// the command on to be served as usual.
+    fn transaction(
+        &mut self,
+        parsed: Result<Command, Frame>,
+    ) -> Result<Result<Command, Frame>, InFlight> {
+        let ready = |frame| Err(InFlight::Ready(frame));
+        let Some(multi) = &mut self.session.multi else {
+            return match parsed {
+                Ok(Command::Multi) => {
+                    self.session.multi = Some(Default::default());
+                    ready(Frame::ok())
+                }
+                Ok(Command::Exec(_)) => ready(Frame::error("ERR EXEC without MULTI")),
+                Ok(Command::Discard) => ready(Frame::error("ERR DISCARD without MULTI")),
+                Ok(Command::Unwatch) => {
+                    self.session.watched.clear();
+                    ready(Frame::ok())
+                }
+                Ok(Command::Watch(mut watch)) => {
+                    let (sender, receiver) = tokio::sync::oneshot::channel();
+                    watch.guards = Some(sender);
+                    self.session.watched.push(receiver);
+                    Err(self.spawn(Command::Watch(watch)))
+                }
+                parsed => Ok(parsed),
+            };
+        };
+        match parsed {
+            Err(error) => {
+                multi.aborted = true;
+                ready(error)
+            }
+            Ok(Command::Multi) => ready(Frame::error("ERR MULTI calls can not be nested")),
+            Ok(Command::Watch(_)) => ready(Frame::error("ERR WATCH inside MULTI is not allowed")),
+            Ok(Command::Quit) => Ok(Ok(Command::Quit)),
+            Ok(Command::Unknown(unknown)) => {
+                multi.aborted = true;
+                ready(unknown.reply())
+            }
+            Ok(Command::Discard) => {
+                self.session.multi = None;
+                self.session.watched.clear();
+                ready(Frame::ok())
+            }
+            Ok(Command::Exec(_)) => {
+                let multi = self.session.multi.take().expect("in a transaction");
+                let watched = std::mem::take(&mut self.session.watched);
+                if multi.aborted {
+                    return ready(Frame::error(
+                        "EXECABORT Transaction discarded because of previous errors.",
+                    ));
+                }
+                let queued = multi.queued;
+                Err(self.spawn(Command::Exec(ExecTxn { queued, watched })))
+            }
+            Ok(command) => {
+                let name = command.name();
+                match command.queued() {
+                    Some(queued) => {
+                        multi.queued.push(queued);
+                        ready(Frame::Simple("QUEUED".into()))
+                    }
+                    None => {
+                        multi.aborted = true;
+                        ready(Frame::error(format!(
+                            "ERR '{name}' is not allowed inside a transaction on quorate: \
+                             MULTI queues GET SET SETNX SETEX PSETEX GETSET GETDEL DEL EXISTS \
+                             APPEND INCR DECR INCRBY DECRBY MSET MGET EXPIRE PEXPIRE PERSIST \
+                             TTL PTTL"
+                        )))
+                    }
+                }
+            }
+        }
     }
 
     /// The error answering `command`, if this connection may not run it.

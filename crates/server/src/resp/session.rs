@@ -118,6 +118,10 @@ pub struct Session {
     pub contexts: Contexts,
     /// Who the connection is; `None` until it authenticates (see [`crate::auth`]).
     pub access: Option<crate::auth::Access>,
+    /// The transaction being queued, between `MULTI` and `EXEC`/`DISCARD`.
+    pub multi: Option<super::cmd::Multi>,
+    /// What the `WATCH`es since the last `EXEC`/`DISCARD`/`UNWATCH` will guard it with.
+    pub watched: Vec<super::cmd::Watched>,
 }
 
 impl Session {
@@ -130,6 +134,8 @@ impl Session {
             name: None,
             contexts: Contexts::default(),
             access: None,
+            multi: None,
+            watched: Vec::new(),
         }
     }
 

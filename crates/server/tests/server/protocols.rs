@@ -124,6 +124,7 @@ fn coordination_commands(
     };
     assert!(size >= 2, "{protocol}: DBSIZE {size}");
     // Leases need a leader's clock, which only Raft stamps deadlines with so far.
+    crate::txn::transactions(protocol, con, other, node);
     let leased: RedisResult<Value> = redis::cmd("SET")
         .arg(&lock)
         .arg("t")
@@ -417,6 +418,7 @@ fn quorum_serves_get_set_del_at_any_node_refuses_read_modify_write_and_survives_
             "{why}"
         );
     }
+    crate::txn::refuses_transactions(&mut cons[0], "quorum (leaderless)");
     let lease = redis::cmd("SET")
         .arg("k1")
         .arg("4")
@@ -528,6 +530,7 @@ fn multiprimary_keeps_concurrent_sets_as_siblings_until_a_set_that_saw_them() {
             "{why}"
         );
     }
+    crate::txn::refuses_transactions(&mut con, "multiprimary");
     let value: Option<String> = con.get("k").unwrap();
     assert_eq!(value, None, "nothing refused was written");
 }

@@ -21,6 +21,15 @@ impl Append {
         })
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let op = Op::Append {
+            key: self.key,
+            value: self.value,
+        };
+        super::Queued::new(vec![op], super::Reply::Length)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let op = Op::Append {
             key: self.key,

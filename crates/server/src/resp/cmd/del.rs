@@ -35,6 +35,16 @@ impl Del {
         self.keys.len()
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let ops = self
+            .keys
+            .into_iter()
+            .map(|key| Op::Delete { key })
+            .collect();
+        super::Queued::new(ops, super::Reply::Existed)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mut deleted = 0;
         for key in self.keys {
@@ -58,6 +68,12 @@ impl GetDel {
         Ok(GetDel {
             key: parse.sized("key")?,
         })
+    }
+
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let ops = vec![Op::GetDelete { key: self.key }];
+        super::Queued::new(ops, super::Reply::Bulk)
     }
 
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {

@@ -25,6 +25,12 @@ impl Exists {
         self.keys.len()
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let ops = self.keys.into_iter().map(|key| Op::Get { key }).collect();
+        super::Queued::new(ops, super::Reply::Present)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mut found = 0;
         let mode = exec.read_mode;

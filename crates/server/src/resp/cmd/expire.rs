@@ -31,6 +31,21 @@ impl Expire {
         Ok(Expire { key, ttl_ms })
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        super::Queued::new(vec![self.op()], super::Reply::Existed)
+    }
+
+    fn op(self) -> Op {
+        match self.ttl_ms {
+            Some(ttl_ms) => Op::Expire {
+                key: self.key,
+                expiry: Expiry::After { ttl_ms },
+            },
+            None => Op::Persist { key: self.key },
+        }
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let op = match self.ttl_ms {
             Some(ttl_ms) => Op::Expire {

@@ -25,6 +25,11 @@ impl Get {
         Ok(Get { key, mode })
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        super::Queued::new(vec![Op::Get { key: self.key }], super::Reply::Bulk)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mode = self.mode.unwrap_or(exec.read_mode);
         let op = Op::Get {

@@ -34,6 +34,15 @@ impl Incr {
         Ok(Incr { key, delta })
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let op = Op::Incr {
+            key: self.key,
+            by: self.delta,
+        };
+        super::Queued::new(vec![op], super::Reply::Counter)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let op = Op::Incr {
             key: self.key,

@@ -6,13 +6,16 @@
 //!   through the protocol's read path: in `LINEARIZABLE` mode (the default) the answer is a
 //!   linearizable snapshot of all the keys, not one read per key.
 //!
+//! - `MSETNX key value [key value ...]`: 1 if no key existed and every pair was set, 0 if
+//!   one existed and nothing was set: one transaction ([`Op::Txn`]) guarded by absence.
+//!
 //! Protocols that replicate each key on its own (quorum, multiprimary) cannot order writes to
 //! different keys and refuse both with an error naming the protocols that can.
 
 use super::{unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
-use quorate_core::{Op, Output};
+use quorate_core::{Guard, Op, Output};
 
 #[derive(Debug)]
 pub struct Many {
@@ -43,10 +46,33 @@ impl Many {
         Ok(Many { op })
     }
 
+    /// `MSETNX key value [key value ...]`: one transaction that sets every pair only if no
+    /// key exists, answering 1 if it did and 0 if not.
+    pub fn parse_msetnx(parse: &mut Parse) -> Result<Many, Frame> {
+        let Many { op: mset } = Many::parse_mset(parse)?;
+        let guards = mset
+            .keys()
+            .into_iter()
+            .map(|key| Guard::Absent { key: key.clone() });
+        let op = Op::txn(guards.collect(), vec![mset]).expect("one operation");
+        Ok(Many { op })
+    }
+
+    /// As a command of a transaction (see `multi.rs`); `None` for MSETNX, itself one.
+    pub fn queued(self) -> Option<super::Queued> {
+        let reply = match &self.op {
+            Op::GetMany { .. } => super::Reply::Values,
+            Op::PutMany { .. } => super::Reply::Ok,
+            _ => return None,
+        };
+        Some(super::Queued::new(vec![self.op], reply))
+    }
+
     pub fn name(&self) -> &'static str {
-        match self.op.is_read() {
-            true => "mget",
-            false => "mset",
+        match &self.op {
+            Op::Txn { .. } => "msetnx",
+            op if op.is_read() => "mget",
+            _ => "mset",
         }
     }
 
@@ -64,6 +90,7 @@ impl Many {
         };
         match output {
             Output::Done => Ok(Frame::ok()),
+            Output::Txn(set) => Ok(Frame::Integer(i64::from(set.is_some()))),
             Output::Values(values) => Ok(Frame::Array(
                 values
                     .into_iter()

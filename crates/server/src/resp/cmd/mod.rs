@@ -16,6 +16,7 @@ mod incr;
 mod info;
 mod listing;
 mod many;
+mod multi;
 mod ping;
 mod readmode;
 mod select;
@@ -40,6 +41,7 @@ pub use incr::Incr;
 pub use info::Info;
 pub use listing::Listing;
 pub use many::Many;
+pub use multi::{ExecTxn, Multi, Queued, Reply, Watch, Watched};
 pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
@@ -80,6 +82,13 @@ pub enum Command {
     Auth(Auth),
     Select(Select),
     Snapshot(Snapshot),
+    /// `MULTI`, `DISCARD`, `UNWATCH`: the connection's own transaction state (`multi.rs`).
+    Multi,
+    Discard,
+    Unwatch,
+    Watch(Watch),
+    /// `EXEC`: parsed empty; the connection fills in its queue and watches.
+    Exec(ExecTxn),
     Quit,
     Unknown(Unknown),
 }
@@ -105,6 +114,12 @@ impl Command {
             "delex" => Cas::parse_delex(&mut parse)?,
             "mget" => Command::Many(Many::parse_mget(&mut parse)?),
             "mset" => Command::Many(Many::parse_mset(&mut parse)?),
+            "msetnx" => Command::Many(Many::parse_msetnx(&mut parse)?),
+            "multi" => Command::Multi,
+            "exec" => Command::Exec(ExecTxn::default()),
+            "discard" => Command::Discard,
+            "watch" => Command::Watch(Watch::parse(&mut parse)?),
+            "unwatch" => Command::Unwatch,
             "dbsize" => Command::Listing(Listing::parse_dbsize()),
             "keys" => Command::Listing(Listing::parse_keys(&mut parse)?),
             "scan" => Command::Listing(Listing::parse_scan(&mut parse)?),
@@ -148,7 +163,27 @@ impl Command {
                 | Command::Expire(_)
                 | Command::Ttl(_)
                 | Command::Describe(_)
+                | Command::Watch(_)
+                | Command::Exec(_)
         )
+    }
+
+    /// The command as part of a transaction, or `None` when transactions do not take it
+    /// (see `multi.rs`).
+    pub fn queued(self) -> Option<Queued> {
+        Some(match self {
+            Command::Get(cmd) => cmd.queued(),
+            Command::Set(cmd) => cmd.queued(),
+            Command::Del(cmd) => cmd.queued(),
+            Command::GetDel(cmd) => cmd.queued(),
+            Command::Exists(cmd) => cmd.queued(),
+            Command::Append(cmd) => cmd.queued(),
+            Command::Incr(cmd) => cmd.queued(),
+            Command::Expire(cmd) => cmd.queued(),
+            Command::Ttl(cmd) => cmd.queued(),
+            Command::Many(cmd) => cmd.queued()?,
+            _ => return None,
+        })
     }
 
     /// True for commands that change the store (refused to read-only users).
@@ -192,6 +227,11 @@ impl Command {
             Command::Auth(_) => "auth",
             Command::Select(_) => "select",
             Command::Snapshot(_) => "snapshot",
+            Command::Multi => "multi",
+            Command::Discard => "discard",
+            Command::Unwatch => "unwatch",
+            Command::Watch(_) => "watch",
+            Command::Exec(_) => "exec",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }
@@ -205,7 +245,8 @@ impl Command {
             | Command::Exists(_)
             | Command::Ttl(_)
             | Command::Describe(_)
-            | Command::Listing(_) => true,
+            | Command::Listing(_)
+            | Command::Watch(_) => true,
             Command::Many(cmd) => cmd.is_read(),
             _ => false,
         }
@@ -236,6 +277,8 @@ impl Command {
             Command::GetDel(cmd) => cmd.execute(exec).await,
             Command::Many(cmd) => cmd.execute(exec).await,
             Command::Listing(cmd) => cmd.execute(exec).await,
+            Command::Watch(cmd) => cmd.execute(exec).await,
+            Command::Exec(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };
         result.unwrap_or_else(|e| e.to_frame())

@@ -100,6 +100,38 @@ impl Set {
         Ok(set)
     }
 
+    /// As a command of a transaction (see `multi.rs`): one [`Op::Set`] when it reads the
+    /// previous value, otherwise a plain or expiring put.
+    pub fn queued(self) -> super::Queued {
+        let expiry = self.ttl_ms.map(|ttl_ms| Expiry::After { ttl_ms });
+        if self.when != SetWhen::Always || self.answer_previous {
+            let reply = super::Reply::Set {
+                when: self.when,
+                answer_previous: self.answer_previous,
+                answer_integer: self.answer_integer,
+            };
+            let op = Op::Set {
+                key: self.key,
+                value: self.value,
+                when: self.when,
+                expiry,
+            };
+            return super::Queued::new(vec![op], reply);
+        }
+        let op = match expiry {
+            Some(expiry) => Op::PutExpiring {
+                key: self.key,
+                value: self.value,
+                expiry,
+            },
+            None => Op::Put {
+                key: self.key,
+                value: self.value,
+            },
+        };
+        super::Queued::new(vec![op], super::Reply::Ok)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         if self.when != SetWhen::Always || self.answer_previous {
             return self.execute_conditional(exec).await;

@@ -12,7 +12,7 @@ use super::{read_mode_arg, unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
 use bytes::Bytes;
-use quorate_core::{Op, Output, ReadMode, Time};
+use quorate_core::{Op, Output, ReadMode};
 
 #[derive(Debug)]
 pub struct Ttl {
@@ -33,16 +33,20 @@ impl Ttl {
         })
     }
 
+    /// As a command of a transaction (see `multi.rs`).
+    pub fn queued(self) -> super::Queued {
+        let reply = super::Reply::Ttl { in_ms: self.in_ms };
+        super::Queued::new(vec![Op::Ttl { key: self.key }], reply)
+    }
+
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
         let mode = self.mode.unwrap_or(exec.read_mode);
         let lifetime = match exec.read(Op::Ttl { key: self.key }, mode).await? {
             Output::Lifetime(lifetime) => lifetime,
             other => return Err(unexpected(other)),
         };
-        let ms = lifetime.pttl_ms(Time::from_nanos(crate::runtime::unix_nanos()));
-        Ok(Frame::Integer(match ms {
-            ms if ms < 0 || self.in_ms => ms,
-            ms => (ms + 500) / 1_000,
-        }))
+        Ok(Frame::Integer(super::multi::ttl_reply(
+            lifetime, self.in_ms,
+        )))
     }
 }
