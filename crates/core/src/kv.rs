@@ -41,9 +41,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod changes;
 mod chunk;
 pub mod expiry;
 pub mod listing;
+pub use changes::{Change, ChangeFeed, Compacted, Event, RECENT_MAX};
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use std::collections::BTreeSet;
@@ -541,6 +543,12 @@ pub struct KvStore {
     /// Counts applied session commands; a logical clock for `lru`.
     tick: u64,
     sessions_max: usize,
+    /// Applied commands that changed something: the same on every replica (see [`changes`]).
+    #[serde(default)]
+    revision: u64,
+    /// What recent commands changed, for watchers: derived, never serialized (see [`changes`]).
+    #[serde(skip)]
+    recent: changes::Recent,
 }
 
 impl Default for KvStore {
@@ -563,13 +571,15 @@ impl KvStore {
             lru: BTreeMap::new(),
             tick: 0,
             sessions_max,
+            revision: 0,
+            recent: changes::Recent::default(),
         }
     }
 
     /// Applies `command` with session deduplication (see the module docs).
     pub fn apply(&mut self, command: &Command) -> Applied {
         if command.seq == 0 {
-            return Applied::Fresh(self.apply_op(&command.op));
+            return Applied::Fresh(self.apply_recorded(&command.op));
         }
         match self.sessions.get(&command.client) {
             Some(session) if command.seq < session.last_seq => return Applied::Stale,
@@ -580,7 +590,7 @@ impl KvStore {
             None if command.seq > 1 => return Applied::Expired,
             None => {}
         }
-        let output = self.apply_op(&command.op);
+        let output = self.apply_recorded(&command.op);
         self.remember(command.client, command.seq, output.clone());
         Applied::Fresh(output)
     }
@@ -596,7 +606,7 @@ impl KvStore {
     /// the attempt and its retry).
     pub fn apply_with_unlogged_reads(&mut self, command: &Command) -> Applied {
         if command.seq != 0 && !self.sessions.contains_key(&command.client) {
-            let output = self.apply_op(&command.op);
+            let output = self.apply_recorded(&command.op);
             self.remember(command.client, command.seq, output.clone());
             return Applied::Fresh(output);
         }

@@ -41,6 +41,9 @@ pub struct KvChunk {
     /// The deadlines of this chunk's pairs that expire.
     #[serde(default)]
     deadlines: Vec<(Key, Time)>,
+    /// The store's revision (see [`super::changes`]), repeated like `tick`.
+    #[serde(default)]
+    revision: u64,
 }
 
 /// Bytes a session is assumed to take in transit (ids, counters, the remembered output).
@@ -82,6 +85,7 @@ impl KvStore {
         let mut chunk = KvChunk {
             sessions_max: self.sessions_max,
             tick: self.tick,
+            revision: self.revision,
             sessions: Vec::new(),
             pairs: Vec::new(),
             deadlines: Vec::new(),
@@ -153,6 +157,7 @@ impl KvBuilder {
         let store = self.store.get_or_insert_with(|| {
             let mut store = KvStore::new(chunk.sessions_max);
             store.tick = chunk.tick;
+            store.revision = chunk.revision;
             store
         });
         for (client, session) in chunk.sessions {
