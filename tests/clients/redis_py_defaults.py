@@ -6,7 +6,10 @@ Usage: redis_py_defaults.py QUORATE_BINARY
 Starts `quorate cluster --free-ports` (its own data directory), talks to every node with
 `redis.Redis(host, port)` and nothing else configured (redis-py 8 opens with HELLO 3 and
 CLIENT SETINFO), kills the leader with SIGKILL, and checks that acknowledged writes survive
-and the new leader serves. Stops the cluster by its PID on every path. Exit 0 on success.
+and the new leader serves. Watches too: a `pubsub()` keyspace-notification subscriber on a
+follower sees writes before and after the kill, and the change feed (`XREAD ... STREAMS
+__changes__`) resumes at another node from the last id seen, missing and repeating nothing.
+Stops the cluster by its PID on every path. Exit 0 on success.
 """
 
 import json
@@ -29,6 +32,32 @@ def wait_for(pattern, lines, deadline):
                 return match
         time.sleep(0.1)
     raise SystemExit(f"timed out waiting for {pattern!r}")
+
+
+def next_event(sub, key, deadline_s=10):
+    """The next keyspace event of `key` on the pubsub `sub`, as (channel, event)."""
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        message = sub.get_message(timeout=0.5)
+        if message and message["type"] == "pmessage":
+            if message["channel"] == f"__keyspace@0__:{key}".encode():
+                return message["data"]
+    raise SystemExit(f"no keyspace event for {key!r} within {deadline_s} s")
+
+
+def feed(r, after):
+    """The change feed after id `after` as [(id, {field: value})], RESP2 or RESP3 shaped."""
+    answer = r.xread({"__changes__": after}, block=2000)
+    if not answer:
+        return []
+    streams = answer.items() if isinstance(answer, dict) else answer
+    entries = []
+    for name, lists in streams:
+        assert name == b"__changes__", name
+        # RESP3's parser wraps each stream's entries in one more list.
+        for entry in (lists[0] if lists and isinstance(lists[0], list) else lists):
+            entries.append((entry[0].decode(), entry[1]))
+    return entries
 
 
 def main():
@@ -75,6 +104,25 @@ def main():
             assert r.client_getname() == f"app{n}"
         info = clients[1].info("replication")
         leader = int(info["leader_id"])
+        # Keyspace notifications on a follower, as redis-py users turn them on.
+        watcher_node = next(n for n in clients if n != leader)
+        feeder_node = next(n for n in clients if n not in (leader, watcher_node))
+        watcher = clients[watcher_node]
+        assert watcher.config_set("notify-keyspace-events", "KEA")
+        flags = watcher.config_get("notify-keyspace-events")
+        assert list(flags.values()) in (["AKE"], [b"AKE"]), flags
+        sub = watcher.pubsub()
+        sub.psubscribe("__keyspace@0__:*")
+        clients[leader].set("watched", "1")
+        assert next_event(sub, "watched") == b"set"
+        clients[feeder_node].delete("watched")
+        assert next_event(sub, "watched") == b"del"
+        # The change feed: read everything so far at the watcher's node, remember the last id.
+        seen = feed(watcher, "0")
+        assert seen, "the feed is empty"
+        assert seen[-1][1][b"key"] == b"watched" and seen[-1][1][b"event"] == b"del", seen[-1]
+        last_id = seen[-1][0]
+        print(f"pubsub keyspace events and the change feed up to {last_id}: ok")
         pid = nodes[leader]["pid"]
         os.kill(pid, signal.SIGKILL)
         print(f"killed the leader, node {leader} (pid {pid})")
@@ -93,6 +141,20 @@ def main():
                 assert survivor.get(f"k{n}") == f"v{n}!".encode()
                 assert survivor.get(f"n{n}") == b"42"
         assert survivor.get("after") == b"kill"
+        # The subscriber on a surviving follower keeps getting events after the kill.
+        clients[feeder_node].set("watched", "2")
+        assert next_event(sub, "watched") == b"set"
+        sub.close()
+        # Resume the feed at the other survivor from the last id seen before the kill: exactly
+        # the changes after it, in commit order, none missed, none repeated.
+        resumed = feed(clients[feeder_node], last_id)
+        events = [(e[1][b"key"], e[1][b"event"]) for e in resumed]
+        # A SET retried after the kill may have taken effect twice: both are changes.
+        assert events[-1] == (b"watched", b"set") and events[0] == (b"after", b"set"), events
+        assert set(events[:-1]) == {(b"after", b"set")}, events
+        ids = [tuple(map(int, e[0].split("-"))) for e in resumed]
+        assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last_id.split("-"))), ids
+        print(f"pubsub after the leader kill, the feed resumed at node {feeder_node}: ok")
         # Listing after the kill: scan_iter follows SCAN's cursor to 0 (each key once),
         # KEYS and DBSIZE read the new leader's state.
         pipelined = {f"p{n}-{i}".encode() for n in clients for i in range(20)}

@@ -6,3 +6,4 @@ mod listing;
 mod peer_limits;
 mod protocols;
 mod resp;
+mod watch;

@@ -17,6 +17,7 @@ mod info;
 mod listing;
 mod many;
 mod ping;
+mod pubsub;
 mod readmode;
 mod select;
 mod set;
@@ -24,6 +25,7 @@ mod snapshot;
 mod strlen;
 mod ttl;
 mod unknown;
+mod xread;
 
 pub use append::Append;
 pub use auth::Auth;
@@ -41,6 +43,7 @@ pub use info::Info;
 pub use listing::Listing;
 pub use many::Many;
 pub use ping::Ping;
+pub use pubsub::{Kind as SubscribeKind, Publish, Subscribe};
 pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
@@ -48,6 +51,7 @@ pub use snapshot::Snapshot;
 pub use strlen::Describe;
 pub use ttl::Ttl;
 pub use unknown::Unknown;
+pub use xread::XRead;
 
 use super::frame::Frame;
 use super::session::{CallError, Exec};
@@ -80,6 +84,9 @@ pub enum Command {
     Auth(Auth),
     Select(Select),
     Snapshot(Snapshot),
+    Subscribe(Subscribe),
+    Publish(Publish),
+    XRead(XRead),
     Quit,
     Unknown(Unknown),
 }
@@ -124,6 +131,11 @@ impl Command {
             "auth" => Command::Auth(Auth::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
             "snapshot" => Command::Snapshot(Snapshot::parse(&mut parse)?),
+            "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" => {
+                Command::Subscribe(Subscribe::parse(&name, &mut parse)?)
+            }
+            "publish" => Command::Publish(Publish::parse(&mut parse)?),
+            "xread" => Command::XRead(XRead::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
         };
@@ -192,6 +204,9 @@ impl Command {
             Command::Auth(_) => "auth",
             Command::Select(_) => "select",
             Command::Snapshot(_) => "snapshot",
+            Command::Subscribe(cmd) => cmd.kind.word(),
+            Command::Publish(_) => "publish",
+            Command::XRead(_) => "xread",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }
