@@ -294,46 +294,6 @@ impl std::fmt::Display for Flags {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use quorate_core::kv::Event;
-
-    fn change(key: &str, event: Event) -> Change {
-        Change {
-            revision: 1,
-            n: 0,
-            key: Bytes::copy_from_slice(key.as_bytes()),
-            event,
-            value: None,
-        }
-    }
-
-    #[test]
-    fn flags_read_and_print_as_redis_does() {
-        assert_eq!(Flags::parse(b"KEA").unwrap().to_string(), "AKE");
-        assert_eq!(Flags::parse(b"Kg$").unwrap().to_string(), "g$K");
-        assert_eq!(Flags::parse(b"").unwrap().to_string(), "");
-        assert!(Flags::parse(b"KQ").is_err());
-        assert!(!Flags::parse(b"K").unwrap().any());
-        assert!(!Flags::parse(b"A").unwrap().any());
-    }
-
-    #[test]
-    fn a_change_publishes_on_the_channels_and_classes_asked_for() {
-        let all = Flags::parse(b"KEA").unwrap();
-        let set = all.messages(&change("k", Event::Set));
-        assert_eq!(set.len(), 2);
-        assert_eq!(&set[0].channel[..], b"__keyspace@0__:k");
-        assert_eq!(&set[0].payload[..], b"set");
-        assert_eq!(&set[1].channel[..], b"__keyevent@0__:set");
-        assert_eq!(&set[1].payload[..], b"k");
-        let expired_only = Flags::parse(b"Ex").unwrap();
-        assert!(expired_only.messages(&change("k", Event::Set)).is_empty());
-        assert_eq!(expired_only.messages(&change("k", Event::Expired)).len(), 1);
-    }
-}
-
 /// One connection's subscriptions and its place on the bus. Dropping it (the connection
 /// closed, or unsubscribed from everything) takes its subscriptions out of `PUBLISH`'s count.
 pub struct Subscriber {
@@ -460,4 +420,44 @@ fn confirmation(kind: Kind, name: Frame, count: usize) -> Frame {
         name,
         Frame::Integer(count as i64),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorate_core::kv::Event;
+
+    fn change(key: &str, event: Event) -> Change {
+        Change {
+            revision: 1,
+            n: 0,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            event,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn flags_read_and_print_as_redis_does() {
+        assert_eq!(Flags::parse(b"KEA").unwrap().to_string(), "AKE");
+        assert_eq!(Flags::parse(b"Kg$").unwrap().to_string(), "g$K");
+        assert_eq!(Flags::parse(b"").unwrap().to_string(), "");
+        assert!(Flags::parse(b"KQ").is_err());
+        assert!(!Flags::parse(b"K").unwrap().any());
+        assert!(!Flags::parse(b"A").unwrap().any());
+    }
+
+    #[test]
+    fn a_change_publishes_on_the_channels_and_classes_asked_for() {
+        let all = Flags::parse(b"KEA").unwrap();
+        let set = all.messages(&change("k", Event::Set));
+        assert_eq!(set.len(), 2);
+        assert_eq!(&set[0].channel[..], b"__keyspace@0__:k");
+        assert_eq!(&set[0].payload[..], b"set");
+        assert_eq!(&set[1].channel[..], b"__keyevent@0__:set");
+        assert_eq!(&set[1].payload[..], b"k");
+        let expired_only = Flags::parse(b"Ex").unwrap();
+        assert!(expired_only.messages(&change("k", Event::Set)).is_empty());
+        assert_eq!(expired_only.messages(&change("k", Event::Expired)).len(), 1);
+    }
 }

@@ -176,6 +176,10 @@ fn publish_reaches_channel_and_pattern_subscribers_as_resp3_pushes() {
     sub.call("PSUBSCRIBE n*\r\n", &confirm("psubscribe", "n*", 2, true));
     // RESP3 takes any command while subscribed.
     sub.call("GET nokey\r\n", "_\r\n");
+    sub.call(
+        "CONFIG GET notify-keyspace-events\r\n",
+        "%1\r\n$22\r\nnotify-keyspace-events\r\n$0\r\n\r\n",
+    );
     let mut publisher = Raw::connect(addr);
     publisher.call("PUBLISH news hello\r\n", ":2\r\n");
     publisher.call("PUBLISH other hello\r\n", ":0\r\n");

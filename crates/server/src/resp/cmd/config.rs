@@ -5,7 +5,7 @@
 //! for Redis, so that is what it answers. `notify-keyspace-events` turns keyspace
 //! notifications on for this node, as in Redis (`KEA`: every event on both channel kinds; see
 //! [`crate::watch`]); it is node-local and not persisted, like a Redis `CONFIG SET` without
-//! `CONFIG REWRITE`. Other parameters read as absent (an empty list) and cannot be set.
+//! `CONFIG REWRITE`. Other parameters read as absent (an empty map) and cannot be set.
 
 use super::Parse;
 use crate::resp::frame::Frame;
@@ -54,11 +54,12 @@ impl Config {
             "appendonly" => "yes".into(),
             "appendfsync" => "always".into(),
             NOTIFY => watch.flags(),
-            _ => return Frame::Array(Vec::new()),
+            _ => return Frame::Map(Vec::new()),
         };
-        Frame::Array(vec![
+        // A map, as Redis 7 answers over RESP3 (a flat pair over RESP2).
+        Frame::Map(vec![(
             Frame::Bulk(Bytes::from(self.parameter)),
             Frame::Bulk(Bytes::from(value)),
-        ])
+        )])
     }
 }
