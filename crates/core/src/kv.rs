@@ -45,7 +45,7 @@ mod changes;
 mod chunk;
 pub mod expiry;
 pub mod listing;
-pub use changes::{Change, ChangeFeed, Compacted, Event, RECENT_MAX};
+pub use changes::{Change, ChangeFeed, Compacted, Event, RECENT_BYTES_MAX, RECENT_MAX};
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use std::collections::BTreeSet;

@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// [`crate::watch`]); a client further behind is told the oldest revision kept.
     #[serde(default = "default_change_window_max")]
     pub change_window_max: usize,
+    /// Bytes of keys and values that window may hold (it may keep overwritten values alive).
+    #[serde(default = "default_change_window_bytes_max")]
+    pub change_window_bytes_max: usize,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
     #[serde(default)]
     pub tuning: toml::Table,
@@ -159,6 +162,9 @@ fn default_client_output_buffer_max() -> usize {
 }
 fn default_change_window_max() -> usize {
     100_000
+}
+fn default_change_window_bytes_max() -> usize {
+    64 << 20
 }
 fn default_pipeline_max() -> usize {
     64
@@ -234,6 +240,7 @@ impl ServerConfig {
             inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
             change_window_max: default_change_window_max(),
+            change_window_bytes_max: default_change_window_bytes_max(),
             tuning: toml::Table::new(),
         }
     }
@@ -275,6 +282,12 @@ impl ServerConfig {
         }
         if self.change_window_max != default_change_window_max() {
             out += &format!("change_window_max = {}\n", self.change_window_max);
+        }
+        if self.change_window_bytes_max != default_change_window_bytes_max() {
+            out += &format!(
+                "change_window_bytes_max = {}\n",
+                self.change_window_bytes_max
+            );
         }
         if self.client_output_buffer_max != default_client_output_buffer_max() {
             out += &format!(
@@ -362,6 +375,7 @@ impl ServerConfig {
             ),
             ("inflight_max", self.inflight_max),
             ("change_window_max", self.change_window_max),
+            ("change_window_bytes_max", self.change_window_bytes_max),
             ("request_timeout_ms", self.request_timeout_ms as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

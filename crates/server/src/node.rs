@@ -169,7 +169,7 @@ pub async fn serve<P: ServedProtocol>(
     let (call_tx, call_rx) = mpsc::channel(16_384);
     let config = Arc::new(config);
     let mut runtime = Runtime::start(node, records, persister, peers, ctx.clone());
-    let watch = Watch::new(config.change_window_max);
+    let watch = Watch::new(config.change_window_max, config.change_window_bytes_max);
     runtime.attach_watch(watch.clone());
     let status = metrics
         .status()

@@ -66,9 +66,9 @@ struct Subscriptions {
 }
 
 impl Watch {
-    pub fn new(window_max: usize) -> Arc<Watch> {
+    pub fn new(window_max: usize, window_bytes_max: usize) -> Arc<Watch> {
         Arc::new(Watch {
-            feed: Mutex::new(ChangeFeed::new(window_max)),
+            feed: Mutex::new(ChangeFeed::new(window_max, window_bytes_max)),
             bus: broadcast::channel(BUS_MAX).0,
             revision: watch::channel(0).0,
             flags: Mutex::new(Flags::default()),

@@ -49,6 +49,52 @@ use std::hash::{Hash, Hasher};
 
 /// Changes a store keeps for drivers to copy, at most (see step 3 of the module docs).
 pub const RECENT_MAX: usize = 8_192;
+/// Bytes of keys and values those changes may hold, at most (they may keep overwritten values
+/// alive).
+pub const RECENT_BYTES_MAX: usize = 64 << 20;
+/// What a change is taken to weigh beyond its key and value bytes.
+const CHANGE_BYTES: usize = 64;
+
+/// Changes in revision order, bounded in number and bytes, evicted oldest command first.
+#[derive(Clone, Debug, Default)]
+struct Window {
+    changes: VecDeque<Change>,
+    bytes: usize,
+}
+
+fn weight(change: &Change) -> usize {
+    CHANGE_BYTES + change.key.len() + change.value.as_ref().map_or(0, |v| v.len())
+}
+
+impl Window {
+    fn push(&mut self, change: Change) {
+        self.bytes += weight(&change);
+        self.changes.push_back(change);
+    }
+
+    fn pop(&mut self) -> Option<Change> {
+        let change = self.changes.pop_front()?;
+        self.bytes -= weight(&change);
+        Some(change)
+    }
+
+    fn clear(&mut self) {
+        self.changes.clear();
+        self.bytes = 0;
+    }
+
+    /// Evicts the oldest commands, whole, until within both bounds; answers the new floor
+    /// (every change after it is still here).
+    fn trim(&mut self, count_max: usize, bytes_max: usize, mut floor: u64) -> u64 {
+        while self.changes.len() > count_max || self.bytes > bytes_max {
+            floor = self.pop().expect("over a bound").revision;
+        }
+        while self.changes.front().is_some_and(|c| c.revision <= floor) {
+            self.pop();
+        }
+        floor
+    }
+}
 
 /// What happened to a key, by Redis's keyspace event names.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -107,7 +153,7 @@ pub(super) struct Recent {
     /// Every change after this revision is in `changes` (`None`: after the store's current
     /// revision, since nothing was recorded yet).
     floor: Option<u64>,
-    changes: VecDeque<Change>,
+    changes: Window,
 }
 
 impl Clone for Recent {
@@ -130,7 +176,7 @@ impl Hash for Recent {
 
 impl std::fmt::Debug for Recent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Recent({} changes)", self.changes.len())
+        write!(f, "Recent({} changes)", self.changes.changes.len())
     }
 }
 
@@ -153,11 +199,9 @@ impl KvStore {
         if revision < floor {
             return Err(Compacted { oldest: floor });
         }
-        let skip = self
-            .recent
-            .changes
-            .partition_point(|c| c.revision <= revision);
-        Ok(self.recent.changes.range(skip..).collect())
+        let changes = &self.recent.changes.changes;
+        let skip = changes.partition_point(|c| c.revision <= revision);
+        Ok(changes.range(skip..).collect())
     }
 
     /// Applies `op` and records what it changed.
@@ -171,7 +215,7 @@ impl KvStore {
         self.revision += 1;
         for (n, (key, event)) in events.into_iter().enumerate() {
             let value = self.data.get(key).cloned();
-            self.recent.changes.push_back(Change {
+            self.recent.changes.push(Change {
                 revision: self.revision,
                 n: n as u32,
                 key: key.clone(),
@@ -179,24 +223,10 @@ impl KvStore {
                 value,
             });
         }
-        let mut floor = floor;
-        while self.recent.changes.len() > RECENT_MAX {
-            floor = self
-                .recent
-                .changes
-                .pop_front()
-                .expect("over the bound")
-                .revision;
-        }
-        // A command's changes leave together, so the floor is a whole revision.
-        while self
+        let floor = self
             .recent
             .changes
-            .front()
-            .is_some_and(|c| c.revision <= floor)
-        {
-            self.recent.changes.pop_front();
-        }
+            .trim(RECENT_MAX, RECENT_BYTES_MAX, floor);
         self.recent.floor = Some(floor);
         output
     }
@@ -247,8 +277,9 @@ fn events<'a>(op: &'a Op, output: &Output) -> Vec<(&'a Key, Event)> {
 /// A driver's window of recent changes, filled from a store after every step.
 #[derive(Clone, Debug)]
 pub struct ChangeFeed {
-    window: VecDeque<Change>,
+    window: Window,
     window_max: usize,
+    window_bytes_max: usize,
     /// Every change after this revision and up to `revision` is in `window`.
     floor: u64,
     /// The store revision the feed has caught up with.
@@ -256,12 +287,14 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// An empty feed keeping at most `window_max` changes (at least one).
-    pub fn new(window_max: usize) -> ChangeFeed {
+    /// An empty feed keeping at most `window_max` changes (at least one) holding at most
+    /// `window_bytes_max` bytes of keys and values.
+    pub fn new(window_max: usize, window_bytes_max: usize) -> ChangeFeed {
         assert!(window_max > 0, "window_max must be positive");
         ChangeFeed {
-            window: VecDeque::new(),
+            window: Window::default(),
             window_max,
+            window_bytes_max,
             floor: 0,
             revision: 0,
         }
@@ -303,17 +336,12 @@ impl ChangeFeed {
             }
         };
         self.revision = store.revision();
-        self.window.extend(fresh.iter().cloned());
-        while self.window.len() > self.window_max {
-            self.floor = self.window.pop_front().expect("over the bound").revision;
+        for change in &fresh {
+            self.window.push(change.clone());
         }
-        while self
+        self.floor = self
             .window
-            .front()
-            .is_some_and(|c| c.revision <= self.floor)
-        {
-            self.window.pop_front();
-        }
+            .trim(self.window_max, self.window_bytes_max, self.floor);
         fresh
     }
 
@@ -323,9 +351,10 @@ impl ChangeFeed {
         if revision < self.floor {
             return Err(Compacted { oldest: self.floor });
         }
-        let skip = self.window.partition_point(|c| c.revision <= revision);
+        let changes = &self.window.changes;
+        let skip = changes.partition_point(|c| c.revision <= revision);
         let mut out: Vec<Change> = Vec::new();
-        for change in self.window.range(skip..) {
+        for change in changes.range(skip..) {
             if out.len() >= count && out.last().is_some_and(|l| l.revision != change.revision) {
                 break;
             }
@@ -419,7 +448,7 @@ mod tests {
     #[test]
     fn a_feed_keeps_its_window_and_answers_compacted_below_it() {
         let mut kv = KvStore::default();
-        let mut feed = ChangeFeed::new(3);
+        let mut feed = ChangeFeed::new(3, usize::MAX);
         for i in 1..=5u64 {
             apply(&mut kv, i, put(&format!("k{i}"), "v"));
             assert_eq!(feed.catch_up(&kv).len(), 1);
@@ -436,12 +465,20 @@ mod tests {
         assert_eq!(revisions, vec![3, 4, 5]);
         assert_eq!(feed.read(2, 1).unwrap().len(), 1);
         assert!(feed.read(5, 10).unwrap().is_empty());
+        // A bound on bytes evicts as a bound on changes does.
+        let mut small = ChangeFeed::new(100, 2 * (CHANGE_BYTES + 3));
+        for i in 1..=5u64 {
+            apply(&mut kv, 10 + i, put(&format!("k{i}"), "v"));
+            small.catch_up(&kv);
+        }
+        assert_eq!(small.read(0, 10), Err(Compacted { oldest: 8 }));
+        assert_eq!(small.read(8, 10).unwrap().len(), 2);
     }
 
     #[test]
     fn a_feed_starts_over_from_a_replaced_store() {
         let mut kv = KvStore::default();
-        let mut feed = ChangeFeed::new(100);
+        let mut feed = ChangeFeed::new(100, usize::MAX);
         apply(&mut kv, 1, put("a", "1"));
         feed.catch_up(&kv);
         let mut later = kv.clone();
