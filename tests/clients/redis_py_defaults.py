@@ -7,7 +7,10 @@ Starts `quorate cluster --free-ports` (its own data directory), talks to every n
 `redis.Redis(host, port)` and nothing else configured (redis-py 8 opens with HELLO 3 and
 CLIENT SETINFO), runs `pipeline()` transactions and concurrent WATCH/MULTI/EXEC retry loops,
 kills the leader with SIGKILL, and checks that acknowledged writes survive and the new leader
-serves, transactions and WATCH included. Stops the cluster by its PID on every path. Exit 0 on success.
+serves, transactions and WATCH included. Watches too: a `pubsub()` keyspace-notification
+subscriber on a follower sees writes before and after the kill, and the change feed
+(`XREAD ... STREAMS __changes__`) resumes at another node from the last id seen, missing and
+repeating nothing. Stops the cluster by its PID on every path. Exit 0 on success.
 """
 
 import json
@@ -83,6 +86,32 @@ def transactions(clients, tag):
           f"{sum(retries)} retries")
 
 
+def next_event(sub, key, deadline_s=10):
+    """The next keyspace event of `key` on the pubsub `sub`, as (channel, event)."""
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        message = sub.get_message(timeout=0.5)
+        if message and message["type"] == "pmessage":
+            if message["channel"] == f"__keyspace@0__:{key}".encode():
+                return message["data"]
+    raise SystemExit(f"no keyspace event for {key!r} within {deadline_s} s")
+
+
+def feed(r, after):
+    """The change feed after id `after` as [(id, {field: value})], RESP2 or RESP3 shaped."""
+    answer = r.xread({"__changes__": after}, block=2000)
+    if not answer:
+        return []
+    streams = answer.items() if isinstance(answer, dict) else answer
+    entries = []
+    for name, lists in streams:
+        assert name == b"__changes__", name
+        # RESP3's parser wraps each stream's entries in one more list.
+        for entry in (lists[0] if lists and isinstance(lists[0], list) else lists):
+            entries.append((entry[0].decode(), entry[1]))
+    return entries
+
+
 def main():
     binary = sys.argv[1]
     data = tempfile.mkdtemp(prefix="quorate-redis-py-")
@@ -128,6 +157,25 @@ def main():
         transactions(clients, "a")
         info = clients[1].info("replication")
         leader = int(info["leader_id"])
+        # Keyspace notifications on a follower, as redis-py users turn them on.
+        watcher_node = next(n for n in clients if n != leader)
+        feeder_node = next(n for n in clients if n not in (leader, watcher_node))
+        watcher = clients[watcher_node]
+        assert watcher.config_set("notify-keyspace-events", "KEA")
+        flags = watcher.config_get("notify-keyspace-events")
+        assert list(flags.values()) in (["AKE"], [b"AKE"]), flags
+        sub = watcher.pubsub()
+        sub.psubscribe("__keyspace@0__:*")
+        clients[leader].set("watched", "1")
+        assert next_event(sub, "watched") == b"set"
+        clients[feeder_node].delete("watched")
+        assert next_event(sub, "watched") == b"del"
+        # The change feed: read everything so far at the watcher's node, remember the last id.
+        seen = feed(watcher, "0")
+        assert seen, "the feed is empty"
+        assert seen[-1][1][b"key"] == b"watched" and seen[-1][1][b"event"] == b"del", seen[-1]
+        last_id = seen[-1][0]
+        print(f"pubsub keyspace events and the change feed up to {last_id}: ok")
         pid = nodes[leader]["pid"]
         os.kill(pid, signal.SIGKILL)
         print(f"killed the leader, node {leader} (pid {pid})")
@@ -146,13 +194,32 @@ def main():
                 assert survivor.get(f"k{n}") == f"v{n}!".encode()
                 assert survivor.get(f"n{n}") == b"42"
         assert survivor.get("after") == b"kill"
+        # The subscriber on a surviving follower keeps getting events after the kill.
+        clients[feeder_node].set("watched", "2")
+        assert next_event(sub, "watched") == b"set"
+        sub.close()
+        # Resume the feed at the other survivor from the last id seen before the kill: exactly
+        # the changes after it, in commit order, none missed, none repeated.
+        # A follower's feed holds a write once that follower applies it, which may be after
+        # the write was acknowledged: read on until it arrives.
+        resumed, deadline = [], time.time() + 10
+        while not resumed or resumed[-1][1][b"key"] != b"watched":
+            assert time.time() < deadline, resumed
+            resumed += feed(clients[feeder_node], resumed[-1][0] if resumed else last_id)
+        events = [(e[1][b"key"], e[1][b"event"]) for e in resumed]
+        # A SET retried after the kill may have taken effect twice: both are changes.
+        assert events[-1] == (b"watched", b"set") and events[0] == (b"after", b"set"), events
+        assert set(events[:-1]) == {(b"after", b"set")}, events
+        ids = [tuple(map(int, e[0].split("-"))) for e in resumed]
+        assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last_id.split("-"))), ids
+        print(f"pubsub after the leader kill, the feed resumed at node {feeder_node}: ok")
         # Listing after the kill: scan_iter follows SCAN's cursor to 0 (each key once),
         # KEYS and DBSIZE read the new leader's state.
         pipelined = {f"p{n}-{i}".encode() for n in clients for i in range(20)}
         scanned = list(survivor.scan_iter(match="p*", count=7))
         assert len(scanned) == len(pipelined) and set(scanned) == pipelined, scanned
         assert sorted(survivor.keys("k*")) == sorted(f"k{n}".encode() for n in clients)
-        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1 + 3 * 3 + 1
+        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1 + 3 * 3 + 1 + 1  # p*, k*, n*, after, t/u/v*, countera, watched
         assert survivor.mget("after", "never-written") == [b"kill", None]
         assert int(survivor.get("countera")) == 45
         transactions({n: r for n, r in clients.items() if n != leader}, "b")

@@ -41,10 +41,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod changes;
 mod chunk;
 pub mod expiry;
 pub mod listing;
 pub mod txn;
+pub use changes::{Change, ChangeFeed, Compacted, Event, RECENT_BYTES_MAX, RECENT_MAX};
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use std::collections::BTreeSet;
@@ -582,13 +584,19 @@ pub struct KvStore {
     /// Counts applied session commands; a logical clock for `lru`.
     tick: u64,
     sessions_max: usize,
-    /// Counts changes to keys (values and deadlines): the revision of the latest change.
+    /// Counts changes to keys (values and deadlines), for `WATCH`: the count at the latest change.
     /// Depends only on the applied sequence, so every replica agrees (see [`txn`]).
-    revision: u64,
+    change_count: u64,
     /// Per present key, the revision of its latest change.
-    revisions: BTreeMap<Key, u64>,
+    last_changed: BTreeMap<Key, u64>,
     /// The revision of the latest removal of any key: what an absent key's revision reads.
-    removed_revision: u64,
+    last_removed: u64,
+    /// Applied commands that changed something: the same on every replica (see [`changes`]).
+    #[serde(default)]
+    revision: u64,
+    /// What recent commands changed, for watchers: derived, never serialized (see [`changes`]).
+    #[serde(skip)]
+    recent: changes::Recent,
 }
 
 impl Default for KvStore {
@@ -612,15 +620,17 @@ impl KvStore {
             tick: 0,
             sessions_max,
             revision: 0,
-            revisions: BTreeMap::new(),
-            removed_revision: 0,
+            change_count: 0,
+            last_changed: BTreeMap::new(),
+            last_removed: 0,
+            recent: changes::Recent::default(),
         }
     }
 
     /// Applies `command` with session deduplication (see the module docs).
     pub fn apply(&mut self, command: &Command) -> Applied {
         if command.seq == 0 {
-            return Applied::Fresh(self.apply_op(&command.op));
+            return Applied::Fresh(self.apply_recorded(&command.op));
         }
         match self.sessions.get(&command.client) {
             Some(session) if command.seq < session.last_seq => return Applied::Stale,
@@ -631,7 +641,7 @@ impl KvStore {
             None if command.seq > 1 => return Applied::Expired,
             None => {}
         }
-        let output = self.apply_op(&command.op);
+        let output = self.apply_recorded(&command.op);
         self.remember(command.client, command.seq, output.clone());
         Applied::Fresh(output)
     }
@@ -647,7 +657,7 @@ impl KvStore {
     /// the attempt and its retry).
     pub fn apply_with_unlogged_reads(&mut self, command: &Command) -> Applied {
         if command.seq != 0 && !self.sessions.contains_key(&command.client) {
-            let output = self.apply_op(&command.op);
+            let output = self.apply_recorded(&command.op);
             self.remember(command.client, command.seq, output.clone());
             return Applied::Fresh(output);
         }

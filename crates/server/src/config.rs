@@ -127,6 +127,13 @@ pub struct ServerConfig {
     /// TLS for clients and peers; none when absent (see [`crate::tls`]).
     #[serde(default)]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Changes the node keeps for `XREAD ... STREAMS __changes__` to resume from (see
+    /// [`crate::watch`]); a client further behind is told the oldest revision kept.
+    #[serde(default = "default_change_window_max")]
+    pub change_window_max: usize,
+    /// Bytes of keys and values that window may hold (it may keep overwritten values alive).
+    #[serde(default = "default_change_window_bytes_max")]
+    pub change_window_bytes_max: usize,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
     #[serde(default)]
     pub tuning: toml::Table,
@@ -151,6 +158,12 @@ fn default_client_partial_timeout_ms() -> u64 {
     10_000
 }
 fn default_client_output_buffer_max() -> usize {
+    64 << 20
+}
+fn default_change_window_max() -> usize {
+    100_000
+}
+fn default_change_window_bytes_max() -> usize {
     64 << 20
 }
 fn default_pipeline_max() -> usize {
@@ -226,6 +239,8 @@ impl ServerConfig {
             users: Vec::new(),
             inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
+            change_window_max: default_change_window_max(),
+            change_window_bytes_max: default_change_window_bytes_max(),
             tuning: toml::Table::new(),
         }
     }
@@ -264,6 +279,15 @@ impl ServerConfig {
         out += &format!("request_timeout_ms = {}\n", self.request_timeout_ms);
         if let Some(pass) = &self.requirepass {
             out += &format!("requirepass = {}\n", toml::Value::from(pass.as_str()));
+        }
+        if self.change_window_max != default_change_window_max() {
+            out += &format!("change_window_max = {}\n", self.change_window_max);
+        }
+        if self.change_window_bytes_max != default_change_window_bytes_max() {
+            out += &format!(
+                "change_window_bytes_max = {}\n",
+                self.change_window_bytes_max
+            );
         }
         if self.client_output_buffer_max != default_client_output_buffer_max() {
             out += &format!(
@@ -350,6 +374,8 @@ impl ServerConfig {
                 self.client_partial_timeout_ms as usize,
             ),
             ("inflight_max", self.inflight_max),
+            ("change_window_max", self.change_window_max),
+            ("change_window_bytes_max", self.change_window_bytes_max),
             ("request_timeout_ms", self.request_timeout_ms as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

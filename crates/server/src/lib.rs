@@ -86,6 +86,7 @@ pub mod served;
 pub mod storage;
 pub mod tls;
 pub mod transport;
+pub mod watch;
 
 mod node;
 

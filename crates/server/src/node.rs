@@ -8,6 +8,7 @@ use crate::served::{ClientModel, ServedProtocol};
 use crate::storage::{Persister, Storage, StorageError};
 use crate::tls::Tls;
 use crate::transport::{accept_loop, spawn_outbound, Inbound, PeerContext};
+use crate::watch::Watch;
 use quorate_core::{NodeId, Protocol};
 use quorate_protocols::multipaxos::MultiPaxos;
 use quorate_protocols::multiprimary::MultiPrimary;
@@ -167,7 +168,9 @@ pub async fn serve<P: ServedProtocol>(
     let (peer_tx, peer_rx) = mpsc::channel(4096);
     let (call_tx, call_rx) = mpsc::channel(16_384);
     let config = Arc::new(config);
-    let runtime = Runtime::start(node, records, persister, peers, ctx.clone());
+    let mut runtime = Runtime::start(node, records, persister, peers, ctx.clone());
+    let watch = Watch::new(config.change_window_max, config.change_window_bytes_max);
+    runtime.attach_watch(watch.clone());
     let status = metrics
         .status()
         .expect("the runtime publishes its status at start");
@@ -187,7 +190,7 @@ pub async fn serve<P: ServedProtocol>(
         tokio::spawn(
             Listener {
                 listener: client_listener,
-                node: NodeHandle::new(call_tx, ctx, config.clone(), model),
+                node: NodeHandle::new(call_tx, ctx, config.clone(), model, watch),
             }
             .run(),
         ),

@@ -122,6 +122,8 @@ pub struct Runtime<P: ServedProtocol> {
     snapshots: BTreeMap<ClientId, oneshot::Sender<Result<Captured, ClientError>>>,
     /// Barriers started, for their client ids.
     snapshots_started: u64,
+    /// Keyspace notifications and the change feed, filled after every step.
+    watch: Option<Arc<crate::watch::Watch>>,
 }
 
 impl<P: ServedProtocol> Runtime<P> {
@@ -153,10 +155,23 @@ impl<P: ServedProtocol> Runtime<P> {
             last_sweep: Instant::now(),
             snapshots: BTreeMap::new(),
             snapshots_started: 0,
+            watch: None,
         };
         runtime.step(Input::Start { recovered });
         runtime.metrics.set_status(runtime.node.status());
         runtime
+    }
+
+    /// Feeds `watch` from the applied store from now on (or tells it why there is none).
+    pub fn attach_watch(&mut self, watch: Arc<crate::watch::Watch>) {
+        match self.node.applied_store() {
+            Ok(store) => watch.catch_up(store),
+            Err(why) => watch.refuse(format!(
+                "{} applies writes in no single order; {why}",
+                self.ctx.protocol
+            )),
+        }
+        self.watch = Some(watch);
     }
 
     /// Runs until `shutdown` resolves or storage fails (`Err` with the reason).
@@ -238,6 +253,9 @@ impl<P: ServedProtocol> Runtime<P> {
         self.node.step(now, input, &mut effects);
         self.node.check_invariants();
         Metrics::inc(&self.metrics.steps);
+        if let (Some(watch), Ok(store)) = (&self.watch, self.node.applied_store()) {
+            watch.catch_up(store);
+        }
         for effect in effects.drain() {
             self.dispatch(effect);
         }
@@ -444,6 +462,8 @@ pub struct NodeHandle {
     pub metrics: Arc<Metrics>,
     /// How the protocol's answers look to clients (siblings or single values).
     pub model: crate::served::ClientModel,
+    /// Keyspace notifications, pub/sub and the change feed.
+    pub watch: Arc<crate::watch::Watch>,
 }
 
 impl NodeHandle {
@@ -452,6 +472,7 @@ impl NodeHandle {
         peers: Arc<PeerContext>,
         config: Arc<crate::ServerConfig>,
         model: crate::served::ClientModel,
+        watch: Arc<crate::watch::Watch>,
     ) -> NodeHandle {
         let metrics = peers.metrics.clone();
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.inflight_max));
@@ -462,6 +483,7 @@ impl NodeHandle {
             config,
             metrics,
             model,
+            watch,
         }
     }
 

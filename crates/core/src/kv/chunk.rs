@@ -41,11 +41,14 @@ pub struct KvChunk {
     /// The deadlines of this chunk's pairs that expire.
     #[serde(default)]
     deadlines: Vec<(Key, Time)>,
-    /// The store's change counters (see [`super::txn`]), repeated in every chunk.
-    revision: u64,
-    removed_revision: u64,
+    /// The store's `WATCH` change counters (see [`super::txn`]), repeated in every chunk.
+    change_count: u64,
+    last_removed: u64,
     /// The revision of each of this chunk's pairs, in pair order.
-    revisions: Vec<u64>,
+    last_changed: Vec<u64>,
+    /// The store's revision (see [`super::changes`]), repeated like `tick`.
+    #[serde(default)]
+    revision: u64,
 }
 
 /// Bytes a session is assumed to take in transit (ids, counters, the remembered output).
@@ -87,12 +90,13 @@ impl KvStore {
         let mut chunk = KvChunk {
             sessions_max: self.sessions_max,
             tick: self.tick,
+            revision: self.revision,
             sessions: Vec::new(),
             pairs: Vec::new(),
             deadlines: Vec::new(),
-            revision: self.revision,
-            removed_revision: self.removed_revision,
-            revisions: Vec::new(),
+            change_count: self.change_count,
+            last_removed: self.last_removed,
+            last_changed: Vec::new(),
         };
         let mut size = 0usize;
         let session_start = match from {
@@ -118,7 +122,7 @@ impl KvStore {
         let mut pairs = self.data.range((pair_start, Bound::Unbounded)).peekable();
         while let Some((key, value)) = pairs.next() {
             chunk.pairs.push((key.clone(), value.clone()));
-            chunk.revisions.push(self.revision_of(key));
+            chunk.last_changed.push(self.revision_of(key));
             if let Some(deadline) = self.deadline(key) {
                 chunk.deadlines.push((key.clone(), deadline));
             }
@@ -162,6 +166,7 @@ impl KvBuilder {
         let store = self.store.get_or_insert_with(|| {
             let mut store = KvStore::new(chunk.sessions_max);
             store.tick = chunk.tick;
+            store.revision = chunk.revision;
             store
         });
         for (client, session) in chunk.sessions {
@@ -177,22 +182,22 @@ impl KvBuilder {
         }
         assert_eq!(
             chunk.pairs.len(),
-            chunk.revisions.len(),
-            "a revision per pair"
+            chunk.last_changed.len(),
+            "a change count per pair"
         );
         for (key, deadline) in chunk.deadlines {
             store.set_deadline(&key, Some(deadline));
         }
-        for ((key, value), revision) in chunk.pairs.into_iter().zip(chunk.revisions) {
+        for ((key, value), changed) in chunk.pairs.into_iter().zip(chunk.last_changed) {
             if let Some((last, _)) = store.data.last_key_value() {
                 assert!(*last < key, "pair chunks out of order");
             }
             store.insert_data(&key, value);
-            store.revisions.insert(key, revision);
+            store.last_changed.insert(key, changed);
         }
         // Rebuilding counted changes of its own: the sender's counters replace them.
-        store.revision = chunk.revision;
-        store.removed_revision = chunk.removed_revision;
+        store.change_count = chunk.change_count;
+        store.last_removed = chunk.last_removed;
         self.chunks += 1;
     }
 
@@ -204,7 +209,11 @@ impl KvBuilder {
             store.lru.len(),
             "sessions and lru agree"
         );
-        assert_eq!(store.revisions.len(), store.len(), "a revision per key");
+        assert_eq!(
+            store.last_changed.len(),
+            store.len(),
+            "a change count per key"
+        );
         store
     }
 }

@@ -11,9 +11,10 @@
 //!
 //! "Was `k` changed?" cannot be answered by comparing values: `SET k 1; SET k 0` leaves the
 //! value a watcher saw, but Redis aborts the transaction (the ABA problem). So the store
-//! counts changes (a value set or removed, a deadline set or cleared): `revision` is the number
-//! of changes applied so far, and every present key remembers the revision of its latest
-//! change. An absent key reads the revision of the latest removal of *any* key (remembering
+//! counts changes (a value set or removed, a deadline set or cleared): `change_count` is the
+//! number of changes applied so far, and every present key remembers the count at its latest
+//! change (its revision for `WATCH`; not the change feed's revision, which counts commands,
+//! see [`super::changes`]). An absent key reads the revision of the latest removal of *any* key (remembering
 //! each removed key's revision would grow without bound): a watcher of an absent key is
 //! therefore also aborted by the removal of another key, never missed. All of it depends only
 //! on the applied sequence, so every replica computes the same revisions, and they travel in
@@ -96,25 +97,20 @@ impl Op {
 impl KvStore {
     /// The revision of the latest change to `key` (absent: of the latest removal).
     pub fn revision_of(&self, key: &[u8]) -> u64 {
-        self.revisions
+        self.last_changed
             .get(key)
             .copied()
-            .unwrap_or(self.removed_revision)
-    }
-
-    /// Changes applied to keys so far.
-    pub fn revision(&self) -> u64 {
-        self.revision
+            .unwrap_or(self.last_removed)
     }
 
     /// Records a change to `key` (every change of a value or deadline goes through here).
     pub(super) fn touch(&mut self, key: &Key) {
-        self.revision += 1;
+        self.change_count += 1;
         if self.data.contains_key(key) {
-            self.revisions.insert(key.clone(), self.revision);
+            self.last_changed.insert(key.clone(), self.change_count);
         } else {
-            self.revisions.remove(key);
-            self.removed_revision = self.revision;
+            self.last_changed.remove(key);
+            self.last_removed = self.change_count;
         }
     }
 

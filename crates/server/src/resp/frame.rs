@@ -25,6 +25,8 @@ pub enum Frame {
     Array(Vec<Frame>),
     /// Key-value pairs: a RESP3 map, or a flat array of `2n` items in RESP2.
     Map(Vec<(Frame, Frame)>),
+    /// Out-of-band data (pub/sub messages): a RESP3 push, or an array in RESP2.
+    Push(Vec<Frame>),
 }
 
 /// The reply protocol of a connection: RESP2 until the client asks for RESP3 with `HELLO 3`.
@@ -91,6 +93,16 @@ impl Frame {
                     item.encode_as(proto, out);
                 }
             }
+            Frame::Push(items) => {
+                let tag = match proto {
+                    Proto::Resp2 => b'*',
+                    Proto::Resp3 => b'>',
+                };
+                line(out, tag, items.len().to_string().as_bytes());
+                for item in items {
+                    item.encode_as(proto, out);
+                }
+            }
             Frame::Map(pairs) => {
                 match proto {
                     Proto::Resp2 => line(out, b'*', (2 * pairs.len()).to_string().as_bytes()),
@@ -119,7 +131,7 @@ impl fmt::Display for Frame {
             Frame::Integer(n) => write!(f, "(integer) {n}"),
             Frame::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
             Frame::Null | Frame::NullArray => write!(f, "(nil)"),
-            Frame::Array(items) => {
+            Frame::Array(items) | Frame::Push(items) => {
                 let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
                 write!(f, "[{}]", parts.join(", "))
             }

@@ -7,6 +7,7 @@ use super::session::{Exec, Lane, Order, Session};
 use crate::metrics::Metrics;
 use crate::runtime::NodeHandle;
 use crate::tls::{self, Stream};
+use crate::watch::Subscriber;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -120,6 +121,8 @@ pub struct Handler {
     last_order: Option<tokio::sync::oneshot::Receiver<()>>,
     /// Writes issued since the last read: the next read waits for them to complete.
     unread_writes: Vec<tokio::sync::oneshot::Receiver<()>>,
+    /// Pub/sub subscriptions, while there are any (see `cmd::pubsub`).
+    subscriber: Option<Subscriber>,
 }
 
 impl Handler {
@@ -138,6 +141,7 @@ impl Handler {
             closing: false,
             last_order: None,
             unread_writes: Vec::new(),
+            subscriber: None,
         }
     }
 
@@ -180,6 +184,8 @@ impl Handler {
             // Replies wait while more requests are already buffered (one write for a batch).
             let write = self.writer.has_output()
                 && (!self.reader.has_buffered() || self.in_flight.is_empty());
+            // Messages go out between replies, never ahead of one owed.
+            let listen = self.subscriber.is_some() && self.in_flight.is_empty() && !self.closing;
             tokio::select! {
                 biased;
                 done = next_done(&mut self.in_flight), if !self.in_flight.is_empty() => {
@@ -197,6 +203,11 @@ impl Handler {
                     }
                 }
                 written = self.writer.write_some(), if write => written?,
+                frames = next_message(&mut self.subscriber), if listen => {
+                    for frame in &frames {
+                        self.writer.push(frame);
+                    }
+                }
                 frame = self.reader.read_frame(idle), if can_read => self.on_frame(frame),
             }
         }
@@ -264,6 +275,9 @@ impl Handler {
             Ok(command) if self.refuses(&command).is_some() => {
                 Err(self.refuses(&command).expect("just checked"))
             }
+            Ok(command) if self.refuses_subscribed(&command).is_some() => {
+                Err(self.refuses_subscribed(&command).expect("just checked"))
+            }
             parsed => parsed,
         };
         let parsed = match self.transaction(parsed) {
@@ -272,6 +286,32 @@ impl Handler {
         };
         let reply = match parsed {
             Err(error) => InFlight::Ready(error),
+            Ok(Command::Subscribe(cmd)) => {
+                let subscriber = self
+                    .subscriber
+                    .get_or_insert_with(|| Subscriber::new(self.node.watch.clone()));
+                let frames = subscriber.change(cmd.kind, cmd.names);
+                if subscriber.count() == 0 {
+                    self.subscriber = None;
+                }
+                self.in_flight
+                    .extend(frames.into_iter().map(InFlight::Ready));
+                return;
+            }
+            Ok(Command::Ping(ping))
+                if self.subscriber.is_some() && self.queued_proto() == Proto::Resp2 =>
+            {
+                InFlight::Ready(ping.reply_subscribed())
+            }
+            Ok(Command::XRead(read)) => {
+                // Answered in order like any reply; the lane only rides along.
+                let lane = self.session.take_lane();
+                let watch = self.node.watch.clone();
+                let proto = self.queued_proto();
+                InFlight::Task(tokio::spawn(async move {
+                    (read.execute(&watch, proto).await, lane)
+                }))
+            }
             Ok(Command::Auth(auth)) => InFlight::Ready(self.authenticate(auth)),
             Ok(Command::Snapshot(snapshot)) => {
                 // Answered in order like any reply; the lane only rides along.
@@ -283,16 +323,7 @@ impl Handler {
             }
             Ok(command) if command.needs_node() => self.spawn(command),
             Ok(Command::Hello(hello)) => {
-                // The protocol the connection will speak once every earlier reply is out.
-                let current = self
-                    .in_flight
-                    .iter()
-                    .rev()
-                    .find_map(|f| match f {
-                        InFlight::Switch(_, proto) => Some(*proto),
-                        _ => None,
-                    })
-                    .unwrap_or(self.writer.proto);
+                let current = self.queued_proto();
                 let (frame, proto) = hello.reply(&mut self.session, current, &self.node.config);
                 if let Frame::Error(e) = &frame {
                     if e.starts_with("WRONGPASS") {
@@ -385,6 +416,34 @@ impl Handler {
         }
     }
 
+    /// The protocol the connection will speak once every earlier reply is out.
+    fn queued_proto(&self) -> Proto {
+        self.in_flight
+            .iter()
+            .rev()
+            .find_map(|f| match f {
+                InFlight::Switch(_, proto) => Some(*proto),
+                _ => None,
+            })
+            .unwrap_or(self.writer.proto)
+    }
+
+    /// A RESP2 connection with subscriptions takes only pub/sub commands, PING and QUIT, as
+    /// in Redis (its replies could not be told from messages); RESP3 takes any.
+    fn refuses_subscribed(&self, command: &Command) -> Option<Frame> {
+        let allowed = matches!(
+            command,
+            Command::Subscribe(_) | Command::Ping(_) | Command::Quit
+        );
+        if allowed || self.subscriber.is_none() || self.queued_proto() != Proto::Resp2 {
+            return None;
+        }
+        Some(Frame::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            command.name()
+        )))
+    }
+
     /// The error answering `command`, if this connection may not run it.
     fn refuses(&self, command: &Command) -> Option<Frame> {
         match &self.session.access {
@@ -466,7 +525,8 @@ impl Handler {
             Command::Info(cmd) => cmd.reply(&self.node),
             Command::Client(cmd) => cmd.reply(&mut self.session, in_flight),
             Command::ReadMode(cmd) => cmd.reply(&mut self.session),
-            Command::Config(cmd) => cmd.reply(),
+            Command::Config(cmd) => cmd.reply(&self.node.watch),
+            Command::Publish(cmd) => cmd.reply(&self.node.watch),
             Command::CommandInfo(cmd) => cmd.reply(),
             Command::Select(cmd) => cmd.reply(),
             Command::Unknown(cmd) => cmd.reply(),
@@ -477,6 +537,15 @@ impl Handler {
             other => unreachable!("{other:?} needs the node"),
         }
     }
+}
+
+/// The frames of the next message for this connection's subscriptions. Cancel-safe.
+async fn next_message(subscriber: &mut Option<Subscriber>) -> Vec<Frame> {
+    subscriber
+        .as_mut()
+        .expect("guarded by is_some")
+        .next()
+        .await
 }
 
 /// A reply ready to write: its frame, the lane to give back, and the protocol to switch to.

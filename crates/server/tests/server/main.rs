@@ -7,3 +7,4 @@ mod peer_limits;
 mod protocols;
 mod resp;
 mod txn;
+mod watch;

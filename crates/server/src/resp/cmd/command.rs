@@ -17,6 +17,7 @@ const READ: &[&str] = &["readonly", "fast"];
 const WRITE: &[&str] = &["write", "denyoom"];
 const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const LOCAL: &[&str] = &["loading", "stale", "fast"];
+const PUBSUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 
 /// Every command quorate answers; `from_frame` in `mod.rs` dispatches the same names (a test
 /// keeps the two in step).
@@ -117,6 +118,19 @@ pub const TABLE: &[Entry] = &[
     ("command", -1, &["loading", "stale"], 0, 0, 0),
     ("select", 2, LOCAL, 0, 0, 0),
     ("snapshot", 1, &["admin", "noscript"], 0, 0, 0),
+    ("subscribe", -2, PUBSUB, 0, 0, 0),
+    ("psubscribe", -2, PUBSUB, 0, 0, 0),
+    ("unsubscribe", -1, PUBSUB, 0, 0, 0),
+    ("punsubscribe", -1, PUBSUB, 0, 0, 0),
+    (
+        "publish",
+        3,
+        &["pubsub", "loading", "stale", "fast"],
+        0,
+        0,
+        0,
+    ),
+    ("xread", -4, &["readonly", "blocking"], 0, 0, 0),
     (
         "quit",
         -1,

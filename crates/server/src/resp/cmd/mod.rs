@@ -18,6 +18,7 @@ mod listing;
 mod many;
 mod multi;
 mod ping;
+mod pubsub;
 mod readmode;
 mod select;
 mod set;
@@ -25,6 +26,7 @@ mod snapshot;
 mod strlen;
 mod ttl;
 mod unknown;
+mod xread;
 
 pub use append::Append;
 pub use auth::Auth;
@@ -43,6 +45,7 @@ pub use listing::Listing;
 pub use many::Many;
 pub use multi::{ExecTxn, Multi, Queued, Reply, Watch, Watched};
 pub use ping::Ping;
+pub use pubsub::{Kind as SubscribeKind, Publish, Subscribe};
 pub use readmode::ReadModeCmd;
 pub use select::Select;
 pub use set::Set;
@@ -50,6 +53,7 @@ pub use snapshot::Snapshot;
 pub use strlen::Describe;
 pub use ttl::Ttl;
 pub use unknown::Unknown;
+pub use xread::XRead;
 
 use super::frame::Frame;
 use super::session::{CallError, Exec};
@@ -89,6 +93,9 @@ pub enum Command {
     Watch(Watch),
     /// `EXEC`: parsed empty; the connection fills in its queue and watches.
     Exec(ExecTxn),
+    Subscribe(Subscribe),
+    Publish(Publish),
+    XRead(XRead),
     Quit,
     Unknown(Unknown),
 }
@@ -139,6 +146,11 @@ impl Command {
             "auth" => Command::Auth(Auth::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
             "snapshot" => Command::Snapshot(Snapshot::parse(&mut parse)?),
+            "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" => {
+                Command::Subscribe(Subscribe::parse(&name, &mut parse)?)
+            }
+            "publish" => Command::Publish(Publish::parse(&mut parse)?),
+            "xread" => Command::XRead(XRead::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
         };
@@ -232,6 +244,9 @@ impl Command {
             Command::Unwatch => "unwatch",
             Command::Watch(_) => "watch",
             Command::Exec(_) => "exec",
+            Command::Subscribe(cmd) => cmd.kind.word(),
+            Command::Publish(_) => "publish",
+            Command::XRead(_) => "xread",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }

@@ -22,4 +22,13 @@ impl Ping {
             Some(message) => Frame::Bulk(message),
         }
     }
+
+    /// The answer on a RESP2 connection with subscriptions: `[pong, message]`, as Redis
+    /// answers there (so that it reads like a message).
+    pub fn reply_subscribed(self) -> Frame {
+        Frame::Array(vec![
+            Frame::Bulk(Bytes::from_static(b"pong")),
+            Frame::Bulk(self.message.unwrap_or_default()),
+        ])
+    }
 }
