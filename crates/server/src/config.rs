@@ -127,7 +127,14 @@ pub struct ServerConfig {
     /// TLS for clients and peers; none when absent (see [`crate::tls`]).
     #[serde(default)]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Join a running cluster instead of bootstrapping one (etcd's `--initial-cluster-state
+    /// existing`): `peers` are the current members to reach and this node's own address; the
+    /// node starts outside the configuration, never campaigns, and waits for the leader to
+    /// add it (`quorate member add`; see [`crate::membership`]). Raft only.
+    #[serde(default)]
+    pub join: bool,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
+
     #[serde(default)]
     pub tuning: toml::Table,
 }
@@ -226,6 +233,7 @@ impl ServerConfig {
             users: Vec::new(),
             inflight_max: default_inflight_max(),
             request_timeout_ms: default_request_timeout_ms(),
+            join: false,
             tuning: toml::Table::new(),
         }
     }
@@ -262,6 +270,9 @@ impl ServerConfig {
         out += &format!("follower = \"{follower}\"\n");
         out += &format!("value_max = {}\n", self.value_max);
         out += &format!("request_timeout_ms = {}\n", self.request_timeout_ms);
+        if self.join {
+            out += "join = true\n";
+        }
         if let Some(pass) = &self.requirepass {
             out += &format!("requirepass = {}\n", toml::Value::from(pass.as_str()));
         }
@@ -362,6 +373,18 @@ impl ServerConfig {
             return invalid("requirepass must not be empty (leave it out for no password)".into());
         }
         crate::auth::validate(&self.users).map_err(ConfigError::Invalid)?;
+        if self.join && self.peers.len() < 2 {
+            return invalid(
+                "join needs --peers to list the running cluster's members as well as this node"
+                    .into(),
+            );
+        }
+        if self.join && self.protocol != "raft" {
+            return invalid(format!(
+                "join: protocol {} has no online membership changes; only raft does",
+                self.protocol
+            ));
+        }
         Ok(())
     }
 
@@ -369,8 +392,16 @@ impl ServerConfig {
         NodeId(self.id)
     }
 
+    /// The bootstrap configuration the node is built with: every peer, or for a node that
+    /// joins a running cluster, every peer but itself (so it is not a voter of it and never
+    /// campaigns; the leader's log replaces this configuration with the real one).
     pub fn members(&self) -> Vec<NodeId> {
-        self.peers.keys().copied().collect()
+        let me = self.node_id();
+        self.peers
+            .keys()
+            .copied()
+            .filter(|id| !self.join || *id != me)
+            .collect()
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -443,6 +474,7 @@ mod tests {
             ..crate::tls::TlsConfig::from_dir(Path::new("/etc/quorate \"certs\""), 2)
         });
         config.client_output_buffer_max = 1 << 20;
+        config.join = true;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n2.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
@@ -454,6 +486,12 @@ mod tests {
         assert_eq!(back.users, config.users);
         assert_eq!(back.tls, config.tls);
         assert_eq!(back.client_output_buffer_max, 1 << 20);
+        assert!(back.join);
+        assert_eq!(
+            back.members(),
+            vec![NodeId(1), NodeId(3)],
+            "a joiner is no voter"
+        );
         config.users.push(config.users[0].clone());
         assert!(config
             .validate()

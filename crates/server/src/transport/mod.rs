@@ -141,7 +141,9 @@ pub struct PeerContext {
     pub me: NodeId,
     pub cluster_id: String,
     pub protocol: &'static str,
-    pub members: BTreeSet<NodeId>,
+    /// Who may connect: the configured peers, and members added online as this node learns
+    /// of them (see `Runtime::learn_members`).
+    pub members: Mutex<BTreeSet<NodeId>>,
     pub client_addr: SocketAddr,
     pub frame_max: usize,
     pub metrics: Arc<Metrics>,
@@ -202,8 +204,9 @@ impl PeerContext {
                 hello.from, self.me.0
             ));
         }
-        if !self.members.contains(&hello.from) {
-            let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
+        let members = self.members.lock().expect("members lock");
+        if !members.contains(&hello.from) {
+            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
             return Some(format!(
                 "claims to be {}, which is not a member (members: {})",
                 hello.from,

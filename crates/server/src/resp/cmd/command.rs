@@ -76,6 +76,7 @@ pub const TABLE: &[Entry] = &[
     ("command", -1, &["loading", "stale"], 0, 0, 0),
     ("select", 2, LOCAL, 0, 0, 0),
     ("snapshot", 1, &["admin", "noscript"], 0, 0, 0),
+    ("member", -2, &["admin", "noscript"], 0, 0, 0),
     (
         "quit",
         -1,

@@ -16,6 +16,7 @@ mod incr;
 mod info;
 mod listing;
 mod many;
+mod member;
 mod ping;
 mod readmode;
 mod select;
@@ -40,6 +41,7 @@ pub use incr::Incr;
 pub use info::Info;
 pub use listing::Listing;
 pub use many::Many;
+pub use member::Member;
 pub use ping::Ping;
 pub use readmode::ReadModeCmd;
 pub use select::Select;
@@ -80,6 +82,7 @@ pub enum Command {
     Auth(Auth),
     Select(Select),
     Snapshot(Snapshot),
+    Member(Member),
     Quit,
     Unknown(Unknown),
 }
@@ -124,6 +127,7 @@ impl Command {
             "auth" => Command::Auth(Auth::parse(&mut parse)?),
             "select" => Command::Select(Select::parse(&mut parse)?),
             "snapshot" => Command::Snapshot(Snapshot::parse(&mut parse)?),
+            "member" => Command::Member(Member::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
         };
@@ -158,7 +162,7 @@ impl Command {
 
     /// True for commands only `admin` users may run (membership, backups).
     pub fn is_admin(&self) -> bool {
-        matches!(self, Command::Snapshot(_))
+        matches!(self, Command::Snapshot(_) | Command::Member(_))
     }
 
     /// True for commands a connection may send before it authenticates.
@@ -192,6 +196,7 @@ impl Command {
             Command::Auth(_) => "auth",
             Command::Select(_) => "select",
             Command::Snapshot(_) => "snapshot",
+            Command::Member(_) => "member",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }
