@@ -110,6 +110,8 @@ fn member_add_grows_3_to_4_and_remove_shrinks_back_while_clients_write() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut served_by_4 = 0;
     let ops = std::thread::scope(|scope| {
+        // A failed check below must still stop the clients, or the scope would wait forever.
+        let _stop = StopOnDrop(&stop);
         let clients: Vec<_> = (0..3u64)
             .map(|t| {
                 let (rec, stop, addrs) = (rec.clone(), stop.clone(), addrs.clone());
@@ -257,6 +259,15 @@ fn member_add_grows_3_to_4_and_remove_shrinks_back_while_clients_write() {
     let out = wait_for_exit(refused, &log);
     assert!(out.contains("joined a running cluster"), "{out}");
     cluster.stop();
+}
+
+/// Sets its flag when dropped, also while a panic unwinds.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Waits (at most 20 s) for a process that must exit by itself; returns its output.
