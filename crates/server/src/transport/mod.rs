@@ -64,7 +64,8 @@ use tracing::{debug, error, info, warn};
 
 /// The version of the peer wire protocol; bumped on any incompatible change.
 /// Version 2: client requests and answers between nodes are the node shell's messages.
-pub const PEER_PROTOCOL_VERSION: u16 = 2;
+/// Version 3: Raft's configurations carry the addresses of members added online.
+pub const PEER_PROTOCOL_VERSION: u16 = 3;
 const HELLO_MAGIC: [u8; 4] = *b"QRTP";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
