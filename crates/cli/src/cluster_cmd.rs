@@ -275,10 +275,13 @@ fn check_membership(dir: &Path, nodes: u64) -> anyhow::Result<()> {
         let Some(found) = text.lines().find_map(|l| l.trim().strip_prefix("members ")) else {
             continue; // Written by an older version; the node itself refuses the format.
         };
+        if found.starts_with("joined") {
+            continue; // Added online: its members are in the log, not in a peer list.
+        }
         if found != wanted {
             let count = found.split(',').count();
             bail!(
-                "{} holds a cluster of {count} node(s) (members {found}, recorded in {}); restarting it with --nodes {nodes} would change its membership by configuration, which can lose acknowledged writes. Restart it with --nodes {count}, change the membership online, or start a new {nodes}-node cluster with a fresh --data-dir (or none)",
+                "{} holds a cluster of {count} node(s) (members {found}, recorded in {}); restarting it with --nodes {nodes} would change its membership by configuration, which can lose acknowledged writes. Restart it with --nodes {count} and grow or shrink it online with `quorate member add` / `quorate member remove` (new nodes start with `quorate serve --join`), or start a new {nodes}-node cluster with a fresh --data-dir (or none)",
                 dir.display(),
                 identity.display()
             );

@@ -5,6 +5,7 @@ mod check_cmd;
 mod cluster_cmd;
 mod compare;
 mod explore_cmd;
+mod member_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod snapshot_cmd;
@@ -32,6 +33,7 @@ use std::process::ExitCode;
     quorate cluster --protocol raft --nodes 3        # then: redis-cli -p 6381 SET k v\n  \
     quorate cluster --tls certs/   # TLS; then: redis-cli --tls --cacert certs/ca.pem -p 6381\n  \
     quorate snapshot save backup.snap --addr 127.0.0.1:6381 && quorate snapshot status backup.snap\n  \
+    quorate member add 4 --peer-addr 127.0.0.1:7104 --client-addr 127.0.0.1:6384 --endpoints 127.0.0.1:6381\n  \
     quorate snapshot restore backup.snap --data-dir new --nodes 3 && quorate cluster --data-dir new\n  \
     quorate serve --protocol raft --id 1 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \\\n        \
     --client-addr 127.0.0.1:6381 --data-dir /var/lib/quorate/n1")]
@@ -68,6 +70,10 @@ enum Command {
     /// Write a development CA and a certificate per node (for `serve --tls DIR` and
     /// `cluster --tls DIR`).
     Certs(certs_cmd::CertsArgs),
+    /// Online membership of a running Raft cluster: list, add (as a learner, then promoted
+    /// once caught up), promote, remove, transfer-leader (as `etcdctl member` and
+    /// `etcdctl move-leader` do).
+    Member(member_cmd::MemberArgs),
     /// Backups: save a consistent snapshot of a running cluster, check a snapshot file, or
     /// seed a new cluster's data directories from one (as `etcdctl snapshot` does).
     Snapshot(snapshot_cmd::SnapshotArgs),
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Torture(args) => torture_cmd::run(args),
         Command::Certs(args) => certs_cmd::run(args),
         Command::Snapshot(args) => snapshot_cmd::run(args),
+        Command::Member(args) => member_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -60,6 +60,12 @@ pub struct ServeArgs {
     /// The cluster CA certificate (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_ca: Option<PathBuf>,
+    /// Join a running Raft cluster instead of bootstrapping one (etcd's
+    /// `--initial-cluster-state existing`): --peers lists the current members and this node;
+    /// it waits, without campaigning, until `quorate member add` adds it. Needs an empty
+    /// --data-dir the first time, and --join on every restart.
+    #[arg(long)]
+    join: bool,
 }
 
 /// Builds the configuration from the file and the flags.
@@ -122,6 +128,9 @@ fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
     }
     if let Some(value_max) = args.value_max {
         config.value_max = value_max;
+    }
+    if args.join {
+        config.join = true;
     }
     if let Some(dir) = args.tls {
         config.tls = Some(TlsConfig::from_dir(&dir, config.id));

@@ -505,6 +505,9 @@ pub struct AdminRequest {
 pub enum AdminCommand {
     /// Add a non-voting member that receives the log and can later be promoted.
     AddLearner(NodeId),
+    /// Add a non-voting member, recording the address drivers reach it at (an opaque string
+    /// that travels with the configuration, so every node learns it from the log).
+    AddLearnerAt { id: NodeId, address: String },
     /// Add a voting member (or promote a learner).
     AddVoter(NodeId),
     /// Remove a member.

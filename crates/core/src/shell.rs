@@ -209,6 +209,13 @@ impl<W> Shell<W> {
         }
     }
 
+    /// Makes `peer` (a member added while the node runs) one this shell may forward to.
+    pub fn add_peer(&mut self, peer: NodeId) {
+        if peer != self.me && !self.peers.contains(&peer) {
+            self.peers.push(peer);
+        }
+    }
+
     /// The peer a `NotLeader` answer names, if it is one this shell can forward to.
     fn leader_to_follow(&self, reply: &Reply) -> Option<NodeId> {
         match reply.result {

@@ -134,7 +134,14 @@ pub struct ServerConfig {
     /// Bytes of keys and values that window may hold (it may keep overwritten values alive).
     #[serde(default = "default_change_window_bytes_max")]
     pub change_window_bytes_max: usize,
+    /// Join a running cluster instead of bootstrapping one (etcd's `--initial-cluster-state
+    /// existing`): `peers` are the current members to reach and this node's own address; the
+    /// node starts outside the configuration, never campaigns, and waits for the leader to
+    /// add it (`quorate member add`; see [`crate::membership`]). Raft only.
+    #[serde(default)]
+    pub join: bool,
     /// The protocol's tunables, passed to `ServedProtocol::Config`.
+
     #[serde(default)]
     pub tuning: toml::Table,
 }
@@ -241,6 +248,7 @@ impl ServerConfig {
             request_timeout_ms: default_request_timeout_ms(),
             change_window_max: default_change_window_max(),
             change_window_bytes_max: default_change_window_bytes_max(),
+            join: false,
             tuning: toml::Table::new(),
         }
     }
@@ -277,6 +285,9 @@ impl ServerConfig {
         out += &format!("follower = \"{follower}\"\n");
         out += &format!("value_max = {}\n", self.value_max);
         out += &format!("request_timeout_ms = {}\n", self.request_timeout_ms);
+        if self.join {
+            out += "join = true\n";
+        }
         if let Some(pass) = &self.requirepass {
             out += &format!("requirepass = {}\n", toml::Value::from(pass.as_str()));
         }
@@ -388,6 +399,18 @@ impl ServerConfig {
             return invalid("requirepass must not be empty (leave it out for no password)".into());
         }
         crate::auth::validate(&self.users).map_err(ConfigError::Invalid)?;
+        if self.join && self.peers.len() < 2 {
+            return invalid(
+                "join needs --peers to list the running cluster's members as well as this node"
+                    .into(),
+            );
+        }
+        if self.join && self.protocol != "raft" {
+            return invalid(format!(
+                "join: protocol {} has no online membership changes; only raft does",
+                self.protocol
+            ));
+        }
         Ok(())
     }
 
@@ -395,8 +418,16 @@ impl ServerConfig {
         NodeId(self.id)
     }
 
+    /// The bootstrap configuration the node is built with: every peer, or for a node that
+    /// joins a running cluster, every peer but itself (so it is not a voter of it and never
+    /// campaigns; the leader's log replaces this configuration with the real one).
     pub fn members(&self) -> Vec<NodeId> {
-        self.peers.keys().copied().collect()
+        let me = self.node_id();
+        self.peers
+            .keys()
+            .copied()
+            .filter(|id| !self.join || *id != me)
+            .collect()
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -469,6 +500,7 @@ mod tests {
             ..crate::tls::TlsConfig::from_dir(Path::new("/etc/quorate \"certs\""), 2)
         });
         config.client_output_buffer_max = 1 << 20;
+        config.join = true;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n2.toml");
         std::fs::write(&path, config.to_toml()).unwrap();
@@ -480,6 +512,12 @@ mod tests {
         assert_eq!(back.users, config.users);
         assert_eq!(back.tls, config.tls);
         assert_eq!(back.client_output_buffer_max, 1 << 20);
+        assert!(back.join);
+        assert_eq!(
+            back.members(),
+            vec![NodeId(1), NodeId(3)],
+            "a joiner is no voter"
+        );
         config.users.push(config.users[0].clone());
         assert!(config
             .validate()

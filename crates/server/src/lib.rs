@@ -49,7 +49,8 @@
 //! 6. **TLS is optional** ([`tls`]). With a `[tls]` section, the client port speaks TLS only
 //!    and peers speak mutual TLS: each must present a certificate from the cluster CA that
 //!    names the member it claims to be.
-//! 7. **Operators** read `INFO` over RESP and Prometheus metrics over HTTP ([`metrics`]);
+//! 7. **Operators** grow and shrink a running Raft cluster with `MEMBER` ([`membership`]),
+//!    read `INFO` over RESP and Prometheus metrics over HTTP ([`metrics`]);
 //!    logs go through `tracing`; `SNAPSHOT` copies the store at a linearizable point into a
 //!    checksummed file that seeds a new cluster ([`backup`]).
 //!
@@ -64,7 +65,7 @@
 //!
 //! ## Deliberately left out
 //!
-//! Dynamic membership from the command line, Redis data types other
+//! Online membership changes for protocols other than Raft ([`membership`]), Redis data types other
 //! than strings, key expiry outside Raft, and transactions (MULTI/EXEC).
 //!
 //! ## Adding a protocol
@@ -78,6 +79,7 @@ pub mod backup;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod membership;
 pub mod metrics;
 pub mod ports;
 pub mod resp;

@@ -41,6 +41,9 @@ pub const PROTOCOLS: &[&str] = &[
     "multiprimary",
 ];
 
+/// What a joiner's data directory records instead of its bootstrap members.
+const JOINED: &str = "joined a running cluster (quorate serve --join)";
+
 /// Why a node could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -144,7 +147,7 @@ pub async fn serve<P: ServedProtocol>(
         me,
         cluster_id: config.cluster_id.clone(),
         protocol: name,
-        members: config.peers.keys().copied().collect(),
+        members: Mutex::new(config.peers.keys().copied().collect()),
         client_addr: config.client_addr,
         frame_max: config.peer_frame_max,
         metrics: metrics.clone(),
@@ -168,7 +171,14 @@ pub async fn serve<P: ServedProtocol>(
     let (peer_tx, peer_rx) = mpsc::channel(4096);
     let (call_tx, call_rx) = mpsc::channel(16_384);
     let config = Arc::new(config);
-    let mut runtime = Runtime::start(node, records, persister, peers, ctx.clone());
+    let mut runtime = Runtime::start(
+        node,
+        records,
+        persister,
+        peers,
+        ctx.clone(),
+        config.send_queue_max,
+    );
     let watch = Watch::new(config.change_window_max, config.change_window_bytes_max);
     runtime.attach_watch(watch.clone());
     let status = metrics
@@ -231,8 +241,14 @@ async fn recover<P: ServedProtocol>(
     config: &ServerConfig,
 ) -> Result<(Storage, Vec<<P as Protocol>::Record>), ServeError> {
     let members: Vec<NodeId> = config.peers.keys().copied().collect();
-    let options =
+    let mut options =
         crate::backup::storage_options(name, config.node_id(), &config.cluster_id, &members);
+    if config.join {
+        // A joiner's members come from the leader's log, not from its peer list (which only
+        // says whom to dial first): record that it joined, so that a restart without `join`
+        // is refused rather than bootstrapping a cluster of its own.
+        options.members = JOINED.into();
+    }
     let dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || Storage::open_with(&dir, &options))
         .await

@@ -25,14 +25,15 @@
 //! 4. `SetTimer` draws a duration uniformly from its range with a real RNG; `Reply` goes to
 //!    the waiting client (or, for a request a follower forwarded, back to that follower).
 
+use crate::membership::{MemberAddress, MemberView};
 use crate::metrics::Metrics;
 use crate::served::ServedProtocol;
 use crate::storage::{PersistEvent, Persister};
-use crate::transport::{PeerContext, PeerMsg, PeerSender};
+use crate::transport::{spawn_outbound, PeerContext, PeerMsg, PeerSender};
 use quorate_core::shell::{Action, Shell, ShellMsg};
 use quorate_core::{
-    ClientError, ClientId, Effect, Effects, Input, KvStore, NodeId, NodeStatus, Op, ReadMode,
-    Reply, Request, Time, TimerRange,
+    AdminCommand, AdminRequest, ClientError, ClientId, Effect, Effects, Input, KvStore, NodeId,
+    NodeStatus, Op, ReadMode, Reply, Request, Time, TimerRange,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,7 +41,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// Peer messages or client calls taken in one wake-up, at most (keeps timers and durability
 /// reports from waiting behind a flood).
@@ -70,6 +71,17 @@ pub enum ClientCall {
     Snapshot {
         reply: oneshot::Sender<Result<Captured, ClientError>>,
     },
+    /// An operator's membership or leadership change (see [`crate::membership`]), stepped on
+    /// this node (never forwarded: a follower answers `NotLeader`).
+    Admin {
+        command: AdminCommand,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// The configuration in force on this node and its status; `None` from protocols
+    /// without online membership changes.
+    Members {
+        reply: oneshot::Sender<Option<(MemberView, NodeStatus)>>,
+    },
 }
 
 /// A copy of a node's applied store and the node's status when it was taken.
@@ -83,6 +95,11 @@ const SNAPSHOTS_MAX: usize = 2;
 /// Client ids of snapshot barriers have this bit set; connections' ids never do
 /// (`resp::session::fresh_id`).
 const SNAPSHOT_CLIENT_BIT: u64 = 1 << 63;
+
+/// Client ids of operators' admin requests have this bit set; connections' ids never do.
+const ADMIN_CLIENT_BIT: u64 = 1 << 62;
+/// Admin requests waiting for an answer on one node, at most.
+const ADMINS_MAX: usize = 16;
 
 /// The channels the runtime listens on.
 pub struct Inboxes<M> {
@@ -124,6 +141,12 @@ pub struct Runtime<P: ServedProtocol> {
     snapshots_started: u64,
     /// Keyspace notifications and the change feed, filled after every step.
     watch: Option<Arc<crate::watch::Watch>>,
+    /// Admin requests waiting for the node's answer, by their client id.
+    admins: BTreeMap<ClientId, oneshot::Sender<Reply>>,
+    /// Admin requests started, for their client ids.
+    admins_started: u64,
+    /// The send queue of each peer connection opened for a member added online.
+    send_queue_max: usize,
 }
 
 impl<P: ServedProtocol> Runtime<P> {
@@ -134,6 +157,7 @@ impl<P: ServedProtocol> Runtime<P> {
         persister: Persister<P::Record>,
         peers: BTreeMap<NodeId, PeerSender<P::Message>>,
         ctx: Arc<PeerContext>,
+        send_queue_max: usize,
     ) -> Runtime<P> {
         let metrics = ctx.metrics.clone();
         let mut runtime = Runtime {
@@ -156,6 +180,9 @@ impl<P: ServedProtocol> Runtime<P> {
             snapshots: BTreeMap::new(),
             snapshots_started: 0,
             watch: None,
+            admins: BTreeMap::new(),
+            admins_started: 0,
+            send_queue_max,
         };
         runtime.step(Input::Start { recovered });
         runtime.metrics.set_status(runtime.node.status());
@@ -230,6 +257,7 @@ impl<P: ServedProtocol> Runtime<P> {
             let at = self.now();
             self.shell.sweep(at, WAITER_TTL, |reply| !reply.is_closed());
             self.snapshots.retain(|_, waiter| !waiter.is_closed());
+            self.admins.retain(|_, waiter| !waiter.is_closed());
         }
     }
 
@@ -256,6 +284,7 @@ impl<P: ServedProtocol> Runtime<P> {
         if let (Some(watch), Ok(store)) = (&self.watch, self.node.applied_store()) {
             watch.catch_up(store);
         }
+        self.learn_members();
         for effect in effects.drain() {
             self.dispatch(effect);
         }
@@ -289,6 +318,11 @@ impl<P: ServedProtocol> Runtime<P> {
             Effect::Send { to, msg } => self.send(to, PeerMsg::Protocol(msg)),
             Effect::Reply(reply) if self.snapshots.contains_key(&reply.client) => {
                 self.capture(reply);
+            }
+            Effect::Reply(reply) if reply.client.0 & ADMIN_CLIENT_BIT != 0 => {
+                if let Some(waiter) = self.admins.remove(&reply.client) {
+                    let _ = waiter.send(reply); // The operator may have given up.
+                }
             }
             Effect::Reply(reply) => {
                 let actions = self.shell.on_reply(reply);
@@ -376,8 +410,75 @@ impl<P: ServedProtocol> Runtime<P> {
                 self.shell.submit_to(now, to, request, reply)
             }
             ClientCall::Snapshot { reply } => return self.start_snapshot(reply),
+            ClientCall::Admin { command, reply } => return self.start_admin(command, reply),
+            ClientCall::Members { reply } => {
+                let view = self.node.members().map(|view| (view, self.node.status()));
+                let _ = reply.send(view);
+                return;
+            }
         };
         self.run_shell(actions);
+    }
+
+    /// Steps an operator's change; its answer arrives as a `Reply` to the admin client id.
+    fn start_admin(&mut self, command: AdminCommand, reply: oneshot::Sender<Reply>) {
+        let refuse = |why: String| Reply {
+            client: ClientId(ADMIN_CLIENT_BIT),
+            seq: 0,
+            result: Err(ClientError::Rejected(why)),
+        };
+        if self.node.members().is_none() {
+            let why = "this protocol's membership is fixed when the cluster is bootstrapped";
+            let _ = reply.send(refuse(why.into()));
+            return;
+        }
+        if self.admins.len() >= ADMINS_MAX {
+            let why = format!("{ADMINS_MAX} membership requests are already waiting on this node; try again when one is done");
+            let _ = reply.send(refuse(why));
+            return;
+        }
+        self.admins_started += 1;
+        let client = ClientId(ADMIN_CLIENT_BIT | self.admins_started);
+        self.admins.insert(client, reply);
+        let admin = AdminRequest {
+            client,
+            seq: 1,
+            command,
+        };
+        self.step(Input::Admin(admin));
+    }
+
+    /// Dials members the node's configuration names that this node was not configured with
+    /// (added online; see [`crate::membership`]), and lets them through the handshake.
+    fn learn_members(&mut self) {
+        let Some(addresses) = self.node.member_addresses() else {
+            return;
+        };
+        let me = self.ctx.me;
+        let new: Vec<(NodeId, MemberAddress)> = addresses
+            .iter()
+            .filter(|(id, _)| **id != me && !self.peers.contains_key(id))
+            .filter_map(|(id, text)| match MemberAddress::decode(text) {
+                Some(address) => Some((*id, address)),
+                None => {
+                    warn!(member = %id, address = %text, "a member's address does not parse; not dialing it");
+                    None
+                }
+            })
+            .collect();
+        for (id, address) in new {
+            info!(member = %id, peer = %address.peer, client = %address.client, "dialing a member added online");
+            self.ctx.members.lock().expect("members lock").insert(id);
+            self.ctx
+                .client_addrs
+                .lock()
+                .expect("addrs lock")
+                .entry(id)
+                .or_insert(address.client);
+            let sender = spawn_outbound(self.ctx.clone(), id, address.peer, self.send_queue_max);
+            self.peers.insert(id, sender);
+            self.shell.add_peer(id);
+        }
     }
 
     /// Steps the linearizable read a snapshot waits for (step 1 of [`crate::backup`]).
@@ -513,6 +614,21 @@ impl NodeHandle {
         self.peers.me
     }
 
+    /// Steps an operator's change on this node; `None` if the runtime is gone.
+    pub async fn admin(&self, command: AdminCommand) -> Option<oneshot::Receiver<Reply>> {
+        let (reply, answer) = oneshot::channel();
+        let call = ClientCall::Admin { command, reply };
+        self.calls.send(call).await.ok()?;
+        Some(answer)
+    }
+
+    /// The configuration in force on this node (`None` inside: no online membership).
+    pub async fn members(&self) -> Option<Option<(MemberView, NodeStatus)>> {
+        let (reply, answer) = oneshot::channel();
+        self.calls.send(ClientCall::Members { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// Asks the runtime for a copy of the applied store at a linearizable point (see
     /// [`crate::backup`]); `None` if the runtime is gone.
     pub async fn snapshot(&self) -> Option<oneshot::Receiver<Result<Captured, ClientError>>> {
@@ -597,7 +713,7 @@ mod tests {
             me: NodeId(1),
             cluster_id: "test".into(),
             protocol: "toy",
-            members: [NodeId(1), NodeId(2)].into(),
+            members: std::sync::Mutex::new([NodeId(1), NodeId(2)].into()),
             client_addr: ([127, 0, 0, 1], 1).into(),
             frame_max: 1 << 20,
             metrics,
@@ -605,7 +721,7 @@ mod tests {
             inbound: crate::transport::Inbound::new(1 << 20),
             tls: crate::tls::Tls::none(),
         });
-        let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx);
+        let runtime = Runtime::start(Toy, Vec::new(), persister, peers, ctx, 16);
         let (_peer_tx, peer_rx) = mpsc::channel(16);
         let (call_tx, call_rx) = mpsc::channel(16);
         let (durable_tx, durable_rx) = mpsc::unbounded_channel();

@@ -121,7 +121,7 @@ pub enum StorageError {
         found: String,
         expected: String,
     },
-    #[error("data directory {dir} was created for a cluster of members {found}, but this node was started with members {expected}. Changing the membership by restarting with another peer list (or `quorate cluster --nodes N`) is unsafe: two majorities that do not overlap can each commit, and acknowledged writes can be lost. Keep the original peer list, change membership online, or start the new cluster with a fresh --data-dir")]
+    #[error("data directory {dir} was created for a cluster of members {found}, but this node was started with members {expected}. Changing the membership by restarting with another peer list (or `quorate cluster --nodes N`) is unsafe: two majorities that do not overlap can each commit, and acknowledged writes can be lost. Keep the original peer list, change membership online (`quorate member add/remove`; a node that joined with --join must keep it), or start the new cluster with a fresh --data-dir")]
     Membership {
         dir: String,
         found: String,

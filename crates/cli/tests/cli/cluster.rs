@@ -18,21 +18,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct NodeInfo {
-    pid: i32,
-    client: SocketAddr,
-    peer: SocketAddr,
-    config: PathBuf,
-    log: PathBuf,
+pub(crate) struct NodeInfo {
+    pub(crate) pid: i32,
+    pub(crate) client: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    pub(crate) config: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 /// `quorate cluster` with free ports; returns once its manifest lists every node.
-fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
+pub(crate) fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
     start_cluster_with(dir, nodes, &[])
 }
 
 /// `start_cluster` with more arguments for `quorate cluster` (`--protocol`, `--tuning`).
-fn start_cluster_with(dir: &Path, nodes: usize, extra: &[&str]) -> (Proc, Vec<NodeInfo>) {
+pub(crate) fn start_cluster_with(
+    dir: &Path,
+    nodes: usize,
+    extra: &[&str],
+) -> (Proc, Vec<NodeInfo>) {
     let nodes_arg = nodes.to_string();
     let mut args = vec![
         "cluster",
@@ -74,7 +78,7 @@ fn start_cluster_with(dir: &Path, nodes: usize, extra: &[&str]) -> (Proc, Vec<No
     (proc, infos)
 }
 
-fn info(addr: SocketAddr) -> Option<String> {
+pub(crate) fn info(addr: SocketAddr) -> Option<String> {
     let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
     let mut con = client
         .get_connection_with_timeout(Duration::from_millis(500))
@@ -83,14 +87,14 @@ fn info(addr: SocketAddr) -> Option<String> {
     redis::cmd("INFO").query(&mut con).ok()
 }
 
-fn field(info: &str, name: &str) -> Option<String> {
+pub(crate) fn field(info: &str, name: &str) -> Option<String> {
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .map(|v| v.trim().to_string())
 }
 
 /// The node that reports being the leader (waiting up to `within`).
-fn leader(nodes: &[NodeInfo], within: Duration) -> usize {
+pub(crate) fn leader(nodes: &[NodeInfo], within: Duration) -> usize {
     let deadline = Instant::now() + within;
     loop {
         for (i, n) in nodes.iter().enumerate() {
@@ -105,7 +109,7 @@ fn leader(nodes: &[NodeInfo], within: Duration) -> usize {
     }
 }
 
-fn connect(addr: SocketAddr) -> Option<redis::Connection> {
+pub(crate) fn connect(addr: SocketAddr) -> Option<redis::Connection> {
     let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
     let con = client
         .get_connection_with_timeout(Duration::from_secs(1))
@@ -117,13 +121,13 @@ fn connect(addr: SocketAddr) -> Option<redis::Connection> {
 }
 
 /// Jepsen-style clients: one operation at a time, every invocation and completion recorded.
-struct Recorder {
-    origin: Instant,
-    events: Mutex<Vec<Event>>,
+pub(crate) struct Recorder {
+    pub(crate) origin: Instant,
+    pub(crate) events: Mutex<Vec<Event>>,
 }
 
 impl Recorder {
-    fn record(
+    pub(crate) fn record(
         &self,
         process: u64,
         kind: EventKind,
@@ -165,7 +169,12 @@ fn outcome<T>(result: &RedisResult<T>) -> (EventKind, Option<String>) {
 }
 
 /// One client thread: random GET / SET / APPEND / CAS on a few keys until `stop`.
-fn client_loop(t: u64, nodes: &[SocketAddr], rec: &Recorder, stop: &AtomicBool) -> usize {
+pub(crate) fn client_loop(
+    t: u64,
+    nodes: &[SocketAddr],
+    rec: &Recorder,
+    stop: &AtomicBool,
+) -> usize {
     let keys = ["x", "y", "z"];
     let mut generation = 0u64;
     let mut target = t as usize;

@@ -263,6 +263,7 @@ fn restarting_a_3_node_directory_as_5_nodes_or_with_other_peers_refuses() {
     let output = refused(Proc::spawn(&args, &log), &log);
     assert!(output.contains("holds a cluster of 3 node(s)"), "{output}");
     assert!(output.contains("Restart it with --nodes 3"), "{output}");
+    assert!(output.contains("quorate member add"), "{output}");
     assert!(output.contains("fresh --data-dir"), "{output}");
     assert!(!dir.join("n4").exists(), "nothing was started");
 

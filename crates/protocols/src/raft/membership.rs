@@ -6,7 +6,7 @@
 //! reverts the node to the one before it. Safety rests on one rule: any two configurations
 //! that may be in force at the same time must have intersecting quorums.
 //!
-//! 1. **Single-server changes** (`AddVoter`, `RemoveNode`, `AddLearner`): a majority of `C` and a
+//! 1. **Single-server changes** (`AddVoter`, `RemoveNode`, `AddLearner`, `AddLearnerAt`): a majority of `C` and a
 //!    majority of `C ± one voter` always intersect, so the leader appends the new
 //!    configuration directly, provided the previous change is committed (so at most two
 //!    configurations can be in force) and the leader has committed an entry of its own term
@@ -21,7 +21,10 @@
 //!    adding an empty voter would leave the cluster unable to commit until it catches up.
 //! 4. **A leader outside `C_new`** keeps leading without counting itself until `C_new` is
 //!    committed, then steps down (it no longer campaigns: only voters do).
-//! 5. Overlapping or unsafe requests are refused with a `ClientError::Rejected` that says why;
+//! 5. **Addresses.** `AddLearnerAt` records, with the new learner, the address a driver dials
+//!    it at ([`Membership::addresses`]): the configuration entry is how every node learns it,
+//!    and the log or snapshot is where it survives restarts. Removing a member drops it.
+//! 6. Overlapping or unsafe requests are refused with a `ClientError::Rejected` that says why;
 //!    requests that change nothing succeed at once.
 
 use super::message::Payload;
@@ -29,7 +32,7 @@ use super::{Event, Raft, RoleState};
 use quorate_core::quorum::{majority, majority_floor};
 use quorate_core::{AdminCommand, AdminRequest, ClientError, Effects, NodeId, Output, Reply};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A cluster configuration.
@@ -42,6 +45,12 @@ pub struct Membership {
     pub old_voters: Option<BTreeSet<NodeId>>,
     /// Non-voting members: they receive the log but neither vote nor count for quorums.
     pub learners: BTreeSet<NodeId>,
+    /// How drivers reach members added after bootstrap (`AdminCommand::AddLearnerAt`): an
+    /// opaque string the protocol only carries, so that every node learns it from the log
+    /// (or a snapshot) and keeps it across restarts. Bootstrap members' addresses are the
+    /// driver's own configuration. A removed member's address goes with it.
+    #[serde(default)]
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 impl Membership {
@@ -51,6 +60,7 @@ impl Membership {
             voters: voters.into_iter().collect(),
             old_voters: None,
             learners: BTreeSet::new(),
+            addresses: BTreeMap::new(),
         }
     }
 
@@ -206,6 +216,23 @@ impl Raft {
                     return Ok(None);
                 }
             }
+            AdminCommand::AddLearnerAt { id, address } => {
+                let known = current.addresses.get(id);
+                if current.members().contains(id) && known != Some(address) {
+                    return Err(format!(
+                        "{id} is already a member{}; remove it before adding it at {address}",
+                        known.map(|a| format!(" (at {a})")).unwrap_or_default()
+                    ));
+                }
+                if current.is_voter(*id) {
+                    return Ok(None); // Added and promoted already: a retry.
+                }
+                let new_learner = next.learners.insert(*id);
+                next.addresses.insert(*id, address.clone());
+                if !new_learner {
+                    return Ok(None);
+                }
+            }
             AdminCommand::AddVoter(id) => {
                 if current.is_voter(*id) {
                     return Ok(None);
@@ -225,6 +252,7 @@ impl Raft {
                 }
                 next.voters.remove(id);
                 next.learners.remove(id);
+                next.addresses.remove(id);
             }
             AdminCommand::ChangeMembership { voters } => {
                 let voters: BTreeSet<NodeId> = voters.iter().copied().collect();
@@ -298,8 +326,9 @@ impl Raft {
         let last = self.log.last_index();
         if matched + self.config.promotion_lag_max < last {
             return Err(format!(
-                "learner {id} has not caught up: it holds the log through index {matched} of \
-                 {last}; retry once it is within {} entries",
+                "learner {id} has not caught up: {} entries behind (it holds the log through \
+                 index {matched} of {last}); retry once it is within {} entries",
+                last - matched,
                 self.config.promotion_lag_max
             ));
         }
@@ -342,6 +371,8 @@ impl Raft {
         if self.membership.is_joint() {
             let mut leave = self.membership.clone();
             leave.old_voters = None;
+            let members = leave.members();
+            leave.addresses.retain(|id, _| members.contains(id));
             let leave_index = self.log.last_index() + 1;
             if let RoleState::Leader(leader) = &mut self.role {
                 // The operator's change (one at a time) completes when C_new commits.

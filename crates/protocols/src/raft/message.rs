@@ -143,7 +143,9 @@ pub enum Message {
     },
     InstallSnapshot {
         term: u64,
-        chunk: SnapshotChunk,
+        /// Boxed: a chunk carries a store's counters and a configuration, several times the
+        /// size of every other message.
+        chunk: Box<SnapshotChunk>,
     },
     InstallSnapshotResponse {
         term: u64,

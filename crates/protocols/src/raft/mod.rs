@@ -270,6 +270,16 @@ impl Raft {
         &self.membership
     }
 
+    /// On a leader, the highest log index known to be stored on member `id` (what
+    /// `quorate member list` shows as its lag); `None` elsewhere or for unknown members.
+    pub fn match_index(&self, id: NodeId) -> Option<u64> {
+        match &self.role {
+            RoleState::Leader(_) if id == self.id => Some(self.log.last_index()),
+            RoleState::Leader(leader) => leader.progress.get(&id).map(|p| p.match_index),
+            _ => None,
+        }
+    }
+
     /// What the last step did that a cluster checker may count.
     pub fn events(&self) -> &[Event] {
         &self.events
@@ -474,7 +484,7 @@ impl Raft {
                 result,
             } => self.on_append_entries_response(from, term, round, result, out),
             Message::InstallSnapshot { term, chunk } => {
-                self.on_install_snapshot(from, term, chunk, out)
+                self.on_install_snapshot(from, term, *chunk, out)
             }
             Message::InstallSnapshotResponse {
                 term,

@@ -63,7 +63,13 @@ impl Raft {
         };
         send.next_cursor = next;
         send.sent = true;
-        out.send(peer, Message::InstallSnapshot { term, chunk });
+        out.send(
+            peer,
+            Message::InstallSnapshot {
+                term,
+                chunk: Box::new(chunk),
+            },
+        );
     }
 
     pub(super) fn on_install_snapshot_response(

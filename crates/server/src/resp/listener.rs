@@ -321,6 +321,14 @@ impl Handler {
                     async move { (snapshot.execute(node).await, lane) },
                 ))
             }
+            Ok(Command::Member(member)) => {
+                // Answered in order like any reply; the lane only rides along.
+                let lane = self.session.take_lane();
+                let node = self.node.clone();
+                InFlight::Task(tokio::spawn(
+                    async move { (member.execute(node).await, lane) },
+                ))
+            }
             Ok(command) if command.needs_node() => self.spawn(command),
             Ok(Command::Hello(hello)) => {
                 let current = self.queued_proto();

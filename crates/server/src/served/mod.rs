@@ -5,12 +5,14 @@
 //! and to build a node from the operator's configuration. That is all a protocol implements
 //! here; the same node type runs unchanged under the simulator.
 
+use crate::membership::MemberView;
 use quorate_core::{KvStore, NodeId, Protocol};
 use quorate_protocols::raft::{
     Membership, Raft, RaftConfig, Record as RaftRecord, Snapshot as RaftSnapshot,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,21 @@ pub trait ServedProtocol:
     /// point): what `SNAPSHOT` copies into a backup. `Err` says why this protocol has none.
     fn applied_store(&self) -> Result<&KvStore, String> {
         Err(NO_SINGLE_STORE.into())
+    }
+
+    /// Online membership changes (see [`crate::membership`]): the configuration in force on
+    /// this node. `None`: this protocol's membership is fixed at bootstrap, and `MEMBER` is
+    /// refused by name.
+    fn members(&self) -> Option<MemberView> {
+        None
+    }
+
+    /// The addresses of members added online, by id (strings a [`MemberAddress`] encoded),
+    /// which the runtime dials. Read after every step, so it must be cheap.
+    ///
+    /// [`MemberAddress`]: crate::membership::MemberAddress
+    fn member_addresses(&self) -> Option<&BTreeMap<NodeId, String>> {
+        None
     }
 
     /// The durable records that start node `id` of a *new* cluster of `members` from `store`
@@ -162,6 +179,24 @@ impl ServedProtocol for Raft {
 
     fn applied_store(&self) -> Result<&KvStore, String> {
         Ok(self.store())
+    }
+
+    fn members(&self) -> Option<MemberView> {
+        let membership = self.membership().clone();
+        let matched = membership
+            .members()
+            .into_iter()
+            .filter_map(|id| Some((id, self.match_index(id)?)))
+            .collect();
+        Some(MemberView {
+            membership,
+            matched,
+            last_index: self.status().last_index,
+        })
+    }
+
+    fn member_addresses(&self) -> Option<&BTreeMap<NodeId, String>> {
+        Some(&self.membership().addresses)
     }
 
     fn restored(_: &str, members: &[NodeId], store: KvStore) -> Result<Vec<RaftRecord>, String> {

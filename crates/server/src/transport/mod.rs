@@ -64,7 +64,8 @@ use tracing::{debug, error, info, warn};
 
 /// The version of the peer wire protocol; bumped on any incompatible change.
 /// Version 2: client requests and answers between nodes are the node shell's messages.
-pub const PEER_PROTOCOL_VERSION: u16 = 2;
+/// Version 3: Raft's configurations carry the addresses of members added online.
+pub const PEER_PROTOCOL_VERSION: u16 = 3;
 const HELLO_MAGIC: [u8; 4] = *b"QRTP";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -141,7 +142,9 @@ pub struct PeerContext {
     pub me: NodeId,
     pub cluster_id: String,
     pub protocol: &'static str,
-    pub members: BTreeSet<NodeId>,
+    /// Who may connect: the configured peers, and members added online as this node learns
+    /// of them (see `Runtime::learn_members`).
+    pub members: Mutex<BTreeSet<NodeId>>,
     pub client_addr: SocketAddr,
     pub frame_max: usize,
     pub metrics: Arc<Metrics>,
@@ -202,8 +205,9 @@ impl PeerContext {
                 hello.from, self.me.0
             ));
         }
-        if !self.members.contains(&hello.from) {
-            let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
+        let members = self.members.lock().expect("members lock");
+        if !members.contains(&hello.from) {
+            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
             return Some(format!(
                 "claims to be {}, which is not a member (members: {})",
                 hello.from,

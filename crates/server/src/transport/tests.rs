@@ -8,7 +8,7 @@ fn context(me: u64, cluster: &str, members: &[u64]) -> Arc<PeerContext> {
         me: NodeId(me),
         cluster_id: cluster.into(),
         protocol: "raft",
-        members: members.iter().map(|m| NodeId(*m)).collect(),
+        members: Mutex::new(members.iter().map(|m| NodeId(*m)).collect()),
         client_addr: ([127, 0, 0, 1], 6000 + me as u16).into(),
         frame_max: 1 << 20,
         metrics: Metrics::new(),

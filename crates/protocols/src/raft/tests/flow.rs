@@ -119,13 +119,20 @@ fn chunk_to(effects: &[Effect<Raft>], to: u64) -> Option<SnapshotChunk> {
     sends(effects)
         .into_iter()
         .find_map(|(peer, msg)| match msg {
-            Message::InstallSnapshot { chunk, .. } if peer == n(to) => Some(chunk),
+            Message::InstallSnapshot { chunk, .. } if peer == n(to) => Some(*chunk),
             _ => None,
         })
 }
 
 fn answer(follower: &mut Raft, chunk: SnapshotChunk) -> (Vec<Effect<Raft>>, Message) {
-    let effects = deliver(follower, 1, Message::InstallSnapshot { term: 1, chunk });
+    let effects = deliver(
+        follower,
+        1,
+        Message::InstallSnapshot {
+            term: 1,
+            chunk: Box::new(chunk),
+        },
+    );
     let [(_, response)] = &sends(&effects)[..] else {
         panic!("one answer expected: {effects:?}")
     };

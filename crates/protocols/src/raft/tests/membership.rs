@@ -16,6 +16,7 @@ fn config_entry(index: u64, voters: &[u64], old: Option<&[u64]>, learners: &[u64
             voters: ids(voters),
             old_voters: old.map(ids),
             learners: ids(learners),
+            addresses: Default::default(),
         }),
     }
 }
@@ -127,8 +128,8 @@ fn t4_1_single_server_changes_go_one_at_a_time() {
     let why = rejected(&step(&mut raft, admin(7, 2, AdminCommand::AddVoter(n(4)))));
     assert_eq!(
         why,
-        "learner n4 has not caught up: it holds the log through index 0 of 2; retry once it \
-         is within 0 entries"
+        "learner n4 has not caught up: 2 entries behind (it holds the log through index 0 of \
+         2); retry once it is within 0 entries"
     );
     deliver(&mut raft, 4, ack(1, 0, 2));
     let effects = step(&mut raft, admin(7, 3, AdminCommand::AddVoter(n(4))));
@@ -230,4 +231,63 @@ fn s6_a_truncated_configuration_entry_stops_being_in_force() {
     // A leader of term 2 replaces index 2: the configuration reverts to the bootstrap one.
     deliver(&mut raft, 2, append(2, (1, 1), vec![entry(2, 2)], 1));
     assert_eq!(raft.membership(), &Membership::new([n(1), n(2), n(3)]));
+}
+
+/// The address given with `AddLearnerAt` travels in the configuration entry (so followers and
+/// the learner itself learn it), stays through promotion, and goes with a removal; re-adding a
+/// member at another address is refused.
+#[test]
+fn t4_1_a_learner_added_at_an_address_carries_it_in_the_configuration() {
+    let mut raft = settled_leader_of(&[1, 2, 3], promptly());
+    let add = |address: &str| AdminCommand::AddLearnerAt {
+        id: n(4),
+        address: address.into(),
+    };
+    let effects = step(&mut raft, admin(7, 1, add("peer=a client=b")));
+    let [Record::Entries(entries)] = &persists(&effects)[..] else {
+        panic!("expected one appended entry: {effects:?}");
+    };
+    let Payload::Config(config) = &entries[0].payload else {
+        panic!("not a configuration: {entries:?}");
+    };
+    assert_eq!(config.learners, ids(&[4]));
+    assert_eq!(
+        config.addresses.get(&n(4)).map(String::as_str),
+        Some("peer=a client=b")
+    );
+    let effects = deliver(&mut raft, 2, ack(1, 0, 2));
+    assert_eq!(replies(&effects), vec![ok_reply(7, 1, Output::Done)]);
+    // A retry with the same address changes nothing; another address is refused.
+    let effects = step(&mut raft, admin(7, 2, add("peer=a client=b")));
+    assert_eq!(replies(&effects), vec![ok_reply(7, 2, Output::Done)]);
+    let why = rejected(&step(&mut raft, admin(7, 3, add("peer=c client=d"))));
+    assert_eq!(
+        why,
+        "n4 is already a member (at peer=a client=b); remove it before adding it at peer=c client=d"
+    );
+    let why = rejected(&step(
+        &mut raft,
+        admin(
+            7,
+            4,
+            AdminCommand::AddLearnerAt {
+                id: n(2),
+                address: "x".into(),
+            },
+        ),
+    ));
+    assert_eq!(
+        why,
+        "n2 is already a member; remove it before adding it at x"
+    );
+    // Promotion keeps the address; removal drops it.
+    deliver(&mut raft, 4, ack(1, 0, 2));
+    step(&mut raft, admin(7, 5, AdminCommand::AddVoter(n(4))));
+    deliver(&mut raft, 2, ack(1, 0, 3));
+    deliver(&mut raft, 4, ack(1, 0, 3));
+    assert!(raft.membership().voters.contains(&n(4)));
+    assert!(raft.membership().addresses.contains_key(&n(4)));
+    step(&mut raft, admin(7, 6, AdminCommand::RemoveNode(n(4))));
+    assert!(raft.membership().addresses.is_empty());
+    assert_eq!(raft.match_index(n(2)), Some(3));
 }

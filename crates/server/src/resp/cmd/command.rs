@@ -131,6 +131,7 @@ pub const TABLE: &[Entry] = &[
         0,
     ),
     ("xread", -4, &["readonly", "blocking"], 0, 0, 0),
+    ("member", -2, &["admin", "noscript"], 0, 0, 0),
     (
         "quit",
         -1,

@@ -16,6 +16,7 @@ mod incr;
 mod info;
 mod listing;
 mod many;
+mod member;
 mod multi;
 mod ping;
 mod pubsub;
@@ -43,6 +44,7 @@ pub use incr::Incr;
 pub use info::Info;
 pub use listing::Listing;
 pub use many::Many;
+pub use member::Member;
 pub use multi::{ExecTxn, Multi, Queued, Reply, Watch, Watched};
 pub use ping::Ping;
 pub use pubsub::{Kind as SubscribeKind, Publish, Subscribe};
@@ -96,6 +98,7 @@ pub enum Command {
     Subscribe(Subscribe),
     Publish(Publish),
     XRead(XRead),
+    Member(Member),
     Quit,
     Unknown(Unknown),
 }
@@ -151,6 +154,7 @@ impl Command {
             }
             "publish" => Command::Publish(Publish::parse(&mut parse)?),
             "xread" => Command::XRead(XRead::parse(&mut parse)?),
+            "member" => Command::Member(Member::parse(&mut parse)?),
             "quit" => Command::Quit,
             _ => return Ok(Command::Unknown(Unknown::new(&parse))),
         };
@@ -205,7 +209,7 @@ impl Command {
 
     /// True for commands only `admin` users may run (membership, backups).
     pub fn is_admin(&self) -> bool {
-        matches!(self, Command::Snapshot(_))
+        matches!(self, Command::Snapshot(_) | Command::Member(_))
     }
 
     /// True for commands a connection may send before it authenticates.
@@ -247,6 +251,7 @@ impl Command {
             Command::Subscribe(cmd) => cmd.kind.word(),
             Command::Publish(_) => "publish",
             Command::XRead(_) => "xread",
+            Command::Member(_) => "member",
             Command::Quit => "quit",
             Command::Unknown(_) => "unknown",
         }
