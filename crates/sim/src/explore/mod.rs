@@ -29,12 +29,20 @@
 //!    its durable records.
 //! 5. **Send** a client's request to a node: to every up node that believes it leads (or, for
 //!    leaderless protocols, every up replica), else to the first up node, which redirects.
+//!    With [`ExploreConfig::sessions`] (ZooKeeper's clients), to every up node, followers
+//!    included; and a client whose write succeeded then reads the key back in its session,
+//!    with a plain (`Local`) read at the node that answered, which the history records as
+//!    such (the ZAB promise judges plain reads by the ordered-reads check: a session's read
+//!    must see its own acknowledged write).
 //!
 //! Persists are durable at once, and a node's messages to itself, and the timers it sets to
 //! fire at once (`0..=0`, a persist's completion), are handled within the same action (rule 6
 //! of the driver contract): the explorer explores the network and crash
 //! orders, not torn writes, which the simulator's disk faults cover. Client requests and
 //! replies cross no network; a crash of the node a client waits on times the attempt out.
+//! An action whose node keeps messaging itself (or setting timers due at once) past
+//! `STEP_INPUTS_MAX` inputs never ends, since time never advances: that is a violation (the
+//! simulator reports it as a seed whose step budget ran out).
 //!
 //! ## The warm-up prefix
 //!
@@ -120,6 +128,10 @@ pub struct ExploreConfig {
     /// Sleep sets over deliveries to different nodes (see the module header). Off: every
     /// order of every enabled action.
     pub sleep_sets: bool,
+    /// ZooKeeper-style sessions: clients send to any up node (followers too, which forward
+    /// writes), and a client whose write succeeded reads the key back in its session with a
+    /// plain (`Local`) read at the node that answered (see the module header).
+    pub sessions: bool,
 }
 
 impl Default for ExploreConfig {
@@ -135,6 +147,7 @@ impl Default for ExploreConfig {
             attempts_max: 3,
             warm_up: false,
             sleep_sets: true,
+            sessions: false,
         }
     }
 }
