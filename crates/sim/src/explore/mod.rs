@@ -132,6 +132,11 @@ pub struct ExploreConfig {
     /// writes), and a client whose write succeeded reads the key back in its session with a
     /// plain (`Local`) read at the node that answered (see the module header).
     pub sessions: bool,
+    /// Idle timer firings per schedule that count against neither `timers` nor `depth`: a
+    /// firing after which the node's state, durable records and timer names, the messages in
+    /// flight and the history are as before (a backup's heartbeat tick), so only time moved.
+    /// They let a longer timeout (a view change) open behind a short periodic timer.
+    pub idle_timers: usize,
 }
 
 impl Default for ExploreConfig {
@@ -148,6 +153,7 @@ impl Default for ExploreConfig {
             warm_up: false,
             sleep_sets: true,
             sessions: false,
+            idle_timers: 0,
         }
     }
 }
@@ -358,7 +364,7 @@ where
     /// that need not be taken here, because a sibling schedule took them first and nothing
     /// taken since depends on them.
     fn dfs(&mut self, world: World<H>, sleep: Vec<DeliveryKey>) -> bool {
-        let depth = self.path.len();
+        let depth = self.path.len() - world.idle_taken;
         if !self.first_visit(world.digest(), depth, &sleep) {
             return true;
         }

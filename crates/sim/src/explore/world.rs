@@ -111,6 +111,12 @@ pub(super) struct World<H: Harness> {
     crashes_left: usize,
     /// Timer firings left (`usize::MAX` without a budget; the warm-up does not count).
     timers_left: usize,
+    /// Idle timer firings left that cost neither the timer budget nor depth.
+    idle_left: usize,
+    /// Idle timer firings taken on the way here (the search subtracts them from the depth).
+    pub(super) idle_taken: usize,
+    /// Effects other than setting a timer in the last `step` (not part of the digest).
+    loud: usize,
     /// Whether the last applied action answered or redirected a client (not part of the
     /// digest: it only tells the search that the action does not commute with others).
     pub(super) touched_clients: bool,
@@ -132,6 +138,9 @@ where
             drops_left: self.drops_left,
             crashes_left: self.crashes_left,
             timers_left: self.timers_left,
+            idle_left: self.idle_left,
+            idle_taken: self.idle_taken,
+            loud: 0,
             touched_clients: false,
         }
     }
@@ -261,6 +270,9 @@ where
             drops_left: config.drops,
             crashes_left: config.crashes,
             timers_left: usize::MAX,
+            idle_left: 0,
+            idle_taken: 0,
+            loud: 0,
             touched_clients: false,
         };
         for _ in 0..config.nodes {
@@ -278,6 +290,7 @@ where
             world.warm_up(harness, trace)?;
         }
         world.timers_left = config.timers.unwrap_or(usize::MAX);
+        world.idle_left = config.idle_timers;
         Ok(world)
     }
 
@@ -516,9 +529,17 @@ where
             }
             Action::Fire { node, timer } => {
                 self.timers_left = self.timers_left.saturating_sub(1);
+                let before = self.idle_marks(node);
                 let (name, at, _) = self.machines[node].timers.remove(timer);
                 self.now = self.now.max(at);
-                self.step(node, Input::Timer(name), trace)
+                self.step(node, Input::Timer(name), trace)?;
+                if self.idle_left > 0 && self.loud == 0 && self.idle_marks(node) == before {
+                    // Nothing but time moved: a free firing (see the parent module).
+                    self.idle_left -= 1;
+                    self.idle_taken += 1;
+                    self.timers_left = self.timers_left.saturating_add(1);
+                }
+                Ok(())
             }
             Action::Crash(n) => {
                 self.crashes_left -= 1;
@@ -529,6 +550,18 @@ where
             Action::Restart(n) => self.boot(harness, n, trace),
             Action::Send { client, to } => self.send(client, to, trace),
         }
+    }
+
+    /// What an idle timer firing of node `n` leaves unchanged: its pending timer names, and
+    /// (with `loud`) that it had no effect but setting timers: nothing sent, persisted or
+    /// answered. (Its state may change, a tick counter: idleness only decides what the
+    /// firing costs of the bounds, never whether it is explored.)
+    fn idle_marks(&self, n: usize) -> Vec<String> {
+        let mut timers: Vec<String> = (self.machines[n].timers.iter())
+            .map(|(t, _, _)| format!("{t:?}"))
+            .collect();
+        timers.sort();
+        timers
     }
 
     fn crash(&mut self, n: usize) {
@@ -600,6 +633,7 @@ where
     ) -> Result<(), String> {
         let mut inputs = std::collections::VecDeque::from([input]);
         let mut handled = 0;
+        self.loud = 0;
         while let Some(input) = inputs.pop_front() {
             handled += 1;
             if handled > STEP_INPUTS_MAX {
@@ -633,6 +667,9 @@ where
                 }
             }
             for effect in out.drain() {
+                if !matches!(effect, Effect::SetTimer { .. }) {
+                    self.loud += 1;
+                }
                 match effect {
                     Effect::Send { to, msg } => {
                         self.invariants
@@ -809,7 +846,12 @@ where
             (&c.stage, c.attempts, c.invoked, session).hash(&mut hasher);
         }
         self.history.hash(&mut hasher);
-        let budgets = (self.drops_left, self.crashes_left, self.timers_left);
+        let budgets = (
+            self.drops_left,
+            self.crashes_left,
+            self.timers_left,
+            self.idle_left,
+        );
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()
     }
