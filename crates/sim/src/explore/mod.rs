@@ -57,6 +57,15 @@
 //! election are not explored (they are with `--no-warm-up`, to a smaller depth after the
 //! election). The depth bound counts actions after the prefix.
 //!
+//! ## Idle timer firings
+//!
+//! A timer may not fire after another's window closed, so a view-change timeout of 150 ms
+//! behind 50 ms heartbeats opens only after every up node ticked three times, which a timer
+//! budget of one never allows. With [`ExploreConfig::idle_timers`], a firing whose only
+//! effects re-arm timers (the same timer names pending after it) costs neither the timer
+//! budget nor depth, up to that many per schedule. The bounds change, the search within them
+//! stays exhaustive.
+//!
 //! ## The search
 //!
 //! Depth-first to the depth bound, with state hashing: a world's digest covers every node's
@@ -133,9 +142,10 @@ pub struct ExploreConfig {
     /// plain (`Local`) read at the node that answered (see the module header).
     pub sessions: bool,
     /// Idle timer firings per schedule that count against neither `timers` nor `depth`: a
-    /// firing after which the node's state, durable records and timer names, the messages in
-    /// flight and the history are as before (a backup's heartbeat tick), so only time moved.
-    /// They let a longer timeout (a view change) open behind a short periodic timer.
+    /// firing whose only effects re-arm timers, with the same timer names pending after it (a
+    /// backup's heartbeat tick: nothing sent, persisted, answered or cancelled). They let a
+    /// longer timeout (a view change) open behind a short periodic timer. Idleness decides
+    /// only what a firing costs of the bounds, never whether it is explored.
     pub idle_timers: usize,
 }
 
