@@ -50,6 +50,14 @@ pub struct ExploreArgs {
     /// Explore every order of independent deliveries (no sleep sets): slower, for comparison.
     #[arg(long)]
     no_sleep_sets: bool,
+    /// ZooKeeper-style sessions: clients send to any node, and a client whose write
+    /// succeeded reads the key back with a plain (local) read at the node that answered.
+    #[arg(long)]
+    sessions: bool,
+    /// Idle timer firings per schedule (the node's state, timers and the network unchanged:
+    /// a backup's heartbeat tick) that count against neither --timers nor --depth.
+    #[arg(long, default_value_t = 0)]
+    idle_timers: usize,
     /// A deliberately broken variant, `protocol-bug` in kebab case, e.g.
     /// `vote-without-log-check` (needs a binary built with `--features bugs`).
     #[arg(long)]
@@ -80,6 +88,8 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         states_max: args.states_max,
         warm_up: default_warm_up(protocol_name(args.protocol)) && !args.no_warm_up,
         sleep_sets: !args.no_sleep_sets,
+        sessions: args.sessions,
+        idle_timers: args.idle_timers,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -198,7 +208,7 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
@@ -210,6 +220,8 @@ where
                 (false, Some(t)) => format!(" --timers {t}"),
                 (false, None) => String::new(),
             },
+            if args.sessions { " --sessions" } else { "" },
+            if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
             args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
             found.path_text()
         );
@@ -331,6 +343,9 @@ mod bugs {
             ReadIndexSkipsQuorum,
             LeaseFromAck,
             VoteBeforePersist,
+            ReadSkipsDeadline,
+            FollowerIgnoresExpiry,
+            RmwSeesExpired,
         ];
         h.config.bug = pick(&all, name)?;
         Ok(())

@@ -29,12 +29,20 @@
 //!    its durable records.
 //! 5. **Send** a client's request to a node: to every up node that believes it leads (or, for
 //!    leaderless protocols, every up replica), else to the first up node, which redirects.
+//!    With [`ExploreConfig::sessions`] (ZooKeeper's clients), to every up node, followers
+//!    included; and a client whose write succeeded then reads the key back in its session,
+//!    with a plain (`Local`) read at the node that answered, which the history records as
+//!    such (the ZAB promise judges plain reads by the ordered-reads check: a session's read
+//!    must see its own acknowledged write).
 //!
 //! Persists are durable at once, and a node's messages to itself, and the timers it sets to
 //! fire at once (`0..=0`, a persist's completion), are handled within the same action (rule 6
 //! of the driver contract): the explorer explores the network and crash
 //! orders, not torn writes, which the simulator's disk faults cover. Client requests and
 //! replies cross no network; a crash of the node a client waits on times the attempt out.
+//! An action whose node keeps messaging itself (or setting timers due at once) past
+//! `STEP_INPUTS_MAX` inputs never ends, since time never advances: that is a violation (the
+//! simulator reports it as a seed whose step budget ran out).
 //!
 //! ## The warm-up prefix
 //!
@@ -48,6 +56,15 @@
 //! exhaustive for every schedule that *begins* with that prefix; the schedules of the first
 //! election are not explored (they are with `--no-warm-up`, to a smaller depth after the
 //! election). The depth bound counts actions after the prefix.
+//!
+//! ## Idle timer firings
+//!
+//! A timer may not fire after another's window closed, so a view-change timeout of 150 ms
+//! behind 50 ms heartbeats opens only after every up node ticked three times, which a timer
+//! budget of one never allows. With [`ExploreConfig::idle_timers`], a firing whose only
+//! effects re-arm timers (the same timer names pending after it) costs neither the timer
+//! budget nor depth, up to that many per schedule. The bounds change, the search within them
+//! stays exhaustive.
 //!
 //! ## The search
 //!
@@ -120,6 +137,16 @@ pub struct ExploreConfig {
     /// Sleep sets over deliveries to different nodes (see the module header). Off: every
     /// order of every enabled action.
     pub sleep_sets: bool,
+    /// ZooKeeper-style sessions: clients send to any up node (followers too, which forward
+    /// writes), and a client whose write succeeded reads the key back in its session with a
+    /// plain (`Local`) read at the node that answered (see the module header).
+    pub sessions: bool,
+    /// Idle timer firings per schedule that count against neither `timers` nor `depth`: a
+    /// firing whose only effects re-arm timers, with the same timer names pending after it (a
+    /// backup's heartbeat tick: nothing sent, persisted, answered or cancelled). They let a
+    /// longer timeout (a view change) open behind a short periodic timer. Idleness decides
+    /// only what a firing costs of the bounds, never whether it is explored.
+    pub idle_timers: usize,
 }
 
 impl Default for ExploreConfig {
@@ -135,6 +162,8 @@ impl Default for ExploreConfig {
             attempts_max: 3,
             warm_up: false,
             sleep_sets: true,
+            sessions: false,
+            idle_timers: 0,
         }
     }
 }
@@ -345,7 +374,7 @@ where
     /// that need not be taken here, because a sibling schedule took them first and nothing
     /// taken since depends on them.
     fn dfs(&mut self, world: World<H>, sleep: Vec<DeliveryKey>) -> bool {
-        let depth = self.path.len();
+        let depth = self.path.len() - world.idle_taken;
         if !self.first_visit(world.digest(), depth, &sleep) {
             return true;
         }

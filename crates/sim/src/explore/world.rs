@@ -6,7 +6,7 @@ use crate::harness::{ClientOps, Harness};
 use crate::workload::op_value;
 use bytes::Bytes;
 use quorate_check::linearizability::Limits;
-use quorate_check::{Event as HistoryEvent, EventKind};
+use quorate_check::{Event as HistoryEvent, EventKind, Mode};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
 use quorate_core::protocol::Effects;
@@ -21,6 +21,12 @@ use std::time::Duration;
 
 /// Scripted steps the warm-up may take before it gives up.
 const WARM_UP_STEPS_MAX: usize = 500;
+
+/// Inputs one action may hand a node (the action's own, then its messages to itself and its
+/// zero-delay timers) before the action counts as a step that never ends: a node that keeps
+/// messaging itself never lets time advance, which the simulator's step budget reports as an
+/// exhausted seed and the explorer, whose actions must end, as a violation.
+pub(super) const STEP_INPUTS_MAX: usize = 10_000;
 
 /// What travels between nodes.
 pub(super) struct InFlight<M> {
@@ -76,11 +82,21 @@ pub(super) enum Stage {
 
 #[derive(Clone, Debug)]
 pub(super) struct Client {
+    session: Session,
     call: Call,
     op: Op,
+    /// The read mode of `call` (plain `Local` reads only in a session's read-back).
+    read: ReadMode,
     stage: Stage,
     attempts: u32,
     invoked: bool,
+    /// With [`ExploreConfig::sessions`], a write's client reads the key back in its session
+    /// at the node that answered once the write succeeds: this read, not yet started.
+    read_back: Option<Op>,
+    /// The current call is a session's read-back: it goes to the node that answered the write
+    /// and nowhere else (a ZooKeeper client that moves to another server starts a new
+    /// session there, a new process in the simulator's histories), waiting while it is down.
+    sticky: bool,
 }
 
 /// Everything the search branches over.
@@ -95,6 +111,12 @@ pub(super) struct World<H: Harness> {
     crashes_left: usize,
     /// Timer firings left (`usize::MAX` without a budget; the warm-up does not count).
     timers_left: usize,
+    /// Idle timer firings left that cost neither the timer budget nor depth.
+    idle_left: usize,
+    /// Idle timer firings taken on the way here (the search subtracts them from the depth).
+    pub(super) idle_taken: usize,
+    /// Effects other than setting a timer in the last `step` (not part of the digest).
+    loud: usize,
     /// Whether the last applied action answered or redirected a client (not part of the
     /// digest: it only tells the search that the action does not commute with others).
     pub(super) touched_clients: bool,
@@ -116,6 +138,9 @@ where
             drops_left: self.drops_left,
             crashes_left: self.crashes_left,
             timers_left: self.timers_left,
+            idle_left: self.idle_left,
+            idle_taken: self.idle_taken,
+            loud: 0,
             touched_clients: false,
         }
     }
@@ -174,6 +199,22 @@ fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
         .collect()
 }
 
+impl Client {
+    fn call(session: &mut Session, i: usize, op: Op, read: ReadMode) -> Call {
+        let fresh = || ClientId(1000 + i as u64);
+        Call::start(session, op, read, policy(), fresh)
+    }
+
+    /// How the history records this client's current operation.
+    fn mode(&self) -> Mode {
+        match self.read {
+            ReadMode::Linearizable => Mode::Linearizable,
+            ReadMode::Sync => Mode::Sync,
+            ReadMode::Local => Mode::Local,
+        }
+    }
+}
+
 fn policy() -> CallPolicy {
     CallPolicy {
         retry_pause: Duration::ZERO,
@@ -201,20 +242,21 @@ where
             .enumerate()
             .map(|(i, op)| {
                 let mut session = Session::new(ClientId(i as u64 + 1));
-                let fresh = || ClientId(1000 + i as u64);
-                let call = Call::start(
-                    &mut session,
-                    op.clone(),
-                    ReadMode::Linearizable,
-                    policy(),
-                    fresh,
-                );
+                let read_back = (config.sessions && !op.is_read()).then(|| Op::Get {
+                    key: op.key().clone(),
+                });
+                let read = ReadMode::Linearizable;
+                let call = Client::call(&mut session, i, op.clone(), read);
                 Client {
+                    session,
                     call,
                     op,
+                    read,
                     stage: Stage::Ready { to: None },
                     attempts: 0,
                     invoked: false,
+                    read_back,
+                    sticky: false,
                 }
             })
             .collect();
@@ -228,6 +270,9 @@ where
             drops_left: config.drops,
             crashes_left: config.crashes,
             timers_left: usize::MAX,
+            idle_left: 0,
+            idle_taken: 0,
+            loud: 0,
             touched_clients: false,
         };
         for _ in 0..config.nodes {
@@ -245,6 +290,7 @@ where
             world.warm_up(harness, trace)?;
         }
         world.timers_left = config.timers.unwrap_or(usize::MAX);
+        world.idle_left = config.idle_timers;
         Ok(world)
     }
 
@@ -375,19 +421,28 @@ where
             if c.attempts >= config.attempts_max {
                 continue;
             }
-            for to in self.targets(to) {
+            if c.sticky {
+                let at = to.filter(|n| self.machines[*n].node.is_some());
+                actions.extend(at.map(|to| Action::Send { client, to }));
+                continue;
+            }
+            for to in self.targets(to, config.sessions) {
                 actions.push(Action::Send { client, to });
             }
         }
         actions
     }
 
-    /// Where a ready client may send: the node a redirect named, else every up node that
-    /// believes it serves requests, else the first up node (which redirects).
-    fn targets(&self, named: Option<usize>) -> Vec<usize> {
+    /// Where a ready client may send: the node a redirect (or its session) named, else every
+    /// up node that believes it serves requests, else the first up node (which redirects).
+    /// With sessions (`any`), every up node: ZooKeeper's clients connect to any server.
+    fn targets(&self, named: Option<usize>, any: bool) -> Vec<usize> {
         let up = |n: &usize| self.machines[*n].node.is_some();
         if let Some(n) = named.filter(up) {
             return vec![n];
+        }
+        if any {
+            return (0..self.machines.len()).filter(up).collect();
         }
         let serving: Vec<usize> = (0..self.machines.len())
             .filter(up)
@@ -474,9 +529,17 @@ where
             }
             Action::Fire { node, timer } => {
                 self.timers_left = self.timers_left.saturating_sub(1);
+                let before = self.idle_marks(node);
                 let (name, at, _) = self.machines[node].timers.remove(timer);
                 self.now = self.now.max(at);
-                self.step(node, Input::Timer(name), trace)
+                self.step(node, Input::Timer(name), trace)?;
+                if self.idle_left > 0 && self.loud == 0 && self.idle_marks(node) == before {
+                    // Nothing but time moved: a free firing (see the parent module).
+                    self.idle_left -= 1;
+                    self.idle_taken += 1;
+                    self.timers_left = self.timers_left.saturating_add(1);
+                }
+                Ok(())
             }
             Action::Crash(n) => {
                 self.crashes_left -= 1;
@@ -487,6 +550,18 @@ where
             Action::Restart(n) => self.boot(harness, n, trace),
             Action::Send { client, to } => self.send(client, to, trace),
         }
+    }
+
+    /// What an idle timer firing of node `n` leaves unchanged: its pending timer names, and
+    /// (with `loud`) that it had no effect but setting timers: nothing sent, persisted or
+    /// answered. (Its state may change, a tick counter: idleness only decides what the
+    /// firing costs of the bounds, never whether it is explored.)
+    fn idle_marks(&self, n: usize) -> Vec<String> {
+        let mut timers: Vec<String> = (self.machines[n].timers.iter())
+            .map(|(t, _, _)| format!("{t:?}"))
+            .collect();
+        timers.sort();
+        timers
     }
 
     fn crash(&mut self, n: usize) {
@@ -502,7 +577,9 @@ where
         for c in &mut self.clients {
             if c.stage == (Stage::Awaiting { at: n }) {
                 let _ = c.call.on_timeout();
-                c.stage = Stage::Ready { to: None };
+                c.stage = Stage::Ready {
+                    to: c.sticky.then_some(n),
+                };
             }
         }
     }
@@ -542,7 +619,7 @@ where
             time: self.event_time(self.history.len()),
             node: node.map(|n| n as u64 + 1),
             error,
-            mode: Default::default(),
+            mode: self.clients[client].mode(),
         });
     }
 
@@ -555,7 +632,18 @@ where
         mut trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
         let mut inputs = std::collections::VecDeque::from([input]);
+        let mut handled = 0;
+        self.loud = 0;
         while let Some(input) = inputs.pop_front() {
+            handled += 1;
+            if handled > STEP_INPUTS_MAX {
+                return Err(format!(
+                    "n{}: a step that never ends: {STEP_INPUTS_MAX} inputs within one action \
+                     (messages to itself, timers due at once) and more queued; time never \
+                     advances",
+                    n + 1
+                ));
+            }
             let me = NodeId(n as u64 + 1);
             let now = Time::from_nanos(self.now);
             self.invariants.before_step(now, me, &input);
@@ -579,6 +667,9 @@ where
                 }
             }
             for effect in out.drain() {
+                if !matches!(effect, Effect::SetTimer { .. }) {
+                    self.loud += 1;
+                }
                 match effect {
                     Effect::Send { to, msg } => {
                         self.invariants
@@ -647,6 +738,7 @@ where
                     self.record(client, EventKind::Fail, &op, None, Some(from), why);
                 } else {
                     self.record(client, EventKind::Ok, &op, Some(&output), Some(from), None);
+                    self.read_back(client, from);
                 }
             }
             Step::Done(Outcome::Rejected(why)) => {
@@ -659,10 +751,28 @@ where
                 self.record(client, EventKind::Info, &op, None, None, Some(why));
             }
             Step::Send { to, .. } => {
-                let to = to.and_then(|id| self.index(id));
+                let to = match self.clients[client].sticky {
+                    true => Some(from),
+                    false => to.and_then(|id| self.index(id)),
+                };
                 self.clients[client].stage = Stage::Ready { to };
             }
         }
+    }
+
+    /// Starts the session's read-back of a succeeded write, if any: a plain read at `node`.
+    fn read_back(&mut self, client: usize, node: usize) {
+        let c = &mut self.clients[client];
+        let Some(op) = c.read_back.take() else {
+            return;
+        };
+        c.call = Client::call(&mut c.session, client, op.clone(), ReadMode::Local);
+        c.op = op;
+        c.read = ReadMode::Local;
+        c.stage = Stage::Ready { to: Some(node) };
+        c.attempts = 0;
+        c.invoked = false;
+        c.sticky = true;
     }
 
     /// The time recorded for the history's `index`th event. Messages take no time, so many
@@ -688,7 +798,7 @@ where
                     time: self.event_time(history.len()),
                     node: None,
                     error: Some("unfinished when the schedule ended".into()),
-                    mode: Default::default(),
+                    mode: c.mode(),
                 });
             }
         }
@@ -732,10 +842,16 @@ where
         }
         messages.hash(&mut hasher);
         for c in &self.clients {
-            (&c.stage, c.attempts, c.invoked).hash(&mut hasher);
+            let session = (c.read_back.is_some(), c.sticky);
+            (&c.stage, c.attempts, c.invoked, session).hash(&mut hasher);
         }
         self.history.hash(&mut hasher);
-        let budgets = (self.drops_left, self.crashes_left, self.timers_left);
+        let budgets = (
+            self.drops_left,
+            self.crashes_left,
+            self.timers_left,
+            self.idle_left,
+        );
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()
     }

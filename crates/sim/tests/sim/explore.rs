@@ -3,11 +3,11 @@
 //! with a schedule that replays to the same violation, and the search really is exhaustive
 //! (it reports what it explored, and judges histories with completed operations).
 
-use quorate_protocols::{multipaxos, paxos, primary_backup, raft, zab};
+use quorate_protocols::{multipaxos, paxos, primary_backup, quorum, raft, zab};
 use quorate_sim::explore::{explore, parse_path, replay, ExploreConfig, ExploreReport};
 use quorate_sim::{
-    ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness, RaftHarness,
-    ResolveMode, ZabHarness,
+    ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
+    PrimaryBackupHarness, QuorumHarness, RaftHarness, ResolveMode, ZabHarness,
 };
 
 fn bounded(depth: usize, ops: usize) -> ExploreConfig {
@@ -138,4 +138,87 @@ fn a_zab_follower_that_acknowledges_before_persisting_is_caught() {
     let mut harness = ZabHarness::default();
     harness.config.bug = Some(zab::Bug::AckBeforePersist);
     assert_caught(&harness, &config, "durable acknowledgement");
+}
+
+#[test]
+fn a_paxos_acceptor_that_forgets_its_promise_on_restart_is_caught() {
+    let config = bounded(6, 2);
+    assert_clean(&run(&PaxosHarness::default(), &config));
+    let mut harness = PaxosHarness::default();
+    harness.config.bug = Some(paxos::Bug::AcceptorForgetsPromise);
+    assert_caught(&harness, &config, "accepted above the promise");
+}
+
+#[test]
+fn a_quorum_replica_that_acknowledges_before_persisting_is_caught() {
+    let quorum = |bug| {
+        let mut harness = QuorumHarness {
+            config: quorum::QuorumConfig::default(),
+            nodes: 3,
+        };
+        harness.config.bug = bug;
+        harness
+    };
+    let config = bounded(4, 2);
+    assert_clean(&run(&quorum(None), &config));
+    let harness = quorum(Some(quorum::Bug::AckBeforePersist));
+    assert_caught(&harness, &config, "persist before acknowledging");
+}
+
+#[test]
+fn a_raft_follower_that_commits_beyond_what_it_matched_is_caught() {
+    // CI's raft bounds: the follower adopts a commit index past its log and panics.
+    let config = warmed(9, 2, 1);
+    assert_clean(&run(&RaftHarness::default(), &config));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::CommitBeyondMatch);
+    assert_caught(&harness, &config, "committed entries are held");
+}
+
+/// A node that keeps messaging itself never lets time advance: the action never ends, and
+/// the explorer says so instead of hanging (here already in the warm-up prefix).
+#[test]
+fn a_raft_node_that_loops_on_its_own_messages_is_caught() {
+    let config = warmed(9, 2, 1);
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::DurableLoop);
+    let report = run(&harness, &config);
+    let found = report.violation.expect("the loop is caught");
+    assert!(
+        found.violation.contains("never ends"),
+        "{}",
+        found.violation
+    );
+    let (_, replayed) = replay(&harness, &config, &found.path).expect("the path replays");
+    assert_eq!(replayed.as_deref(), Some(found.violation.as_str()));
+}
+
+#[test]
+fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_session_read() {
+    // ZooKeeper's sessions: the write goes to a follower, which answers on the proposal;
+    // the client's plain read there comes before the commit and misses its own write.
+    let config = ExploreConfig {
+        sessions: true,
+        ..warmed(6, 1, 0)
+    };
+    assert_clean(&run(&ZabHarness::default(), &config));
+    let mut harness = ZabHarness::default();
+    harness.config.bug = Some(zab::Bug::ReplyBeforeApply);
+    assert_caught(&harness, &config, "sequential consistency");
+}
+
+#[test]
+fn a_primary_that_commits_without_a_backup_is_caught_after_a_view_change() {
+    // The primary commits alone and crashes; the backups' heartbeat ticks are idle firings
+    // (free of the bounds) until their view-change timer opens, and the new view
+    // overwrites the committed write.
+    let config = ExploreConfig {
+        drops: 0,
+        idle_timers: 6,
+        ..warmed(10, 1, 1)
+    };
+    assert_clean(&run(&PrimaryBackupHarness::default(), &config));
+    let mut harness = PrimaryBackupHarness::default();
+    harness.config.bug = Some(primary_backup::Bug::AckBeforeReplicated);
+    assert_caught(&harness, &config, "committed prefix agreement");
 }
