@@ -168,6 +168,33 @@ fn outcome<T>(result: &RedisResult<T>) -> (EventKind, Option<String>) {
     }
 }
 
+/// Writes distinct keys `ack0`, `ack1`, ... over `addrs` in turn until `stop`, and records
+/// each acknowledged key in `acked`: every one of them must survive what the test does.
+pub(crate) fn write_distinct_keys(
+    addrs: &[SocketAddr],
+    acked: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
+    let mut con = None;
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        if con.is_none() {
+            con = connect(addrs[i % addrs.len()]);
+        }
+        let Some(c) = con.as_mut() else {
+            i += 1;
+            continue;
+        };
+        let key = format!("ack{i}");
+        let r: RedisResult<()> = c.set(&key, i);
+        match r {
+            Ok(()) => acked.lock().unwrap().push(key),
+            Err(_) => con = None,
+        }
+        i += 1;
+    }
+}
+
 /// One client thread: random GET / SET / APPEND / CAS on a few keys until `stop`.
 pub(crate) fn client_loop(
     t: u64,
@@ -309,26 +336,7 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_lineariza
         // A writer of distinct keys: every acknowledged one must survive.
         let writer = {
             let (stop, acked, addrs) = (stop.clone(), acked.clone(), addrs.clone());
-            scope.spawn(move || {
-                let mut con = None;
-                let mut i = 0usize;
-                while !stop.load(Ordering::Relaxed) {
-                    if con.is_none() {
-                        con = connect(addrs[i % addrs.len()]);
-                    }
-                    let Some(c) = con.as_mut() else {
-                        i += 1;
-                        continue;
-                    };
-                    let key = format!("ack{i}");
-                    let r: RedisResult<()> = c.set(&key, i);
-                    match r {
-                        Ok(()) => acked.lock().unwrap().push(key),
-                        Err(_) => con = None,
-                    }
-                    i += 1;
-                }
-            })
+            scope.spawn(move || write_distinct_keys(&addrs, &acked, &stop))
         };
         std::thread::sleep(Duration::from_millis(1500));
         let victim = &nodes[first_leader];

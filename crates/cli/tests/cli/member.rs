@@ -4,13 +4,15 @@
 //! Every process a test starts is stopped by its PID (guards kill them if the test fails);
 //! ports come from `quorate_server::ports`; every address is 127.0.0.1.
 
-use crate::cluster::{client_loop, connect, field, info, leader, start_cluster, Recorder};
+use crate::cluster::{
+    client_loop, connect, field, info, leader, start_cluster, write_distinct_keys, Recorder,
+};
 use crate::support::Proc;
 use quorate_check::history::pair;
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event, EventKind, OpValue, Verdict};
 use quorate_server::ServerConfig;
-use redis::{Commands, RedisResult};
+use redis::Commands;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -121,26 +123,7 @@ fn member_add_grows_3_to_4_and_remove_shrinks_back_while_clients_write() {
         // A writer of distinct keys: every acknowledged one must survive the changes.
         let writer = {
             let (stop, acked, addrs) = (stop.clone(), acked.clone(), addrs.clone());
-            scope.spawn(move || {
-                let mut con = None;
-                let mut i = 0usize;
-                while !stop.load(Ordering::Relaxed) {
-                    if con.is_none() {
-                        con = connect(addrs[i % addrs.len()]);
-                    }
-                    let Some(c) = con.as_mut() else {
-                        i += 1;
-                        continue;
-                    };
-                    let key = format!("ack{i}");
-                    let r: RedisResult<()> = c.set(&key, i);
-                    match r {
-                        Ok(()) => acked.lock().unwrap().push(key),
-                        Err(_) => con = None,
-                    }
-                    i += 1;
-                }
-            })
+            scope.spawn(move || write_distinct_keys(&addrs, &acked, &stop))
         };
         std::thread::sleep(Duration::from_millis(1000));
         let alone = info(client4).expect("the joiner serves INFO");
