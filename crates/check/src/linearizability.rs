@@ -9,7 +9,8 @@
 //!    forever and multiply the search (see `prepare_key`): one whose written value nobody
 //!    observes is dropped (it may never have happened, and happening would help no one); one
 //!    whose unique written value an `ok` operation observes must have taken effect before
-//!    that observer returned, so it gets that return time.
+//!    that observer returned, so it gets that return time. On keys with appends a value is
+//!    also seen as the *base* of the states built on it (see `simplify_with_appends`).
 //! 3. For one key, make a list of *call* and *return* entries sorted by time (an operation with
 //!    unknown outcome returns at +∞). Ties put calls first, which treats operations that
 //!    touch at one instant as concurrent.
@@ -25,10 +26,10 @@
 //!    that did complete is linearized; the rest may never have happened: linearizable.
 //!
 //! The memo of (linearized set, state) pairs is what makes this practical (Lowe 2017). A set is
-//! stored compactly as its *frontier* (the number of leading operations, in call order, that
-//! are all linearized) plus the few linearized operations beyond it; its hash is maintained
-//! incrementally (Zobrist hashing). States are interned values ([`crate::model`]), so a step
-//! compares integers. Operations with unknown outcome are kept apart, as a bitset compared by
+//! stored as a fingerprint: two independent 64-bit Zobrist hashes of its operations with a
+//! known return, kept incrementally (one picks the memo chain, the other is compared in it;
+//! a false merge needs both to collide, about 2^-128 per pair, the trade TLC's fingerprints
+//! make). States are interned values ([`crate::model`]), so a step compares integers. Operations with unknown outcome are kept apart, as a bitset compared by
 //! *inclusion*: a configuration that linearized fewer of them, with everything else equal,
 //! can do whatever one that linearized more can (they need never happen), so the latter is
 //! not explored again (see `Memo`). The search stops with [`Verdict::Unknown`] when the memo
