@@ -68,16 +68,8 @@ enum Action {
 }
 
 pub fn run(mut args: MemberArgs) -> anyhow::Result<ExitCode> {
-    if args.password.is_none() {
-        args.password = std::env::var("QUORATE_PASSWORD").ok();
-    }
-    if args.user.is_some() && args.password.is_none() {
-        bail!("--user needs --password (or QUORATE_PASSWORD)");
-    }
-    let tls = match &args.tls {
-        Some(ca) => Some(quorate_server::tls::client_config(ca)?),
-        None => None,
-    };
+    let tls =
+        crate::snapshot_cmd::client_access(&args.user, &mut args.password, args.tls.as_deref())?;
     let session = Session {
         args: &args,
         tls: tls.as_ref(),

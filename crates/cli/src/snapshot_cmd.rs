@@ -127,17 +127,28 @@ fn status(file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn save(mut args: SaveArgs) -> anyhow::Result<ExitCode> {
-    if args.password.is_none() {
-        args.password = std::env::var("QUORATE_PASSWORD").ok();
+/// The credentials and TLS trust of a command that talks to a node as a client (`snapshot
+/// save`, `member`): the password defaults to `$QUORATE_PASSWORD` (kept out of `ps`), a user
+/// needs one, and `--tls CA` trusts the cluster's CA.
+pub(crate) fn client_access(
+    user: &Option<String>,
+    password: &mut Option<String>,
+    tls: Option<&std::path::Path>,
+) -> anyhow::Result<Option<ClientTls>> {
+    if password.is_none() {
+        *password = std::env::var("QUORATE_PASSWORD").ok();
     }
-    if args.user.is_some() && args.password.is_none() {
+    if user.is_some() && password.is_none() {
         bail!("--user needs --password (or QUORATE_PASSWORD)");
     }
-    let tls = match &args.tls {
+    Ok(match tls {
         Some(ca) => Some(quorate_server::tls::client_config(ca)?),
         None => None,
-    };
+    })
+}
+
+fn save(mut args: SaveArgs) -> anyhow::Result<ExitCode> {
+    let tls = client_access(&args.user, &mut args.password, args.tls.as_deref())?;
     let bytes = fetch(&args, tls.as_ref())?;
     let Backup { header, .. } =
         backup::decode(&bytes).map_err(|e| anyhow!("the node answered a bad snapshot: {e}"))?;

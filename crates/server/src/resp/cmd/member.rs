@@ -159,18 +159,10 @@ fn addr(parse: &mut Parse, what: &str) -> Result<SocketAddr, Frame> {
 
 /// The answer when the node did not make the change.
 fn refusal(node: &NodeHandle, error: ClientError) -> Frame {
+    if let Some(redirect) = super::to_leader(node, &error, "membership changes are made") {
+        return redirect;
+    }
     match error {
-        ClientError::NotLeader {
-            leader: Some(leader),
-        }
-        | ClientError::Indeterminate {
-            leader: Some(leader),
-        } if leader != node.me() => match node.peers.client_addr_of(leader) {
-            Some(addr) => Frame::error(format!("MOVED 0 {addr}")),
-            None => Frame::error(format!(
-                "TRYAGAIN membership changes are made at the leader, node {leader}, whose client address is not known yet"
-            )),
-        },
         ClientError::Rejected(why) => Frame::error(format!("ERR {why}")),
         ClientError::Unavailable => Frame::error(
             "TRYAGAIN the leadership transfer did not complete within an election timeout; the old leader leads on",

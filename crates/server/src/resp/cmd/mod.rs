@@ -444,6 +444,31 @@ fn unexpected(output: quorate_core::Output) -> CallError {
     ))
 }
 
+/// For a command only the leader serves (`SNAPSHOT`, `MEMBER`): `MOVED` to the leader when
+/// `error` names another node as leader, or `TRYAGAIN` while its client address is unknown
+/// (`done` says what happens there, e.g. "snapshots are taken"); `None` for other errors.
+pub(crate) fn to_leader(
+    node: &crate::runtime::NodeHandle,
+    error: &quorate_core::ClientError,
+    done: &str,
+) -> Option<Frame> {
+    use quorate_core::ClientError;
+    match *error {
+        ClientError::NotLeader {
+            leader: Some(leader),
+        }
+        | ClientError::Indeterminate {
+            leader: Some(leader),
+        } if leader != node.me() => Some(match node.peers.client_addr_of(leader) {
+            Some(addr) => Frame::error(format!("MOVED 0 {addr}")),
+            None => Frame::error(format!(
+                "TRYAGAIN {done} at the leader, node {leader}, whose client address is not known yet"
+            )),
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

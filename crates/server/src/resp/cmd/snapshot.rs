@@ -62,18 +62,10 @@ impl Snapshot {
 
 /// The answer when the node could not take the copy.
 fn refusal(node: &NodeHandle, error: ClientError) -> Frame {
+    if let Some(redirect) = super::to_leader(node, &error, "snapshots are taken") {
+        return redirect;
+    }
     match error {
-        ClientError::NotLeader {
-            leader: Some(leader),
-        }
-        | ClientError::Indeterminate {
-            leader: Some(leader),
-        } if leader != node.me() => match node.peers.client_addr_of(leader) {
-            Some(addr) => Frame::error(format!("MOVED 0 {addr}")),
-            None => Frame::error(format!(
-                "TRYAGAIN snapshots are taken at the leader, node {leader}, whose client address is not known yet"
-            )),
-        },
         ClientError::Rejected(why) => Frame::error(format!(
             "ERR {} cannot take a snapshot: {why}",
             node.config.protocol
