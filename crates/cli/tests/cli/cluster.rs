@@ -6,7 +6,7 @@
 use crate::support::Proc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use quorate_check::history::pair;
+use quorate_check::history::{pair, Operation};
 use quorate_check::linearizability::{check_linearizable, Limits};
 use quorate_check::{Event, EventKind, OpValue, Verdict};
 use redis::{Commands, RedisResult};
@@ -165,6 +165,33 @@ fn outcome<T>(result: &RedisResult<T>) -> (EventKind, Option<String>) {
             };
             (kind, Some(text))
         }
+    }
+}
+
+/// Checks the recorded history with the linearizability checker (two minutes, 1 GiB), and on
+/// anything but "linearizable" writes it to `quorate-<name>-history.jsonl` in the temporary
+/// directory and fails saying where.
+pub(crate) fn assert_linearizable(events: &[Event], operations: &[Operation], name: &str) {
+    let started = Instant::now();
+    let cancelled = move || started.elapsed() > Duration::from_secs(120);
+    let limits = Limits {
+        memo_bytes_max: 1 << 30,
+        cancelled: &cancelled,
+    };
+    let report = check_linearizable(operations, &limits);
+    if report.verdict != Verdict::Linearizable {
+        let history: Vec<String> = events.iter().map(Event::to_json_line).collect();
+        let path = std::env::temp_dir().join(format!("quorate-{name}-history.jsonl"));
+        fs::write(&path, history.join("\n")).unwrap();
+        panic!(
+            "history of {} operations is {:?} (key {:?}, stuck at {:?}, {:?}); written to {}",
+            operations.len(),
+            report.verdict,
+            report.key,
+            report.stuck.map(|s| operations[s].to_string()),
+            report.reason,
+            path.display()
+        );
     }
 }
 
@@ -396,27 +423,7 @@ fn kill_9_of_the_leader_loses_no_acknowledged_write_and_the_history_is_lineariza
         completed_after_kill > 50,
         "operations completed after the kill: {completed_after_kill}"
     );
-    let started = Instant::now();
-    let cancelled = move || started.elapsed() > Duration::from_secs(120);
-    let limits = Limits {
-        memo_bytes_max: 1 << 30,
-        cancelled: &cancelled,
-    };
-    let report = check_linearizable(&operations, &limits);
-    if report.verdict != Verdict::Linearizable {
-        let history: Vec<String> = events.iter().map(Event::to_json_line).collect();
-        let path = std::env::temp_dir().join("quorate-kill9-history.jsonl");
-        fs::write(&path, history.join("\n")).unwrap();
-        panic!(
-            "history of {} operations is {:?} (key {:?}, stuck at {:?}, {:?}); written to {}",
-            operations.len(),
-            report.verdict,
-            report.key,
-            report.stuck.map(|s| operations[s].to_string()),
-            report.reason,
-            path.display()
-        );
-    }
+    assert_linearizable(&events, &operations, "kill9");
     eprintln!(
         "kill -9: {ops} operations, {} acknowledged distinct writes, leader {} killed, leader now {}",
         acked.len(),

@@ -5,12 +5,12 @@
 //! ports come from `quorate_server::ports`; every address is 127.0.0.1.
 
 use crate::cluster::{
-    client_loop, connect, field, info, leader, start_cluster, write_distinct_keys, Recorder,
+    assert_linearizable, client_loop, connect, field, info, leader, start_cluster,
+    write_distinct_keys, Recorder,
 };
 use crate::support::Proc;
 use quorate_check::history::pair;
-use quorate_check::linearizability::{check_linearizable, Limits};
-use quorate_check::{Event, EventKind, OpValue, Verdict};
+use quorate_check::{EventKind, OpValue};
 use quorate_server::ServerConfig;
 use redis::Commands;
 use std::fs;
@@ -206,25 +206,7 @@ fn member_add_grows_3_to_4_and_remove_shrinks_back_while_clients_write() {
     }
     let events = rec.events.lock().unwrap().clone();
     let operations = pair(&events).expect("the recorded history is well-formed");
-    let started = Instant::now();
-    let cancelled = move || started.elapsed() > Duration::from_secs(120);
-    let limits = Limits {
-        memo_bytes_max: 1 << 30,
-        cancelled: &cancelled,
-    };
-    let report = check_linearizable(&operations, &limits);
-    if report.verdict != Verdict::Linearizable {
-        let history: Vec<String> = events.iter().map(Event::to_json_line).collect();
-        let path = std::env::temp_dir().join("quorate-member-history.jsonl");
-        fs::write(&path, history.join("\n")).unwrap();
-        panic!(
-            "history of {} operations is {:?} (key {:?}); written to {}",
-            operations.len(),
-            report.verdict,
-            report.key,
-            path.display()
-        );
-    }
+    assert_linearizable(&events, &operations, "member");
     eprintln!(
         "member add/remove: {ops} operations, {} acknowledged distinct writes, {served_by_4} read from node 4, leader now {}",
         acked.len(),
