@@ -128,7 +128,8 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
             | OpValue::DeleteIf(_)
             | OpValue::Incr(_)
             | OpValue::SetAdd(_)
-            | OpValue::SetRemove(_) => {
+            | OpValue::SetRemove(_)
+            | OpValue::Txn(_) => {
                 return Err(HistoryError {
                     line: op.line,
                     message: "the convergence checker supports get, put and delete only".into(),

@@ -115,7 +115,8 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             | OpValue::PutTtl { .. }
             | OpValue::PutTtlIfAbsent { .. }
             | OpValue::DeleteIf(_)
-            | OpValue::ExpireIf(_) => false,
+            | OpValue::ExpireIf(_)
+            | OpValue::Txn(_) => false,
         }
     };
     ops.iter()
@@ -123,6 +124,16 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
         .filter(|(i, op)| !range.contains(i) || !removable(op))
         .map(|(_, op)| op.clone())
         .collect()
+}
+
+/// A micro-op of a transaction: `append x 3,`, `r x → 1,3,`.
+fn describe_mop(mop: &crate::txn::Mop) -> String {
+    use crate::txn::Mop;
+    match mop {
+        Mop::Append { key, value } => format!("append {key} {value}"),
+        Mop::Read { key, value } => format!("r {key} → {}", value.as_deref().unwrap_or("nil")),
+        Mop::Write { key, value } => format!("w {key} {value}"),
+    }
 }
 
 /// A short description of an operation: `put x 3`, `get x → 3`, `cas x 1→2`.
@@ -146,6 +157,10 @@ pub fn describe(op: &Operation) -> String {
         OpValue::Delete => format!("delete{key}"),
         OpValue::Append(v) => format!("append{key} {v}"),
         OpValue::Cas { expected, new } => format!("cas{key} {}→{new}", text(expected)),
+        OpValue::Txn(mops) => format!(
+            "txn [{}]",
+            mops.iter().map(describe_mop).collect::<Vec<_>>().join(", ")
+        ),
         OpValue::Incr(amount) => format!("incr{key} {amount}"),
         OpValue::SetAdd(element) => format!("add{key} {element}"),
         OpValue::SetRemove(element) => format!("remove{key} {element}"),

@@ -13,9 +13,9 @@
 //! |---|---|
 //! | `process` | the logical client process; it has at most one operation outstanding |
 //! | `type` | `invoke`, then one of `ok` (it happened), `fail` (it did not happen), `info` (unknown) |
-//! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`) |
+//! | `f` | `get`, `put`, `delete`, `append`, `cas` (Jepsen's `read`/`write` are accepted for `get`/`put`), `put_ttl`, `put_ttl_nx`, `delete_if`, `incr`, `add`, `remove`, `txn` |
 //! | `key` | the key (optional: a history without keys is one register) |
-//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]`; `put_ttl` and `put_ttl_nx` (only if absent: a lock with a lease): `[value, ttl_ms, clock_error_ms]`; `delete_if` (compare-and-delete): the expected value |
+//! | `value` | `get`: `null` on invoke, the value read (or `null` for absent) on `ok`, or an array of sibling values for a multi-value register (`[]` absent); `put`/`append`: the string; `delete`: `null`; `cas`: `[expected or null, new]`; `put_ttl` and `put_ttl_nx` (only if absent: a lock with a lease): `[value, ttl_ms, clock_error_ms]`; `delete_if` (compare-and-delete): the expected value; `txn` (no `key`): the micro-ops, `[["append","k1","7,"],["r","k2","3,5,"]]`, reads `null` on invoke |
 //! | `time` | nanoseconds on one clock shared by all clients (optional: without it, line order is time order) |
 //! | `node` | optional: the node that answered (convergence takes each node's last read as its final state) |
 //! | `mode` | optional: how a read was served, when not linearizable: `sync`, `local`, `any-replica` or `final` (see [`Mode`]) |
@@ -48,6 +48,7 @@
 //!   process never issues again (pairing rejects a history where it does).
 //! - A read's value comes from its completion.
 
+use crate::txn::Mop;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -107,6 +108,12 @@ pub enum OpValue {
     /// Delete the key if it holds this value (compare-and-delete, how a lock holder releases
     /// its own lock): `ok` when it deleted, `fail` when the key held something else.
     DeleteIf(String),
+    /// A transaction of micro-operations on several keys, applied as one step (Redis's
+    /// `MULTI`/`EXEC`, `MGET`): appends and reads of lists, checked by the list-append
+    /// checker ([`crate::list_append`]) for strict serializability. Its event has no `key`.
+    /// JSON: an array of `["append", key, element]` and `["r", key, list or null]`; an
+    /// invocation's reads are `null`.
+    Txn(Vec<Mop>),
 }
 
 impl OpValue {
@@ -124,6 +131,7 @@ impl OpValue {
             OpValue::ExpireIf(_) => "expire",
             OpValue::PutTtlIfAbsent { .. } => "put_ttl_nx",
             OpValue::DeleteIf(_) => "delete_if",
+            OpValue::Txn(_) => "txn",
         }
     }
 
@@ -157,6 +165,7 @@ impl OpValue {
                 expected.clone().map_or(Json::Null, Json::String),
                 Json::String(new.clone()),
             ]),
+            OpValue::Txn(mops) => Json::Array(mops.iter().map(mop_json).collect()),
         }
     }
 
@@ -225,10 +234,63 @@ impl OpValue {
                 }),
                 _ => Err(format!("cas takes [expected, new], found {value}")),
             },
+            "txn" => match value {
+                Json::Array(mops) => mops
+                    .iter()
+                    .map(mop_from_json)
+                    .collect::<Result<_, _>>()
+                    .map(OpValue::Txn),
+                _ => Err(format!(
+                    "txn takes an array of micro-ops such as [[\"append\",\"k\",\"1,\"],[\"r\",\"k\",null]], found {value}"
+                )),
+            },
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, put_ttl, put_ttl_nx, delete, delete_if, append, cas, incr, add or remove"
+                "unknown f {other:?}: expected get, put, put_ttl, put_ttl_nx, delete, delete_if, append, cas, incr, add, remove or txn"
             )),
         }
+    }
+}
+
+/// A micro-op as a transaction's JSON writes it: `["append", key, element]`, `["r", key,
+/// list or null]`, `["w", key, value]`.
+fn mop_json(mop: &Mop) -> Json {
+    let (f, key, value) = match mop {
+        Mop::Append { key, value } => ("append", key, Json::String(value.clone())),
+        Mop::Read { key, value } => ("r", key, value.clone().map_or(Json::Null, Json::String)),
+        Mop::Write { key, value } => ("w", key, Json::String(value.clone())),
+    };
+    Json::Array(vec![
+        Json::String(f.into()),
+        Json::String(key.clone()),
+        value,
+    ])
+}
+
+fn mop_from_json(mop: &Json) -> Result<Mop, String> {
+    let parts = mop.as_array().map(Vec::as_slice);
+    let Some([Json::String(f), Json::String(key), value]) = parts else {
+        return Err(format!(
+            "a micro-op is [f, key, value] with f append, r or w, found {mop}"
+        ));
+    };
+    let key = key.clone();
+    match (f.as_str(), value) {
+        ("append", Json::String(value)) => Ok(Mop::Append {
+            key,
+            value: value.clone(),
+        }),
+        ("r", Json::Null) => Ok(Mop::Read { key, value: None }),
+        ("r", Json::String(value)) => Ok(Mop::Read {
+            key,
+            value: Some(value.clone()),
+        }),
+        ("w", Json::String(value)) => Ok(Mop::Write {
+            key,
+            value: value.clone(),
+        }),
+        _ => Err(format!(
+            "a micro-op is [\"append\", key, string], [\"r\", key, string or null] or [\"w\", key, string], found {mop}"
+        )),
     }
 }
 
@@ -563,7 +625,8 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
         match event.kind {
             EventKind::Ok => {
                 let value = match event.value {
-                    OpValue::Get(_) | OpValue::Siblings(_) => event.value.clone(),
+                    // What was read comes with the completion.
+                    OpValue::Get(_) | OpValue::Siblings(_) | OpValue::Txn(_) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
                 push(

@@ -145,6 +145,12 @@ impl Step {
                     op.f()
                 ))
             }
+            OpValue::Txn(_) => {
+                return Err(
+                    "a transaction of several keys; only --model list-append checks transactions"
+                        .into(),
+                )
+            }
             OpValue::Append(suffix) => Step::Append(values.intern(suffix)),
             OpValue::Cas { expected, new } => Step::Cas {
                 expected: values.intern_optional(expected.as_deref()),

@@ -33,10 +33,15 @@
 //! | `lww` | final reads agree on a written value | |
 //! | `version-vectors` | final reads agree; no acknowledged write lost, none superseded comes back | |
 //! | `crdt` | final reads agree; counters count every acknowledged increment; sets keep every acknowledged add not removed later | |
+//!
+//! Whatever the promise, transactions (`txn` events: `MULTI`/`EXEC`, `MGET`) are promised
+//! strict serializable, judged by the list-append checker over their micro-ops (only log
+//! protocols accept them).
 
 use crate::final_reads::{self, FinalRead};
-use crate::history::{pair, Event, Mode, Operation};
+use crate::history::{pair, Event, EventKind, History, Mode, OpValue, Operation};
 use crate::linearizability::{check_linearizable, Limits, Verdict};
+use crate::list_append;
 use crate::ordered_reads;
 use crate::report::Validity;
 use crate::staleness::split_any_replica_reads;
@@ -171,8 +176,81 @@ impl Judgement {
     }
 }
 
-/// Judges `history` by `promise`.
+/// Judges `history` by `promise`. Transactions (`txn` events) are judged apart from every
+/// promise, for strict serializability by the list-append checker; the promise judges the
+/// rest.
 pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
+    let is_txn = |e: &Event| matches!(e.value, OpValue::Txn(_));
+    if !history.iter().any(is_txn) {
+        return judge_promise(history, promise, limits);
+    }
+    let (txns, rest): (Vec<Event>, Vec<Event>) = history.iter().cloned().partition(is_txn);
+    let mut judgement = if rest.is_empty() {
+        Judgement::default()
+    } else {
+        judge_promise(&rest, promise, limits)
+    };
+    let (model, violations) = transactions(&txns);
+    judgement.models.push(model);
+    judgement.violations.extend(violations);
+    judgement.counters.extend(transaction_counts(&txns));
+    judgement
+}
+
+/// How many transactions committed, how many of those spanned several keys, and how many
+/// failed (a `WATCH` guard that did not hold, or a definite refusal).
+fn transaction_counts(txns: &[Event]) -> [(&'static str, u64); 3] {
+    let count = |keep: &dyn Fn(&Event) -> bool| txns.iter().filter(|e| keep(e)).count() as u64;
+    let keys = |e: &Event| match &e.value {
+        OpValue::Txn(mops) => mops
+            .iter()
+            .map(|m| m.key())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        _ => 0,
+    };
+    [
+        ("txns_committed", count(&|e| e.kind == EventKind::Ok)),
+        (
+            "txns_multi_key",
+            count(&|e| e.kind == EventKind::Ok && keys(e) > 1),
+        ),
+        ("txns_failed", count(&|e| e.kind == EventKind::Fail)),
+    ]
+}
+
+/// Strict serializability of transactions of appends and reads (Elle's list-append
+/// analysis, [`crate::list_append`]), failed transactions included: a read of a failed
+/// transaction's append is an aborted read.
+fn transactions(events: &[Event]) -> (ModelVerdict, Vec<String>) {
+    let history = History {
+        events: events.to_vec(),
+        lines: (1..=events.len()).collect(),
+        promise: None,
+    };
+    let (satisfied, violations) = match list_append::report_history(&history) {
+        Ok(report) => match report.validity {
+            Validity::Valid => (Some(true), Vec::new()),
+            Validity::Unknown => (None, Vec::new()),
+            Validity::Invalid => {
+                let mut detail = format!("transactions: {}", report.headline);
+                if let Some(first) = report.details.first() {
+                    detail += &format!("; {first}");
+                }
+                (Some(false), vec![detail])
+            }
+        },
+        Err(why) => (None, vec![format!("malformed transactions: {why}")]),
+    };
+    let model = ModelVerdict {
+        model: "strict-serializable",
+        satisfied,
+        promised: true,
+    };
+    (model, violations)
+}
+
+fn judge_promise(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
     let any_replica = history.iter().any(|e| e.mode == Mode::AnyReplica);
     let (judged, staleness) = split_any_replica_reads(history);
     let (clients, finals) = final_reads::split_final_reads(&judged);
@@ -335,7 +413,6 @@ pub fn linearizability(history: &[Event], limits: &Limits) -> (Verdict, Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{EventKind, OpValue};
 
     fn event(process: u64, kind: EventKind, value: OpValue, time: u64, mode: Mode) -> Event {
         Event {
@@ -365,6 +442,61 @@ mod tests {
 
     fn put(value: &str) -> OpValue {
         OpValue::Put(value.into())
+    }
+
+    /// A transaction history in JSON lines: `txn` events, a failed one among them.
+    fn txn_history(lines: &[&str]) -> Vec<Event> {
+        crate::history::parse_jsonl(&lines.join("\n")).expect("a valid history")
+    }
+
+    const APPEND_THEN_READ: [&str; 6] = [
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x","1,"],["append","y","2,"]],"time":0}"#,
+        r#"{"process":0,"type":"ok","f":"txn","value":[["append","x","1,"],["append","y","2,"]],"time":10}"#,
+        r#"{"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["append","y","3,"]],"time":20}"#,
+        r#"{"process":1,"type":"fail","f":"txn","value":[["r","x",null],["append","y","3,"]],"time":30,"error":"a watched key changed"}"#,
+        r#"{"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]],"time":40}"#,
+        r#"{"process":2,"type":"ok","f":"txn","value":[["r","x","1,"],["r","y","2,"]],"time":50}"#,
+    ];
+
+    /// Transactions are judged strict serializable under any promise, and counted.
+    #[test]
+    fn transactions_are_judged_by_the_list_append_checker() {
+        let limits = Limits::default();
+        let valid = judge(
+            &txn_history(&APPEND_THEN_READ),
+            Promise::Linearizable,
+            &limits,
+        );
+        assert_eq!(valid.validity(), Validity::Valid, "{valid:?}");
+        assert_eq!(valid.models.len(), 1, "no vacuous linearizable verdict");
+        assert_eq!(valid.models[0].model, "strict-serializable");
+        assert!(valid.counters.contains(&("txns_multi_key", 2)));
+        assert!(valid.counters.contains(&("txns_failed", 1)));
+
+        // The read sees only half of the first transaction: not atomic.
+        let mut torn = APPEND_THEN_READ;
+        torn[5] = r#"{"process":2,"type":"ok","f":"txn","value":[["r","x","1,"],["r","y",null]],"time":50}"#;
+        let judged = judge(&txn_history(&torn), Promise::Zab, &limits);
+        assert_eq!(judged.validity(), Validity::Invalid);
+        assert!(judged.violations[0].starts_with("transactions: not strict serializable"));
+
+        // The failed transaction's append is read: an aborted read.
+        let mut aborted = APPEND_THEN_READ;
+        aborted[5] = r#"{"process":2,"type":"ok","f":"txn","value":[["r","x","1,"],["r","y","2,3,"]],"time":50}"#;
+        let judged = judge(&txn_history(&aborted), Promise::Linearizable, &limits);
+        assert_eq!(judged.validity(), Validity::Invalid, "{judged:?}");
+    }
+
+    /// Transactions and single operations in one history: each judged by its own model.
+    #[test]
+    fn transactions_and_registers_are_judged_apart() {
+        let mut history = txn_history(&APPEND_THEN_READ);
+        op(&mut history, 7, put("a"), 60, Mode::Linearizable);
+        op(&mut history, 7, get("a"), 70, Mode::Linearizable);
+        let judged = judge(&history, Promise::Linearizable, &Limits::default());
+        let models: Vec<&str> = judged.models.iter().map(|m| m.model).collect();
+        assert_eq!(models, ["linearizable", "strict-serializable"]);
+        assert_eq!(judged.validity(), Validity::Valid);
     }
 
     #[test]

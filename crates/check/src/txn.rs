@@ -2,9 +2,10 @@
 //! ([`crate::list_append`]).
 //!
 //! A [`Txn`] is one operation of a history: a process, its interval, how it ended, and a
-//! list of micro-operations ([`Mop`]) on keys. quorate's own histories have one micro-op per
-//! operation (`append` or `get`, [`from_history`]); Elle's `:txn` histories in EDN have any
-//! number ([`parse_edn_txns`]):
+//! list of micro-operations ([`Mop`]) on keys. In quorate's JSON-lines histories an `append`
+//! or a `get` is one micro-op and a `txn` event carries any number (`MULTI`/`EXEC`, `MGET`,
+//! [`from_history`]); Elle's `:txn` histories in EDN have any number too
+//! ([`parse_edn_txns`]):
 //!
 //! ```edn
 //! {:process 0, :type :invoke, :f :txn, :value [[:append 5 1] [:r 5 nil]]}
@@ -33,7 +34,7 @@ pub enum Status {
 }
 
 /// One micro-operation.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Mop {
     /// Append `value` (an element and its delimiter, e.g. `t17;`) to the list at `key`.
     Append { key: String, value: String },
@@ -67,21 +68,23 @@ pub struct Txn {
     pub line: usize,
 }
 
-/// Paired operations as transactions of one micro-op each. Only `append` and `get` belong
-/// in a list-append history; anything else is refused, naming its line.
+/// Paired operations as transactions: an `append` or a `get` is one micro-op, a `txn` its
+/// micro-ops. Only these belong in a list-append history; anything else is refused, naming
+/// its line.
 pub fn from_operations(ops: &[Operation]) -> Result<Vec<Txn>, HistoryError> {
     ops.iter()
         .map(|op| {
             let key = op.key.clone().unwrap_or_default();
-            let mop = match &op.value {
-                OpValue::Append(value) => Mop::Append {
+            let mops = match &op.value {
+                OpValue::Append(value) => vec![Mop::Append {
                     key,
                     value: value.clone(),
-                },
-                OpValue::Get(value) => Mop::Read {
+                }],
+                OpValue::Get(value) => vec![Mop::Read {
                     key,
                     value: value.clone(),
-                },
+                }],
+                OpValue::Txn(mops) => mops.clone(),
                 other => {
                     return Err(HistoryError {
                         line: op.line,
@@ -102,7 +105,7 @@ pub fn from_operations(ops: &[Operation]) -> Result<Vec<Txn>, HistoryError> {
                 },
                 call: op.call,
                 ret: op.ret,
-                mops: vec![mop],
+                mops,
                 line: op.line,
             })
         })
@@ -123,17 +126,15 @@ pub fn from_history(history: &History) -> Result<Vec<Txn>, HistoryError> {
             }
             EventKind::Fail => {
                 if let Some((invoke, line)) = open.remove(&event.process) {
-                    if let OpValue::Append(value) = &invoke.value {
+                    let appends = failed_appends(invoke);
+                    if !appends.is_empty() {
                         txns.push(Txn {
                             id: ops.len() + txns.len(),
                             process: invoke.process,
                             status: Status::Fail,
                             call: invoke.time,
                             ret: Some(event.time),
-                            mops: vec![Mop::Append {
-                                key: invoke.key.clone().unwrap_or_default(),
-                                value: value.clone(),
-                            }],
+                            mops: appends,
                             line,
                         });
                     }
@@ -145,6 +146,22 @@ pub fn from_history(history: &History) -> Result<Vec<Txn>, HistoryError> {
         }
     }
     Ok(txns)
+}
+
+/// The appends of an invocation that failed: a read of any of them is an aborted read.
+fn failed_appends(invoke: &crate::history::Event) -> Vec<Mop> {
+    match &invoke.value {
+        OpValue::Append(value) => vec![Mop::Append {
+            key: invoke.key.clone().unwrap_or_default(),
+            value: value.clone(),
+        }],
+        OpValue::Txn(mops) => mops
+            .iter()
+            .filter(|mop| matches!(mop, Mop::Append { .. }))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A `:txn` value of one micro-op as a key and an ordinary operation (`[:r k v]` a get,

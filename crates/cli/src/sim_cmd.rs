@@ -64,6 +64,11 @@ pub enum WorkloadName {
     Kv,
     /// Gets and puts of unique values only (get=50,put=50).
     Register,
+    /// Transactions, as Redis clients run them: MULTI/EXEC of appends and reads over
+    /// several keys, MGET, and WATCH rounds (WATCH, MGET, then EXEC guarded by the watched
+    /// revisions). Checked for strict serializability by the list-append checker. Protocols
+    /// with one log only (raft, multipaxos, zab, primary-backup, chain, craq).
+    Txn,
 }
 
 /// The seed's quorum presets for five replicas.
@@ -151,9 +156,10 @@ pub struct SimArgs {
     /// decides in polynomial time. Default: get=40,put=25,append=10,cas=20,delete=5.
     #[arg(long, value_name = "MIX")]
     ops: Option<String>,
-    /// The workload: kv (the --ops mix) or register (gets and puts only, every written value
+    /// The workload: kv (the --ops mix), register (gets and puts only, every written value
     /// unique: histories that `quorate check --model causal`, `session` and `convergence`
-    /// accept).
+    /// accept) or txn (MULTI/EXEC, MGET and WATCH over several keys, checked for strict
+    /// serializability; log protocols only).
     #[arg(long, value_enum, default_value = "kv")]
     workload: WorkloadName,
     /// Every PUT becomes `SET k v PX <ttl>` (raft only, e.g. 100ms), so keys expire all
@@ -379,6 +385,32 @@ const DUEL_NOTE: &str = "Duelling proposers (Paxos without randomized back-off; 
 const LWW_SEED: u64 = 3;
 const LWW_FAULTS: &str = "clock";
 const LWW_CLIENTS: usize = 4;
+/// `--workload txn`: transactions need one order of all writes, and their reads are
+/// linearizable (WATCH, MGET), so local reads and read mixes do not apply.
+fn txn_workload(args: &SimArgs, config: &mut SimConfig) -> anyhow::Result<()> {
+    use ProtocolName::*;
+    if !matches!(
+        args.protocol,
+        Raft | Multipaxos | Zab | PrimaryBackup | Chain | Craq
+    ) {
+        bail!(
+            "--workload txn needs one order of all writes (a log); {} has none: use \
+             --protocol raft, multipaxos, zab, primary-backup, chain or craq",
+            args.protocol.to_possible_value().expect("named").get_name()
+        );
+    }
+    if args.ops.is_some() || args.ttl.is_some() || args.reads.is_some() {
+        bail!("--workload txn makes its own operations: leave out --ops, --ttl and --reads");
+    }
+    if args.local_reads.is_some_and(|share| share > 0.0) {
+        bail!("--workload txn reads linearizably only: leave out --local-reads");
+    }
+    config.workload.txns = true;
+    config.workload.reads = ReadMix::default();
+    config.workload.local_reads = 0.0;
+    Ok(())
+}
+
 const LWW_NOTE: &str = "Last-write-wins on skewed clocks: every node accepts writes and \
     replicates them later; concurrent writes keep the one with the highest timestamp. The \
     checker finds an acknowledged put that started after another put had finished and was \
@@ -442,6 +474,9 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
             bail!("--workload register is gets and puts only: leave out --ops");
         }
         config.workload.mix = parse_ops("get=50,put=50")?;
+    }
+    if args.workload == WorkloadName::Txn {
+        txn_workload(&args, &mut config)?;
     }
     if let Some(ttl) = args.ttl {
         if args.protocol != ProtocolName::Raft {
@@ -843,8 +878,10 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
     if let Some(ops) = &args.ops {
         command += &format!(" --ops {ops}");
     }
-    if args.workload == WorkloadName::Register {
-        command += " --workload register";
+    match args.workload {
+        WorkloadName::Kv => {}
+        WorkloadName::Register => command += " --workload register",
+        WorkloadName::Txn => command += " --workload txn",
     }
     if let Some(ttl) = args.ttl {
         command += &format!(" --ttl {}", humantime::format_duration(ttl));

@@ -49,6 +49,8 @@ pub(crate) struct ClientSlot {
     pub contexts: Vec<CausalContext>,
     /// Per key, the set elements this session last read (CRDT workloads).
     pub elements: Vec<Vec<Bytes>>,
+    /// Where the client is in a `WATCH` round (transaction workloads).
+    pub watching: Option<crate::workload::Watching>,
 }
 
 pub(crate) struct Pending {
@@ -67,6 +69,9 @@ pub(crate) struct Pending {
     pub deadline: u64,
     /// On the next wake-up, resend to another node (the last attempt timed out).
     pub switch_target: bool,
+    /// Reads this operation's history record begins with: what the client read of the keys
+    /// a `WATCH`-guarded transaction watched, which still hold those values when it applies.
+    pub prior: Vec<quorate_check::txn::Mop>,
 }
 
 impl<H: Harness> Simulation<'_, H> {
@@ -85,6 +90,7 @@ impl<H: Harness> Simulation<'_, H> {
                 moved: false,
                 contexts: vec![CausalContext::new(); keys],
                 elements: vec![Vec::new(); keys],
+                watching: None,
             };
             self.clients.push(client);
             self.new_session(slot);
@@ -106,6 +112,7 @@ impl<H: Harness> Simulation<'_, H> {
             .iter_mut()
             .for_each(|c| *c = CausalContext::new());
         client.elements.iter_mut().for_each(Vec::clear);
+        client.watching = None;
         self.next_process += 1;
     }
 
@@ -223,7 +230,13 @@ impl<H: Harness> Simulation<'_, H> {
         if self.clients[slot].moved {
             self.new_process(slot);
         }
-        let (op, key, mut read) = self.next_op(slot);
+        let (op, key, mut read, prior) = if self.config.workload.txns {
+            let (op, prior) = self.next_txn_op(slot);
+            (op, 0, ReadMode::Linearizable, prior)
+        } else {
+            let (op, key, read) = self.next_op(slot);
+            (op, key, read, Vec::new())
+        };
         let mut mode = history_mode(read);
         if read == ReadMode::Linearizable && self.draw_local_read(slot, &op) {
             read = ReadMode::Local;
@@ -250,6 +263,7 @@ impl<H: Harness> Simulation<'_, H> {
             invoked: self.now,
             deadline,
             switch_target: false,
+            prior,
         };
         self.record(process, EventKind::Invoke, &pending, None, None);
         self.clients[slot].pending = Some(pending);
@@ -467,11 +481,23 @@ impl<H: Harness> Simulation<'_, H> {
     }
 
     fn complete(&mut self, slot: usize, from: usize, output: Output) {
+        let txns = self.config.workload.txns;
         let client = &mut self.clients[slot];
         let pending = client.pending.take().expect("checked by the caller");
         let process = client.process;
         let node = Some(from as u64 + 1);
         match (&pending.op, output) {
+            (Op::Txn { .. }, Output::Txn(None)) => {
+                let why = Some("a watched key changed".to_string());
+                self.record_full(process, EventKind::Fail, &pending, None, node, why);
+            }
+            (Op::Revisions { .. } | Op::GetMany { .. }, output) if txns => {
+                self.watch_read(slot, &pending.op, &output);
+                self.record(process, EventKind::Ok, &pending, Some(&output), node);
+            }
+            (Op::Txn { .. }, output) => {
+                self.record(process, EventKind::Ok, &pending, Some(&output), node);
+            }
             (Op::Cas { .. }, Output::Swapped(false))
             | (Op::DeleteIf { .. }, Output::Existed(false)) => {
                 let why = Some("compare failed".to_string());
@@ -519,6 +545,7 @@ impl<H: Harness> Simulation<'_, H> {
         let client = &mut self.clients[slot];
         let pending = client.pending.take().expect("checked by the caller");
         let process = client.process;
+        client.watching = None;
         let node = Some(from as u64 + 1);
         self.record_full(process, EventKind::Fail, &pending, None, node, Some(why));
         self.after_completion(slot, pending.invoked, false);
@@ -596,6 +623,13 @@ impl<H: Harness> Simulation<'_, H> {
         error: Option<String>,
     ) {
         let (op, mode) = (pending.op.clone(), pending.mode);
+        if self.config.workload.txns {
+            // A WATCH reads revisions, not values: nothing for the history.
+            if let Some(value) = crate::workload::txn_value(&op, &pending.prior, output) {
+                self.push_event(process, kind, &op, value, mode, node, error);
+            }
+            return;
+        }
         self.record_op(process, kind, &op, mode, output, node, error);
     }
 
@@ -636,6 +670,21 @@ impl<H: Harness> Simulation<'_, H> {
         {
             *clock_error_ms = self.clock_error_ms(*ttl_ms);
         }
+        self.push_event(process, kind, op, value, mode, node, error);
+    }
+
+    /// Appends an event of `op`, recorded as `value`, to the history (and the trace).
+    #[allow(clippy::too_many_arguments)]
+    fn push_event(
+        &mut self,
+        process: u64,
+        kind: EventKind,
+        op: &Op,
+        value: OpValue,
+        mode: Mode,
+        node: Option<u64>,
+        error: Option<String>,
+    ) {
         self.observe(|_| What::Op {
             process,
             phase: match kind {
@@ -648,10 +697,13 @@ impl<H: Harness> Simulation<'_, H> {
             node: node.map(|n| format!("n{n}")),
             error: error.clone(),
         });
+        // A transaction names its keys in its micro-ops.
+        let key = (!matches!(value, OpValue::Txn(_)))
+            .then(|| String::from_utf8_lossy(op.key()).into_owned());
         self.history.push(HistoryEvent {
             process,
             kind,
-            key: Some(String::from_utf8_lossy(op.key()).into_owned()),
+            key,
             value,
             time: self.now,
             node,

@@ -342,6 +342,12 @@ pub struct Workload {
     /// (a CAS from absent whose value expires; a CAS to absent). `false`: runs exactly as
     /// without it.
     pub locks: bool,
+    /// Transactions instead of the mix (see `Simulation::next_txn_op`): `MULTI`/`EXEC` of
+    /// appends and reads over several keys, `MGET`, and `WATCH` rounds, recorded as `txn`
+    /// events that the list-append checker holds to strict serializability. Only for
+    /// protocols with one log, with linearizable reads only. `false`: runs exactly as
+    /// without it.
+    pub txns: bool,
 }
 
 impl Default for Workload {
@@ -358,6 +364,7 @@ impl Default for Workload {
             local_reads: 0.0,
             put_ttl: None,
             locks: false,
+            txns: false,
         }
     }
 }
@@ -490,6 +497,11 @@ impl SimConfig {
                 "--local-reads {} is not a share between 0 and 1",
                 self.workload.local_reads
             ));
+        }
+        let linearizable_reads =
+            self.workload.reads.is_linearizable_only() && self.workload.local_reads == 0.0;
+        if self.workload.txns && !linearizable_reads {
+            return Err("transactions read linearizably only: no read mix, no local reads".into());
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());

@@ -5,6 +5,7 @@
 use crate::harness::{ClientOps, Harness, FINAL_READ_PROCESS};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
+use quorate_check::txn::Mop;
 use quorate_check::{EventKind, Mode, OpValue};
 use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
 use quorate_core::{ClientId, Expiry, Op, Output, ReadMode, Reply, Request};
@@ -273,5 +274,203 @@ impl<H: Harness> Simulation<'_, H> {
             ));
             self.phase = Phase::Done;
         }
+    }
+}
+
+/// A client's `WATCH` round in a transaction workload, as a Redis client runs one: `WATCH`
+/// the keys (their revisions, read linearizably, [`Op::Revisions`]), `MGET` them, then
+/// `EXEC` a transaction guarded by those revisions that appends to each. If the transaction
+/// commits, no watched key changed since the `WATCH`, so each still held what the `MGET` read
+/// when it applied: the history records the transaction as those reads followed by its
+/// appends, one atomic step, and a guard that let a change through shows up as a cycle.
+#[derive(Clone, Debug)]
+pub(crate) struct Watching {
+    keys: Vec<Bytes>,
+    revisions: Vec<u64>,
+    /// What the `MGET` read, once it has.
+    values: Option<Vec<Option<Bytes>>>,
+}
+
+/// Longest transaction a transaction workload issues, in micro-ops.
+const TXN_MOPS_MAX: u64 = 4;
+
+/// The history's value of a transaction workload's operation: `txn` micro-ops for
+/// [`Op::Txn`] and [`Op::GetMany`] (`prior` reads first, then each operation's, with the
+/// values `output` read), nothing for a `WATCH` ([`Op::Revisions`]).
+pub(crate) fn txn_value(op: &Op, prior: &[Mop], output: Option<&Output>) -> Option<OpValue> {
+    let (ops, outputs): (&[Op], Option<&[Output]>) = match (op, output) {
+        (Op::Revisions { .. }, _) => return None,
+        (Op::Txn { ops, .. }, Some(Output::Txn(Some(outputs)))) => (ops, Some(outputs)),
+        (Op::Txn { ops, .. }, _) => (ops, None),
+        (Op::GetMany { .. }, _) => (std::slice::from_ref(op), output.map(std::slice::from_ref)),
+        (op, _) => panic!(
+            "a transaction workload issued {}, which it never makes",
+            op.name()
+        ),
+    };
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let mut mops = prior.to_vec();
+    for (i, op) in ops.iter().enumerate() {
+        let output = outputs.and_then(|outputs| outputs.get(i));
+        match (op, output) {
+            (Op::Append { key, value }, _) => mops.push(Mop::Append {
+                key: text(key),
+                value: text(value),
+            }),
+            (Op::Get { key }, output) => mops.push(Mop::Read {
+                key: text(key),
+                value: match output {
+                    Some(Output::Value(value)) => value.as_ref().map(text),
+                    _ => None,
+                },
+            }),
+            (Op::GetMany { keys }, output) => {
+                for (j, key) in keys.iter().enumerate() {
+                    let value = match output {
+                        Some(Output::Values(values)) => values.get(j).cloned().flatten(),
+                        _ => None,
+                    };
+                    mops.push(Mop::Read {
+                        key: text(key),
+                        value: value.as_ref().map(text),
+                    });
+                }
+            }
+            (op, _) => panic!(
+                "a simulated transaction holds {}, which list-append histories cannot record",
+                op.name()
+            ),
+        }
+    }
+    Some(OpValue::Txn(mops))
+}
+
+impl<H: Harness> Simulation<'_, H> {
+    /// The next operation of a transaction workload (see `Workload::txns`): the next step of
+    /// the client's `WATCH` round if it is in one; else one in five starts a round, one in
+    /// ten is an `MGET`, and the rest are `MULTI`/`EXEC` of one to four appends and reads
+    /// (reads weighted by the mix's gets, appends by its writes).
+    /// With the operation come the reads its history record begins with (see [`Watching`]).
+    pub(crate) fn next_txn_op(&mut self, slot: usize) -> (Op, Vec<Mop>) {
+        if let Some(watching) = self.clients[slot].watching.take() {
+            if watching.values.is_some() {
+                return self.guarded_txn(watching);
+            }
+            let keys = watching.keys.clone();
+            self.clients[slot].watching = Some(watching);
+            return (Op::GetMany { keys }, Vec::new());
+        }
+        let roll = self.rng.below(10);
+        if roll < 2 {
+            let count = 1 + self.rng.below(2) as usize;
+            let keys = self.distinct_keys(count);
+            return (Op::Revisions { keys }, Vec::new());
+        }
+        if roll < 3 {
+            let count = 1 + self.rng.below(3) as usize;
+            let keys = self.distinct_keys(count);
+            return (Op::GetMany { keys }, Vec::new());
+        }
+        let mix = self.config.workload.mix;
+        let writes = u64::from(mix.put + mix.append + mix.cas + mix.delete);
+        let count = 1 + self.rng.below(TXN_MOPS_MAX);
+        let ops = (0..count)
+            .map(|_| {
+                let key = self.random_key();
+                if self.rng.below(u64::from(mix.get) + writes) < u64::from(mix.get) {
+                    Op::Get { key }
+                } else {
+                    Op::Append {
+                        key,
+                        value: self.fresh_element(),
+                    }
+                }
+            })
+            .collect();
+        let txn = Op::txn(Vec::new(), ops).expect("appends and reads make a transaction");
+        (txn, Vec::new())
+    }
+
+    /// `EXEC` of a `WATCH` round: one append to each watched key, guarded by the revisions
+    /// the `WATCH` read, and recorded after the reads of the round's `MGET`. The round is
+    /// over whatever the answer.
+    fn guarded_txn(&mut self, watching: Watching) -> (Op, Vec<Mop>) {
+        let guards = watching
+            .keys
+            .iter()
+            .zip(&watching.revisions)
+            .map(|(key, &revision)| quorate_core::Guard::Unchanged {
+                key: key.clone(),
+                revision,
+            })
+            .collect();
+        let ops = watching
+            .keys
+            .iter()
+            .map(|key| Op::Append {
+                key: key.clone(),
+                value: self.fresh_element(),
+            })
+            .collect();
+        let values = watching.values.unwrap_or_default();
+        let prior = watching
+            .keys
+            .iter()
+            .zip(values)
+            .map(|(key, value)| Mop::Read {
+                key: String::from_utf8_lossy(key).into_owned(),
+                value: value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            })
+            .collect();
+        let txn = Op::txn(guards, ops).expect("appends make a transaction");
+        (txn, prior)
+    }
+
+    /// A completed `WATCH` or `MGET` of a transaction workload moves the client's round on.
+    pub(crate) fn watch_read(&mut self, slot: usize, op: &Op, output: &Output) {
+        let client = &mut self.clients[slot];
+        match (op, output) {
+            (Op::Revisions { keys }, Output::Revisions(revisions)) => {
+                client.watching = Some(Watching {
+                    keys: keys.clone(),
+                    revisions: revisions.clone(),
+                    values: None,
+                });
+            }
+            (Op::GetMany { keys }, Output::Values(values)) => {
+                if let Some(watching) = &mut client.watching {
+                    if watching.keys == *keys && watching.values.is_none() {
+                        watching.values = Some(values.clone());
+                    }
+                }
+            }
+            _ => client.watching = None,
+        }
+    }
+
+    fn random_key(&mut self) -> Bytes {
+        let index = self.rng.below(self.config.workload.keys as u64);
+        Bytes::from(format!("k{index}"))
+    }
+
+    /// Up to `count` distinct keys (fewer when the workload has fewer).
+    fn distinct_keys(&mut self, count: usize) -> Vec<Bytes> {
+        let mut keys: Vec<Bytes> = Vec::new();
+        for _ in 0..count.min(self.config.workload.keys) * 4 {
+            if keys.len() == count.min(self.config.workload.keys) {
+                break;
+            }
+            let key = self.random_key();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// A list element no other append writes: the next value and the delimiter `,`.
+    fn fresh_element(&mut self) -> Bytes {
+        self.value_counter += 1;
+        Bytes::from(format!("{},", self.value_counter))
     }
 }

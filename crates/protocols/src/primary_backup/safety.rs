@@ -18,7 +18,7 @@
 use super::message::{Payload, Record};
 use super::{Replica, ReplicaStats};
 use quorate_core::digest::digest;
-use quorate_core::{ClientId, Effect, Invariants, NodeId, Output, Violation};
+use quorate_core::{ClientId, Effect, Input, Invariants, NodeId, Output, Time, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The cluster-wide ledgers behind the safety properties.
@@ -42,6 +42,9 @@ pub struct ViewSafety {
     totals: ReplicaStats,
     /// Successful write replies sent (a chain's tail and head both answer a write).
     write_replies: u64,
+    /// Requests whose operation is a read (`GET`, `MGET`, `WATCH`'s revisions, ...): their
+    /// answers are not acknowledgements of writes.
+    reads: BTreeSet<(ClientId, u64)>,
 }
 
 impl ViewSafety {
@@ -166,8 +169,9 @@ impl ViewSafety {
             let Ok(output) = &reply.result else {
                 continue;
             };
-            if matches!(output, Output::Value(_)) {
-                continue; // A read.
+            let read = self.reads.contains(&(reply.client, reply.seq));
+            if read || matches!(output, Output::Value(_)) {
+                continue;
             }
             self.write_replies += 1;
             if !self.committed_commands.contains(&(reply.client, reply.seq)) {
@@ -198,6 +202,14 @@ impl ViewSafety {
 }
 
 impl Invariants<Replica> for ViewSafety {
+    fn before_step(&mut self, _now: Time, _id: NodeId, input: &Input<Replica>) {
+        if let Input::Request(request) = input {
+            if request.op.is_read() {
+                self.reads.insert((request.client, request.seq));
+            }
+        }
+    }
+
     fn after_step(
         &mut self,
         id: NodeId,

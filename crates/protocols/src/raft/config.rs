@@ -51,6 +51,10 @@ pub enum Bug {
     /// The leader proposes no `ExpireDue` before a write that reads the current value: a
     /// `CAS` right after a leader change swaps a value whose deadline passed long ago.
     RmwSeesExpired,
+    /// The leader drops a transaction's `WATCH` guards when it proposes it (as a driver that
+    /// forwarded `MULTI`/`EXEC` but not `WATCH` would): a transaction commits although a
+    /// watched key changed after the client read it.
+    TxnDropsGuards,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -582,10 +582,15 @@ impl Raft {
             return Self::answer(&request, Err(ClientError::Rejected(why)), out);
         }
         leader.waiting.insert(request.client, request.seq);
-        let command = Command {
+        let mut command = Command {
             op: request.op.clone().stamped(self.now),
             ..request.command()
         };
+        if let quorate_core::Op::Txn { guards, .. } = &mut command.op {
+            if self.config.has_bug(Bug::TxnDropsGuards) {
+                guards.clear();
+            }
+        }
         if command.op.reads_current_value() && self.may_carry_deadline(command.op.key()) {
             let expire_due = Command {
                 client: EXPIRY_CLIENT,

@@ -25,5 +25,6 @@ mod raft_scripted;
 mod raft_simulation;
 mod storage_recovery;
 mod support;
+mod transactions;
 mod zab_simulation;
 mod zab_sync;
