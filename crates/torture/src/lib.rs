@@ -21,6 +21,7 @@ pub mod nemesis;
 pub mod netns;
 pub mod proxy;
 pub mod resp;
+pub mod txn;
 pub mod verdict;
 pub mod workload;
 

@@ -96,12 +96,15 @@ pub fn judge(
     // linearizability search: with appends the search builds a new value for every prefix
     // it tries, and on a history with lost appends its memory grew past 6 GB before the
     // time limit. The analysis is linear-time per read and names what went wrong.
-    let list_keys: BTreeSet<Option<String>> = ops
+    // A transaction's micro-ops count as single operations on their keys for the counts
+    // below; the Elle-style checker judges the transactions whole.
+    let singles = single_mops(&ops);
+    let list_keys: BTreeSet<Option<String>> = singles
         .iter()
         .filter(|o| matches!(o.value, OpValue::Append(_)))
         .map(|o| o.key.clone())
         .collect();
-    let registers: Vec<Operation> = ops
+    let registers: Vec<Operation> = singles
         .iter()
         .filter(|o| !list_keys.contains(&o.key))
         .cloned()
@@ -131,13 +134,13 @@ pub fn judge(
     }
     let mut stats = AppendStats::default();
     if plan.appends {
-        stats = appends(&ops);
+        stats = appends(&singles);
         // Backed by quorate-check's Elle-style checker over the same keys: it names the
         // dependency cycles (G0, G1c, G-single, G2, with real time) behind what the counts
         // above see, and any violation it finds fails the run too.
         let lists: Vec<Operation> = ops
             .iter()
-            .filter(|o| list_keys.contains(&o.key))
+            .filter(|o| list_keys.contains(&o.key) || matches!(o.value, OpValue::Txn(_)))
             .cloned()
             .collect();
         let elle = list_append::report(&lists);
@@ -193,6 +196,32 @@ pub fn judge(
         });
     }
     Ok((verdicts, stats))
+}
+
+/// Every transaction as its micro-ops, each a single operation on its key with the
+/// transaction's interval (its reads at one instant of it, as a single read's).
+pub fn single_mops(ops: &[Operation]) -> Vec<Operation> {
+    use quorate_check::txn::Mop;
+    let mut singles = Vec::with_capacity(ops.len());
+    for op in ops {
+        let OpValue::Txn(mops) = &op.value else {
+            singles.push(op.clone());
+            continue;
+        };
+        for mop in mops {
+            let value = match mop {
+                Mop::Append { value, .. } => OpValue::Append(value.clone()),
+                Mop::Read { value, .. } => OpValue::Get(value.clone()),
+                Mop::Write { value, .. } => OpValue::Put(value.clone()),
+            };
+            singles.push(Operation {
+                key: Some(mop.key().to_string()),
+                value,
+                ..op.clone()
+            });
+        }
+    }
+    singles
 }
 
 fn tokens(value: &Option<String>) -> Vec<&str> {

@@ -10,6 +10,7 @@
 //! with the resent write's answer (its interval spans both attempts), or `info`.
 
 use crate::resp::{Conn, Reply};
+use crate::txn::TxnOp;
 use crate::verdict::TOKEN_END;
 use quorate_check::{Event, EventKind, OpValue};
 use rand::rngs::StdRng;
@@ -104,10 +105,24 @@ impl Shared {
         node: u64,
         error: Option<String>,
     ) {
+        self.record_event(process, kind, Some(key), value, node, error);
+    }
+
+    /// Records an event; `key` is `None` for a transaction, which names its keys in its
+    /// micro-ops.
+    fn record_event(
+        &self,
+        process: u64,
+        kind: EventKind,
+        key: Option<&str>,
+        value: OpValue,
+        node: u64,
+        error: Option<String>,
+    ) {
         let event = Event {
             process,
             kind,
-            key: Some(key.to_string()),
+            key: key.map(str::to_string),
             value,
             time: self.now(),
             node: Some(node),
@@ -117,7 +132,7 @@ impl Shared {
         self.events.lock().expect("history lock").push(event);
     }
 
-    fn value(&self) -> u64 {
+    pub(crate) fn value(&self) -> u64 {
         self.next_value.fetch_add(1, Ordering::Relaxed)
     }
 }
@@ -191,7 +206,7 @@ fn as_args(words: &[String]) -> Vec<&[u8]> {
 }
 
 /// What the client saw.
-enum Outcome {
+pub(crate) enum Outcome {
     Ok(OpValue),
     Fail(String),
     /// Unknown: the process ends here.
@@ -236,13 +251,7 @@ fn outcome(op: &Op, reply: Reply, kind: Kind) -> Outcome {
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     match (op, reply) {
         (_, Reply::Error(e)) => {
-            // Errors that say the request certainly did not take effect.
-            let definite = e.starts_with("MOVED")
-                || e.starts_with("TRYAGAIN")
-                || e.starts_with("ERR rejected")
-                || e.starts_with("ERR unknown")
-                || e.starts_with("ERR wrong");
-            if definite || !op.is_write() {
+            if crate::txn::definite(&e) || !op.is_write() {
                 Outcome::Fail(e)
             } else {
                 Outcome::Info(e)
@@ -371,6 +380,13 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
         };
         let process = shared.next_process.fetch_add(1, Ordering::Relaxed);
         while !shared.stop.load(Ordering::Relaxed) {
+            if shared.kind == Kind::Full && rng.random_bool(TXN_SHARE) {
+                let txn = TxnOp::random(&shared, &mut rng);
+                if !transaction(&shared, &mut conn, process, node, &txn).await {
+                    break; // Queued commands or watches may linger: a new connection.
+                }
+                continue;
+            }
             let op = next_op(&shared, &mut rng);
             let resume = if op.is_write() && rng.random_bool(0.5) {
                 match session(&mut conn, shared.timeout).await {
@@ -424,6 +440,43 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
                     break; // This process is done; continue as a new one.
                 }
             }
+        }
+    }
+}
+
+/// Share of a log protocol's operations that are transactions (see [`crate::txn`]).
+const TXN_SHARE: f64 = 0.15;
+
+/// Performs and records one transaction; `false` when the connection must not be reused.
+async fn transaction(
+    shared: &Shared,
+    conn: &mut Conn,
+    process: u64,
+    node: u64,
+    txn: &TxnOp,
+) -> bool {
+    let invocation = txn.invocation();
+    shared.record_event(
+        process,
+        EventKind::Invoke,
+        None,
+        invocation.clone(),
+        node,
+        None,
+    );
+    match txn.perform(conn, shared.timeout).await {
+        Outcome::Ok(value) => {
+            shared.ok.fetch_add(1, Ordering::Relaxed);
+            shared.record_event(process, EventKind::Ok, None, value, node, None);
+            true
+        }
+        Outcome::Fail(why) => {
+            shared.record_event(process, EventKind::Fail, None, invocation, node, Some(why));
+            false
+        }
+        Outcome::Info(why) => {
+            shared.record_event(process, EventKind::Info, None, invocation, node, Some(why));
+            false
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The verdict path every torture run takes (`verdict::judge` then `exit_code`), fed
 //! fabricated histories: each check must be able to fail, and unknown must never pass.
 
+use quorate_check::txn::Mop;
 use quorate_check::{Event, EventKind, OpValue};
 use quorate_torture::verdict::{judge, Plan, Promise};
 use quorate_torture::{exit_code, plan_for, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
@@ -306,4 +307,70 @@ fn the_list_append_counts_and_the_elle_checker_agree() {
         invalid > 100,
         "the damage should mostly show: {invalid} invalid"
     );
+}
+
+/// A transaction (MULTI/EXEC) as the workload records it: no key, its micro-ops.
+fn txn(h: &mut H, process: u64, invoke: Vec<Mop>, done: Vec<Mop>) {
+    let time = h.0.len() as u64 * 10;
+    for (kind, mops, at) in [
+        (EventKind::Invoke, invoke, time),
+        (EventKind::Ok, done, time + 10),
+    ] {
+        h.0.push(Event {
+            process,
+            kind,
+            key: None,
+            value: OpValue::Txn(mops),
+            time: at,
+            node: Some(1),
+            error: None,
+            mode: Default::default(),
+        });
+    }
+}
+
+fn append_mop(key: &str, token: &str) -> Mop {
+    Mop::Append {
+        key: key.into(),
+        value: format!("{token};"),
+    }
+}
+
+fn read_mop(key: &str, value: Option<&str>) -> Mop {
+    Mop::Read {
+        key: key.into(),
+        value: value.map(str::to_string),
+    }
+}
+
+/// Transactions are judged with the lists' single operations: their appends are tokens the
+/// counts know (a read of them is no phantom), and a read that sees half of a transaction
+/// is a violation the counts alone cannot see but Elle's checker names.
+#[test]
+fn transactions_are_judged_with_the_lists_and_a_torn_one_is_caught() {
+    let both = vec![append_mop("l0", "t1"), append_mop("l1", "t2")];
+    let mut clean = H::default();
+    txn(&mut clean, 1, both.clone(), both.clone());
+    clean.read(2, "l0", Some("t1;")).read(2, "l1", Some("t2;"));
+    txn(
+        &mut clean,
+        3,
+        vec![read_mop("l0", None), read_mop("l1", None)],
+        vec![read_mop("l0", Some("t1;")), read_mop("l1", Some("t2;"))],
+    );
+    let (code, lines) = verdict_of(&clean.0, &log_plan());
+    assert_eq!(code, EXIT_VALID, "{lines:#?}");
+
+    // The MGET sees t2 but not t1 of the same transaction, after it was acknowledged.
+    let mut torn = H::default();
+    txn(&mut torn, 1, both.clone(), both);
+    txn(
+        &mut torn,
+        3,
+        vec![read_mop("l0", None), read_mop("l1", None)],
+        vec![read_mop("l0", None), read_mop("l1", Some("t2;"))],
+    );
+    torn.read(2, "l0", Some("t1;"));
+    let (code, lines) = verdict_of(&torn.0, &log_plan());
+    assert_eq!(code, EXIT_VIOLATION, "{lines:#?}");
 }

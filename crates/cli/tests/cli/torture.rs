@@ -55,6 +55,12 @@ fn a_short_raft_run_under_kill_and_pause_passes_and_reports() {
     );
     assert_eq!(summary["appends"]["lost"], 0);
     assert!(summary["appends"]["appends_ok"].as_u64().unwrap() > 0);
+    // MULTI/EXEC, MGET and WATCH rounds committed, judged with the lists.
+    let txns_ok = summary["ops"]["by_f"]["txn"][0].as_u64().unwrap_or(0);
+    assert!(
+        txns_ok > 10,
+        "{txns_ok} transactions committed: {summary:#}"
+    );
     // The report directory, as documented.
     for file in [
         "history.jsonl",
