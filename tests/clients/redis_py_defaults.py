@@ -10,7 +10,10 @@ kills the leader with SIGKILL, and checks that acknowledged writes survive and t
 serves, transactions and WATCH included. Watches too: a `pubsub()` keyspace-notification
 subscriber on a follower sees writes before and after the kill, and the change feed
 (`XREAD ... STREAMS __changes__`) resumes at another node from the last id seen, missing and
-repeating nothing. Stops the cluster by its PID on every path. Exit 0 on success.
+repeating nothing. redis-py's `Lock` (SET NX PX, and its release/extend/reacquire scripts by
+EVALSHA) keeps mutual exclusion for threads on every node, before and after the kill, and a
+lock held across the kill stays held. Stops the cluster by its PID on every path. Exit 0 on
+success.
 """
 
 import json
@@ -86,6 +89,69 @@ def transactions(clients, tag):
           f"{sum(retries)} retries")
 
 
+def locks(clients, tag):
+    """redis-py's `Lock` as applications use it: SET NX PX to acquire, its Lua scripts
+    (EVALSHA, SCRIPT LOAD on NOSCRIPT) to release, extend and reacquire. Mutual exclusion is
+    checked by a read-modify-write that only the lock protects, from threads on every node."""
+    nodes = list(clients.values())
+    first, second = nodes[0], nodes[-1]
+    lock = first.lock(f"lock{tag}", timeout=5)
+    assert lock.acquire(blocking=False)
+    assert lock.locked() and lock.owned()
+    other = second.lock(f"lock{tag}", timeout=5)
+    assert not other.acquire(blocking=False), "two holders at once"
+    left = first.pttl(f"lock{tag}")
+    assert lock.extend(10)  # Adds 10 s to the time left.
+    assert first.pttl(f"lock{tag}") > left + 5000
+    assert lock.reacquire()  # Back to the lock's 5 s.
+    assert first.pttl(f"lock{tag}") <= 5000
+    assert lock.extend(3, replace_ttl=True)
+    assert first.pttl(f"lock{tag}") <= 3000
+    try:
+        other.release()
+        raise AssertionError("released a lock held by another token")
+    except redis.exceptions.LockError:
+        pass
+    lock.release()
+    assert not lock.locked()
+    assert other.acquire(blocking=False)
+    other.release()
+    # A lease that runs out frees the lock; its holder can no longer extend it.
+    short = first.lock(f"lease{tag}", timeout=0.2)
+    assert short.acquire(blocking=False)
+    time.sleep(0.6)
+    assert second.lock(f"lease{tag}", timeout=5).acquire(blocking=False)
+    try:
+        short.extend(5)
+        raise AssertionError("extended a lock whose lease ran out")
+    except redis.exceptions.LockNotOwnedError:
+        pass
+    second.delete(f"lease{tag}")
+
+    counter, rounds, errors = f"lockcount{tag}", 8, []
+
+    def worker(r):
+        try:
+            for _ in range(rounds):
+                with r.lock(f"mutex{tag}", timeout=10, blocking_timeout=30):
+                    value = int(r.get(counter) or 0)
+                    time.sleep(0.005)
+                    r.set(counter, value + 1)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in nodes for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    total = int(first.get(counter))
+    assert total == rounds * len(threads), f"{total} increments under the lock, not {rounds * len(threads)}"
+    print(f"Lock on {len(nodes)} nodes: acquire/extend/reacquire/release, a lease running out, "
+          f"{total} increments under the lock, none lost: ok")
+
+
 def next_event(sub, key, deadline_s=10):
     """The next keyspace event of `key` on the pubsub `sub`, as (channel, event)."""
     deadline = time.time() + deadline_s
@@ -155,8 +221,13 @@ def main():
             r.client_setname(f"app{n}")
             assert r.client_getname() == f"app{n}"
         transactions(clients, "a")
+        locks(clients, "a")
         info = clients[1].info("replication")
         leader = int(info["leader_id"])
+        # A lock taken before the kill is still held, and releasable, after it.
+        holder = next(n for n in clients if n != leader)
+        held = clients[holder].lock("held-across-the-kill", timeout=60)
+        assert held.acquire(blocking=False)
         # Keyspace notifications on a follower, as redis-py users turn them on.
         watcher_node = next(n for n in clients if n != leader)
         feeder_node = next(n for n in clients if n not in (leader, watcher_node))
@@ -194,6 +265,7 @@ def main():
                 assert survivor.get(f"k{n}") == f"v{n}!".encode()
                 assert survivor.get(f"n{n}") == b"42"
         assert survivor.get("after") == b"kill"
+        assert held.owned() and not survivor.lock("held-across-the-kill").acquire(blocking=False)
         # The subscriber on a surviving follower keeps getting events after the kill.
         clients[feeder_node].set("watched", "2")
         assert next_event(sub, "watched") == b"set"
@@ -213,16 +285,21 @@ def main():
         ids = [tuple(map(int, e[0].split("-"))) for e in resumed]
         assert ids == sorted(set(ids)) and ids[0] > tuple(map(int, last_id.split("-"))), ids
         print(f"pubsub after the leader kill, the feed resumed at node {feeder_node}: ok")
+        held.release()
+        print("a Lock held across the leader kill stayed held, then released: ok")
         # Listing after the kill: scan_iter follows SCAN's cursor to 0 (each key once),
         # KEYS and DBSIZE read the new leader's state.
         pipelined = {f"p{n}-{i}".encode() for n in clients for i in range(20)}
         scanned = list(survivor.scan_iter(match="p*", count=7))
         assert len(scanned) == len(pipelined) and set(scanned) == pipelined, scanned
         assert sorted(survivor.keys("k*")) == sorted(f"k{n}".encode() for n in clients)
-        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1 + 3 * 3 + 1 + 1  # p*, k*, n*, after, t/u/v*, countera, watched
+        # p*, k*, n*, after, t/u/v*, countera, watched, lockcounta
+        assert survivor.dbsize() == 3 * 20 + 3 + 3 + 1 + 3 * 3 + 1 + 1 + 1
         assert survivor.mget("after", "never-written") == [b"kill", None]
         assert int(survivor.get("countera")) == 45
-        transactions({n: r for n, r in clients.items() if n != leader}, "b")
+        survivors = {n: r for n, r in clients.items() if n != leader}
+        transactions(survivors, "b")
+        locks(survivors, "b")
         print("redis-py defaults: every command, transactions, the leader kill, "
               "scan_iter/keys/dbsize: ok")
     finally:

@@ -536,6 +536,7 @@ impl Handler {
             Command::Config(cmd) => cmd.reply(&self.node.watch),
             Command::Publish(cmd) => cmd.reply(&self.node.watch),
             Command::CommandInfo(cmd) => cmd.reply(),
+            Command::Script(cmd) => cmd.answer(),
             Command::Select(cmd) => cmd.reply(),
             Command::Unknown(cmd) => cmd.reply(),
             Command::Quit => {

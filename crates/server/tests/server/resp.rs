@@ -925,3 +925,85 @@ fn a_lock_holder_whose_lease_expired_cannot_release_the_next_holders_lock() {
     }
     assert_eq!(query(&mut con, &["DELIFEQ", "lock", "b"]), Int(1));
 }
+
+/// redis-py's Lock scripts, laid out on one line (layout does not matter).
+const RELEASE_SCRIPT: &str = "local token = redis.call('get', KEYS[1]) if not token or token ~= ARGV[1] then return 0 end redis.call('del', KEYS[1]) return 1";
+const EXTEND_SCRIPT: &str = "local token = redis.call('get', KEYS[1]) if not token or token ~= ARGV[1] then return 0 end local expiration = redis.call('pttl', KEYS[1]) if not expiration then expiration = 0 end if expiration < 0 then return 0 end local newttl = ARGV[2] if ARGV[3] == \"0\" then newttl = ARGV[2] + expiration end if tonumber(newttl) <= 0 then return 1 end redis.call('pexpire', KEYS[1], newttl) return 1";
+
+#[test]
+fn lock_scripts_run_by_eval_and_evalsha_and_other_scripts_are_refused() {
+    use redis::Value::{Array, Int, Nil, Okay};
+    let cluster = TestCluster::start(3, |_| {});
+    let leader = cluster.wait_for_leader(Duration::from_secs(5));
+    for node in [leader, (leader + 1) % 3] {
+        let mut con = cluster.redis(node);
+        let lock = format!("script-lock{node}");
+        let q = |con: &mut redis::Connection, args: &[&str]| query(con, args);
+        let sha = match q(&mut con, &["SCRIPT", "LOAD", RELEASE_SCRIPT]) {
+            redis::Value::BulkString(sha) => String::from_utf8(sha).unwrap(),
+            other => panic!("SCRIPT LOAD answered {other:?}"),
+        };
+        assert_eq!(sha.len(), 40, "{sha}");
+        assert_eq!(
+            q(&mut con, &["SCRIPT", "EXISTS", &sha, &"0".repeat(40)]),
+            Array(vec![Int(1), Int(0)])
+        );
+        // Release: only the holder's token deletes the key.
+        assert_eq!(q(&mut con, &["SET", &lock, "t1", "NX", "PX", "5000"]), Okay);
+        assert_eq!(q(&mut con, &["EVALSHA", &sha, "1", &lock, "t2"]), Int(0));
+        assert_eq!(q(&mut con, &["GET", &lock]), bulk("t1"));
+        // Extend: the holder adds 10 s to the time left; another token changes nothing.
+        assert_eq!(
+            q(
+                &mut con,
+                &["EVAL", EXTEND_SCRIPT, "1", &lock, "t2", "10000", "0"]
+            ),
+            Int(0)
+        );
+        assert_eq!(
+            q(
+                &mut con,
+                &["EVAL", EXTEND_SCRIPT, "1", &lock, "t1", "10000", "0"]
+            ),
+            Int(1)
+        );
+        let pttl: i64 = con.pttl(&lock).unwrap();
+        assert!((13_000..=15_000).contains(&pttl), "{pttl}");
+        assert_eq!(
+            q(
+                &mut con,
+                &["EVAL", EXTEND_SCRIPT, "1", &lock, "t1", "2000", "1"]
+            ),
+            Int(1)
+        );
+        let pttl: i64 = con.pttl(&lock).unwrap();
+        assert!((1_000..=2_000).contains(&pttl), "{pttl}");
+        assert_eq!(
+            q(
+                &mut con,
+                &["EVALSHA", &sha.to_uppercase(), "1", &lock, "t1"]
+            ),
+            Int(1)
+        );
+        assert_eq!(q(&mut con, &["GET", &lock]), Nil);
+        // A key without a deadline has none to extend.
+        assert_eq!(q(&mut con, &["SET", &lock, "t3"]), Okay);
+        assert_eq!(
+            q(
+                &mut con,
+                &["EVAL", EXTEND_SCRIPT, "1", &lock, "t3", "1000", "0"]
+            ),
+            Int(0)
+        );
+        assert_eq!(q(&mut con, &["PTTL", &lock]), Int(-1));
+        // Anything else is refused by name; an unknown digest is NOSCRIPT, as in Redis.
+        let refused = query_err(&mut con, &["EVAL", "return redis.call('flushall')", "0"]);
+        assert!(refused.contains("quorate runs no Lua"), "{refused}");
+        let refused = query_err(&mut con, &["SCRIPT", "LOAD", "return 1"]);
+        assert!(refused.contains("quorate runs no Lua"), "{refused}");
+        let unknown = query_err(&mut con, &["EVALSHA", &"0".repeat(40), "0"]);
+        assert!(unknown.contains("No matching script"), "{unknown}");
+        let keys = query_err(&mut con, &["EVALSHA", &sha, "2", &lock, "x", "t1"]);
+        assert!(keys.contains("takes 1 key"), "{keys}");
+    }
+}

@@ -21,6 +21,7 @@ mod multi;
 mod ping;
 mod pubsub;
 mod readmode;
+mod script;
 mod select;
 mod set;
 mod snapshot;
@@ -49,6 +50,7 @@ pub use multi::{ExecTxn, Multi, Queued, Reply, Watch, Watched};
 pub use ping::Ping;
 pub use pubsub::{Kind as SubscribeKind, Publish, Subscribe};
 pub use readmode::ReadModeCmd;
+pub use script::Script;
 pub use select::Select;
 pub use set::Set;
 pub use snapshot::Snapshot;
@@ -88,6 +90,8 @@ pub enum Command {
     Auth(Auth),
     Select(Select),
     Snapshot(Snapshot),
+    /// `EVAL`, `EVALSHA` and `SCRIPT`: the lock scripts of client libraries (`script.rs`).
+    Script(Script),
     /// `MULTI`, `DISCARD`, `UNWATCH`: the connection's own transaction state (`multi.rs`).
     Multi,
     Discard,
@@ -121,6 +125,8 @@ impl Command {
             "getset" => Command::Set(Set::parse_getset(&mut parse)?),
             "getdel" => Command::GetDel(GetDel::parse(&mut parse)?),
             "delifeq" => Command::Cas(Cas::parse_delifeq(&mut parse)?),
+            "eval" | "evalsha" => Command::Script(Script::parse_eval(&name, &mut parse)?),
+            "script" => Command::Script(Script::parse_script(&mut parse)?),
             "delex" => Cas::parse_delex(&mut parse)?,
             "mget" => Command::Many(Many::parse_mget(&mut parse)?),
             "mset" => Command::Many(Many::parse_mset(&mut parse)?),
@@ -181,7 +187,7 @@ impl Command {
                 | Command::Describe(_)
                 | Command::Watch(_)
                 | Command::Exec(_)
-        )
+        ) || matches!(self, Command::Script(script) if script.needs_node())
     }
 
     /// The command as part of a transaction, or `None` when transactions do not take it
@@ -243,6 +249,7 @@ impl Command {
             Command::Auth(_) => "auth",
             Command::Select(_) => "select",
             Command::Snapshot(_) => "snapshot",
+            Command::Script(_) => "eval",
             Command::Multi => "multi",
             Command::Discard => "discard",
             Command::Unwatch => "unwatch",
@@ -277,6 +284,7 @@ impl Command {
         match self {
             Command::Del(cmd) => cmd.keys() == 1,
             Command::Exists(cmd) => cmd.keys() == 1,
+            Command::Script(cmd) => cmd.is_single_request(),
             _ => true,
         }
     }
@@ -299,6 +307,7 @@ impl Command {
             Command::Listing(cmd) => cmd.execute(exec).await,
             Command::Watch(cmd) => cmd.execute(exec).await,
             Command::Exec(cmd) => cmd.execute(exec).await,
+            Command::Script(cmd) => cmd.execute(exec).await,
             other => unreachable!("{other:?} does not need the node"),
         };
         result.unwrap_or_else(|e| e.to_frame())
