@@ -230,7 +230,7 @@ impl<H: Harness> Simulation<'_, H> {
         if self.clients[slot].moved {
             self.new_process(slot);
         }
-        let (op, key, mut read, prior) = if self.config.workload.txns {
+        let (op, key, mut read, prior) = if self.draw_txn(slot) {
             let (op, prior) = self.next_txn_op(slot);
             (op, 0, ReadMode::Linearizable, prior)
         } else {
@@ -268,6 +268,19 @@ impl<H: Harness> Simulation<'_, H> {
         self.record(process, EventKind::Invoke, &pending, None, None);
         self.clients[slot].pending = Some(pending);
         self.send_request(slot);
+    }
+
+    /// Whether the next operation of a transaction workload is a transaction: always, but
+    /// for half of them, drawn, when keys also expire (`Workload::put_ttl`), which are then
+    /// the ordinary register operations on keys of their own. The client's `WATCH` round
+    /// runs to its end first.
+    fn draw_txn(&mut self, slot: usize) -> bool {
+        let workload = &self.config.workload;
+        if !workload.txns {
+            return false;
+        }
+        let watching = self.clients[slot].watching.is_some();
+        watching || workload.put_ttl.is_none() || !self.rng.chance(0.5)
     }
 
     /// A share of reads (`Workload::local_reads`) asks for `ReadMode::Local` and goes to a
@@ -623,7 +636,11 @@ impl<H: Harness> Simulation<'_, H> {
         error: Option<String>,
     ) {
         let (op, mode) = (pending.op.clone(), pending.mode);
-        if self.config.workload.txns {
+        let txn_op = matches!(
+            op,
+            Op::Txn { .. } | Op::GetMany { .. } | Op::Revisions { .. }
+        );
+        if self.config.workload.txns && txn_op {
             // A WATCH reads revisions, not values: nothing for the history.
             if let Some(value) = crate::workload::txn_value(&op, &pending.prior, output) {
                 self.push_event(process, kind, &op, value, mode, node, error);

@@ -345,8 +345,10 @@ pub struct Workload {
     /// Transactions instead of the mix (see `Simulation::next_txn_op`): `MULTI`/`EXEC` of
     /// appends and reads over several keys, `MGET`, and `WATCH` rounds, recorded as `txn`
     /// events that the list-append checker holds to strict serializability. Only for
-    /// protocols with one log, with linearizable reads only. `false`: runs exactly as
-    /// without it.
+    /// protocols with one log, with linearizable reads only. With `put_ttl`, half the
+    /// operations are instead the ordinary register operations with expiring puts (on keys
+    /// `k*`; transactions use `l*`), judged by the register model with expiry in the same
+    /// run. `false`: runs exactly as without it.
     pub txns: bool,
 }
 

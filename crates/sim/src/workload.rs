@@ -448,9 +448,10 @@ impl<H: Harness> Simulation<'_, H> {
         }
     }
 
+    /// A list key: `l0`, `l1`, ... (register operations mixed in use `k0`, `k1`, ...).
     fn random_key(&mut self) -> Bytes {
         let index = self.rng.below(self.config.workload.keys as u64);
-        Bytes::from(format!("k{index}"))
+        Bytes::from(format!("l{index}"))
     }
 
     /// Up to `count` distinct keys (fewer when the workload has fewer).

@@ -117,3 +117,25 @@ fn a_leader_that_drops_watch_guards_is_caught() {
         caught[0]
     );
 }
+
+/// Transactions beside keys that expire, in one Raft run: half the operations are `SET PX`
+/// writes and reads of registers (judged linearizable with their expiry windows), half
+/// transactions (judged strict serializable), so expiry entries and transactions interleave
+/// in one log under every fault.
+#[test]
+fn transactions_and_expiring_keys_share_a_raft_log_under_every_fault() {
+    let mut config = txn_config(3, 8, 2);
+    config.workload.put_ttl = Some(Duration::from_millis(100));
+    config.workload.mix.append = 0;
+    let reports = batch(&RaftHarness::default(), &config, 200..224);
+    assert_clean("raft with expiring keys", &reports);
+    for report in &reports {
+        let linearizable = report.models.iter().find(|m| m.model == "linearizable");
+        assert_eq!(
+            linearizable.map(|m| m.satisfied),
+            Some(Some(true)),
+            "seed {}: the expiring registers were not judged",
+            report.seed
+        );
+    }
+}
