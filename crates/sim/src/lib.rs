@@ -31,6 +31,7 @@
 
 pub mod config;
 pub mod explore;
+pub mod feed;
 pub mod harness;
 pub mod leaderless;
 pub mod record;

@@ -324,23 +324,23 @@ impl ChangeFeed {
         if store.revision() == self.revision {
             return Vec::new();
         }
-        let fresh: Vec<Change> = match store.changes_after(self.revision) {
-            Ok(changes) if store.revision() > self.revision => {
-                changes.into_iter().cloned().collect()
-            }
+        let fresh: Vec<Change> = if self.continues(store) {
+            let changes = store
+                .changes_after(self.revision)
+                .expect("held, as it continues");
+            changes.into_iter().cloned().collect()
+        } else {
             // Behind what the store holds, or a store from before (a restarted replay):
             // start over from the store.
-            Ok(_) | Err(_) => {
-                let floor = store.recent.floor.unwrap_or(store.revision());
-                self.window.clear();
-                self.floor = floor;
-                store
-                    .changes_after(floor)
-                    .expect("complete after its floor")
-                    .into_iter()
-                    .cloned()
-                    .collect()
-            }
+            let floor = store.recent.floor.unwrap_or(store.revision());
+            self.window.clear();
+            self.floor = floor;
+            store
+                .changes_after(floor)
+                .expect("complete after its floor")
+                .into_iter()
+                .cloned()
+                .collect()
         };
         self.revision = store.revision();
         for change in &fresh {
@@ -350,6 +350,14 @@ impl ChangeFeed {
             .window
             .trim(self.window_max, self.window_bytes_max, self.floor);
         fresh
+    }
+
+    /// Whether [`ChangeFeed::catch_up`] with `store` copies on from the feed's revision
+    /// (false: it starts over from what `store` holds, and readers from before are told
+    /// `Compacted`). A store at the feed's revision continues it: there is nothing to copy.
+    pub fn continues(&self, store: &KvStore) -> bool {
+        let floor = store.recent.floor.unwrap_or(store.revision());
+        store.revision() >= self.revision && self.revision >= floor
     }
 
     /// At most `count` changes after `revision`, in order (whole commands: the last one's
