@@ -34,7 +34,7 @@ use crate::rng::Rng;
 use quorate_check::{Event as HistoryEvent, EventKind, Mode, OpValue};
 use quorate_core::kv::{Change, ChangeFeed, Compacted, Event};
 use quorate_core::KvStore;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The server's default window (`change_window_max`, `change_window_bytes_max`).
 pub const SERVER_WINDOW: (usize, usize) = (100_000, 64 << 20);
@@ -238,66 +238,70 @@ impl FeedCheck {
     }
 
     fn first_gap(&self) -> Option<u64> {
-        let mut expected = *self.cluster.keys().next()?;
-        for revision in self.cluster.keys() {
-            if *revision != expected {
-                return Some(expected);
-            }
-            expected += 1;
-        }
-        None
+        let first = *self.cluster.keys().next()?;
+        (first..)
+            .zip(self.cluster.keys())
+            .find(|(expected, revision)| expected != *revision)
+            .map(|(expected, _)| expected)
     }
 }
 
-/// The changes of each revision, in order, grouped by key: what completeness looks up.
+/// What completeness looks up, from every change in revision order: `(key, bytes)` pairs of
+/// the values set, the suffixes appended (a change's value less the key's previous one) and
+/// the values deletes removed.
+#[derive(Default)]
 struct KeyIndex<'c> {
-    keys: BTreeMap<&'c [u8], Vec<&'c Change>>,
+    set: BTreeSet<(&'c [u8], &'c [u8])>,
+    appended: BTreeSet<(&'c [u8], &'c [u8])>,
+    deleted: BTreeSet<(&'c [u8], &'c [u8])>,
 }
 
 impl<'c> KeyIndex<'c> {
     fn new(cluster: &'c BTreeMap<u64, Vec<Change>>) -> KeyIndex<'c> {
-        let mut keys: BTreeMap<&[u8], Vec<&Change>> = BTreeMap::new();
+        let mut index = KeyIndex::default();
+        let mut values: BTreeMap<&[u8], &[u8]> = BTreeMap::new();
         for change in cluster.values().flatten() {
-            keys.entry(&change.key[..]).or_default().push(change);
+            let key = &change.key[..];
+            let value = change.value.as_deref();
+            let before = values.get(key).copied().unwrap_or_default();
+            match (change.event, value) {
+                (Event::Set, Some(value)) => {
+                    index.set.insert((key, value));
+                }
+                (Event::Append, Some(value)) => {
+                    let suffix = value.strip_prefix(before).unwrap_or(value);
+                    index.appended.insert((key, suffix));
+                }
+                (Event::Del, _) => {
+                    index.deleted.insert((key, before));
+                }
+                _ => {}
+            }
+            match value {
+                Some(value) => values.insert(key, value),
+                None => values.remove(key),
+            };
         }
-        KeyIndex { keys }
+        index
     }
 
     /// What change an acknowledged write of `value` to `key` should have left and did not
     /// (`None`: it is there, or the write need not have changed anything).
     fn missing(&self, key: &str, value: &OpValue) -> Option<String> {
-        let changes = self.keys.get(key.as_bytes()).map_or(&[][..], Vec::as_slice);
-        let is = |c: &Change, event: Event, v: Option<&str>| {
-            c.event == event && c.value.as_deref() == v.map(str::as_bytes)
-        };
-        // Each change with the key's previous value (before its command).
-        let mut previous: Option<&[u8]> = None;
-        let with_previous = changes.iter().map(|c| {
-            let before = previous;
-            previous = c.value.as_deref();
-            (*c, before)
-        });
+        let has =
+            |set: &BTreeSet<(&[u8], &[u8])>, v: &str| set.contains(&(key.as_bytes(), v.as_bytes()));
         match value {
             OpValue::Put(v)
             | OpValue::Cas { new: v, .. }
             | OpValue::PutTtl { value: v, .. }
             | OpValue::PutTtlIfAbsent { value: v, .. } => {
-                let found = changes.iter().any(|c| is(c, Event::Set, Some(v)));
-                (!found).then(|| format!("set of {v:?}"))
+                (!has(&self.set, v)).then(|| format!("set of {v:?}"))
             }
             OpValue::Append(suffix) => {
-                let mut found = with_previous.filter(|(c, _)| c.event == Event::Append);
-                let appended = |(c, before): (&Change, Option<&[u8]>)| {
-                    let mut expected = before.unwrap_or_default().to_vec();
-                    expected.extend_from_slice(suffix.as_bytes());
-                    c.value.as_deref() == Some(&expected[..])
-                };
-                (!found.any(appended)).then(|| format!("append of {suffix:?}"))
+                (!has(&self.appended, suffix)).then(|| format!("append of {suffix:?}"))
             }
             OpValue::DeleteIf(token) => {
-                let mut found = with_previous.filter(|(c, _)| c.event == Event::Del);
-                let held = |(_, before): (&Change, Option<&[u8]>)| before == Some(token.as_bytes());
-                (!found.any(held)).then(|| format!("del of the key holding {token:?}"))
+                (!has(&self.deleted, token)).then(|| format!("del of the key holding {token:?}"))
             }
             _ => None,
         }

@@ -23,7 +23,8 @@
 //! 3. The store keeps the most recent changes ([`RECENT_MAX`]) as derived state, neither
 //!    serialized nor compared nor cloned: a copy of the store (a snapshot, a backup) starts
 //!    with none, complete from its own revision on.
-//! 4. A driver (the server's runtime, the simulator's watcher) owns a [`ChangeFeed`] with a
+//! 4. A driver (the server's runtime; the simulator, for every node, in `quorate-sim`'s
+//!    `feed.rs`, which checks the guarantees below under faults) owns a [`ChangeFeed`] with a
 //!    window of its own size, and after every step calls [`ChangeFeed::catch_up`], which
 //!    copies the changes the store recorded since. If the store no longer holds them all (a
 //!    snapshot replaced the store, or one step applied more than `RECENT_MAX` changes), the
