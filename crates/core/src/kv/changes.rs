@@ -503,6 +503,7 @@ mod tests {
         // A snapshot of revision 2 replaces the store: revision 2 itself is gone.
         let mut snapshot = later.clone();
         apply(&mut snapshot, 4, put("d", "4"));
+        assert!(feed.continues(&kv) && !feed.continues(&snapshot));
         let fresh = feed.catch_up(&snapshot);
         assert_eq!(fresh.len(), 1);
         assert_eq!(feed.oldest(), 3);
