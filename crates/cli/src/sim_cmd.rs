@@ -457,8 +457,9 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     config.workload.clients = args.clients;
     config.workload.keys = args.keys;
-    // Without fencing, replicas go back to older views by design.
+    // Without fencing, replicas go back to older views (and their stores) by design.
     config.check_monotonic &= !args.no_fencing;
+    config.check_feed &= !args.no_fencing;
     config.workload.reads = match &args.reads {
         Some(text) => ReadMix::parse(text).map_err(anyhow::Error::msg)?,
         None if args.protocol == ProtocolName::Zab => ZabHarness::READS,

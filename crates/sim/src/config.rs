@@ -402,6 +402,10 @@ pub struct SimConfig {
     /// within one incarnation, and that a restarted node recovers at least the term it held
     /// durably (see `node::Slot::monotonic`). Tests switch it off to show what it catches.
     pub check_monotonic: bool,
+    /// Run the server's change feed on every node with an applied store and check it after
+    /// every step, and at the end that it holds every acknowledged write (see
+    /// [`crate::feed`]). Tests switch it off to show what it catches.
+    pub check_feed: bool,
     /// Run every client as this deliberately broken variant (tests that prove a check bites).
     pub client_bug: Option<quorate_core::client::ClientBug>,
     /// Crash the leader at a fixed point of simulated time and restart it later (`quorate
@@ -451,6 +455,7 @@ impl Default for SimConfig {
             wall_max: WALL_MAX_DEFAULT,
             reconfig: false,
             check_monotonic: true,
+            check_feed: true,
             client_bug: None,
             leader_crash: None,
             count_message_bytes: false,

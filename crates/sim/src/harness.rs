@@ -2,7 +2,7 @@
 
 use crate::config::SimConfig;
 use quorate_check::{Operation, Promise};
-use quorate_core::{Invariants, NodeId, Protocol};
+use quorate_core::{Invariants, KvStore, NodeId, Protocol};
 use quorate_protocols::primary_backup::{Replica, ReplicaConfig, Topology, ViewSafety};
 use quorate_protocols::raft::{Raft, RaftConfig, RaftSafety};
 use std::time::Duration;
@@ -67,6 +67,13 @@ pub trait Harness: Sync {
 
     /// A fresh node (at start-up, and again at every restart after a crash).
     fn node(&self, id: NodeId, members: &[NodeId]) -> Self::Node;
+
+    /// The store `node` has applied, which the server feeds its change feed from
+    /// (`ServedProtocol::applied_store`) and the simulator does too (see [`crate::feed`]).
+    /// `None` (the default): the protocol applies in no single order, and has no feed.
+    fn applied_store<'n>(&self, _node: &'n Self::Node) -> Option<&'n KvStore> {
+        None
+    }
 
     /// Fresh cluster-wide checkers for one run.
     fn invariants(&self) -> Self::Invariants;
@@ -281,6 +288,10 @@ impl Harness for RaftHarness {
         Raft::new(id, members, self.config.clone())
     }
 
+    fn applied_store<'n>(&self, node: &'n Raft) -> Option<&'n KvStore> {
+        Some(node.store())
+    }
+
     fn invariants(&self) -> RaftSafety {
         RaftSafety::new()
     }
@@ -359,6 +370,10 @@ impl Harness for PrimaryBackupHarness {
         Replica::new(id, members, self.config.clone())
     }
 
+    fn applied_store<'n>(&self, node: &'n Replica) -> Option<&'n KvStore> {
+        Some(node.store())
+    }
+
     fn invariants(&self) -> ViewSafety {
         ViewSafety::new()
     }
@@ -399,6 +414,10 @@ impl Harness for ChainHarness {
 
     fn node(&self, id: NodeId, members: &[NodeId]) -> Replica {
         Replica::new(id, members, self.config.clone())
+    }
+
+    fn applied_store<'n>(&self, node: &'n Replica) -> Option<&'n KvStore> {
+        Some(node.store())
     }
 
     fn invariants(&self) -> ViewSafety {

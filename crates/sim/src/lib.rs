@@ -26,11 +26,16 @@
 //! - **Final reads** (protocols that ask for them, see [`Harness::final_reads`]): the cluster
 //!   settles without clients, then every key is read on every node, so that convergence can
 //!   be checked.
+//! - **The change feed** ([`feed`]): every node with one applied store runs the server's
+//!   `ChangeFeed`, checked after every step (one revision, one command, on every node; no gap
+//!   or repeat within a feed; watchers that resume at other nodes) and at the end (every
+//!   acknowledged write is a change).
 //! - **Consistency models**: each run reports the models its promise checked, promised (a
 //!   failure is a violation) or only measured.
 
 pub mod config;
 pub mod explore;
+pub mod feed;
 pub mod harness;
 pub mod leaderless;
 pub mod record;

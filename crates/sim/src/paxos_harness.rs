@@ -2,7 +2,7 @@
 
 use crate::config::SimConfig;
 use crate::harness::{DiskCodec, Harness, MessageSize};
-use quorate_core::NodeId;
+use quorate_core::{KvStore, NodeId};
 use quorate_protocols::multipaxos::{MultiPaxos, MultiPaxosConfig, MultiPaxosSafety};
 use quorate_protocols::paxos::{Paxos, PaxosConfig, PaxosSafety, Retry};
 use std::time::Duration;
@@ -110,6 +110,10 @@ impl Harness for MultiPaxosHarness {
 
     fn node(&self, id: NodeId, members: &[NodeId]) -> MultiPaxos {
         MultiPaxos::new(id, members, self.config.clone())
+    }
+
+    fn applied_store<'n>(&self, node: &'n MultiPaxos) -> Option<&'n KvStore> {
+        Some(node.store())
     }
 
     fn invariants(&self) -> MultiPaxosSafety {

@@ -124,6 +124,9 @@ pub(crate) fn finish<H: Harness>(sim: Simulation<'_, H>, seed: u64, started: Ins
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
+    for (name, value) in sim.feeds.counters() {
+        counters.insert(name.to_string(), value);
+    }
     let promise = sim.harness.promise();
     let mut models = Vec::new();
     let mut linearizable = None;

@@ -21,6 +21,7 @@
 
 use crate::client::ClientSlot;
 use crate::config::{FaultPlan, SimConfig};
+use crate::feed::Feeds;
 use crate::harness::{DiskCodec, Harness};
 use crate::node::{Clock, Slot};
 use crate::queue::Queue;
@@ -189,6 +190,9 @@ pub(crate) struct Simulation<'a, H: Harness> {
     held: Vec<Vec<Event<H::Node>>>,
     /// The next step of the scripted fault schedule (`SimConfig::script`) to fire.
     script_next: usize,
+    /// Each node's change feed, the watchers reading them, and their checks (see
+    /// [`crate::feed`]).
+    pub feeds: Feeds,
 }
 
 /// A node's status as the event record last reported it.
@@ -306,6 +310,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             paused: vec![false; n],
             held: (0..n).map(|_| Vec::new()).collect(),
             script_next: 0,
+            feeds: Feeds::new(seed, n),
         }
     }
 
@@ -313,8 +318,10 @@ impl<'a, H: Harness> Simulation<'a, H> {
     /// budget, ends it with a violation naming what happened (the report carries the seed).
     pub fn run(mut self, seed: u64) -> RunReport {
         let started = std::time::Instant::now();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop(started)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_loop(started);
+            self.check_feed_complete();
+        }));
         if let Err(panic) = outcome {
             let message = panic_message(panic.as_ref());
             let at = Time::from_nanos(self.now);
@@ -471,6 +478,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             None => self.slots[i].durable.clone(),
         };
         self.slots[i].node = Some(node);
+        self.feeds.started(i);
         let records = recovered.len();
         self.observe(|_| What::Start {
             node: node_lane(i),
@@ -592,6 +600,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             let at = Time::from_nanos(self.now);
             self.violations.push(format!("{violation} (at {at})"));
         }
+        self.catch_up_feed(i);
         let cut = match term_before {
             Some(before) if !starting => {
                 let elects = status.term > before;
@@ -625,6 +634,29 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.slots[i].was_leader = is_leader;
         if is_leader {
             self.script_on_leader(i, status.term);
+        }
+    }
+
+    /// Catches node `i`'s change feed up with its applied store, as the server's runtime does
+    /// after every step, and checks what it emitted (see [`crate::feed`]).
+    fn catch_up_feed(&mut self, i: usize) {
+        if !self.config.check_feed {
+            return;
+        }
+        let node = self.slots[i].node.as_ref().expect("up: it just stepped");
+        let Some(store) = self.harness.applied_store(node) else {
+            return;
+        };
+        let found = self.feeds.stepped(i, store);
+        let at = Time::from_nanos(self.now);
+        (self.violations).extend(found.into_iter().map(|v| format!("{v} (at {at})")));
+    }
+
+    /// After a run that ended well: every acknowledged write is in some node's feed.
+    fn check_feed_complete(&mut self) {
+        if self.violations.is_empty() && self.feeds.active() {
+            let found = self.feeds.check.complete(&self.history);
+            self.violations.extend(found);
         }
     }
 
@@ -1370,6 +1402,7 @@ impl<'a, H: Harness> Simulation<'a, H> {
             0
         };
         self.slots[i].crash(kept);
+        self.feeds.crashed(i);
         self.damage_disk(i);
         // Its connections die with it: nothing sent to or by the old incarnation arrives later.
         for j in 0..self.ids.len() {

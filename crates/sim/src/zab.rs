@@ -12,7 +12,7 @@
 use crate::config::ReadMix;
 use crate::harness::{DiskCodec, Harness, MessageSize};
 use quorate_check::Promise;
-use quorate_core::NodeId;
+use quorate_core::{KvStore, NodeId};
 use quorate_protocols::zab::{Zab, ZabConfig, ZabSafety};
 use std::time::Duration;
 
@@ -64,6 +64,10 @@ impl Harness for ZabHarness {
 
     fn node(&self, id: NodeId, members: &[NodeId]) -> Zab {
         Zab::new(id, members, self.config.clone())
+    }
+
+    fn applied_store<'n>(&self, node: &'n Zab) -> Option<&'n KvStore> {
+        Some(node.store())
     }
 
     fn invariants(&self) -> ZabSafety {

@@ -23,7 +23,8 @@
 //! 3. The store keeps the most recent changes ([`RECENT_MAX`]) as derived state, neither
 //!    serialized nor compared nor cloned: a copy of the store (a snapshot, a backup) starts
 //!    with none, complete from its own revision on.
-//! 4. A driver (the server's runtime, the simulator's watcher) owns a [`ChangeFeed`] with a
+//! 4. A driver (the server's runtime; the simulator, for every node, in `quorate-sim`'s
+//!    `feed.rs`, which checks the guarantees below under faults) owns a [`ChangeFeed`] with a
 //!    window of its own size, and after every step calls [`ChangeFeed::catch_up`], which
 //!    copies the changes the store recorded since. If the store no longer holds them all (a
 //!    snapshot replaced the store, or one step applied more than `RECENT_MAX` changes), the
@@ -324,23 +325,23 @@ impl ChangeFeed {
         if store.revision() == self.revision {
             return Vec::new();
         }
-        let fresh: Vec<Change> = match store.changes_after(self.revision) {
-            Ok(changes) if store.revision() > self.revision => {
-                changes.into_iter().cloned().collect()
-            }
+        let fresh: Vec<Change> = if self.continues(store) {
+            let changes = store
+                .changes_after(self.revision)
+                .expect("held, as it continues");
+            changes.into_iter().cloned().collect()
+        } else {
             // Behind what the store holds, or a store from before (a restarted replay):
             // start over from the store.
-            Ok(_) | Err(_) => {
-                let floor = store.recent.floor.unwrap_or(store.revision());
-                self.window.clear();
-                self.floor = floor;
-                store
-                    .changes_after(floor)
-                    .expect("complete after its floor")
-                    .into_iter()
-                    .cloned()
-                    .collect()
-            }
+            let floor = store.recent.floor.unwrap_or(store.revision());
+            self.window.clear();
+            self.floor = floor;
+            store
+                .changes_after(floor)
+                .expect("complete after its floor")
+                .into_iter()
+                .cloned()
+                .collect()
         };
         self.revision = store.revision();
         for change in &fresh {
@@ -350,6 +351,14 @@ impl ChangeFeed {
             .window
             .trim(self.window_max, self.window_bytes_max, self.floor);
         fresh
+    }
+
+    /// Whether [`ChangeFeed::catch_up`] with `store` copies on from the feed's revision
+    /// (false: it starts over from what `store` holds, and readers from before are told
+    /// `Compacted`). A store at the feed's revision continues it: there is nothing to copy.
+    pub fn continues(&self, store: &KvStore) -> bool {
+        let floor = store.recent.floor.unwrap_or(store.revision());
+        store.revision() >= self.revision && self.revision >= floor
     }
 
     /// At most `count` changes after `revision`, in order (whole commands: the last one's
@@ -494,6 +503,7 @@ mod tests {
         // A snapshot of revision 2 replaces the store: revision 2 itself is gone.
         let mut snapshot = later.clone();
         apply(&mut snapshot, 4, put("d", "4"));
+        assert!(feed.continues(&kv) && !feed.continues(&snapshot));
         let fresh = feed.catch_up(&snapshot);
         assert_eq!(fresh.len(), 1);
         assert_eq!(feed.oldest(), 3);

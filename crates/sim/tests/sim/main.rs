@@ -2,6 +2,7 @@
 //! linking 25 of them took a large share of CI's cold build.
 
 mod budgets;
+mod change_feed;
 mod client_identity;
 mod clock_beyond_bound;
 mod crash_points;
