@@ -1123,16 +1123,19 @@ pub fn report_history(history: &History) -> Result<Report, HistoryError> {
     report_txns(&txn::from_history(history)?)
 }
 
-/// Whether a history's operations make a list-append history: some append, and nothing but
-/// appends and reads.
+/// Whether a history's operations make a list-append history: some append or transaction,
+/// and nothing but appends, reads and transactions.
 pub fn is_list_append(operations: &[Operation]) -> bool {
     use crate::history::OpValue;
     operations
         .iter()
-        .any(|o| matches!(o.value, OpValue::Append(_)))
-        && operations
-            .iter()
-            .all(|o| matches!(o.value, OpValue::Append(_) | OpValue::Get(_)))
+        .any(|o| matches!(o.value, OpValue::Append(_) | OpValue::Txn(_)))
+        && operations.iter().all(|o| {
+            matches!(
+                o.value,
+                OpValue::Append(_) | OpValue::Get(_) | OpValue::Txn(_)
+            )
+        })
 }
 
 /// A seeded list-append history on `keys` keys that is valid by construction: `processes`

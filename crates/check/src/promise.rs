@@ -176,15 +176,26 @@ impl Judgement {
     }
 }
 
-/// Judges `history` by `promise`. Transactions (`txn` events) are judged apart from every
-/// promise, for strict serializability by the list-append checker; the promise judges the
-/// rest.
+/// Judges `history` by `promise`. Transactions (`txn` events), with the single operations
+/// on the keys they touch, are judged apart from every promise, for strict serializability
+/// by the list-append checker; the promise judges the rest.
 pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
     let is_txn = |e: &Event| matches!(e.value, OpValue::Txn(_));
     if !history.iter().any(is_txn) {
         return judge_promise(history, promise, limits);
     }
-    let (txns, rest): (Vec<Event>, Vec<Event>) = history.iter().cloned().partition(is_txn);
+    // Single operations on a key some transaction touches are judged with the transactions
+    // (appends and reads: a torture history's lists), the rest by the promise.
+    let txn_keys: std::collections::BTreeSet<&str> = history
+        .iter()
+        .filter_map(|e| match &e.value {
+            OpValue::Txn(mops) => Some(mops.iter().map(|m| m.key())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let with_txns = |e: &Event| is_txn(e) || e.key.as_deref().is_some_and(|k| txn_keys.contains(k));
+    let (txns, rest): (Vec<Event>, Vec<Event>) = history.iter().cloned().partition(with_txns);
     let mut judgement = if rest.is_empty() {
         Judgement::default()
     } else {
@@ -485,6 +496,35 @@ mod tests {
         aborted[5] = r#"{"process":2,"type":"ok","f":"txn","value":[["r","x","1,"],["r","y","2,3,"]],"time":50}"#;
         let judged = judge(&txn_history(&aborted), Promise::Linearizable, &limits);
         assert_eq!(judged.validity(), Validity::Invalid, "{judged:?}");
+    }
+
+    /// An append outside a transaction to a key transactions also use is judged with them:
+    /// a transaction that reads it is no phantom.
+    #[test]
+    fn single_operations_on_transaction_keys_are_judged_with_the_transactions() {
+        let mut history = txn_history(&APPEND_THEN_READ);
+        let mut append = |kind, at| {
+            history.push(Event {
+                key: Some("x".into()),
+                ..event(
+                    8,
+                    kind,
+                    OpValue::Append("9,".into()),
+                    at,
+                    Mode::Linearizable,
+                )
+            })
+        };
+        append(EventKind::Invoke, 60);
+        append(EventKind::Ok, 70);
+        history.extend(txn_history(&[
+            r#"{"process":9,"type":"invoke","f":"txn","value":[["r","x",null]],"time":80}"#,
+            r#"{"process":9,"type":"ok","f":"txn","value":[["r","x","1,9,"]],"time":90}"#,
+        ]));
+        let judged = judge(&history, Promise::Linearizable, &Limits::default());
+        assert_eq!(judged.validity(), Validity::Valid, "{judged:?}");
+        let models: Vec<&str> = judged.models.iter().map(|m| m.model).collect();
+        assert_eq!(models, ["strict-serializable"]);
     }
 
     /// Transactions and single operations in one history: each judged by its own model.

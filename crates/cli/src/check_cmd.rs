@@ -29,8 +29,9 @@ Promises (--promise), what a system guarantees, judged as `quorate sim` judges i
     quorum-sloppy    final reads agree; linearizability and stale reads measured\n  \
     lww, version-vectors, crdt   multi-primary: final reads agree, the resolver's rules\n\n\
 Without --model or --promise: the promise the history's header names (`quorate sim\n\
---history` writes one), else list-append for histories of appends and reads only (and\n\
-Elle :txn histories with appends or several micro-ops), linearizable otherwise.\n\n\
+--history` writes one), else list-append for histories of appends, reads and transactions\n\
+only (and Elle :txn histories with appends or several micro-ops), the linearizable promise\n\
+for transactions beside other operations (a torture history), linearizable otherwise.\n\n\
 Exit status: 0 valid, 1 invalid, 2 bad input, 3 unknown (time limit or nothing to judge).\n\n\
 Examples:\n  \
     quorate check h.jsonl\n  \
@@ -166,18 +167,28 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         cancelled: &cancelled,
         memo_bytes_max: args.memory_limit,
     };
+    // Transactions beside single operations (a torture history): no one model checks both,
+    // the linearizable promise judges each part by its own.
+    let mixed = operations
+        .iter()
+        .any(|o| matches!(o.value, history::OpValue::Txn(_)))
+        && !list_append::is_list_append(&operations);
     let recorded = match (&parsed.promise, args.model) {
         (Some(name), None) => {
             let promise = Promise::parse(name).map_err(anyhow::Error::msg)?;
             Some(promise)
         }
+        (None, None) if mixed => Some(Promise::Linearizable),
         _ => None,
     };
     if let Some(promise) = args.promise.or(recorded) {
         if args.promise.is_none() && !args.json {
+            let why = match parsed.promise {
+                Some(_) => "the promise the history names",
+                None => "transactions strict serializable, the rest by the promise",
+            };
             println!(
-                "judging by the promise the history names: {} (--model M checks one model \
-                 instead)",
+                "judging by {why}: {} (--model M checks one model instead)",
                 promise.name()
             );
         }

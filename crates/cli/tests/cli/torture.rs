@@ -75,6 +75,16 @@ fn a_short_raft_run_under_kill_and_pause_passes_and_reports() {
     let history = std::fs::read_to_string(report.join("history.jsonl")).unwrap();
     let events = quorate_check::history::parse_jsonl(&history).expect("a valid history");
     assert!(events.len() > 400);
+    // `quorate check` reads it as documented: transactions beside single operations are
+    // judged by the linearizable promise (transactions strict serializable).
+    let checked = quorate()
+        .args(["check", "--time-limit", "60s"])
+        .arg(report.join("history.jsonl"))
+        .output()
+        .expect("quorate check runs");
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(0), "{text}");
+    assert!(text.contains("strict-serializable: yes"), "{text}");
     let nemesis = std::fs::read_to_string(report.join("nemesis.log")).unwrap();
     assert!(
         nemesis.contains("kill: kill -9") || nemesis.contains("pause: SIGSTOP"),
