@@ -211,7 +211,12 @@ pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement 
 /// How many transactions committed, how many of those spanned several keys, and how many
 /// failed (a `WATCH` guard that did not hold, or a definite refusal).
 fn transaction_counts(txns: &[Event]) -> [(&'static str, u64); 3] {
-    let count = |keep: &dyn Fn(&Event) -> bool| txns.iter().filter(|e| keep(e)).count() as u64;
+    // Only `txn` events: the single operations judged with them are not transactions.
+    let count = |keep: &dyn Fn(&Event) -> bool| {
+        txns.iter()
+            .filter(|e| matches!(e.value, OpValue::Txn(_)) && keep(e))
+            .count() as u64
+    };
     let keys = |e: &Event| match &e.value {
         OpValue::Txn(mops) => mops
             .iter()
