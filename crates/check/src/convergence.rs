@@ -129,7 +129,9 @@ pub fn check_convergence(operations: &[Operation]) -> Result<ConvergenceReport, 
             | OpValue::Incr(_)
             | OpValue::SetAdd(_)
             | OpValue::SetRemove(_)
-            | OpValue::Txn(_) => {
+            | OpValue::Txn(_)
+            | OpValue::PutLease { .. }
+            | OpValue::Lease(_) => {
                 return Err(HistoryError {
                     line: op.line,
                     message: "the convergence checker supports get, put and delete only".into(),

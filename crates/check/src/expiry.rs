@@ -44,6 +44,7 @@ pub fn with_expiries(operations: &[Operation]) -> Cow<'_, [Operation]> {
                 ttl_ms,
                 clock_error_ms,
             } => Some(expiry_of(op, value, *ttl_ms, *clock_error_ms)),
+            OpValue::PutLease { value, expires, .. } => Some(lease_end_of(op, value, *expires)),
             _ => None,
         })
         .collect();
@@ -68,6 +69,26 @@ fn expiry_of(write: &Operation, value: &str, ttl_ms: u64, clock_error_ms: u64) -
         value: OpValue::ExpireIf(value.to_string()),
         call: (write.call + ttl).saturating_sub(error).max(write.call),
         ret: write.ret.map(|ret| ret + ttl + error),
+        line: write.line,
+        node: None,
+    }
+}
+
+/// The end of a `put_lease`'s value with its lease (see [`crate::lease`]): within the
+/// window the lease's events allow, never before the write; a lease the history says nothing
+/// about may end at any time.
+fn lease_end_of(write: &Operation, value: &str, window: Option<crate::lease::Window>) -> Operation {
+    let window = window.unwrap_or(crate::lease::Window { from: 0, by: None });
+    let call = window.from.max(write.call);
+    Operation {
+        id: 0,
+        process: u64::MAX - write.id as u64,
+        key: write.key.clone(),
+        value: OpValue::ExpireIf(value.to_string()),
+        call,
+        // A value attached after its lease's end (which the system must refuse) has to go
+        // at once.
+        ret: write.ret.and(window.by).map(|by| by.max(call)),
         line: write.line,
         node: None,
     }

@@ -116,6 +116,8 @@ fn without(ops: &[Operation], range: std::ops::Range<usize>) -> Vec<Operation> {
             | OpValue::PutTtlIfAbsent { .. }
             | OpValue::DeleteIf(_)
             | OpValue::ExpireIf(_)
+            | OpValue::PutLease { .. }
+            | OpValue::Lease(_)
             | OpValue::Txn(_) => false,
         }
     };
@@ -154,6 +156,8 @@ pub fn describe(op: &Operation) -> String {
             format!("put{key} {value} nx px {ttl_ms}")
         }
         OpValue::DeleteIf(v) => format!("delete{key} if {v}"),
+        OpValue::PutLease { value, lease, .. } => format!("put{key} {value} lease {lease}"),
+        OpValue::Lease(op) => format!("{} {}", op.f(), op.to_json()),
         OpValue::Delete => format!("delete{key}"),
         OpValue::Append(v) => format!("append{key} {v}"),
         OpValue::Cas { expected, new } => format!("cas{key} {}→{new}", text(expected)),

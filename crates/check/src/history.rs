@@ -114,6 +114,17 @@ pub enum OpValue {
     /// JSON: an array of `["append", key, element]` and `["r", key, list or null]`; an
     /// invocation's reads are `null`.
     Txn(Vec<Mop>),
+    /// `put` of a value attached to lease `lease` (`SET k v LEASE id`): the key then goes
+    /// when the lease ends ([`crate::lease`]). `ok` when written, `fail` when the lease was
+    /// gone. JSON: `[value, lease]`. `expires` is the window the checker derives from the
+    /// lease's events, never recorded.
+    PutLease {
+        value: String,
+        lease: u64,
+        expires: Option<crate::lease::Window>,
+    },
+    /// An operation on a lease itself ([`crate::lease`]); its event has no `key`.
+    Lease(crate::lease::LeaseOp),
 }
 
 impl OpValue {
@@ -132,6 +143,8 @@ impl OpValue {
             OpValue::PutTtlIfAbsent { .. } => "put_ttl_nx",
             OpValue::DeleteIf(_) => "delete_if",
             OpValue::Txn(_) => "txn",
+            OpValue::PutLease { .. } => "put_lease",
+            OpValue::Lease(op) => op.f(),
         }
     }
 
@@ -166,6 +179,10 @@ impl OpValue {
                 Json::String(new.clone()),
             ]),
             OpValue::Txn(mops) => Json::Array(mops.iter().map(mop_json).collect()),
+            OpValue::PutLease { value, lease, .. } => {
+                Json::Array(vec![Json::String(value.clone()), Json::from(*lease)])
+            }
+            OpValue::Lease(op) => op.to_json(),
         }
     }
 
@@ -244,8 +261,21 @@ impl OpValue {
                     "txn takes an array of micro-ops such as [[\"append\",\"k\",\"1,\"],[\"r\",\"k\",null]], found {value}"
                 )),
             },
+            "put_lease" => match value.as_array().map(Vec::as_slice) {
+                Some([v, Json::Number(lease)]) => Ok(OpValue::PutLease {
+                    value: text(v)?,
+                    lease: lease
+                        .as_u64()
+                        .ok_or(format!("put_lease's lease is not an id: {lease}"))?,
+                    expires: None,
+                }),
+                _ => Err(format!("put_lease takes [value, lease], found {value}")),
+            },
+            "lease_grant" | "lease_keepalive" | "lease_revoke" => {
+                crate::lease::LeaseOp::from_json(f, value).map(OpValue::Lease)
+            }
             other => Err(format!(
-                "unknown f {other:?}: expected get, put, put_ttl, put_ttl_nx, delete, delete_if, append, cas, incr, add, remove or txn"
+                "unknown f {other:?}: expected get, put, put_ttl, put_ttl_nx, put_lease, delete, delete_if, append, cas, incr, add, remove, txn, lease_grant, lease_keepalive or lease_revoke"
             )),
         }
     }
@@ -626,7 +656,10 @@ pub fn pair_lines(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, H
             EventKind::Ok => {
                 let value = match event.value {
                     // What was read comes with the completion.
-                    OpValue::Get(_) | OpValue::Siblings(_) | OpValue::Txn(_) => event.value.clone(),
+                    OpValue::Get(_)
+                    | OpValue::Siblings(_)
+                    | OpValue::Txn(_)
+                    | OpValue::Lease(crate::lease::LeaseOp::Grant { .. }) => event.value.clone(),
                     _ => invoke.value.clone(),
                 };
                 push(

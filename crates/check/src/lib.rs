@@ -44,6 +44,7 @@ pub mod final_reads;
 pub mod fuzzing;
 pub mod generate;
 pub mod history;
+pub mod lease;
 pub mod linearizability;
 pub mod list_append;
 pub mod model;

@@ -126,7 +126,7 @@ impl Step {
                     ))
                 }
             },
-            OpValue::Put(value) | OpValue::PutTtl { value, .. } => {
+            OpValue::Put(value) | OpValue::PutTtl { value, .. } | OpValue::PutLease { value, .. } => {
                 Step::Write(values.intern(value))
             }
             OpValue::ExpireIf(value) => Step::ExpireIf(values.intern(value)),
@@ -150,6 +150,13 @@ impl Step {
                     "a transaction of several keys; only --model list-append checks transactions"
                         .into(),
                 )
+            }
+            OpValue::Lease(lease) => {
+                return Err(format!(
+                    "{} names no key: lease events bound the values attached to the lease \
+                     and are read before any model runs",
+                    lease.f()
+                ))
             }
             OpValue::Append(suffix) => Step::Append(values.intern(suffix)),
             OpValue::Cas { expected, new } => Step::Cas {

@@ -180,6 +180,14 @@ impl Judgement {
 /// on the keys they touch, are judged apart from every promise, for strict serializability
 /// by the list-append checker; the promise judges the rest.
 pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
+    let leases = crate::lease::counts(history);
+    let history = &crate::lease::resolve(history);
+    let mut judgement = judge_all(history, promise, limits);
+    judgement.counters.extend(leases);
+    judgement
+}
+
+fn judge_all(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
     let is_txn = |e: &Event| matches!(e.value, OpValue::Txn(_));
     if !history.iter().any(is_txn) {
         return judge_promise(history, promise, limits);

@@ -69,6 +69,11 @@ pub enum WorkloadName {
     /// revisions). Checked for strict serializability by the list-append checker. Protocols
     /// with one log only (raft, multipaxos, zab, primary-backup, chain, craq).
     Txn,
+    /// Leases, as etcd's clients use them: each client grants a lease living --ttl (default
+    /// 150ms), attaches the keys it writes (SET k v LEASE id), keeps it alive, sometimes
+    /// revokes it. Each attached value must disappear within the window its lease's events
+    /// allow, and no read may return it after. Raft only.
+    Lease,
 }
 
 /// The seed's quorum presets for five replicas.
@@ -480,6 +485,16 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     if args.workload == WorkloadName::Txn {
         txn_workload(&args, &mut config)?;
     }
+    if args.workload == WorkloadName::Lease {
+        if args.protocol != ProtocolName::Raft {
+            bail!("--workload lease needs leases, which only raft serves: use --protocol raft");
+        }
+        if args.ops.is_some() {
+            bail!("--workload lease makes its own operations: leave out --ops");
+        }
+        config.workload.leases = true;
+        config.workload.put_ttl = Some(args.ttl.unwrap_or(Duration::from_millis(150)));
+    }
     if let Some(ttl) = args.ttl {
         if args.protocol != ProtocolName::Raft {
             bail!("--ttl needs expiring keys, which only raft serves; drop --ttl or use --protocol raft");
@@ -884,6 +899,7 @@ fn replay_command(protocol: &str, config: &SimConfig, args: &SimArgs, seed: u64)
         WorkloadName::Kv => {}
         WorkloadName::Register => command += " --workload register",
         WorkloadName::Txn => command += " --workload txn",
+        WorkloadName::Lease => command += " --workload lease",
     }
     if let Some(ttl) = args.ttl {
         command += &format!(" --ttl {}", humantime::format_duration(ttl));

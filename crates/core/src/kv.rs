@@ -44,11 +44,13 @@ use std::fmt;
 mod changes;
 mod chunk;
 pub mod expiry;
+pub mod lease;
 pub mod listing;
 pub mod txn;
 pub use changes::{Change, ChangeFeed, Compacted, Event, RECENT_BYTES_MAX, RECENT_MAX};
 pub use chunk::{KvBuilder, KvChunk, KvCursor};
 pub use expiry::{Expiry, Lifetime, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
+pub use lease::LeaseView;
 use std::collections::BTreeSet;
 pub use txn::Guard;
 
@@ -122,6 +124,26 @@ pub enum Op {
         when: SetWhen,
         expiry: Option<Expiry>,
     },
+    /// Create a lease that lives `ttl_ms` after the proposing leader's `now` (stamped by
+    /// [`Op::stamped`]); answers [`Output::Lease`] with its id (see [`lease`]).
+    LeaseGrant { ttl_ms: u64, now: Option<Time> },
+    /// Renew a lease to `now + ttl`; answers the lease, or `None` if it is gone or past due.
+    LeaseKeepAlive { lease: u64, now: Option<Time> },
+    /// End a lease and remove every key attached to it; answers what it removed.
+    LeaseRevoke { lease: u64 },
+    /// End a lease if its deadline is still `deadline`: proposed by the leader once its clock
+    /// passed the deadline, never by clients (see [`lease`]).
+    LeaseExpired { lease: u64, deadline: Time },
+    /// Set `key` to `value` attached to a lease alive at `now` (`SET k v LEASE id`); answers
+    /// [`Output::Existed`]: whether the lease was alive and the value written.
+    PutLeased {
+        key: Key,
+        value: Value,
+        lease: u64,
+        now: Option<Time>,
+    },
+    /// Read a lease: its time to live, deadline and keys ([`Output::Lease`]).
+    LeaseRead { lease: u64 },
     /// Compare-and-delete: remove `key` if its value is `expected` (Valkey's `DELIFEQ`);
     /// answers whether it did. How a lock holder releases only its own lock.
     DeleteIf { key: Key, expected: Value },
@@ -203,6 +225,7 @@ impl Op {
             | Op::ExpireDue { key, .. }
             | Op::Set { key, .. }
             | Op::DeleteIf { key, .. }
+            | Op::PutLeased { key, .. }
             | Op::GetDelete { key } => key,
             Op::PutMany { pairs } => &pairs[0].0,
             Op::GetMany { keys } | Op::Revisions { keys } => &keys[0],
@@ -212,6 +235,11 @@ impl Op {
                 .or_else(|| ops.first().map(Op::key))
                 .unwrap_or(&NO_KEY),
             Op::Scan { .. } | Op::Count => &NO_KEY,
+            Op::LeaseGrant { .. }
+            | Op::LeaseKeepAlive { .. }
+            | Op::LeaseRevoke { .. }
+            | Op::LeaseExpired { .. }
+            | Op::LeaseRead { .. } => &NO_KEY,
         }
     }
 
@@ -223,6 +251,7 @@ impl Op {
             Op::GetMany { keys } | Op::Revisions { keys } => keys.iter().collect(),
             Op::Txn { guards, ops, .. } => txn::keys(guards, ops),
             Op::Scan { .. } | Op::Count => Vec::new(),
+            op if op.is_lease_op() => Vec::new(),
             op => vec![op.key()],
         }
     }
@@ -297,6 +326,7 @@ impl Op {
                 | Op::Revisions { .. }
                 | Op::Scan { .. }
                 | Op::Count
+                | Op::LeaseRead { .. }
         )
     }
 
@@ -328,6 +358,12 @@ impl Op {
             Op::Count => "count",
             Op::Txn { .. } => "txn",
             Op::Revisions { .. } => "revisions",
+            Op::LeaseGrant { .. } => "lease_grant",
+            Op::LeaseKeepAlive { .. } => "lease_keepalive",
+            Op::LeaseRevoke { .. } => "lease_revoke",
+            Op::LeaseExpired { .. } => "lease_expired",
+            Op::PutLeased { .. } => "put_leased",
+            Op::LeaseRead { .. } => "lease_read",
         }
     }
 }
@@ -372,6 +408,10 @@ pub enum Output {
     Txn(Option<Vec<Output>>),
     /// REVISIONS: each key's modification revision, in the order asked.
     Revisions(Vec<u64>),
+    /// LEASE_GRANT, LEASE_KEEPALIVE, LEASE_READ: the lease (`None`: there is no such lease,
+    /// or it is past due); LEASE_REVOKE and LEASE_EXPIRED: the lease ended, with the keys it
+    /// removed.
+    Lease(Option<LeaseView>),
 }
 
 /// The integer a value spells in decimal, as Redis reads it: optional `-`, digits, no
@@ -600,6 +640,18 @@ pub struct KvStore {
     /// What recent commands changed, for watchers: derived, never serialized (see [`changes`]).
     #[serde(skip)]
     recent: changes::Recent,
+    /// Leases by id (see [`lease`]).
+    #[serde(default)]
+    leases: BTreeMap<u64, lease::Lease>,
+    /// The same leases' deadlines, earliest first: what [`KvStore::due`] walks.
+    #[serde(default)]
+    leases_by_deadline: BTreeSet<(Time, u64)>,
+    /// The lease each attached key belongs to.
+    #[serde(default)]
+    lease_of: BTreeMap<Key, u64>,
+    /// Leases granted so far: the last id handed out.
+    #[serde(default)]
+    leases_granted: u64,
 }
 
 impl Default for KvStore {
@@ -627,6 +679,10 @@ impl KvStore {
             last_changed: BTreeMap::new(),
             last_removed: 0,
             recent: changes::Recent::default(),
+            leases: BTreeMap::new(),
+            leases_by_deadline: BTreeSet::new(),
+            lease_of: BTreeMap::new(),
+            leases_granted: 0,
         }
     }
 
@@ -737,6 +793,7 @@ impl KvStore {
             | Op::GetMany { .. }
             | Op::Revisions { .. }
             | Op::Scan { .. }
+            | Op::LeaseRead { .. }
             | Op::Count => self.read(op),
             Op::Txn { guards, ops, now } => self.apply_txn(guards, ops, *now),
             Op::Set {
@@ -777,7 +834,23 @@ impl KvStore {
             Op::Expire { key, expiry } => Output::Existed(self.apply_expire(key, *expiry)),
             Op::Persist { key } => Output::Existed(self.apply_persist(key)),
             Op::Expired { key, deadline } => Output::Existed(self.apply_expired(key, *deadline)),
-            Op::ExpireDue { key, now } => Output::Existed(self.apply_expire_due(key, *now)),
+            Op::ExpireDue { key, now } => self.expire_due(key, *now),
+            Op::LeaseGrant { ttl_ms, now } => {
+                self.apply_lease_grant(*ttl_ms, lease::stamped_now(*now))
+            }
+            Op::LeaseKeepAlive { lease, now } => {
+                self.apply_lease_keep_alive(*lease, lease::stamped_now(*now))
+            }
+            Op::LeaseRevoke { lease } => Output::Lease(self.end_lease(*lease)),
+            Op::LeaseExpired { lease, deadline } => self.apply_lease_expired(*lease, *deadline),
+            Op::PutLeased {
+                key,
+                value,
+                lease,
+                now,
+            } => {
+                Output::Existed(self.apply_put_leased(key, value, *lease, lease::stamped_now(*now)))
+            }
             Op::PutWithContext { key, value, .. } => {
                 match value {
                     Some(value) => self.put(key, value.clone(), None),
@@ -875,6 +948,7 @@ impl KvStore {
                 Output::Revisions(keys.iter().map(|key| self.revision_of(key)).collect())
             }
             Op::Scan { .. } | Op::Count => self.read_listing(op),
+            Op::LeaseRead { lease } => self.read_lease(*lease),
             _ => panic!("KvStore::read called with a write: {op:?}"),
         }
     }

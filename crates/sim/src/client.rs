@@ -14,6 +14,7 @@ use crate::harness::{ClientOps, Harness};
 use crate::record::{node_lane, What};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
+use quorate_check::lease::LeaseOp;
 use quorate_check::{Event as HistoryEvent, EventKind, Mode, OpValue};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
@@ -51,6 +52,9 @@ pub(crate) struct ClientSlot {
     pub elements: Vec<Vec<Bytes>>,
     /// Where the client is in a `WATCH` round (transaction workloads).
     pub watching: Option<crate::workload::Watching>,
+    /// The lease this client attaches its writes to (lease workloads): granted to it, and not
+    /// known to be gone.
+    pub lease: Option<u64>,
 }
 
 pub(crate) struct Pending {
@@ -91,6 +95,7 @@ impl<H: Harness> Simulation<'_, H> {
                 contexts: vec![CausalContext::new(); keys],
                 elements: vec![Vec::new(); keys],
                 watching: None,
+                lease: None,
             };
             self.clients.push(client);
             self.new_session(slot);
@@ -113,6 +118,8 @@ impl<H: Harness> Simulation<'_, H> {
             .for_each(|c| *c = CausalContext::new());
         client.elements.iter_mut().for_each(Vec::clear);
         client.watching = None;
+        // An unknown outcome may have ended the lease, or not: leave it to run out.
+        client.lease = None;
         self.next_process += 1;
     }
 
@@ -296,6 +303,10 @@ impl<H: Harness> Simulation<'_, H> {
     }
 
     fn next_op(&mut self, slot: usize) -> (Op, usize, ReadMode) {
+        if self.config.workload.leases {
+            let (op, key) = self.next_lease_op(slot);
+            return (op, key, ReadMode::Linearizable);
+        }
         if let Some(period) = self.config.workload.write_once {
             let (op, key) = self.next_write_once_op(period);
             return (op, key, ReadMode::Linearizable);
@@ -511,6 +522,24 @@ impl<H: Harness> Simulation<'_, H> {
             (Op::Txn { .. }, output) => {
                 self.record(process, EventKind::Ok, &pending, Some(&output), node);
             }
+            (Op::LeaseGrant { .. }, output @ Output::Lease(Some(_))) => {
+                if let Output::Lease(Some(granted)) = &output {
+                    client.lease = Some(granted.id);
+                }
+                self.record(process, EventKind::Ok, &pending, Some(&output), node);
+            }
+            (
+                Op::LeaseKeepAlive { .. } | Op::LeaseRevoke { .. } | Op::PutLeased { .. },
+                Output::Lease(None) | Output::Existed(false),
+            ) => {
+                client.lease = None;
+                let why = Some("the lease is gone".to_string());
+                self.record_full(process, EventKind::Fail, &pending, None, node, why);
+            }
+            (Op::LeaseRevoke { .. }, _) => {
+                client.lease = None;
+                self.record(process, EventKind::Ok, &pending, None, node);
+            }
             (Op::Cas { .. }, Output::Swapped(false))
             | (Op::DeleteIf { .. }, Output::Existed(false)) => {
                 let why = Some("compare failed".to_string());
@@ -543,6 +572,7 @@ impl<H: Harness> Simulation<'_, H> {
                 client.seen[pending.key] = match op {
                     Op::Put { value, .. }
                     | Op::PutExpiring { value, .. }
+                    | Op::PutLeased { value, .. }
                     | Op::Set { value, .. } => Some(value.clone()),
                     Op::Cas { new, .. } => Some(new.clone()),
                     Op::Delete { .. } | Op::DeleteIf { .. } => None,
@@ -674,18 +704,31 @@ impl<H: Harness> Simulation<'_, H> {
         error: Option<String>,
     ) {
         let mut value = crate::workload::op_value(op, output);
-        if let OpValue::PutTtl {
-            ttl_ms,
-            clock_error_ms,
-            ..
-        }
-        | OpValue::PutTtlIfAbsent {
-            ttl_ms,
-            clock_error_ms,
-            ..
-        } = &mut value
-        {
-            *clock_error_ms = self.clock_error_ms(*ttl_ms);
+        let lease_ttl_ms = self
+            .config
+            .workload
+            .put_ttl
+            .map_or(0, |t| t.as_millis() as u64);
+        match &mut value {
+            OpValue::PutTtl {
+                ttl_ms,
+                clock_error_ms,
+                ..
+            }
+            | OpValue::PutTtlIfAbsent {
+                ttl_ms,
+                clock_error_ms,
+                ..
+            }
+            | OpValue::Lease(LeaseOp::Grant {
+                ttl_ms,
+                clock_error_ms,
+                ..
+            }) => *clock_error_ms = self.clock_error_ms(*ttl_ms),
+            OpValue::Lease(LeaseOp::KeepAlive { clock_error_ms, .. }) => {
+                *clock_error_ms = self.clock_error_ms(lease_ttl_ms)
+            }
+            _ => {}
         }
         self.push_event(process, kind, op, value, mode, node, error);
     }
@@ -715,7 +758,7 @@ impl<H: Harness> Simulation<'_, H> {
             error: error.clone(),
         });
         // A transaction names its keys in its micro-ops.
-        let key = (!matches!(value, OpValue::Txn(_)))
+        let key = (!matches!(value, OpValue::Txn(_) | OpValue::Lease(_)))
             .then(|| String::from_utf8_lossy(op.key()).into_owned());
         self.history.push(HistoryEvent {
             process,

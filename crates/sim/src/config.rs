@@ -350,6 +350,13 @@ pub struct Workload {
     /// `k*`; transactions use `l*`), judged by the register model with expiry in the same
     /// run. `false`: runs exactly as without it.
     pub txns: bool,
+    /// Leases, as etcd's clients use them (see `Simulation::next_lease_op`): each client
+    /// grants a lease with time to live `put_ttl`, attaches the keys it writes to it
+    /// (`SET k v LEASE id`), keeps it alive, sometimes revokes it, and drops it after any
+    /// unknown outcome, leaving it to run out. The checker holds each attached value's
+    /// disappearance to the window its lease's events allow (`quorate_check::lease`). Raft
+    /// only, with `put_ttl` set. `false`: runs exactly as without it.
+    pub leases: bool,
 }
 
 impl Default for Workload {
@@ -367,6 +374,7 @@ impl Default for Workload {
             put_ttl: None,
             locks: false,
             txns: false,
+            leases: false,
         }
     }
 }
@@ -509,6 +517,9 @@ impl SimConfig {
             self.workload.reads.is_linearizable_only() && self.workload.local_reads == 0.0;
         if self.workload.txns && !linearizable_reads {
             return Err("transactions read linearizably only: no read mix, no local reads".into());
+        }
+        if self.workload.leases && (self.workload.put_ttl.is_none() || self.workload.txns) {
+            return Err("leases need a time to live (put_ttl) and no transactions".into());
         }
         if self.duration.is_zero() {
             return Err("--duration must be positive".into());

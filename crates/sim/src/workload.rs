@@ -5,6 +5,7 @@
 use crate::harness::{ClientOps, Harness, FINAL_READ_PROCESS};
 use crate::simulation::{Event, Phase, Simulation};
 use bytes::Bytes;
+use quorate_check::lease::LeaseOp;
 use quorate_check::txn::Mop;
 use quorate_check::{EventKind, Mode, OpValue};
 use quorate_core::crdt::{CrdtKind, CrdtOp, CrdtValue};
@@ -50,6 +51,26 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             clock_error_ms: 0,
         },
         (Op::DeleteIf { expected, .. }, _) => OpValue::DeleteIf(text(expected)),
+        // Leases: the clock error is filled in by the recorder; a grant's id comes with its
+        // completion.
+        (Op::PutLeased { value, lease, .. }, _) => OpValue::PutLease {
+            value: text(value),
+            lease: *lease,
+            expires: None,
+        },
+        (Op::LeaseGrant { ttl_ms, .. }, output) => OpValue::Lease(LeaseOp::Grant {
+            ttl_ms: *ttl_ms,
+            clock_error_ms: 0,
+            id: match output {
+                Some(Output::Lease(Some(granted))) => Some(granted.id),
+                _ => None,
+            },
+        }),
+        (Op::LeaseKeepAlive { lease, .. }, _) => OpValue::Lease(LeaseOp::KeepAlive {
+            id: *lease,
+            clock_error_ms: 0,
+        }),
+        (Op::LeaseRevoke { lease }, _) => OpValue::Lease(LeaseOp::Revoke { id: *lease }),
         (Op::Delete { .. }, _) => OpValue::Delete,
         (Op::Append { value, .. }, _) => OpValue::Append(text(value)),
         (Op::Cas { expected, new, .. }, _) => OpValue::Cas {
@@ -95,7 +116,9 @@ pub(crate) fn op_value(op: &Op, output: Option<&Output>) -> OpValue {
             | Op::Scan { .. }
             | Op::Count
             | Op::Txn { .. }
-            | Op::Revisions { .. },
+            | Op::Revisions { .. }
+            | Op::LeaseExpired { .. }
+            | Op::LeaseRead { .. },
             _,
         ) => panic!(
             "a simulated client issued {}, which histories cannot record",
@@ -126,6 +149,39 @@ fn read_op(ops: ClientOps, key: usize) -> Op {
 }
 
 impl<H: Harness> Simulation<'_, H> {
+    /// A lease workload's next operation (see `Workload::leases`): a grant when the client
+    /// holds no lease, else reads, writes attached to its lease, keep-alives, revocations,
+    /// deletes and plain writes (which detach a key from its lease).
+    pub(crate) fn next_lease_op(&mut self, slot: usize) -> (Op, usize) {
+        let ttl_ms = self
+            .config
+            .workload
+            .put_ttl
+            .map_or(100, |t| t.as_millis() as u64);
+        let Some(lease) = self.clients[slot].lease else {
+            return (Op::LeaseGrant { ttl_ms, now: None }, 0);
+        };
+        let key_index = self.rng.below(self.config.workload.keys as u64) as usize;
+        let key = Bytes::from(format!("k{key_index}"));
+        let op = match self.rng.below(100) {
+            0..=39 => Op::Get { key },
+            40..=64 => Op::PutLeased {
+                key,
+                value: self.fresh_value(),
+                lease,
+                now: None,
+            },
+            65..=79 => Op::LeaseKeepAlive { lease, now: None },
+            80..=84 => Op::LeaseRevoke { lease },
+            85..=89 => Op::Delete { key },
+            _ => Op::Put {
+                key,
+                value: self.fresh_value(),
+            },
+        };
+        (op, key_index)
+    }
+
     fn fresh_value(&mut self) -> Bytes {
         self.value_counter += 1;
         Bytes::from(self.value_counter.to_string())

@@ -234,7 +234,7 @@ impl KvStore {
 }
 
 /// The keys `op` changed, given its output, with their events in order.
-fn events<'a>(op: &'a Op, output: &Output) -> Vec<(&'a Key, Event)> {
+fn events<'a>(op: &'a Op, output: &'a Output) -> Vec<(&'a Key, Event)> {
     let happened = |output: &Output| matches!(output, Output::Existed(true));
     match (op, output) {
         (Op::Put { key, .. }, _) => vec![(key, Event::Set)],
@@ -266,6 +266,17 @@ fn events<'a>(op: &'a Op, output: &Output) -> Vec<(&'a Key, Event)> {
         (Op::Persist { key }, out) if happened(out) => vec![(key, Event::Persist)],
         (Op::Expired { key, .. } | Op::ExpireDue { key, .. }, out) if happened(out) => {
             vec![(key, Event::Expired)]
+        }
+        // A lease that ends takes its keys with it (`ExpireDue` of a key attached to a lease
+        // ends the lease).
+        (Op::LeaseExpired { .. } | Op::ExpireDue { .. }, Output::Lease(Some(ended))) => {
+            ended.keys.iter().map(|k| (k, Event::Expired)).collect()
+        }
+        (Op::LeaseRevoke { .. }, Output::Lease(Some(ended))) => {
+            ended.keys.iter().map(|k| (k, Event::Del)).collect()
+        }
+        (Op::PutLeased { key, .. }, Output::Existed(true)) => {
+            vec![(key, Event::Set), (key, Event::Expire)]
         }
         // A transaction's changes are its operations' changes, in order (keys it found
         // expired at the leader's `now` before its guards are not reported).

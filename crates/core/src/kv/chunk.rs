@@ -49,6 +49,12 @@ pub struct KvChunk {
     /// The store's revision (see [`super::changes`]), repeated like `tick`.
     #[serde(default)]
     revision: u64,
+    /// The store's leases (see [`super::lease`]), in the first chunk only, and the count of
+    /// leases granted, repeated like `tick`.
+    #[serde(default)]
+    leases: Vec<(u64, super::lease::Lease)>,
+    #[serde(default)]
+    leases_granted: u64,
 }
 
 /// Bytes a session is assumed to take in transit (ids, counters, the remembered output).
@@ -97,7 +103,12 @@ impl KvStore {
             change_count: self.change_count,
             last_removed: self.last_removed,
             last_changed: Vec::new(),
+            leases: Vec::new(),
+            leases_granted: self.leases_granted,
         };
+        if *from == KvCursor::Start {
+            chunk.leases = self.leases.iter().map(|(id, l)| (*id, l.clone())).collect();
+        }
         let mut size = 0usize;
         let session_start = match from {
             KvCursor::Start => Some(Bound::Unbounded),
@@ -123,7 +134,7 @@ impl KvStore {
         while let Some((key, value)) = pairs.next() {
             chunk.pairs.push((key.clone(), value.clone()));
             chunk.last_changed.push(self.revision_of(key));
-            if let Some(deadline) = self.deadline(key) {
+            if let Some(deadline) = self.own_deadline(key) {
                 chunk.deadlines.push((key.clone(), deadline));
             }
             size += pair_bytes(key, value);
@@ -187,6 +198,10 @@ impl KvBuilder {
         );
         for (key, deadline) in chunk.deadlines {
             store.set_deadline(&key, Some(deadline));
+        }
+        store.leases_granted = chunk.leases_granted;
+        for (id, lease) in chunk.leases {
+            store.restore_lease(id, lease);
         }
         for ((key, value), changed) in chunk.pairs.into_iter().zip(chunk.last_changed) {
             if let Some((last, _)) = store.data.last_key_value() {

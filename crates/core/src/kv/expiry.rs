@@ -117,6 +117,22 @@ impl Op {
                 ops: ops.into_iter().map(|op| op.stamped(now)).collect(),
                 now: Some(now),
             },
+            Op::LeaseGrant { ttl_ms, .. } => Op::LeaseGrant {
+                ttl_ms,
+                now: Some(now),
+            },
+            Op::LeaseKeepAlive { lease, .. } => Op::LeaseKeepAlive {
+                lease,
+                now: Some(now),
+            },
+            Op::PutLeased {
+                key, value, lease, ..
+            } => Op::PutLeased {
+                key,
+                value,
+                lease,
+                now: Some(now),
+            },
             op => op,
         }
     }
@@ -157,6 +173,7 @@ impl Op {
             self,
             Op::PutExpiring { .. }
                 | Op::Expire { .. }
+                | Op::PutLeased { .. }
                 | Op::Set {
                     expiry: Some(_),
                     ..
@@ -170,17 +187,18 @@ impl Op {
         if let Op::Txn { ops, .. } = self {
             return ops.iter().any(Op::needs_leader_clock);
         }
-        matches!(
-            self,
-            Op::PutExpiring { .. }
-                | Op::Expire { .. }
-                | Op::Persist { .. }
-                | Op::Ttl { .. }
-                | Op::Set {
-                    expiry: Some(_),
-                    ..
-                }
-        )
+        self.uses_lease()
+            || matches!(
+                self,
+                Op::PutExpiring { .. }
+                    | Op::Expire { .. }
+                    | Op::Persist { .. }
+                    | Op::Ttl { .. }
+                    | Op::Set {
+                        expiry: Some(_),
+                        ..
+                    }
+            )
     }
 }
 
@@ -191,8 +209,8 @@ pub const EXPIRY_PROTOCOLS: &str = "raft";
 /// [`Op::needs_leader_clock`]: a definite error naming the protocols that can.
 pub fn refusal(protocol: &str) -> ClientError {
     ClientError::Rejected(format!(
-        "keys that expire (SET EX/PX, SETEX, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST) need a \
-         leader that orders every write and stamps deadlines; {protocol} does not do this \
+        "keys that expire (SET EX/PX, SETEX, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST) and \
+         leases (LEASE, SET LEASE, EPHEMERAL) need a leader that orders every write and stamps deadlines; {protocol} does not do this \
          yet; serve with --protocol {EXPIRY_PROTOCOLS} for expiring keys"
     ))
 }
@@ -206,8 +224,15 @@ pub const EXPIRIES_PER_TICK_MAX: usize = 64;
 pub const EXPIRY_CLIENT: crate::ids::ClientId = crate::ids::ClientId(u64::MAX);
 
 impl KvStore {
-    /// The deadline of `key`, if it has one.
+    /// The deadline of `key`, if it has one: its own, or that of the lease it is attached to
+    /// (see [`super::lease`]).
     pub fn deadline(&self, key: &[u8]) -> Option<Time> {
+        self.own_deadline(key)
+            .or_else(|| self.lease_deadline(self.lease_of(key)?))
+    }
+
+    /// The deadline `key` was given itself (`SET PX`, `EXPIRE`), not through a lease.
+    pub fn own_deadline(&self, key: &[u8]) -> Option<Time> {
         self.deadlines.get(key).copied()
     }
 
@@ -225,18 +250,27 @@ impl KvStore {
         self.deadlines.len()
     }
 
-    /// The `Expired` operations a leader whose clock reads `now` should propose: keys whose
-    /// deadline has passed, earliest first, at most `max`.
+    /// The `Expired` and `LeaseExpired` operations a leader whose clock reads `now` should
+    /// propose: keys and leases whose deadline has passed, earliest first, at most `max`.
     pub fn due(&self, now: Time, max: usize) -> Vec<Op> {
-        self.by_deadline
+        let keys = self
+            .by_deadline
             .iter()
             .take_while(|(deadline, _)| *deadline <= now)
             .take(max)
-            .map(|(deadline, key)| Op::Expired {
-                key: key.clone(),
-                deadline: *deadline,
-            })
-            .collect()
+            .map(|(deadline, key)| {
+                let op = Op::Expired {
+                    key: key.clone(),
+                    deadline: *deadline,
+                };
+                (*deadline, op)
+            });
+        let leases = self
+            .leases_due(now, max)
+            .map(|(deadline, lease)| (deadline, Op::LeaseExpired { lease, deadline }));
+        let mut due: Vec<(Time, Op)> = keys.chain(leases).collect();
+        due.sort_by_key(|(deadline, _)| *deadline);
+        due.into_iter().take(max).map(|(_, op)| op).collect()
     }
 
     /// Whether a read of `op` may be answered from this state by a node whose clock reads
@@ -245,6 +279,9 @@ impl KvStore {
     pub fn visible(&self, op: &Op, now: Time) -> Result<(), ClientError> {
         if op.reads_every_key() {
             return self.listing_visible(op, now);
+        }
+        if let Op::LeaseRead { lease } = op {
+            return self.lease_visible(*lease, now);
         }
         let due = |key: &&Key| self.deadline(key).is_some_and(|d| d <= now);
         if op.is_read() && op.keys().iter().any(due) {
@@ -276,8 +313,12 @@ impl KvStore {
         Some(reply)
     }
 
-    /// Sets (or with `None` clears) the deadline of `key`, keeping the index in step.
+    /// Sets (or with `None` clears) the deadline of `key`, keeping the index in step, and
+    /// detaches the key from its lease: a key has one lifetime.
     pub(super) fn set_deadline(&mut self, key: &Key, deadline: Option<Time>) {
+        if self.detach(key) {
+            self.touch(key);
+        }
         let old = self.deadlines.remove(key);
         if let Some(old) = old {
             self.by_deadline.remove(&(old, key.clone()));
@@ -302,14 +343,14 @@ impl KvStore {
 
     /// Applies `PERSIST`: true when a deadline was removed.
     pub(super) fn apply_persist(&mut self, key: &Key) -> bool {
-        let had = self.deadlines.contains_key(key);
+        let had = self.deadlines.contains_key(key) || self.lease_of(key).is_some();
         self.set_deadline(key, None);
         had
     }
 
     /// Applies `Expired`: removes `key` if it still carries `deadline`.
     pub(super) fn apply_expired(&mut self, key: &Key, deadline: Time) -> bool {
-        let current = self.deadline(key) == Some(deadline);
+        let current = self.own_deadline(key) == Some(deadline);
         if current {
             self.remove_data(key);
             self.set_deadline(key, None);
@@ -317,12 +358,27 @@ impl KvStore {
         current
     }
 
-    /// Applies [`Op::ExpireDue`]: removes `key` if its deadline is at or before `now`.
-    pub(super) fn apply_expire_due(&mut self, key: &Key, now: Time) -> bool {
-        match self.deadline(key) {
+    /// Applies [`Op::ExpireDue`]: removes `key` if its deadline is at or before `now`; if
+    /// the deadline is its lease's, the lease ends with every key attached to it.
+    pub(super) fn expire_due(&mut self, key: &Key, now: Time) -> super::Output {
+        if let Some(lease) = self.lease_of(key) {
+            return match self.lease_deadline(lease) {
+                Some(deadline) if deadline <= now => super::Output::Lease(self.end_lease(lease)),
+                _ => super::Output::Existed(false),
+            };
+        }
+        super::Output::Existed(match self.own_deadline(key) {
             Some(deadline) if deadline <= now => self.apply_expired(key, deadline),
             _ => false,
-        }
+        })
+    }
+
+    /// [`KvStore::expire_due`], answering whether anything was removed.
+    pub(super) fn apply_expire_due(&mut self, key: &Key, now: Time) -> bool {
+        matches!(
+            self.expire_due(key, now),
+            super::Output::Existed(true) | super::Output::Lease(Some(_))
+        )
     }
 }
 

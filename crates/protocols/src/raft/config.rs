@@ -55,6 +55,10 @@ pub enum Bug {
     /// forwarded `MULTI`/`EXEC` but not `WATCH` would): a transaction commits although a
     /// watched key changed after the client read it.
     TxnDropsGuards,
+    /// The leader looks for keys and leases past their deadline with its clock read 50 ms
+    /// ahead (as a leader that adds a lease's time to live to the wrong reading would): a
+    /// lease ends, with its keys, before its deadline.
+    ExpiresEarly,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -627,7 +627,11 @@ impl Raft {
         }
         let uncommitted = self.log.last_index() - self.commit_index;
         let room = self.config.uncommitted_max.saturating_sub(uncommitted) as usize;
-        for op in self.kv.due(self.now, EXPIRIES_PER_TICK_MAX.min(room)) {
+        let mut now = self.now;
+        if self.config.has_bug(Bug::ExpiresEarly) {
+            now = now + std::time::Duration::from_millis(50);
+        }
+        for op in self.kv.due(now, EXPIRIES_PER_TICK_MAX.min(room)) {
             let command = Command {
                 client: EXPIRY_CLIENT,
                 seq: 0,

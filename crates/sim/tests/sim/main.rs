@@ -10,6 +10,7 @@ mod defences;
 mod explore;
 mod fifo_channels;
 mod leader_crash;
+mod leases;
 mod monotonicity;
 mod multipaxos_simulation;
 mod multiprimary_simulation;
