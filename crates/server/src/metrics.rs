@@ -3,15 +3,20 @@
 //! Every counter is a relaxed atomic bumped where the event happens; the node's status
 //! (role, term, indexes) is copied in by the runtime after each batch of inputs; a change of
 //! role or of the known leader is logged there and counted (`leader_changes_seen_total`, as
-//! etcd names it). The HTTP endpoint serves `/metrics` in the text exposition format (version
+//! etcd names it), with the position each follower has acknowledged while the node leads
+//! a protocol that exposes it (Raft), for `quorate_follower_lag`. How many client requests
+//! wait for their answer (`quorate_proposals_pending`) is counted there too: the node shell's
+//! waiters, so it is a count of real requests, not an estimate. Protocols that keep no log
+//! (quorum, multi-primary) get no `quorate_apply_lag`. The HTTP endpoint serves `/metrics` in the text exposition format (version
 //! 0.0.4), `/health` (200 while the node's event loop runs) and `/ready` (200 once the node
 //! can serve: it knows a leader, or is a replica of a leaderless protocol; 503 otherwise),
 //! 404 elsewhere. It reads at most 8 KiB of request and never keeps a connection open.
 
-use quorate_core::{NodeStatus, Role};
+use quorate_core::{NodeId, NodeStatus, Role};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -123,7 +128,22 @@ pub struct Metrics {
     pub held_effects: AtomicU64,
     /// Times this node saw the leader change (to a known leader, or to a new term of it).
     pub leader_changes: AtomicU64,
-    status: Mutex<Option<NodeStatus>>,
+    /// Client requests this node handed to its protocol (stepped here, forwarded to the
+    /// leader, or forwarded here by a peer), snapshot barriers and membership requests, not
+    /// yet answered: set by the runtime after every batch of inputs.
+    pub proposals_pending: AtomicU64,
+    /// The protocol keeps no log (quorum, multi-primary): no `quorate_apply_lag`.
+    logless: AtomicBool,
+    status: Mutex<Option<Published>>,
+}
+
+/// What the runtime publishes after every batch of inputs, under one lock so a scrape sees
+/// the followers' positions and the leader's last index of the same moment.
+struct Published {
+    status: NodeStatus,
+    /// On a leader, each follower's acknowledged log position (see
+    /// [`ServedProtocol::followers_matched`](crate::served::ServedProtocol::followers_matched)).
+    followers: Option<BTreeMap<NodeId, u64>>,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -151,10 +171,22 @@ impl Metrics {
         }
     }
 
+    /// Marks the protocol as one without a log: `commit_index` and `applied_index` in its
+    /// status are zeros, not positions, so no apply lag is exported.
+    pub fn set_logless(&self) {
+        self.logless.store(true, Ordering::Relaxed);
+    }
+
     /// Records the node's status; logs and counts a change of role or leader.
     pub fn set_status(&self, status: NodeStatus) {
+        self.publish(status, None);
+    }
+
+    /// Records the node's status and, on a leader, the log position each follower has
+    /// acknowledged; logs and counts a change of role or leader.
+    pub fn publish(&self, status: NodeStatus, followers: Option<BTreeMap<NodeId, u64>>) {
         let mut current = self.status.lock().expect("status lock");
-        let before = current.as_ref();
+        let before = current.as_ref().map(|p| &p.status);
         if before.map(|b| b.role) != Some(status.role) {
             info!(role = %status.role, term = status.term, "role changed");
         } else if before.is_some_and(|b| b.term != status.term) {
@@ -170,7 +202,7 @@ impl Metrics {
                 "leader changed"
             );
         }
-        *current = Some(status);
+        *current = Some(Published { status, followers });
     }
 
     /// True once the node can serve requests (see the module header).
@@ -180,7 +212,16 @@ impl Metrics {
     }
 
     pub fn status(&self) -> Option<NodeStatus> {
-        self.status.lock().expect("status lock").clone()
+        let published = self.status.lock().expect("status lock");
+        published.as_ref().map(|p| p.status.clone())
+    }
+
+    /// The status and the followers' acknowledged positions, as last published.
+    fn published(&self) -> Option<(NodeStatus, Option<BTreeMap<NodeId, u64>>)> {
+        let published = self.status.lock().expect("status lock");
+        published
+            .as_ref()
+            .map(|p| (p.status.clone(), p.followers.clone()))
     }
 
     /// The exposition text.
@@ -199,7 +240,7 @@ impl Metrics {
                 "# HELP quorate_{name} {help}\n# TYPE quorate_{name} gauge\nquorate_{name} {value}"
             );
         };
-        if let Some(status) = self.status() {
+        if let Some((status, followers)) = self.published() {
             let _ = writeln!(out, "# HELP quorate_info The node's identity.\n# TYPE quorate_info gauge\nquorate_info{{protocol=\"{protocol}\",node=\"{}\"}} 1", status.id.0);
             let is = |role: Role| u64::from(status.role == role);
             gauge(
@@ -238,7 +279,33 @@ impl Metrics {
                 "Highest log position held.",
                 status.last_index,
             );
+            if !self.logless.load(Ordering::Relaxed) {
+                gauge(
+                    &mut out,
+                    "apply_lag",
+                    "Committed log positions not yet applied on this node (commit_index - applied_index).",
+                    status.commit_index.saturating_sub(status.applied_index),
+                );
+            }
+            let followers = followers.filter(|f| status.role == Role::Leader && !f.is_empty());
+            if let Some(followers) = followers {
+                let _ = writeln!(out, "# HELP quorate_follower_lag On the leader: log positions each follower's acknowledged position is behind the leader's last index.\n# TYPE quorate_follower_lag gauge");
+                for (follower, matched) in followers {
+                    let lag = status.last_index.saturating_sub(matched);
+                    let _ = writeln!(
+                        out,
+                        "quorate_follower_lag{{follower=\"{}\"}} {lag}",
+                        follower.0
+                    );
+                }
+            }
         }
+        gauge(
+            &mut out,
+            "proposals_pending",
+            "Client requests handed to the protocol (stepped here, forwarded to the leader or here by a peer) and not yet answered.",
+            self.proposals_pending.load(Ordering::Relaxed),
+        );
         gauge(
             &mut out,
             "client_connections",
@@ -583,6 +650,100 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// Every sample belongs to a family whose `# HELP` and `# TYPE` come before it, once.
+    fn assert_well_formed(text: &str) {
+        let mut typed: Vec<&str> = Vec::new();
+        let mut helped: Vec<&str> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(!helped.contains(&name), "HELP of {name} twice");
+                helped.push(name);
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(
+                    helped.last() == Some(&name),
+                    "TYPE of {name} without its HELP"
+                );
+                assert!(!typed.contains(&name), "TYPE of {name} twice");
+                typed.push(name);
+            } else {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(f)))
+                    .unwrap_or(name);
+                assert_eq!(typed.last(), Some(&family), "{line:?} outside its family");
+                let value = line.rsplit(' ').next().unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line:?}: not a number");
+            }
+        }
+    }
+
+    /// The value of the sample line that starts with `name` and a space.
+    fn sample(text: &str, name: &str) -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn a_leader_exports_apply_lag_pending_proposals_and_each_followers_lag() {
+        let metrics = Metrics::new();
+        let leader = NodeStatus {
+            commit_index: 90,
+            applied_index: 87,
+            last_index: 100,
+            ..status(Role::Leader, 2, Some(1))
+        };
+        let followers = [(NodeId(2), 100), (NodeId(3), 60)].into();
+        metrics.publish(leader.clone(), Some(followers));
+        metrics.proposals_pending.store(5, Ordering::Relaxed);
+        let text = metrics.render("raft");
+        assert_well_formed(&text);
+        assert_eq!(sample(&text, "quorate_apply_lag"), Some(3));
+        assert_eq!(sample(&text, "quorate_proposals_pending"), Some(5));
+        assert_eq!(
+            sample(&text, "quorate_follower_lag{follower=\"2\"}"),
+            Some(0)
+        );
+        assert_eq!(
+            sample(&text, "quorate_follower_lag{follower=\"3\"}"),
+            Some(40)
+        );
+        assert_eq!(text.matches("quorate_follower_lag{").count(), 2);
+        assert_eq!(text.matches("# TYPE quorate_follower_lag gauge").count(), 1);
+        // A follower reports no followers' lag, even with positions left over; its apply lag
+        // never goes below 0.
+        let follower = NodeStatus {
+            role: Role::Follower,
+            commit_index: 5,
+            applied_index: 7,
+            ..leader
+        };
+        metrics.publish(follower, Some([(NodeId(2), 1)].into()));
+        let text = metrics.render("raft");
+        assert_well_formed(&text);
+        assert!(!text.contains("quorate_follower_lag"), "{text}");
+        assert_eq!(sample(&text, "quorate_apply_lag"), Some(0));
+    }
+
+    #[test]
+    fn a_protocol_without_a_log_exports_no_apply_lag_but_its_pending_requests() {
+        let metrics = Metrics::new();
+        metrics.set_logless();
+        metrics.set_status(status(Role::Replica, 0, None));
+        metrics.proposals_pending.store(2, Ordering::Relaxed);
+        let text = metrics.render("quorum");
+        assert_well_formed(&text);
+        assert!(!text.contains("quorate_apply_lag"), "{text}");
+        assert!(!text.contains("quorate_follower_lag"), "{text}");
+        assert_eq!(sample(&text, "quorate_proposals_pending"), Some(2));
+        // Before the runtime published a status, pending requests are still exported.
+        let fresh = Metrics::new().render("raft");
+        assert_well_formed(&fresh);
+        assert_eq!(sample(&fresh, "quorate_proposals_pending"), Some(0));
     }
 
     #[test]

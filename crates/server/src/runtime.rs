@@ -184,8 +184,11 @@ impl<P: ServedProtocol> Runtime<P> {
             admins_started: 0,
             send_queue_max,
         };
+        if !P::KEEPS_LOG {
+            runtime.metrics.set_logless();
+        }
         runtime.step(Input::Start { recovered });
-        runtime.metrics.set_status(runtime.node.status());
+        runtime.publish_status();
         runtime
     }
 
@@ -247,7 +250,6 @@ impl<P: ServedProtocol> Runtime<P> {
 
     fn after_batch(&mut self) {
         self.deliver_loopback();
-        self.metrics.set_status(self.node.status());
         self.metrics
             .held_effects
             .store(self.held.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -259,6 +261,24 @@ impl<P: ServedProtocol> Runtime<P> {
             self.snapshots.retain(|_, waiter| !waiter.is_closed());
             self.admins.retain(|_, waiter| !waiter.is_closed());
         }
+        self.publish_status();
+    }
+
+    /// Copies the node's status into the metrics, with each follower's acknowledged log
+    /// position while it leads, and the number of requests waiting for their answer: the
+    /// shell's waiters (local clients' requests stepped here or forwarded to the leader,
+    /// peers' requests forwarded here), snapshot barriers and membership requests.
+    fn publish_status(&self) {
+        let status = self.node.status();
+        let followers = match status.role {
+            quorate_core::Role::Leader => self.node.followers_matched(),
+            _ => None,
+        };
+        self.metrics.publish(status, followers);
+        let pending = self.shell.waiting() + self.snapshots.len() + self.admins.len();
+        self.metrics
+            .proposals_pending
+            .store(pending as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The node's clock: monotonic (an `Instant`), from `origin_nanos`.

@@ -3,7 +3,7 @@
 //! Every process a test starts is stopped by its PID (a guard kills it if the test fails),
 //! every port is picked free by the OS, and every address is 127.0.0.1.
 
-use crate::support::Proc;
+use crate::support::{scrape, KillOnPanic, Proc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use quorate_check::history::{pair, Operation};
@@ -22,6 +22,8 @@ pub(crate) struct NodeInfo {
     pub(crate) pid: i32,
     pub(crate) client: SocketAddr,
     pub(crate) peer: SocketAddr,
+    /// Where the node serves `/metrics`.
+    pub(crate) metrics: SocketAddr,
     pub(crate) config: PathBuf,
     pub(crate) log: PathBuf,
 }
@@ -71,6 +73,7 @@ pub(crate) fn start_cluster_with(
             pid: n["pid"].as_i64().unwrap() as i32,
             client: n["client_addr"].as_str().unwrap().parse().unwrap(),
             peer: n["peer_addr"].as_str().unwrap().parse().unwrap(),
+            metrics: n["metrics_addr"].as_str().unwrap().parse().unwrap(),
             config: n["config"].as_str().unwrap().into(),
             log: n["log"].as_str().unwrap().into(),
         })
@@ -550,6 +553,7 @@ fn a_leaderless_cluster_starts_takes_its_tuning_and_serves_at_every_node() {
     let dir = tmp.path().join("quorum");
     let extra = ["--protocol", "quorum", "--tuning", "r=3", "--tuning", "w=1"];
     let (cluster, nodes) = start_cluster_with(&dir, 3, &extra);
+    let _guard = KillOnPanic(nodes.iter().map(|n| n.pid).collect());
     let out = dir.with_extension("out");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !fs::read_to_string(&out)
@@ -576,6 +580,11 @@ fn a_leaderless_cluster_starts_takes_its_tuning_and_serves_at_every_node() {
         assert_eq!(value, "v");
         let info = info(node.client).unwrap();
         assert_eq!(field(&info, "role").as_deref(), Some("replica"), "{info}");
+        // No log, so no apply lag and no followers' lag; waiting requests are still counted.
+        let page = scrape(node.metrics);
+        assert!(page.contains("\nquorate_proposals_pending "), "{page}");
+        assert!(!page.contains("quorate_apply_lag"), "{page}");
+        assert!(!page.contains("quorate_follower_lag"), "{page}");
     }
     cluster.stop();
 }
@@ -674,7 +683,7 @@ fn cluster_reports_the_new_leader_and_restarts_a_killed_node_as_its_own_child() 
     }
 }
 
-fn process_state(pid: i32) -> Option<char> {
+pub(crate) fn process_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.trim().chars().next()
 }

@@ -117,6 +117,7 @@ impl QuorumTuning {
 
 impl ServedProtocol for Quorum {
     const NAMES: &'static [&'static str] = &["quorum"];
+    const KEEPS_LOG: bool = false;
     type Config = QuorumTuning;
 
     fn build(_: &str, id: NodeId, members: &[NodeId], t: &QuorumTuning) -> Result<Self, String> {
@@ -178,6 +179,7 @@ impl ServedProtocol for MultiPrimary {
     /// `clock_ahead_max` ahead: a clock starting at 0 per process would put nodes started
     /// minutes apart beyond that bound, and make LWW favour whichever node started first.
     const UNIX_CLOCK: bool = true;
+    const KEEPS_LOG: bool = false;
     type Config = MultiPrimaryTuning;
 
     fn build(

@@ -44,6 +44,12 @@ pub trait ServedProtocol:
     /// within the protocol's bound (NTP). Timeouts never depend on it.
     const UNIX_CLOCK: bool = false;
 
+    /// Whether the node's status reports positions in a replicated log (`commit_index`,
+    /// `applied_index`). The leaderless protocols keep no log and report zeros there, so the
+    /// metrics leave out what would be derived from them (`quorate_apply_lag`) rather than
+    /// export a 0 that means nothing.
+    const KEEPS_LOG: bool = true;
+
     type Config: DeserializeOwned + Default + Clone + Send + Sync + fmt::Debug;
 
     /// A fresh node `id` of the cluster `members` (which includes `id`), as the variant
@@ -80,6 +86,14 @@ pub trait ServedProtocol:
     ///
     /// [`MemberAddress`]: crate::membership::MemberAddress
     fn member_addresses(&self) -> Option<&BTreeMap<NodeId, String>> {
+        None
+    }
+
+    /// On a leader, the log position each other member has acknowledged holding (its match
+    /// index), by member: what `quorate_follower_lag` is computed from. `None` on a node that
+    /// does not lead, and from protocols that do not expose it. The runtime asks after every
+    /// batch of inputs while the node leads, so it must be cheap.
+    fn followers_matched(&self) -> Option<BTreeMap<NodeId, u64>> {
         None
     }
 
@@ -197,6 +211,18 @@ impl ServedProtocol for Raft {
 
     fn member_addresses(&self) -> Option<&BTreeMap<NodeId, String>> {
         Some(&self.membership().addresses)
+    }
+
+    fn followers_matched(&self) -> Option<BTreeMap<NodeId, u64>> {
+        if !self.is_leader() {
+            return None;
+        }
+        let me = self.id();
+        let matched = (self.membership().members().into_iter())
+            .filter(|id| *id != me)
+            .filter_map(|id| Some((id, self.match_index(id)?)))
+            .collect();
+        Some(matched)
     }
 
     fn restored(_: &str, members: &[NodeId], store: KvStore) -> Result<Vec<RaftRecord>, String> {

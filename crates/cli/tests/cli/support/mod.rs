@@ -3,6 +3,8 @@
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +50,41 @@ impl Drop for Proc {
         if let Ok(None) = self.child.try_wait() {
             let _ = kill(self.pid(), Signal::SIGKILL);
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// The body of `GET /metrics` from a node's metrics port.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// The value of the sample line that starts with `name` (labels included) and a space.
+pub fn sample(page: &str, name: &str) -> Option<u64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Kills the nodes of a `quorate cluster` by PID if the test panics: the cluster's own guard
+/// kills only the cluster process, which leaves its nodes running (and a node stopped with
+/// SIGSTOP would ignore a SIGTERM; SIGKILL ends it too).
+pub struct KillOnPanic(pub Vec<i32>);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for pid in &self.0 {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
         }
     }
 }
