@@ -52,8 +52,10 @@ pub fn with_expiries(operations: &[Operation]) -> Cow<'_, [Operation]> {
         return Cow::Borrowed(operations);
     }
     let mut all = operations.to_vec();
+    // Ids follow the largest recorded one (lease operations may have left gaps).
+    let first = operations.iter().map(|o| o.id + 1).max().unwrap_or(0);
     for (n, mut expiry) in expiries.into_iter().enumerate() {
-        expiry.id = operations.len() + n;
+        expiry.id = first + n;
         all.push(expiry);
     }
     Cow::Owned(all)

@@ -4,7 +4,8 @@
 //! absent, *if it still holds `v`*, when `L` ends: it runs out, or a `lease_revoke` ends it.
 //! As for `put_ttl` ([`crate::expiry`]), the checker models that end as an `expire v`
 //! operation of its own that must take effect within a window; here the window comes from
-//! the lease's own events in the history, which [`resolve`] reads before any model runs:
+//! the lease's own operations in the history, which [`resolve`] reads before the per-key
+//! search runs (`linearizability::check_keys`):
 //!
 //! - **not before** the latest invocation of the `lease_grant` or of a `lease_keepalive`
 //!   that succeeded, plus the lease's time to live, minus ε: a successful keep-alive means the
@@ -24,7 +25,7 @@
 //! Left out: that a lease's keys disappear *together* (each key is checked on its own), and
 //! attaching a key to a lease granted in another history.
 
-use crate::history::{pair, Event, OpValue};
+use crate::history::{Event, EventKind, OpValue, Operation};
 use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -157,24 +158,24 @@ fn later(current: Option<(u64, u64)>, time: u64, error: u64) -> Option<(u64, u64
     }
 }
 
-/// The history with its lease events taken out and every `put_lease` given the window its
-/// lease's events allow (see the module docs). Histories without leases come back as they are.
-pub fn resolve(history: &[Event]) -> Cow<'_, [Event]> {
-    let is_lease = |e: &Event| matches!(e.value, OpValue::Lease(_));
-    if !history.iter().any(is_lease) {
-        return Cow::Borrowed(history);
+/// The operations with the lease operations taken out and every `put_lease` given the
+/// window its lease's operations allow (see the module docs); ids are kept. Histories
+/// without leases come back as they are.
+pub fn resolve(operations: &[Operation]) -> Cow<'_, [Operation]> {
+    let is_lease = |o: &Operation| matches!(o.value, OpValue::Lease(_));
+    if !operations.iter().any(is_lease) {
+        return Cow::Borrowed(operations);
     }
-    let leases: Vec<Event> = history.iter().filter(|e| is_lease(e)).cloned().collect();
-    let lives = lives(&leases);
-    let resolved = history
+    let lives = lives(operations);
+    let resolved = operations
         .iter()
-        .filter(|e| !is_lease(e))
+        .filter(|o| !is_lease(o))
         .cloned()
-        .map(|mut event| {
-            if let OpValue::PutLease { lease, expires, .. } = &mut event.value {
+        .map(|mut op| {
+            if let OpValue::PutLease { lease, expires, .. } = &mut op.value {
                 *expires = lives.get(lease).map(Life::window);
             }
-            event
+            op
         })
         .collect();
     Cow::Owned(resolved)
@@ -186,7 +187,7 @@ pub fn counts(history: &[Event]) -> Vec<(&'static str, u64)> {
     let count = |f: &str| {
         history
             .iter()
-            .filter(|e| e.kind == crate::history::EventKind::Ok && e.value.f() == f)
+            .filter(|e| e.kind == EventKind::Ok && e.value.f() == f)
             .count() as u64
     };
     if !history.iter().any(|e| matches!(e.value, OpValue::Lease(_))) {
@@ -199,12 +200,11 @@ pub fn counts(history: &[Event]) -> Vec<(&'static str, u64)> {
     ]
 }
 
-/// Each lease's life, from its events (paired; a malformed pairing leaves what it cannot
-/// pair out, and the values attached to such leases get no window).
-fn lives(events: &[Event]) -> BTreeMap<u64, Life> {
+/// Each lease's life, from its operations (paired: failed ones are not there, and only
+/// successes and unknown outcomes bound a lease).
+fn lives(operations: &[Operation]) -> BTreeMap<u64, Life> {
     let mut lives: BTreeMap<u64, Life> = BTreeMap::new();
-    let operations = pair(events).unwrap_or_default();
-    for op in &operations {
+    for op in operations {
         let OpValue::Lease(lease) = &op.value else {
             continue;
         };
@@ -213,11 +213,12 @@ fn lives(events: &[Event]) -> BTreeMap<u64, Life> {
                 ttl_ms,
                 clock_error_ms,
                 id: Some(id),
-            } if op.ret.is_some() => {
+            } => {
+                let Some(ret) = op.ret else { continue };
                 let life = lives.entry(id).or_default();
                 life.ttl_ms = ttl_ms;
                 life.renewed_from = later(life.renewed_from, op.call, clock_error_ms);
-                life.renewed_by = later(life.renewed_by, op.ret.unwrap_or(0), clock_error_ms);
+                life.renewed_by = later(life.renewed_by, ret, clock_error_ms);
             }
             LeaseOp::Grant { .. } => {}
             LeaseOp::KeepAlive { id, clock_error_ms } => {
@@ -239,15 +240,13 @@ fn lives(events: &[Event]) -> BTreeMap<u64, Life> {
             }
         }
     }
-    // Failed keep-alives and revocations are not in `operations` (pairing drops failed
-    // operations): only successes and unknown outcomes bound a lease.
     lives
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{EventKind, Mode};
+    use crate::history::{pair, Mode};
     use crate::linearizability::{check_linearizable, Limits, Verdict};
 
     fn event(process: u64, kind: EventKind, key: Option<&str>, value: OpValue, ms: u64) -> Event {
@@ -296,8 +295,7 @@ mod tests {
         history.extend(rest);
         history.push(event(2, Invoke, Some("k"), get(None), at));
         history.push(event(2, Ok, Some("k"), get(read), at + 1));
-        let resolved = resolve(&history);
-        let operations = pair(&resolved).expect("pairs");
+        let operations = pair(&history).expect("pairs");
         check_linearizable(&operations, &Limits::default()).verdict
     }
 

@@ -207,6 +207,9 @@ fn check_keys(
 ) -> LinearizabilityReport {
     // Expiries the checker adds (see `crate::expiry`) follow the recorded operations; reports
     // name recorded operations only.
+    // Lease operations name no key: they give the values attached to their lease the
+    // windows those values' ends must fall in (see `crate::lease`), and leave.
+    let operations = &crate::lease::resolve(operations);
     let recorded = operations.len();
     let operations = &crate::expiry::with_expiries(operations);
     let compiled = match Compiled::new(operations) {

@@ -181,7 +181,6 @@ impl Judgement {
 /// by the list-append checker; the promise judges the rest.
 pub fn judge(history: &[Event], promise: Promise, limits: &Limits) -> Judgement {
     let leases = crate::lease::counts(history);
-    let history = &crate::lease::resolve(history);
     let mut judgement = judge_all(history, promise, limits);
     judgement.counters.extend(leases);
     judgement

@@ -61,8 +61,10 @@ pub struct TortureArgs {
     /// reachable only through the harness (the multi-host shape; needs root and iproute2).
     #[arg(long)]
     netns: bool,
-    /// Give half of the register writes a time to live (`SET k v PX <ms>`), and check that
-    /// no read returns a value past its expiry (raft only; e.g. 300ms).
+    /// Give half of the register writes a time to live (`SET k v PX <ms>`), have clients
+    /// use leases of that time to live too (`LEASE GRANT`, `SET k v LEASE id`, `LEASE
+    /// KEEPALIVE`, `LEASE REVOKE`), and check that no value goes before, or is read after,
+    /// its expiry or its lease's end (raft only; e.g. 300ms).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     ttl: Option<Duration>,
     /// Print summary.json to stdout instead of the table.

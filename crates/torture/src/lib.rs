@@ -65,7 +65,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Every node in its own network namespace (root only; see [`netns`]).
     pub netns: bool,
-    /// Half of the register writes expire after this long (`SET k v PX ms`; Raft only).
+    /// Half of the register writes expire after this long (`SET k v PX ms`), and clients
+    /// attach others to leases of this time to live (Raft only).
     pub ttl: Option<Duration>,
 }
 

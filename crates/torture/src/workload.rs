@@ -12,6 +12,7 @@
 use crate::resp::{Conn, Reply};
 use crate::txn::TxnOp;
 use crate::verdict::TOKEN_END;
+use quorate_check::lease::LeaseOp;
 use quorate_check::{Event, EventKind, OpValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -146,17 +147,36 @@ enum Op {
     PutTtl(String, String, u64, u64),
     Cas(String, String, String),
     Append(String, String),
+    /// `LEASE GRANT PX ttl`: time to live and the clocks' error, in milliseconds.
+    LeaseGrant(u64, u64),
+    /// `SET k v LEASE id`.
+    PutLease(String, String, u64),
+    /// `LEASE KEEPALIVE id`, with the clocks' error.
+    KeepAlive(u64, u64),
+    /// `LEASE REVOKE id`.
+    Revoke(u64),
 }
 
 impl Op {
-    fn key(&self) -> &str {
+    /// The key, `None` for an operation on a lease itself.
+    fn key(&self) -> Option<&str> {
         match self {
             Op::Get(k)
             | Op::Put(k, _)
             | Op::PutTtl(k, ..)
             | Op::Cas(k, _, _)
-            | Op::Append(k, _) => k,
+            | Op::Append(k, _)
+            | Op::PutLease(k, ..) => Some(k),
+            Op::LeaseGrant(..) | Op::KeepAlive(..) | Op::Revoke(_) => None,
         }
+    }
+
+    /// Whether the operation ends the client's use of its lease when it fails.
+    fn on_lease(&self) -> bool {
+        matches!(
+            self,
+            Op::LeaseGrant(..) | Op::PutLease(..) | Op::KeepAlive(..) | Op::Revoke(_)
+        )
     }
 
     fn is_write(&self) -> bool {
@@ -178,6 +198,21 @@ impl Op {
                 new: n.clone(),
             },
             Op::Append(_, t) => OpValue::Append(t.clone()),
+            Op::LeaseGrant(ttl_ms, clock_error_ms) => OpValue::Lease(LeaseOp::Grant {
+                ttl_ms: *ttl_ms,
+                clock_error_ms: *clock_error_ms,
+                id: None,
+            }),
+            Op::PutLease(_, v, lease) => OpValue::PutLease {
+                value: v.clone(),
+                lease: *lease,
+                expires: None,
+            },
+            Op::KeepAlive(id, clock_error_ms) => OpValue::Lease(LeaseOp::KeepAlive {
+                id: *id,
+                clock_error_ms: *clock_error_ms,
+            }),
+            Op::Revoke(id) => OpValue::Lease(LeaseOp::Revoke { id: *id }),
         }
     }
 
@@ -197,6 +232,23 @@ impl Op {
             }
             Op::Cas(k, e, n) => vec!["CAS".into(), k.clone(), e.clone(), n.clone()],
             Op::Append(k, t) => vec!["APPEND".into(), k.clone(), t.clone()],
+            Op::LeaseGrant(ttl_ms, _) => {
+                vec![
+                    "LEASE".into(),
+                    "GRANT".into(),
+                    "PX".into(),
+                    ttl_ms.to_string(),
+                ]
+            }
+            Op::PutLease(k, v, id) => vec![
+                "SET".into(),
+                k.clone(),
+                v.clone(),
+                "LEASE".into(),
+                id.to_string(),
+            ],
+            Op::KeepAlive(id, _) => vec!["LEASE".into(), "KEEPALIVE".into(), id.to_string()],
+            Op::Revoke(id) => vec!["LEASE".into(), "REVOKE".into(), id.to_string()],
         }
     }
 }
@@ -213,7 +265,22 @@ pub(crate) enum Outcome {
     Info(String),
 }
 
-fn next_op(shared: &Shared, rng: &mut StdRng) -> Op {
+/// With a time to live (Raft), part of the register writes use leases, as etcd's clients do:
+/// a client grants one, attaches the keys it writes, renews it and sometimes revokes it, and
+/// drops it after any failure or unknown outcome (see `quorate_check::lease`).
+fn next_lease_op(shared: &Shared, rng: &mut StdRng, lease: Option<u64>, key: String) -> Op {
+    let ttl_ms = shared.ttl.map_or(1_000, |t| t.as_millis() as u64);
+    let Some(id) = lease else {
+        return Op::LeaseGrant(ttl_ms, shared.clock_error_ms);
+    };
+    match rng.random_range(0..20) {
+        0..=9 => Op::PutLease(key, format!("v{}", shared.value()), id),
+        10..=17 => Op::KeepAlive(id, shared.clock_error_ms),
+        _ => Op::Revoke(id),
+    }
+}
+
+fn next_op(shared: &Shared, rng: &mut StdRng, lease: Option<u64>) -> Op {
     let key_index = rng.random_range(0..shared.keys.max(1));
     let list = shared.kind == Kind::Full && rng.random_bool(0.5);
     if list {
@@ -229,6 +296,8 @@ fn next_op(shared: &Shared, rng: &mut StdRng) -> Op {
         let roll = rng.random_range(0..10);
         if roll < 4 {
             Op::Get(key)
+        } else if shared.ttl.is_some() && shared.kind == Kind::Full && rng.random_bool(0.4) {
+            next_lease_op(shared, rng, lease, key)
         } else if roll < 7 || shared.kind != Kind::Full {
             let value = format!("v{}", shared.value());
             match shared.ttl {
@@ -251,7 +320,9 @@ fn outcome(op: &Op, reply: Reply, kind: Kind) -> Outcome {
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     match (op, reply) {
         (_, Reply::Error(e)) => {
-            if crate::txn::definite(&e) || !op.is_write() {
+            // The lease was gone when the command applied: nothing changed.
+            let lease_gone = op.on_lease() && e.contains("not found");
+            if lease_gone || crate::txn::definite(&e) || !op.is_write() {
                 Outcome::Fail(e)
             } else {
                 Outcome::Info(e)
@@ -283,6 +354,15 @@ fn outcome(op: &Op, reply: Reply, kind: Kind) -> Outcome {
         }),
         (Op::Cas(..), Reply::Integer(0)) => Outcome::Fail("comparison failed".into()),
         (Op::Append(_, t), Reply::Integer(_)) => Outcome::Ok(OpValue::Append(t.clone())),
+        (Op::LeaseGrant(ttl_ms, clock_error_ms), Reply::Integer(id)) if id > 0 => {
+            Outcome::Ok(OpValue::Lease(LeaseOp::Grant {
+                ttl_ms: *ttl_ms,
+                clock_error_ms: *clock_error_ms,
+                id: Some(id as u64),
+            }))
+        }
+        (Op::PutLease(..), Reply::Simple(s)) if s == "OK" => Outcome::Ok(op.invocation(kind)),
+        (Op::KeepAlive(..) | Op::Revoke(_), Reply::Integer(_)) => Outcome::Ok(op.invocation(kind)),
         (op, other) if op.is_write() => Outcome::Info(format!("unexpected reply {other:?}")),
         (_, other) => Outcome::Fail(format!("unexpected reply {other:?}")),
     }
@@ -371,6 +451,9 @@ async fn perform(
 pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let mut target = index % shared.nodes.len();
+    // The lease this client attaches its writes to (with a time to live): granted to it and
+    // not known to be gone.
+    let mut lease: Option<u64> = None;
     while !shared.stop.load(Ordering::Relaxed) {
         let (node, addr) = shared.nodes[target];
         target = rng.random_range(0..shared.nodes.len());
@@ -387,8 +470,8 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
                 }
                 continue;
             }
-            let op = next_op(&shared, &mut rng);
-            let resume = if op.is_write() && rng.random_bool(0.5) {
+            let op = next_op(&shared, &mut rng, lease);
+            let resume = if op.is_write() && !op.on_lease() && rng.random_bool(0.5) {
                 match session(&mut conn, shared.timeout).await {
                     Ok(resume) => resume,
                     Err(_) => break, // Nothing invoked yet: just a new connection.
@@ -396,7 +479,7 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
             } else {
                 None
             };
-            shared.record(
+            shared.record_event(
                 process,
                 EventKind::Invoke,
                 op.key(),
@@ -407,19 +490,33 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
             let result = perform(&shared, &mut conn, addr, &op, resume).await;
             match result {
                 Outcome::Ok(value) => {
-                    if let OpValue::Get(Some(v))
-                    | OpValue::Put(v)
-                    | OpValue::PutTtl { value: v, .. }
-                    | OpValue::Cas { new: v, .. } = &value
+                    if let (
+                        OpValue::Get(Some(v))
+                        | OpValue::Put(v)
+                        | OpValue::PutTtl { value: v, .. }
+                        | OpValue::PutLease { value: v, .. }
+                        | OpValue::Cas { new: v, .. },
+                        Some(key),
+                    ) = (&value, op.key())
                     {
                         let mut recent = shared.recent.lock().expect("recent lock");
-                        recent.insert(op.key().to_string(), v.clone());
+                        recent.insert(key.to_string(), v.clone());
+                    }
+                    match (&op, &value) {
+                        (Op::LeaseGrant(..), OpValue::Lease(LeaseOp::Grant { id, .. })) => {
+                            lease = *id
+                        }
+                        (Op::Revoke(_), _) => lease = None,
+                        _ => {}
                     }
                     shared.ok.fetch_add(1, Ordering::Relaxed);
-                    shared.record(process, EventKind::Ok, op.key(), value, node, None);
+                    shared.record_event(process, EventKind::Ok, op.key(), value, node, None);
                 }
                 Outcome::Fail(why) => {
-                    shared.record(
+                    if op.on_lease() {
+                        lease = None;
+                    }
+                    shared.record_event(
                         process,
                         EventKind::Fail,
                         op.key(),
@@ -429,7 +526,10 @@ pub async fn client(shared: Arc<Shared>, index: usize, seed: u64) {
                     );
                 }
                 Outcome::Info(why) => {
-                    shared.record(
+                    if op.on_lease() {
+                        lease = None;
+                    }
+                    shared.record_event(
                         process,
                         EventKind::Info,
                         op.key(),
