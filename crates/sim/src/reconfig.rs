@@ -6,7 +6,8 @@
 //! seed), the nemesis asks the node that most recently claims leadership for one change, chosen
 //! from that node's view of the configuration:
 //!
-//! - add a node outside the configuration as a learner;
+//! - add a node outside the configuration as a learner, half the time with an address
+//!   (`AddLearnerAt`, what `quorate member add` sends);
 //! - promote a learner to voter (refused until it has caught up);
 //! - remove a voter (sometimes the leader itself) or a learner;
 //! - replace the voters wholesale by a random set of current voters and learners (joint
@@ -40,6 +41,8 @@ pub(crate) struct Nemesis {
     seq: u64,
     /// The request awaiting an answer, and the true time after which it is given up.
     pending: Option<(u64, u64)>,
+    /// Addresses handed out with `AddLearnerAt`: each new one differs (a replaced machine).
+    addresses: u64,
 }
 
 impl<H: Harness> Simulation<'_, H> {
@@ -137,7 +140,21 @@ impl<H: Harness> Simulation<'_, H> {
             .filter(|v| *v != leader)
             .collect();
         Some(match kind {
-            0 => AdminCommand::AddLearner(self.pick(&outside)),
+            0 => {
+                // Half the additions name the new member's address, as `quorate member add`
+                // does: it travels in the configuration entry.
+                let id = self.pick(&outside);
+                if self.rng.chance(0.5) {
+                    self.nemesis.addresses += 1;
+                    let n = self.nemesis.addresses;
+                    AdminCommand::AddLearnerAt {
+                        id,
+                        address: format!("10.0.{}.{}:7000", n % 256, id.0),
+                    }
+                } else {
+                    AdminCommand::AddLearner(id)
+                }
+            }
             1 => AdminCommand::AddVoter(self.pick(&view.learners)),
             2 if self.rng.chance(0.4) => AdminCommand::RemoveNode(leader),
             2 => AdminCommand::RemoveNode(self.pick(&view.voters)),

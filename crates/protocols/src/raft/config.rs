@@ -59,6 +59,10 @@ pub enum Bug {
     /// ahead (as a leader that adds a lease's time to live to the wrong reading would): a
     /// lease ends, with its keys, before its deadline.
     ExpiresEarly,
+    /// Leaving joint consensus, the leader writes the new configuration without its members'
+    /// addresses (as code that rebuilt it from voter ids alone would): members added with an
+    /// address become unreachable for drivers after the next wholesale change.
+    JointDropsAddresses,
 }
 
 /// Tunables. The defaults suit a LAN.

@@ -373,6 +373,9 @@ impl Raft {
             leave.old_voters = None;
             let members = leave.members();
             leave.addresses.retain(|id, _| members.contains(id));
+            if self.config.has_bug(super::Bug::JointDropsAddresses) {
+                leave.addresses.clear();
+            }
             let leave_index = self.log.last_index() + 1;
             if let RoleState::Leader(leader) = &mut self.role {
                 // The operator's change (one at a time) completes when C_new commits.

@@ -196,6 +196,26 @@ fn one_step(previous: &Membership, next: &Membership) -> bool {
     }
 }
 
+/// What is wrong with the addresses of `next`, one step after `previous`: an address of a
+/// node that is no member, or a member's address that changed or went missing (an address
+/// is given once, with `AddLearnerAt`, and leaves only with its member).
+fn address_problem(previous: &Membership, next: &Membership) -> Option<String> {
+    let members = next.members();
+    if let Some(id) = next.addresses.keys().find(|id| !members.contains(id)) {
+        return Some(format!("with an address for {id}, which is no member"));
+    }
+    let was_member = previous.members();
+    previous
+        .addresses
+        .iter()
+        .filter(|(id, _)| members.contains(id) && was_member.contains(id))
+        .find(|(id, old)| next.addresses.get(id) != Some(old))
+        .map(|(id, old)| {
+            let now = next.addresses.get(id).map_or("none", String::as_str);
+            format!("changing the address of member {id} from {old} to {now}")
+        })
+}
+
 impl RaftSafety {
     fn configuration_safety(
         &mut self,
@@ -218,7 +238,7 @@ impl RaftSafety {
             } else if !one_step(previous, next) {
                 Some(format!("more than one step from ({previous})"))
             } else {
-                None
+                address_problem(previous, next)
             };
             if let Some(problem) = problem {
                 return Err(Violation {

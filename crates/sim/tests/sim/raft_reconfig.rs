@@ -89,6 +89,26 @@ fn committing_joint_consensus_with_the_new_majority_alone_is_caught() {
     );
 }
 
+/// Members added with an address (`AddLearnerAt`, what `quorate member add` sends) keep it
+/// through every later change: a leader that leaves joint consensus without the addresses is
+/// caught by configuration safety, which also shows that addresses travel under faults.
+#[test]
+fn a_configuration_that_drops_members_addresses_is_caught() {
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(Bug::JointDropsAddresses);
+    let reports = runs(&harness, &config(5), 0..40);
+    let failed = failures(&reports);
+    assert!(!failed.is_empty(), "no seed in 0..40 caught it");
+    let (seed, violations) = &failed[0];
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("configuration safety") && v.contains("address")),
+        "seed {seed}: {violations:?}"
+    );
+    eprintln!("caught by {} of 40 seeds, first {seed}", failed.len());
+}
+
 #[test]
 fn without_pre_vote_leaders_are_disrupted_far_more_often() {
     let config = SimConfig {
