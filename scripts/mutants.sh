@@ -9,6 +9,8 @@
 # Oracles, per target:
 #   kv      crates/core/src/kv.rs and kv/chunk.rs, judged by `cargo test -p quorate-core`
 #           (the KV's unit tests and the chunked-transfer tests).
+#   kv-features  the KV's expiry, leases, transactions, listing and change feed
+#           (crates/core/src/kv/{expiry,lease,txn,listing,changes}.rs), judged the same way.
 #   raft    crates/protocols/src/raft/{log,election,replication}.rs, judged by the protocol
 #           crate's unit tests (scripted Raft scenarios from the paper) plus the simulator's
 #           Raft batches: `raft_simulation` (200 seeds, every fault, safety checked after every
@@ -49,6 +51,13 @@ case "$target" in
     kv)
         args=(-f crates/core/src/kv.rs -f crates/core/src/kv/chunk.rs
               --test-package quorate-core)
+        targets=()
+        test_filter=()
+        ;;
+    kv-features)
+        args=(-f crates/core/src/kv/expiry.rs -f crates/core/src/kv/lease.rs
+              -f crates/core/src/kv/txn.rs -f crates/core/src/kv/listing.rs
+              -f crates/core/src/kv/changes.rs --test-package quorate-core)
         targets=()
         test_filter=()
         ;;
