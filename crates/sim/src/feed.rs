@@ -31,6 +31,7 @@
 //! when it reconnects) and schedule no events: a seed's run is the same with them as without.
 
 use crate::rng::Rng;
+use quorate_check::txn::Mop;
 use quorate_check::{Event as HistoryEvent, EventKind, Mode, OpValue};
 use quorate_core::kv::{Change, ChangeFeed, Compacted, Event};
 use quorate_core::KvStore;
@@ -224,8 +225,12 @@ impl FeedCheck {
             if event.kind != EventKind::Ok || event.mode == Mode::Final {
                 continue;
             }
-            let Some(key) = &event.key else { continue };
-            if let Some(missing) = index.missing(key, &event.value) {
+            let missing = match (&event.key, &event.value) {
+                (Some(key), value) => index.missing(key, value).map(|m| (key.as_str(), m)),
+                (None, OpValue::Txn(mops)) => index.missing_from_txn(mops),
+                (None, _) => None,
+            };
+            if let Some((key, missing)) = missing {
                 found.push(format!(
                     "change feed: the acknowledged {} of {key} (process {}) is in no feed: no \
                      {missing}",
@@ -294,7 +299,8 @@ impl<'c> KeyIndex<'c> {
             OpValue::Put(v)
             | OpValue::Cas { new: v, .. }
             | OpValue::PutTtl { value: v, .. }
-            | OpValue::PutTtlIfAbsent { value: v, .. } => {
+            | OpValue::PutTtlIfAbsent { value: v, .. }
+            | OpValue::PutLease { value: v, .. } => {
                 (!has(&self.set, v)).then(|| format!("set of {v:?}"))
             }
             OpValue::Append(suffix) => {
@@ -305,6 +311,29 @@ impl<'c> KeyIndex<'c> {
             }
             _ => None,
         }
+    }
+}
+
+impl KeyIndex<'_> {
+    /// The first write of a committed transaction that left no change: each append's token
+    /// must be in some append to its key (a transaction appending twice to one key records
+    /// both tokens in one suffix: each change carries the key's value after the command).
+    fn missing_from_txn<'m>(&self, mops: &'m [Mop]) -> Option<(&'m str, String)> {
+        mops.iter().find_map(|mop| match mop {
+            Mop::Append { key, value } => {
+                let token = value.as_bytes();
+                let found = self
+                    .appended
+                    .range((key.as_bytes(), &b""[..])..)
+                    .take_while(|(k, _)| *k == key.as_bytes())
+                    .any(|(_, suffix)| suffix.windows(token.len()).any(|w| w == token));
+                (!found).then(|| (key.as_str(), format!("append of {value:?}")))
+            }
+            Mop::Write { key, value } => self
+                .missing(key, &OpValue::Put(value.clone()))
+                .map(|m| (key.as_str(), m)),
+            Mop::Read { .. } => None,
+        })
     }
 }
 

@@ -222,6 +222,43 @@ fn an_acknowledged_write_no_feed_emitted_is_incomplete() {
     fires(&found, "no del of the key holding \"1\"");
 }
 
+/// A committed transaction's appends are changes too, one token each, even when it appends
+/// twice to one key (both changes then carry the key's value after the whole command).
+#[test]
+fn a_committed_transactions_appends_must_be_in_the_feed() {
+    use quorate_check::txn::Mop;
+    let mut check = FeedCheck::new();
+    let mut kv = KvStore::default();
+    let append = |key: &str, value: &str| Op::Append {
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        value: Bytes::copy_from_slice(value.as_bytes()),
+    };
+    kv.apply(&Command {
+        client: ClientId(1),
+        seq: 1,
+        op: Op::Txn {
+            guards: Vec::new(),
+            ops: vec![append("l", "1,"), append("m", "2,"), append("l", "3,")],
+            now: None,
+        },
+    });
+    assert!(check.catch_up(1, &mut feed(), &kv).is_empty());
+    let mop = |key: &str, value: &str| Mop::Append {
+        key: key.into(),
+        value: value.into(),
+    };
+    let txn = |mops: Vec<Mop>| HistoryEvent {
+        key: None,
+        ..ok("unused", OpValue::Txn(mops))
+    };
+    let history = [txn(vec![mop("l", "1,"), mop("m", "2,"), mop("l", "3,")])];
+    assert_eq!(check.complete(&history), Vec::<String>::new());
+    let found = check.complete(&[txn(vec![mop("m", "2,"), mop("l", "4,")])]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    fires(&found, "acknowledged txn of l");
+    fires(&found, "no append of \"4,\"");
+}
+
 // ---------------------------------------------------------------------------------------
 // Broken protocols: each is caught by the feed on seeds every other check passes.
 
