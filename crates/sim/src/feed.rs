@@ -47,7 +47,7 @@ const READ_EVERY: u64 = 16;
 const RECONNECT: f64 = 0.1;
 
 /// The cluster-wide record of what the feeds emitted, and the checks on it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FeedCheck {
     /// Each revision's changes, as the first feed that emitted it did.
     cluster: BTreeMap<u64, Vec<Change>>,
@@ -370,13 +370,16 @@ fn describe(command: &[Change]) -> String {
 }
 
 /// A watcher: reads from one node, resumes elsewhere after a disconnect.
+#[derive(Clone)]
 struct Watcher {
     node: usize,
     /// The last revision it saw (0: none).
     after: u64,
 }
 
-/// The simulation's feeds: one per node that is up, the watchers and the checks.
+/// The simulation's feeds: one per node that is up, the watchers and the checks (the
+/// explorer's worlds carry them too, cloned with each branch).
+#[derive(Clone)]
 pub(crate) struct Feeds {
     nodes: Vec<Option<ChangeFeed>>,
     window: (usize, usize),

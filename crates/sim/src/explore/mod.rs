@@ -5,7 +5,10 @@
 //! half-finished write) is found only by luck. This explorer enumerates *every* schedule of a
 //! small configuration up to a depth bound, over the same node types and the same per-step
 //! safety checkers ([`Harness::invariants`]) the simulator uses, in the manner of stateright's
-//! model checker and TLC.
+//! model checker and TLC. Every node with an applied store also runs the server's change feed,
+//! caught up after every action and checked as the simulator checks it (agreement per
+//! revision, contiguity, resuming watchers, and at the end of a schedule completeness against
+//! the acknowledged writes; see `crate::feed`).
 //!
 //! ## The model
 //!

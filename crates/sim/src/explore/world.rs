@@ -2,6 +2,7 @@
 //! actions that move it (see the parent module for the model).
 
 use super::ExploreConfig;
+use crate::feed::Feeds;
 use crate::harness::{ClientOps, Harness};
 use crate::workload::op_value;
 use bytes::Bytes;
@@ -106,6 +107,9 @@ pub(super) struct World<H: Harness> {
     clients: Vec<Client>,
     history: Vec<HistoryEvent>,
     invariants: H::Invariants,
+    /// Each node's change feed, caught up after every action and checked as the simulator
+    /// checks its own (see `crate::feed`); not part of the digest, like the invariants.
+    feeds: Feeds,
     pub(super) now: u64,
     drops_left: usize,
     crashes_left: usize,
@@ -134,6 +138,7 @@ where
             clients: self.clients.clone(),
             history: self.history.clone(),
             invariants: self.invariants.clone(),
+            feeds: self.feeds.clone(),
             now: self.now,
             drops_left: self.drops_left,
             crashes_left: self.crashes_left,
@@ -266,6 +271,7 @@ where
             clients,
             history: Vec::new(),
             invariants: harness.invariants(),
+            feeds: Feeds::new(0, config.nodes),
             now: 0,
             drops_left: config.drops,
             crashes_left: config.crashes,
@@ -509,6 +515,34 @@ where
         action: Action,
         trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
+        self.apply_action(harness, action, trace)?;
+        self.catch_up_feeds(harness)
+    }
+
+    /// Catches every up node's feed up with its applied store and checks what it emitted,
+    /// as the simulator does after every step.
+    fn catch_up_feeds(&mut self, harness: &H) -> Result<(), String> {
+        for (n, machine) in self.machines.iter().enumerate() {
+            let Some(store) = machine
+                .node
+                .as_ref()
+                .and_then(|node| harness.applied_store(node))
+            else {
+                continue;
+            };
+            if let Some(found) = self.feeds.stepped(n, store).into_iter().next() {
+                return Err(found);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_action(
+        &mut self,
+        harness: &H,
+        action: Action,
+        trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
         self.touched_clients = false;
         match action {
             Action::Deliver(i) => {
@@ -565,6 +599,7 @@ where
     }
 
     fn crash(&mut self, n: usize) {
+        self.feeds.crashed(n);
         let machine = &mut self.machines[n];
         machine.node = None;
         machine.timers.clear();
@@ -810,6 +845,9 @@ where
         let history = self.final_history();
         let check = quorate_check::judge(&history, harness.promise(), &Limits::default());
         let mut failed: Vec<String> = check.violations;
+        if failed.is_empty() && self.feeds.active() {
+            failed.extend(self.feeds.check.complete(&history));
+        }
         for model in &check.models {
             if model.promised && model.satisfied == Some(false) && failed.is_empty() {
                 failed.push(format!("the history is not {}", model.model));
