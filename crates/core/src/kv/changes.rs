@@ -417,6 +417,137 @@ mod tests {
         });
     }
 
+    /// Every kind of write, with the keyspace events it records (Redis's names), in order;
+    /// writes that changed nothing record none.
+    #[test]
+    fn each_write_records_the_events_redis_names_for_it() {
+        use crate::kv::{CausalContext, Expiry, Output};
+        use crate::time::Time;
+        let t = |ms: u64| Time::from_nanos(ms * 1_000_000);
+        let mut kv = KvStore::default();
+        let mut seq = 0;
+        let mut step = |kv: &mut KvStore, op: Op| -> Vec<(String, &'static str)> {
+            seq += 1;
+            let before = kv.revision();
+            apply(kv, seq, op.stamped(t(0)));
+            kv.changes_after(before)
+                .unwrap()
+                .into_iter()
+                .map(|c| (String::from_utf8_lossy(&c.key).into_owned(), c.event.name()))
+                .collect()
+        };
+        let ev = |pairs: &[(&str, &'static str)]| -> Vec<(String, &'static str)> {
+            pairs.iter().map(|(k, e)| (k.to_string(), *e)).collect()
+        };
+        let cas = |expected: Option<&str>, new: &str| Op::Cas {
+            key: b("c"),
+            expected: expected.map(b),
+            new: b(new),
+        };
+        assert_eq!(step(&mut kv, cas(None, "1")), ev(&[("c", "set")]));
+        assert_eq!(step(&mut kv, cas(Some("x"), "2")), ev(&[]));
+        let append = Op::Append {
+            key: b("c"),
+            value: b("2"),
+        };
+        assert_eq!(step(&mut kv, append), ev(&[("c", "append")]));
+        let expire = |key: &str| Op::Expire {
+            key: b(key),
+            expiry: Expiry::After { ttl_ms: 10 },
+        };
+        assert_eq!(step(&mut kv, expire("c")), ev(&[("c", "expire")]));
+        assert_eq!(step(&mut kv, expire("none")), ev(&[]));
+        assert_eq!(
+            step(&mut kv, Op::Persist { key: b("c") }),
+            ev(&[("c", "persist")])
+        );
+        assert_eq!(step(&mut kv, Op::Persist { key: b("c") }), ev(&[]));
+        let put_ttl = Op::PutExpiring {
+            key: b("e"),
+            value: b("v"),
+            expiry: Expiry::After { ttl_ms: 10 },
+        };
+        assert_eq!(step(&mut kv, put_ttl), ev(&[("e", "set"), ("e", "expire")]));
+        let expired = |deadline| Op::Expired {
+            key: b("e"),
+            deadline,
+        };
+        assert_eq!(step(&mut kv, expired(t(9))), ev(&[]));
+        assert_eq!(step(&mut kv, expired(t(10))), ev(&[("e", "expired")]));
+        let delete_if = |expected: &str| Op::DeleteIf {
+            key: b("c"),
+            expected: b(expected),
+        };
+        assert_eq!(step(&mut kv, delete_if("nope")), ev(&[]));
+        assert_eq!(step(&mut kv, delete_if("12")), ev(&[("c", "del")]));
+        let with_context = |value: Option<&str>| Op::PutWithContext {
+            key: b("w"),
+            value: value.map(b),
+            context: CausalContext::new(),
+        };
+        assert_eq!(step(&mut kv, with_context(Some("1"))), ev(&[("w", "set")]));
+        assert_eq!(step(&mut kv, with_context(None)), ev(&[("w", "del")]));
+        assert_eq!(step(&mut kv, Op::GetDelete { key: b("w") }), ev(&[]));
+        // Leases: attached writes, revocations and expiries (also by `ExpireDue`).
+        let grant = Op::LeaseGrant {
+            ttl_ms: 10,
+            now: None,
+        };
+        step(&mut kv, grant.clone());
+        let leased = |key: &str, lease| Op::PutLeased {
+            key: b(key),
+            value: b("v"),
+            lease,
+            now: None,
+        };
+        assert_eq!(
+            step(&mut kv, leased("p", 1)),
+            ev(&[("p", "set"), ("p", "expire")])
+        );
+        assert_eq!(step(&mut kv, leased("p", 7)), ev(&[]), "no such lease");
+        step(&mut kv, leased("q", 1));
+        let revoke = Op::LeaseRevoke { lease: 1 };
+        assert_eq!(
+            step(&mut kv, revoke.clone()),
+            ev(&[("p", "del"), ("q", "del")])
+        );
+        assert_eq!(step(&mut kv, revoke), ev(&[]));
+        step(&mut kv, grant.clone());
+        step(&mut kv, leased("r", 2));
+        let lease_expired = Op::LeaseExpired {
+            lease: 2,
+            deadline: t(10),
+        };
+        assert_eq!(step(&mut kv, lease_expired), ev(&[("r", "expired")]));
+        step(&mut kv, grant);
+        step(&mut kv, leased("s", 3));
+        let due = |now| Op::ExpireDue {
+            key: b("s"),
+            now: t(now),
+        };
+        assert_eq!(step(&mut kv, due(9)), ev(&[]));
+        assert_eq!(step(&mut kv, due(10)), ev(&[("s", "expired")]));
+        assert!(matches!(
+            kv.read(&Op::LeaseRead { lease: 3 }),
+            Output::Lease(None)
+        ));
+    }
+
+    /// A feed's byte bound counts each change's key and value bytes plus a fixed overhead.
+    #[test]
+    fn a_feeds_byte_bound_weighs_keys_and_values() {
+        let mut kv = KvStore::default();
+        apply(&mut kv, 1, put("kk", "vvvv")); // 64 + 2 + 4 = 70 bytes
+        apply(&mut kv, 2, put("kk", "vvvv"));
+        let mut fits = ChangeFeed::new(100, 140);
+        fits.catch_up(&kv);
+        assert_eq!(fits.read(0, 10).map(|c| c.len()), Ok(2));
+        let mut tight = ChangeFeed::new(100, 139);
+        tight.catch_up(&kv);
+        assert_eq!(tight.read(1, 10).map(|c| c.len()), Ok(1));
+        assert!(tight.read(0, 10).is_err(), "the first no longer fits");
+    }
+
     #[test]
     fn changes_are_numbered_by_command_and_reads_and_no_ops_are_not_changes() {
         let mut kv = KvStore::default();
