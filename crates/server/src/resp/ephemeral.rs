@@ -176,7 +176,10 @@ impl SessionLease {
         if let Some(old) = self.0.keeper.lock().expect("keeper lock").replace(keeper) {
             old.abort();
         }
-        debug!(lease = view.id, ttl_ms, "granted a connection's session lease");
+        debug!(
+            lease = view.id,
+            ttl_ms, "granted a connection's session lease"
+        );
         Ok(view.id)
     }
 
@@ -203,11 +206,21 @@ impl SessionLease {
         let mut exec = side_exec(node);
         match exec.write(Op::LeaseRevoke { lease: id }).await {
             Ok(Output::Lease(Some(view))) => {
-                debug!(lease = id, keys = view.keys.len(), "revoked a closed connection's session lease")
+                debug!(
+                    lease = id,
+                    keys = view.keys.len(),
+                    "revoked a closed connection's session lease"
+                )
             }
-            Ok(_) => debug!(lease = id, "a closed connection's session lease was already gone"),
+            Ok(_) => debug!(
+                lease = id,
+                "a closed connection's session lease was already gone"
+            ),
             // It runs out by itself within the session timeout.
-            Err(e) => info!(lease = id, "could not revoke a closed connection's session lease: {e:?}"),
+            Err(e) => info!(
+                lease = id,
+                "could not revoke a closed connection's session lease: {e:?}"
+            ),
         }
     }
 }

@@ -55,7 +55,10 @@ fn wait_absent(con: &mut redis::Connection, key: &str, within: Duration) -> Dura
         if value.is_none() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "{key} still there after {within:?}");
+        assert!(
+            start.elapsed() < within,
+            "{key} still there after {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -72,8 +75,14 @@ fn a_lease_holds_several_keys_is_renewed_revoked_and_expires() {
     let id = int(query(&mut con, &["LEASE", "GRANT", "10"]));
     assert!(id > 0);
     let granted = Instant::now();
-    assert_eq!(query(&mut con, &["SET", "a", "1", "LEASE", &id.to_string()]), Okay);
-    assert_eq!(query(&mut via, &["SET", "b", "2", "LEASE", &id.to_string()]), Okay);
+    assert_eq!(
+        query(&mut con, &["SET", "a", "1", "LEASE", &id.to_string()]),
+        Okay
+    );
+    assert_eq!(
+        query(&mut via, &["SET", "b", "2", "LEASE", &id.to_string()]),
+        Okay
+    );
     assert_eq!(
         keys(query(&mut via, &["LEASE", "KEYS", &id.to_string()])),
         ["a", "b"]
@@ -95,12 +104,18 @@ fn a_lease_holds_several_keys_is_renewed_revoked_and_expires() {
     std::thread::sleep(Duration::from_millis(1_100).saturating_sub(granted.elapsed()));
     let before = int(query(&mut con, &["LEASE", "PTTL", &id.to_string()]));
     assert!(before <= 9_000, "{before}");
-    assert_eq!(int(query(&mut via, &["LEASE", "KEEPALIVE", &id.to_string()])), 10);
+    assert_eq!(
+        int(query(&mut via, &["LEASE", "KEEPALIVE", &id.to_string()])),
+        10
+    );
     let after = int(query(&mut con, &["LEASE", "PTTL", &id.to_string()]));
     assert!(after > before + 500, "keep-alive: {before} -> {after}");
 
     // Revoking removes both keys at once and says how many.
-    assert_eq!(int(query(&mut con, &["LEASE", "REVOKE", &id.to_string()])), 2);
+    assert_eq!(
+        int(query(&mut con, &["LEASE", "REVOKE", &id.to_string()])),
+        2
+    );
     for key in ["a", "b"] {
         let value: Option<String> = via.get(key).unwrap();
         assert_eq!(value, None, "{key} after the revocation");
@@ -123,19 +138,40 @@ fn a_lease_holds_several_keys_is_renewed_revoked_and_expires() {
 
     // Expiry: the leader removes the lease and every key on it after the time to live.
     let short = int(query(&mut con, &["LEASE", "GRANT", "PX", "600"]));
-    assert_eq!(query(&mut con, &["SET", "x", "1", "LEASE", &short.to_string()]), Okay);
-    assert_eq!(query(&mut con, &["SET", "y", "2", "LEASE", &short.to_string()]), Okay);
+    assert_eq!(
+        query(&mut con, &["SET", "x", "1", "LEASE", &short.to_string()]),
+        Okay
+    );
+    assert_eq!(
+        query(&mut con, &["SET", "y", "2", "LEASE", &short.to_string()]),
+        Okay
+    );
     let _: () = con.set("plain", "p").unwrap();
     // A plain SET detaches a key from its lease.
-    assert_eq!(query(&mut con, &["SET", "z", "3", "LEASE", &short.to_string()]), Okay);
+    assert_eq!(
+        query(&mut con, &["SET", "z", "3", "LEASE", &short.to_string()]),
+        Okay
+    );
     let _: () = con.set("z", "kept").unwrap();
     let waited = wait_absent(&mut via, "x", Duration::from_secs(5));
     let value: Option<String> = con.get("y").unwrap();
     assert_eq!(value, None, "y expired with x");
-    assert!(waited >= Duration::from_millis(300), "x went after {waited:?}");
-    assert_eq!(con.get::<_, Option<String>>("plain").unwrap().as_deref(), Some("p"));
-    assert_eq!(con.get::<_, Option<String>>("z").unwrap().as_deref(), Some("kept"));
-    assert_eq!(int(query(&mut con, &["LEASE", "TTL", &short.to_string()])), -2);
+    assert!(
+        waited >= Duration::from_millis(300),
+        "x went after {waited:?}"
+    );
+    assert_eq!(
+        con.get::<_, Option<String>>("plain").unwrap().as_deref(),
+        Some("p")
+    );
+    assert_eq!(
+        con.get::<_, Option<String>>("z").unwrap().as_deref(),
+        Some("kept")
+    );
+    assert_eq!(
+        int(query(&mut con, &["LEASE", "TTL", &short.to_string()])),
+        -2
+    );
     let e = query_err(&mut con, &["LEASE", "KEEPALIVE", &short.to_string()]);
     assert!(e.contains("not found"), "{e}");
 }
@@ -151,10 +187,16 @@ fn lease_arguments_transactions_and_the_command_table() {
         (vec!["LEASE", "KEEPALIVE", "0"], "positive integer"),
         (vec!["LEASE", "NOPE", "1"], "unknown subcommand"),
         (vec!["LEASE", "TTL", "1", "SOMETIMES"], "unknown read mode"),
-        (vec!["SET", "k", "v", "LEASE", "1", "EX", "5"], "syntax error"),
+        (
+            vec!["SET", "k", "v", "LEASE", "1", "EX", "5"],
+            "syntax error",
+        ),
         (vec!["SET", "k", "v", "NX", "LEASE", "1"], "syntax error"),
         (vec!["SET", "k", "v", "EPHEMERAL", "GET"], "syntax error"),
-        (vec!["SET", "k", "v", "LEASE", "1", "EPHEMERAL"], "syntax error"),
+        (
+            vec!["SET", "k", "v", "LEASE", "1", "EPHEMERAL"],
+            "syntax error",
+        ),
         (vec!["CLIENT", "SESSIONTIMEOUT", "10"], "between"),
     ] {
         let e = query_err(&mut con, &args);
@@ -166,7 +208,10 @@ fn lease_arguments_transactions_and_the_command_table() {
     let id = int(query(&mut con, &["LEASE", "GRANT", "30"])).to_string();
     assert_eq!(query(&mut con, &["MULTI"]), Okay);
     let e = query_err(&mut con, &["LEASE", "KEEPALIVE", &id]);
-    assert!(e.contains("LEASE is not allowed inside a transaction"), "{e}");
+    assert!(
+        e.contains("LEASE is not allowed inside a transaction"),
+        "{e}"
+    );
     let e = query_err(&mut con, &["SET", "k", "v", "LEASE", &id]);
     assert!(e.contains("LEASE or EPHEMERAL is not allowed"), "{e}");
     let e = query_err(&mut con, &["EXEC"]);
@@ -217,7 +262,10 @@ fn ephemeral_keys_live_as_long_as_their_connection() {
     std::thread::sleep(Duration::from_millis(1_800));
     for key in ["e1", "e2"] {
         let value: Option<String> = observer.get(key).unwrap();
-        assert!(value.is_some(), "{key} expired while its connection was open");
+        assert!(
+            value.is_some(),
+            "{key} expired while its connection was open"
+        );
     }
     assert_eq!(int(query(&mut session, &["CLIENT", "LEASE"])), id);
 
@@ -239,7 +287,10 @@ fn ephemeral_keys_live_as_long_as_their_connection() {
         let waited = wait_absent(&mut observer, "e3", Duration::from_secs(5));
         let value: Option<String> = observer.get("e4").unwrap();
         assert_eq!(value, None, "e4 went with e3");
-        assert_eq!(int(query(&mut observer, &["LEASE", "TTL", &other.to_string()])), -2);
+        assert_eq!(
+            int(query(&mut observer, &["LEASE", "TTL", &other.to_string()])),
+            -2
+        );
         println!("ephemeral keys gone {waited:?} after the close (QUIT: {quit})");
     }
 }

@@ -31,11 +31,24 @@ use quorate_core::{Op, Output, ReadMode, Time};
 
 #[derive(Debug)]
 pub enum Lease {
-    Grant { ttl_ms: u64 },
-    KeepAlive { id: u64 },
-    Revoke { id: u64 },
-    Ttl { id: u64, in_ms: bool, mode: Option<ReadMode> },
-    Keys { id: u64, mode: Option<ReadMode> },
+    Grant {
+        ttl_ms: u64,
+    },
+    KeepAlive {
+        id: u64,
+    },
+    Revoke {
+        id: u64,
+    },
+    Ttl {
+        id: u64,
+        in_ms: bool,
+        mode: Option<ReadMode>,
+    },
+    Keys {
+        id: u64,
+        mode: Option<ReadMode>,
+    },
 }
 
 /// The error a command answers when lease `id` is gone.
@@ -125,10 +138,12 @@ impl Lease {
                     None => Frame::error(not_found(id)),
                 })
             }
-            Lease::Revoke { id } => Ok(match lease_of(exec.write(Op::LeaseRevoke { lease: id }).await?)? {
-                Some(view) => Frame::Integer(view.keys.len() as i64),
-                None => Frame::error(not_found(id)),
-            }),
+            Lease::Revoke { id } => Ok(
+                match lease_of(exec.write(Op::LeaseRevoke { lease: id }).await?)? {
+                    Some(view) => Frame::Integer(view.keys.len() as i64),
+                    None => Frame::error(not_found(id)),
+                },
+            ),
             Lease::Ttl { id, in_ms, mode } => {
                 let mode = mode.unwrap_or(exec.read_mode);
                 Ok(Frame::Integer(
@@ -141,15 +156,17 @@ impl Lease {
             }
             Lease::Keys { id, mode } => {
                 let mode = mode.unwrap_or(exec.read_mode);
-                Ok(match lease_of(exec.read(Op::LeaseRead { lease: id }, mode).await?)? {
-                    Some(view) => Frame::Array(
-                        view.keys
-                            .into_iter()
-                            .map(|key| Frame::Bulk(Bytes::from(key)))
-                            .collect(),
-                    ),
-                    None => Frame::error(not_found(id)),
-                })
+                Ok(
+                    match lease_of(exec.read(Op::LeaseRead { lease: id }, mode).await?)? {
+                        Some(view) => Frame::Array(
+                            view.keys
+                                .into_iter()
+                                .map(|key| Frame::Bulk(Bytes::from(key)))
+                                .collect(),
+                        ),
+                        None => Frame::error(not_found(id)),
+                    },
+                )
             }
         }
     }
