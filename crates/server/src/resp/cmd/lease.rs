@@ -25,7 +25,6 @@
 use super::{read_mode_arg, unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
-use bytes::Bytes;
 use quorate_core::kv::LeaseView;
 use quorate_core::{Op, Output, ReadMode, Time};
 
@@ -158,12 +157,9 @@ impl Lease {
                 let mode = mode.unwrap_or(exec.read_mode);
                 Ok(
                     match lease_of(exec.read(Op::LeaseRead { lease: id }, mode).await?)? {
-                        Some(view) => Frame::Array(
-                            view.keys
-                                .into_iter()
-                                .map(|key| Frame::Bulk(Bytes::from(key)))
-                                .collect(),
-                        ),
+                        Some(view) => {
+                            Frame::Array(view.keys.into_iter().map(Frame::Bulk).collect())
+                        }
                         None => Frame::error(not_found(id)),
                     },
                 )
