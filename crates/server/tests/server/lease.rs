@@ -101,9 +101,9 @@ fn a_lease_holds_several_keys_is_renewed_revoked_and_expires() {
     );
 
     // A keep-alive moves the deadline a full time to live past now.
-    std::thread::sleep(Duration::from_millis(1_100).saturating_sub(granted.elapsed()));
+    std::thread::sleep(Duration::from_millis(2_100).saturating_sub(granted.elapsed()));
     let before = int(query(&mut con, &["LEASE", "PTTL", &id.to_string()]));
-    assert!(before <= 9_000, "{before}");
+    assert!(before <= 8_000, "{before}");
     assert_eq!(
         int(query(&mut via, &["LEASE", "KEEPALIVE", &id.to_string()])),
         10
@@ -243,7 +243,7 @@ fn ephemeral_keys_live_as_long_as_their_connection() {
         10_000
     );
     assert_eq!(
-        query(&mut session, &["CLIENT", "SESSIONTIMEOUT", "600"]),
+        query(&mut session, &["CLIENT", "SESSIONTIMEOUT", "1000"]),
         Okay
     );
     assert_eq!(query(&mut session, &["SET", "e1", "a", "EPHEMERAL"]), Okay);
@@ -257,9 +257,9 @@ fn ephemeral_keys_live_as_long_as_their_connection() {
     let e = query_err(&mut session, &["CLIENT", "SESSIONTIMEOUT", "5000"]);
     assert!(e.contains("already granted"), "{e}");
 
-    // The server renews the lease while the connection is open: three timeouts later the
+    // The server renews the lease while the connection is open: well past the timeout the
     // keys are still there, though the client sent nothing.
-    std::thread::sleep(Duration::from_millis(1_800));
+    std::thread::sleep(Duration::from_millis(2_500));
     for key in ["e1", "e2"] {
         let value: Option<String> = observer.get(key).unwrap();
         assert!(
@@ -269,6 +269,42 @@ fn ephemeral_keys_live_as_long_as_their_connection() {
     }
     assert_eq!(int(query(&mut session, &["CLIENT", "LEASE"])), id);
 
+    // A session lease that ends under the connection (revoked here by another client; a node
+    // cut off longer than the timeout is the real case) is replaced by the next ephemeral
+    // write, which is not refused...
+    assert_eq!(
+        int(query(&mut observer, &["LEASE", "REVOKE", &id.to_string()])),
+        2
+    );
+    assert_eq!(query(&mut session, &["SET", "e1", "a2", "EPHEMERAL"]), Okay);
+    let second = int(query(&mut session, &["CLIENT", "LEASE"]));
+    assert_ne!(second, id, "a new session lease");
+    assert_eq!(
+        keys(query(
+            &mut observer,
+            &["LEASE", "KEYS", &second.to_string()]
+        )),
+        ["e1"]
+    );
+    // ... and the renewal task that finds it gone forgets it.
+    assert_eq!(
+        int(query(
+            &mut observer,
+            &["LEASE", "REVOKE", &second.to_string()]
+        )),
+        1
+    );
+    let start = Instant::now();
+    while query(&mut session, &["CLIENT", "LEASE"]) != Nil {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the lost lease is still held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(query(&mut session, &["SET", "e1", "a3", "EPHEMERAL"]), Okay);
+    let third = int(query(&mut session, &["CLIENT", "LEASE"]));
+    assert!(third != id && third != second, "{third}");
     drop(session);
     wait_absent(&mut observer, "e1", Duration::from_secs(5));
 
