@@ -128,8 +128,8 @@ impl SessionLease {
     }
 
     /// `SET key value EPHEMERAL`: writes the key attached to the session lease, granting the
-    /// lease first when there is none (or the one held turned out to be gone). `Ok(false)`
-    /// never happens; an error is the command's answer.
+    /// lease first when there is none (or the one held turned out to be gone); an error is
+    /// the command's answer.
     pub async fn put(&self, exec: &mut Exec, key: Bytes, value: Bytes) -> Result<(), CallError> {
         let _serialized = self.0.grant.lock().await;
         for _ in 0..2 {
