@@ -12,8 +12,10 @@ subscriber on a follower sees writes before and after the kill, and the change f
 (`XREAD ... STREAMS __changes__`) resumes at another node from the last id seen, missing and
 repeating nothing. redis-py's `Lock` (SET NX PX, and its release/extend/reacquire scripts by
 EVALSHA) keeps mutual exclusion for threads on every node, before and after the kill, and a
-lock held across the kill stays held. Stops the cluster by its PID on every path. Exit 0 on
-success.
+lock held across the kill stays held. Leases after the kill: `LEASE GRANT`, keys attached with
+`SET ... LEASE`, `LEASE KEEPALIVE/TTL/KEYS/REVOKE` by `execute_command`, and an ephemeral key
+(`SET ... EPHEMERAL`) that goes when its connection closes. Stops the cluster by its PID on
+every path. Exit 0 on success.
 """
 
 import json
@@ -178,6 +180,41 @@ def feed(r, after):
     return entries
 
 
+def leases(clients, host_port):
+    """etcd-style leases and a ZooKeeper-style ephemeral key, through execute_command."""
+    nodes = list(clients.items())
+    (a, ra), (b, rb) = nodes[0], nodes[-1]
+    lease = ra.execute_command("LEASE", "GRANT", 30)
+    assert isinstance(lease, int) and lease > 0, lease
+    assert ra.execute_command("SET", "svc1", "up", "LEASE", lease)
+    assert rb.execute_command("SET", "svc2", "up", "LEASE", lease)
+    assert sorted(rb.execute_command("LEASE", "KEYS", lease)) == [b"svc1", b"svc2"]
+    assert 25 <= ra.execute_command("LEASE", "TTL", lease) <= 30
+    assert 25 <= rb.ttl("svc2") <= 30, "a leased key's TTL is its lease's"
+    assert ra.execute_command("LEASE", "KEEPALIVE", lease) == 30
+    assert rb.execute_command("LEASE", "REVOKE", lease) == 2
+    assert ra.get("svc1") is None and ra.get("svc2") is None
+    assert ra.execute_command("LEASE", "TTL", lease) == -2
+    try:
+        ra.execute_command("SET", "svc3", "up", "LEASE", lease)
+        raise SystemExit("SET ... LEASE on a revoked lease was accepted")
+    except redis.exceptions.ResponseError as e:
+        assert "not found" in str(e), e
+    assert ra.get("svc3") is None
+    # An ephemeral key lives as long as its connection (here: one dedicated connection).
+    host, port = host_port
+    session = redis.Redis(host=host, port=port, single_connection_client=True)
+    assert session.execute_command("CLIENT", "LEASE") is None
+    assert session.execute_command("SET", "member", "me", "EPHEMERAL")
+    held = session.execute_command("CLIENT", "LEASE")
+    assert rb.execute_command("LEASE", "KEYS", held) == [b"member"]
+    session.close()
+    deadline = time.time() + 5  # Well within the 10 s session timeout: revoked at the close.
+    while ra.get("member") is not None:
+        assert time.time() < deadline, "the ephemeral key outlived its connection"
+        time.sleep(0.05)
+
+
 def main():
     binary = sys.argv[1]
     data = tempfile.mkdtemp(prefix="quorate-redis-py-")
@@ -300,6 +337,10 @@ def main():
         survivors = {n: r for n, r in clients.items() if n != leader}
         transactions(survivors, "b")
         locks(survivors, "b")
+        follower = next(n for n in survivors if survivors[n].info("replication")["role"] != "leader")
+        host, port = nodes[follower]["client_addr"].rsplit(":", 1)
+        leases(survivors, (host, int(port)))
+        print("leases and an ephemeral key after the leader kill: ok")
         print("redis-py defaults: every command, transactions, the leader kill, "
               "scan_iter/keys/dbsize: ok")
     finally:

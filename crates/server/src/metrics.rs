@@ -29,9 +29,9 @@ const BUCKETS: [f64; 12] = [
 
 /// The commands that run against the node, each with its latency histogram.
 /// (`Command::name` of each; a test in `resp::cmd` keeps the two in step.)
-pub const NODE_COMMANDS: [&str; 20] = [
+pub const NODE_COMMANDS: [&str; 21] = [
     "get", "set", "del", "exists", "append", "incr", "cas", "getdel", "mget", "mset", "expire",
-    "ttl", "strlen", "type", "dbsize", "keys", "scan", "msetnx", "watch", "exec",
+    "ttl", "strlen", "type", "dbsize", "keys", "scan", "msetnx", "watch", "exec", "lease",
 ];
 
 /// A Prometheus histogram of durations: cumulative buckets, sum and count.

@@ -151,6 +151,8 @@ impl Handler {
         Metrics::inc(&metrics.client_connections_total);
         let _ = self.serve().await;
         self.writer.shutdown().await;
+        // Its ephemeral keys go with the connection (see `ephemeral.rs`).
+        self.session.lease.close(&self.node).await;
         metrics.client_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -403,6 +405,11 @@ impl Handler {
                 let queued = multi.queued;
                 Err(self.spawn(Command::Exec(ExecTxn { queued, watched })))
             }
+            Ok(command) if command.refused_in_transaction().is_some() => {
+                multi.aborted = true;
+                let why = command.refused_in_transaction().expect("just checked");
+                ready(Frame::error(why))
+            }
             Ok(command) => {
                 let name = command.name();
                 match command.queued() {
@@ -515,6 +522,7 @@ impl Handler {
             read_mode: self.session.read_mode,
             order,
             contexts: self.session.contexts.clone(),
+            session_lease: Some(self.session.lease.clone()),
         };
         let metrics = self.node.metrics.clone();
         let started = std::time::Instant::now();

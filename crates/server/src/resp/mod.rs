@@ -5,7 +5,9 @@
 //!   [`connection`], parses each into a [`Command`](cmd::Command) (one file per command in
 //!   [`cmd`]), runs it, and writes the replies back in request order;
 //! - [`session`] is the connection's client session and the retry/forward/redirect logic
-//!   that takes one operation to the node that can serve it.
+//!   that takes one operation to the node that can serve it;
+//! - [`ephemeral`] is the connection's session lease: its `SET ... EPHEMERAL` keys, renewed
+//!   while the connection lives and revoked when it closes (ZooKeeper's ephemeral nodes).
 //!
 //! Malformed RESP is answered `-ERR Protocol error: ...` and the connection is closed (what
 //! Redis does: after garbage, the framing cannot be trusted); a well-formed but wrong command
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod cmd;
 pub mod connection;
+pub mod ephemeral;
 pub mod frame;
 pub mod listener;
 pub mod session;

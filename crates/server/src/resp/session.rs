@@ -97,7 +97,8 @@ pub fn fresh_id() -> ClientId {
 }
 
 impl Lane {
-    fn fresh(primary: bool) -> Lane {
+    /// A lane of a new session.
+    pub fn fresh(primary: bool) -> Lane {
         Lane {
             session: client::Session::new(fresh_id()),
             primary,
@@ -122,6 +123,8 @@ pub struct Session {
     pub multi: Option<super::cmd::Multi>,
     /// What the `WATCH`es since the last `EXEC`/`DISCARD`/`UNWATCH` will guard it with.
     pub watched: Vec<super::cmd::Watched>,
+    /// The session lease of this connection's ephemeral keys (see `ephemeral.rs`).
+    pub lease: super::ephemeral::SessionLease,
 }
 
 impl Session {
@@ -136,6 +139,7 @@ impl Session {
             access: None,
             multi: None,
             watched: Vec::new(),
+            lease: Default::default(),
         }
     }
 
@@ -214,6 +218,9 @@ pub struct Exec {
     pub read_mode: ReadMode,
     pub order: Order,
     pub contexts: Contexts,
+    /// The connection's session lease, for `SET ... EPHEMERAL`; `None` for requests the server
+    /// makes on its own (renewals).
+    pub session_lease: Option<super::ephemeral::SessionLease>,
 }
 
 /// Keeps a connection's pipelined commands in the order they were sent, as Redis does: a

@@ -2,6 +2,7 @@
 //! per file in CI's cold build).
 
 mod common;
+mod lease;
 mod listing;
 mod peer_limits;
 mod protocols;

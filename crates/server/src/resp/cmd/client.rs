@@ -9,6 +9,12 @@
 //!   retry. To retry a write whose answer was lost, resume at that write's number and send it
 //!   again: it is applied at most once, and answers what it answered the first time. Only
 //!   while nothing is in flight.
+//! - `CLIENT LEASE`: the id of the connection's session lease, which its `SET ... EPHEMERAL`
+//!   keys are attached to; nil until the first such write (see `resp/ephemeral.rs`).
+//! - `CLIENT SESSIONTIMEOUT [ms]`: the session lease's time to live, 10000 ms unless set
+//!   (300 ms to a day) before the first ephemeral write; without an argument, answers it. The
+//!   server renews the lease every third of it while the connection is open, so the keys
+//!   outlive a dead or cut-off node by at most this long.
 //! - `CLIENT SETNAME name`, `CLIENT GETNAME`, `CLIENT SETINFO ...`: accepted for client
 //!   libraries that send them.
 
@@ -26,6 +32,8 @@ pub enum Client {
     SetName(Bytes),
     GetName,
     SetInfo,
+    Lease,
+    SessionTimeout(Option<u64>),
 }
 
 impl Client {
@@ -55,12 +63,22 @@ impl Client {
             }
             "SETNAME" => Ok(Client::SetName(parse.bytes()?)),
             "GETNAME" => Ok(Client::GetName),
+            "LEASE" => Ok(Client::Lease),
+            "SESSIONTIMEOUT" => match parse.optional() {
+                None => Ok(Client::SessionTimeout(None)),
+                Some(ms) => parse_integer(&ms)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .map(|ms| Client::SessionTimeout(Some(ms)))
+                    .ok_or_else(|| {
+                        Frame::error("ERR CLIENT SESSIONTIMEOUT takes milliseconds")
+                    }),
+            },
             "SETINFO" => {
                 parse.rest();
                 Ok(Client::SetInfo)
             }
             other => Err(Frame::error(format!(
-                "ERR unknown subcommand '{other}'. Try CLIENT ID, SESSION, RESUME, SETNAME, GETNAME"
+                "ERR unknown subcommand '{other}'. Try CLIENT ID, SESSION, RESUME, LEASE, SESSIONTIMEOUT, SETNAME, GETNAME"
             ))),
         }
     }
@@ -91,6 +109,15 @@ impl Client {
                 None => Frame::Null,
             },
             Client::SetInfo => Frame::ok(),
+            Client::Lease => match session.lease.id() {
+                Some(id) => Frame::Integer(id as i64),
+                None => Frame::Null,
+            },
+            Client::SessionTimeout(None) => Frame::Integer(session.lease.timeout_ms() as i64),
+            Client::SessionTimeout(Some(ms)) => match session.lease.set_timeout_ms(ms) {
+                Ok(()) => Frame::ok(),
+                Err(e) => Frame::error(e),
+            },
         }
     }
 }

@@ -105,6 +105,8 @@ pub const TABLE: &[Entry] = &[
     ("persist", 2, WRITE_FAST, 1, 1, 1),
     ("ttl", 2, READ, 1, 1, 1),
     ("pttl", 2, READ, 1, 1, 1),
+    // LEASE GRANT|KEEPALIVE|REVOKE|TTL|PTTL|KEYS: names no key.
+    ("lease", -3, &["write", "fast"], 0, 0, 0),
     ("strlen", 2, READ, 1, 1, 1),
     ("type", 2, READ, 1, 1, 1),
     ("dbsize", 1, READ, 0, 0, 0),

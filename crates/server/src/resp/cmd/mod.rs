@@ -14,6 +14,7 @@ mod get;
 mod hello;
 mod incr;
 mod info;
+mod lease;
 mod listing;
 mod many;
 mod member;
@@ -43,6 +44,7 @@ pub use get::Get;
 pub use hello::Hello;
 pub use incr::Incr;
 pub use info::Info;
+pub use lease::Lease;
 pub use listing::Listing;
 pub use many::Many;
 pub use member::Member;
@@ -52,7 +54,7 @@ pub use pubsub::{Kind as SubscribeKind, Publish, Subscribe};
 pub use readmode::ReadModeCmd;
 pub use script::Script;
 pub use select::Select;
-pub use set::Set;
+pub use set::{Leased, Set};
 pub use snapshot::Snapshot;
 pub use strlen::Describe;
 pub use ttl::Ttl;
@@ -80,6 +82,8 @@ pub enum Command {
     Listing(Listing),
     Expire(Expire),
     Ttl(Ttl),
+    /// `LEASE GRANT|KEEPALIVE|REVOKE|TTL|PTTL|KEYS` (`lease.rs`).
+    Lease(Lease),
     Describe(Describe),
     Info(Info),
     Client(Client),
@@ -120,6 +124,7 @@ impl Command {
             "setex" | "psetex" => Command::Set(Set::parse_setex(&name, &mut parse)?),
             "expire" | "pexpire" | "persist" => Command::Expire(Expire::parse(&name, &mut parse)?),
             "ttl" | "pttl" => Command::Ttl(Ttl::parse(&name, &mut parse)?),
+            "lease" => Command::Lease(Lease::parse(&mut parse)?),
             "strlen" | "type" => Command::Describe(Describe::parse(&name, &mut parse)?),
             "setnx" => Command::Set(Set::parse_setnx(&mut parse)?),
             "getset" => Command::Set(Set::parse_getset(&mut parse)?),
@@ -184,6 +189,7 @@ impl Command {
                 | Command::Listing(_)
                 | Command::Expire(_)
                 | Command::Ttl(_)
+                | Command::Lease(_)
                 | Command::Describe(_)
                 | Command::Watch(_)
                 | Command::Exec(_)
@@ -206,6 +212,22 @@ impl Command {
             Command::Many(cmd) => cmd.queued()?,
             _ => return None,
         })
+    }
+
+    /// Why the command may not be queued between `MULTI` and `EXEC`, when a specific reason
+    /// beats the list of those that may (see `queued`).
+    pub fn refused_in_transaction(&self) -> Option<&'static str> {
+        match self {
+            Command::Lease(_) => Some(
+                "ERR LEASE is not allowed inside a transaction on quorate: grant, renew or \
+                 revoke the lease before MULTI",
+            ),
+            Command::Set(set) if set.leased().is_some() => Some(
+                "ERR SET with LEASE or EPHEMERAL is not allowed inside a transaction on \
+                 quorate: a leased write fails alone when its lease is gone",
+            ),
+            _ => None,
+        }
     }
 
     /// True for commands that change the store (refused to read-only users).
@@ -239,6 +261,7 @@ impl Command {
             Command::Listing(cmd) => cmd.name(),
             Command::Expire(_) => "expire",
             Command::Ttl(_) => "ttl",
+            Command::Lease(_) => "lease",
             Command::Describe(cmd) => cmd.name(),
             Command::Info(_) => "info",
             Command::Client(_) => "client",
@@ -275,6 +298,7 @@ impl Command {
             | Command::Listing(_)
             | Command::Watch(_) => true,
             Command::Many(cmd) => cmd.is_read(),
+            Command::Lease(cmd) => cmd.is_read(),
             _ => false,
         }
     }
@@ -285,6 +309,8 @@ impl Command {
             Command::Del(cmd) => cmd.keys() == 1,
             Command::Exists(cmd) => cmd.keys() == 1,
             Command::Script(cmd) => cmd.is_single_request(),
+            // It may grant the session lease first.
+            Command::Set(cmd) => cmd.leased() != Some(Leased::Session),
             _ => true,
         }
     }
@@ -300,6 +326,7 @@ impl Command {
             Command::Incr(cmd) => cmd.execute(exec).await,
             Command::Expire(cmd) => cmd.execute(exec).await,
             Command::Ttl(cmd) => cmd.execute(exec).await,
+            Command::Lease(cmd) => cmd.execute(exec).await,
             Command::Describe(cmd) => cmd.execute(exec).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
             Command::GetDel(cmd) => cmd.execute(exec).await,
@@ -447,7 +474,7 @@ fn read_values(exec: &Exec, key: &Bytes, output: Output) -> Result<Vec<Bytes>, C
 }
 
 /// Shorthand for commands whose node answer does not have the expected shape.
-fn unexpected(output: quorate_core::Output) -> CallError {
+pub(crate) fn unexpected(output: quorate_core::Output) -> CallError {
     CallError::Unknown(format!(
         "the node answered with an unexpected output {output:?}"
     ))

@@ -7,6 +7,13 @@
 //! - `SETNX key value`: `SET key value NX` answering 1 or 0. `SETEX key seconds value` and
 //!   `PSETEX key milliseconds value`: `SET` with a time to live.
 //! - `GETSET key value`: `SET key value GET`.
+//! - `SET key value LEASE id`: writes the key attached to lease `id` (etcd's `put --lease`,
+//!   see `lease.rs`), `OK`; `ERR lease <id> not found ...` when the lease expired or was
+//!   revoked, and nothing is written. `SET key value EPHEMERAL`: attached to the connection's
+//!   own session lease instead, which the server keeps alive while the connection lives and
+//!   revokes when it closes (ZooKeeper's ephemeral nodes, see `resp/ephemeral.rs`). A leased
+//!   key lives as long as its lease, so neither combines with `EX`/`PX`, nor with `NX`, `XX`
+//!   or `GET` (the state machine's leased write is unconditional); neither runs inside `MULTI`.
 //!
 //! A time to live is stamped into a deadline by the leader (see `quorate_core::kv::expiry`);
 //! `EXAT`, `PXAT` and `KEEPTTL` are refused, and so are contradictions (`NX` with `XX`, two
@@ -34,6 +41,17 @@ pub struct Set {
     answer_previous: bool,
     /// SETNX: answer 1 or 0 instead of `OK` or nil.
     answer_integer: bool,
+    /// `LEASE id` or `EPHEMERAL`.
+    lease: Option<Leased>,
+}
+
+/// The lease a `SET` attaches its key to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leased {
+    /// `LEASE id`.
+    Id(u64),
+    /// `EPHEMERAL`: the connection's session lease.
+    Session,
 }
 
 impl Set {
@@ -52,6 +70,10 @@ impl Set {
                     let unit = if option == "EX" { 1_000 } else { 1 };
                     set.ttl_ms = Some(positive_ttl_ms(parse.integer()?, unit)?);
                 }
+                "LEASE" if set.lease.is_none() => {
+                    set.lease = Some(Leased::Id(super::lease::lease_id(parse)?));
+                }
+                "EPHEMERAL" if set.lease.is_none() => set.lease = Some(Leased::Session),
                 "EXAT" | "PXAT" | "KEEPTTL" => {
                     return Err(Frame::error(format!(
                         "ERR SET {option} is not supported: give a relative time with EX or PX"
@@ -60,7 +82,19 @@ impl Set {
                 _ => return Err(Frame::error("ERR syntax error")),
             }
         }
+        let conditional = set.when != SetWhen::Always || set.answer_previous;
+        if set.lease.is_some() && (conditional || set.ttl_ms.is_some()) {
+            return Err(Frame::error(
+                "ERR syntax error: SET with LEASE or EPHEMERAL takes no NX, XX, GET, EX or PX \
+                 (the key lives as long as its lease, and a leased write is unconditional)",
+            ));
+        }
         Ok(set)
+    }
+
+    /// The lease this SET attaches its key to, if any.
+    pub fn leased(&self) -> Option<Leased> {
+        self.lease
     }
 
     /// `SET key value` without options.
@@ -72,6 +106,7 @@ impl Set {
             ttl_ms: None,
             answer_previous: false,
             answer_integer: false,
+            lease: None,
         }
     }
 
@@ -133,6 +168,31 @@ impl Set {
     }
 
     pub async fn execute(self, exec: &mut Exec) -> Result<Frame, CallError> {
+        match self.lease {
+            Some(Leased::Id(lease)) => {
+                let op = Op::PutLeased {
+                    key: self.key,
+                    value: self.value,
+                    lease,
+                    now: None,
+                };
+                return match exec.write(op).await? {
+                    Output::Existed(true) => Ok(Frame::ok()),
+                    Output::Existed(false) => Ok(Frame::error(super::lease::not_found(lease))),
+                    other => Err(unexpected(other)),
+                };
+            }
+            Some(Leased::Session) => {
+                let Some(session) = exec.session_lease.clone() else {
+                    return Err(CallError::Rejected(
+                        "no connection to attach an ephemeral key to".into(),
+                    ));
+                };
+                session.put(exec, self.key, self.value).await?;
+                return Ok(Frame::ok());
+            }
+            None => {}
+        }
         if self.when != SetWhen::Always || self.answer_previous {
             return self.execute_conditional(exec).await;
         }
