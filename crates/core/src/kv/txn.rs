@@ -276,6 +276,24 @@ mod tests {
         };
         assert!(lease.needs_leader_clock() && lease.sets_deadline());
         assert_eq!(lease.deadline_keys(), [&b("k")]);
+        // Only the operations that give a deadline name their keys, wherever they stand.
+        let mixed = Op::Txn {
+            guards: Vec::new(),
+            ops: vec![
+                Op::Put {
+                    key: b("plain"),
+                    value: b("v"),
+                },
+                Op::PutLeased {
+                    key: b("leased"),
+                    value: b("v"),
+                    lease: 1,
+                    now: None,
+                },
+            ],
+            now: None,
+        };
+        assert_eq!(mixed.deadline_keys(), [&b("leased")]);
         let now = Time::from_nanos(1_000_000_000);
         kv.apply_op(&lease.stamped(now));
         let guard = watch(&kv, "k");
