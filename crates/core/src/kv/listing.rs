@@ -385,6 +385,13 @@ mod tests {
         });
         assert_eq!(scan(&store, 0, u64::MAX, None).1.len(), 2);
         assert_eq!(store.read(&Op::Count), Output::Length(2));
+        // A key inserted after the order was built is in it.
+        store.apply_op(&Op::Put {
+            key: Bytes::from("c9"),
+            value: Bytes::from_static(b"v"),
+        });
+        let (_, keys) = scan(&store, 0, u64::MAX, None);
+        assert!(keys.contains(&Bytes::from("c9")), "{keys:?}");
         // A store that arrives without its order (a snapshot) builds it on its first scan.
         let copy: KvStore = store.clone();
         assert_eq!(scan(&copy, 0, 10, None).1.len(), 2);
