@@ -311,9 +311,19 @@ mod tests {
             deadline: t(1_100),
         };
         assert_eq!(due, vec![expired.clone()]);
-        // Past the deadline, before the entry applies: reads wait.
+        // Past the deadline, before the entry applies: reads of its keys and of the lease
+        // itself wait.
         assert_eq!(
             kv.read_at(&get("a"), t(1_100)),
+            Err(ClientError::Unavailable)
+        );
+        let read_lease = Op::LeaseRead { lease: id };
+        assert!(matches!(
+            kv.read_at(&read_lease, t(1_099)),
+            Ok(Output::Lease(Some(_)))
+        ));
+        assert_eq!(
+            kv.read_at(&read_lease, t(1_100)),
             Err(ClientError::Unavailable)
         );
         let Output::Lease(Some(ended)) = kv.apply_op(&expired) else {

@@ -394,7 +394,7 @@ mod tests {
         assert!(keys.contains(&Bytes::from("c9")), "{keys:?}");
         // A store that arrives without its order (a snapshot) builds it on its first scan.
         let copy: KvStore = store.clone();
-        assert_eq!(scan(&copy, 0, 10, None).1.len(), 2);
+        assert_eq!(scan(&copy, 0, 10, None).1.len(), 3);
     }
 
     #[test]
