@@ -4,28 +4,10 @@
 
 use crate::common::TestCluster;
 use redis::Value::{Int, Nil, Okay};
-use redis::{Commands, RedisResult, Value};
+use redis::{Commands, Value};
 use std::time::{Duration, Instant};
 
-fn query(con: &mut redis::Connection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    let result: RedisResult<Value> = cmd.query(con);
-    match result {
-        Ok(value) => panic!("{args:?} answered {value:?}, not an error"),
-        Err(e) => e.to_string(),
-    }
-}
+use crate::common::{query, query_err};
 
 fn int(value: Value) -> i64 {
     match value {

@@ -790,25 +790,7 @@ fn protocols_without_a_leader_refuse_expiry_and_name_the_ones_that_do_not() {
 // The SET options, compare-and-delete, GETSET/GETDEL and MSET/MGET: exact replies (nil, OK,
 // previous values, errors) through the leader and through a forwarding follower.
 
-fn query(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    let result: RedisResult<redis::Value> = cmd.query(con);
-    match result {
-        Ok(value) => panic!("{args:?} answered {value:?}, not an error"),
-        Err(e) => e.to_string(),
-    }
-}
+use crate::common::{query, query_err};
 
 fn bulk(s: &str) -> redis::Value {
     redis::Value::BulkString(s.as_bytes().to_vec())

@@ -275,3 +275,25 @@ pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (String, 
     };
     (String::from_utf8_lossy(&out).into_owned(), closed)
 }
+
+/// Sends one command (`args[0]` and its arguments) and answers the reply; panics on an error.
+pub fn query(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Sends one command that must fail and answers the error's text.
+pub fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let result: redis::RedisResult<redis::Value> = cmd.query(con);
+    match result {
+        Ok(value) => panic!("{args:?} answered {value:?}, not an error"),
+        Err(e) => e.to_string(),
+    }
+}
