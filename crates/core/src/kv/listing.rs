@@ -299,6 +299,8 @@ mod tests {
             ("*c", "abcabc", true),
             ("a\\*", "a*", true),
             ("a\\*", "ab", false),
+            // A trailing backslash escapes nothing: it is itself.
+            ("a\\", "a\\", true),
             ("[", "[", true),
             ("", "", true),
             ("", "a", false),
