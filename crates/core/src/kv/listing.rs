@@ -294,6 +294,14 @@ mod tests {
             ("h[^e]llo", "hello", false),
             ("h[a-c]llo", "hbllo", true),
             ("h[a-c]llo", "hdllo", false),
+            // A negated class holds neither its `[` nor its `^`; escapes inside a class and
+            // at the end of a range.
+            ("[^e]", "[", true),
+            ("[^e]", "^", true),
+            ("[\\]x]", "]", true),
+            ("[\\]x]", "\\", false),
+            ("[a-\\z]", "m", true),
+            ("[a-\\z]", "\\", false),
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXbYY", false),
             ("*c", "abcabc", true),
