@@ -522,10 +522,9 @@ impl<H: Harness> Simulation<'_, H> {
             (Op::Txn { .. }, output) => {
                 self.record(process, EventKind::Ok, &pending, Some(&output), node);
             }
-            (Op::LeaseGrant { .. }, output @ Output::Lease(Some(_))) => {
-                if let Output::Lease(Some(granted)) = &output {
-                    client.lease = Some(granted.id);
-                }
+            (Op::LeaseGrant { .. }, Output::Lease(Some(granted))) => {
+                client.lease = Some(granted.id);
+                let output = Output::Lease(Some(granted));
                 self.record(process, EventKind::Ok, &pending, Some(&output), node);
             }
             (

@@ -210,8 +210,9 @@ pub const EXPIRY_PROTOCOLS: &str = "raft";
 pub fn refusal(protocol: &str) -> ClientError {
     ClientError::Rejected(format!(
         "keys that expire (SET EX/PX, SETEX, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST) and \
-         leases (LEASE, SET LEASE, EPHEMERAL) need a leader that orders every write and stamps deadlines; {protocol} does not do this \
-         yet; serve with --protocol {EXPIRY_PROTOCOLS} for expiring keys and leases"
+         leases (LEASE, SET LEASE, EPHEMERAL) need a leader that orders every write and \
+         stamps deadlines; {protocol} does not do this yet; serve with --protocol \
+         {EXPIRY_PROTOCOLS} for expiring keys and leases"
     ))
 }
 

@@ -200,14 +200,18 @@ impl KvStore {
     /// Removes lease `id` and every key attached to it: the lease as it was, with the keys
     /// removed (`None`: there was no such lease).
     pub(super) fn end_lease(&mut self, id: u64) -> Option<LeaseView> {
-        let view = self.lease_view(id)?;
-        let lease = self.leases.remove(&id).expect("viewed");
+        let lease = self.leases.remove(&id)?;
         self.leases_by_deadline.remove(&(lease.deadline, id));
         for key in &lease.keys {
             self.lease_of.remove(key);
             self.remove_data(key);
         }
-        Some(view)
+        Some(LeaseView {
+            id,
+            ttl_ms: lease.ttl_ms,
+            deadline: lease.deadline,
+            keys: lease.keys.into_iter().collect(),
+        })
     }
 
     /// Puts back a lease carried by a snapshot chunk (its keys arrive as pairs).

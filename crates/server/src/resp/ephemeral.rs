@@ -59,6 +59,15 @@ struct Shared {
     keeper: Mutex<Option<JoinHandle<()>>>,
 }
 
+impl Shared {
+    /// Forgets lease `id` if it is still the one held.
+    fn forget(&self, id: u64) {
+        let _ = self
+            .id
+            .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
 impl Drop for Shared {
     /// The connection's handler is gone without closing (the node shuts down): stop renewing.
     fn drop(&mut self) {
@@ -87,11 +96,6 @@ impl std::fmt::Debug for SessionLease {
             .field("timeout_ms", &self.timeout_ms())
             .finish()
     }
-}
-
-/// The error a command answers when lease `id` does not exist (any more).
-pub fn not_found(id: u64) -> String {
-    format!("ERR lease {id} not found (it expired or was revoked)")
 }
 
 impl SessionLease {
@@ -183,12 +187,8 @@ impl SessionLease {
         Ok(view.id)
     }
 
-    /// Forgets lease `id` if it is still the one held.
     fn forget(&self, id: u64) {
-        let _ = self
-            .0
-            .id
-            .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
+        self.0.forget(id);
     }
 
     /// The connection closed: stop renewing and revoke the lease, removing its keys now.
@@ -259,9 +259,7 @@ async fn keep_alive(shared: Weak<Shared>, node: NodeHandle, id: u64, ttl_ms: u64
             Ok(Output::Lease(None)) => {
                 info!(lease = id, "a connection's session lease ended before its renewal: its ephemeral keys are gone");
                 if let Some(shared) = shared.upgrade() {
-                    let _ = shared
-                        .id
-                        .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
+                    shared.forget(id);
                 }
                 return;
             }

@@ -25,7 +25,7 @@
 use super::{read_mode_arg, unexpected, Parse};
 use crate::resp::frame::Frame;
 use crate::resp::session::{CallError, Exec};
-use quorate_core::kv::LeaseView;
+use quorate_core::kv::{LeaseView, Lifetime};
 use quorate_core::{Op, Output, ReadMode, Time};
 
 #[derive(Debug)]
@@ -50,9 +50,9 @@ pub enum Lease {
     },
 }
 
-/// The error a command answers when lease `id` is gone.
+/// The error a command answers when lease `id` does not exist (any more).
 pub fn not_found(id: u64) -> String {
-    crate::resp::ephemeral::not_found(id)
+    format!("ERR lease {id} not found (it expired or was revoked)")
 }
 
 /// A lease id argument: a positive integer.
@@ -175,10 +175,11 @@ fn lease_of(output: Output) -> Result<Option<LeaseView>, CallError> {
     }
 }
 
-/// Milliseconds from this machine's clock to the lease's deadline (at least 0).
+/// Milliseconds from this machine's clock to the lease's deadline (at least 0), as `PTTL`
+/// measures a key's.
 fn ms_left(view: &LeaseView) -> i64 {
     let now = Time::from_nanos(crate::runtime::unix_nanos());
-    view.deadline.saturating_since(now).as_millis() as i64
+    Lifetime::Until(view.deadline).pttl_ms(now)
 }
 
 /// Seconds left, rounded up as etcd rounds a lease's TTL.
