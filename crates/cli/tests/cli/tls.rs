@@ -4,7 +4,7 @@
 //! Every process a test starts is stopped by its PID (a guard kills it if the test fails),
 //! every port is picked free by the OS, and every address is 127.0.0.1.
 
-use crate::support::Proc;
+use crate::support::{sample, scrape, Proc};
 use quorate_server::resp::client::{self, ClientTls};
 use quorate_server::resp::frame::Frame;
 use std::fs;
@@ -97,22 +97,9 @@ fn set_acknowledged(nodes: &[NodeInfo], tls: &ClientTls, key: &str, value: &str)
     }
 }
 
-fn metrics(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
-}
-
 /// The value of counter `name` in a metrics page.
 fn counter(page: &str, name: &str) -> u64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in the metrics"))
+    sample(page, name).unwrap_or_else(|| panic!("no {name} in the metrics"))
 }
 
 /// Waits until `log` contains `text`.
@@ -208,7 +195,7 @@ fn a_tls_cluster_serves_tls_clients_and_refuses_plain_ones_and_impostor_peers() 
     let mut answer = String::new();
     let _ = plain.read_to_string(&mut answer);
     assert_eq!(answer, "-ERR this port accepts TLS connections only\r\n");
-    let page = metrics(nodes[0].metrics);
+    let page = scrape(nodes[0].metrics);
     assert_eq!(counter(&page, "quorate_client_tls_refused_total"), 1);
 
     // A peer whose certificate another CA signed is refused, and the log says why.
@@ -241,7 +228,7 @@ fn a_tls_cluster_serves_tls_clients_and_refuses_plain_ones_and_impostor_peers() 
     );
     let log = wait_for_log(&nodes[0].log, "does not name node-3");
     assert!(log.contains("refused a peer connection"));
-    let page = metrics(nodes[0].metrics);
+    let page = scrape(nodes[0].metrics);
     assert!(counter(&page, "quorate_peer_tls_refused_total") >= 2);
 
     // The cluster still serves after the impostors' attempts.
