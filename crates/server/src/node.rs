@@ -218,7 +218,16 @@ pub async fn serve<P: ServedProtocol>(
         calls: call_rx,
         persisted,
     };
-    let result = runtime.run(inboxes, stopped).await;
+    // The event loop is a task like the connections and peer links, not the future this
+    // function runs on: `block_on` would keep it on its own thread, and every hand-off
+    // between it and a connection (each request, each reply, each peer message) would then
+    // be a wake-up of another thread. As a task it runs on whichever worker is free, often
+    // the one that just queued its input (measured in BENCHMARKS.md, "One thread fewer").
+    let result = match tokio::spawn(runtime.run(inboxes, stopped)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(format!("the event loop panicked: {e}")),
+        Err(e) => Err(format!("the event loop stopped: {e}")),
+    };
     for task in tasks {
         task.abort();
     }

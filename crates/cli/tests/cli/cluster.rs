@@ -687,3 +687,14 @@ pub(crate) fn process_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.trim().chars().next()
 }
+
+/// Sends `signal` to `pid` and waits until the process is stopped (`T`) or running again.
+pub(crate) fn signal(pid: i32, signal: Signal) {
+    kill(Pid::from_raw(pid), signal).unwrap();
+    let stopped = signal == Signal::SIGSTOP;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (process_state(pid) == Some('T')) != stopped {
+        assert!(Instant::now() < deadline, "{pid} did not take {signal}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -7,6 +7,7 @@ mod compare;
 mod compare_real;
 mod fuzz_corpus;
 mod lease;
+mod lease_reads;
 mod member;
 mod metrics;
 mod scenarios;

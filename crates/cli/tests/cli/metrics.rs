@@ -7,10 +7,9 @@
 //! Every process is signalled by its PID; if the test fails, a guard kills the nodes by PID
 //! (a stopped node ignores the cluster's SIGTERM) before the cluster's own guard runs.
 
-use crate::cluster::{connect, leader, process_state, start_cluster_with, NodeInfo};
+use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo};
 use crate::support::{sample, scrape, KillOnPanic};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use redis::{Commands, RedisResult};
 use std::time::{Duration, Instant};
 
@@ -43,17 +42,6 @@ fn wait_for_page(
             "{what} not within {within:?}:\n{page}"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sends `signal` to `pid` and waits until the process is stopped (`T`) or running again.
-fn signal(pid: i32, signal: Signal) {
-    kill(Pid::from_raw(pid), signal).unwrap();
-    let stopped = signal == Signal::SIGSTOP;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while (process_state(pid) == Some('T')) != stopped {
-        assert!(Instant::now() < deadline, "{pid} did not take {signal}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
