@@ -183,7 +183,9 @@ impl Metrics {
     }
 
     /// Records the node's status and, on a leader, the log position each follower has
-    /// acknowledged; logs and counts a change of role or leader.
+    /// acknowledged (`None` keeps the positions last published: a leader re-reads them only
+    /// now and then; they are shown only while the status says leader); logs and counts a
+    /// change of role or leader.
     pub fn publish(&self, status: NodeStatus, followers: Option<BTreeMap<NodeId, u64>>) {
         let mut current = self.status.lock().expect("status lock");
         let before = current.as_ref().map(|p| &p.status);
@@ -202,6 +204,7 @@ impl Metrics {
                 "leader changed"
             );
         }
+        let followers = followers.or_else(|| current.take().and_then(|p| p.followers));
         *current = Some(Published { status, followers });
     }
 

@@ -48,6 +48,8 @@ use tracing::{debug, info, warn};
 const BATCH_MAX: usize = 256;
 /// Waiters older than this are forgotten (their client gave up long ago).
 const WAITER_TTL: Duration = Duration::from_secs(60);
+/// How often a leader's metrics re-read each follower's acknowledged position.
+const FOLLOWERS_EVERY: Duration = Duration::from_millis(100);
 
 /// A client request handed to the runtime by a connection handler.
 pub enum ClientCall {
@@ -135,6 +137,10 @@ pub struct Runtime<P: ServedProtocol> {
     ctx: Arc<PeerContext>,
     metrics: Arc<Metrics>,
     last_sweep: Instant,
+    /// When the followers' positions were last read for the metrics, and whether the node
+    /// led at the last batch (see `publish_status`).
+    followers_read: Instant,
+    was_leading: bool,
     /// Snapshot barriers waiting for their read's answer, by the barrier's client id.
     snapshots: BTreeMap<ClientId, oneshot::Sender<Result<Captured, ClientError>>>,
     /// Barriers started, for their client ids.
@@ -177,6 +183,8 @@ impl<P: ServedProtocol> Runtime<P> {
             ctx,
             metrics,
             last_sweep: Instant::now(),
+            followers_read: Instant::now(),
+            was_leading: false,
             snapshots: BTreeMap::new(),
             snapshots_started: 0,
             watch: None,
@@ -268,12 +276,22 @@ impl<P: ServedProtocol> Runtime<P> {
     /// position while it leads, and the number of requests waiting for their answer: the
     /// shell's waiters (local clients' requests stepped here or forwarded to the leader,
     /// peers' requests forwarded here), snapshot barriers and membership requests.
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
         let status = self.node.status();
-        let followers = match status.role {
-            quorate_core::Role::Leader => self.node.followers_matched(),
-            _ => None,
+        let leading = status.role == quorate_core::Role::Leader;
+        let now = Instant::now();
+        // Followers' positions are re-read when the node starts leading and then every
+        // FOLLOWERS_EVERY, not every batch: building them was a fifth of a loaded leader's
+        // allocations (BENCHMARKS.md, "Allocations per request").
+        let stale = now.duration_since(self.followers_read) >= FOLLOWERS_EVERY;
+        let followers = match leading && (stale || !self.was_leading) {
+            true => {
+                self.followers_read = now;
+                self.node.followers_matched()
+            }
+            false => None,
         };
+        self.was_leading = leading;
         self.metrics.publish(status, followers);
         let pending = self.shell.waiting() + self.snapshots.len() + self.admins.len();
         self.metrics

@@ -114,9 +114,19 @@ impl Membership {
     /// the highest index stored on a quorum. With `new_only`, the old half of a joint
     /// configuration is ignored (the deliberately broken rule of `Bug::JointNewMajorityOnly`).
     pub fn quorum_value(&self, value: impl Fn(NodeId) -> u64, new_only: bool) -> u64 {
+        // Computed for every commit and every read round: on the stack for the usual sizes.
+        const ON_STACK: usize = 16;
         let floor = |set: &BTreeSet<NodeId>| {
-            let mut values: Vec<u64> = set.iter().map(|id| value(*id)).collect();
-            majority_floor(&mut values)
+            if set.len() <= ON_STACK {
+                let mut values = [0u64; ON_STACK];
+                for (slot, id) in values.iter_mut().zip(set) {
+                    *slot = value(*id);
+                }
+                majority_floor(&mut values[..set.len()])
+            } else {
+                let mut values: Vec<u64> = set.iter().map(|id| value(*id)).collect();
+                majority_floor(&mut values)
+            }
         };
         let new = floor(&self.voters);
         match &self.old_voters {
