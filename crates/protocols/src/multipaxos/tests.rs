@@ -652,9 +652,14 @@ fn the_checker_records_each_chosen_batch_and_counts_a_slot_batched_only_with_sev
     assert_eq!(c.checker.chosen(1), Some(batch(&[first]).digest()));
     assert_eq!(c.checker.chosen(2), Some(batch(&[second, third]).digest()));
     assert_eq!(c.checker.chosen(3), None);
+    // One more put, alone in the third slot: two single-command slots and one batch.
+    let fourth = put(4, 1, "d", "v");
+    c.step(1, Input::Request(fourth.clone()));
+    c.deliver_while(|_, _, _| true);
+    assert_eq!(c.checker.chosen(3), Some(batch(&[&fourth]).digest()));
     let counters: BTreeMap<_, _> = c.checker.counters().into_iter().collect();
-    assert_eq!(counters["slots_chosen"], 2, "{counters:?}");
-    assert_eq!(counters["commands_chosen"], 3, "{counters:?}");
+    assert_eq!(counters["slots_chosen"], 3, "{counters:?}");
+    assert_eq!(counters["commands_chosen"], 4, "{counters:?}");
     assert_eq!(
         counters["slots_batched"], 1,
         "only the second slot: {counters:?}"
