@@ -21,6 +21,9 @@
 #           (a test-name filter per protocol, below). Chain and CRAQ are the primary-backup
 #           replica in another shape, so the three share one oracle: `primary-backup` mutates
 #           the shared replica, `chain` chain/mod.rs, `craq` the read path (reads.rs).
+#   shared  the building blocks in crates/protocols/src/{merkle,ring,session}.rs, judged by
+#           their unit tests and the quorum and multi-primary tests and simulator batches
+#           (the protocols that use them).
 #
 # Usage: scripts/mutants.sh <target> [extra cargo-mutants args, e.g. --shard 0/4 --in-place]
 #   MUTANTS_BUDGET  wall-clock seconds for the whole run (default 1800); at the budget the run is
@@ -71,7 +74,7 @@ case "$target" in
         targets=(--lib --test sim)
         test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft)
         ;;
-    paxos | multipaxos | zab | primary-backup | chain | craq | quorum | multiprimary)
+    paxos | multipaxos | zab | primary-backup | chain | craq | quorum | multiprimary | shared)
         src=crates/protocols/src
         # Each protocol's sources (its `tests` modules are not mutated: cargo-mutants skips
         # `#[cfg(test)]` code), and the test-name filters that keep the oracle to that
@@ -103,6 +106,12 @@ case "$target" in
             multiprimary)
                 files=("$src"/multiprimary/*.rs)
                 test_filter=(multiprimary) ;;
+            shared)
+                # The Merkle tree, the consistent-hashing ring and the session table, judged
+                # by their own unit tests and by the two protocols built on them: quorum
+                # (ring, Merkle anti-entropy, sessions) and multi-primary (Merkle, sessions).
+                files=("$src"/{merkle,ring,session}.rs)
+                test_filter=(merkle ring session quorum multiprimary) ;;
         esac
         args=(--test-package quorate-protocols,quorate-sim)
         for file in "${files[@]}"; do
@@ -118,7 +127,7 @@ case "$target" in
         ;;
     *)
         echo "unknown target '$target': use kv, raft, paxos, multipaxos, zab, primary-backup," \
-            "chain, craq, quorum or multiprimary" >&2
+            "chain, craq, quorum, multiprimary or shared" >&2
         exit 2
         ;;
 esac

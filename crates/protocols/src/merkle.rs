@@ -183,6 +183,26 @@ mod tests {
     }
 
     #[test]
+    fn keys_spread_over_every_leaf_by_their_ring_position() {
+        let depth = 1; // FANOUT leaves.
+        let mut per_leaf = [0usize; FANOUT as usize];
+        for key in entries(1_600).keys() {
+            let leaf = MerkleTree::leaf_of(depth, key);
+            assert_eq!(
+                u64::from(leaf),
+                position(key) >> 60,
+                "the position's top 4 bits"
+            );
+            per_leaf[leaf as usize] += 1;
+        }
+        // An even share is 100 keys per leaf.
+        assert!(
+            per_leaf.iter().all(|n| (50..=150).contains(n)),
+            "{per_leaf:?}"
+        );
+    }
+
+    #[test]
     fn equal_stores_are_in_sync_after_one_comparison() {
         let a = tree(&entries(500));
         let b = tree(&entries(500));

@@ -112,6 +112,16 @@ mod tests {
     }
 
     #[test]
+    fn mix_is_splitmix64s_finalizer() {
+        // SplitMix64's first outputs from seed 0: the finalizer of 1 and 2 times its
+        // increment. Nodes of one version must agree on every key's position.
+        let gamma = 0x9e37_79b9_7f4a_7c15_u64;
+        assert_eq!(mix(gamma), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(mix(gamma.wrapping_mul(2)), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(mix(0), 0);
+    }
+
+    #[test]
     fn preference_lists_hold_n_distinct_nodes() {
         let ring = Ring::new(&ids(7), 32);
         for key in keys().take(500) {

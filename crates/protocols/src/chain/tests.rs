@@ -210,6 +210,26 @@ fn step4_the_head_cuts_out_a_silent_member_with_a_new_view() {
 }
 
 #[test]
+fn step4_a_member_silent_for_exactly_member_timeout_is_not_yet_cut_out() {
+    let mut c = chain(3, false);
+    let timeout = c.nodes[&1].config.member_timeout;
+    c.crash(2);
+    // n2 was last heard at `now`; "silent" means silent for longer than member_timeout.
+    c.now = c.now + timeout;
+    c.tick(1);
+    assert_eq!(
+        c.nodes[&1].view(),
+        1,
+        "silent for exactly member_timeout: not yet"
+    );
+    assert_eq!(c.nodes[&1].stats().chain_repairs, 0);
+    c.now = c.now + Duration::from_millis(1);
+    c.tick(1);
+    assert_eq!(c.nodes[&1].stats().chain_repairs, 1, "a moment later it is");
+    assert_eq!(c.nodes[&1].status().role, Role::Candidate);
+}
+
+#[test]
 fn step4_a_failed_tail_is_cut_out_and_its_predecessor_becomes_the_tail() {
     let mut c = chain(3, false);
     c.crash(3);

@@ -6,7 +6,10 @@
 use super::*;
 use crate::effects::{persists, replies, sends};
 use crate::script::Cluster;
-use quorate_core::{AdminCommand, AdminRequest, Durable, Effect, Key, Op, ReadMode, Value};
+use quorate_core::{
+    AdminCommand, AdminRequest, Durable, Effect, Invariants, Key, Op, ReadMode, Value,
+};
+use std::collections::BTreeMap;
 
 fn n(id: u64) -> NodeId {
     NodeId(id)
@@ -159,6 +162,24 @@ fn pmmc_3_an_acceptor_promises_for_every_slot_and_reports_its_votes_from_the_ask
     let reported = promise(ballot(2, 2), vec![(2, ballot(1, 1), b)]);
     assert_eq!(sends(&effects), vec![(n(2), reported)]);
     assert_eq!(acceptor.promised(), ballot(2, 2));
+}
+
+#[test]
+fn pmmc_3_a_retransmitted_prepare_is_answered_again_without_a_second_promise_on_disk() {
+    let mut acceptor = node(3, 3);
+    let prepare = Message::Prepare {
+        ballot: ballot(2, 2),
+        from_slot: 1,
+    };
+    let first = deliver(&mut acceptor, 2, prepare.clone());
+    assert_eq!(persists(&first), vec![Record::Promise(ballot(2, 2))]);
+    let again = deliver(&mut acceptor, 2, prepare);
+    assert_eq!(sends(&again), vec![(n(2), promise(ballot(2, 2), vec![]))]);
+    assert_eq!(
+        again.len(),
+        1,
+        "nothing persisted, no timer restarted: {again:?}"
+    );
 }
 
 #[test]
@@ -503,6 +524,49 @@ fn an_acceptor_answers_an_accept_for_a_compacted_slot_with_its_snapshot() {
 }
 
 #[test]
+fn an_installed_snapshot_drops_the_votes_and_decisions_it_covers_up_to_its_last_slot() {
+    let mut acceptor = node(3, 3);
+    let a = batch(&[&put(7, 1, "k", "a")]);
+    for slot in [4, 5, 6] {
+        deliver(&mut acceptor, 1, accept(ballot(1, 1), slot, &a, 0));
+    }
+    // Decisions beyond a gap wait in the log until the gap is filled.
+    let decided = Message::Decided {
+        first: 4,
+        batches: vec![a.clone(), a.clone(), a.clone()],
+    };
+    deliver(&mut acceptor, 1, decided);
+    assert_eq!((acceptor.applied(), acceptor.decided(5)), (0, Some(&a)));
+    let snapshot = Arc::new(Snapshot {
+        last_slot: 5,
+        state: KvStore::default(),
+    });
+    deliver(&mut acceptor, 2, Message::Snapshot { snapshot });
+    for slot in [4, 5] {
+        assert_eq!(
+            acceptor.vote(slot),
+            None,
+            "slot {slot}: covered by the snapshot"
+        );
+        assert_eq!(
+            acceptor.decided(slot),
+            None,
+            "slot {slot}: covered by the snapshot"
+        );
+    }
+    assert_eq!(
+        acceptor.vote(6),
+        Some((ballot(1, 1), &a)),
+        "beyond it, kept"
+    );
+    assert_eq!(
+        acceptor.applied(),
+        6,
+        "and slot 6's decision applied after it"
+    );
+}
+
+#[test]
 fn a_restarted_node_recovers_its_promise_votes_and_snapshot() {
     let mut acceptor = node(2, 3);
     let a = batch(&[&put(7, 1, "k", "a")]);
@@ -562,6 +626,44 @@ fn elect(c: &mut MultiPaxosCluster, candidate: u64, voters: &[u64]) {
 
 fn value(c: &MultiPaxosCluster, id: u64, key: &str) -> Option<Value> {
     c.node(id).state_machine().get(key.as_bytes()).cloned()
+}
+
+#[test]
+fn the_checker_records_each_chosen_batch_and_counts_a_slot_batched_only_with_several_commands() {
+    let config = MultiPaxosConfig {
+        pipeline_max: 1,
+        ..config()
+    };
+    let mut c = cluster(3, config);
+    elect(&mut c, 1, &[2, 3]);
+    c.deliver_while(|_, _, _| true);
+    // The first put fills the pipeline; the next two wait and share the following slot.
+    let puts = [
+        put(1, 1, "a", "v"),
+        put(2, 1, "b", "v"),
+        put(3, 1, "c", "v"),
+    ];
+    for request in &puts {
+        c.step(1, Input::Request(request.clone()));
+    }
+    c.deliver_while(|_, _, _| true);
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    let [first, second, third] = &puts;
+    assert_eq!(c.checker.chosen(1), Some(batch(&[first]).digest()));
+    assert_eq!(c.checker.chosen(2), Some(batch(&[second, third]).digest()));
+    assert_eq!(c.checker.chosen(3), None);
+    // One more put, alone in the third slot: two single-command slots and one batch.
+    let fourth = put(4, 1, "d", "v");
+    c.step(1, Input::Request(fourth.clone()));
+    c.deliver_while(|_, _, _| true);
+    assert_eq!(c.checker.chosen(3), Some(batch(&[&fourth]).digest()));
+    let counters: BTreeMap<_, _> = c.checker.counters().into_iter().collect();
+    assert_eq!(counters["slots_chosen"], 3, "{counters:?}");
+    assert_eq!(counters["commands_chosen"], 4, "{counters:?}");
+    assert_eq!(
+        counters["slots_batched"], 1,
+        "only the second slot: {counters:?}"
+    );
 }
 
 /// n1 leads and proposes three slots. Slot 1 is chosen by {n1, n2}; slot 2's Accepts are all
@@ -670,4 +772,42 @@ fn an_acceptor_that_forgets_its_promise_lets_a_deposed_leader_choose_again_and_i
     let c = stale_accept_after_restart(config);
     let found: Vec<&str> = c.violations.iter().map(|v| v.property).collect();
     assert!(found.contains(&"agreement"), "{:?}", c.violations);
+}
+
+#[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    assert_eq!(config().validate(), Ok(()));
+    let ms = std::time::Duration::from_millis;
+    let refused = |config: MultiPaxosConfig| config.validate().unwrap_err();
+    let timeouts = |min: u64, max: u64, heartbeat: u64| MultiPaxosConfig {
+        election_timeout_min: ms(min),
+        election_timeout_max: ms(max),
+        heartbeat_interval: ms(heartbeat),
+        ..config()
+    };
+    assert_eq!(
+        timeouts(150, 150, 149).validate(),
+        Ok(()),
+        "a fixed timeout works"
+    );
+    assert!(refused(timeouts(301, 300, 50)).contains("exceeds election_timeout_max"));
+    assert!(refused(timeouts(150, 300, 150)).contains("heartbeat_interval must be below"));
+    let bounded = |bound: usize| {
+        let mut config = config();
+        match bound {
+            0 => config.batch_max = 0,
+            1 => config.pipeline_max = 0,
+            2 => config.pending_max = 0,
+            3 => config.catchup_max = 0,
+            4 => config.sessions_max = 0,
+            _ => config.snapshot_threshold = 0,
+        }
+        config
+    };
+    for bound in 0..6 {
+        assert!(
+            refused(bounded(bound)).contains("must be positive"),
+            "bound {bound}"
+        );
+    }
 }

@@ -354,6 +354,37 @@ fn step5_a_backup_refuses_an_older_view_and_names_the_newer_one() {
 }
 
 #[test]
+fn step6_a_confirmation_is_answered_in_the_current_view_and_counted_stale_only_from_an_older_one() {
+    let mut r = replica(2, 3, pb());
+    deliver(
+        &mut r,
+        3,
+        Message::StartViewChange {
+            view: 2,
+            last_op: 0,
+            last_view: 0,
+        },
+    );
+    let effects = deliver(&mut r, 1, Message::Confirm { view: 1, round: 5 });
+    assert_eq!(
+        sends(&effects),
+        vec![(n(1), Message::ConfirmOk { view: 2, round: 5 })],
+        "the answer names the newer view: the asker is deposed"
+    );
+    assert_eq!(r.stats().stale_refused, 1);
+    let effects = deliver(&mut r, 3, Message::Confirm { view: 2, round: 6 });
+    assert_eq!(
+        sends(&effects),
+        vec![(n(3), Message::ConfirmOk { view: 2, round: 6 })]
+    );
+    assert_eq!(
+        r.stats().stale_refused,
+        1,
+        "a round of the current view is not stale"
+    );
+}
+
+#[test]
 fn step5_a_deposed_primary_leaves_its_writes_indeterminate_and_cannot_commit_them() {
     let mut r = primary(3);
     step(&mut r, Input::Request(put(7, 1, "k", "v")));
@@ -538,4 +569,44 @@ fn step8_a_backup_behind_the_primarys_snapshot_receives_its_state() {
         Some(&b"8"[..])
     );
     assert!(c.violations.is_empty(), "{:?}", c.violations);
+}
+
+#[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    assert_eq!(pb().validate(), Ok(()));
+    let ms = std::time::Duration::from_millis;
+    let refused = |config: ReplicaConfig| config.validate().unwrap_err();
+    let timeouts = |min: u64, max: u64, heartbeat: u64, member: u64| ReplicaConfig {
+        view_change_timeout_min: ms(min),
+        view_change_timeout_max: ms(max),
+        heartbeat_interval: ms(heartbeat),
+        member_timeout: ms(member),
+        ..pb()
+    };
+    assert_eq!(
+        timeouts(150, 150, 149, 150).validate(),
+        Ok(()),
+        "a fixed timeout works"
+    );
+    assert!(refused(timeouts(301, 300, 50, 300)).contains("exceeds view_change_timeout_max"));
+    assert!(refused(timeouts(150, 300, 150, 300)).contains("heartbeat_interval must be below"));
+    assert!(refused(timeouts(150, 300, 50, 50)).contains("member_timeout must exceed"));
+    let bounded = |bound: usize| {
+        let mut config = pb();
+        match bound {
+            0 => config.entries_per_prepare_max = 0,
+            1 => config.inflight_max = 0,
+            2 => config.reads_max = 0,
+            3 => config.snapshot_threshold = 0,
+            4 => config.uncommitted_max = 0,
+            _ => config.sessions_max = 0,
+        }
+        config
+    };
+    for bound in 0..6 {
+        assert!(
+            refused(bounded(bound)).contains("must be positive"),
+            "bound {bound}"
+        );
+    }
 }

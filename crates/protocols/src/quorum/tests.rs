@@ -707,3 +707,34 @@ fn a_write_retried_during_its_read_phase_gets_one_version() {
     }
     assert_eq!(assigned, 1);
 }
+
+/// A write that names this node as the home it stands in for is this node's own write: kept in
+/// its store, not held as a hint for itself.
+#[test]
+fn a_hinted_store_naming_this_node_as_home_is_stored_as_its_own() {
+    let mut node = started(2, 3, three());
+    let stored = at(1, 1, Some("x"));
+    let op = OpId {
+        incarnation: 1,
+        seq: 1,
+    };
+    let effects = deliver(
+        &mut node,
+        1,
+        Message::Store {
+            op: Some(op),
+            key: b("k"),
+            stored: stored.clone(),
+            hint: Some(n(2)),
+        },
+    );
+    assert_eq!(node.stored(b"k"), stored);
+    assert_eq!(node.hints_held(), 0);
+    let version = stored.version;
+    let ack = Message::StoreAck {
+        op,
+        key: b("k"),
+        version,
+    };
+    assert_eq!(sends(&effects), vec![(n(1), ack)]);
+}
