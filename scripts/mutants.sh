@@ -126,7 +126,7 @@ case "$target" in
         done
         ;;
     *)
-        echo "unknown target '$target': use kv, raft, paxos, multipaxos, zab, primary-backup," \
+        echo "unknown target '$target': use kv, kv-features, raft, paxos, multipaxos, zab, primary-backup," \
             "chain, craq, quorum, multiprimary or shared" >&2
         exit 2
         ;;
