@@ -698,3 +698,15 @@ pub(crate) fn signal(pid: i32, signal: Signal) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Tuning for tests that stop followers for a moment: election timeouts of 2-3 s, so the
+/// leader keeps leading (check-quorum deposes it after an election timeout at the earliest),
+/// with heartbeats every 100 ms.
+pub(crate) const SLOW_ELECTIONS: [&str; 6] = [
+    "--tuning",
+    "election_timeout_min_ms=2000",
+    "--tuning",
+    "election_timeout_max_ms=3000",
+    "--tuning",
+    "heartbeat_interval_ms=100",
+];

@@ -9,7 +9,7 @@
 //! Every process is signalled by its PID; a guard kills the nodes by PID if the test fails (a
 //! stopped node ignores the cluster's SIGTERM).
 
-use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo};
+use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo, SLOW_ELECTIONS};
 use crate::support::{KillOnPanic, Proc};
 use nix::sys::signal::Signal;
 use redis::{Commands, RedisResult};
@@ -19,14 +19,7 @@ use std::time::Duration;
 /// A 3-node Raft cluster with 2-3 s election timeouts and the given extra tuning; the nodes
 /// and the leader's index.
 fn cluster(dir: &std::path::Path, extra: &[&str]) -> (Proc, Vec<NodeInfo>, usize) {
-    let mut tuning = vec![
-        "--tuning",
-        "election_timeout_min_ms=2000",
-        "--tuning",
-        "election_timeout_max_ms=3000",
-        "--tuning",
-        "heartbeat_interval_ms=100",
-    ];
+    let mut tuning = SLOW_ELECTIONS.to_vec();
     tuning.extend_from_slice(extra);
     let (cluster, nodes) = start_cluster_with(dir, 3, &tuning);
     let l = leader(&nodes, Duration::from_secs(30));

@@ -7,7 +7,7 @@
 //! Every process is signalled by its PID; if the test fails, a guard kills the nodes by PID
 //! (a stopped node ignores the cluster's SIGTERM) before the cluster's own guard runs.
 
-use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo};
+use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo, SLOW_ELECTIONS};
 use crate::support::{sample, scrape, KillOnPanic};
 use nix::sys::signal::Signal;
 use redis::{Commands, RedisResult};
@@ -61,15 +61,7 @@ fn the_leader_counts_waiting_proposals_and_a_stopped_followers_lag_grows_until_i
     // Election timeouts of 2-3 s: with both followers stopped for a moment, the leader keeps
     // leading (check-quorum deposes it after an election timeout at the earliest), so its
     // waiting proposal stays waiting until they resume.
-    let tuning = [
-        "--tuning",
-        "election_timeout_min_ms=2000",
-        "--tuning",
-        "election_timeout_max_ms=3000",
-        "--tuning",
-        "heartbeat_interval_ms=100",
-    ];
-    let (cluster, nodes) = start_cluster_with(&dir, 3, &tuning);
+    let (cluster, nodes) = start_cluster_with(&dir, 3, &SLOW_ELECTIONS);
     let _guard = KillOnPanic(nodes.iter().map(|n| n.pid).collect());
     let l = leader(&nodes, Duration::from_secs(30));
     let followers: Vec<&NodeInfo> = (0..3).filter(|i| *i != l).map(|i| &nodes[i]).collect();
