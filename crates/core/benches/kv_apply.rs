@@ -40,6 +40,15 @@ fn puts() -> Vec<Op> {
         .collect()
 }
 
+/// `op` as a logged command with request number 0.
+fn command(op: Op) -> Command {
+    Command {
+        client: ClientId(1),
+        seq: 0,
+        op,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let ops = puts();
     let mut group = c.benchmark_group("kv_apply");
@@ -54,12 +63,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("put, apply (feed recorded)", |b| {
         b.iter(|| {
             n = (n + 1) % KEYS;
-            let command = Command {
-                client: ClientId(1),
-                seq: 0,
-                op: ops[n].clone(),
-            };
-            black_box(kv.apply(&command))
+            black_box(kv.apply(&command(ops[n].clone())))
         })
     });
     let (mut kv, mut n) = (store(), 0usize);
@@ -83,12 +87,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("put leased, apply (feed recorded)", |b| {
         b.iter(|| {
             n = (n + 1) % KEYS;
-            let command = Command {
-                client: ClientId(1),
-                seq: 0,
-                op: leased[n].clone(),
-            };
-            black_box(kv.apply(&command))
+            black_box(kv.apply(&command(leased[n].clone())))
         })
     });
     let (kv, mut n) = (store(), 0usize);
