@@ -222,7 +222,7 @@ pub async fn serve<P: ServedProtocol>(
     // function runs on: `block_on` would keep it on its own thread, and every hand-off
     // between it and a connection (each request, each reply, each peer message) would then
     // be a wake-up of another thread. As a task it runs on whichever worker is free, often
-    // the one that just queued its input (measured in BENCHMARKS.md, "One thread fewer").
+    // the one that just queued its input (BENCHMARKS.md, "Fewer hand-offs per request").
     let result = match tokio::spawn(runtime.run(inboxes, stopped)).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(format!("the event loop panicked: {e}")),
