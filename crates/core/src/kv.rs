@@ -601,6 +601,18 @@ struct Session {
 /// The default bound on remembered client sessions.
 pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
 
+/// Where a request stands against its client's session ([`KvStore::standing`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Standing<'a> {
+    /// The session's last applied request: its remembered output.
+    Cached(&'a Output),
+    /// An earlier request of the session, applied or superseded: a stale duplicate.
+    Superseded,
+    /// Not applied yet. `known`: the store holds the session (or the request uses none,
+    /// sequence number 0).
+    New { known: bool },
+}
+
 /// The key-value state machine with exactly-once client sessions.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct KvStore {
@@ -723,19 +735,36 @@ impl KvStore {
         self.apply(command)
     }
 
+    /// Where `client`'s request `seq` stands against its session, in one lookup: the three
+    /// questions a leader asks of every request (answered before? superseded? session known?)
+    /// cost three walks of a map of up to `sessions_max` sessions before (BENCHMARKS.md, "What
+    /// a request costs the leader").
+    pub fn standing(&self, client: ClientId, seq: u64) -> Standing<'_> {
+        let Some(session) = self.sessions.get(&client) else {
+            return Standing::New { known: seq == 0 };
+        };
+        match seq {
+            0 => Standing::New { known: true },
+            seq if seq == session.last_seq => Standing::Cached(&session.last_output),
+            seq if seq < session.last_seq => Standing::Superseded,
+            _ => Standing::New { known: true },
+        }
+    }
+
     /// The remembered output of `client`'s request `seq`, if that is the last one applied.
     pub fn cached(&self, client: ClientId, seq: u64) -> Option<&Output> {
-        let session = self.sessions.get(&client)?;
-        (seq != 0 && session.last_seq == seq).then_some(&session.last_output)
+        match self.standing(client, seq) {
+            Standing::Cached(output) => Some(output),
+            _ => None,
+        }
     }
 
     /// True when `client`'s request `seq` was already applied (or superseded).
     pub fn already_applied(&self, client: ClientId, seq: u64) -> bool {
-        seq != 0
-            && self
-                .sessions
-                .get(&client)
-                .is_some_and(|session| seq <= session.last_seq)
+        matches!(
+            self.standing(client, seq),
+            Standing::Cached(_) | Standing::Superseded
+        )
     }
 
     fn remember(&mut self, client: ClientId, seq: u64, output: Output) {
@@ -1445,6 +1474,14 @@ mod tests {
         // Sequence number 0 bypasses sessions: never cached, never a duplicate.
         assert_eq!(kv.cached(ClientId(1), 0), None);
         assert!(!kv.already_applied(ClientId(1), 0));
+        // The same answers in one lookup.
+        let output = Output::Length(2);
+        assert_eq!(kv.standing(ClientId(1), 2), Standing::Cached(&output));
+        assert_eq!(kv.standing(ClientId(1), 1), Standing::Superseded);
+        assert_eq!(kv.standing(ClientId(1), 3), Standing::New { known: true });
+        assert_eq!(kv.standing(ClientId(1), 0), Standing::New { known: true });
+        assert_eq!(kv.standing(ClientId(2), 1), Standing::New { known: false });
+        assert_eq!(kv.standing(ClientId(2), 0), Standing::New { known: true });
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub mod time;
 pub use ids::{ClientId, NodeId};
 pub use kv::{
     AdminCommand, AdminRequest, ClientError, Command, Expiry, Guard, Key, KvBuilder, KvChunk,
-    KvCursor, KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, SetWhen, Value,
+    KvCursor, KvStore, Lifetime, Op, Output, QuorumSizes, ReadMode, Reply, Request, SetWhen,
+    Standing, Value,
 };
 pub use protocol::{
     Durable, Effect, Effects, Input, Invariants, NodeStatus, Protocol, Role, Violation,

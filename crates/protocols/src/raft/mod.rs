@@ -109,7 +109,7 @@ use progress::LeaderState;
 use quorate_core::kv::{Command, EXPIRIES_PER_TICK_MAX, EXPIRY_CLIENT};
 use quorate_core::{
     ClientError, Effect, Effects, Input, KvStore, NodeId, NodeStatus, Protocol, ReadMode, Request,
-    Role, Time, TimerRange,
+    Role, Standing, Time, TimerRange,
 };
 use read::FollowerReads;
 use snapshot::SnapshotReceive;
@@ -545,14 +545,14 @@ impl Raft {
         }
         // A retried read is served afresh (see `KvStore::reply_at`), a retried write from
         // its session.
-        if let Some(output) = self.kv.cached(request.client, request.seq) {
-            if !request.op.is_read() {
+        let session_known = match self.kv.standing(request.client, request.seq) {
+            Standing::Cached(output) if !request.op.is_read() => {
                 return Self::answer(&request, Ok(output.clone()), out);
             }
-        } else if self.kv.already_applied(request.client, request.seq) {
-            return; // A stale duplicate: its client has moved on.
-        }
-        let session_known = request.seq == 0 || self.kv.has_session(request.client);
+            Standing::Cached(_) => true,
+            Standing::Superseded => return, // A stale duplicate: its client has moved on.
+            Standing::New { known } => known,
+        };
         if request.op.is_read() && self.config.read_index && session_known {
             return self.on_linearizable_read(request, out);
         }
