@@ -591,8 +591,16 @@ pub(crate) fn unix_nanos() -> u64 {
 }
 
 /// What connection handlers hold: a way to reach the runtime, and the node's shared context.
+///
+/// Every request's task holds a clone, so a clone is one reference count: the shared parts
+/// live behind one `Arc` (a clone of each part was seven atomic increments and as many
+/// decrements per request, contended between the workers; BENCHMARKS.md, "What a request
+/// costs the leader").
 #[derive(Clone)]
-pub struct NodeHandle {
+pub struct NodeHandle(Arc<NodeShared>);
+
+/// The parts of a [`NodeHandle`], shared by all its clones.
+pub struct NodeShared {
     calls: mpsc::Sender<ClientCall>,
     /// One permit per client request in flight through this node (`inflight_max`).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -605,6 +613,14 @@ pub struct NodeHandle {
     pub watch: Arc<crate::watch::Watch>,
 }
 
+impl std::ops::Deref for NodeHandle {
+    type Target = NodeShared;
+
+    fn deref(&self) -> &NodeShared {
+        &self.0
+    }
+}
+
 impl NodeHandle {
     pub fn new(
         calls: mpsc::Sender<ClientCall>,
@@ -615,7 +631,7 @@ impl NodeHandle {
     ) -> NodeHandle {
         let metrics = peers.metrics.clone();
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.inflight_max));
-        NodeHandle {
+        NodeHandle(Arc::new(NodeShared {
             calls,
             inflight,
             peers,
@@ -623,7 +639,7 @@ impl NodeHandle {
             metrics,
             model,
             watch,
-        }
+        }))
     }
 
     /// Hands `request` to the runtime: to step on this node (`to: None`; forwarded to the
@@ -644,7 +660,17 @@ impl NodeHandle {
             },
             Some(to) => ClientCall::Forward { to, request, reply },
         };
-        self.calls.send(call).await.ok()?;
+        // The queue almost always has room. The waiting send is boxed: a request's task keeps
+        // the space of every future it awaits for its whole life, and with thousands of
+        // requests in flight their size is what falls out of the caches (BENCHMARKS.md, "What
+        // a request costs the leader").
+        match self.calls.try_send(call) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(call)) => {
+                Box::pin(self.calls.send(call)).await.ok()?;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return None,
+        }
         Some(answer)
     }
 

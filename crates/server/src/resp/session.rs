@@ -278,8 +278,14 @@ impl Exec {
             let _ = previous.await; // Released, or the previous command is gone: either way, go.
         }
         // Back-pressure: wait for a slot rather than overflow the protocol's bounded queues.
-        let inflight = self.node.inflight.clone();
-        let _permit = inflight.acquire_owned().await;
+        // The wait is boxed, as `NodeHandle::enqueue`'s is: it is rare, and its future would
+        // otherwise take space in every request's task.
+        let _permit = match self.node.inflight.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => Box::pin(self.node.inflight.clone().acquire_owned())
+                .await
+                .ok(),
+        };
         let node = self.node.clone();
         let timeout = node.config.request_timeout();
         let deadline = Instant::now() + timeout;

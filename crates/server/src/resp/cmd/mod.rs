@@ -317,6 +317,8 @@ impl Command {
 
     /// Runs a command that needs the node.
     pub async fn execute(self, exec: &mut Exec) -> Frame {
+        // The rarer commands' futures are boxed: this future is as large as the largest arm,
+        // and every request's task carries it (see `Handler::spawn`).
         let result = match self {
             Command::Get(cmd) => cmd.execute(exec).await,
             Command::Set(cmd) => cmd.execute(exec).await,
@@ -326,15 +328,15 @@ impl Command {
             Command::Incr(cmd) => cmd.execute(exec).await,
             Command::Expire(cmd) => cmd.execute(exec).await,
             Command::Ttl(cmd) => cmd.execute(exec).await,
-            Command::Lease(cmd) => cmd.execute(exec).await,
-            Command::Describe(cmd) => cmd.execute(exec).await,
+            Command::Lease(cmd) => Box::pin(cmd.execute(exec)).await,
+            Command::Describe(cmd) => Box::pin(cmd.execute(exec)).await,
             Command::Cas(cmd) => cmd.execute(exec).await,
             Command::GetDel(cmd) => cmd.execute(exec).await,
-            Command::Many(cmd) => cmd.execute(exec).await,
-            Command::Listing(cmd) => cmd.execute(exec).await,
-            Command::Watch(cmd) => cmd.execute(exec).await,
-            Command::Exec(cmd) => cmd.execute(exec).await,
-            Command::Script(cmd) => cmd.execute(exec).await,
+            Command::Many(cmd) => Box::pin(cmd.execute(exec)).await,
+            Command::Listing(cmd) => Box::pin(cmd.execute(exec)).await,
+            Command::Watch(cmd) => Box::pin(cmd.execute(exec)).await,
+            Command::Exec(cmd) => Box::pin(cmd.execute(exec)).await,
+            Command::Script(cmd) => Box::pin(cmd.execute(exec)).await,
             other => unreachable!("{other:?} does not need the node"),
         };
         result.unwrap_or_else(|e| e.to_frame())
