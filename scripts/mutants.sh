@@ -202,7 +202,8 @@ print(f"of the timeouts, in the build (not judged): {len(builds)}")
 PY
 fi
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: those are results, not errors.
-# Only a run that ended on its own (0, 2, 3) leaves a consistent incremental cache; after the
-# budget's SIGINT (124) or a Ctrl-C (130) the marker stays, and the next run clears the cache.
-case "$status" in 0 | 2 | 3) rm -f "$marker" ;; esac
+# A run that cargo-mutants ended itself (results 0, 2, 3; an error such as a failed baseline, 1
+# or 4) leaves a consistent incremental cache; after the budget's SIGINT (124), the kill that
+# follows it (137) or a Ctrl-C (130) the marker stays, and the next run clears the cache.
+case "$status" in 124 | 130 | 137) ;; *) rm -f "$marker" ;; esac
 case "$status" in 0 | 2 | 3 | 124 | 130) exit 0 ;; *) exit "$status" ;; esac
