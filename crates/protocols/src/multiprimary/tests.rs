@@ -469,3 +469,126 @@ fn a_restarted_node_keeps_its_entries_sessions_and_clock() {
     let read = answer(&request(&mut restarted, 0, 9, 0, Op::Get { key: b("k") }));
     assert_eq!(read, Ok(Output::Value(Some(b("x")))));
 }
+
+#[test]
+fn a_restarted_node_keeps_its_clock_past_a_replicated_write_it_stored() {
+    // Node 1's clock is 10 s ahead of node 2's. Node 2 stores node 1's write as a replica
+    // (the record names no write of its own, so only the stored register carries the stamp),
+    // restarts, and must still stamp its next write after the one it stored.
+    let ahead = 10_000_000_000;
+    let mut a = node(1, lww(LwwClock::Hlc));
+    let put = |value: &str| Op::Put {
+        key: b("k"),
+        value: b(value),
+    };
+    let from_a = request(&mut a, ahead, 7, 1, put("first"));
+    let mut b_node = node(2, lww(LwwClock::Hlc));
+    let mut durable = Vec::new();
+    for effect in &from_a {
+        if let Effect::Send { to, msg } = effect {
+            if *to == n(2) {
+                let input = Input::Message {
+                    from: n(1),
+                    msg: msg.clone(),
+                };
+                for effect in step(&mut b_node, Time::from_nanos(1_000), input) {
+                    if let Effect::Persist(record) = effect {
+                        durable.push(record);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        matches!(&durable[..], [Record::Applied { write: None, .. }]),
+        "{durable:?}"
+    );
+    let mut restarted = MultiPrimary::new(n(2), &[n(1), n(2), n(3)], lww(LwwClock::Hlc));
+    step(
+        &mut restarted,
+        Time::ZERO,
+        Input::Start { recovered: durable },
+    );
+    assert!(restarted.clock() >= a.clock(), "the clock went back");
+    request(&mut restarted, 2_000, 8, 1, put("second"));
+    let read = answer(&request(
+        &mut restarted,
+        3_000,
+        9,
+        0,
+        Op::Get { key: b("k") },
+    ));
+    assert_eq!(read, Ok(Output::Value(Some(b("second")))));
+}
+
+#[test]
+fn a_write_with_a_context_to_a_last_write_wins_key_is_refused() {
+    let config = MultiPrimaryConfig {
+        resolution: Resolution::VersionVectors,
+        resolution_by_prefix: vec![(b("lww/"), Resolution::Lww)],
+        ..MultiPrimaryConfig::default()
+    };
+    let mut a = node(1, config);
+    let effects = request(
+        &mut a,
+        0,
+        7,
+        1,
+        put_with("lww/x", "v", CausalContext::new()),
+    );
+    assert!(
+        matches!(answer(&effects), Err(ClientError::Rejected(why)) if why.contains("put_with_context")),
+        "{effects:?}"
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Persist(_))));
+    assert!(a.entries().is_empty(), "nothing was written");
+    // The same write to a version-vector key is taken.
+    let effects = request(&mut a, 0, 7, 2, put_with("vv/x", "v", CausalContext::new()));
+    assert!(answer(&effects).is_ok(), "{effects:?}");
+    assert_eq!(a.entries().len(), 1);
+}
+
+#[test]
+fn the_checker_totals_each_nodes_counters_once_across_steps_and_restarts() {
+    use quorate_core::Invariants;
+    fn set(node: &mut MultiPrimary, value: u64) {
+        node.stats = MultiPrimaryStats {
+            writes: value,
+            replication_merges: value,
+            anti_entropy_repairs: value,
+            clock_refusals: value,
+            lww_lost_on_arrival: value,
+            siblings_max: value,
+            sibling_limit_refusals: value,
+            sibling_limit_exceeded: value,
+        };
+    }
+    let mut checker = MultiPrimarySafety::new();
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut b_node = node(2, MultiPrimaryConfig::default());
+    set(&mut a, 2);
+    checker.after_step(n(1), &a, &[]).unwrap();
+    set(&mut b_node, 3);
+    checker.after_step(n(2), &b_node, &[]).unwrap();
+    checker.after_step(n(1), &a, &[]).unwrap(); // Nothing new: counted once.
+    set(&mut a, 5);
+    checker.after_step(n(1), &a, &[]).unwrap(); // 3 more at node 1.
+                                                // Node 2 crashes and restarts with its counters at zero: what it counted before stays.
+    checker.on_crash(n(2));
+    let mut restarted = node(2, MultiPrimaryConfig::default());
+    set(&mut restarted, 1);
+    checker.after_step(n(2), &restarted, &[]).unwrap();
+    let counters: BTreeMap<&str, u64> = checker.counters().into_iter().collect();
+    for name in [
+        "writes",
+        "replication_merges",
+        "anti_entropy_repairs",
+        "clock_refusals",
+        "lww_lost_on_arrival",
+        "sibling_limit_refusals",
+        "sibling_limit_exceeded",
+    ] {
+        assert_eq!(counters[name], 5 + 3 + 1, "{name}: {counters:?}");
+    }
+    assert_eq!(counters["concurrent_siblings"], 0);
+}

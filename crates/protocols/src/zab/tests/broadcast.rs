@@ -114,3 +114,50 @@ fn broadcast_a_silent_leader_is_abandoned_after_sync_limit_ticks() {
     zab.step(late, Input::Timer(Timer::Tick), &mut out);
     assert_eq!(zab.peer_state(), PeerState::Looking);
 }
+
+#[test]
+fn broadcast_a_forwarded_request_is_proposed_only_while_serving_and_only_once() {
+    // Synchronizing (follower 2 acknowledged the epoch, not yet NEWLEADER): a request a
+    // follower forwards is dropped, its client retries; proposing it would break the rule
+    // that nothing is proposed before broadcast.
+    let mut zab = prospective_leader(vec![], config());
+    let info = LearnerMessage::FollowerInfo { accepted_epoch: 0 };
+    deliver(&mut zab, 2, to_leader(7, 1, info));
+    let ack = LearnerMessage::AckEpoch {
+        current_epoch: 0,
+        last_zxid: Zxid::ZERO,
+        fresh: true,
+    };
+    deliver(&mut zab, 2, to_leader(7, 2, ack));
+    assert!(!zab.is_serving());
+    let forwarded = LearnerMessage::Request(put(5, 1, "a", "1"));
+    let effects = deliver(&mut zab, 2, to_leader(7, 3, forwarded));
+    assert!(persisted(&effects).is_empty(), "{effects:?}");
+    assert_eq!(zab.last_zxid(), Zxid::ZERO);
+
+    // Serving: proposed once, and a copy forwarded again after it was delivered (the
+    // follower retries a request whose answer it missed) is not proposed a second time.
+    let mut zab = broadcasting_leader(config());
+    let forwarded = || LearnerMessage::Request(put(5, 1, "a", "1"));
+    let effects = deliver(&mut zab, 2, to_leader(7, 4, forwarded()));
+    assert_eq!(persisted(&effects).len(), 1, "{effects:?}");
+    assert_eq!(zab.last_zxid(), z(1, 1));
+    deliver(
+        &mut zab,
+        2,
+        to_leader(7, 5, LearnerMessage::Ack { zxid: z(1, 1) }),
+    );
+    let self_ack = Message::SelfAck {
+        epoch: 1,
+        zxid: z(1, 1),
+    };
+    deliver(&mut zab, 1, self_ack);
+    assert_eq!(zab.committed(), z(1, 1));
+    let effects = deliver(&mut zab, 2, to_leader(7, 6, forwarded()));
+    assert!(persisted(&effects).is_empty(), "{effects:?}");
+    assert_eq!(
+        zab.last_zxid(),
+        z(1, 1),
+        "applied already: not proposed again"
+    );
+}
