@@ -382,6 +382,8 @@ mod bugs {
                 AckBeforeReplicated,
                 AcceptOlderViews,
                 RestartForgetsAcknowledged,
+                FollowsPrimaryById,
+                ReadSkipsConfirmation,
             ],
             name,
         )?;

@@ -14,7 +14,8 @@
 //! are opt-in, since they break assumptions a protocol is allowed to make: `clock-beyond-bound`
 //! (clocks drift past the bound a protocol states, which shows which guarantees rest on it)
 //! and `stale` (a leader's messages are delivered again seconds later, long after it was
-//! deposed; only for protocols without FIFO channels, whose connections cannot do that).
+//! deposed; every node's in the protocols without leaders; only for protocols without FIFO
+//! channels, whose connections cannot do that).
 
 use crate::rng::Rng;
 use std::fmt;
@@ -46,8 +47,8 @@ pub struct Faults {
     pub crash_points: bool,
     /// Clocks drift beyond the bound the protocol states (opt-in: not in `all`).
     pub clock_beyond_bound: bool,
-    /// Copies of a leader's messages arrive again seconds later, after it was deposed
-    /// (opt-in: not in `all`).
+    /// Copies of a leader's messages (any node's, in protocols without leaders) arrive again
+    /// seconds later, after it was deposed (opt-in: not in `all`).
     pub stale: bool,
 }
 
@@ -586,7 +587,8 @@ pub(crate) struct FaultPlan {
     pub crash_point: f64,
     /// The same for a step that moved the node to a higher term (a vote, a candidacy).
     pub crash_point_elects: f64,
-    /// Chance that a message a leader sends is delivered again, seconds later.
+    /// Chance that a message a leader (any node, in protocols without leaders) sends is
+    /// delivered again, seconds later.
     pub stale: f64,
 }
 

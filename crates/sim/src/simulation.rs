@@ -999,12 +999,14 @@ impl<'a, H: Harness> Simulation<'a, H> {
 
     /// The stale-message fault: a copy of a leader's message is delivered again half a
     /// second to five seconds later, by when its sender has usually been deposed (a
-    /// retransmission from a far-away queue).
+    /// retransmission from a far-away queue). In protocols without leaders (Paxos here,
+    /// quorum, multi-primary: every node reports `Role::Replica` and coordinates), any node's
+    /// message; before, the fault never fired for them.
     fn maybe_redeliver_late(&mut self, i: usize, j: usize, msg: &<H::Node as Protocol>::Message) {
         let leads = self.slots[i]
             .node
             .as_ref()
-            .is_some_and(|node| node.status().role == Role::Leader);
+            .is_some_and(|node| matches!(node.status().role, Role::Leader | Role::Replica));
         if !leads || !self.fault_rng.chance(self.plan.stale) {
             return;
         }

@@ -37,6 +37,19 @@ pub enum Bug {
     /// as "committed in its view" and answers reads from it, although before the crash it
     /// acknowledged newer writes.
     RestartForgetsAcknowledged,
+    /// A backup recognises its primary (chain: its predecessor) by node id instead of by view:
+    /// a `Prepare` from the replica it follows is current by definition, and the backup takes
+    /// on the view it carries, going back to it as [`Bug::AcceptOlderViews`] does. Harmless
+    /// while messages are prompt and a deposed primary stays deposed; when the same replica
+    /// is primary again in a later view (an ABA), a `Prepare` of its earlier reign delivered
+    /// late sends the backup back to that view. Primary-backup shows it only under the
+    /// `stale` fault (issue 15); in a chain a predecessor keeps its place across the views a
+    /// head starts to cut out or take back a member, so prompt messages show it too.
+    FollowsPrimaryById,
+    /// A primary (a chain's tail, a CRAQ node) answers a linearizable read as soon as what it
+    /// needs is applied, without waiting for a confirmation round sent after the read arrived
+    /// (step 6 of the module docs): a deposed primary answers from stale state.
+    ReadSkipsConfirmation,
 }
 
 /// Tunables. The defaults suit a LAN.

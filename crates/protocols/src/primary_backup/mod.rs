@@ -516,7 +516,10 @@ impl Replica {
         if msg.view() > self.view {
             self.adopt_view(msg.view(), out);
         }
-        if msg.view() < self.view && self.follows_older_view(&msg) {
+        let by_id = self.config.has_bug(Bug::FollowsPrimaryById)
+            && matches!(msg, Message::Prepare { .. })
+            && self.upstream == Some(from);
+        if msg.view() < self.view && (by_id || self.follows_older_view(&msg)) {
             self.return_to_view(msg.view(), out);
         }
         if msg.view() == self.view && self.is_primary() {

@@ -113,6 +113,9 @@ impl Replica {
         if !self.reads.round_in_flight() {
             self.start_round(out);
         }
+        if self.config.has_bug(super::Bug::ReadSkipsConfirmation) {
+            self.serve_reads(out);
+        }
     }
 
     /// What a linearizable read must wait for at this replica, or `None` if it does not serve
@@ -225,8 +228,9 @@ impl Replica {
         }
         let committed_in_view = self.committed_in_view();
         let (confirmed, applied) = (self.reads.confirmed, self.applied);
+        let skip_round = self.config.has_bug(super::Bug::ReadSkipsConfirmation);
         let ready = |read: &PendingRead| {
-            read.after < confirmed
+            (skip_round || read.after < confirmed)
                 && match read.needs {
                     Needs::ViewCommitted => committed_in_view,
                     Needs::Applied(op) => applied >= op,

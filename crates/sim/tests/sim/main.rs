@@ -25,6 +25,7 @@ mod raft_figure8;
 mod raft_reconfig;
 mod raft_scripted;
 mod raft_simulation;
+mod stale_messages;
 mod storage_recovery;
 mod support;
 mod transactions;
