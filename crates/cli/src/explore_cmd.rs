@@ -45,8 +45,16 @@ pub struct ExploreArgs {
     states_max: u64,
     /// Explore from the boot instead of after the scripted warm-up prefix (a leader elected
     /// and followed by every node), which leader-based protocols use by default.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "warm_up")]
     no_warm_up: bool,
+    /// Start after the scripted warm-up prefix also for a protocol that does not by default
+    /// (multipaxos: a leader elected and followed by every node).
+    #[arg(long)]
+    warm_up: bool,
+    /// After the warm-up, pause its leader while the others elect a new one (the failover
+    /// prefix); the search starts with the deposed leader resuming, still believing it leads.
+    #[arg(long, conflicts_with = "no_warm_up")]
+    failover: bool,
     /// Explore every order of independent deliveries (no sleep sets): slower, for comparison.
     #[arg(long)]
     no_sleep_sets: bool,
@@ -54,10 +62,27 @@ pub struct ExploreArgs {
     /// succeeded reads the key back with a plain (local) read at the node that answered.
     #[arg(long)]
     sessions: bool,
+    /// Clients send to any up node, not only to those that believe they lead (CRAQ serves
+    /// reads at every chain node).
+    #[arg(long)]
+    any_node: bool,
+    /// In the warm-up, every client opens its session with a committed write of a key of
+    /// its own (the servers then know the sessions: Raft's ReadIndex path).
+    #[arg(long, conflicts_with = "no_warm_up")]
+    open_sessions: bool,
+    /// At every leaf, restart every node, deliver what is in flight, and read every key on
+    /// every node (the simulator's final reads; multiprimary and quorum): lost writes.
+    #[arg(long)]
+    final_reads: bool,
     /// Idle timer firings per schedule (the node's state, timers and the network unchanged:
     /// a backup's heartbeat tick) that count against neither --timers nor --depth.
     #[arg(long, default_value_t = 0)]
     idle_timers: usize,
+    /// Snapshot after this many applied entries instead of the simulator's tuning (64 for
+    /// raft, chain and primary-backup): small enough for a few client writes to reach the
+    /// snapshot paths. Raft, zab, multipaxos, primary-backup, chain and craq.
+    #[arg(long)]
+    snapshot_threshold: Option<u64>,
     /// A deliberately broken variant, `protocol-bug` in kebab case, e.g.
     /// `vote-without-log-check` (needs a binary built with `--features bugs`).
     #[arg(long)]
@@ -86,17 +111,40 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
             .timers
             .or_else(|| default_timers(protocol_name(args.protocol))),
         states_max: args.states_max,
-        warm_up: default_warm_up(protocol_name(args.protocol)) && !args.no_warm_up,
+        warm_up: (default_warm_up(protocol_name(args.protocol)) || args.warm_up)
+            && !args.no_warm_up,
         sleep_sets: !args.no_sleep_sets,
         sessions: args.sessions,
         idle_timers: args.idle_timers,
+        failover: args.failover,
+        any_node: args.any_node,
+        open_sessions: args.open_sessions,
+        final_reads: args.final_reads,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
+    let snapshots = args.snapshot_threshold;
+    if snapshots == Some(0) {
+        bail!("--snapshot-threshold must be at least 1");
+    }
+    if snapshots.is_some()
+        && matches!(
+            args.protocol,
+            ProtocolName::Paxos
+                | ProtocolName::PaxosLivelock
+                | ProtocolName::Quorum
+                | ProtocolName::Multiprimary
+        )
+    {
+        bail!("--snapshot-threshold: this protocol takes no snapshots of a log");
+    }
     match args.protocol {
         ProtocolName::Raft => {
             let mut harness = RaftHarness::default();
             bugs::raft(&mut harness, bug)?;
+            if let Some(every) = snapshots {
+                harness.config.snapshot_threshold = every;
+            }
             drive(&harness, &config, &args)
         }
         ProtocolName::Paxos | ProtocolName::PaxosLivelock => {
@@ -110,11 +158,17 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::Multipaxos => {
             let mut harness = MultiPaxosHarness::default();
             bugs::multipaxos(&mut harness, bug)?;
+            if let Some(every) = snapshots {
+                harness.config.snapshot_threshold = every;
+            }
             drive(&harness, &config, &args)
         }
         ProtocolName::Zab => {
             let mut harness = ZabHarness::default();
             bugs::zab(&mut harness, bug)?;
+            if let Some(every) = snapshots {
+                harness.config.snapshot_threshold = every;
+            }
             drive(&harness, &config, &args)
         }
         ProtocolName::PrimaryBackup | ProtocolName::Chain | ProtocolName::Craq => {
@@ -124,6 +178,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
                 _ => ChainHarness::new(true).config,
             };
             bugs::primary_backup(&mut harness, bug)?;
+            if let Some(every) = snapshots {
+                harness.snapshot_threshold = every;
+            }
             match args.protocol {
                 ProtocolName::PrimaryBackup => {
                     drive(&PrimaryBackupHarness { config: harness }, &config, &args)
@@ -208,7 +265,7 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
@@ -220,8 +277,20 @@ where
                 (false, Some(t)) => format!(" --timers {t}"),
                 (false, None) => String::new(),
             },
-            if args.sessions { " --sessions" } else { "" },
+            [
+                (args.warm_up, " --warm-up"),
+                (args.failover, " --failover"),
+                (args.sessions, " --sessions"),
+                (args.any_node, " --any-node"),
+                (args.open_sessions, " --open-sessions"),
+                (args.final_reads, " --final-reads"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| *flag)
+            .collect::<String>(),
             if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
+            args.snapshot_threshold.map(|n| format!(" --snapshot-threshold {n}")).unwrap_or_default(),
             args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
             found.path_text()
         );
@@ -279,6 +348,12 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "crashes": config.crashes,
         "timers": config.timers,
         "warm_up": config.warm_up,
+        "failover": config.failover,
+        "sessions": config.sessions,
+        "any_node": config.any_node,
+        "open_sessions": config.open_sessions,
+        "final_reads": config.final_reads,
+        "idle_timers": config.idle_timers,
         "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,

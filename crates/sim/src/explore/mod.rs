@@ -32,6 +32,7 @@
 //!    its durable records.
 //! 5. **Send** a client's request to a node: to every up node that believes it leads (or, for
 //!    leaderless protocols, every up replica), else to the first up node, which redirects.
+//!    With [`ExploreConfig::any_node`], to every up node (CRAQ reads at every chain node).
 //!    With [`ExploreConfig::sessions`] (ZooKeeper's clients), to every up node, followers
 //!    included; and a client whose write succeeded then reads the key back in its session,
 //!    with a plain (`Local`) read at the node that answered, which the history records as
@@ -59,6 +60,32 @@
 //! exhaustive for every schedule that *begins* with that prefix; the schedules of the first
 //! election are not explored (they are with `--no-warm-up`, to a smaller depth after the
 //! election). The depth bound counts actions after the prefix.
+//!
+//! ## The failover prefix
+//!
+//! Some bugs need a second election while the first leader lives: a deposed leader that
+//! still believes it leads serves a read, or talks a replica back into its old view. Reaching
+//! that by search costs several rounds of timers behind the heartbeats. With
+//! [`ExploreConfig::failover`] the scripted prefix goes on after the warm-up: the leader it
+//! elected is *paused* (a process pause: nothing is delivered to it and none of its timers
+//! fire, while the global clock runs on), and the others go on by the same script (the
+//! oldest message not to the paused node, else the earliest timer of another node) until one
+//! of them leads and the rest follow it in its term, everything in flight being addressed to
+//! the paused node (if that script never settles, as when ZAB's two candidates end their
+//! finalize waits in turn and each restarts the other's, it is run again with timers that
+//! are due fired before messages). The search then starts with the deposed leader resumed: it still
+//! believes it leads (clients send to it as to the new leader), what the others sent it is
+//! in flight, and its timers are overdue, so they fire before any other (no timer fires
+//! after another's window closed). The search is exhaustive for every schedule that begins
+//! with both prefixes.
+//!
+//! ## Open sessions
+//!
+//! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
+//! a key of its own (`session1`, ...) by the same script, before its operation, which then
+//! comes next in the same session: the servers know the clients, as they know those of a
+//! running system (Raft reads a new session's linearizable read through the log, a known
+//! session's by ReadIndex).
 //!
 //! ## Idle timer firings
 //!
@@ -97,7 +124,12 @@
 //! After every step: the node's own invariants and the protocol's cluster-wide properties.
 //! At every leaf (depth bound, or nothing enabled): the history, with unfinished operations
 //! as `info`, is judged by `quorate_check::judge` under [`Harness::promise`], the same judge as the simulator's, once per
-//! distinct history.
+//! distinct history. With [`ExploreConfig::final_reads`] (the protocols with
+//! [`Harness::final_reads`]), the history first gets the simulator's final reads: every node
+//! restarts, everything in flight is delivered (oldest first, no timers: the explorer's
+//! network loses nothing, so that is what anti-entropy would bring), and every node reads
+//! every key of the history (`Final` events), which the lost-write and agreement rules of the
+//! leaderless promises judge.
 //!
 //! ## Replay
 //!
@@ -150,6 +182,26 @@ pub struct ExploreConfig {
     /// longer timeout (a view change) open behind a short periodic timer. Idleness decides
     /// only what a firing costs of the bounds, never whether it is explored.
     pub idle_timers: usize,
+    /// The failover prefix, after the warm-up (which it implies): the leader the warm-up
+    /// elected is paused (nothing delivered to it, none of its timers fire, its clock runs
+    /// on) while the scripted prefix goes on among the others until they settle on a new
+    /// leader. The search starts with the deposed leader resuming, still believing it leads,
+    /// its overdue timers first (see the module header).
+    pub failover: bool,
+    /// Clients send to any up node, not only to those that believe they lead (as the
+    /// simulator's clients do): CRAQ serves reads at every chain node, and a follower
+    /// redirects or forwards. `sessions` implies it.
+    pub any_node: bool,
+    /// After the warm-up, every client opens its session with a write of a key of its own,
+    /// committed in the scripted prefix: the clients have used the cluster before, so the
+    /// servers know their sessions (Raft serves a known session's reads by ReadIndex, a new
+    /// one's through the log).
+    pub open_sessions: bool,
+    /// At every leaf, the simulator's final reads for the protocols that have them
+    /// ([`Harness::final_reads`]: multiprimary, quorum): every node restarts, every message
+    /// in flight is delivered, and every node reads every key; the promise then judges the
+    /// replicas' final state too (lost writes, agreement).
+    pub final_reads: bool,
 }
 
 impl Default for ExploreConfig {
@@ -167,6 +219,10 @@ impl Default for ExploreConfig {
             sleep_sets: true,
             sessions: false,
             idle_timers: 0,
+            failover: false,
+            any_node: false,
+            open_sessions: false,
+            final_reads: false,
         }
     }
 }
@@ -343,8 +399,13 @@ where
             return Ok((trace, Some(violation)));
         }
     }
-    let found = world.judge(harness);
-    for event in world.final_history() {
+    let history = match world.with_final_reads(harness, config) {
+        Ok(Some(history)) => history,
+        Ok(None) => world.final_history(),
+        Err(violation) => return Ok((trace, Some(violation))),
+    };
+    let found = world.judge_history(harness, &history);
+    for event in history {
         trace.push(format!("    history: {event:?}"));
     }
     // What the schedule could take next, to extend it by hand.
@@ -470,7 +531,17 @@ where
 
     fn leaf(&mut self, world: &World<H>) -> bool {
         self.report.leaves += 1;
-        let history = world.final_history();
+        let history = match world.with_final_reads(self.harness, self.config) {
+            Ok(Some(history)) => history,
+            Ok(None) => world.final_history(),
+            Err(violation) => {
+                self.report.violation = Some(Counterexample {
+                    path: self.path.clone(),
+                    violation,
+                });
+                return false;
+            }
+        };
         let mut hasher = DefaultHasher::new();
         history.hash(&mut hasher);
         if !self.judged.insert(hasher.finish()) {
@@ -480,7 +551,7 @@ where
         if history.iter().any(|e| e.kind == EventKind::Ok) {
             self.report.histories_completed += 1;
         }
-        match world.judge(self.harness) {
+        match world.judge_history(self.harness, &history) {
             Ok(()) => true,
             Err(violation) => {
                 self.report.violation = Some(Counterexample {

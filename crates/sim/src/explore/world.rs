@@ -23,6 +23,13 @@ use std::time::Duration;
 /// Scripted steps the warm-up may take before it gives up.
 const WARM_UP_STEPS_MAX: usize = 500;
 
+/// How the failover prefix reports a script that never settled (a violation met on the
+/// way is reported as itself).
+const UNSETTLED_FAILOVER: &str = "the failover prefix did not settle a new leader";
+
+/// The client id of node `n`'s final reads is `FINAL_CLIENT + n`.
+const FINAL_CLIENT: u64 = 1 << 40;
+
 /// Inputs one action may hand a node (the action's own, then its messages to itself and its
 /// zero-delay timers) before the action counts as a step that never ends: a node that keeps
 /// messaging itself never lets time advance, which the simulator's step budget reports as an
@@ -292,58 +299,172 @@ where
         for n in 0..config.nodes {
             world.boot(harness, n, trace.as_deref_mut())?;
         }
-        if config.warm_up {
-            world.warm_up(harness, trace)?;
+        if config.warm_up || config.failover || config.open_sessions {
+            world.scripted(harness, trace.as_deref_mut(), None, false)?;
+        }
+        if config.open_sessions {
+            world.open_sessions(harness, trace.as_deref_mut())?;
+        }
+        if config.failover {
+            let leader = (world.machines.iter().position(|m| {
+                m.node
+                    .as_ref()
+                    .is_some_and(|p| p.status().role == Role::Leader)
+            }))
+            .expect("the warm-up settles with one leader");
+            // Messages first, as in the warm-up; if that never settles (ZAB's candidates
+            // restart each other's wait, round after round), due timers first.
+            let before = world.clone();
+            let lines = trace.as_ref().map_or(0, |t| t.len());
+            let failed = world.scripted(harness, trace.as_deref_mut(), Some(leader), false);
+            if failed
+                .as_ref()
+                .is_err_and(|e| e.starts_with(UNSETTLED_FAILOVER))
+            {
+                world = before;
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.truncate(lines);
+                }
+                world.scripted(harness, trace, Some(leader), true)?;
+            } else {
+                failed?;
+            }
         }
         world.timers_left = config.timers.unwrap_or(usize::MAX);
         world.idle_left = config.idle_timers;
         Ok(world)
     }
 
-    /// The scripted warm-up prefix (see the parent module): deliver the oldest message in
-    /// flight, else fire the timer whose window opens first, until the cluster is settled.
-    fn warm_up(&mut self, harness: &H, mut trace: Option<&mut Vec<String>>) -> Result<(), String> {
+    /// The scripted prefix (see the parent module): deliver the oldest message in flight,
+    /// else fire the timer whose window opens first, until the cluster is settled. With
+    /// `paused` (the failover prefix), that node is paused: nothing is delivered to it and
+    /// none of its timers fire (its clock runs on, as in a process pause), and the others
+    /// settle on a new leader among themselves. With `due_first`, a timer whose window
+    /// opened fires before any message is delivered.
+    fn scripted(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        paused: Option<usize>,
+        due_first: bool,
+    ) -> Result<(), String> {
+        let live = |n: usize| Some(n) != paused;
         for step in 0..WARM_UP_STEPS_MAX {
-            if self.settled() {
+            if self.settled(paused) {
                 return Ok(());
             }
-            let action = if self.net.is_empty() {
-                let earliest = (self.machines.iter().enumerate())
-                    .filter(|(_, m)| m.node.is_some())
-                    .flat_map(|(node, m)| {
-                        (m.timers.iter().enumerate()).map(move |(timer, t)| (t.1, node, timer))
-                    })
-                    .min();
-                let Some((_, node, timer)) = earliest else {
-                    break;
-                };
-                Action::Fire { node, timer }
-            } else {
-                Action::Deliver(0)
+            let earliest = (self.machines.iter().enumerate())
+                .filter(|(n, m)| m.node.is_some() && live(*n))
+                .flat_map(|(node, m)| {
+                    (m.timers.iter().enumerate()).map(move |(timer, t)| (t.1, node, timer))
+                })
+                .min();
+            // With `due_first`, a timer that is due fires before what was sent since is
+            // delivered: two candidates whose waits open together both end them (ZAB's
+            // finalize), rather than the first one's messages always arriving first and
+            // restarting the other's wait, round after round.
+            let due = earliest.filter(|(opens, _, _)| due_first && *opens <= self.now);
+            let oldest = self.net.iter().position(|m| live(m.to));
+            let action = match (due, oldest, earliest) {
+                (Some((_, node, timer)), _, _) => Action::Fire { node, timer },
+                (None, Some(i), _) => Action::Deliver(i),
+                (None, None, Some((_, node, timer))) => Action::Fire { node, timer },
+                (None, None, None) => break,
             };
             if let Some(trace) = trace.as_deref_mut() {
                 let now = self.now / 1_000_000;
-                trace.push(format!("  w{step} t={now}ms {}", self.describe(action)));
+                let mark = if paused.is_some() { 'f' } else { 'w' };
+                trace.push(format!(
+                    "  {mark}{step} t={now}ms {}",
+                    self.describe(action)
+                ));
             }
             self.apply(harness, action, trace.as_deref_mut())?;
         }
-        Err(format!(
-            "the warm-up prefix did not settle a leader within {WARM_UP_STEPS_MAX} scripted \
-             steps; explore this protocol without --warm-up"
-        ))
+        Err(match paused {
+            None => format!(
+                "the warm-up prefix did not settle a leader within {WARM_UP_STEPS_MAX} \
+                 scripted steps; explore this protocol without --warm-up"
+            ),
+            Some(n) => format!(
+                "{UNSETTLED_FAILOVER} without n{} within {WARM_UP_STEPS_MAX} scripted steps; \
+                 explore this protocol without --failover",
+                n + 1
+            ),
+        })
     }
 
-    /// Nothing in flight, one leader, and every node follows it in its term and has
-    /// committed all it holds, as much as the leader.
-    fn settled(&self) -> bool {
-        let statuses: Vec<_> = (self.machines.iter())
-            .filter_map(|m| m.node.as_ref().map(|p| p.status()))
+    /// Opens every client's session before the search (see the parent module): a write of
+    /// a key of its own, sent to the leader the warm-up elected, and the scripted prefix run
+    /// until the cluster settled again with it committed. The client's operation then comes
+    /// next in the same session.
+    fn open_sessions(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        let leader = (self.machines.iter().position(|m| {
+            m.node
+                .as_ref()
+                .is_some_and(|p| p.status().role == Role::Leader)
+        }))
+        .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
+        for client in 0..self.clients.len() {
+            let c = &mut self.clients[client];
+            let op = c.op.clone();
+            let opening = Op::Put {
+                key: Bytes::from(format!("session{}", client + 1)),
+                value: Bytes::from_static(b"0"),
+            };
+            // The call made for the operation took number 1: start the session afresh.
+            c.session = Session::new(ClientId(client as u64 + 1));
+            c.call = Client::call(
+                &mut c.session,
+                client,
+                opening.clone(),
+                ReadMode::Linearizable,
+            );
+            c.op = opening;
+            if let Some(trace) = trace.as_deref_mut() {
+                let now = self.now / 1_000_000;
+                let action = Action::Send { client, to: leader };
+                trace.push(format!("  s{client} t={now}ms {}", self.describe(action)));
+            }
+            self.apply(
+                harness,
+                Action::Send { client, to: leader },
+                trace.as_deref_mut(),
+            )?;
+            self.scripted(harness, trace.as_deref_mut(), None, false)?;
+            let c = &mut self.clients[client];
+            if c.stage != Stage::Done || self.history.last().map(|e| e.kind) != Some(EventKind::Ok)
+            {
+                return Err(format!(
+                    "client {}'s session-opening write did not succeed in the scripted prefix",
+                    client + 1
+                ));
+            }
+            c.call = Client::call(&mut c.session, client, op.clone(), c.read);
+            c.op = op;
+            c.stage = Stage::Ready { to: None };
+            c.attempts = 0;
+            c.invoked = false;
+        }
+        Ok(())
+    }
+
+    /// Nothing in flight (but to `paused`), one leader, and every node (but `paused`) follows
+    /// it in its term and has committed all it holds, as much as the leader.
+    fn settled(&self, paused: Option<usize>) -> bool {
+        let statuses: Vec<_> = (self.machines.iter().enumerate())
+            .filter(|(n, _)| Some(*n) != paused)
+            .filter_map(|(_, m)| m.node.as_ref().map(|p| p.status()))
             .collect();
         let mut leaders = statuses.iter().filter(|s| s.role == Role::Leader);
         let (Some(leader), None) = (leaders.next(), leaders.next()) else {
             return false;
         };
-        self.net.is_empty()
+        self.net.iter().all(|m| Some(m.to) == paused)
             && statuses.iter().all(|s| {
                 s.leader == Some(leader.id)
                     && s.term == leader.term
@@ -432,7 +553,7 @@ where
                 actions.extend(at.map(|to| Action::Send { client, to }));
                 continue;
             }
-            for to in self.targets(to, config.sessions) {
+            for to in self.targets(to, config.sessions || config.any_node) {
                 actions.push(Action::Send { client, to });
             }
         }
@@ -840,9 +961,99 @@ where
         history
     }
 
-    /// Judges the final history as the simulator does; `Err` lists what failed.
-    pub(super) fn judge(&self, harness: &H) -> Result<(), String> {
-        let history = self.final_history();
+    /// With [`ExploreConfig::final_reads`] and a harness that has them (the leaderless
+    /// protocols, whose promises judge the replicas' final state): the leaf's history
+    /// followed by the simulator's final reads. Every down node restarts, every message in
+    /// flight is delivered (and what that sends, oldest first; no timer fires), and then
+    /// every node reads every key of the history with a plain read, recorded as `Final`
+    /// events. In the explorer's network nothing is lost (no drops without FIFO links), so
+    /// what was sent is what anti-entropy would bring. `None` when there are none, or when
+    /// the deliveries do not end within `STEP_INPUTS_MAX`.
+    pub(super) fn with_final_reads(
+        &self,
+        harness: &H,
+        config: &ExploreConfig,
+    ) -> Result<Option<Vec<HistoryEvent>>, String> {
+        if !config.final_reads || harness.final_reads().is_none() {
+            return Ok(None);
+        }
+        let mut world = self.clone();
+        for n in 0..world.machines.len() {
+            if world.machines[n].node.is_none() {
+                world.apply(harness, Action::Restart(n), None)?;
+            }
+        }
+        let mut delivered = 0;
+        while !world.net.is_empty() {
+            delivered += 1;
+            if delivered > STEP_INPUTS_MAX {
+                return Ok(None);
+            }
+            world.apply(harness, Action::Deliver(0), None)?;
+        }
+        let mut history = world.final_history();
+        let mut keys: Vec<String> = history.iter().filter_map(|e| e.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        for n in 0..world.machines.len() {
+            for key in &keys {
+                if !harness.replicates(key, n as u64 + 1) {
+                    continue;
+                }
+                let key_bytes = Bytes::from(key.clone());
+                let op = match harness.client_ops() {
+                    ClientOps::Causal => Op::GetSiblings { key: key_bytes },
+                    _ => Op::Get { key: key_bytes },
+                };
+                let request = quorate_core::Request {
+                    client: ClientId(FINAL_CLIENT + n as u64),
+                    seq: 0,
+                    op: op.clone(),
+                    read: ReadMode::Local,
+                    quorum: None,
+                };
+                let now = Time::from_nanos(world.now);
+                let mut out = Effects::new();
+                let node = world.machines[n]
+                    .node
+                    .as_mut()
+                    .expect("every node restarted");
+                node.step(now, Input::Request(request), &mut out);
+                let reply = out.drain().find_map(|effect| match effect {
+                    Effect::Reply(reply) => Some(reply),
+                    _ => None,
+                });
+                let Some(Reply {
+                    result: Ok(output), ..
+                }) = reply
+                else {
+                    return Err(format!("final read of {key:?} on n{}: {reply:?}", n + 1));
+                };
+                for (kind, output) in [(EventKind::Invoke, None), (EventKind::Ok, Some(&output))] {
+                    history.push(HistoryEvent {
+                        process: crate::harness::FINAL_READ_PROCESS + n as u64,
+                        kind,
+                        key: Some(key.clone()),
+                        value: op_value(&op, output),
+                        time: world.event_time(history.len()),
+                        node: Some(n as u64 + 1),
+                        error: None,
+                        mode: Mode::Final,
+                    });
+                }
+            }
+        }
+        Ok(Some(history))
+    }
+
+    /// Judges `history` (this world's, with final reads or without) as the simulator does;
+    /// `Err` lists what failed.
+    pub(super) fn judge_history(
+        &self,
+        harness: &H,
+        history: &[HistoryEvent],
+    ) -> Result<(), String> {
+        let history = history.to_vec();
         let check = quorate_check::judge(&history, harness.promise(), &Limits::default());
         let mut failed: Vec<String> = check.violations;
         if failed.is_empty() && self.feeds.active() {

@@ -3,7 +3,7 @@
 //! with a schedule that replays to the same violation, and the search really is exhaustive
 //! (it reports what it explored, and judges histories with completed operations).
 
-use quorate_protocols::{multipaxos, paxos, primary_backup, quorum, raft, zab};
+use quorate_protocols::{multipaxos, multiprimary, paxos, primary_backup, quorum, raft, zab};
 use quorate_sim::explore::{explore, parse_path, replay, ExploreConfig, ExploreReport};
 use quorate_sim::{
     ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
@@ -221,4 +221,113 @@ fn a_primary_that_commits_without_a_backup_is_caught_after_a_view_change() {
     let mut harness = PrimaryBackupHarness::default();
     harness.config.bug = Some(primary_backup::Bug::AckBeforeReplicated);
     assert_caught(&harness, &config, "committed prefix agreement");
+}
+
+/// After the warm-up, the failover prefix: the leader it elected is paused while the others
+/// elect a new one, and the search starts with the deposed leader resuming.
+fn failover(depth: usize, ops: usize, timers: usize) -> ExploreConfig {
+    ExploreConfig {
+        failover: true,
+        ..warmed(depth, ops, timers)
+    }
+}
+
+#[test]
+fn a_deposed_raft_leader_that_skips_the_read_index_quorum_is_caught() {
+    // The clients' sessions are open (a Raft leader serves a new session's read through the
+    // log); the new leader commits the write, and the deposed one, its lease long expired,
+    // answers the read from its own state without a quorum round.
+    let config = ExploreConfig {
+        open_sessions: true,
+        drops: 0,
+        crashes: 0,
+        ..failover(6, 2, 0)
+    };
+    assert_clean(&run(&RaftHarness::default(), &config));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::ReadIndexSkipsQuorum);
+    assert_caught(&harness, &config, "linearizability");
+}
+
+#[test]
+fn a_multipaxos_acceptor_that_forgets_its_promise_on_restart_is_caught_after_a_failover() {
+    // The acceptor promised the new leader, restarts without the promise, and accepts the
+    // deposed leader's Accept: two batches chosen in one slot.
+    let config = failover(6, 2, 1);
+    assert_clean(&run(&MultiPaxosHarness::default(), &config));
+    let mut harness = MultiPaxosHarness::default();
+    harness.config.bug = Some(multipaxos::Bug::AcceptorForgetsPromise);
+    assert_caught(&harness, &config, "agreement");
+}
+
+#[test]
+fn replicas_that_go_back_to_a_deposed_primarys_view_are_caught_in_every_topology() {
+    // The replicas restart (their commit point goes back to their snapshot), and the
+    // deposed primary's write then talks them back into its view, over the new view's
+    // committed start.
+    let config = ExploreConfig {
+        crashes: 2,
+        drops: 0,
+        ..failover(7, 1, 0)
+    };
+    let mut primary_backup = PrimaryBackupHarness::default();
+    let mut chain = ChainHarness::new(false);
+    let mut craq = ChainHarness::new(true);
+    assert_clean(&run(&primary_backup, &config));
+    assert_clean(&run(&chain, &config));
+    assert_clean(&run(&craq, &config));
+    let bug = Some(primary_backup::Bug::AcceptOlderViews);
+    primary_backup.config.bug = bug;
+    chain.config.bug = bug;
+    craq.config.bug = bug;
+    assert_caught(&primary_backup, &config, "committed prefix agreement");
+    assert_caught(&chain, &config, "committed prefix agreement");
+    assert_caught(&craq, &config, "committed prefix agreement");
+}
+
+#[test]
+fn a_craq_chain_that_answers_before_the_tail_holds_the_write_is_caught_by_a_read_at_the_tail() {
+    // CRAQ serves reads at every chain node: the client reads at the tail, which does not
+    // hold the write the node before it acknowledged.
+    let config = ExploreConfig {
+        any_node: true,
+        ..warmed(6, 2, 0)
+    };
+    assert_clean(&run(&ChainHarness::new(true), &config));
+    let mut harness = ChainHarness::new(true);
+    harness.config.bug = Some(primary_backup::Bug::AckBeforeReplicated);
+    assert_caught(&harness, &config, "linearizability");
+}
+
+#[test]
+fn a_multiprimary_write_whose_context_replaces_every_sibling_is_caught_by_final_reads() {
+    // Two concurrent writes with empty contexts: the second replaces the first at its
+    // replica, and the final reads (every node restarted, everything in flight delivered,
+    // every key read everywhere) show the acknowledged first write lost.
+    let config = ExploreConfig {
+        final_reads: true,
+        ..bounded(4, 3)
+    };
+    let harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+    assert_clean(&run(&harness, &config));
+    let mut harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+    harness.config.bug = Some(multiprimary::Bug::ContextReplacesAll);
+    assert_caught(&harness, &config, "lost write");
+}
+
+#[test]
+#[ignore = "about 6 s of release CPU until caught (177,348 states) and 10 s for the correct chain (321,846): run with --ignored"]
+fn a_chain_tail_that_forgets_what_it_acknowledged_on_restart_is_caught() {
+    // The tail commits and acknowledges a write, crashes and restarts (its commit point goes
+    // back to its snapshot), rejoins its view on the next heartbeat without committing its
+    // log again, and answers a read from before the write.
+    let config = ExploreConfig {
+        any_node: true,
+        drops: 0,
+        ..warmed(10, 2, 1)
+    };
+    assert_clean(&run(&ChainHarness::new(false), &config));
+    let mut harness = ChainHarness::new(false);
+    harness.config.bug = Some(primary_backup::Bug::RestartForgetsAcknowledged);
+    assert_caught(&harness, &config, "linearizability");
 }
