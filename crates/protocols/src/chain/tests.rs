@@ -380,15 +380,7 @@ fn step6_craq_asks_the_tail_about_a_dirty_key() {
 #[test]
 fn the_tail_refuses_an_older_view_and_names_the_newer_one() {
     let mut r = replica(3, 3, config(false));
-    deliver(
-        &mut r,
-        2,
-        Message::StartViewChange {
-            view: 2,
-            last_op: 0,
-            last_view: 0,
-        },
-    );
+    hear_view_change(&mut r, 2, 2);
     let stale = Message::Prepare {
         view: 1,
         group: vec![n(1), n(2), n(3)].into(),

@@ -792,21 +792,20 @@ fn a_config_that_cannot_work_is_refused_with_its_reason() {
     );
     assert!(refused(timeouts(301, 300, 50)).contains("exceeds election_timeout_max"));
     assert!(refused(timeouts(150, 300, 150)).contains("heartbeat_interval must be below"));
-    let bounded = |bound: usize| {
+    // Each bound set to zero is refused.
+    let zeroed: [fn(&mut MultiPaxosConfig); 6] = [
+        |c| c.batch_max = 0,
+        |c| c.pipeline_max = 0,
+        |c| c.pending_max = 0,
+        |c| c.catchup_max = 0,
+        |c| c.sessions_max = 0,
+        |c| c.snapshot_threshold = 0,
+    ];
+    for (bound, zero) in zeroed.iter().enumerate() {
         let mut config = config();
-        match bound {
-            0 => config.batch_max = 0,
-            1 => config.pipeline_max = 0,
-            2 => config.pending_max = 0,
-            3 => config.catchup_max = 0,
-            4 => config.sessions_max = 0,
-            _ => config.snapshot_threshold = 0,
-        }
-        config
-    };
-    for bound in 0..6 {
+        zero(&mut config);
         assert!(
-            refused(bounded(bound)).contains("must be positive"),
+            refused(config).contains("must be positive"),
             "bound {bound}"
         );
     }

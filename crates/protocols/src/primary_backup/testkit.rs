@@ -39,6 +39,17 @@ pub fn deliver(replica: &mut Replica, from: u64, msg: Message) -> Vec<Effect<Rep
     step(replica, Input::Message { from: n(from), msg })
 }
 
+/// `from` asks `replica` to change to `view`, holding no writes: the replica moves to that
+/// view (and refuses older ones from then on).
+pub fn hear_view_change(replica: &mut Replica, from: u64, view: u64) -> Vec<Effect<Replica>> {
+    let ask = Message::StartViewChange {
+        view,
+        last_op: 0,
+        last_view: 0,
+    };
+    deliver(replica, from, ask)
+}
+
 pub fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
     Request {
         client: ClientId(client),

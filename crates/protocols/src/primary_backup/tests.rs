@@ -313,15 +313,7 @@ fn step2_writes_at_a_backup_are_redirected_to_the_primary() {
 #[test]
 fn step5_a_backup_refuses_an_older_view_and_names_the_newer_one() {
     let mut r = replica(2, 3, pb());
-    deliver(
-        &mut r,
-        3,
-        Message::StartViewChange {
-            view: 2,
-            last_op: 0,
-            last_view: 0,
-        },
-    );
+    hear_view_change(&mut r, 3, 2);
     let stale = Message::Prepare {
         view: 1,
         group: group_of(3),
@@ -356,15 +348,7 @@ fn step5_a_backup_refuses_an_older_view_and_names_the_newer_one() {
 #[test]
 fn step6_a_confirmation_is_answered_in_the_current_view_and_counted_stale_only_from_an_older_one() {
     let mut r = replica(2, 3, pb());
-    deliver(
-        &mut r,
-        3,
-        Message::StartViewChange {
-            view: 2,
-            last_op: 0,
-            last_view: 0,
-        },
-    );
+    hear_view_change(&mut r, 3, 2);
     let effects = deliver(&mut r, 1, Message::Confirm { view: 1, round: 5 });
     assert_eq!(
         sends(&effects),
@@ -591,21 +575,20 @@ fn a_config_that_cannot_work_is_refused_with_its_reason() {
     assert!(refused(timeouts(301, 300, 50, 300)).contains("exceeds view_change_timeout_max"));
     assert!(refused(timeouts(150, 300, 150, 300)).contains("heartbeat_interval must be below"));
     assert!(refused(timeouts(150, 300, 50, 50)).contains("member_timeout must exceed"));
-    let bounded = |bound: usize| {
+    // Each bound set to zero is refused.
+    let zeroed: [fn(&mut ReplicaConfig); 6] = [
+        |c| c.entries_per_prepare_max = 0,
+        |c| c.inflight_max = 0,
+        |c| c.reads_max = 0,
+        |c| c.snapshot_threshold = 0,
+        |c| c.uncommitted_max = 0,
+        |c| c.sessions_max = 0,
+    ];
+    for (bound, zero) in zeroed.iter().enumerate() {
         let mut config = pb();
-        match bound {
-            0 => config.entries_per_prepare_max = 0,
-            1 => config.inflight_max = 0,
-            2 => config.reads_max = 0,
-            3 => config.snapshot_threshold = 0,
-            4 => config.uncommitted_max = 0,
-            _ => config.sessions_max = 0,
-        }
-        config
-    };
-    for bound in 0..6 {
+        zero(&mut config);
         assert!(
-            refused(bounded(bound)).contains("must be positive"),
+            refused(config).contains("must be positive"),
             "bound {bound}"
         );
     }
