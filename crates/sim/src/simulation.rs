@@ -1001,13 +1001,13 @@ impl<'a, H: Harness> Simulation<'a, H> {
     /// second to five seconds later, by when its sender has usually been deposed (a
     /// retransmission from a far-away queue). In protocols without leaders (Paxos here,
     /// quorum, multi-primary: every node reports `Role::Replica` and coordinates), any node's
-    /// message; before, the fault never fired for them.
+    /// message.
     fn maybe_redeliver_late(&mut self, i: usize, j: usize, msg: &<H::Node as Protocol>::Message) {
-        let leads = self.slots[i]
+        let coordinates = self.slots[i]
             .node
             .as_ref()
             .is_some_and(|node| matches!(node.status().role, Role::Leader | Role::Replica));
-        if !leads || !self.fault_rng.chance(self.plan.stale) {
+        if !coordinates || !self.fault_rng.chance(self.plan.stale) {
             return;
         }
         let link = i * self.ids.len() + j;
