@@ -306,12 +306,7 @@ where
             world.open_sessions(harness, trace.as_deref_mut())?;
         }
         if config.failover {
-            let leader = (world.machines.iter().position(|m| {
-                m.node
-                    .as_ref()
-                    .is_some_and(|p| p.status().role == Role::Leader)
-            }))
-            .expect("the warm-up settles with one leader");
+            let leader = world.leader().expect("the warm-up settles with one leader");
             // Messages first, as in the warm-up; if that never settles (ZAB's candidates
             // restart each other's wait, round after round), due timers first.
             let before = world.clone();
@@ -403,12 +398,8 @@ where
         harness: &H,
         mut trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
-        let leader = (self.machines.iter().position(|m| {
-            m.node
-                .as_ref()
-                .is_some_and(|p| p.status().role == Role::Leader)
-        }))
-        .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
+        let leader = (self.leader())
+            .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
         for client in 0..self.clients.len() {
             let c = &mut self.clients[client];
             let op = c.op.clone();
@@ -451,6 +442,15 @@ where
             c.invoked = false;
         }
         Ok(())
+    }
+
+    /// The first live node that says it leads.
+    fn leader(&self) -> Option<usize> {
+        self.machines.iter().position(|m| {
+            m.node
+                .as_ref()
+                .is_some_and(|p| p.status().role == Role::Leader)
+        })
     }
 
     /// Nothing in flight (but to `paused`), one leader, and every node (but `paused`) follows
