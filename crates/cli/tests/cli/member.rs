@@ -186,7 +186,16 @@ fn member_add_grows_3_to_4_and_remove_shrinks_back_while_clients_write() {
     for n in &nodes {
         let mut con = connect(n.client).expect("every node serves clients");
         for key in &acked {
-            let value: Option<String> = con.get(key).unwrap();
+            // A signal to the test process (its children stop and exit) can interrupt the
+            // client's read (EINTR, seen once in CI): ask again on a new connection.
+            let value: Option<String> = match con.get(key) {
+                Ok(value) => value,
+                Err(e) if e.is_io_error() => {
+                    con = connect(n.client).expect("every node serves clients");
+                    con.get(key).unwrap()
+                }
+                Err(e) => panic!("GET {key} on {}: {e}", n.client),
+            };
             assert_eq!(
                 value.as_deref(),
                 Some(key.trim_start_matches("ack")),
