@@ -265,6 +265,13 @@ pub struct SimArgs {
     /// brain; the checkers report it).
     #[arg(long, help_heading = "Primary-backup")]
     no_fencing: bool,
+    /// chain, craq: backups start a view change after 1 to 2 s without hearing from the head
+    /// or their predecessor, instead of 150 to 300 ms (a defence off). A tail (a CRAQ node)
+    /// cut off from its head then outlives the head's member timeout (300 ms), so it still
+    /// believes it serves reads after the head cut it out and the new chain acknowledged
+    /// writes: only its confirmation round keeps it from answering stale reads.
+    #[arg(long, help_heading = "Chain")]
+    slow_view_change: bool,
     /// multiprimary: how concurrent writes are resolved.
     #[arg(long, value_enum, default_value = "vv", help_heading = "Multi-primary")]
     resolve: ResolveName,
@@ -536,8 +543,14 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
             harness.config.fencing = !args.no_fencing;
             simulate(&harness, &config, &args)
         }
-        ProtocolName::Chain => simulate(&ChainHarness::new(false), &config, &args),
-        ProtocolName::Craq => simulate(&ChainHarness::new(true), &config, &args),
+        ProtocolName::Chain | ProtocolName::Craq => {
+            let mut harness = ChainHarness::new(args.protocol == ProtocolName::Craq);
+            if args.slow_view_change {
+                harness.config.view_change_timeout_min = Duration::from_secs(1);
+                harness.config.view_change_timeout_max = Duration::from_secs(2);
+            }
+            simulate(&harness, &config, &args)
+        }
         ProtocolName::Quorum => {
             let harness = QuorumHarness {
                 config: quorum_config(&args)?,
@@ -586,6 +599,10 @@ fn check_protocol_options(args: &SimArgs) -> anyhow::Result<()> {
     }
     if args.no_fencing && args.protocol != ProtocolName::PrimaryBackup {
         bail!("--no-fencing applies to --protocol primary-backup");
+    }
+    let chain = matches!(args.protocol, ProtocolName::Chain | ProtocolName::Craq);
+    if args.slow_view_change && !chain {
+        bail!("--slow-view-change applies to --protocol chain and craq");
     }
     let multiprimary_options = args.resolve != ResolveName::Vv || args.lww_clock != ClockName::Hlc;
     if multiprimary_options && args.protocol != ProtocolName::Multiprimary {
@@ -982,6 +999,9 @@ fn protocol_options(args: &SimArgs) -> String {
             }
         }
         ProtocolName::PrimaryBackup if args.no_fencing => flags += " --no-fencing",
+        ProtocolName::Chain | ProtocolName::Craq if args.slow_view_change => {
+            flags += " --slow-view-change"
+        }
         ProtocolName::Multiprimary => {
             let resolve = args.resolve.to_possible_value().expect("no skipped values");
             flags += &format!(" --resolve {}", resolve.get_name());
