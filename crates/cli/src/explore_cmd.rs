@@ -55,6 +55,11 @@ pub struct ExploreArgs {
     /// prefix); the search starts with the deposed leader resuming, still believing it leads.
     #[arg(long, conflicts_with = "no_warm_up")]
     failover: bool,
+    /// With --failover, pause node N (1 to --nodes) instead of the leader, until the others
+    /// lead in a later view without it: chain and craq, `--failover-node 3` pauses the
+    /// warm-up's tail, which the head then cuts out (add --any-node for clients to reach it).
+    #[arg(long, requires = "failover")]
+    failover_node: Option<usize>,
     /// Explore every order of independent deliveries (no sleep sets): slower, for comparison.
     #[arg(long)]
     no_sleep_sets: bool,
@@ -99,6 +104,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
     if args.nodes == 0 || args.ops == 0 {
         bail!("--nodes and --ops must be at least 1");
     }
+    if args.failover_node.is_some_and(|n| n == 0 || n > args.nodes) {
+        bail!("--failover-node must be one of the nodes, 1 to --nodes");
+    }
     let config = ExploreConfig {
         nodes: args.nodes,
         depth: args
@@ -117,6 +125,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         sessions: args.sessions,
         idle_timers: args.idle_timers,
         failover: args.failover,
+        failover_node: args.failover_node.map(|n| n.saturating_sub(1)),
         any_node: args.any_node,
         open_sessions: args.open_sessions,
         final_reads: args.final_reads,
@@ -265,7 +274,7 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
@@ -290,6 +299,7 @@ where
             .map(|(_, flag)| *flag)
             .collect::<String>(),
             if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
+            args.failover_node.map(|n| format!(" --failover-node {n}")).unwrap_or_default(),
             args.snapshot_threshold.map(|n| format!(" --snapshot-threshold {n}")).unwrap_or_default(),
             args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
             found.path_text()
@@ -349,6 +359,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "timers": config.timers,
         "warm_up": config.warm_up,
         "failover": config.failover,
+        "failover_node": config.failover_node.map(|n| n + 1),
         "sessions": config.sessions,
         "any_node": config.any_node,
         "open_sessions": config.open_sessions,

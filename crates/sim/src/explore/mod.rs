@@ -79,6 +79,14 @@
 //! after another's window closed). The search is exhaustive for every schedule that begins
 //! with both prefixes.
 //!
+//! With [`ExploreConfig::failover_node`] the prefix pauses that node instead, and the others
+//! go on until a leader of a later term than the paused node's leads and they follow it. In a
+//! chain the node that serves linearizable reads is the tail, not the head: pausing it (n3
+//! of 3 after the warm-up) lets the head cut it out with a new view whose tail acknowledges
+//! writes, and the search starts with the deposed tail resuming, still believing it is the
+//! tail (clients reach it with [`ExploreConfig::any_node`], as a client connected to it
+//! would).
+//!
 //! ## Open sessions
 //!
 //! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
@@ -188,6 +196,11 @@ pub struct ExploreConfig {
     /// leader. The search starts with the deposed leader resuming, still believing it leads,
     /// its overdue timers first (see the module header).
     pub failover: bool,
+    /// The node (an index, `0` for n1) the failover prefix pauses instead of the leader; the
+    /// others then settle on a leader of a later view than the paused node's. A chain's tail
+    /// (n3 of 3 after the warm-up) is cut out by its head this way, and the search starts with
+    /// it resuming, still believing it is the tail. `None`: the leader.
+    pub failover_node: Option<usize>,
     /// Clients send to any up node, not only to those that believe they lead (as the
     /// simulator's clients do): CRAQ serves reads at every chain node, and a follower
     /// redirects or forwards. `sessions` implies it.
@@ -220,6 +233,7 @@ impl Default for ExploreConfig {
             sessions: false,
             idle_timers: 0,
             failover: false,
+            failover_node: None,
             any_node: false,
             open_sessions: false,
             final_reads: false,

@@ -307,6 +307,17 @@ where
         }
         if config.failover {
             let leader = world.leader().expect("the warm-up settles with one leader");
+            let leader = match config.failover_node {
+                Some(node) if node >= config.nodes => {
+                    return Err(format!(
+                        "the failover node n{} is not one of the {} nodes",
+                        node + 1,
+                        config.nodes
+                    ))
+                }
+                Some(node) => node,
+                None => leader,
+            };
             // Messages first, as in the warm-up; if that never settles (ZAB's candidates
             // restart each other's wait, round after round), due timers first.
             let before = world.clone();
@@ -464,6 +475,13 @@ where
         let (Some(leader), None) = (leaders.next(), leaders.next()) else {
             return false;
         };
+        // A paused node is deposed once a leader of a later term leads without it (a paused
+        // leader always is, by then; a paused follower must wait for the view that cuts it
+        // out).
+        let paused_term = paused.and_then(|p| self.machines[p].node.as_ref());
+        if paused_term.is_some_and(|p| p.status().term >= leader.term) {
+            return false;
+        }
         self.net.iter().all(|m| Some(m.to) == paused)
             && statuses.iter().all(|s| {
                 s.leader == Some(leader.id)

@@ -331,3 +331,24 @@ fn a_chain_tail_that_forgets_what_it_acknowledged_on_restart_is_caught() {
     harness.config.bug = Some(primary_backup::Bug::RestartForgetsAcknowledged);
     assert_caught(&harness, &config, "linearizability");
 }
+
+#[test]
+fn a_chain_tail_cut_out_while_paused_that_skips_its_confirmation_round_is_caught() {
+    // The failover prefix pauses the warm-up's tail (n3) instead of its head; the head cuts
+    // it out with a new view whose tail (n2) acknowledges the write, and the deposed tail,
+    // resuming, answers a client still connected to it without a round: the write missing.
+    // CRAQ's deposed node does the same for a clean key.
+    let config = ExploreConfig {
+        failover_node: Some(2),
+        any_node: true,
+        drops: 0,
+        crashes: 0,
+        ..failover(5, 2, 0)
+    };
+    for craq in [false, true] {
+        assert_clean(&run(&ChainHarness::new(craq), &config));
+        let mut harness = ChainHarness::new(craq);
+        harness.config.bug = Some(primary_backup::Bug::ReadSkipsConfirmation);
+        assert_caught(&harness, &config, "linearizability");
+    }
+}
