@@ -126,7 +126,8 @@ pub struct SimArgs {
     seed: Option<u64>,
     /// Faults to inject: all, classic, none, or a comma-separated list of loss, duplicate,
     /// reorder, partition, crash, clock, disk (these seven are `classic`), pause, crash-points
-    /// (`all` is classic plus these two), clock-beyond-bound, stale (opt-in only).
+    /// (`all` is classic plus these two), clock-beyond-bound, stale, pause-requests-first
+    /// (pauses after which the node takes its queued client requests first; opt-in only).
     #[arg(long, default_value = "all")]
     faults: String,
     /// Length of the fault phase in simulated time (e.g. 4s, 500ms); a liveness phase follows.

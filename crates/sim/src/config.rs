@@ -50,10 +50,15 @@ pub struct Faults {
     /// Copies of a leader's messages (any node's, in protocols without leaders) arrive again
     /// seconds later, after it was deposed (opt-in: not in `all`).
     pub stale: bool,
+    /// Pauses (as `pause`) after which the node handles the client requests that reached it
+    /// while it was stopped before the messages, timers and disk completions that did (each
+    /// kind still in arrival order): a resumed process polls its client and peer connections
+    /// in no promised order (opt-in: not in `all`).
+    pub pause_requests_first: bool,
 }
 
 /// The fault names `--faults` accepts.
-pub const FAULT_NAMES: [&str; 11] = [
+pub const FAULT_NAMES: [&str; 12] = [
     "loss",
     "duplicate",
     "reorder",
@@ -65,6 +70,7 @@ pub const FAULT_NAMES: [&str; 11] = [
     "crash-points",
     "clock-beyond-bound",
     "stale",
+    "pause-requests-first",
 ];
 
 impl Faults {
@@ -140,12 +146,13 @@ impl Faults {
             "crash-points" => &mut self.crash_points,
             "clock-beyond-bound" => &mut self.clock_beyond_bound,
             "stale" => &mut self.stale,
+            "pause-requests-first" => &mut self.pause_requests_first,
             _ => return None,
         })
     }
 
     /// The flags in the order of [`FAULT_NAMES`].
-    fn flags(&self) -> [bool; 11] {
+    fn flags(&self) -> [bool; 12] {
         [
             self.loss,
             self.duplicate,
@@ -158,6 +165,7 @@ impl Faults {
             self.crash_points,
             self.clock_beyond_bound,
             self.stale,
+            self.pause_requests_first,
         ]
     }
 
@@ -656,7 +664,7 @@ impl FaultPlan {
     /// Draws the intensities of the faults beyond [`Faults::classic`] from their own stream
     /// (`rng`), so that a run without them draws exactly as it did before they existed.
     pub fn draw_beyond_classic(&mut self, faults: Faults, rng: &mut Rng) {
-        if faults.pause && rng.chance(0.9) {
+        if (faults.pause || faults.pause_requests_first) && rng.chance(0.9) {
             self.pause_every = Some(rng.between(300 * MS, 2000 * MS));
             // Up to many election timeouts of every protocol here (150 to 300 ms for Raft),
             // within a client's patience (3 s).
@@ -700,6 +708,12 @@ mod tests {
              clock-beyond-bound,stale"
         );
         assert_eq!(Faults::parse(&more.to_string()).unwrap(), more);
+        let first = Faults::parse("classic,pause-requests-first").unwrap();
+        assert!(first.pause_requests_first && !first.pause && !all.pause_requests_first);
+        assert_eq!(
+            first.to_string(),
+            "loss,duplicate,reorder,partition,crash,clock,disk,pause-requests-first"
+        );
         let err = Faults::parse("crash,meteor").unwrap_err();
         assert!(err.contains("unknown fault \"meteor\""), "{err}");
     }

@@ -1373,10 +1373,16 @@ impl<'a, H: Harness> Simulation<'a, H> {
         self.queue.push(next, Event::Pause);
     }
 
-    /// The process continues: it handles, in order, everything that reached it meanwhile.
+    /// The process continues: it handles, in order, everything that reached it meanwhile
+    /// (with `Faults::pause_requests_first`, the client requests first).
     fn resume(&mut self, i: usize) {
         self.paused[i] = false;
-        let held = std::mem::take(&mut self.held[i]);
+        let mut held = std::mem::take(&mut self.held[i]);
+        if self.config.faults.pause_requests_first {
+            let (requests, rest): (Vec<_>, Vec<_>) =
+                (held.into_iter()).partition(|event| matches!(event, Event::Request { .. }));
+            held = requests.into_iter().chain(rest).collect();
+        }
         let queued = held.len();
         self.observe(|_| What::Resume {
             node: node_lane(i),
