@@ -47,6 +47,14 @@
 //!    tail; under partitions that notification can be late, and the round is what makes a
 //!    deposed tail harmless.
 //!
+//!    Usually something else deposes it first: the tail is a backup, so its view-change timer
+//!    (150 to 300 ms without its head's pings or its predecessor's Prepares) makes it a
+//!    candidate, serving nothing, before the head's `member_timeout` (300 ms) cuts it out.
+//!    That is timing, not safety: a paused process or a slower timer outlives it, and then
+//!    only the round stands between the deposed tail and a stale read (VERIFICATION.md,
+//!    "Defences off": `quorate sim --slow-view-change` and `--faults pause-requests-first`,
+//!    and `quorate explore --failover-node`, catch a tail that skips it).
+//!
 //!    "An entry of its view committed" proves only that the tail holds the writes acknowledged
 //!    *before* its view. Those acknowledged *in* it, the tail acknowledged itself, so its
 //!    commit number covers them, unless it went back: a tail that crashes restarts with the
