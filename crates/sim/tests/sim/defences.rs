@@ -4,7 +4,7 @@
 //! a read, and a deposed leader rarely lives long enough to serve a stale one. With those
 //! defences off (`quorate sim --no-lease-reads --no-check-quorum --no-pre-vote`) every leader
 //! read takes the broken path and cut-off leaders linger: measured over seeds 0..600 (10
-//! clients, 2 keys), 12 seeds catch it with the defences off (first: seed 88), none with them
+//! clients, 2 keys), 7 seeds catch it with the defences off (first: seed 160), none with them
 //! on.
 
 use quorate_protocols::raft::Bug;
