@@ -60,6 +60,19 @@ pub struct ExploreArgs {
     /// warm-up's tail, which the head then cuts out (add --any-node for clients to reach it).
     #[arg(long, requires = "failover")]
     failover_node: Option<usize>,
+    /// The failover prefix, then (the deposed leader still paused) every client commits a
+    /// write of a key of its own at the new leader: the search starts with the deposed
+    /// leader resuming behind them.
+    #[arg(long, conflicts_with = "no_warm_up")]
+    lagging: bool,
+    /// --lagging, and the deposed leader resumes and rejoins by the script (every node
+    /// follows the new leader, nothing in flight) before the search starts.
+    #[arg(long, conflicts_with = "no_warm_up")]
+    rejoin: bool,
+    /// The failover prefix, with the leader paused right after one more round (its
+    /// heartbeat): the followers' acknowledgements wait for it through the pause.
+    #[arg(long, conflicts_with = "no_warm_up")]
+    pause_after_round: bool,
     /// Explore every order of independent deliveries (no sleep sets): slower, for comparison.
     #[arg(long)]
     no_sleep_sets: bool,
@@ -129,6 +142,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         any_node: args.any_node,
         open_sessions: args.open_sessions,
         final_reads: args.final_reads,
+        lagging: args.lagging,
+        rejoin: args.rejoin,
+        pause_after_round: args.pause_after_round,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -293,6 +309,9 @@ where
                 (args.any_node, " --any-node"),
                 (args.open_sessions, " --open-sessions"),
                 (args.final_reads, " --final-reads"),
+                (args.lagging, " --lagging"),
+                (args.rejoin, " --rejoin"),
+                (args.pause_after_round, " --pause-after-round"),
             ]
             .iter()
             .filter(|(on, _)| *on)
@@ -364,6 +383,9 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "any_node": config.any_node,
         "open_sessions": config.open_sessions,
         "final_reads": config.final_reads,
+        "lagging": config.lagging,
+        "rejoin": config.rejoin,
+        "pause_after_round": config.pause_after_round,
         "idle_timers": config.idle_timers,
         "sleep_sets": config.sleep_sets,
         "states": report.states,

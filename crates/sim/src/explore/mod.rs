@@ -87,6 +87,21 @@
 //! tail (clients reach it with [`ExploreConfig::any_node`], as a client connected to it
 //! would).
 //!
+//! ## Variations of the failover prefix
+//!
+//! - [`ExploreConfig::pause_after_round`]: the leader is paused right after one more round
+//!   (its earliest timer, a heartbeat, fires; the script delivers what it sent), so its
+//!   followers' acknowledgements wait for it through the pause, as in a GC pause between a
+//!   round and its answers. A lease must then run from the round, not from the answers.
+//! - [`ExploreConfig::lagging`]: while the deposed leader is still paused, every client
+//!   commits a write of a key of its own at the new leader (the writes of open sessions,
+//!   made here instead). The search starts with the deposed leader resuming behind them,
+//!   what would catch it up in flight (Raft's appends, a snapshot sent twice).
+//! - [`ExploreConfig::rejoin`]: after the lagging writes, the deposed leader resumes and the
+//!   script runs until every node follows the new leader with nothing in flight (whether
+//!   the lagging node was also caught up is not asked: that is for the search to judge).
+//!   The search starts after a synchronization (ZAB's DIFF, TRUNC or SNAP).
+//!
 //! ## Open sessions
 //!
 //! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
@@ -129,7 +144,9 @@
 //! already). A delivery that answered a client never commutes, so the order of client-visible
 //! events is explored in full.
 //!
-//! After every step: the node's own invariants and the protocol's cluster-wide properties.
+//! After every step: the node's own invariants, the protocol's cluster-wide properties, and
+//! the simulator's monotonicity check (a node's term, commit index and applied index never
+//! go back within one incarnation), here on the node's status before and after each input.
 //! At every leaf (depth bound, or nothing enabled): the history, with unfinished operations
 //! as `info`, is judged by `quorate_check::judge` under [`Harness::promise`], the same judge as the simulator's, once per
 //! distinct history. With [`ExploreConfig::final_reads`] (the protocols with
@@ -215,6 +232,22 @@ pub struct ExploreConfig {
     /// in flight is delivered, and every node reads every key; the promise then judges the
     /// replicas' final state too (lost writes, agreement).
     pub final_reads: bool,
+    /// The failover prefix (implied), and then, while the deposed leader is still paused,
+    /// every client commits a write of a key of its own at the new leader (the writes
+    /// [`ExploreConfig::open_sessions`] makes, made here instead of at the warm-up). The
+    /// search starts with the deposed leader resuming behind those writes: what catches it
+    /// up (Raft's probes, a snapshot) is in flight.
+    pub lagging: bool,
+    /// [`ExploreConfig::lagging`] (implied), and then the deposed leader resumes and the
+    /// script runs until every node follows the new leader with nothing in flight: the
+    /// lagging replica has rejoined (ZAB's synchronization, Raft's catch-up) before the
+    /// search starts. Whether it was also caught up is the search's to judge.
+    pub rejoin: bool,
+    /// The failover prefix (implied), with the leader paused right after one more round:
+    /// its earliest timer (a heartbeat) fires, and the script delivers what it sent, so the
+    /// followers' acknowledgements wait for it, in flight, through the pause (a GC pause
+    /// that catches a leader between a round and its answers).
+    pub pause_after_round: bool,
 }
 
 impl Default for ExploreConfig {
@@ -237,6 +270,9 @@ impl Default for ExploreConfig {
             any_node: false,
             open_sessions: false,
             final_reads: false,
+            lagging: false,
+            rejoin: false,
+            pause_after_round: false,
         }
     }
 }

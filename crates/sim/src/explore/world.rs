@@ -27,6 +27,9 @@ const WARM_UP_STEPS_MAX: usize = 500;
 /// way is reported as itself).
 const UNSETTLED_FAILOVER: &str = "the failover prefix did not settle a new leader";
 
+/// What every unsettled script's report says (the warm-up's, the failover's, the rejoin's).
+const UNSETTLED: &str = "did not settle";
+
 /// The client id of node `n`'s final reads is `FINAL_CLIENT + n`.
 const FINAL_CLIENT: u64 = 1 << 40;
 
@@ -299,13 +302,17 @@ where
         for n in 0..config.nodes {
             world.boot(harness, n, trace.as_deref_mut())?;
         }
-        if config.warm_up || config.failover || config.open_sessions {
-            world.scripted(harness, trace.as_deref_mut(), None, false)?;
+        let lagging = config.lagging || config.rejoin;
+        let failover = config.failover || lagging || config.pause_after_round;
+        if config.warm_up || failover || config.open_sessions {
+            world.scripted(harness, trace.as_deref_mut(), None, false, true)?;
         }
-        if config.open_sessions {
-            world.open_sessions(harness, trace.as_deref_mut())?;
+        if config.open_sessions && !lagging {
+            let leader = (world.leader())
+                .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
+            world.open_sessions(harness, trace.as_deref_mut(), leader, None)?;
         }
-        if config.failover {
+        if failover {
             let leader = world.leader().expect("the warm-up settles with one leader");
             let leader = match config.failover_node {
                 Some(node) if node >= config.nodes => {
@@ -318,27 +325,78 @@ where
                 Some(node) => node,
                 None => leader,
             };
-            // Messages first, as in the warm-up; if that never settles (ZAB's candidates
-            // restart each other's wait, round after round), due timers first.
-            let before = world.clone();
-            let lines = trace.as_ref().map_or(0, |t| t.len());
-            let failed = world.scripted(harness, trace.as_deref_mut(), Some(leader), false);
-            if failed
-                .as_ref()
-                .is_err_and(|e| e.starts_with(UNSETTLED_FAILOVER))
-            {
-                world = before;
-                if let Some(trace) = trace.as_deref_mut() {
-                    trace.truncate(lines);
-                }
-                world.scripted(harness, trace, Some(leader), true)?;
-            } else {
-                failed?;
+            if config.pause_after_round {
+                world.fire_earliest(harness, leader, trace.as_deref_mut())?;
+            }
+            world.settle(harness, trace.as_deref_mut(), Some(leader), true)?;
+            if lagging {
+                let new = (world.machines.iter().enumerate())
+                    .find(|(n, m)| {
+                        *n != leader
+                            && m.node
+                                .as_ref()
+                                .is_some_and(|p| p.status().role == Role::Leader)
+                    })
+                    .map(|(n, _)| n)
+                    .expect("the failover prefix settles with a new leader");
+                world.open_sessions(harness, trace.as_deref_mut(), new, Some(leader))?;
+            }
+            if config.rejoin {
+                // Settled once every node follows the new leader, nothing in flight: whether
+                // the deposed leader was also caught up is for the search to find out.
+                world.settle(harness, trace, None, false)?;
             }
         }
         world.timers_left = config.timers.unwrap_or(usize::MAX);
         world.idle_left = config.idle_timers;
         Ok(world)
+    }
+
+    /// Runs the scripted prefix until the cluster settles (see [`World::scripted`]): messages
+    /// first, as in the warm-up; if that never settles (ZAB's candidates restart each
+    /// other's wait, round after round), again from the same world with due timers first.
+    fn settle(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        paused: Option<usize>,
+        caught_up: bool,
+    ) -> Result<(), String> {
+        let before = self.clone();
+        let lines = trace.as_ref().map_or(0, |t| t.len());
+        let failed = self.scripted(harness, trace.as_deref_mut(), paused, false, caught_up);
+        if failed.as_ref().is_err_and(|e| e.contains(UNSETTLED)) {
+            *self = before;
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.truncate(lines);
+            }
+            return self.scripted(harness, trace, paused, true, caught_up);
+        }
+        failed
+    }
+
+    /// Fires node `n`'s timer whose window opens first (a leader's heartbeat), as a scripted
+    /// step (time jumps to its opening): with [`ExploreConfig::pause_after_round`], the
+    /// leader sends one more round before it is paused, and the answers wait for it.
+    fn fire_earliest(
+        &mut self,
+        harness: &H,
+        n: usize,
+        mut trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        let timers = &self.machines[n].timers;
+        let Some(timer) = (0..timers.len()).min_by_key(|&i| timers[i].1) else {
+            return Err(format!(
+                "n{}: no timer to send a round with before the pause",
+                n + 1
+            ));
+        };
+        let action = Action::Fire { node: n, timer };
+        if let Some(trace) = trace.as_deref_mut() {
+            let now = self.now / 1_000_000;
+            trace.push(format!("  p t={now}ms {}", self.describe(action)));
+        }
+        self.apply(harness, action, trace)
     }
 
     /// The scripted prefix (see the parent module): deliver the oldest message in flight,
@@ -353,10 +411,11 @@ where
         mut trace: Option<&mut Vec<String>>,
         paused: Option<usize>,
         due_first: bool,
+        caught_up: bool,
     ) -> Result<(), String> {
         let live = |n: usize| Some(n) != paused;
         for step in 0..WARM_UP_STEPS_MAX {
-            if self.settled(paused) {
+            if self.settled(paused, caught_up) {
                 return Ok(());
             }
             let earliest = (self.machines.iter().enumerate())
@@ -389,8 +448,9 @@ where
         }
         Err(match paused {
             None => format!(
-                "the warm-up prefix did not settle a leader within {WARM_UP_STEPS_MAX} \
-                 scripted steps; explore this protocol without --warm-up"
+                "the warm-up prefix (or the rejoin after the failover) {UNSETTLED} a leader \
+                 within {WARM_UP_STEPS_MAX} scripted steps; explore this protocol without \
+                 --warm-up (or --rejoin)"
             ),
             Some(n) => format!(
                 "{UNSETTLED_FAILOVER} without n{} within {WARM_UP_STEPS_MAX} scripted steps; \
@@ -408,9 +468,9 @@ where
         &mut self,
         harness: &H,
         mut trace: Option<&mut Vec<String>>,
+        leader: usize,
+        paused: Option<usize>,
     ) -> Result<(), String> {
-        let leader = (self.leader())
-            .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
         for client in 0..self.clients.len() {
             let c = &mut self.clients[client];
             let op = c.op.clone();
@@ -437,7 +497,7 @@ where
                 Action::Send { client, to: leader },
                 trace.as_deref_mut(),
             )?;
-            self.scripted(harness, trace.as_deref_mut(), None, false)?;
+            self.settle(harness, trace.as_deref_mut(), paused, true)?;
             let c = &mut self.clients[client];
             if c.stage != Stage::Done || self.history.last().map(|e| e.kind) != Some(EventKind::Ok)
             {
@@ -465,8 +525,9 @@ where
     }
 
     /// Nothing in flight (but to `paused`), one leader, and every node (but `paused`) follows
-    /// it in its term and has committed all it holds, as much as the leader.
-    fn settled(&self, paused: Option<usize>) -> bool {
+    /// it in its term and (with `caught_up`) has committed all it holds, as much as the
+    /// leader.
+    fn settled(&self, paused: Option<usize>, caught_up: bool) -> bool {
         let statuses: Vec<_> = (self.machines.iter().enumerate())
             .filter(|(n, _)| Some(*n) != paused)
             .filter_map(|(_, m)| m.node.as_ref().map(|p| p.status()))
@@ -486,8 +547,9 @@ where
             && statuses.iter().all(|s| {
                 s.leader == Some(leader.id)
                     && s.term == leader.term
-                    && s.commit_index == leader.commit_index
-                    && s.commit_index == s.last_index
+                    && (!caught_up
+                        || (s.commit_index == leader.commit_index
+                            && s.commit_index == s.last_index))
             })
     }
 
@@ -823,6 +885,7 @@ where
             self.invariants.before_step(now, me, &input);
             let mut out = Effects::new();
             let node = self.machines[n].node.as_mut().expect("only up nodes step");
+            let before = node.status();
             let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 node.step(now, input, &mut out);
                 node.check_invariants();
@@ -832,6 +895,8 @@ where
                 return Err(format!("n{} panicked: {message}", n + 1));
             }
             let node = self.machines[n].node.as_ref().expect("still up");
+            monotonic(&before, &node.status())
+                .map_err(|v| format!("monotonicity: n{} {v}", n + 1))?;
             self.invariants
                 .after_step(me, node, out.as_slice())
                 .map_err(|v| format!("n{}: {v}", n + 1))?;
@@ -1122,6 +1187,30 @@ where
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()
     }
+}
+
+/// The simulator's per-node monotonicity check (`node::Slot::monotonic`), step by step: a
+/// node's term, commit index and applied index never go back within one incarnation (a
+/// booting node starts from nothing, so its `Start` step only moves them up). Checked on the
+/// status before and after each input, it needs no memory outside the node's state, so the
+/// digest stays sound.
+fn monotonic(
+    before: &quorate_core::NodeStatus,
+    after: &quorate_core::NodeStatus,
+) -> Result<(), String> {
+    let fields = [
+        ("term", before.term, after.term),
+        ("commit index", before.commit_index, after.commit_index),
+        ("applied index", before.applied_index, after.applied_index),
+    ];
+    for (name, was, is) in fields {
+        if is < was {
+            return Err(format!(
+                "{name} went back from {was} to {is} without a restart"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A digest of a value's `Debug` form, written straight into the hasher.
