@@ -810,3 +810,25 @@ fn a_config_that_cannot_work_is_refused_with_its_reason() {
         );
     }
 }
+
+#[test]
+fn compaction_waits_for_another_threshold_of_slots_after_each_snapshot() {
+    // The threshold counts the slots applied since the last snapshot, not since slot 0: with
+    // a threshold of 2, slots 2 and 4 are checkpointed, slots 1, 3 and 5 are not.
+    let config = MultiPaxosConfig {
+        snapshot_threshold: 2,
+        ..config()
+    };
+    let mut leader = leader_with(3, config);
+    for slot in 1..=5 {
+        let request = put(7, slot, "k", &slot.to_string());
+        step(&mut leader, Input::Request(request.clone()));
+        let effects = decide(&mut leader, 3, slot, &batch(&[&request]));
+        let checkpoints = persists(&effects)
+            .into_iter()
+            .filter(|r| r.is_checkpoint())
+            .count();
+        assert_eq!(checkpoints, usize::from(slot % 2 == 0), "slot {slot}");
+        assert_eq!(leader.snapshot_slot(), slot / 2 * 2, "slot {slot}");
+    }
+}

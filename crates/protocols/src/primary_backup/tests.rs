@@ -289,6 +289,87 @@ fn step2_a_backup_refuses_entries_that_do_not_follow_its_log() {
 }
 
 #[test]
+fn step2_a_heartbeat_behind_entries_in_flight_anchors_at_the_acknowledged_prefix() {
+    let mut r = primary(3);
+    // The ViewStart (op 1) and a write (op 2) are in flight to replica 2; it answers an older
+    // heartbeat with its prefix, op 0, which acknowledges nothing new.
+    step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    deliver(&mut r, 2, prepare_ok(1, 0));
+    let effects = step(&mut r, Input::Timer(Timer::Heartbeat));
+    let to_2: Vec<_> = sends(&effects)
+        .into_iter()
+        .filter(|(to, _)| *to == n(2))
+        .collect();
+    // Not op 1, which replica 2 may not hold yet: the heartbeat would fail its check.
+    assert!(
+        matches!(
+            &to_2[..],
+            [(_, Message::Prepare { prev_op: 0, prev_view: 0, entries, .. })] if entries.is_empty()
+        ),
+        "{to_2:?}"
+    );
+}
+
+#[test]
+fn step2_a_mismatch_resumes_after_the_primarys_last_op_of_the_conflicting_view() {
+    // Replica 1 holds ops 1-2 of view 1 (from primary 2), then becomes primary of view 2,
+    // whose ViewStart is op 3.
+    let mut r = replica(1, 3, pb());
+    let prepare = Message::Prepare {
+        view: 1,
+        group: Arc::new(vec![n(2), n(1), n(3)]),
+        prev_op: 0,
+        prev_view: 0,
+        entries: vec![
+            Entry {
+                op: 1,
+                view: 1,
+                payload: Payload::ViewStart,
+            },
+            Entry {
+                op: 2,
+                view: 1,
+                payload: Payload::Command(put(7, 1, "k", "v").command()),
+            },
+        ],
+        commit: 0,
+    };
+    deliver(&mut r, 2, prepare);
+    step(&mut r, Input::Timer(Timer::ViewChange));
+    let vote = Message::DoViewChange {
+        view: 2,
+        granted: true,
+        last_op: 0,
+        last_view: 0,
+    };
+    deliver(&mut r, 3, vote);
+    assert!(r.is_primary());
+    // Replica 3's log conflicts at op 2 with entries of view 1: the primary resumes after its
+    // own last op of view 1 (op 2, capped by the rejected prev_op 2), so its next Prepare
+    // carries op 2 onwards, not op 1.
+    let mismatch = Message::PrepareOk {
+        view: 2,
+        result: PrepareResult::Mismatch {
+            prev_op: 2,
+            conflict_view: Some(1),
+            conflict_op: 1,
+        },
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 3, mismatch);
+    let firsts: Vec<_> = sends(&effects)
+        .into_iter()
+        .filter_map(|(to, msg)| match msg {
+            Message::Prepare {
+                prev_op, entries, ..
+            } if to == n(3) => Some((prev_op, entries.first().map(|e| e.op))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(firsts, vec![(1, Some(2))]);
+}
+
+#[test]
 fn step2_writes_at_a_backup_are_redirected_to_the_primary() {
     let mut r = replica(2, 3, pb());
     let heartbeat = Message::Prepare {

@@ -223,3 +223,22 @@ fn s7_a_follower_that_lost_its_partial_snapshot_makes_the_leader_start_over() {
     let effects = deliver(&mut leader, 3, response);
     assert_eq!(chunk_to(&effects, 3).unwrap().offset, 0);
 }
+
+#[test]
+fn flow_a_configuration_entry_weighs_eight_bytes_per_member_and_a_noop_its_overhead_alone() {
+    let size = |payload| {
+        Entry {
+            index: 2,
+            term: 1,
+            payload,
+        }
+        .size_bytes()
+    };
+    assert_eq!(size(Payload::Noop), 24);
+    // 24 bytes of overhead and 8 per member: 48 for three members, 64 for five.
+    assert_eq!(
+        size(Payload::Config(Membership::new([n(1), n(2), n(3)]))),
+        48
+    );
+    assert_eq!(size(Payload::Config(Membership::new((1..=5).map(n)))), 64);
+}

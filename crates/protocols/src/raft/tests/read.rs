@@ -222,3 +222,19 @@ fn t6_4_a_deposed_leader_sends_waiting_readers_elsewhere() {
         vec![err_reply(9, 0, ClientError::NotLeader { leader })]
     );
 }
+
+#[test]
+fn figure2_reads_go_through_the_log_even_outside_a_session() {
+    // Figure 2 has no ReadIndex: a read that ReadIndex would answer without the log (no
+    // session to open, as in the test above) is appended like a write.
+    let mut raft = settled_leader_of(&[1, 2, 3], RaftConfig::figure2());
+    let effects = step(&mut raft, Input::Request(get(9, 0, "k")));
+    assert_eq!(
+        persists(&effects),
+        vec![Record::Entries(vec![Entry {
+            index: 2,
+            term: 1,
+            payload: Payload::Command(get(9, 0, "k").command())
+        }])]
+    );
+}
