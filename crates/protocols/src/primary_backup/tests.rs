@@ -534,11 +534,13 @@ fn step7_a_local_read_at_a_backup_is_answered_at_once() {
     let mut r = replica(2, 3, pb());
     let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Local)));
     assert_eq!(replies(&effects)[0].result, Ok(Output::Value(None)));
+    assert_eq!(r.stats().local_reads, 1);
     let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
     assert_eq!(
         replies(&effects)[0].result,
         Err(ClientError::NotLeader { leader: None })
     );
+    assert_eq!(r.stats().local_reads, 1, "a refused read is no local read");
 }
 
 #[test]
