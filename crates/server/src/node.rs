@@ -179,6 +179,7 @@ pub async fn serve<P: ServedProtocol>(
         ctx.clone(),
         config.send_queue_max,
     );
+    runtime.sync_in_place(config.wal_sync_in_place);
     let watch = Watch::new(config.change_window_max, config.change_window_bytes_max);
     runtime.attach_watch(watch.clone());
     let status = metrics

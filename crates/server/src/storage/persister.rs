@@ -16,7 +16,7 @@ use quorate_core::Durable;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
@@ -37,6 +37,10 @@ pub enum PersistEvent {
 pub struct Persister<R> {
     jobs: Option<mpsc::Sender<(u64, R)>>,
     thread: Option<JoinHandle<()>>,
+    /// The WAL, shared with the storage thread: the runtime writes a batch itself
+    /// ([`Persister::persist_here`]) only while the thread has nothing left to do.
+    storage: Arc<Mutex<Storage>>,
+    metrics: Arc<Metrics>,
 }
 
 impl<R: Serialize + Durable + Send + 'static> Persister<R> {
@@ -47,14 +51,26 @@ impl<R: Serialize + Durable + Send + 'static> Persister<R> {
         metrics: Arc<Metrics>,
     ) -> Persister<R> {
         let (jobs, queue) = mpsc::channel();
+        let storage = Arc::new(Mutex::new(storage));
+        let (shared, thread_metrics) = (storage.clone(), metrics.clone());
         let thread = std::thread::Builder::new()
             .name("quorate-storage".into())
-            .spawn(move || run(storage, queue, events, metrics))
+            .spawn(move || run(shared, queue, events, thread_metrics))
             .expect("spawning the storage thread");
         Persister {
             jobs: Some(jobs),
             thread: Some(thread),
+            storage,
+            metrics,
         }
+    }
+
+    /// Writes and fsyncs `batch` on the caller's thread, emptying it. The caller must know
+    /// that every record handed to the storage thread is already durable, so that the WAL
+    /// keeps token order; an error is fatal, as on the thread.
+    pub fn persist_here(&self, batch: &mut Vec<(u64, R)>) -> Result<(), String> {
+        let mut storage = self.storage.lock().unwrap_or_else(|e| e.into_inner());
+        write_batch(&mut storage, batch, &self.metrics).map_err(|error| failure(&storage, error))
     }
 
     /// Queues `record` as number `token`; returns false if the storage thread has stopped.
@@ -82,8 +98,15 @@ impl<R> Drop for Persister<R> {
     }
 }
 
+fn failure(storage: &Storage, error: std::io::Error) -> String {
+    format!(
+        "storage in {} failed: {error}; stopping (nothing unsynced can be trusted)",
+        storage.dir().display()
+    )
+}
+
 fn run<R: Serialize + Durable>(
-    mut storage: Storage,
+    storage: Arc<Mutex<Storage>>,
     queue: mpsc::Receiver<(u64, R)>,
     events: UnboundedSender<PersistEvent>,
     metrics: Arc<Metrics>,
@@ -98,14 +121,12 @@ fn run<R: Serialize + Durable>(
             }
         }
         let last = batch.last().expect("a batch is never empty").0;
-        if let Err(error) = write_batch(&mut storage, &mut batch, &metrics) {
-            let message = format!(
-                "storage in {} failed: {error}; stopping (nothing unsynced can be trusted)",
-                storage.dir().display()
-            );
-            let _ = events.send(PersistEvent::Failed(message));
+        let mut wal = storage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(error) = write_batch(&mut wal, &mut batch, &metrics) {
+            let _ = events.send(PersistEvent::Failed(failure(&wal, error)));
             return;
         }
+        drop(wal);
         if events.send(PersistEvent::Durable(last)).is_err() {
             return; // The runtime is gone.
         }
