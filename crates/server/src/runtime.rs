@@ -51,6 +51,9 @@ use tracing::{debug, info, warn};
 /// Peer messages or client calls taken in one wake-up, at most (keeps timers and durability
 /// reports from waiting behind a flood).
 const BATCH_MAX: usize = 256;
+/// Records a batch may stage and still fsync in place, at most: more is load, which the
+/// storage thread's group commit serves better (the loop keeps stepping while it syncs).
+const STAGED_IN_PLACE_MAX: usize = 2;
 /// Waiters older than this are forgotten (their client gave up long ago).
 const WAITER_TTL: Duration = Duration::from_secs(60);
 /// How often a leader's metrics re-read each follower's acknowledged position.
@@ -396,14 +399,14 @@ impl<P: ServedProtocol> Runtime<P> {
     }
 
     /// At a batch's end, writes and fsyncs the records staged while the storage thread was
-    /// idle on the loop's own thread, when nothing else is waiting: no input is queued and
-    /// nothing left during the batch (a message or answer already out would wait behind the
+    /// idle on the loop's own thread, when nothing else is waiting: no input is queued, the
+    /// batch staged at most `STAGED_IN_PLACE_MAX` records, and nothing left during the batch (a message or answer already out would wait behind the
     /// fsync in this worker's queue). That saves two thread hand-offs per write, to the
     /// storage thread and back, on a lightly loaded node; under load the thread takes them,
     /// so the loop keeps stepping while the disk syncs and one fsync covers many requests.
     fn flush_staged(&mut self, quiet: impl Fn() -> bool) -> Result<(), String> {
         while let Some(&(last, _)) = self.staged.last() {
-            if self.released || !quiet() {
+            if self.released || self.staged.len() > STAGED_IN_PLACE_MAX || !quiet() {
                 self.hand_over_staged();
                 break;
             }
