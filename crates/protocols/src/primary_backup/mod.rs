@@ -514,7 +514,11 @@ impl Replica {
             return; // Not a member of this group: ignore.
         }
         if msg.view() > self.view {
-            self.adopt_view(msg.view(), out);
+            let from_election = matches!(
+                msg,
+                Message::StartViewChange { .. } | Message::DoViewChange { .. }
+            );
+            self.adopt_view(msg.view(), from_election, out);
         }
         let by_id = self.config.has_bug(Bug::FollowsPrimaryById)
             && matches!(msg, Message::Prepare { .. })

@@ -199,6 +199,90 @@ fn step4_one_vote_per_view() {
     );
 }
 
+/// A backup that refuses a candidate behind it joins the candidate's view but keeps its own
+/// view-change timer running, as Raft's election timer ignores a higher term: resetting it
+/// would let a candidate that can never win put off, attempt after attempt, the candidacy of
+/// the replica that can (seen under `quorate sim --protocol chain --faults all`, where crashes
+/// leave such a stale replica next to an up-to-date one). A granted vote, a primary's message
+/// and a primary stepping down do reset it.
+#[test]
+fn step4_a_refused_candidate_does_not_put_off_the_refusing_replica() {
+    let view_change_timer = |effects: &[Effect<Replica>]| {
+        effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::SetTimer {
+                    timer: Timer::ViewChange,
+                    ..
+                }
+            )
+        })
+    };
+    let mut c = Cluster::new(3, pb());
+    c.elect(1, &[1, 2, 3]);
+    c.exchange(&[1, 2, 3]);
+    let backup = c.nodes.get_mut(&2).unwrap();
+    assert_eq!(backup.last_viewstamp(), (1, 1), "n2 holds the ViewStart");
+    let refused = deliver(
+        backup,
+        3,
+        Message::StartViewChange {
+            view: 2,
+            last_op: 0,
+            last_view: 0,
+        },
+    );
+    assert!(matches!(
+        sends(&refused)[..],
+        [(
+            _,
+            Message::DoViewChange {
+                view: 2,
+                granted: false,
+                ..
+            }
+        )]
+    ));
+    assert!(!view_change_timer(&refused), "a refusal keeps the timer");
+    let granted = deliver(
+        backup,
+        1,
+        Message::StartViewChange {
+            view: 3,
+            last_op: 1,
+            last_view: 1,
+        },
+    );
+    assert!(matches!(
+        sends(&granted)[..],
+        [(
+            _,
+            Message::DoViewChange {
+                view: 3,
+                granted: true,
+                ..
+            }
+        )]
+    ));
+    assert!(view_change_timer(&granted), "a granted vote resets it");
+    let mut deposed = c.nodes.remove(&1).unwrap();
+    assert!(deposed.is_primary());
+    let stepped_down = deliver(
+        &mut deposed,
+        3,
+        Message::StartViewChange {
+            view: 2,
+            last_op: 0,
+            last_view: 0,
+        },
+    );
+    assert!(!deposed.is_primary());
+    assert!(
+        view_change_timer(&stepped_down),
+        "a primary stepping down has no timer running: it starts one"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Steps 2 and 3: normal operation.
 

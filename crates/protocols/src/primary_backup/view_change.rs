@@ -36,13 +36,23 @@ impl Replica {
     }
 
     /// A message showed that `view` exists: join it, with no primary known yet.
-    pub(super) fn adopt_view(&mut self, view: u64, out: &mut Effects<Self>) {
+    ///
+    /// `from_election` says the message was a vote request or answer, not word from a primary.
+    /// Those leave a running view-change timer alone, as Raft's election timer ignores a
+    /// higher term (§5.2: only a leader's messages or a granted vote reset it): otherwise a
+    /// candidate too far behind to win would put off, at each of its attempts, the candidacy
+    /// of the up-to-date replica that refuses it. A primary stepping down has no timer running,
+    /// so it starts one.
+    pub(super) fn adopt_view(&mut self, view: u64, from_election: bool, out: &mut Effects<Self>) {
         assert!(view > self.view, "views never decrease");
+        let was_primary = self.is_primary();
         self.leave_role(out);
         self.view = view;
         self.vote = None;
         self.persist_view_state(out);
-        self.reset_view_change_timer(out);
+        if !from_election || was_primary {
+            self.reset_view_change_timer(out);
+        }
     }
 
     /// `Bug::AcceptOlderViews`, or fencing off: whether to go back to the view of `msg`, a

@@ -236,9 +236,11 @@ fn hot_key_broken_config() -> SimConfig {
 #[test]
 fn a_restarted_tail_that_forgets_what_it_acknowledged_is_caught() {
     // Issue 22: the tail restarts with its snapshot's commit number and serves reads from it.
-    // Rare even in the hot-key shape (seeds 13, 142 and 886 of 0..1000 catch it).
+    // Rare even in the hot-key shape: seed 919 is the first of 0..1000 to catch it (13, 142
+    // and 886 did until refused candidates stopped resetting view-change timers, which moved
+    // every schedule).
     let mut harness = ChainHarness::new(false);
     harness.config.bug = Some(Bug::RestartForgetsAcknowledged);
-    let caught = first_caught(&harness, &hot_key_broken_config(), 0..50);
+    let caught = first_caught(&harness, &hot_key_broken_config(), 900..950);
     assert_caught("a restarted tail forgetting what it acknowledged", caught);
 }
