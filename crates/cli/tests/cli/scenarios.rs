@@ -78,7 +78,7 @@ fn split_brain_without_fencing_is_reported_by_the_checker() {
 }
 
 /// What the checkers report for the scenario's seed.
-const SPLIT_BRAIN_VIOLATION: &str = "one primary per view: n1 and n3 are both primary of view 2";
+const SPLIT_BRAIN_VIOLATION: &str = "one primary per view: n1 and n3 are both primary of view 4";
 
 #[test]
 fn raft_figure8_withholds_the_old_term_commit_and_stays_safe() {

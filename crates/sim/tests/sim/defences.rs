@@ -68,7 +68,7 @@ fn a_read_index_that_skips_its_quorum_is_caught_far_sooner_with_the_defences_off
 /// its own. A primary that answers linearizable reads without a round
 /// (`primary_backup::Bug::ReadSkipsConfirmation`) is caught with the defaults, if rarely: a
 /// deposed primary must still be asked for reads after its successor acknowledged a write.
-/// Measured over seeds 0..300 (10 clients, 2 keys, classic faults): 13 seeds (first: 7). A
+/// Measured over seeds 0..300 (10 clients, 2 keys, classic faults): 10 seeds (first: 10). A
 /// chain's tail is another matter: see the next test.
 #[test]
 fn a_primary_that_skips_its_confirmation_round_is_caught() {
@@ -103,7 +103,7 @@ fn a_primary_that_skips_its_confirmation_round_is_caught() {
 /// --slow-view-change`), a tail cut off by a partition keeps its role while the new chain
 /// acknowledges writes, and the clients on its side of the partition still read from it (as
 /// a Redis client keeps its connection). Measured over seeds 0..300 (3 nodes, 10 clients, 2
-/// keys, the network faults): chain 11 seeds (first: 61), CRAQ 10 (first: 32); none with the
+/// keys, the network faults): chain 8 seeds (first: 15), CRAQ 12 (first: 16); none with the
 /// default timeout. About 1.3 s of CPU per sweep.
 #[test]
 fn a_chain_tail_that_skips_its_confirmation_round_is_caught_once_it_outlives_its_cut() {

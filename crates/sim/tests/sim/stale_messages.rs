@@ -9,8 +9,9 @@
 //! loss, duplication, reordering (at most ~0.4 s late), partitions, crashes, clocks, disks,
 //! pauses or crash points produce. Late copies do: the backup goes back to the older view
 //! (the monotonicity check, or the replica's own "entry from a future view" check, reports
-//! it). Measured over seeds 0..1000: 1 seed catches it under `all` (443), 128 under
-//! `all,stale` (first: 17); the test runs 0..300, where `all` catches none.
+//! it). Measured over seeds 0..300: `all` catches it in 1 seed (10), `all,stale` in 58; the
+//! test asks for ten times as many with late messages (before refused candidates stopped
+//! resetting view-change timers, which moved every schedule: 0 and 32 of 0..300).
 
 use quorate_protocols::primary_backup::Bug;
 use quorate_sim::{failures, run_many, Faults, PrimaryBackupHarness, SimConfig};
@@ -34,7 +35,7 @@ fn caught(faults: Faults) -> Vec<u64> {
 }
 
 #[test]
-fn a_backup_that_follows_its_primary_by_id_is_caught_by_late_messages_only() {
+fn a_backup_that_follows_its_primary_by_id_is_caught_by_late_messages() {
     let all = caught(Faults::all());
     let stale = caught(Faults {
         stale: true,
@@ -48,12 +49,9 @@ fn a_backup_that_follows_its_primary_by_id_is_caught_by_late_messages_only() {
         stale.first()
     );
     assert!(
-        all.is_empty(),
-        "`all` caught it without late messages: {all:?}"
-    );
-    assert!(
-        stale.len() >= 5,
-        "late messages caught it in only {} seeds",
-        stale.len()
+        stale.len() >= 5 && stale.len() >= 10 * all.len(),
+        "late messages caught it in only {} seeds, `all` alone in {}",
+        stale.len(),
+        all.len()
     );
 }
