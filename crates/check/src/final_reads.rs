@@ -198,6 +198,18 @@ pub fn crdt_no_lost_updates(
             continue;
         };
         let is_counter = ops.iter().any(|op| matches!(op.value, OpValue::Incr(_)));
+        let is_set =
+            (ops.iter()).any(|op| matches!(op.value, OpValue::SetAdd(_) | OpValue::SetRemove(_)));
+        if !is_counter && !is_set {
+            // No update was ever sent, so nothing tells the kind: an untouched counter reads
+            // 0 and an untouched set nothing.
+            if fin.iter().any(|v| v != "0") {
+                violations.push(format!(
+                    "convergence: {key:?} holds {fin:?}, but no update of it was sent"
+                ));
+            }
+            continue;
+        }
         if is_counter {
             let (mut low, mut high) = (0i64, 0i64);
             for op in &ops {
@@ -414,6 +426,11 @@ mod tests {
             op(2, 2, OpValue::SetRemove("x".into()), 4, Some(5)),
         ];
         assert!(crdt_no_lost_updates(&set, &agreed(&["y"])).is_empty());
+        // No update sent: an untouched counter (0) or an empty set, nothing else.
+        let reads = vec![op(0, 1, OpValue::Get(Some("0".into())), 0, Some(1))];
+        assert!(crdt_no_lost_updates(&reads, &agreed(&["0"])).is_empty());
+        assert!(crdt_no_lost_updates(&reads, &agreed(&[])).is_empty());
+        assert_eq!(crdt_no_lost_updates(&reads, &agreed(&["x"])).len(), 1);
         assert_eq!(
             crdt_no_lost_updates(&set, &agreed(&["x"])).len(),
             1,

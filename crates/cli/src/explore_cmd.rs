@@ -2,7 +2,7 @@
 //! `quorate_sim::explore`), with a progress spinner, a results table, `--json`, and
 //! `--replay` to re-run a reported schedule with its trace.
 
-use crate::sim_cmd::ProtocolName;
+use crate::sim_cmd::{ProtocolName, ResolveName};
 use anyhow::bail;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
@@ -101,6 +101,29 @@ pub struct ExploreArgs {
     /// snapshot paths. Raft, zab, multipaxos, primary-backup, chain and craq.
     #[arg(long)]
     snapshot_threshold: Option<u64>,
+    /// After the warm-up, twice: the leader takes a write that nothing it sends for it
+    /// delivers, and is paused while the others elect a new leader (the first resumes for
+    /// the second round). The search starts with the second deposed leader resuming, its
+    /// write the only copy: Raft's Figure 8 on three nodes. Two more clients send the writes.
+    #[arg(long, conflicts_with_all = ["no_warm_up", "failover", "lagging", "rejoin", "pause_after_round"])]
+    orphan_writes: bool,
+    /// raft: no pre-vote round before an election (a defence off, as `quorate sim
+    /// --no-pre-vote`).
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// raft: no check-quorum (a leader that hears from no majority keeps leading, and
+    /// followers grant votes while they follow one; a defence off). Lease reads go with it.
+    #[arg(long)]
+    no_check_quorum: bool,
+    /// Client attempts per schedule whose answer is lost after the request took effect
+    /// (writes only): the client times out and sends the same request again, which the
+    /// servers' session tables must recognise.
+    #[arg(long, default_value_t = 0)]
+    lost_replies: usize,
+    /// multiprimary: how concurrent writes are resolved (crdt: the clients increment a
+    /// PN-Counter and read it).
+    #[arg(long, value_enum, default_value = "vv")]
+    resolve: ResolveName,
     /// A deliberately broken variant, `protocol-bug` in kebab case, e.g.
     /// `vote-without-log-check` (needs a binary built with `--features bugs`).
     #[arg(long)]
@@ -114,11 +137,17 @@ pub struct ExploreArgs {
 }
 
 pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
-    if args.nodes == 0 || args.ops == 0 {
-        bail!("--nodes and --ops must be at least 1");
+    if args.nodes == 0 || (args.ops == 0 && !args.orphan_writes) {
+        bail!("--nodes and --ops must be at least 1 (--ops 0 only with --orphan-writes, whose clients send its writes)");
     }
     if args.failover_node.is_some_and(|n| n == 0 || n > args.nodes) {
         bail!("--failover-node must be one of the nodes, 1 to --nodes");
+    }
+    if (args.no_pre_vote || args.no_check_quorum) && args.protocol != ProtocolName::Raft {
+        bail!("--no-pre-vote and --no-check-quorum are Raft's defences: use them with --protocol raft");
+    }
+    if args.resolve != ResolveName::Vv && args.protocol != ProtocolName::Multiprimary {
+        bail!("--resolve chooses multi-primary's conflict resolution: use it with --protocol multiprimary");
     }
     let config = ExploreConfig {
         nodes: args.nodes,
@@ -145,6 +174,8 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         lagging: args.lagging,
         rejoin: args.rejoin,
         pause_after_round: args.pause_after_round,
+        lost_replies: args.lost_replies,
+        orphan_writes: args.orphan_writes,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -167,6 +198,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::Raft => {
             let mut harness = RaftHarness::default();
             bugs::raft(&mut harness, bug)?;
+            harness.config.pre_vote &= !args.no_pre_vote;
+            harness.config.check_quorum &= !args.no_check_quorum;
+            harness.config.lease_reads &= !args.no_check_quorum;
             if let Some(every) = snapshots {
                 harness.config.snapshot_threshold = every;
             }
@@ -222,7 +256,11 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
             drive(&harness, &config, &args)
         }
         ProtocolName::Multiprimary => {
-            let mut harness = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+            let mut harness = MultiPrimaryHarness::new(match args.resolve {
+                ResolveName::Lww => ResolveMode::Lww,
+                ResolveName::Vv => ResolveMode::VersionVectors,
+                ResolveName::Crdt => ResolveMode::Crdt,
+            });
             bugs::multiprimary(&mut harness, bug)?;
             drive(&harness, &config, &args)
         }
@@ -290,7 +328,7 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
@@ -312,12 +350,17 @@ where
                 (args.lagging, " --lagging"),
                 (args.rejoin, " --rejoin"),
                 (args.pause_after_round, " --pause-after-round"),
+                (args.orphan_writes, " --orphan-writes"),
+                (args.no_pre_vote, " --no-pre-vote"),
+                (args.no_check_quorum, " --no-check-quorum"),
             ]
             .iter()
             .filter(|(on, _)| *on)
             .map(|(_, flag)| *flag)
             .collect::<String>(),
             if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
+            if args.lost_replies > 0 { format!(" --lost-replies {}", args.lost_replies) } else { String::new() },
+            if args.resolve != ResolveName::Vv { format!(" --resolve {:?}", args.resolve).to_lowercase() } else { String::new() },
             args.failover_node.map(|n| format!(" --failover-node {n}")).unwrap_or_default(),
             args.snapshot_threshold.map(|n| format!(" --snapshot-threshold {n}")).unwrap_or_default(),
             args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
@@ -387,6 +430,8 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "rejoin": config.rejoin,
         "pause_after_round": config.pause_after_round,
         "idle_timers": config.idle_timers,
+        "lost_replies": config.lost_replies,
+        "orphan_writes": config.orphan_writes,
         "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,

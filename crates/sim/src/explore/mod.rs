@@ -37,7 +37,17 @@
 //!    included; and a client whose write succeeded then reads the key back in its session,
 //!    with a plain (`Local`) read at the node that answered, which the history records as
 //!    such (the ZAB promise judges plain reads by the ordered-reads check: a session's read
-//!    must see its own acknowledged write).
+//!    must see its own acknowledged write). A write of a harness with
+//!    [`Harness::sticky_writes`] (the leaderless ones, whose coordinators deduplicate a
+//!    client's retries per node) retries only at the node it was first sent to, waiting
+//!    while that node is down, as the simulator's clients do.
+//! 6. **Send, losing the reply** (at most [`ExploreConfig::lost_replies`] per schedule,
+//!    writes only): the request arrives and takes effect, its answer is lost (the connection
+//!    broke after the request went out); the client times the attempt out and sends the same
+//!    request again, as a real client does with `CLIENT RESUME`. The servers' session tables
+//!    must recognise it: a retried increment applied twice is a lost update in the final
+//!    reads (multi-primary's CRDT counters, `--resolve crdt`, whose clients add distinct
+//!    amounts to a PN-Counter and read it).
 //!
 //! Persists are durable at once, and a node's messages to itself, and the timers it sets to
 //! fire at once (`0..=0`, a persist's completion), are handled within the same action (rule 6
@@ -101,6 +111,19 @@
 //!   script runs until every node follows the new leader with nothing in flight (whether
 //!   the lagging node was also caught up is not asked: that is for the search to judge).
 //!   The search starts after a synchronization (ZAB's DIFF, TRUNC or SNAP).
+//!
+//! ## Orphan writes
+//!
+//! With [`ExploreConfig::orphan_writes`], after the warm-up the scripted prefix makes two
+//! deposed leaders that each hold a write no other node received: the leader takes a write
+//! (of one of two extra clients), everything it sent for it is dropped, and it is paused
+//! while the others settle on a new leader; then the new leader does the same, and the
+//! first resumes and settles with the third node. The search starts with the second
+//! deposed leader resuming, still believing it leads, its write the only copy. That is
+//! Raft's Figure 8 (§5.4.2) on three nodes: the first leader's write of term `t` sits at
+//! the index where the second wrote in `t + 1`; if the first, leading again in `t + 2`,
+//! counted its old entry onto a majority and committed it, the second can still be
+//! elected with the third node's vote (its last term `t + 1` is the later) and overwrite it.
 //!
 //! ## Open sessions
 //!
@@ -248,6 +271,18 @@ pub struct ExploreConfig {
     /// followers' acknowledgements wait for it, in flight, through the pause (a GC pause
     /// that catches a leader between a round and its answers).
     pub pause_after_round: bool,
+    /// Client attempts per schedule whose answer is lost after the request took effect
+    /// (writes only): the client times out and retries the same request, which the
+    /// servers' session tables must recognise (a retried increment applied twice is a lost
+    /// update in the final reads).
+    pub lost_replies: usize,
+    /// The orphan-writes prefix after the warm-up (which it implies; it replaces the
+    /// failover prefix): twice, the leader takes a write of a client of its own and is cut
+    /// off and paused before anything it sent for it arrives, and the others settle on a
+    /// new leader; the first deposed leader resumes for the second round. Two more clients
+    /// send those writes. The search starts with the second deposed leader resuming (see
+    /// the module header).
+    pub orphan_writes: bool,
 }
 
 impl Default for ExploreConfig {
@@ -273,6 +308,8 @@ impl Default for ExploreConfig {
             lagging: false,
             rejoin: false,
             pause_after_round: false,
+            lost_replies: 0,
+            orphan_writes: false,
         }
     }
 }

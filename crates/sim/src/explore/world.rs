@@ -10,6 +10,7 @@ use quorate_check::linearizability::Limits;
 use quorate_check::{Event as HistoryEvent, EventKind, Mode};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
+use quorate_core::crdt::CrdtOp;
 use quorate_core::protocol::Effects;
 use quorate_core::{
     ClientId, Durable, Effect, Input, Invariants, NodeId, Op, Output, Protocol, ReadMode, Reply,
@@ -107,7 +108,12 @@ pub(super) struct Client {
     /// The current call is a session's read-back: it goes to the node that answered the write
     /// and nowhere else (a ZooKeeper client that moves to another server starts a new
     /// session there, a new process in the simulator's histories), waiting while it is down.
+    /// Also a write of a harness with [`Harness::sticky_writes`] once sent: a leaderless
+    /// coordinator deduplicates retries per node, so the write's retries stay with it.
     sticky: bool,
+    /// The answer to the attempt in flight is lost ([`Action::SendLosingReply`]): when the
+    /// node answers, the client hears nothing, times the attempt out and sends it again.
+    losing_reply: bool,
 }
 
 /// Everything the search branches over.
@@ -129,6 +135,10 @@ pub(super) struct World<H: Harness> {
     idle_left: usize,
     /// Idle timer firings taken on the way here (the search subtracts them from the depth).
     pub(super) idle_taken: usize,
+    /// Client attempts left whose answer may be lost ([`Action::SendLosingReply`]).
+    lost_replies_left: usize,
+    /// Whether a write's retries stay with the node first asked ([`Harness::sticky_writes`]).
+    sticky_writes: bool,
     /// Effects other than setting a timer in the last `step` (not part of the digest).
     loud: usize,
     /// Whether the last applied action answered or redirected a client (not part of the
@@ -155,6 +165,8 @@ where
             timers_left: self.timers_left,
             idle_left: self.idle_left,
             idle_taken: self.idle_taken,
+            lost_replies_left: self.lost_replies_left,
+            sticky_writes: self.sticky_writes,
             loud: 0,
             touched_clients: false,
         }
@@ -173,10 +185,23 @@ pub(super) struct DeliveryKey {
 pub(super) enum Action {
     Deliver(usize),
     Drop(usize),
-    Fire { node: usize, timer: usize },
+    Fire {
+        node: usize,
+        timer: usize,
+    },
     Crash(usize),
     Restart(usize),
-    Send { client: usize, to: usize },
+    Send {
+        client: usize,
+        to: usize,
+    },
+    /// A send whose answer will be lost: the request arrives and takes effect, the reply
+    /// does not (the connection broke after the request went out), so the client retries
+    /// the same request, as `CLIENT RESUME` does on a real node.
+    SendLosingReply {
+        client: usize,
+        to: usize,
+    },
 }
 
 /// The operations of the clients: writes of distinct values and reads of one key, in the
@@ -193,6 +218,12 @@ fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
             let value = Bytes::from((i + 1).to_string());
             let read = i % 2 == 1;
             match (harness.client_ops(), read) {
+                (ClientOps::Crdt, true) => crdt_read(key.clone()),
+                // Distinct increments, so the final counter tells which were applied.
+                (ClientOps::Crdt, false) => Op::CrdtUpdate {
+                    key: key.clone(),
+                    op: CrdtOp::Add(i as i64 + 1),
+                },
                 (ClientOps::Causal, true) => Op::GetSiblings { key: key.clone() },
                 (ClientOps::Causal, false) => Op::PutWithContext {
                     key: key.clone(),
@@ -212,6 +243,15 @@ fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
             }
         })
         .collect()
+}
+
+/// A read of the explorer's counter `key` (the simulator's CRDT workload keeps a PN-Counter
+/// under `k0`).
+fn crdt_read(key: Bytes) -> Op {
+    Op::CrdtRead {
+        key,
+        kind: crate::workload::crdt_kind(0),
+    }
 }
 
 impl Client {
@@ -252,7 +292,15 @@ where
         config: &ExploreConfig,
         mut trace: Option<&mut Vec<String>>,
     ) -> Result<World<H>, String> {
-        let clients = client_ops(harness, config.ops)
+        let mut ops = client_ops(harness, config.ops);
+        if config.orphan_writes {
+            // Two more clients, each with the write a deposed leader keeps to itself.
+            ops.extend((1..=2).map(|n| Op::Put {
+                key: Bytes::from_static(b"k0"),
+                value: Bytes::from(format!("orphan{n}")),
+            }));
+        }
+        let clients = ops
             .into_iter()
             .enumerate()
             .map(|(i, op)| {
@@ -272,6 +320,7 @@ where
                     invoked: false,
                     read_back,
                     sticky: false,
+                    losing_reply: false,
                 }
             })
             .collect();
@@ -288,6 +337,8 @@ where
             timers_left: usize::MAX,
             idle_left: 0,
             idle_taken: 0,
+            lost_replies_left: 0,
+            sticky_writes: harness.sticky_writes(),
             loud: 0,
             touched_clients: false,
         };
@@ -304,15 +355,18 @@ where
         }
         let lagging = config.lagging || config.rejoin;
         let failover = config.failover || lagging || config.pause_after_round;
-        if config.warm_up || failover || config.open_sessions {
+        if config.warm_up || failover || config.open_sessions || config.orphan_writes {
             world.scripted(harness, trace.as_deref_mut(), None, false, true)?;
+        }
+        if config.orphan_writes {
+            world.orphan_writes(harness, trace.as_deref_mut(), config.ops)?;
         }
         if config.open_sessions && !lagging {
             let leader = (world.leader())
                 .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
             world.open_sessions(harness, trace.as_deref_mut(), leader, None)?;
         }
-        if failover {
+        if failover && !config.orphan_writes {
             let leader = world.leader().expect("the warm-up settles with one leader");
             let leader = match config.failover_node {
                 Some(node) if node >= config.nodes => {
@@ -349,6 +403,7 @@ where
         }
         world.timers_left = config.timers.unwrap_or(usize::MAX);
         world.idle_left = config.idle_timers;
+        world.lost_replies_left = config.lost_replies;
         Ok(world)
     }
 
@@ -454,7 +509,7 @@ where
             ),
             Some(n) => format!(
                 "{UNSETTLED_FAILOVER} without n{} within {WARM_UP_STEPS_MAX} scripted steps; \
-                 explore this protocol without --failover",
+                 explore this protocol without --failover (or --orphan-writes)",
                 n + 1
             ),
         })
@@ -511,6 +566,46 @@ where
             c.stage = Stage::Ready { to: None };
             c.attempts = 0;
             c.invoked = false;
+        }
+        Ok(())
+    }
+
+    /// The orphan-writes prefix (see the parent module): twice over, the leader takes a
+    /// client's write and is cut off before anything it sent arrives (the script drops it),
+    /// then paused while the others settle on a new leader; the second round resumes the
+    /// first deposed leader, so the search starts with two deposed leaders behind it, each
+    /// holding a write no other node received, the second one paused until the search
+    /// resumes it: Raft's Figure 8, where an entry of an earlier term reaches a majority
+    /// under a later leader. The clients `first..first + 2` send the writes.
+    fn orphan_writes(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        first: usize,
+    ) -> Result<(), String> {
+        let mut paused = None;
+        for client in first..first + 2 {
+            let leader = (0..self.machines.len())
+                .filter(|n| Some(*n) != paused)
+                .find(|n| {
+                    (self.machines[*n].node.as_ref())
+                        .is_some_and(|p| p.status().role == Role::Leader)
+                })
+                .ok_or("--orphan-writes needs the warm-up prefix (a leader to send to)")?;
+            let action = Action::Send { client, to: leader };
+            if let Some(trace) = trace.as_deref_mut() {
+                let now = self.now / 1_000_000;
+                trace.push(format!("  o{client} t={now}ms {}", self.describe(action)));
+            }
+            self.apply(harness, action, trace.as_deref_mut())?;
+            // The write's one attempt: its client does not send it again (a retry at the
+            // next leader would only multiply the schedules; the write's own copy is what
+            // the prefix is for), so its outcome is unknown unless that attempt is answered.
+            self.clients[client].attempts = u32::MAX;
+            // Cut off: nothing the leader sent for the write arrives.
+            self.net.retain(|m| m.from != leader);
+            self.settle(harness, trace.as_deref_mut(), Some(leader), true)?;
+            paused = Some(leader);
         }
         Ok(())
     }
@@ -628,13 +723,21 @@ where
             if c.attempts >= config.attempts_max {
                 continue;
             }
-            if c.sticky {
-                let at = to.filter(|n| self.machines[*n].node.is_some());
-                actions.extend(at.map(|to| Action::Send { client, to }));
-                continue;
-            }
-            for to in self.targets(to, config.sessions || config.any_node) {
+            let targets = match c.sticky {
+                true => to
+                    .filter(|n| self.machines[*n].node.is_some())
+                    .into_iter()
+                    .collect(),
+                false => self.targets(to, config.sessions || config.any_node),
+            };
+            for &to in &targets {
                 actions.push(Action::Send { client, to });
+            }
+            // A lost answer to a read only repeats the read: only writes lose theirs.
+            if self.lost_replies_left > 0 && !c.op.is_read() {
+                for to in targets {
+                    actions.push(Action::SendLosingReply { client, to });
+                }
             }
         }
         actions
@@ -699,9 +802,13 @@ where
             }
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
-            Action::Send { client, to } => {
+            Action::Send { client, to } | Action::SendLosingReply { client, to } => {
+                let lost = match action {
+                    Action::SendLosingReply { .. } => " (its answer will be lost)",
+                    _ => "",
+                };
                 format!(
-                    "client {} sends {:?} to n{}",
+                    "client {} sends {:?} to n{}{lost}",
                     client + 1,
                     self.clients[client].call.request(),
                     to + 1
@@ -784,6 +891,11 @@ where
             }
             Action::Restart(n) => self.boot(harness, n, trace),
             Action::Send { client, to } => self.send(client, to, trace),
+            Action::SendLosingReply { client, to } => {
+                self.lost_replies_left -= 1;
+                self.clients[client].losing_reply = true;
+                self.send(client, to, trace)
+            }
         }
     }
 
@@ -813,6 +925,7 @@ where
         for c in &mut self.clients {
             if c.stage == (Stage::Awaiting { at: n }) {
                 let _ = c.call.on_timeout();
+                c.losing_reply = false;
                 c.stage = Stage::Ready {
                     to: c.sticky.then_some(n),
                 };
@@ -829,6 +942,9 @@ where
         let c = &mut self.clients[client];
         c.attempts += 1;
         c.stage = Stage::Awaiting { at: to };
+        if self.sticky_writes && !c.op.is_read() {
+            c.sticky = true;
+        }
         let request = c.call.request().clone();
         if !c.invoked {
             c.invoked = true;
@@ -966,6 +1082,15 @@ where
             return; // A late answer to an attempt the client gave up on.
         };
         self.touched_clients = true;
+        let c = &mut self.clients[client];
+        if std::mem::take(&mut c.losing_reply) {
+            // The answer is lost on its way: the attempt times out, the request goes again.
+            let _ = c.call.on_timeout();
+            c.stage = Stage::Ready {
+                to: c.sticky.then_some(from),
+            };
+            return;
+        }
         let node = NodeId(from as u64 + 1);
         let step = self.clients[client].call.on_reply(node, reply.result);
         let op = self.clients[client].op.clone();
@@ -1086,6 +1211,7 @@ where
                 let key_bytes = Bytes::from(key.clone());
                 let op = match harness.client_ops() {
                     ClientOps::Causal => Op::GetSiblings { key: key_bytes },
+                    ClientOps::Crdt => crdt_read(key_bytes),
                     _ => Op::Get { key: key_bytes },
                 };
                 let request = quorate_core::Request {
@@ -1174,7 +1300,7 @@ where
         }
         messages.hash(&mut hasher);
         for c in &self.clients {
-            let session = (c.read_back.is_some(), c.sticky);
+            let session = (c.read_back.is_some(), c.sticky, c.losing_reply);
             (&c.stage, c.attempts, c.invoked, session).hash(&mut hasher);
         }
         self.history.hash(&mut hasher);
@@ -1183,6 +1309,7 @@ where
             self.crashes_left,
             self.timers_left,
             self.idle_left,
+            self.lost_replies_left,
         );
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()

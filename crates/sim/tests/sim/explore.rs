@@ -418,3 +418,54 @@ fn a_raft_follower_that_installs_a_stale_snapshot_is_caught_by_monotonicity() {
         "monotonicity",
     );
 }
+
+#[test]
+fn raft_figure8_is_caught_with_orphan_writes() {
+    // Figure 8 on three nodes. The orphan-writes prefix leaves n1's write of term 1 and n2's
+    // of term 2 at index 1, each the only copy; n1, leading again in term 3, replicates its
+    // entry to n3. The broken leader (no no-op, commits an old term's entry by counting)
+    // commits it there. The search resumes n2, which steps down on n1's message, and crashes
+    // n1; n2's pre-vote and vote win n3 (its last term 2 is the later), and n2 leads term 4
+    // without the committed entry (7 actions). The correct leader's no-op of term 3 keeps n2
+    // from winning. Its writes never complete in the search (the orphans are cut off, and
+    // `ops: 0`): what is checked is the per-step invariants, not a history.
+    let config = ExploreConfig {
+        orphan_writes: true,
+        drops: 0,
+        timers: Some(1),
+        ..bounded(7, 0)
+    };
+    let correct = run(&RaftHarness::default(), &config);
+    assert!(correct.violation.is_none(), "{:?}", correct.violation);
+    assert!(!correct.cut && correct.states > 10_000, "{correct:?}");
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::CommitPreviousTermByCounting);
+    assert_caught(&harness, &config, "leader completeness");
+}
+
+#[test]
+fn a_multiprimary_increment_applied_twice_on_retry_is_caught_after_a_lost_reply() {
+    // A client's increment takes effect but its answer is lost; the client sends it again
+    // to the same node (leaderless writes are sticky), whose session table must answer the
+    // retry from its cache. The broken node applies it twice: the final reads find the
+    // counter at 2 where the increments allow exactly 1. Without lost replies no client
+    // ever retries a write that took effect, and the same bug is clean.
+    let config = ExploreConfig {
+        lost_replies: 1,
+        final_reads: true,
+        ..bounded(4, 2)
+    };
+    let crdt = |bug| {
+        let mut harness = MultiPrimaryHarness::new(ResolveMode::Crdt);
+        harness.config.bug = bug;
+        harness
+    };
+    assert_clean(&run(&crdt(None), &config));
+    let broken = crdt(Some(multiprimary::Bug::NoSessionCheck));
+    let no_lost_replies = ExploreConfig {
+        lost_replies: 0,
+        ..config
+    };
+    assert_clean(&run(&broken, &no_lost_replies));
+    assert_caught(&broken, &config, "lost update");
+}
