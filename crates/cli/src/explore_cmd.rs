@@ -28,7 +28,8 @@ pub struct ExploreArgs {
     /// Actions per schedule (default: the protocol's, sized to finish in seconds).
     #[arg(long)]
     depth: Option<usize>,
-    /// Client operations (alternately writes and reads of one key), one client each.
+    /// Client operations (alternately writes and reads of one key), one client each. With 0
+    /// only the per-step invariants judge the schedules (and the writes of --orphan-writes).
     #[arg(long, default_value_t = 2)]
     ops: usize,
     /// Message drops per schedule.
@@ -107,6 +108,11 @@ pub struct ExploreArgs {
     /// write the only copy: Raft's Figure 8 on three nodes. Two more clients send the writes.
     #[arg(long, conflicts_with_all = ["no_warm_up", "failover", "lagging", "rejoin", "pause_after_round"])]
     orphan_writes: bool,
+    /// No crash points. By default a delivery or timer firing whose step persists a record
+    /// after it sent a message or answered a client is also explored with its node crashing
+    /// right there (within --crashes): what it said is out, the record is lost.
+    #[arg(long)]
+    no_crash_points: bool,
     /// raft: no pre-vote round before an election (a defence off, as `quorate sim
     /// --no-pre-vote`).
     #[arg(long)]
@@ -137,8 +143,8 @@ pub struct ExploreArgs {
 }
 
 pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
-    if args.nodes == 0 || (args.ops == 0 && !args.orphan_writes) {
-        bail!("--nodes and --ops must be at least 1 (--ops 0 only with --orphan-writes, whose clients send its writes)");
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
     }
     if args.failover_node.is_some_and(|n| n == 0 || n > args.nodes) {
         bail!("--failover-node must be one of the nodes, 1 to --nodes");
@@ -176,6 +182,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         pause_after_round: args.pause_after_round,
         lost_replies: args.lost_replies,
         orphan_writes: args.orphan_writes,
+        crash_points: !args.no_crash_points,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -351,6 +358,7 @@ where
                 (args.rejoin, " --rejoin"),
                 (args.pause_after_round, " --pause-after-round"),
                 (args.orphan_writes, " --orphan-writes"),
+                (args.no_crash_points, " --no-crash-points"),
                 (args.no_pre_vote, " --no-pre-vote"),
                 (args.no_check_quorum, " --no-check-quorum"),
             ]
@@ -432,6 +440,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "idle_timers": config.idle_timers,
         "lost_replies": config.lost_replies,
         "orphan_writes": config.orphan_writes,
+        "crash_points": config.crash_points,
         "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,

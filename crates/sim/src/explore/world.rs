@@ -139,6 +139,11 @@ pub(super) struct World<H: Harness> {
     lost_replies_left: usize,
     /// Whether a write's retries stay with the node first asked ([`Harness::sticky_writes`]).
     sticky_writes: bool,
+    /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`]): its
+    /// node crashes at the first persist after it said something (not part of the digest).
+    tear: bool,
+    /// The action under way sent a message to another node or answered a client.
+    said: bool,
     /// Effects other than setting a timer in the last `step` (not part of the digest).
     loud: usize,
     /// Whether the last applied action answered or redirected a client (not part of the
@@ -167,6 +172,8 @@ where
             idle_taken: self.idle_taken,
             lost_replies_left: self.lost_replies_left,
             sticky_writes: self.sticky_writes,
+            tear: false,
+            said: false,
             loud: 0,
             touched_clients: false,
         }
@@ -194,6 +201,15 @@ pub(super) enum Action {
     Send {
         client: usize,
         to: usize,
+    },
+    /// [`Action::Deliver`] with a crash point: the node crashes at the step's first persist
+    /// that follows a message to another node or an answer to a client, so what it said is
+    /// out and the record is lost (see [`ExploreConfig::crash_points`]).
+    TornDeliver(usize),
+    /// [`Action::Fire`] with the same crash point.
+    TornFire {
+        node: usize,
+        timer: usize,
     },
     /// A send whose answer will be lost: the request arrives and takes effect, the reply
     /// does not (the connection broke after the request went out), so the client retries
@@ -339,6 +355,8 @@ where
             idle_taken: 0,
             lost_replies_left: 0,
             sticky_writes: harness.sticky_writes(),
+            tear: false,
+            said: false,
             loud: 0,
             touched_clients: false,
         };
@@ -740,7 +758,59 @@ where
                 }
             }
         }
+        // Last, so that the indices of every other action (and the paths printed before
+        // crash points) stay as they were.
+        if config.crash_points && self.crashes_left > 0 {
+            let torn: Vec<Action> = (actions.iter())
+                .filter_map(|action| match *action {
+                    Action::Deliver(i) => {
+                        let m = &self.net[i];
+                        let input = Input::Message {
+                            from: NodeId(m.from as u64 + 1),
+                            msg: m.msg.clone(),
+                        };
+                        self.tears(m.to, input).then_some(Action::TornDeliver(i))
+                    }
+                    Action::Fire { node, timer } => {
+                        let input = Input::Timer(self.machines[node].timers[timer].0);
+                        self.tears(node, input)
+                            .then_some(Action::TornFire { node, timer })
+                    }
+                    _ => None,
+                })
+                .collect();
+            actions.extend(torn);
+        }
         actions
+    }
+
+    /// Whether node `n`'s step with `input` has a crash point: a persist after a message to
+    /// another node or an answer to a client, in the step's own effects (probed on a copy
+    /// of the node). Rule 1 of the driver contract holds everything after a persist until
+    /// it is durable, so a step that persists first has nothing out to tear.
+    fn tears(&self, n: usize, input: Input<H::Node>) -> bool {
+        let Some(mut node) = self.machines[n].node.clone() else {
+            return false;
+        };
+        let me = NodeId(n as u64 + 1);
+        let mut out = Effects::new();
+        let now = Time::from_nanos(self.now);
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            node.step(now, input, &mut out);
+        }));
+        if stepped.is_err() {
+            return false; // The untorn action reports the panic as a violation.
+        }
+        let mut said = false;
+        for effect in out.as_slice() {
+            match effect {
+                Effect::Send { to, .. } if *to != me => said = true,
+                Effect::Reply(_) => said = true,
+                Effect::Persist(_) if said => return true,
+                _ => {}
+            }
+        }
+        false
     }
 
     /// Where a ready client may send: the node a redirect (or its session) named, else every
@@ -800,6 +870,22 @@ where
                     self.machines[node].timers[timer].0
                 )
             }
+            Action::TornDeliver(i) => {
+                let m = &self.net[i];
+                format!(
+                    "deliver n{} -> n{}: {:?}, and n{} crashes before its next persist is durable",
+                    m.from + 1,
+                    m.to + 1,
+                    m.msg,
+                    m.to + 1
+                )
+            }
+            Action::TornFire { node, timer } => format!(
+                "n{} timer {:?}, and n{} crashes before its next persist is durable",
+                node + 1,
+                self.machines[node].timers[timer].0,
+                node + 1
+            ),
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
             Action::Send { client, to } | Action::SendLosingReply { client, to } => {
@@ -852,7 +938,15 @@ where
         trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
         self.touched_clients = false;
+        self.said = false;
         match action {
+            Action::TornDeliver(i) => {
+                let to = self.net[i].to;
+                self.torn(harness, to, Action::Deliver(i), trace)
+            }
+            Action::TornFire { node, timer } => {
+                self.torn(harness, node, Action::Fire { node, timer }, trace)
+            }
             Action::Deliver(i) => {
                 let m = self.net.remove(i);
                 let input = Input::Message {
@@ -897,6 +991,28 @@ where
                 self.send(client, to, trace)
             }
         }
+    }
+
+    /// Takes `action` (a delivery or a timer firing of node `n`) with its crash point: the
+    /// node crashes at its first persist after it said something (see [`World::step`]), or
+    /// at the end of the action if the step had no such persist after all.
+    fn torn(
+        &mut self,
+        harness: &H,
+        n: usize,
+        action: Action,
+        trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        self.tear = true;
+        let stepped = self.apply_action(harness, action, trace);
+        self.tear = false;
+        stepped?;
+        if self.machines[n].node.is_some() {
+            self.crashes_left -= 1;
+            self.crash(n);
+            self.invariants.on_crash(NodeId(n as u64 + 1));
+        }
+        Ok(())
     }
 
     /// What an idle timer firing of node `n` leaves unchanged: its pending timer names, and
@@ -1025,8 +1141,18 @@ where
                 if !matches!(effect, Effect::SetTimer { .. }) {
                     self.loud += 1;
                 }
+                if self.tear && self.said && matches!(effect, Effect::Persist(_)) {
+                    // The crash point: what was said is out, this record and everything
+                    // after it are lost with the node.
+                    self.tear = false;
+                    self.crashes_left -= 1;
+                    self.crash(n);
+                    self.invariants.on_crash(me);
+                    return Ok(());
+                }
                 match effect {
                     Effect::Send { to, msg } => {
+                        self.said |= to != me;
                         self.invariants
                             .on_send(now, me, to, &msg)
                             .map_err(|v| format!("n{}: {v}", n + 1))?;
@@ -1059,7 +1185,10 @@ where
                         inputs.retain(|i| !matches!(i, Input::Timer(t) if *t == timer));
                         self.machines[n].timers.retain(|(t, _, _)| *t != timer);
                     }
-                    Effect::Reply(reply) => self.on_reply(n, reply),
+                    Effect::Reply(reply) => {
+                        self.said = true;
+                        self.on_reply(n, reply);
+                    }
                 }
             }
         }

@@ -469,3 +469,41 @@ fn a_multiprimary_increment_applied_twice_on_retry_is_caught_after_a_lost_reply(
     assert_clean(&run(&broken, &no_lost_replies));
     assert_caught(&broken, &config, "lost update");
 }
+
+#[test]
+fn a_raft_voter_that_answers_before_its_vote_is_durable_is_caught_at_a_crash_point() {
+    // n1 crashes, n2 campaigns in term 2; n1 restarts and grants n2 its vote, but the broken
+    // voter's answer leaves before the hard-state write it must wait for, and n1 crashes at
+    // that write (the crash point): restarted, it remembers no vote and campaigns in term 2
+    // itself, voting for itself (vote safety, 7 actions). Pre-vote and check-quorum are off,
+    // as in the simulator's crash-point test (`crash_points.rs`): they keep a restarted voter
+    // out of elections for a timeout. Without crash points the same bounds are clean.
+    let harness = |bug| {
+        let mut harness = RaftHarness::default();
+        harness.config.bug = bug;
+        harness.config.pre_vote = false;
+        harness.config.check_quorum = false;
+        harness.config.lease_reads = false;
+        harness
+    };
+    let config = ExploreConfig {
+        drops: 0,
+        crashes: 2,
+        timers: Some(2),
+        warm_up: true,
+        ..bounded(7, 0)
+    };
+    let correct = run(&harness(None), &config);
+    assert!(correct.violation.is_none(), "{:?}", correct.violation);
+    assert!(!correct.cut && correct.states > 1_000, "{correct:?}");
+    let broken = harness(Some(raft::Bug::VoteBeforePersist));
+    let without = run(
+        &broken,
+        &ExploreConfig {
+            crash_points: false,
+            ..config
+        },
+    );
+    assert!(without.violation.is_none(), "{:?}", without.violation);
+    assert_caught(&broken, &config, "vote safety");
+}
