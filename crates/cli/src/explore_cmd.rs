@@ -113,6 +113,10 @@ pub struct ExploreArgs {
     /// right there (within --crashes): what it said is out, the record is lost.
     #[arg(long)]
     no_crash_points: bool,
+    /// The clients' writes expire after this many milliseconds (`SET k v PX ms`): reads
+    /// past a deadline, followers that keep expired keys.
+    #[arg(long)]
+    ttl_ms: Option<u64>,
     /// raft: no pre-vote round before an election (a defence off, as `quorate sim
     /// --no-pre-vote`).
     #[arg(long)]
@@ -183,6 +187,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         lost_replies: args.lost_replies,
         orphan_writes: args.orphan_writes,
         crash_points: !args.no_crash_points,
+        ttl_ms: args.ttl_ms,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -335,7 +340,7 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{}{}{} --replay {}",
+            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{}{}{}{} --replay {}",
             protocol_name(args.protocol),
             config.nodes,
             config.ops,
@@ -367,6 +372,7 @@ where
             .map(|(_, flag)| *flag)
             .collect::<String>(),
             if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
+            args.ttl_ms.map(|ms| format!(" --ttl-ms {ms}")).unwrap_or_default(),
             if args.lost_replies > 0 { format!(" --lost-replies {}", args.lost_replies) } else { String::new() },
             if args.resolve != ResolveName::Vv { format!(" --resolve {:?}", args.resolve).to_lowercase() } else { String::new() },
             args.failover_node.map(|n| format!(" --failover-node {n}")).unwrap_or_default(),
@@ -441,6 +447,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "lost_replies": config.lost_replies,
         "orphan_writes": config.orphan_writes,
         "crash_points": config.crash_points,
+        "ttl_ms": config.ttl_ms,
         "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,

@@ -138,6 +138,14 @@
 //! counted its old entry onto a majority and committed it, the second can still be
 //! elected with the third node's vote (its last term `t + 1` is the later) and overwrite it.
 //!
+//! ## Expiring writes
+//!
+//! With [`ExploreConfig::ttl_ms`] the clients' writes are `SET k v PX ttl`. The history
+//! records them as the simulator does (`put_ttl`), with a clock error of one millisecond:
+//! there is one clock and no drift, and the millisecond covers the nanoseconds by which the
+//! events of one instant are ordered. A read after a timer firing moved the clock past the
+//! deadline must find the key gone.
+//!
 //! ## Open sessions
 //!
 //! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
@@ -301,6 +309,9 @@ pub struct ExploreConfig {
     /// also be taken with its node crashing right there, what it said out and the record
     /// lost (see the module header).
     pub crash_points: bool,
+    /// The clients' writes expire after this many milliseconds (`SET k v PX ttl`; Raft and
+    /// the KV protocols that keep deadlines), judged with the simulator's expiry window.
+    pub ttl_ms: Option<u64>,
 }
 
 impl Default for ExploreConfig {
@@ -329,6 +340,7 @@ impl Default for ExploreConfig {
             lost_replies: 0,
             orphan_writes: false,
             crash_points: true,
+            ttl_ms: None,
         }
     }
 }

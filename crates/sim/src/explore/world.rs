@@ -7,7 +7,7 @@ use crate::harness::{ClientOps, Harness};
 use crate::workload::op_value;
 use bytes::Bytes;
 use quorate_check::linearizability::Limits;
-use quorate_check::{Event as HistoryEvent, EventKind, Mode};
+use quorate_check::{Event as HistoryEvent, EventKind, Mode, OpValue};
 use quorate_core::client::{Call, CallPolicy, Follow, Outcome, Session, Step};
 use quorate_core::clock::CausalContext;
 use quorate_core::crdt::CrdtOp;
@@ -222,7 +222,7 @@ pub(super) enum Action {
 
 /// The operations of the clients: writes of distinct values and reads of one key, in the
 /// protocol's client interface (write-once registers for single-decree Paxos).
-fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
+fn client_ops<H: Harness>(harness: &H, ops: usize, ttl_ms: Option<u64>) -> Vec<Op> {
     let write_once = harness
         .configure(&crate::SimConfig::default())
         .workload
@@ -252,9 +252,16 @@ fn client_ops<H: Harness>(harness: &H, ops: usize) -> Vec<Op> {
                     expected: None,
                     new: value,
                 },
-                (_, false) => Op::Put {
-                    key: key.clone(),
-                    value,
+                (_, false) => match ttl_ms {
+                    Some(ttl_ms) => Op::PutExpiring {
+                        key: key.clone(),
+                        value,
+                        expiry: quorate_core::Expiry::After { ttl_ms },
+                    },
+                    None => Op::Put {
+                        key: key.clone(),
+                        value,
+                    },
                 },
             }
         })
@@ -308,7 +315,7 @@ where
         config: &ExploreConfig,
         mut trace: Option<&mut Vec<String>>,
     ) -> Result<World<H>, String> {
-        let mut ops = client_ops(harness, config.ops);
+        let mut ops = client_ops(harness, config.ops, config.ttl_ms);
         if config.orphan_writes {
             // Two more clients, each with the write a deposed leader keeps to itself.
             ops.extend((1..=2).map(|n| Op::Put {
@@ -1079,11 +1086,17 @@ where
         node: Option<usize>,
         error: Option<String>,
     ) {
+        let mut value = op_value(op, output);
+        if let OpValue::PutTtl { clock_error_ms, .. } = &mut value {
+            // One clock, no drift: the expiry window is exact, but for the nanoseconds
+            // that order the events recorded at one `now` (see `event_time`).
+            *clock_error_ms = 1;
+        }
         self.history.push(HistoryEvent {
             process: client as u64,
             kind,
             key: Some(String::from_utf8_lossy(op.key()).into_owned()),
-            value: op_value(op, output),
+            value,
             time: self.event_time(self.history.len()),
             node: node.map(|n| n as u64 + 1),
             error,

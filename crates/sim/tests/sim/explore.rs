@@ -515,3 +515,25 @@ fn a_raft_voter_that_answers_before_its_vote_is_durable_is_caught_at_a_crash_poi
     assert!(without.violation.is_none(), "{:?}", without.violation);
     assert_caught(&broken, &config, "vote safety");
 }
+
+#[test]
+fn a_raft_read_that_skips_the_deadline_is_caught_when_writes_expire() {
+    // Writes are `SET k0 v PX 1`, judged with the simulator's expiry window. The client's
+    // write commits; one heartbeat later (50 ms, the key long expired) the other client's
+    // read in a known session is answered by lease from the leader's state, which the
+    // broken leader reads without the deadline check: it returns the expired value. The
+    // correct leader answers absent (or waits for the key's `Expired` entry to apply).
+    let config = ExploreConfig {
+        ttl_ms: Some(1),
+        open_sessions: true,
+        drops: 0,
+        crashes: 0,
+        timers: Some(1),
+        warm_up: true,
+        ..bounded(8, 2)
+    };
+    assert_clean(&run(&RaftHarness::default(), &config));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::ReadSkipsDeadline);
+    assert_caught(&harness, &config, "linearizability");
+}
