@@ -1432,6 +1432,37 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_operation_names_no_key_and_a_leased_put_names_its_own() {
+        let lease_ops = [
+            Op::LeaseGrant {
+                ttl_ms: 1_000,
+                now: None,
+            },
+            Op::LeaseKeepAlive {
+                lease: 1,
+                now: None,
+            },
+            Op::LeaseRevoke { lease: 1 },
+            Op::LeaseExpired {
+                lease: 1,
+                deadline: Time::ZERO,
+            },
+            Op::LeaseRead { lease: 1 },
+        ];
+        for op in lease_ops {
+            assert!(op.keys().is_empty(), "{op:?}");
+        }
+        let k = b("k");
+        let leased = Op::PutLeased {
+            key: k.clone(),
+            value: b("v"),
+            lease: 1,
+            now: None,
+        };
+        assert_eq!(leased.keys(), vec![&k]);
+    }
+
+    #[test]
     fn only_a_refusal_is_a_definite_error_and_each_error_says_what_happened() {
         let leader = Some(NodeId(2));
         assert!(ClientError::NotLeader { leader }.is_definite());

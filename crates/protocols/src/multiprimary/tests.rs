@@ -74,6 +74,32 @@ fn deliver_all(effects: &[Effect<MultiPrimary>], from: u64, to: &mut MultiPrimar
     }
 }
 
+/// Runs one anti-entropy exchange that `a` starts (with node 2 first, round-robin), for ten
+/// message hops back and forth between `a` and `b`.
+fn anti_entropy_round(a: &mut MultiPrimary, b: &mut MultiPrimary) {
+    let mut in_flight = step(a, Time::ZERO, Input::Timer(Timer::AntiEntropy));
+    for hop in 0..10 {
+        let (from, to) = if hop % 2 == 0 {
+            (a.id(), &mut *b)
+        } else {
+            (b.id(), &mut *a)
+        };
+        let mut next = Vec::new();
+        for effect in &in_flight {
+            if let Effect::Send { to: dest, msg } = effect {
+                if *dest == to.id() {
+                    let input = Input::Message {
+                        from,
+                        msg: msg.clone(),
+                    };
+                    next.extend(step(to, Time::ZERO, input));
+                }
+            }
+        }
+        in_flight = next;
+    }
+}
+
 fn siblings(node: &mut MultiPrimary, key: &str) -> (Vec<Bytes>, CausalContext) {
     match answer(&request(node, 0, 99, 0, Op::GetSiblings { key: b(key) })) {
         Ok(Output::Siblings { values, context }) => (values, context),
@@ -352,32 +378,7 @@ fn anti_entropy_repairs_what_replication_lost() {
             },
         );
     }
-    let mut in_flight = step(&mut a, Time::ZERO, Input::Timer(Timer::AntiEntropy));
-    let mut turn_b = true;
-    for _ in 0..10 {
-        let (from, to) = if turn_b {
-            (1, &mut b_node)
-        } else {
-            (2, &mut a)
-        };
-        let mut next = Vec::new();
-        for effect in &in_flight {
-            if let Effect::Send { to: dest, msg } = effect {
-                if *dest == to.id() {
-                    next.extend(step(
-                        to,
-                        Time::ZERO,
-                        Input::Message {
-                            from: n(from),
-                            msg: msg.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        in_flight = next;
-        turn_b = !turn_b;
-    }
+    anti_entropy_round(&mut a, &mut b_node);
     assert_eq!(b_node.entries(), a.entries(), "the replicas converged");
     assert_eq!(b_node.stats().anti_entropy_repairs, 20);
 }
@@ -591,4 +592,99 @@ fn the_checker_totals_each_nodes_counters_once_across_steps_and_restarts() {
         assert_eq!(counters[name], 5 + 3 + 1, "{name}: {counters:?}");
     }
     assert_eq!(counters["concurrent_siblings"], 0);
+}
+
+#[test]
+fn anti_entropy_repairs_a_lost_g_counter_increment() {
+    // A CRDT entry is placed in the Merkle tree by its key and kind (`Slot::position_bytes`);
+    // the G-counter is the first kind. Its increment's replication to node 2 is lost.
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut b_node = node(2, MultiPrimaryConfig::default());
+    let incr = Op::CrdtUpdate {
+        key: b("g"),
+        op: CrdtOp::Increment(3),
+    };
+    request(&mut a, 0, 7, 1, incr);
+    anti_entropy_round(&mut a, &mut b_node);
+    assert_eq!(b_node.entries(), a.entries(), "the replicas converged");
+    let read = Op::CrdtRead {
+        key: b("g"),
+        kind: CrdtKind::GCounter,
+    };
+    assert_eq!(
+        answer(&request(&mut b_node, 1, 9, 0, read)),
+        Ok(Output::Crdt(CrdtValue::Counter(3)))
+    );
+    assert_eq!(b_node.stats().anti_entropy_repairs, 1);
+}
+
+#[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    assert_eq!(MultiPrimaryConfig::default().validate(), Ok(()));
+    let refused = |config: MultiPrimaryConfig| config.validate().unwrap_err();
+    for depth in [0, crate::merkle::DEPTH_MAX + 1] {
+        let config = MultiPrimaryConfig {
+            merkle_depth: depth,
+            ..MultiPrimaryConfig::default()
+        };
+        assert!(refused(config).contains("merkle_depth"), "depth {depth}");
+    }
+    let ms = std::time::Duration::from_millis;
+    let intervals = |min: u64, max: u64| MultiPrimaryConfig {
+        anti_entropy_interval_min: ms(min),
+        anti_entropy_interval_max: ms(max),
+        ..MultiPrimaryConfig::default()
+    };
+    assert_eq!(
+        intervals(50, 50).validate(),
+        Ok(()),
+        "a fixed interval works"
+    );
+    for (min, max) in [(51, 50), (0, 50)] {
+        assert!(refused(intervals(min, max)).contains("anti-entropy intervals"));
+    }
+    // Each bound set to zero, alone, is refused.
+    let zeroed: [fn(&mut MultiPrimaryConfig); 4] = [
+        |c| c.sessions_max = 0,
+        |c| c.checkpoint_every = 0,
+        |c| c.entries_per_message_max = 0,
+        |c| c.max_siblings = 0,
+    ];
+    for (bound, zero) in zeroed.iter().enumerate() {
+        let mut config = MultiPrimaryConfig::default();
+        zero(&mut config);
+        assert!(
+            refused(config).contains("must be positive"),
+            "bound {bound}"
+        );
+    }
+}
+
+#[test]
+fn a_delete_answers_whether_the_key_held_a_live_value() {
+    // Under version vectors (siblings, the default) and under last-write-wins alike.
+    for config in [MultiPrimaryConfig::default(), lww(LwwClock::Hlc)] {
+        let mut a = node(1, config);
+        let delete = || Op::Delete { key: b("k") };
+        let put = Op::Put {
+            key: b("k"),
+            value: b("x"),
+        };
+        let existed = |effects: Vec<Effect<MultiPrimary>>| answer(&effects);
+        assert_eq!(
+            existed(request(&mut a, 1, 7, 1, delete())),
+            Ok(Output::Existed(false)),
+            "never written"
+        );
+        request(&mut a, 2, 7, 2, put);
+        assert_eq!(
+            existed(request(&mut a, 3, 7, 3, delete())),
+            Ok(Output::Existed(true))
+        );
+        assert_eq!(
+            existed(request(&mut a, 4, 7, 4, delete())),
+            Ok(Output::Existed(false)),
+            "already deleted"
+        );
+    }
 }

@@ -109,10 +109,12 @@ fn broadcast_a_gap_in_sequence_numbers_means_the_connection_broke() {
 #[test]
 fn broadcast_a_silent_leader_is_abandoned_after_sync_limit_ticks() {
     let mut zab = serving_follower(config());
+    assert_eq!(zab.counters().timeouts, 0);
     let mut out = Effects::new();
     let late = Time::ZERO + config().tick * (config().sync_limit + 1);
     zab.step(late, Input::Timer(Timer::Tick), &mut out);
     assert_eq!(zab.peer_state(), PeerState::Looking);
+    assert_eq!(zab.counters().timeouts, 1, "the timeout is counted");
 }
 
 #[test]

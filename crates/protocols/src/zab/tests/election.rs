@@ -128,3 +128,39 @@ fn election_a_following_server_answers_looking_servers_with_its_decided_vote() {
     let decided = notification(1, Zxid::ZERO, 0, 4, PeerState::Following);
     assert_eq!(sends(&effects), vec![(n(3), decided)]);
 }
+
+#[test]
+fn election_the_finalize_wait_starts_once_a_quorum_agrees_and_not_again_and_a_decision_is_counted()
+{
+    // Server 1 of 5 adopts server 5's vote. Two of five agreeing is no quorum: no wait yet.
+    let mut zab = server(1, 5, vec![], config());
+    let finalize = |effects: &[Effect<Zab>]| {
+        effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::SetTimer {
+                    timer: Timer::Finalize,
+                    ..
+                }
+            )
+        })
+    };
+    let for_five = notification(5, Zxid::ZERO, 0, 1, PeerState::Looking);
+    assert!(
+        !finalize(&deliver(&mut zab, 5, for_five.clone())),
+        "1 and 5: no quorum"
+    );
+    assert!(
+        finalize(&deliver(&mut zab, 4, for_five.clone())),
+        "1, 4 and 5: a quorum"
+    );
+    // A fourth agreeing vote (not all five) does not restart the wait already running.
+    assert!(
+        !finalize(&deliver(&mut zab, 3, for_five)),
+        "the wait is not restarted"
+    );
+    assert_eq!(zab.counters().elections_decided, 0);
+    step(&mut zab, Input::Timer(Timer::Finalize));
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    assert_eq!(zab.counters().elections_decided, 1);
+}
