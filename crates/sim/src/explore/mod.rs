@@ -42,18 +42,17 @@
 //!    client's retries per node) retries only at the node it was first sent to, waiting
 //!    while that node is down, as the simulator's clients do.
 //! 6. **A torn step** ([`ExploreConfig::crash_points`], the default; within the crash
-//!    budget): a delivery or timer firing whose step persists a record after it sent a
-//!    message to another node or answered a client is also offered with its node crashing
-//!    at that persist: what it said is out, the record (and everything after it) is lost.
-//!    Rule 1 of the driver contract holds every effect after a persist until it is durable,
-//!    so a step that persists before it speaks has no such point and no extra branch; one
-//!    that speaks first (a voter answering before its vote is on disk, the broken
-//!    `vote-before-persist`) is explored with a crash in between. The simulator places the
-//!    same crash points at random (`crash_points.rs`). Every correct protocol persists
-//!    before it speaks in CI's default searches (the same states with and without crash
-//!    points), so they cost only the probe: one copy and step of the node per delivery and
-//!    firing while crashes are left. Torn steps are listed after every other action, so
-//!    the paths printed before they existed replay unchanged.
+//!    budget): a delivery, timer firing or client request whose step persists a record
+//!    after it sent a message to another node or answered a client is also offered with its
+//!    node crashing at that persist: what it said is out, the record (and everything after
+//!    it) is lost. Rule 1 of the driver contract holds every effect after a persist until
+//!    it is durable, so a step that persists before it speaks has no such point and no extra
+//!    branch. One that speaks first is explored with a crash in between: a Raft leader that
+//!    sends a new entry before writing it (it does when its disk is idle, thesis §10.2.1),
+//!    or a voter answering before its vote is on disk (the broken `vote-before-persist`).
+//!    The simulator places the same crash points at random (`crash_points.rs`). Torn steps
+//!    are listed after every other action, so the paths printed before they existed replay
+//!    unchanged.
 //! 7. **Send, losing the reply** (at most [`ExploreConfig::lost_replies`] per schedule,
 //!    writes only): the request arrives and takes effect, its answer is lost (the connection
 //!    broke after the request went out); the client times the attempt out and sends the same
@@ -304,7 +303,8 @@ pub struct ExploreConfig {
     /// send those writes. The search starts with the second deposed leader resuming (see
     /// the module header).
     pub orphan_writes: bool,
-    /// Crash points (on by default; within the `crashes` budget): a delivery or timer firing whose step
+    /// Crash points (on by default; within the `crashes` budget): a delivery, timer firing
+    /// or client request whose step
     /// persists a record *after* it sent a message to another node or answered a client may
     /// also be taken with its node crashing right there, what it said out and the record
     /// lost (see the module header).

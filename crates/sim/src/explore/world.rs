@@ -139,7 +139,8 @@ pub(super) struct World<H: Harness> {
     lost_replies_left: usize,
     /// Whether a write's retries stay with the node first asked ([`Harness::sticky_writes`]).
     sticky_writes: bool,
-    /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`]): its
+    /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`],
+    /// [`Action::TornSend`]): its
     /// node crashes at the first persist after it said something (not part of the digest).
     tear: bool,
     /// The action under way sent a message to another node or answered a client.
@@ -210,6 +211,12 @@ pub(super) enum Action {
     TornFire {
         node: usize,
         timer: usize,
+    },
+    /// [`Action::Send`] with the same crash point at the node the request goes to (a Raft
+    /// leader sends a new entry before writing it when its disk is idle).
+    TornSend {
+        client: usize,
+        to: usize,
     },
     /// A send whose answer will be lost: the request arrives and takes effect, the reply
     /// does not (the connection broke after the request went out), so the client retries
@@ -783,6 +790,11 @@ where
                         self.tears(node, input)
                             .then_some(Action::TornFire { node, timer })
                     }
+                    Action::Send { client, to } => {
+                        let request = self.clients[client].call.request().clone();
+                        self.tears(to, Input::Request(request))
+                            .then_some(Action::TornSend { client, to })
+                    }
                     _ => None,
                 })
                 .collect();
@@ -887,6 +899,13 @@ where
                     m.to + 1
                 )
             }
+            Action::TornSend { client, to } => format!(
+                "client {} sends {:?} to n{}, and n{} crashes before its next persist is durable",
+                client + 1,
+                self.clients[client].call.request(),
+                to + 1,
+                to + 1
+            ),
             Action::TornFire { node, timer } => format!(
                 "n{} timer {:?}, and n{} crashes before its next persist is durable",
                 node + 1,
@@ -953,6 +972,9 @@ where
             }
             Action::TornFire { node, timer } => {
                 self.torn(harness, node, Action::Fire { node, timer }, trace)
+            }
+            Action::TornSend { client, to } => {
+                self.torn(harness, to, Action::Send { client, to }, trace)
             }
             Action::Deliver(i) => {
                 let m = self.net.remove(i);
