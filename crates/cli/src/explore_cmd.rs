@@ -4,7 +4,7 @@
 
 use crate::sim_cmd::{ProtocolName, ResolveName};
 use anyhow::bail;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use quorate_sim::explore::{
@@ -13,7 +13,7 @@ use quorate_sim::explore::{
 };
 use quorate_sim::{
     ChainHarness, Harness, MultiPaxosHarness, MultiPrimaryHarness, PaxosHarness,
-    PrimaryBackupHarness, QuorumHarness, RaftHarness, ResolveMode, ZabHarness,
+    PrimaryBackupHarness, QuorumHarness, RaftHarness, ZabHarness,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -108,7 +108,8 @@ pub struct ExploreArgs {
     /// write the only copy: Raft's Figure 8 on three nodes. Two more clients send the writes.
     #[arg(long, conflicts_with_all = ["no_warm_up", "failover", "lagging", "rejoin", "pause_after_round"])]
     orphan_writes: bool,
-    /// No crash points. By default a delivery or timer firing whose step persists a record
+    /// No crash points. By default a delivery, timer firing or client request whose step
+    /// persists a record
     /// after it sent a message or answered a client is also explored with its node crashing
     /// right there (within --crashes): what it said is out, the record is lost.
     #[arg(long)]
@@ -210,9 +211,12 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ProtocolName::Raft => {
             let mut harness = RaftHarness::default();
             bugs::raft(&mut harness, bug)?;
-            harness.config.pre_vote &= !args.no_pre_vote;
-            harness.config.check_quorum &= !args.no_check_quorum;
-            harness.config.lease_reads &= !args.no_check_quorum;
+            crate::sim_cmd::raft_defences_off(
+                &mut harness.config,
+                false,
+                args.no_pre_vote,
+                args.no_check_quorum,
+            );
             if let Some(every) = snapshots {
                 harness.config.snapshot_threshold = every;
             }
@@ -268,11 +272,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
             drive(&harness, &config, &args)
         }
         ProtocolName::Multiprimary => {
-            let mut harness = MultiPrimaryHarness::new(match args.resolve {
-                ResolveName::Lww => ResolveMode::Lww,
-                ResolveName::Vv => ResolveMode::VersionVectors,
-                ResolveName::Crdt => ResolveMode::Crdt,
-            });
+            let mut harness = MultiPrimaryHarness::new(args.resolve.mode());
             bugs::multiprimary(&mut harness, bug)?;
             drive(&harness, &config, &args)
         }
@@ -340,49 +340,78 @@ where
     if let Some(found) = &report.violation {
         eprintln!("VIOLATION: {}", found.violation);
         eprintln!(
-            "  replay: quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}{}{}{}{}{}{}{}{}{} --replay {}",
-            protocol_name(args.protocol),
-            config.nodes,
-            config.ops,
-            config.drops,
-            config.crashes,
-            match (args.no_warm_up, args.timers) {
-                (true, Some(t)) => format!(" --no-warm-up --timers {t}"),
-                (true, None) => " --no-warm-up".to_string(),
-                (false, Some(t)) => format!(" --timers {t}"),
-                (false, None) => String::new(),
-            },
-            [
-                (args.warm_up, " --warm-up"),
-                (args.failover, " --failover"),
-                (args.sessions, " --sessions"),
-                (args.any_node, " --any-node"),
-                (args.open_sessions, " --open-sessions"),
-                (args.final_reads, " --final-reads"),
-                (args.lagging, " --lagging"),
-                (args.rejoin, " --rejoin"),
-                (args.pause_after_round, " --pause-after-round"),
-                (args.orphan_writes, " --orphan-writes"),
-                (args.no_crash_points, " --no-crash-points"),
-                (args.no_pre_vote, " --no-pre-vote"),
-                (args.no_check_quorum, " --no-check-quorum"),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, flag)| *flag)
-            .collect::<String>(),
-            if args.idle_timers > 0 { format!(" --idle-timers {}", args.idle_timers) } else { String::new() },
-            args.ttl_ms.map(|ms| format!(" --ttl-ms {ms}")).unwrap_or_default(),
-            if args.lost_replies > 0 { format!(" --lost-replies {}", args.lost_replies) } else { String::new() },
-            if args.resolve != ResolveName::Vv { format!(" --resolve {:?}", args.resolve).to_lowercase() } else { String::new() },
-            args.failover_node.map(|n| format!(" --failover-node {n}")).unwrap_or_default(),
-            args.snapshot_threshold.map(|n| format!(" --snapshot-threshold {n}")).unwrap_or_default(),
-            args.bug.as_ref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
-            found.path_text()
+            "  replay: {}",
+            replay_command(args, config, &found.path_text())
         );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that re-runs one schedule: the explored bounds and every option given.
+fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> String {
+    let mut command = format!(
+        "quorate explore --protocol {} --nodes {} --ops {} --drops {} --crashes {}",
+        protocol_name(args.protocol),
+        config.nodes,
+        config.ops,
+        config.drops,
+        config.crashes
+    );
+    let flags = [
+        (args.no_warm_up, " --no-warm-up"),
+        (args.warm_up, " --warm-up"),
+        (args.failover, " --failover"),
+        (args.sessions, " --sessions"),
+        (args.any_node, " --any-node"),
+        (args.open_sessions, " --open-sessions"),
+        (args.final_reads, " --final-reads"),
+        (args.lagging, " --lagging"),
+        (args.rejoin, " --rejoin"),
+        (args.pause_after_round, " --pause-after-round"),
+        (args.orphan_writes, " --orphan-writes"),
+        (args.no_crash_points, " --no-crash-points"),
+        (args.no_pre_vote, " --no-pre-vote"),
+        (args.no_check_quorum, " --no-check-quorum"),
+    ];
+    for (on, flag) in flags {
+        if on {
+            command.push_str(flag);
+        }
+    }
+    let resolve = (args.resolve != ResolveName::Vv)
+        .then(|| {
+            args.resolve
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+        })
+        .flatten();
+    let options = [
+        ("--timers", args.timers.map(|t| t.to_string())),
+        (
+            "--idle-timers",
+            (args.idle_timers > 0).then(|| args.idle_timers.to_string()),
+        ),
+        ("--ttl-ms", args.ttl_ms.map(|ms| ms.to_string())),
+        (
+            "--lost-replies",
+            (args.lost_replies > 0).then(|| args.lost_replies.to_string()),
+        ),
+        ("--resolve", resolve),
+        ("--failover-node", args.failover_node.map(|n| n.to_string())),
+        (
+            "--snapshot-threshold",
+            args.snapshot_threshold.map(|n| n.to_string()),
+        ),
+        ("--bug", args.bug.clone()),
+    ];
+    for (name, value) in options {
+        if let Some(value) = value {
+            command.push_str(&format!(" {name} {value}"));
+        }
+    }
+    command.push_str(&format!(" --replay {path}"));
+    command
 }
 
 fn print_table(report: &ExploreReport, config: &ExploreConfig) {

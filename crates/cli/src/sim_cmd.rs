@@ -98,6 +98,31 @@ pub enum ResolveName {
     Crdt,
 }
 
+impl ResolveName {
+    /// The simulator's harness mode for this resolution (`quorate sim`, `quorate explore`).
+    pub fn mode(self) -> ResolveMode {
+        match self {
+            ResolveName::Lww => ResolveMode::Lww,
+            ResolveName::Vv => ResolveMode::VersionVectors,
+            ResolveName::Crdt => ResolveMode::Crdt,
+        }
+    }
+}
+
+/// Switches Raft's defences off as `--no-lease-reads`, `--no-pre-vote` and
+/// `--no-check-quorum` ask (`quorate sim`, `quorate explore`): lease reads need check-quorum,
+/// so turning it off turns them off too.
+pub fn raft_defences_off(
+    config: &mut quorate_protocols::raft::RaftConfig,
+    no_lease_reads: bool,
+    no_pre_vote: bool,
+    no_check_quorum: bool,
+) {
+    config.pre_vote &= !no_pre_vote;
+    config.check_quorum &= !no_check_quorum;
+    config.lease_reads &= !(no_lease_reads || no_check_quorum);
+}
+
 /// The clock that orders last-write-wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClockName {
@@ -527,9 +552,12 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
     match args.protocol {
         ProtocolName::Raft => {
             let mut harness = RaftHarness::default();
-            harness.config.pre_vote &= !args.no_pre_vote;
-            harness.config.check_quorum &= !args.no_check_quorum;
-            harness.config.lease_reads &= !(args.no_lease_reads || args.no_check_quorum);
+            raft_defences_off(
+                &mut harness.config,
+                args.no_lease_reads,
+                args.no_pre_vote,
+                args.no_check_quorum,
+            );
             if let Some(entries) = args.raft_entries_per_append {
                 harness.config.entries_per_append_max = entries;
             }
@@ -560,12 +588,7 @@ pub fn run(mut args: SimArgs) -> anyhow::Result<ExitCode> {
             simulate(&harness, &config, &args)
         }
         ProtocolName::Multiprimary => {
-            let mode = match args.resolve {
-                ResolveName::Lww => ResolveMode::Lww,
-                ResolveName::Vv => ResolveMode::VersionVectors,
-                ResolveName::Crdt => ResolveMode::Crdt,
-            };
-            let mut harness = MultiPrimaryHarness::new(mode);
+            let mut harness = MultiPrimaryHarness::new(args.resolve.mode());
             harness.config.lww_clock = match args.lww_clock {
                 ClockName::Hlc => LwwClock::Hlc,
                 ClockName::Wall => LwwClock::Wall,

@@ -304,10 +304,9 @@ pub struct ExploreConfig {
     /// the module header).
     pub orphan_writes: bool,
     /// Crash points (on by default; within the `crashes` budget): a delivery, timer firing
-    /// or client request whose step
-    /// persists a record *after* it sent a message to another node or answered a client may
-    /// also be taken with its node crashing right there, what it said out and the record
-    /// lost (see the module header).
+    /// or client request whose step persists a record *after* it sent a message to another
+    /// node or answered a client may also be taken with its node crashing right there, what
+    /// it said out and the record lost (see the module header).
     pub crash_points: bool,
     /// The clients' writes expire after this many milliseconds (`SET k v PX ttl`; Raft and
     /// the KV protocols that keep deadlines), judged with the simulator's expiry window.

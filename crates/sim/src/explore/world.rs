@@ -137,11 +137,9 @@ pub(super) struct World<H: Harness> {
     pub(super) idle_taken: usize,
     /// Client attempts left whose answer may be lost ([`Action::SendLosingReply`]).
     lost_replies_left: usize,
-    /// Whether a write's retries stay with the node first asked ([`Harness::sticky_writes`]).
-    sticky_writes: bool,
     /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`],
-    /// [`Action::TornSend`]): its
-    /// node crashes at the first persist after it said something (not part of the digest).
+    /// [`Action::TornSend`]): its node crashes at the first persist after it said something
+    /// (not part of the digest).
     tear: bool,
     /// The action under way sent a message to another node or answered a client.
     said: bool,
@@ -172,7 +170,6 @@ where
             idle_left: self.idle_left,
             idle_taken: self.idle_taken,
             lost_replies_left: self.lost_replies_left,
-            sticky_writes: self.sticky_writes,
             tear: false,
             said: false,
             loud: 0,
@@ -368,7 +365,6 @@ where
             idle_left: 0,
             idle_taken: 0,
             lost_replies_left: 0,
-            sticky_writes: harness.sticky_writes(),
             tear: false,
             said: false,
             loud: 0,
@@ -416,14 +412,7 @@ where
             }
             world.settle(harness, trace.as_deref_mut(), Some(leader), true)?;
             if lagging {
-                let new = (world.machines.iter().enumerate())
-                    .find(|(n, m)| {
-                        *n != leader
-                            && m.node
-                                .as_ref()
-                                .is_some_and(|p| p.status().role == Role::Leader)
-                    })
-                    .map(|(n, _)| n)
+                let new = (world.leader_except(Some(leader)))
                     .expect("the failover prefix settles with a new leader");
                 world.open_sessions(harness, trace.as_deref_mut(), new, Some(leader))?;
             }
@@ -469,7 +458,7 @@ where
         &mut self,
         harness: &H,
         n: usize,
-        mut trace: Option<&mut Vec<String>>,
+        trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
         let timers = &self.machines[n].timers;
         let Some(timer) = (0..timers.len()).min_by_key(|&i| timers[i].1) else {
@@ -478,10 +467,20 @@ where
                 n + 1
             ));
         };
-        let action = Action::Fire { node: n, timer };
+        self.scripted_step(harness, trace, "p", Action::Fire { node: n, timer })
+    }
+
+    /// Takes one step of a scripted prefix, traced with `mark` (which prefix, which step).
+    fn scripted_step(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        mark: &str,
+        action: Action,
+    ) -> Result<(), String> {
         if let Some(trace) = trace.as_deref_mut() {
             let now = self.now / 1_000_000;
-            trace.push(format!("  p t={now}ms {}", self.describe(action)));
+            trace.push(format!("  {mark} t={now}ms {}", self.describe(action)));
         }
         self.apply(harness, action, trace)
     }
@@ -523,15 +522,13 @@ where
                 (None, None, Some((_, node, timer))) => Action::Fire { node, timer },
                 (None, None, None) => break,
             };
-            if let Some(trace) = trace.as_deref_mut() {
-                let now = self.now / 1_000_000;
-                let mark = if paused.is_some() { 'f' } else { 'w' };
-                trace.push(format!(
-                    "  {mark}{step} t={now}ms {}",
-                    self.describe(action)
-                ));
-            }
-            self.apply(harness, action, trace.as_deref_mut())?;
+            let mark = if paused.is_some() { 'f' } else { 'w' };
+            self.scripted_step(
+                harness,
+                trace.as_deref_mut(),
+                &format!("{mark}{step}"),
+                action,
+            )?;
         }
         Err(match paused {
             None => format!(
@@ -574,16 +571,8 @@ where
                 ReadMode::Linearizable,
             );
             c.op = opening;
-            if let Some(trace) = trace.as_deref_mut() {
-                let now = self.now / 1_000_000;
-                let action = Action::Send { client, to: leader };
-                trace.push(format!("  s{client} t={now}ms {}", self.describe(action)));
-            }
-            self.apply(
-                harness,
-                Action::Send { client, to: leader },
-                trace.as_deref_mut(),
-            )?;
+            let action = Action::Send { client, to: leader };
+            self.scripted_step(harness, trace.as_deref_mut(), &format!("s{client}"), action)?;
             self.settle(harness, trace.as_deref_mut(), paused, true)?;
             let c = &mut self.clients[client];
             if c.stage != Stage::Done || self.history.last().map(|e| e.kind) != Some(EventKind::Ok)
@@ -617,19 +606,10 @@ where
     ) -> Result<(), String> {
         let mut paused = None;
         for client in first..first + 2 {
-            let leader = (0..self.machines.len())
-                .filter(|n| Some(*n) != paused)
-                .find(|n| {
-                    (self.machines[*n].node.as_ref())
-                        .is_some_and(|p| p.status().role == Role::Leader)
-                })
+            let leader = (self.leader_except(paused))
                 .ok_or("--orphan-writes needs the warm-up prefix (a leader to send to)")?;
             let action = Action::Send { client, to: leader };
-            if let Some(trace) = trace.as_deref_mut() {
-                let now = self.now / 1_000_000;
-                trace.push(format!("  o{client} t={now}ms {}", self.describe(action)));
-            }
-            self.apply(harness, action, trace.as_deref_mut())?;
+            self.scripted_step(harness, trace.as_deref_mut(), &format!("o{client}"), action)?;
             // The write's one attempt: its client does not send it again (a retry at the
             // next leader would only multiply the schedules; the write's own copy is what
             // the prefix is for), so its outcome is unknown unless that attempt is answered.
@@ -644,11 +624,16 @@ where
 
     /// The first live node that says it leads.
     fn leader(&self) -> Option<usize> {
-        self.machines.iter().position(|m| {
-            m.node
-                .as_ref()
-                .is_some_and(|p| p.status().role == Role::Leader)
-        })
+        self.leader_except(None)
+    }
+
+    /// The first live node but `skip` (a paused one) that says it leads.
+    fn leader_except(&self, skip: Option<usize>) -> Option<usize> {
+        (0..self.machines.len())
+            .filter(|n| Some(*n) != skip)
+            .find(|n| {
+                (self.machines[*n].node.as_ref()).is_some_and(|p| p.status().role == Role::Leader)
+            })
     }
 
     /// Nothing in flight (but to `paused`), one leader, and every node (but `paused`) follows
@@ -1007,22 +992,21 @@ where
                 Ok(())
             }
             Action::Crash(n) => {
-                self.crashes_left -= 1;
-                self.crash(n);
-                self.invariants.on_crash(NodeId(n as u64 + 1));
+                self.crash_counted(n);
                 Ok(())
             }
             Action::Restart(n) => self.boot(harness, n, trace),
-            Action::Send { client, to } => self.send(client, to, trace),
+            Action::Send { client, to } => self.send(harness, client, to, trace),
             Action::SendLosingReply { client, to } => {
                 self.lost_replies_left -= 1;
                 self.clients[client].losing_reply = true;
-                self.send(client, to, trace)
+                self.send(harness, client, to, trace)
             }
         }
     }
 
-    /// Takes `action` (a delivery or a timer firing of node `n`) with its crash point: the
+    /// Takes `action` (a delivery, timer firing or client request at node `n`) with its
+    /// crash point: the
     /// node crashes at its first persist after it said something (see [`World::step`]), or
     /// at the end of the action if the step had no such persist after all.
     fn torn(
@@ -1037,11 +1021,17 @@ where
         self.tear = false;
         stepped?;
         if self.machines[n].node.is_some() {
-            self.crashes_left -= 1;
-            self.crash(n);
-            self.invariants.on_crash(NodeId(n as u64 + 1));
+            self.crash_counted(n);
         }
         Ok(())
+    }
+
+    /// A crash of the search's (a crash action, or a crash point): it spends the budget and
+    /// the checkers hear of it.
+    fn crash_counted(&mut self, n: usize) {
+        self.crashes_left -= 1;
+        self.crash(n);
+        self.invariants.on_crash(NodeId(n as u64 + 1));
     }
 
     /// What an idle timer firing of node `n` leaves unchanged: its pending timer names, and
@@ -1080,6 +1070,7 @@ where
 
     fn send(
         &mut self,
+        harness: &H,
         client: usize,
         to: usize,
         trace: Option<&mut Vec<String>>,
@@ -1087,7 +1078,7 @@ where
         let c = &mut self.clients[client];
         c.attempts += 1;
         c.stage = Stage::Awaiting { at: to };
-        if self.sticky_writes && !c.op.is_read() {
+        if harness.sticky_writes() && !c.op.is_read() {
             c.sticky = true;
         }
         let request = c.call.request().clone();
@@ -1180,9 +1171,7 @@ where
                     // The crash point: what was said is out, this record and everything
                     // after it are lost with the node.
                     self.tear = false;
-                    self.crashes_left -= 1;
-                    self.crash(n);
-                    self.invariants.on_crash(me);
+                    self.crash_counted(n);
                     return Ok(());
                 }
                 match effect {
