@@ -118,6 +118,16 @@ pub struct ExploreArgs {
     /// past a deadline, followers that keep expired keys.
     #[arg(long)]
     ttl_ms: Option<u64>,
+    /// The clients' writes are CAS operations, each from the value of the write before it
+    /// (the first from the --preload write's 0, or from absent): writes that read the key.
+    #[arg(long)]
+    cas: bool,
+    /// After the warm-up and before any other prefix, one more client writes k0 (a write
+    /// of the clients' kind: with --ttl-ms it expires) and the script commits it: the
+    /// search starts with the key written. With --failover after it, the new leader's
+    /// clock is past the key's deadline before it proposed the key's expiry.
+    #[arg(long, conflicts_with = "no_warm_up")]
+    preload: bool,
     /// raft: no pre-vote round before an election (a defence off, as `quorate sim
     /// --no-pre-vote`).
     #[arg(long)]
@@ -189,6 +199,8 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         orphan_writes: args.orphan_writes,
         crash_points: !args.no_crash_points,
         ttl_ms: args.ttl_ms,
+        cas: args.cas,
+        preload: args.preload,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -206,6 +218,26 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         )
     {
         bail!("--snapshot-threshold: this protocol takes no snapshots of a log");
+    }
+    let leaderless = matches!(
+        args.protocol,
+        ProtocolName::Paxos
+            | ProtocolName::PaxosLivelock
+            | ProtocolName::Quorum
+            | ProtocolName::Multiprimary
+    );
+    if leaderless && args.cas {
+        bail!(
+            "--cas: this protocol's clients write registers without read-modify-write \
+             (single-decree Paxos writes once; quorum and multi-primary take no CAS); \
+             use raft, multipaxos, zab, primary-backup, chain or craq"
+        );
+    }
+    if leaderless && args.preload {
+        bail!(
+            "--preload: its write is sent to the leader the warm-up elects, and this \
+             protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
+        );
     }
     match args.protocol {
         ProtocolName::Raft => {
@@ -370,6 +402,8 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
         (args.rejoin, " --rejoin"),
         (args.pause_after_round, " --pause-after-round"),
         (args.orphan_writes, " --orphan-writes"),
+        (args.preload, " --preload"),
+        (args.cas, " --cas"),
         (args.no_crash_points, " --no-crash-points"),
         (args.no_pre_vote, " --no-pre-vote"),
         (args.no_check_quorum, " --no-check-quorum"),
@@ -477,6 +511,8 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "orphan_writes": config.orphan_writes,
         "crash_points": config.crash_points,
         "ttl_ms": config.ttl_ms,
+        "cas": config.cas,
+        "preload": config.preload,
         "sleep_sets": config.sleep_sets,
         "states": report.states,
         "distinct": report.distinct,

@@ -145,6 +145,23 @@
 //! events of one instant are ordered. A read after a timer firing moved the clock past the
 //! deadline must find the key gone.
 //!
+//! With [`ExploreConfig::cas`] the clients' writes are CAS operations, each from the value
+//! of the write before it (the first from the preload's `0`, below): writes that read the
+//! current value. A CAS whose comparison failed is recorded `fail`, as the simulator's
+//! clients record it (it did not happen; what it compared with is not judged).
+//!
+//! ## The preload prefix
+//!
+//! With [`ExploreConfig::preload`], after the warm-up one more client writes `k0` (a write
+//! of the clients' kind, value `0`) by the same script, and the script runs until it is
+//! committed and the cluster settled; the other prefixes come after it. The write costs the
+//! search none of its depth, so what follows a committed write is reached a few actions
+//! sooner: the leader's expiry of the key, replicated to and applied by its followers
+//! (Raft's `follower-ignores-expiry` forks the change feed there); or, with a failover
+//! prefix after it, a new leader whose clock is past the key's deadline before it proposed
+//! the key's expiry, receiving a write that reads the key (`rmw-sees-expired`: a CAS from
+//! the expired value that succeeds).
+//!
 //! ## Open sessions
 //!
 //! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
@@ -311,6 +328,16 @@ pub struct ExploreConfig {
     /// The clients' writes expire after this many milliseconds (`SET k v PX ttl`; Raft and
     /// the KV protocols that keep deadlines), judged with the simulator's expiry window.
     pub ttl_ms: Option<u64>,
+    /// The clients' writes are CAS operations, each from the value of the write before it
+    /// (the first from the preloaded `0`, or from absent): writes that read the current
+    /// value. A CAS whose comparison fails is recorded `fail`.
+    pub cas: bool,
+    /// The preload prefix, after the warm-up (which it implies) and before any other
+    /// prefix: one more client writes `k0` (a write of the clients' kind, so with
+    /// [`Self::ttl_ms`] it expires) and the script runs until it is committed and the
+    /// cluster settled. The search starts with the key written; with a failover prefix
+    /// after it, the key's deadline passed on a leader that never proposed its expiry.
+    pub preload: bool,
 }
 
 impl Default for ExploreConfig {
@@ -340,6 +367,8 @@ impl Default for ExploreConfig {
             orphan_writes: false,
             crash_points: true,
             ttl_ms: None,
+            cas: false,
+            preload: false,
         }
     }
 }

@@ -226,14 +226,9 @@ pub(super) enum Action {
 
 /// The operations of the clients: writes of distinct values and reads of one key, in the
 /// protocol's client interface (write-once registers for single-decree Paxos).
-fn client_ops<H: Harness>(harness: &H, ops: usize, ttl_ms: Option<u64>) -> Vec<Op> {
-    let write_once = harness
-        .configure(&crate::SimConfig::default())
-        .workload
-        .write_once
-        .is_some();
-    let key = Bytes::from(if write_once { "k0.g0" } else { "k0" });
-    (0..ops)
+fn client_ops<H: Harness>(harness: &H, config: &ExploreConfig) -> Vec<Op> {
+    let key = client_key(harness);
+    (0..config.ops)
         .map(|i| {
             let value = Bytes::from((i + 1).to_string());
             let read = i % 2 == 1;
@@ -251,25 +246,82 @@ fn client_ops<H: Harness>(harness: &H, ops: usize, ttl_ms: Option<u64>) -> Vec<O
                     context: CausalContext::new(),
                 },
                 (_, true) => Op::Get { key: key.clone() },
-                (_, false) if write_once => Op::Cas {
-                    key: key.clone(),
-                    expected: None,
-                    new: value,
-                },
-                (_, false) => match ttl_ms {
-                    Some(ttl_ms) => Op::PutExpiring {
-                        key: key.clone(),
-                        value,
-                        expiry: quorate_core::Expiry::After { ttl_ms },
-                    },
-                    None => Op::Put {
-                        key: key.clone(),
-                        value,
-                    },
-                },
+                (_, false) => write_op(harness, i, value, config),
             }
         })
         .collect()
+}
+
+/// The key the clients share: `k0`, or a write-once register's name.
+fn client_key<H: Harness>(harness: &H) -> Bytes {
+    Bytes::from(if write_once(harness) { "k0.g0" } else { "k0" })
+}
+
+fn write_once<H: Harness>(harness: &H) -> bool {
+    let config = harness.configure(&crate::SimConfig::default());
+    config.workload.write_once.is_some()
+}
+
+/// Client `i`'s register write of `value`: a write-once CAS from absent (single-decree
+/// Paxos), a CAS from the value of the write before it ([`ExploreConfig::cas`]; the first
+/// from the preloaded `0`, or from absent), an expiring write ([`ExploreConfig::ttl_ms`]), or
+/// a plain `SET`.
+fn write_op<H: Harness>(harness: &H, i: usize, value: Bytes, config: &ExploreConfig) -> Op {
+    let key = client_key(harness);
+    if write_once(harness) {
+        return Op::Cas {
+            key,
+            expected: None,
+            new: value,
+        };
+    }
+    if config.cas {
+        let expected = match i {
+            0 => config.preload.then(|| Bytes::from_static(b"0")),
+            // Writes are the even operations, and write `i` writes `i + 1`.
+            i => Some(Bytes::from((i - 1).to_string())),
+        };
+        return Op::Cas {
+            key,
+            expected,
+            new: value,
+        };
+    }
+    preload_op(key, value, config)
+}
+
+/// The preload prefix's write ([`ExploreConfig::preload`]): an expiring write with
+/// [`ExploreConfig::ttl_ms`], else a plain `SET`.
+fn preload_op(key: Bytes, value: Bytes, config: &ExploreConfig) -> Op {
+    match config.ttl_ms {
+        Some(ttl_ms) => Op::PutExpiring {
+            key,
+            value,
+            expiry: quorate_core::Expiry::After { ttl_ms },
+        },
+        None => Op::Put { key, value },
+    }
+}
+
+/// How the history records `op` (with its `output`, on a completion), as the simulator's
+/// recorder does.
+fn history_value(op: &Op, output: Option<&Output>) -> OpValue {
+    let mut value = op_value(op, output);
+    if let OpValue::PutTtl { clock_error_ms, .. } = &mut value {
+        // One clock, no drift: the expiry window is exact, but for the nanoseconds that
+        // order the events recorded at one `now` (see `World::event_time`).
+        *clock_error_ms = 1;
+    }
+    value
+}
+
+/// Why an answered write did nothing, which the history records as `fail` (as the
+/// simulator's clients record it): a CAS whose comparison failed.
+fn refusal(op: &Op, output: &Output) -> Option<&'static str> {
+    match (op, output) {
+        (Op::Cas { .. }, Output::Swapped(false)) => Some("compare failed"),
+        _ => None,
+    }
 }
 
 /// A read of the explorer's counter `key` (the simulator's CRDT workload keeps a PN-Counter
@@ -319,7 +371,11 @@ where
         config: &ExploreConfig,
         mut trace: Option<&mut Vec<String>>,
     ) -> Result<World<H>, String> {
-        let mut ops = client_ops(harness, config.ops, config.ttl_ms);
+        let mut ops = client_ops(harness, config);
+        if config.preload {
+            // One more client, with the write the preload prefix commits.
+            ops.push(preload_op(client_key(harness), "0".into(), config));
+        }
         if config.orphan_writes {
             // Two more clients, each with the write a deposed leader keeps to itself.
             ops.extend((1..=2).map(|n| Op::Put {
@@ -383,11 +439,16 @@ where
         }
         let lagging = config.lagging || config.rejoin;
         let failover = config.failover || lagging || config.pause_after_round;
-        if config.warm_up || failover || config.open_sessions || config.orphan_writes {
+        let scripted = config.warm_up || failover || config.open_sessions;
+        if scripted || config.orphan_writes || config.preload {
             world.scripted(harness, trace.as_deref_mut(), None, false, true)?;
         }
+        if config.preload {
+            world.preload(harness, trace.as_deref_mut(), config.ops)?;
+        }
         if config.orphan_writes {
-            world.orphan_writes(harness, trace.as_deref_mut(), config.ops)?;
+            let first = config.ops + usize::from(config.preload);
+            world.orphan_writes(harness, trace.as_deref_mut(), first)?;
         }
         if config.open_sessions && !lagging {
             let leader = (world.leader())
@@ -410,7 +471,10 @@ where
             if config.pause_after_round {
                 world.fire_earliest(harness, leader, trace.as_deref_mut())?;
             }
-            world.settle(harness, trace.as_deref_mut(), Some(leader), true)?;
+            // After a preload no leader's timer fires (see `preload`): the new leader is
+            // followed, and its followers may not know its latest commit index yet.
+            let caught_up = !config.preload;
+            world.settle(harness, trace.as_deref_mut(), Some(leader), caught_up)?;
             if lagging {
                 let new = (world.leader_except(Some(leader)))
                     .expect("the failover prefix settles with a new leader");
@@ -591,6 +655,29 @@ where
         Ok(())
     }
 
+    /// The preload prefix (see the parent module): client `client` sends its write of `k0` to
+    /// the leader the warm-up elected, and the script runs until it is committed and nothing
+    /// is in flight. It does not wait for the followers to learn the commit index: that takes
+    /// the leader's heartbeat, whose tick proposes the expiry of a key past its deadline, and
+    /// the search is to choose when that happens.
+    fn preload(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        client: usize,
+    ) -> Result<(), String> {
+        let leader =
+            (self.leader()).ok_or("--preload needs the warm-up prefix (a leader to send to)")?;
+        let action = Action::Send { client, to: leader };
+        self.scripted_step(harness, trace.as_deref_mut(), &format!("w{client}"), action)?;
+        self.settle(harness, trace, None, false)?;
+        let answered = self.history.last().map(|e| e.kind);
+        if self.clients[client].stage != Stage::Done || answered != Some(EventKind::Ok) {
+            return Err("the preload write did not succeed in the scripted prefix".into());
+        }
+        Ok(())
+    }
+
     /// The orphan-writes prefix (see the parent module): twice over, the leader takes a
     /// client's write and is cut off before anything it sent arrives (the script drops it),
     /// then paused while the others settle on a new leader; the second round resumes the
@@ -678,6 +765,9 @@ where
     ) -> Result<(), String> {
         let ids = self.ids();
         self.machines[n].node = Some(harness.node(ids[n], &ids));
+        // A fresh process, a fresh change feed (without this no feed ever ran, and the
+        // feed checks passed vacuously until session 40).
+        self.feeds.started(n);
         let recovered = self.machines[n].durable.clone();
         self.step(n, Input::Start { recovered }, trace)
     }
@@ -1099,12 +1189,7 @@ where
         node: Option<usize>,
         error: Option<String>,
     ) {
-        let mut value = op_value(op, output);
-        if let OpValue::PutTtl { clock_error_ms, .. } = &mut value {
-            // One clock, no drift: the expiry window is exact, but for the nanoseconds
-            // that order the events recorded at one `now` (see `event_time`).
-            *clock_error_ms = 1;
-        }
+        let value = history_value(op, output);
         self.history.push(HistoryEvent {
             process: client as u64,
             kind,
@@ -1250,8 +1335,8 @@ where
         match step {
             Step::Done(Outcome::Ok(output)) => {
                 self.clients[client].stage = Stage::Done;
-                if let (Op::Cas { .. }, Output::Swapped(false)) = (&op, &output) {
-                    let why = Some("compare failed".to_string());
+                if let Some(why) = refusal(&op, &output) {
+                    let why = Some(why.to_string());
                     self.record(client, EventKind::Fail, &op, None, Some(from), why);
                 } else {
                     self.record(client, EventKind::Ok, &op, Some(&output), Some(from), None);
@@ -1311,7 +1396,7 @@ where
                     process: client as u64,
                     kind: EventKind::Info,
                     key: Some(String::from_utf8_lossy(c.op.key()).into_owned()),
-                    value: op_value(&c.op, None),
+                    value: history_value(&c.op, None),
                     time: self.event_time(history.len()),
                     node: None,
                     error: Some("unfinished when the schedule ended".into()),

@@ -60,6 +60,17 @@ where
     H::Node: Clone + std::fmt::Debug,
     H::Invariants: Clone,
 {
+    assert_caught_by_one_of(harness, config, &[property]);
+}
+
+/// Asserts a caught violation mentioning one of `properties` (where two checks see the same
+/// bug, the search meets whichever it reaches first), and that its path replays to it.
+fn assert_caught_by_one_of<H>(harness: &H, config: &ExploreConfig, properties: &[&str])
+where
+    H: Harness,
+    H::Node: Clone + std::fmt::Debug,
+    H::Invariants: Clone,
+{
     let report = run(harness, config);
     let found = report.violation.unwrap_or_else(|| {
         panic!(
@@ -67,7 +78,11 @@ where
             report.protocol, report.states
         )
     });
-    assert!(found.violation.contains(property), "{}", found.violation);
+    assert!(
+        properties.iter().any(|p| found.violation.contains(p)),
+        "{}",
+        found.violation
+    );
     let path = parse_path(&found.path_text()).expect("the printed path parses");
     let (trace, replayed) = replay(harness, config, &path).expect("the path replays");
     assert_eq!(trace.is_empty(), path.is_empty());
@@ -204,7 +219,9 @@ fn a_raft_node_that_loops_on_its_own_messages_is_caught() {
 #[test]
 fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_session_read() {
     // ZooKeeper's sessions: the write goes to a follower, which answers on the proposal;
-    // the client's plain read there comes before the commit and misses its own write.
+    // the client's plain read there comes before the commit and misses its own write. The
+    // change feed sees the same bug at the end of a schedule where the answered write was
+    // applied nowhere, and the search may meet that schedule first.
     let config = ExploreConfig {
         sessions: true,
         ..warmed(6, 1, 0)
@@ -212,7 +229,11 @@ fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_sessi
     assert_clean(&run(&ZabHarness::default(), &config));
     let mut harness = ZabHarness::default();
     harness.config.bug = Some(zab::Bug::ReplyBeforeApply);
-    assert_caught(&harness, &config, "sequential consistency");
+    let caught_by = [
+        "sequential consistency",
+        "change feed: the acknowledged put",
+    ];
+    assert_caught_by_one_of(&harness, &config, &caught_by);
 }
 
 #[test]
@@ -542,4 +563,64 @@ fn a_raft_read_that_skips_the_deadline_is_caught_when_writes_expire() {
     let mut harness = RaftHarness::default();
     harness.config.bug = Some(raft::Bug::ReadSkipsDeadline);
     assert_caught(&harness, &config, "linearizability");
+}
+
+#[test]
+fn a_raft_follower_that_skips_expiry_is_caught_by_the_change_feed() {
+    // The preload commits `SET k0 0 PX 1` before the search. The leader's heartbeat then
+    // proposes the key's `Expired` entry, and a client's write follows it; a broken
+    // follower skips the expiry when it applies it, so its store numbers the write one
+    // revision lower than the leader's did, and its change feed forks from the cluster's.
+    // This is also the broken variant the explorer's feed checks had lacked: until session
+    // 40 no node's feed was started, and every feed check passed vacuously.
+    let config = ExploreConfig {
+        ttl_ms: Some(1),
+        preload: true,
+        drops: 0,
+        crashes: 0,
+        timers: Some(1),
+        warm_up: true,
+        ..bounded(8, 1)
+    };
+    assert_clean(&run(&RaftHarness::default(), &config));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::FollowerIgnoresExpiry);
+    assert_caught(&harness, &config, "change feed");
+    // Without the preload the same bounds end before a follower applies the expiry.
+    let without = ExploreConfig {
+        preload: false,
+        ..config
+    };
+    let missed = run(&harness, &without);
+    assert!(missed.violation.is_none(), "{:?}", missed.violation);
+}
+
+#[test]
+fn a_raft_cas_of_an_expired_value_after_a_failover_is_caught() {
+    // The preload commits `SET k0 0 PX 1`; the leader is paused before its heartbeat could
+    // propose the key's expiry, and n2 is elected with its clock far past the deadline. The
+    // client's `CAS k0 0 1` at n2 must find the key gone: the correct leader proposes
+    // `ExpireDue` before it. The broken one swaps the expired value.
+    let config = ExploreConfig {
+        ttl_ms: Some(1),
+        cas: true,
+        preload: true,
+        failover: true,
+        drops: 0,
+        crashes: 0,
+        timers: Some(1),
+        warm_up: true,
+        ..bounded(6, 1)
+    };
+    assert_clean(&run(&RaftHarness::default(), &config));
+    let mut harness = RaftHarness::default();
+    harness.config.bug = Some(raft::Bug::RmwSeesExpired);
+    assert_caught(&harness, &config, "linearizability");
+    // A plain write reads nothing: with it the broken leader is clean at the same bounds.
+    let plain = ExploreConfig {
+        cas: false,
+        ..config
+    };
+    let missed = run(&harness, &plain);
+    assert!(missed.violation.is_none(), "{:?}", missed.violation);
 }
