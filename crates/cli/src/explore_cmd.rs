@@ -128,6 +128,11 @@ pub struct ExploreArgs {
     /// clock is past the key's deadline before it proposed the key's expiry.
     #[arg(long, conflicts_with = "no_warm_up")]
     preload: bool,
+    /// raft: a membership change. One spare node starts outside the configuration, and the
+    /// warm-up's leader adds it as a learner; the search may then send, once, the request
+    /// that replaces the last voter with it (joint consensus).
+    #[arg(long, conflicts_with_all = ["no_warm_up", "orphan_writes"])]
+    replace_voter: bool,
     /// raft: no pre-vote round before an election (a defence off, as `quorate sim
     /// --no-pre-vote`).
     #[arg(long)]
@@ -201,6 +206,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         ttl_ms: args.ttl_ms,
         cas: args.cas,
         preload: args.preload,
+        replace_voter: args.replace_voter,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -237,6 +243,12 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "--preload: its write is sent to the leader the warm-up elects, and this \
              protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
+        );
+    }
+    if args.replace_voter && !matches!(args.protocol, ProtocolName::Raft) {
+        bail!(
+            "--replace-voter: membership changes are explored for raft only (the other \
+             protocols' harnesses send no admin requests)"
         );
     }
     match args.protocol {
@@ -404,6 +416,7 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
         (args.orphan_writes, " --orphan-writes"),
         (args.preload, " --preload"),
         (args.cas, " --cas"),
+        (args.replace_voter, " --replace-voter"),
         (args.no_crash_points, " --no-crash-points"),
         (args.no_pre_vote, " --no-pre-vote"),
         (args.no_check_quorum, " --no-check-quorum"),
@@ -512,6 +525,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "crash_points": config.crash_points,
         "ttl_ms": config.ttl_ms,
         "cas": config.cas,
+        "replace_voter": config.replace_voter,
         "preload": config.preload,
         "sleep_sets": config.sleep_sets,
         "states": report.states,

@@ -162,6 +162,19 @@
 //! the key's expiry, receiving a write that reads the key (`rmw-sees-expired`: a CAS from
 //! the expired value that succeeds).
 //!
+//! ## Replacing a voter
+//!
+//! With [`ExploreConfig::replace_voter`] (Raft) one spare node, `n{nodes + 1}`, starts
+//! outside the configuration. After the warm-up the spare boots, the leader is asked to add
+//! it as a learner, and the script runs until it is caught up. The search may then send,
+//! once, to a node that believes it leads, the admin request that replaces the last initial
+//! voter with the spare (`ChangeMembership`: joint consensus, thesis §4.3). Its answer goes
+//! to no client; the checks are the per-step invariants (election safety, leader
+//! completeness, configuration safety) and the histories of any client operations. Raft's
+//! `joint-new-majority-only`, which commits the joint configuration with a majority of the
+//! new voters alone, is caught when the old majority, which never received it, elects a
+//! leader without it.
+//!
 //! ## Open sessions
 //!
 //! With [`ExploreConfig::open_sessions`], after the warm-up every client commits a write of
@@ -338,6 +351,12 @@ pub struct ExploreConfig {
     /// cluster settled. The search starts with the key written; with a failover prefix
     /// after it, the key's deadline passed on a leader that never proposed its expiry.
     pub preload: bool,
+    /// A membership change (Raft): one spare node beyond `nodes` starts outside the
+    /// configuration; after the warm-up the leader adds it as a learner and the script
+    /// catches it up. The search may then send, once, the admin request that replaces the
+    /// last initial voter with the spare (`ChangeMembership`, joint consensus), to a node that
+    /// believes it leads.
+    pub replace_voter: bool,
 }
 
 impl Default for ExploreConfig {
@@ -369,6 +388,7 @@ impl Default for ExploreConfig {
             ttl_ms: None,
             cas: false,
             preload: false,
+            replace_voter: false,
         }
     }
 }

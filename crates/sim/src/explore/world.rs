@@ -137,6 +137,11 @@ pub(super) struct World<H: Harness> {
     pub(super) idle_taken: usize,
     /// Client attempts left whose answer may be lost ([`Action::SendLosingReply`]).
     lost_replies_left: usize,
+    /// The initial voters, `n1..=n{voters}`; nodes after them are spares that start outside
+    /// the configuration ([`ExploreConfig::replace_voter`]).
+    voters: usize,
+    /// Membership changes left to send ([`Action::Reconfigure`]).
+    reconfigs_left: usize,
     /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`],
     /// [`Action::TornSend`]): its node crashes at the first persist after it said something
     /// (not part of the digest).
@@ -170,6 +175,8 @@ where
             idle_left: self.idle_left,
             idle_taken: self.idle_taken,
             lost_replies_left: self.lost_replies_left,
+            voters: self.voters,
+            reconfigs_left: self.reconfigs_left,
             tear: false,
             said: false,
             loud: 0,
@@ -222,7 +229,22 @@ pub(super) enum Action {
         client: usize,
         to: usize,
     },
+    /// The membership change of [`ExploreConfig::replace_voter`], sent to a node that
+    /// believes it leads (once per schedule): the last initial voter is replaced by the
+    /// spare the prefix added as a learner.
+    Reconfigure {
+        to: usize,
+    },
+    /// The prefix's admin request that adds the spare as a learner
+    /// ([`ExploreConfig::replace_voter`]); never offered to the search.
+    AddLearner {
+        to: usize,
+    },
 }
+
+/// The session the explorer's admin requests use (the simulator's admin sessions have the
+/// top bit set, as here; no client's session does).
+const ADMIN_CLIENT: ClientId = ClientId(1 << 63 | 1);
 
 /// The operations of the clients: writes of distinct values and reads of one key, in the
 /// protocol's client interface (write-once registers for single-decree Paxos).
@@ -407,13 +429,15 @@ where
                 }
             })
             .collect();
+        // The spare of `replace_voter` is booted by its prefix, after the warm-up.
+        let spares = usize::from(config.replace_voter);
         let mut world = World {
             machines: Vec::new(),
             net: Vec::new(),
             clients,
             history: Vec::new(),
             invariants: harness.invariants(),
-            feeds: Feeds::new(0, config.nodes),
+            feeds: Feeds::new(0, config.nodes + spares),
             now: 0,
             drops_left: config.drops,
             crashes_left: config.crashes,
@@ -421,12 +445,14 @@ where
             idle_left: 0,
             idle_taken: 0,
             lost_replies_left: 0,
+            voters: config.nodes,
+            reconfigs_left: 0,
             tear: false,
             said: false,
             loud: 0,
             touched_clients: false,
         };
-        for _ in 0..config.nodes {
+        for _ in 0..config.nodes + spares {
             world.machines.push(Machine {
                 node: None,
                 durable: Vec::new(),
@@ -440,8 +466,11 @@ where
         let lagging = config.lagging || config.rejoin;
         let failover = config.failover || lagging || config.pause_after_round;
         let scripted = config.warm_up || failover || config.open_sessions;
-        if scripted || config.orphan_writes || config.preload {
+        if scripted || config.orphan_writes || config.preload || config.replace_voter {
             world.scripted(harness, trace.as_deref_mut(), None, false, true)?;
+        }
+        if config.replace_voter {
+            world.add_spare(harness, trace.as_deref_mut())?;
         }
         if config.preload {
             world.preload(harness, trace.as_deref_mut(), config.ops)?;
@@ -489,6 +518,7 @@ where
         world.timers_left = config.timers.unwrap_or(usize::MAX);
         world.idle_left = config.idle_timers;
         world.lost_replies_left = config.lost_replies;
+        world.reconfigs_left = usize::from(config.replace_voter);
         Ok(world)
     }
 
@@ -655,6 +685,42 @@ where
         Ok(())
     }
 
+    /// The replace-voter prefix (see the parent module): the spare boots, outside the
+    /// configuration, and the leader the warm-up elected is asked to add it as a learner;
+    /// the script runs until it is caught up and the cluster settled.
+    fn add_spare(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+    ) -> Result<(), String> {
+        let leader = (self.leader())
+            .ok_or("--replace-voter needs the warm-up prefix (a leader to send to)")?;
+        let spare = self.voters;
+        self.boot(harness, spare, trace.as_deref_mut())?;
+        let action = Action::AddLearner { to: leader };
+        self.scripted_step(harness, trace.as_deref_mut(), "l", action)?;
+        self.settle(harness, trace, None, true)
+    }
+
+    /// The admin request of a membership action: adding the spare as a learner, or replacing
+    /// the last initial voter with it (`ChangeMembership`, joint consensus).
+    fn admin_request(&self, action: Action) -> quorate_core::AdminRequest {
+        let spare = NodeId(self.voters as u64 + 1);
+        let (seq, command) = match action {
+            Action::AddLearner { .. } => (1, quorate_core::AdminCommand::AddLearner(spare)),
+            _ => {
+                let kept = (1..self.voters as u64).map(NodeId);
+                let voters = kept.chain([spare]).collect();
+                (2, quorate_core::AdminCommand::ChangeMembership { voters })
+            }
+        };
+        quorate_core::AdminRequest {
+            client: ADMIN_CLIENT,
+            seq,
+            command,
+        }
+    }
+
     /// The preload prefix (see the parent module): client `client` sends its write of `k0` to
     /// the leader the warm-up elected, and the script runs until it is committed and nothing
     /// is in flight. It does not wait for the followers to learn the commit index: that takes
@@ -764,7 +830,8 @@ where
         trace: Option<&mut Vec<String>>,
     ) -> Result<(), String> {
         let ids = self.ids();
-        self.machines[n].node = Some(harness.node(ids[n], &ids));
+        // Spares (after the initial voters) start outside the configuration.
+        self.machines[n].node = Some(harness.node(ids[n], &ids[..self.voters]));
         // A fresh process, a fresh change feed (without this no feed ever ran, and the
         // feed checks passed vacuously until session 40).
         self.feeds.started(n);
@@ -874,6 +941,11 @@ where
                 })
                 .collect();
             actions.extend(torn);
+        }
+        if self.reconfigs_left > 0 {
+            for to in self.targets(None, false) {
+                actions.push(Action::Reconfigure { to });
+            }
         }
         actions
     }
@@ -989,6 +1061,13 @@ where
             ),
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
+            Action::Reconfigure { to } | Action::AddLearner { to } => {
+                format!(
+                    "admin {:?} to n{}",
+                    self.admin_request(action).command,
+                    to + 1
+                )
+            }
             Action::Send { client, to } | Action::SendLosingReply { client, to } => {
                 let lost = match action {
                     Action::SendLosingReply { .. } => " (its answer will be lost)",
@@ -1091,6 +1170,13 @@ where
                 self.lost_replies_left -= 1;
                 self.clients[client].losing_reply = true;
                 self.send(harness, client, to, trace)
+            }
+            Action::Reconfigure { to } | Action::AddLearner { to } => {
+                if matches!(action, Action::Reconfigure { .. }) {
+                    self.reconfigs_left -= 1;
+                }
+                let request = self.admin_request(action);
+                self.step(to, Input::Admin(request), trace)
             }
         }
     }
@@ -1548,6 +1634,7 @@ where
             self.timers_left,
             self.idle_left,
             self.lost_replies_left,
+            self.reconfigs_left,
         );
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()
