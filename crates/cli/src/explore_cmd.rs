@@ -114,6 +114,10 @@ pub struct ExploreArgs {
     /// right there (within --crashes): what it said is out, the record is lost.
     #[arg(long)]
     no_crash_points: bool,
+    /// No change feeds. By default every node runs the server's change feed, checked after
+    /// every action (agreement, contiguity) and at the end of a schedule (completeness).
+    #[arg(long)]
+    no_change_feeds: bool,
     /// The clients' writes expire after this many milliseconds (`SET k v PX ms`): reads
     /// past a deadline, followers that keep expired keys.
     #[arg(long)]
@@ -203,6 +207,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         lost_replies: args.lost_replies,
         orphan_writes: args.orphan_writes,
         crash_points: !args.no_crash_points,
+        change_feeds: !args.no_change_feeds,
         ttl_ms: args.ttl_ms,
         cas: args.cas,
         preload: args.preload,
@@ -418,6 +423,7 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
         (args.cas, " --cas"),
         (args.replace_voter, " --replace-voter"),
         (args.no_crash_points, " --no-crash-points"),
+        (args.no_change_feeds, " --no-change-feeds"),
         (args.no_pre_vote, " --no-pre-vote"),
         (args.no_check_quorum, " --no-check-quorum"),
     ];
@@ -523,6 +529,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "lost_replies": config.lost_replies,
         "orphan_writes": config.orphan_writes,
         "crash_points": config.crash_points,
+        "change_feeds": config.change_feeds,
         "ttl_ms": config.ttl_ms,
         "cas": config.cas,
         "replace_voter": config.replace_voter,

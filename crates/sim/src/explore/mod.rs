@@ -357,6 +357,9 @@ pub struct ExploreConfig {
     /// last initial voter with the spare (`ChangeMembership`, joint consensus), to a node that
     /// believes it leads.
     pub replace_voter: bool,
+    /// Every node runs the server's change feed, checked after every action and at the end
+    /// of a schedule (on by default; off shows what the other checks catch on their own).
+    pub change_feeds: bool,
 }
 
 impl Default for ExploreConfig {
@@ -389,6 +392,7 @@ impl Default for ExploreConfig {
             cas: false,
             preload: false,
             replace_voter: false,
+            change_feeds: true,
         }
     }
 }

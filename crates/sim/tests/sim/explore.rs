@@ -221,7 +221,8 @@ fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_sessi
     // ZooKeeper's sessions: the write goes to a follower, which answers on the proposal;
     // the client's plain read there comes before the commit and misses its own write. The
     // change feed sees the same bug at the end of a schedule where the answered write was
-    // applied nowhere, and the search may meet that schedule first.
+    // applied nowhere, and the search meets that schedule first; without the feeds, the
+    // session's read catches it on its own.
     let config = ExploreConfig {
         sessions: true,
         ..warmed(6, 1, 0)
@@ -229,6 +230,11 @@ fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_sessi
     assert_clean(&run(&ZabHarness::default(), &config));
     let mut harness = ZabHarness::default();
     harness.config.bug = Some(zab::Bug::ReplyBeforeApply);
+    let without_feeds = ExploreConfig {
+        change_feeds: false,
+        ..config.clone()
+    };
+    assert_caught(&harness, &without_feeds, "sequential consistency");
     let caught_by = [
         "sequential consistency",
         "change feed: the acknowledged put",
