@@ -232,7 +232,7 @@ fn a_zab_follower_that_answers_a_write_before_applying_it_is_caught_by_its_sessi
     harness.config.bug = Some(zab::Bug::ReplyBeforeApply);
     let without_feeds = ExploreConfig {
         change_feeds: false,
-        ..config.clone()
+        ..config
     };
     assert_caught(&harness, &without_feeds, "sequential consistency");
     let caught_by = [

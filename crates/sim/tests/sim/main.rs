@@ -5,6 +5,7 @@ mod budgets;
 mod change_feed;
 mod client_identity;
 mod clock_beyond_bound;
+mod cost;
 mod crash_points;
 mod defences;
 mod explore;
