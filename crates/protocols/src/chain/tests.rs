@@ -479,3 +479,40 @@ fn step5_a_restarted_tail_that_forgets_what_it_acknowledged_reads_the_snapshot()
         "a stale read"
     );
 }
+
+#[test]
+fn step6_craq_the_tail_answers_a_version_query_of_its_view_and_refuses_an_older_one() {
+    let mut c = chain(3, true);
+    c.request(1, put(7, 1, "k", "v"));
+    c.exchange(&[1, 2, 3]);
+    let commit = c.nodes[&3].commit_number();
+    assert_eq!(commit, 2, "the ViewStart entry and the put");
+    let query = Message::VersionQuery { view: 1, id: 9 };
+    c.step(
+        3,
+        Input::Message {
+            from: n(2),
+            msg: query,
+        },
+    );
+    let reply = Message::VersionReply {
+        view: 1,
+        id: 9,
+        commit,
+    };
+    assert_eq!(c.network, vec![(3, 2, reply)]);
+    assert_eq!(c.nodes[&3].stats().stale_refused, 0);
+    // A query of an older view is refused with the newer view and no commit number: the
+    // asker was deposed, and a commit number of a view it is not in must not reach it (it
+    // would accept an answer stamped with its own view).
+    let mut r = replica(3, 3, config(true));
+    hear_view_change(&mut r, 2, 2);
+    let effects = deliver(&mut r, 1, Message::VersionQuery { view: 1, id: 10 });
+    let refusal = Message::VersionReply {
+        view: 2,
+        id: 10,
+        commit: 0,
+    };
+    assert_eq!(sends(&effects), vec![(n(1), refusal)]);
+    assert_eq!(r.stats().stale_refused, 1);
+}
