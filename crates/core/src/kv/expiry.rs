@@ -398,7 +398,7 @@ pub(super) fn stamped_deadline(expiry: Expiry) -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::Output;
+    use crate::kv::{Applied, Output};
     use bytes::Bytes;
 
     fn b(s: &str) -> Bytes {
@@ -563,6 +563,42 @@ mod tests {
         assert!(Op::Ttl { key: b("k") }.is_read());
         assert!(put_ttl("k", 1).needs_leader_clock());
         assert!(!get("k").needs_leader_clock());
+    }
+
+    /// What a leader answers for a command it just applied (Raft's apply path): a write its
+    /// own reply, whatever the state of its key; a read that succeeded read again at the
+    /// leader's clock (a retried read answered from its session sees the current value, or
+    /// `Unavailable` once its key is due); a refusal as it is, for a read as for a write;
+    /// nothing for a stale request.
+    #[test]
+    fn a_leader_answers_a_write_as_applied_and_reads_a_read_that_succeeded_again() {
+        let mut kv = KvStore::default();
+        kv.apply_op(&put_ttl("k", 100).stamped(t(1_000)));
+        let put = Op::Put {
+            key: b("j"),
+            value: b("w"),
+        };
+        kv.apply_op(&put);
+        let done = || Applied::Fresh(Output::Done);
+        assert_eq!(kv.reply_at(&put, done(), t(1_000)), Some(Ok(Output::Done)));
+        let put_due = Op::Put {
+            key: b("k"),
+            value: b("x"),
+        };
+        assert_eq!(
+            kv.reply_at(&put_due, done(), t(1_100)),
+            Some(Ok(Output::Done))
+        );
+        let cached = Applied::Cached(Output::Value(None));
+        let now = Some(Ok(Output::Value(Some(b("w")))));
+        assert_eq!(kv.reply_at(&get("j"), cached, t(1_000)), now);
+        let fresh = Applied::Fresh(Output::Value(Some(b("v"))));
+        let due = Some(Err(ClientError::Unavailable));
+        assert_eq!(kv.reply_at(&get("k"), fresh, t(1_100)), due);
+        let expired = Some(Err(ClientError::SessionExpired));
+        assert_eq!(kv.reply_at(&get("j"), Applied::Expired, t(1_000)), expired);
+        assert_eq!(kv.reply_at(&put, Applied::Expired, t(1_000)), expired);
+        assert_eq!(kv.reply_at(&get("j"), Applied::Stale, t(1_000)), None);
     }
 
     #[test]

@@ -479,3 +479,84 @@ fn step5_a_restarted_tail_that_forgets_what_it_acknowledged_reads_the_snapshot()
         "a stale read"
     );
 }
+
+#[test]
+fn step6_craq_the_tail_answers_a_version_query_of_its_view_and_refuses_an_older_one() {
+    let mut c = chain(3, true);
+    c.request(1, put(7, 1, "k", "v"));
+    c.exchange(&[1, 2, 3]);
+    let commit = c.nodes[&3].commit_number();
+    assert_eq!(commit, 2, "the ViewStart entry and the put");
+    let query = Message::VersionQuery { view: 1, id: 9 };
+    c.step(
+        3,
+        Input::Message {
+            from: n(2),
+            msg: query,
+        },
+    );
+    let reply = Message::VersionReply {
+        view: 1,
+        id: 9,
+        commit,
+    };
+    assert_eq!(c.network, vec![(3, 2, reply)]);
+    assert_eq!(c.nodes[&3].stats().stale_refused, 0);
+    // A query of an older view is refused with the newer view and no commit number: the
+    // asker was deposed, and a commit number of a view it is not in must not reach it (it
+    // would accept an answer stamped with its own view).
+    let mut r = replica(3, 3, config(true));
+    hear_view_change(&mut r, 2, 2);
+    let effects = deliver(&mut r, 1, Message::VersionQuery { view: 1, id: 10 });
+    let refusal = Message::VersionReply {
+        view: 2,
+        id: 10,
+        commit: 0,
+    };
+    assert_eq!(sends(&effects), vec![(n(1), refusal)]);
+    assert_eq!(r.stats().stale_refused, 1);
+}
+
+/// The case the fencing above exists for: a CRAQ middle node cut off with an entry of view 1
+/// that the tail never got (op 2, `k = a`), while three of five form view 2 without it and
+/// commit ops 2 (their ViewStart) and 3 (`k = b`). A dirty read of `k` at the deposed node
+/// asks its old tail, now view 2's tail: the refusal names view 2, the read is refused, and
+/// the node commits nothing. Answered instead with its own view and the tail's commit number,
+/// it would commit its op 2 of view 1, a write that view 2 discarded ("committed prefix
+/// agreement").
+#[test]
+fn step6_craq_a_deposed_nodes_version_query_does_not_commit_what_the_newer_view_discarded() {
+    let mut c = chain(5, true);
+    c.request(1, put(7, 1, "k", "a"));
+    c.deliver_while(|from, to, m| from == 1 && to == 2 && matches!(m, Message::Prepare { .. }));
+    c.network
+        .retain(|(from, to, _)| ![1, 2].contains(from) && ![1, 2].contains(to));
+    c.elect(3, &[3, 4, 5]);
+    assert_eq!(c.nodes[&3].group(), &[n(3), n(4), n(5)]);
+    c.request(3, put(9, 1, "k", "b"));
+    c.exchange(&[3, 4, 5]);
+    assert_eq!(c.nodes[&5].commit_number(), 3);
+    assert_eq!(
+        c.nodes[&2].commit_number(),
+        1,
+        "op 2 of view 1 is not committed"
+    );
+    c.request(2, get(8, "k", ReadMode::Linearizable));
+    let query = c
+        .network
+        .iter()
+        .find(|(from, to, m)| *from == 2 && *to == 5 && matches!(m, Message::VersionQuery { .. }))
+        .cloned()
+        .expect("the dirty read asks n2's tail, n5");
+    c.network.clear();
+    let (_, _, msg) = query;
+    c.step(5, Input::Message { from: n(2), msg });
+    c.deliver_while(|from, to, _| from == 5 && to == 2);
+    assert_eq!(c.nodes[&2].commit_number(), 1);
+    let refused = Err(ClientError::NotLeader { leader: None });
+    assert_eq!(
+        c.replies_to(8, 0).last().map(|(_, r)| r.result.clone()),
+        Some(refused)
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}

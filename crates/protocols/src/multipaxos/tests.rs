@@ -832,3 +832,56 @@ fn compaction_waits_for_another_threshold_of_slots_after_each_snapshot() {
         assert_eq!(leader.snapshot_slot(), slot / 2 * 2, "slot {slot}");
     }
 }
+
+/// The node's own invariants, which these tests and the simulator check after every step,
+/// fire on the states they forbid (states no step can make, so they are made by hand here):
+/// a check that never fired would pass every run.
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    let leader = leader_with(3, config());
+    leader.check_invariants();
+    let fired = |corrupt: fn(&mut MultiPaxos)| -> String {
+        let mut node = leader.clone();
+        corrupt(&mut node);
+        let check = std::panic::AssertUnwindSafe(|| node.check_invariants());
+        let panic = std::panic::catch_unwind(check).expect_err("the invariant did not fire");
+        let message = panic.downcast_ref::<&str>().map(|text| text.to_string());
+        message
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .expect("a panic message")
+    };
+    let vote_in_compacted_slot = |node: &mut MultiPaxos| {
+        node.accepted
+            .insert(0, (ballot(1, 1), Batch::new(Vec::new())));
+    };
+    let decision_in_compacted_slot = |node: &mut MultiPaxos| {
+        node.log.insert(0, Batch::new(Vec::new()));
+    };
+    assert_eq!(fired(vote_in_compacted_slot), "a vote in a compacted slot");
+    assert_eq!(
+        fired(decision_in_compacted_slot),
+        "a decision in a compacted slot"
+    );
+    assert_eq!(
+        fired(|node| node.promised = ballot(9, 2)),
+        "promised an unseen round"
+    );
+    assert!(fired(|node| node.leader = None).contains("a leader knows it leads"));
+}
+
+/// A Nack deposes a leader only when the promise it names is above the leader's ballot. No
+/// acceptor sends one naming the ballot itself (it refuses only a lower ballot, `on_prepare`,
+/// `on_accept`, `on_commit`), so this pins the comparison rather than a reachable case: with
+/// `>=` the leader would step down to follow itself.
+#[test]
+fn pmmc_3_a_nack_naming_the_leaders_own_ballot_as_the_promise_does_not_depose_it() {
+    let mut leader = leader_with(3, config());
+    let nack = Message::Nack {
+        ballot: ballot(1, 1),
+        promised: ballot(1, 1),
+    };
+    let effects = deliver(&mut leader, 2, nack);
+    assert!(leader.is_leader());
+    assert_eq!(leader.ballot(), Some(ballot(1, 1)));
+    assert!(effects.is_empty(), "{effects:?}");
+}
