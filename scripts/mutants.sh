@@ -80,7 +80,7 @@ case "$target" in
         # to Raft's tests there (raft_simulation, raft_figure8, raft_scripted, raft_reconfig)
         # and in quorate-protocols (the raft:: modules).
         targets=(--lib --test sim)
-        test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft)
+        test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft --cargo-test-arg=cost::)
         ;;
     raft-rest)
         # The rest of Raft (its `tests` directory is test code and not mutated): configuration,
@@ -91,7 +91,7 @@ case "$target" in
             args+=(-f "crates/protocols/src/raft/$file.rs")
         done
         targets=(--lib --test sim)
-        test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft)
+        test_filter=(--cargo-test-arg=-- --cargo-test-arg=raft --cargo-test-arg=cost::)
         ;;
     paxos | multipaxos | zab | primary-backup | chain | craq | quorum | multiprimary | shared)
         src=crates/protocols/src
@@ -138,7 +138,9 @@ case "$target" in
             args+=(-f "$file")
         done
         targets=(--lib --test sim)
-        filter=("${test_filter[@]}")
+        # Every protocol's oracle also runs the cost test (`cost::`, 0.4 s: messages, bytes
+        # and fsyncs per operation of each protocol, VERIFICATION.md "Cost per operation").
+        filter=("${test_filter[@]}" cost::)
         test_filter=(--cargo-test-arg=--)
         for word in "${filter[@]}"; do
             test_filter+=("--cargo-test-arg=$word")
