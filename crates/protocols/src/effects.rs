@@ -35,3 +35,16 @@ pub fn replies<P: Protocol>(effects: &[Effect<P>]) -> Vec<Reply> {
         })
         .collect()
 }
+
+/// The message `check_invariants` panics with on a copy of `node` that `corrupt` put into a
+/// state an invariant forbids. Panics if no invariant fires.
+pub fn invariant_fired<P: Protocol + Clone>(node: &P, corrupt: impl FnOnce(&mut P)) -> String {
+    let mut node = node.clone();
+    corrupt(&mut node);
+    let check = std::panic::AssertUnwindSafe(|| node.check_invariants());
+    let panic = std::panic::catch_unwind(check).expect_err("the invariant did not fire");
+    let message = panic.downcast_ref::<&str>().map(|text| text.to_string());
+    message
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .expect("a panic message")
+}

@@ -688,3 +688,38 @@ fn a_delete_answers_whether_the_key_held_a_live_value() {
         );
     }
 }
+
+/// Each of the node's own invariants that its fields reach fires on a copy of a node holding
+/// a register and a counter, put into the state it forbids; the uncorrupted node passes. The
+/// session table's bookkeeping is private to `session.rs`, out of reach here.
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    use quorate_core::crdt::Crdt;
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let put = Op::Put {
+        key: b("k"),
+        value: b("v"),
+    };
+    request(&mut a, 0, 7, 1, put);
+    let incr = Op::CrdtUpdate {
+        key: b("c"),
+        op: CrdtOp::Add(5),
+    };
+    request(&mut a, 1, 8, 1, incr);
+    assert_eq!(a.entries.len(), 2);
+    a.check_invariants();
+    let another_kind = |node: &mut MultiPrimary| {
+        let crdt = Entry::Crdt(Crdt::new(CrdtKind::OrSet));
+        node.entries
+            .insert(Slot::Crdt(b("c"), CrdtKind::PnCounter), crdt);
+    };
+    assert!(fired(&a, another_kind).contains("a CRDT stored under another kind"));
+    let register = Slot::Register(b("k"));
+    let crdt = Entry::Crdt(Crdt::new(CrdtKind::PnCounter));
+    let expected = format!("{register:?} holds {crdt:?}");
+    let register_holds_a_crdt = move |node: &mut MultiPrimary| {
+        node.entries.insert(register, crdt);
+    };
+    assert_eq!(fired(&a, register_holds_a_crdt), expected);
+}

@@ -655,3 +655,17 @@ fn a_config_that_cannot_work_is_refused_with_its_reason() {
         assert!(refused(starved).contains("must be positive"));
     }
 }
+
+/// Each of the node's own invariants fires on a copy of a node with one register in use, put
+/// into the state it forbids; the uncorrupted node passes.
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    let mut paxos = node(1, 3);
+    step(&mut paxos, Input::Request(propose(7, 1, "a")));
+    assert_eq!((paxos.instances.len(), paxos.timers.len()), (1, 1));
+    paxos.check_invariants();
+    assert!(fired(&paxos, |node| node.config.instances_max = 0)
+        .contains("self.instances.len() <= self.config.instances_max"));
+    assert!(fired(&paxos, |node| node.timers.clear()).contains("one timer per register"));
+}

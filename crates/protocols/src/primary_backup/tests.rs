@@ -760,3 +760,99 @@ fn a_config_that_cannot_work_is_refused_with_its_reason() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The replica's own invariants.
+
+/// Each of the replica's own invariants fires on a copy of a primary put into the state it
+/// forbids, with its own message; the uncorrupted primary passes. The primary has committed
+/// op 1 and holds a client's write (op 2) and a linearizable read, both unanswered. The
+/// read rounds' bookkeeping is private to `reads.rs`: only its bound is reached from here.
+#[test]
+fn each_invariant_of_the_replica_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    let mut r = primary(3);
+    deliver(&mut r, 2, prepare_ok(1, 1));
+    step(&mut r, Input::Request(put(7, 1, "k", "v")));
+    let effects = step(&mut r, Input::Request(get(8, "k", ReadMode::Linearizable)));
+    assert!(replies(&effects).is_empty());
+    assert_eq!(
+        (r.applied, r.commit, r.verified, r.log.last_op()),
+        (1, 1, 2, 2)
+    );
+    r.check_invariants();
+    assert_eq!(fired(&r, |r| r.applied = 2), "applied beyond commit");
+    assert_eq!(
+        fired(&r, |r| r.commit = 3),
+        "committed beyond the verified prefix"
+    );
+    assert_eq!(fired(&r, |r| r.durable = 3), "durable beyond the log");
+    assert_eq!(fired(&r, |r| r.verified = 3), "verified beyond the log");
+    let snapshot_ahead = |r: &mut Replica| {
+        let mut snapshot = (**r.log.snapshot()).clone();
+        snapshot.last_op = 1;
+        snapshot.last_view = 1;
+        r.log.install(Arc::new(snapshot));
+        r.applied = 0;
+    };
+    assert_eq!(
+        fired(&r, snapshot_ahead),
+        "snapshot ahead of the state machine"
+    );
+    assert_eq!(fired(&r, |r| r.view = 0), "an entry from a future view");
+    let group = |ids: &[u64]| -> Group { Arc::new(ids.iter().copied().map(n).collect()) };
+    assert!(fired(&r, |r| r.group = group(&[1, 2])).contains("PB groups hold everyone"));
+    assert!(fired(&r, |r| r.group = group(&[2, 1, 3])).contains("the group names the primary"));
+    assert!(fired(&r, |r| r.group = group(&[1, 2, 2])).contains("a group lists a replica twice"));
+    let chain_of_one = |r: &mut Replica| {
+        r.config.topology = Topology::Chain { craq: false };
+        r.group = group(&[1]);
+    };
+    assert_eq!(fired(&r, chain_of_one), "a group smaller than a majority");
+    assert!(fired(&r, |r| r.vote = Some(n(2))).contains("a primary voted for itself"));
+    assert!(fired(&r, |r| r.verified = 1).contains("a primary's log is the view's"));
+    let next_at_match = |r: &mut Replica| {
+        let p = r.downstream.get_mut(&n(2)).expect("a backup");
+        p.match_op = p.next_op;
+    };
+    assert_eq!(fired(&r, next_at_match), "next_op is past match_op");
+    let over_bound = |r: &mut Replica| {
+        let inflight_max = r.config.inflight_max;
+        r.downstream.get_mut(&n(2)).expect("a backup").inflight = inflight_max + 1;
+    };
+    assert_eq!(fired(&r, over_bound), "inflight over its bound");
+    let candidate = |votes: &[u64], members: &[u64]| {
+        let votes = votes.iter().copied().map(n).collect();
+        let group = group(members);
+        move |r: &mut Replica| {
+            r.status = Status::Candidate {
+                votes,
+                answers: BTreeMap::new(),
+            };
+            r.group = group;
+        }
+    };
+    let other_vote = |r: &mut Replica| {
+        candidate(&[1], &[])(r);
+        r.vote = Some(n(2));
+    };
+    assert!(fired(&r, other_vote).contains("a candidate voted for itself"));
+    assert_eq!(
+        fired(&r, candidate(&[], &[])),
+        "a candidate counts its own vote"
+    );
+    // Led by another replica, so that the group names no primary wrongly.
+    assert_eq!(
+        fired(&r, candidate(&[1], &[2, 1, 3])),
+        "a candidate has no group yet"
+    );
+    let backup = |r: &mut Replica| {
+        r.status = Status::Backup;
+        r.group = group(&[]);
+    };
+    assert_eq!(fired(&r, backup), "only a primary awaits writes");
+    assert_eq!(
+        fired(&r, |r| r.config.reads_max = 0),
+        "pending reads over their bound"
+    );
+}

@@ -738,3 +738,35 @@ fn a_hinted_store_naming_this_node_as_home_is_stored_as_its_own() {
     };
     assert_eq!(sends(&effects), vec![(n(1), ack)]);
 }
+
+/// Each of the node's own invariants that its fields reach fires on a copy of a coordinator
+/// with a write in progress, put into the state it forbids; the uncorrupted node passes. The
+/// session table's and the operations' own bookkeeping is private to `session.rs` and
+/// `coordinator.rs`, out of reach here.
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    let mut node = started(1, 3, three());
+    step(&mut node, request(7, 1, put("k", "x")));
+    assert_eq!(node.ops.len(), 1);
+    node.hints
+        .entry(n(2))
+        .or_default()
+        .insert(b("h"), at(1, 1, Some("y")));
+    node.check_invariants();
+    assert_eq!(
+        fired(&node, |node| node.config.inflight_max = 0),
+        "inflight over its bound"
+    );
+    assert_eq!(
+        fired(&node, |node| node.config.hints_max = 0),
+        "hints over their bound"
+    );
+    let version_zero = |node: &mut Quorum| {
+        node.store.insert(b("z"), at(0, 0, Some("z")));
+    };
+    assert_eq!(
+        fired(&node, version_zero),
+        format!("{:?} stored at version zero", b("z"))
+    );
+}

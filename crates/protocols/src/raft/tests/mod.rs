@@ -195,3 +195,88 @@ pub(super) fn err_reply(client: u64, seq: u64, error: ClientError) -> Reply {
         result: Err(error),
     }
 }
+
+/// Each of the node's own invariants (`check_invariants`, `check_leader_invariants`) fires on
+/// a copy of a settled leader put into the state it forbids, with its own message; the
+/// uncorrupted leader passes.
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    let leader = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    leader.check_invariants();
+    assert_eq!((leader.last_applied, leader.commit_index), (1, 1));
+    assert_eq!(
+        fired(&leader, |node| node.last_applied = 2),
+        "applied beyond commit"
+    );
+    assert_eq!(
+        fired(&leader, |node| node.commit_index = 2),
+        "committed beyond the log"
+    );
+    let snapshot_ahead = |node: &mut Raft| {
+        let mut snapshot = (**node.log.snapshot()).clone();
+        snapshot.last_index = 1;
+        snapshot.last_term = 1;
+        node.log.install(Arc::new(snapshot));
+        node.last_applied = 0;
+    };
+    assert_eq!(
+        fired(&leader, snapshot_ahead),
+        "snapshot ahead of the state machine"
+    );
+    // Index 1 holds the leader's no-op, not a configuration.
+    assert_eq!(
+        fired(&leader, |node| node.membership_index = 1),
+        "the configuration in force is in the log"
+    );
+    let candidate = |node: &mut Raft| {
+        node.role = RoleState::Candidate {
+            votes: BTreeSet::new(),
+            transfer: false,
+        };
+        node.vote = Some(n(2));
+    };
+    assert!(fired(&leader, candidate).contains("a candidate voted for itself"));
+    let pre_candidate = |node: &mut Raft| {
+        node.role = RoleState::PreCandidate {
+            votes: BTreeSet::from([n(2)]),
+        };
+    };
+    assert_eq!(
+        fired(&leader, pre_candidate),
+        "a pre-candidate counts itself"
+    );
+    assert!(fired(&leader, |node| node.vote = Some(n(2))).contains("a leader voted for itself"));
+    assert!(fired(&leader, |node| node.leader = Some(n(2))).contains("a leader knows it leads"));
+    fn progress(node: &mut Raft) -> &mut progress::Progress {
+        let RoleState::Leader(leader) = &mut node.role else {
+            panic!("a leader");
+        };
+        leader.progress.get_mut(&n(2)).expect("tracked")
+    }
+    let untracked = |node: &mut Raft| {
+        let RoleState::Leader(leader) = &mut node.role else {
+            panic!("a leader");
+        };
+        leader.progress.remove(&n(3));
+    };
+    assert_eq!(fired(&leader, untracked), "the leader tracks every member");
+    let next_at_match = |node: &mut Raft| {
+        let p = progress(node);
+        p.match_index = p.next_index;
+    };
+    assert_eq!(
+        fired(&leader, next_at_match),
+        "next_index is past match_index"
+    );
+    let over_bound = |node: &mut Raft| {
+        let inflight_max = node.config.inflight_max as u64;
+        let p = progress(node);
+        p.inflight = (1..=inflight_max + 1).map(|index| (index, 0)).collect();
+        p.inflight_bytes = 0;
+    };
+    assert_eq!(fired(&leader, over_bound), "inflight over its bound");
+    assert!(
+        fired(&leader, |node| progress(node).inflight_bytes += 1).contains("inflight bytes add up")
+    );
+}

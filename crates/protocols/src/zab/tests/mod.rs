@@ -189,3 +189,93 @@ fn serving_follower(config: ZabConfig) -> Zab {
     assert!(zab.is_serving());
     zab
 }
+
+/// Each of the server's own invariants (`Zab::check_invariants` and the leader's, follower's
+/// and election's) fires on a copy of a server put into the state it forbids, with its own
+/// message; the uncorrupted servers pass. The leader's and the election's private fields
+/// (learners, acknowledgements, votes) are out of reach here: those invariants are reached
+/// through the server's fields they are checked against (its id, voters, epochs, config).
+#[test]
+fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
+    use crate::effects::invariant_fired as fired;
+    let looking = server(1, 3, vec![], config());
+    looking.check_invariants();
+    assert_eq!(
+        fired(&looking, |node| node.current_epoch = 1),
+        "currentEpoch above acceptedEpoch"
+    );
+    assert_eq!(
+        fired(&looking, |node| node.committed = z(0, 1)),
+        "delivered beyond the history"
+    );
+    let snapshot_ahead = |node: &mut Zab| {
+        let snapshot = Snapshot {
+            last_zxid: z(0, 1),
+            state: KvStore::default(),
+        };
+        node.history = History::new(Arc::new(snapshot), Vec::new());
+    };
+    assert_eq!(
+        fired(&looking, snapshot_ahead),
+        "snapshot ahead of the state machine"
+    );
+    let unaccepted_epoch = |node: &mut Zab| {
+        let snapshot = Snapshot::empty(node.config.sessions_max);
+        node.history = History::new(Arc::new(snapshot), vec![txn(1, 1)]);
+    };
+    assert_eq!(
+        fired(&looking, unaccepted_epoch),
+        "a transaction of an epoch this server never accepted"
+    );
+    // The election counts its votes by server id: under another id its own vote is missing.
+    assert!(
+        fired(&looking, |node| node.id = n(2)).contains("a LOOKING server counts its own proposal")
+    );
+    assert_eq!(
+        fired(&looking, |node| node.config.notify_timeout_max =
+            Duration::ZERO),
+        "notification back-off over its bound"
+    );
+
+    let mut leader = broadcasting_leader(config());
+    step(&mut leader, Input::Request(put(7, 1, "k", "v")));
+    assert_eq!(leader.clients.len(), 1);
+    leader.check_invariants();
+    assert_eq!(
+        fired(&leader, |node| node.config.sessions_max = 0),
+        "waiting clients over their bound"
+    );
+    // Server 2 is the leader's synchronized learner.
+    assert_eq!(
+        fired(&leader, |node| node.id = n(2)),
+        "a leader is not its own follower"
+    );
+    assert_eq!(
+        fired(&leader, |node| node.config.zxid_counter_bits = 0),
+        "zxid counter past its limit"
+    );
+    assert!(
+        fired(&leader, |node| node.accepted_epoch = 2).contains("a leader accepted its own epoch")
+    );
+    assert!(fired(&leader, |node| node.current_epoch = 0).contains("failed: established\n"));
+    // Two acknowledgements are no quorum of five voters.
+    assert_eq!(
+        fired(&leader, |node| node.voters = (1..=5).map(n).collect()),
+        "established by a quorum"
+    );
+
+    let follower = serving_follower(config());
+    follower.check_invariants();
+    let follow_itself = |node: &mut Zab| {
+        let id = node.id;
+        let State::Following(following) = &mut node.state else {
+            panic!("following");
+        };
+        following.leader = id;
+    };
+    assert!(fired(&follower, follow_itself).contains("a follower does not follow itself"));
+    assert!(
+        fired(&follower, |node| node.accepted_epoch = 2).contains("following an accepted epoch")
+    );
+    assert!(fired(&follower, |node| node.current_epoch = 0).contains("NEWLEADER adopted the epoch"));
+}
