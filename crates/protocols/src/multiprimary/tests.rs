@@ -723,3 +723,33 @@ fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
     };
     assert_eq!(fired(&a, register_holds_a_crdt), expected);
 }
+
+/// Blind writes at two primaries, each within `max_siblings` where it was accepted, merge
+/// into more siblings than the limit: all are kept (nothing accepted is lost), and the merge
+/// that leaves the key above the limit is counted (`sibling_limit_exceeded`).
+#[test]
+fn a_merge_that_leaves_a_key_above_max_siblings_keeps_them_all_and_is_counted() {
+    let config = MultiPrimaryConfig {
+        max_siblings: 2,
+        ..MultiPrimaryConfig::default()
+    };
+    let mut a = node(1, config.clone());
+    let mut b_node = node(2, config);
+    let put = |value: &str| Op::Put {
+        key: b("k"),
+        value: b(value),
+    };
+    request(&mut a, 0, 7, 1, put("x"));
+    let first = request(&mut b_node, 0, 8, 1, put("y"));
+    let second = request(&mut b_node, 0, 9, 1, put("z"));
+    deliver_all(&first, 2, &mut a, 1);
+    assert_eq!(siblings(&mut a, "k").0.len(), 2);
+    assert_eq!(
+        a.stats().sibling_limit_exceeded,
+        0,
+        "at the limit, not above"
+    );
+    deliver_all(&second, 2, &mut a, 1);
+    assert_eq!(siblings(&mut a, "k").0, vec![b("x"), b("y"), b("z")]);
+    assert_eq!(a.stats().sibling_limit_exceeded, 1);
+}

@@ -279,3 +279,53 @@ fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
     );
     assert!(fired(&follower, |node| node.current_epoch = 0).contains("NEWLEADER adopted the epoch"));
 }
+
+/// The safety checker totals what each server counted, once: a step that counted nothing
+/// adds nothing, a later step adds only the difference, and a server restarted with its
+/// counters at zero keeps what it counted before (as multi-primary's checker test does).
+#[test]
+fn the_checker_totals_each_servers_counters_once_across_steps_and_restarts() {
+    use quorate_core::Invariants;
+    fn set(zab: &mut Zab, value: u64) {
+        zab.counters = ZabCounters {
+            elections_decided: value,
+            epochs_established: value,
+            sync_diff: value,
+            sync_trunc: value,
+            sync_snap: value,
+            followers_refused: value,
+            epochs_refused: value,
+            zxid_rollovers: value,
+            connections_broken: value,
+            timeouts: value,
+            proposals: value,
+            reads_local: value,
+            reads_sync: value,
+        };
+    }
+    let mut checker = ZabSafety::new();
+    let mut a = server(1, 3, vec![], config());
+    let mut b = server(2, 3, vec![], config());
+    set(&mut a, 2);
+    checker.after_step(n(1), &a, &[]).unwrap();
+    set(&mut b, 3);
+    checker.after_step(n(2), &b, &[]).unwrap();
+    checker.after_step(n(1), &a, &[]).unwrap(); // Nothing new: counted once.
+    set(&mut a, 5);
+    checker.after_step(n(1), &a, &[]).unwrap(); // 3 more at server 1.
+                                                // Server 2 crashes and restarts with its counters at zero: what it counted before stays.
+    checker.on_crash(n(2));
+    let mut restarted = server(2, 3, vec![], config());
+    set(&mut restarted, 1);
+    checker.after_step(n(2), &restarted, &[]).unwrap();
+    let counters: std::collections::BTreeMap<&str, u64> = checker.counters().into_iter().collect();
+    for (name, _) in ZabCounters::default().named() {
+        // The checker reports its own count of established epochs under that name.
+        let expected = if name == "epochs_established" {
+            0
+        } else {
+            5 + 3 + 1
+        };
+        assert_eq!(counters[name], expected, "{name}: {counters:?}");
+    }
+}
