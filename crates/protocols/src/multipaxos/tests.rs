@@ -840,16 +840,7 @@ fn compaction_waits_for_another_threshold_of_slots_after_each_snapshot() {
 fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
     let leader = leader_with(3, config());
     leader.check_invariants();
-    let fired = |corrupt: fn(&mut MultiPaxos)| -> String {
-        let mut node = leader.clone();
-        corrupt(&mut node);
-        let check = std::panic::AssertUnwindSafe(|| node.check_invariants());
-        let panic = std::panic::catch_unwind(check).expect_err("the invariant did not fire");
-        let message = panic.downcast_ref::<&str>().map(|text| text.to_string());
-        message
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .expect("a panic message")
-    };
+    let fired = |corrupt: fn(&mut MultiPaxos)| crate::effects::invariant_fired(&leader, corrupt);
     let vote_in_compacted_slot = |node: &mut MultiPaxos| {
         node.accepted
             .insert(0, (ballot(1, 1), Batch::new(Vec::new())));
