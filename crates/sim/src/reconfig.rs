@@ -25,7 +25,7 @@ use crate::simulation::{Event, Phase, Simulation};
 use quorate_core::{AdminCommand, AdminRequest, ClientId, NodeId, Reply};
 
 /// Admin sessions have the top bit set; client sessions never do.
-const ADMIN_BIT: u64 = 1 << 63;
+pub(crate) const ADMIN_BIT: u64 = 1 << 63;
 
 /// How long the nemesis waits for an answer before it moves on.
 const PATIENCE: u64 = 1_000_000_000;

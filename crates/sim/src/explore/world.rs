@@ -245,14 +245,15 @@ pub(super) enum Action {
     },
 }
 
-/// The session the explorer's admin requests use (the simulator's admin sessions have the
-/// top bit set, as here; no client's session does).
-const ADMIN_CLIENT: ClientId = ClientId(1 << 63 | 1);
+/// The session the explorer's admin requests use: an admin session, as the simulator's
+/// reconfiguration nemesis marks them.
+const ADMIN_CLIENT: ClientId = ClientId(crate::reconfig::ADMIN_BIT | 1);
 
 /// The operations of the clients: writes of distinct values and reads of one key, in the
 /// protocol's client interface (write-once registers for single-decree Paxos).
 fn client_ops<H: Harness>(harness: &H, config: &ExploreConfig) -> Vec<Op> {
-    let key = client_key(harness);
+    let once = write_once(harness);
+    let key = client_key(once);
     (0..config.ops)
         .map(|i| {
             let value = Bytes::from((i + 1).to_string());
@@ -271,15 +272,15 @@ fn client_ops<H: Harness>(harness: &H, config: &ExploreConfig) -> Vec<Op> {
                     context: CausalContext::new(),
                 },
                 (_, true) => Op::Get { key: key.clone() },
-                (_, false) => write_op(harness, i, value, config),
+                (_, false) => write_op(key.clone(), once, i, value, config),
             }
         })
         .collect()
 }
 
 /// The key the clients share: `k0`, or a write-once register's name.
-fn client_key<H: Harness>(harness: &H) -> Bytes {
-    Bytes::from(if write_once(harness) { "k0.g0" } else { "k0" })
+fn client_key(write_once: bool) -> Bytes {
+    Bytes::from(if write_once { "k0.g0" } else { "k0" })
 }
 
 fn write_once<H: Harness>(harness: &H) -> bool {
@@ -291,9 +292,8 @@ fn write_once<H: Harness>(harness: &H) -> bool {
 /// Paxos), a CAS from the value of the write before it ([`ExploreConfig::cas`]; the first
 /// from the preloaded `0`, or from absent), an expiring write ([`ExploreConfig::ttl_ms`]), or
 /// a plain `SET`.
-fn write_op<H: Harness>(harness: &H, i: usize, value: Bytes, config: &ExploreConfig) -> Op {
-    let key = client_key(harness);
-    if write_once(harness) {
+fn write_op(key: Bytes, write_once: bool, i: usize, value: Bytes, config: &ExploreConfig) -> Op {
+    if write_once {
         return Op::Cas {
             key,
             expected: None,
@@ -399,7 +399,8 @@ where
         let mut ops = client_ops(harness, config);
         if config.preload {
             // One more client, with the write the preload prefix commits.
-            ops.push(preload_op(client_key(harness), "0".into(), config));
+            let key = client_key(write_once(harness));
+            ops.push(preload_op(key, "0".into(), config));
         }
         if config.orphan_writes {
             // Two more clients, each with the write a deposed leader keeps to itself.
@@ -669,17 +670,20 @@ where
                 ReadMode::Linearizable,
             );
             c.op = opening;
-            let action = Action::Send { client, to: leader };
-            self.scripted_step(harness, trace.as_deref_mut(), &format!("s{client}"), action)?;
-            self.settle(harness, trace.as_deref_mut(), paused, true)?;
-            let c = &mut self.clients[client];
-            if c.stage != Stage::Done || self.history.last().map(|e| e.kind) != Some(EventKind::Ok)
-            {
+            let (mark, settle) = (format!("s{client}"), (paused, true));
+            if !self.scripted_write(
+                harness,
+                trace.as_deref_mut(),
+                &mark,
+                (client, leader),
+                settle,
+            )? {
                 return Err(format!(
                     "client {}'s session-opening write did not succeed in the scripted prefix",
                     client + 1
                 ));
             }
+            let c = &mut self.clients[client];
             c.call = Client::call(&mut c.session, client, op.clone(), c.read);
             c.op = op;
             c.stage = Stage::Ready { to: None };
@@ -733,19 +737,35 @@ where
     fn preload(
         &mut self,
         harness: &H,
-        mut trace: Option<&mut Vec<String>>,
+        trace: Option<&mut Vec<String>>,
         client: usize,
     ) -> Result<(), String> {
         let leader =
             (self.leader()).ok_or("--preload needs the warm-up prefix (a leader to send to)")?;
-        let action = Action::Send { client, to: leader };
-        self.scripted_step(harness, trace.as_deref_mut(), &format!("w{client}"), action)?;
-        self.settle(harness, trace, None, false)?;
-        let answered = self.history.last().map(|e| e.kind);
-        if self.clients[client].stage != Stage::Done || answered != Some(EventKind::Ok) {
+        let mark = format!("w{client}");
+        if !self.scripted_write(harness, trace, &mark, (client, leader), (None, false))? {
             return Err("the preload write did not succeed in the scripted prefix".into());
         }
         Ok(())
+    }
+
+    /// Client `client` sends its current write to `to` by script (traced with `mark`), and
+    /// the script runs until the cluster settles (`settle`: the paused node and whether
+    /// followers must have caught up, as in [`World::settle`]). Answers whether the write
+    /// succeeded.
+    fn scripted_write(
+        &mut self,
+        harness: &H,
+        mut trace: Option<&mut Vec<String>>,
+        mark: &str,
+        (client, to): (usize, usize),
+        (paused, caught_up): (Option<usize>, bool),
+    ) -> Result<bool, String> {
+        let action = Action::Send { client, to };
+        self.scripted_step(harness, trace.as_deref_mut(), mark, action)?;
+        self.settle(harness, trace, paused, caught_up)?;
+        let answered = self.history.last().map(|e| e.kind);
+        Ok(self.clients[client].stage == Stage::Done && answered == Some(EventKind::Ok))
     }
 
     /// The orphan-writes prefix (see the parent module): twice over, the leader takes a
