@@ -145,6 +145,12 @@ pub struct ExploreArgs {
     /// followers grant votes while they follow one; a defence off). Lease reads go with it.
     #[arg(long)]
     no_check_quorum: bool,
+    /// Late copies per schedule (the simulator's `stale` fault): a copy of any message a
+    /// node sent while it believed it led, the prefixes' included, may be delivered again at
+    /// any later point, after its sender was deposed or leads again. Not for zab, whose
+    /// FIFO connections deliver nothing out of order.
+    #[arg(long, default_value_t = 0)]
+    stale: usize,
     /// Client attempts per schedule whose answer is lost after the request took effect
     /// (writes only): the client times out and sends the same request again, which the
     /// servers' session tables must recognise.
@@ -212,6 +218,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         cas: args.cas,
         preload: args.preload,
         replace_voter: args.replace_voter,
+        stale: args.stale,
         ..ExploreConfig::default()
     };
     let bug = args.bug.as_deref();
@@ -248,6 +255,12 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "--preload: its write is sent to the leader the warm-up elects, and this \
              protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
+        );
+    }
+    if args.stale > 0 && matches!(args.protocol, ProtocolName::Zab) {
+        bail!(
+            "--stale: zab's peers talk over FIFO connections, which deliver nothing late or \
+             out of order (a broken connection loses what it held: --drops)"
         );
     }
     if args.replace_voter && !matches!(args.protocol, ProtocolName::Raft) {
@@ -446,6 +459,7 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
             (args.idle_timers > 0).then(|| args.idle_timers.to_string()),
         ),
         ("--ttl-ms", args.ttl_ms.map(|ms| ms.to_string())),
+        ("--stale", (args.stale > 0).then(|| args.stale.to_string())),
         (
             "--lost-replies",
             (args.lost_replies > 0).then(|| args.lost_replies.to_string()),
@@ -533,6 +547,7 @@ fn json(report: &ExploreReport, config: &ExploreConfig) -> serde_json::Value {
         "ttl_ms": config.ttl_ms,
         "cas": config.cas,
         "replace_voter": config.replace_voter,
+        "stale": config.stale,
         "preload": config.preload,
         "sleep_sets": config.sleep_sets,
         "states": report.states,

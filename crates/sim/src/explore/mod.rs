@@ -60,6 +60,13 @@
 //!    must recognise it: a retried increment applied twice is a lost update in the final
 //!    reads (multi-primary's CRDT counters, `--resolve crdt`, whose clients add distinct
 //!    amounts to a PN-Counter and read it).
+//! 8. **Deliver late** ([`ExploreConfig::stale`] per schedule; the protocols without FIFO
+//!    channels): a copy of a message sent earlier by a node that believed it led (any
+//!    node, in the protocols without a leader), from the prefixes too, is delivered again,
+//!    now. A copy is offered once. In the simulator the same fault (`stale`) brings a copy
+//!    0.5 to 5 s later; here "later" is any point of the schedule, so a message of a
+//!    leader's first reign can arrive after it was deposed and came back to lead again (an
+//!    ABA that fencing by the sender's id, not by its term or view, lets through).
 //!
 //! Persists are durable at once, and a node's messages to itself, and the timers it sets to
 //! fire at once (`0..=0`, a persist's completion), are handled within the same action (rule 6
@@ -360,6 +367,13 @@ pub struct ExploreConfig {
     /// Every node runs the server's change feed, checked after every action and at the end
     /// of a schedule (on by default; off shows what the other checks catch on their own).
     pub change_feeds: bool,
+    /// Late copies per schedule (the simulator's `stale` fault): every message a node sent
+    /// while it believed it led (any node's, in the protocols without a leader), the
+    /// prefixes' included, is kept, and the search may deliver a copy of one again at any
+    /// later point, long after its sender was deposed or came back to lead again. Protocols
+    /// with [`Protocol::FIFO_CHANNELS`](quorate_core::Protocol::FIFO_CHANNELS) keep none: a
+    /// connection delivers nothing out of order.
+    pub stale: usize,
 }
 
 impl Default for ExploreConfig {
@@ -393,6 +407,7 @@ impl Default for ExploreConfig {
             preload: false,
             replace_voter: false,
             change_feeds: true,
+            stale: 0,
         }
     }
 }

@@ -144,6 +144,12 @@ pub(super) struct World<H: Harness> {
     reconfigs_left: usize,
     /// Whether booted nodes run a change feed ([`ExploreConfig::change_feeds`]).
     change_feeds: bool,
+    /// Copies of the messages sent by nodes that believed they led, each offered once as a
+    /// late delivery ([`ExploreConfig::stale`]): kept from the boot on while late deliveries
+    /// are left, distinct, in the order of their digests.
+    late: Vec<InFlight<<H::Node as Protocol>::Message>>,
+    /// Late deliveries left ([`Action::Late`]); none kept for a FIFO protocol.
+    stale_left: usize,
     /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`],
     /// [`Action::TornSend`]): its node crashes at the first persist after it said something
     /// (not part of the digest).
@@ -180,6 +186,8 @@ where
             voters: self.voters,
             reconfigs_left: self.reconfigs_left,
             change_feeds: self.change_feeds,
+            late: self.late.clone(),
+            stale_left: self.stale_left,
             tear: false,
             said: false,
             loud: 0,
@@ -243,6 +251,8 @@ pub(super) enum Action {
     AddLearner {
         to: usize,
     },
+    /// A late copy of `late[i]` ([`ExploreConfig::stale`]), delivered again now.
+    Late(usize),
 }
 
 /// The session the explorer's admin requests use: an admin session, as the simulator's
@@ -452,6 +462,12 @@ where
             voters: config.nodes,
             reconfigs_left: 0,
             change_feeds: config.change_feeds,
+            late: Vec::new(),
+            // The prefixes' messages are kept too: a late copy may be of the first reign.
+            stale_left: match <H::Node as Protocol>::FIFO_CHANNELS {
+                true => 0,
+                false => config.stale,
+            },
             tear: false,
             said: false,
             loud: 0,
@@ -973,6 +989,13 @@ where
                 actions.push(Action::Reconfigure { to });
             }
         }
+        if self.stale_left > 0 {
+            for (i, m) in self.late.iter().enumerate() {
+                if self.machines[m.to].node.is_some() {
+                    actions.push(Action::Late(i));
+                }
+            }
+        }
         actions
     }
 
@@ -1087,6 +1110,15 @@ where
             ),
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
+            Action::Late(i) => {
+                let m = &self.late[i];
+                format!(
+                    "deliver late a copy of n{} -> n{}: {:?}",
+                    m.from + 1,
+                    m.to + 1,
+                    m.msg
+                )
+            }
             Action::Reconfigure { to } | Action::AddLearner { to } => {
                 format!(
                     "admin {:?} to n{}",
@@ -1196,6 +1228,18 @@ where
                 self.lost_replies_left -= 1;
                 self.clients[client].losing_reply = true;
                 self.send(harness, client, to, trace)
+            }
+            Action::Late(i) => {
+                self.stale_left -= 1;
+                let m = self.late.remove(i);
+                if self.stale_left == 0 {
+                    self.late.clear(); // Nothing left to offer: worlds that differ only here merge.
+                }
+                let input = Input::Message {
+                    from: NodeId(m.from as u64 + 1),
+                    msg: m.msg,
+                };
+                self.step(m.to, input, trace)
             }
             Action::Reconfigure { to } | Action::AddLearner { to } => {
                 if matches!(action, Action::Reconfigure { .. }) {
@@ -1350,8 +1394,11 @@ where
                 return Err(format!("n{} panicked: {message}", n + 1));
             }
             let node = self.machines[n].node.as_ref().expect("still up");
-            monotonic(&before, &node.status())
-                .map_err(|v| format!("monotonicity: n{} {v}", n + 1))?;
+            let after = node.status();
+            monotonic(&before, &after).map_err(|v| format!("monotonicity: n{} {v}", n + 1))?;
+            // The simulator's `stale` fault copies the messages of a node that coordinates.
+            let keeps_late =
+                self.stale_left > 0 && matches!(after.role, Role::Leader | Role::Replica);
             self.invariants
                 .after_step(me, node, out.as_slice())
                 .map_err(|v| format!("n{}: {v}", n + 1))?;
@@ -1380,7 +1427,11 @@ where
                         if to == me {
                             inputs.push_back(Input::Message { from: me, msg });
                         } else if let Some(to) = self.index(to) {
-                            self.net.push(InFlight { from: n, to, msg });
+                            let sent = InFlight { from: n, to, msg };
+                            if keeps_late {
+                                self.keep_late(&sent);
+                            }
+                            self.net.push(sent);
                         }
                     }
                     Effect::Persist(record) => {
@@ -1416,6 +1467,21 @@ where
         let machine = &mut self.machines[n];
         machine.digest = digest_of(&(&machine.node, &machine.durable));
         Ok(())
+    }
+
+    /// Keeps a copy of `sent` to deliver late, unless an identical one is kept already.
+    fn keep_late(&mut self, sent: &InFlight<<H::Node as Protocol>::Message>) {
+        let key = |m: &InFlight<_>| {
+            let mut h = DefaultHasher::new();
+            (m.from, m.to, &m.msg).hash(&mut h);
+            h.finish()
+        };
+        // In the order of their digests, whatever the order they were sent in: schedules that
+        // differ only in the order of commuting deliveries reach the same world.
+        let new = key(sent);
+        if let Err(at) = self.late.binary_search_by_key(&new, key) {
+            self.late.insert(at, sent.clone());
+        }
     }
 
     fn index(&self, id: NodeId) -> Option<usize> {
@@ -1649,6 +1715,10 @@ where
             messages.sort_unstable();
         }
         messages.hash(&mut hasher);
+        // The late copies, in the order they are offered.
+        for m in &self.late {
+            (m.from, m.to, &m.msg).hash(&mut hasher);
+        }
         for c in &self.clients {
             let session = (c.read_back.is_some(), c.sticky, c.losing_reply);
             (&c.stage, c.attempts, c.invoked, session).hash(&mut hasher);
@@ -1661,6 +1731,7 @@ where
             self.idle_left,
             self.lost_replies_left,
             self.reconfigs_left,
+            self.stale_left,
         );
         (self.now, budgets).hash(&mut hasher);
         hasher.finish()

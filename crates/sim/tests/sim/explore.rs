@@ -653,3 +653,64 @@ fn a_raft_joint_configuration_committed_by_the_new_majority_alone_is_caught() {
     harness.config.bug = Some(raft::Bug::JointNewMajorityOnly);
     assert_caught(&harness, &config, "leader completeness");
 }
+
+#[test]
+fn a_backup_that_follows_its_primary_by_id_is_caught_by_a_late_copy() {
+    // The simulator's `stale` fault, exhaustively: after the rejoin prefix (n1 deposed by
+    // n2 in view 2, then back as n2's backup), n2 crashes, n1 wins view 3, and n3 follows
+    // it. A copy of n1's first `Prepare` (view 1, from the warm-up) arrives now: the broken
+    // backup takes it as its primary's word, by node id, and goes back to view 1, where the
+    // entry of view 3 it holds is "from a future view". Fenced by view, the correct backup
+    // refuses the copy; without late copies the bug is clean at the same bounds.
+    let config = ExploreConfig {
+        rejoin: true,
+        stale: 1,
+        drops: 0,
+        crashes: 1,
+        idle_timers: 6,
+        ..warmed(7, 0, 1)
+    };
+    assert_clean_by_invariants(&run(&PrimaryBackupHarness::default(), &config), 5_000);
+    let mut harness = PrimaryBackupHarness::default();
+    harness.config.bug = Some(primary_backup::Bug::FollowsPrimaryById);
+    let prompt = ExploreConfig { stale: 0, ..config };
+    assert_clean_by_invariants(&run(&harness, &prompt), 500);
+    assert_caught_by_one_of(&harness, &config, &["future view", "monotonicity"]);
+}
+
+#[test]
+fn every_protocol_without_fifo_channels_is_clean_with_a_late_copy() {
+    // Fencing by term, view or ballot refuses a copy of an earlier reign's message, however
+    // late; the leaderless protocols' messages are idempotent. ZAB keeps no copies (FIFO).
+    let config = ExploreConfig {
+        stale: 1,
+        ..bounded(5, 2)
+    };
+    let warmed_up = ExploreConfig {
+        warm_up: true,
+        timers: Some(1),
+        depth: 6,
+        ..config
+    };
+    assert_clean(&run(&RaftHarness::default(), &warmed_up));
+    assert_clean(&run(&PaxosHarness::default(), &config));
+    let deeper = ExploreConfig { depth: 6, ..config }; // Its first write completes at 6.
+    assert_clean(&run(&MultiPaxosHarness::default(), &deeper));
+    assert_clean(&run(&PrimaryBackupHarness::default(), &warmed_up));
+    let quorum = QuorumHarness {
+        config: quorum::QuorumConfig::default(),
+        nodes: 3,
+    };
+    assert_clean(&run(&quorum, &config));
+    let multiprimary = MultiPrimaryHarness::new(ResolveMode::VersionVectors);
+    assert_clean(&run(&multiprimary, &config));
+    let zab = run(&ZabHarness::default(), &warmed_up);
+    let plain = run(
+        &ZabHarness::default(),
+        &ExploreConfig {
+            stale: 0,
+            ..warmed_up
+        },
+    );
+    assert_eq!(zab.states, plain.states, "ZAB delivers nothing late");
+}
