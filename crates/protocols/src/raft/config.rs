@@ -63,6 +63,11 @@ pub enum Bug {
     /// addresses (as code that rebuilt it from voter ids alone would): members added with an
     /// address become unreachable for drivers after the next wholesale change.
     JointDropsAddresses,
+    /// A heartbeat to a caught-up follower carries every entry of the leader's log again,
+    /// from its first uncompacted index to the follower's match, instead of none. Safe (the
+    /// follower holds them all and skips them) but its bytes grow with the log: bounded by
+    /// snapshots, with the run where nothing compacts. Only a cost check sees it.
+    HeartbeatCarriesLog,
 }
 
 /// Tunables. The defaults suit a LAN.

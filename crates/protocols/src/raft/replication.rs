@@ -119,7 +119,11 @@ impl Raft {
                     } else {
                         p.match_index.max(first_index - 1)
                     };
-                    self.send_empty_append(peer, anchor, out);
+                    if self.config.has_bug(Bug::HeartbeatCarriesLog) {
+                        self.send_log_again(peer, anchor, out);
+                    } else {
+                        self.send_empty_append(peer, anchor, out);
+                    }
                 }
             }
         }
@@ -198,6 +202,18 @@ impl Raft {
             prev,
             Vec::new(),
         );
+        out.send(peer, message);
+    }
+
+    /// `Bug::HeartbeatCarriesLog`: a heartbeat with every entry from the log's first through
+    /// `anchor`, which `peer` holds already.
+    fn send_log_again(&mut self, peer: NodeId, anchor: u64, out: &mut Effects<Self>) {
+        let first = self.log.first_index();
+        let count = (anchor + 1).saturating_sub(first) as usize;
+        let entries = self.log.slice(first, count, u64::MAX);
+        let round = self.leader_state().reads.round;
+        let (term, commit) = (self.term, self.commit_index);
+        let message = append_entries(&self.log, term, commit, round, first - 1, entries);
         out.send(peer, message);
     }
 

@@ -166,3 +166,22 @@ fn the_bands_bite() {
     // A snapshot after every entry: 1.74x the fsyncs.
     out_of_band(&raft_with(|h| h.config.snapshot_threshold = 1), "fsyncs");
 }
+
+#[test]
+fn the_growth_check_bites() {
+    let grows = |found: &[String], what: &str| {
+        let needle = format!(" {what} per operation grow with the run");
+        found.iter().any(|f| f.contains(&needle))
+    };
+    // Nothing compacts the log: each entry is still sent once, so no cost grows.
+    let uncompacted = |h: &mut RaftHarness| h.config.snapshot_threshold = u64::MAX;
+    let correct = raft_with(uncompacted);
+    assert!(!grows(&correct, "message bytes"), "{correct:?}");
+    // Heartbeats that carry the whole log again grow with it.
+    let broken = raft_with(|h| {
+        uncompacted(h);
+        h.config.bug = Some(quorate_protocols::raft::Bug::HeartbeatCarriesLog);
+    });
+    eprintln!("uncompacted: {correct:?}\nwith the bug: {broken:?}");
+    assert!(grows(&broken, "message bytes"), "{broken:?}");
+}
