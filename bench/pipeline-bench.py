@@ -17,10 +17,13 @@ own counters (`/metrics`) and from /proc around the cell:
 and `x redis`, the throughput ratio to Redis measured in the same run (then its median).
 
 A label ending in -wN (new-w1=PATH) runs that cluster's nodes with N tokio worker threads
-(QUORATE_WORKER_THREADS; the default is 2).
+(QUORATE_WORKER_THREADS; the default is 2). `--tuning LABEL:KEY=VALUE` (repeatable) passes
+`--tuning KEY=VALUE` to that label's `quorate cluster`, so one binary can run twice with a
+tunable on and off: `--tuning lease:lease_reads=true main=BIN lease=BIN` measures Raft's
+lease reads beside the default ReadIndex reads.
 
 Usage:  python3 bench/pipeline-bench.py [--runs 3] [--cells set:64:16,get:256:16] \
-            [--strace] LABEL=BINARY [LABEL=BINARY ...]
+            [--strace] [--tuning LABEL:KEY=VALUE] LABEL=BINARY [LABEL=BINARY ...]
 With --strace, one extra pass per cell runs the leader under `strace -f -c` and prints the
 syscalls per request (strace slows the node; its throughput is not reported).
 Needs redis-server and redis-tools (redis-benchmark), and strace for --strace.
@@ -75,14 +78,15 @@ def role(port):
 
 
 class Cluster:
-    def __init__(self, label, binary, work):
+    def __init__(self, label, binary, work, tuning=()):
         self.label = label
         data = os.path.join(work, label)
         env = dict(os.environ)
         m = re.search(r"-w(\d+)$", label)
         if m:  # e.g. new-w1: the nodes run one tokio worker thread each
             env["QUORATE_WORKER_THREADS"] = m.group(1)
-        spawn([binary, "cluster", "--nodes", "3", "--free-ports", "--data-dir", data],
+        extra = [arg for kv in tuning for arg in ("--tuning", kv)]
+        spawn([binary, "cluster", "--nodes", "3", "--free-ports", "--data-dir", data] + extra,
               os.path.join(work, label + ".out"), env)
         manifest = os.path.join(data, "cluster.json")
         deadline = time.time() + 60
@@ -167,14 +171,25 @@ def main():
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--requests", type=int, help="requests per cell (default: by client count)")
+    ap.add_argument("--tuning", action="append", default=[],
+                    help="LABEL:KEY=VALUE, a protocol tunable for that label's cluster (repeatable)")
     ap.add_argument("binaries", nargs="+", help="LABEL=PATH")
     args = ap.parse_args()
+    tunings = {}
+    labels_given = {b.split("=", 1)[0] for b in args.binaries}
+    for t in args.tuning:
+        label, sep, kv = t.partition(":")
+        if not sep or "=" not in kv or label not in labels_given:
+            raise SystemExit(f"--tuning {t!r}: expected LABEL:KEY=VALUE with LABEL one of "
+                             f"{', '.join(sorted(labels_given))}")
+        tunings.setdefault(label, []).append(kv)
     work = tempfile.mkdtemp(prefix="pipeline-bench-")
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(143)))
     cells = [(t, int(c), int(p)) for t, c, p in (x.split(":") for x in args.cells.split(","))]
     results = {}
     try:
-        clusters = [Cluster(label, path, work) for label, path in (b.split("=", 1) for b in args.binaries)]
+        clusters = [Cluster(label, path, work, tunings.get(label, ()))
+                    for label, path in (b.split("=", 1) for b in args.binaries)]
         rport = None
         if not args.no_redis:
             rport = free_port()
