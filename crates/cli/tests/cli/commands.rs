@@ -393,6 +393,15 @@ fn options_of_another_protocol_are_refused() {
             ],
             "N = 5",
         ),
+        (
+            vec!["explore", "--protocol", "zab", "--stale", "1"],
+            "FIFO connections",
+        ),
+        (
+            vec!["explore", "--protocol", "quorum", "--replace-voter"],
+            "raft only",
+        ),
+        (vec!["explore", "--protocol", "paxos", "--cas"], "--cas"),
     ] {
         let output = quorate(&args);
         assert_eq!(
