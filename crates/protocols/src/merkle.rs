@@ -211,6 +211,16 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_reports_the_depth_it_was_built_with() {
+        for depth in 1..=DEPTH_MAX {
+            let built =
+                MerkleTree::build(depth, entries(50).iter().map(|(k, v)| (k.as_slice(), *v)));
+            assert_eq!(built.depth(), depth);
+            assert_eq!(MerkleTree::build(depth, []).depth(), depth, "empty");
+        }
+    }
+
+    #[test]
     fn one_changed_key_is_found_in_its_leaf_after_depth_round_trips() {
         let mut changed = entries(500);
         *changed.get_mut(b"k42".as_slice()).unwrap() = 1_000;

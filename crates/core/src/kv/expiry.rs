@@ -451,6 +451,32 @@ mod tests {
     }
 
     #[test]
+    fn expiring_len_counts_the_keys_with_a_deadline_of_their_own() {
+        // The other tests read `expiring_len` only once it is back to 0, which a count stuck
+        // at 0 passes too.
+        let mut kv = KvStore::default();
+        assert_eq!(kv.expiring_len(), 0);
+        kv.apply_op(&put_ttl("a", 100).stamped(t(0)));
+        kv.apply_op(&put_ttl("b", 200).stamped(t(0)));
+        kv.apply_op(&Op::Put {
+            key: b("c"),
+            value: b("v"),
+        });
+        assert_eq!(kv.expiring_len(), 2, "c has no deadline");
+        assert_eq!(
+            kv.apply_op(&Op::Persist { key: b("a") }),
+            Output::Existed(true)
+        );
+        assert_eq!(kv.expiring_len(), 1);
+        let expired = Op::Expired {
+            key: b("b"),
+            deadline: t(200),
+        };
+        assert_eq!(kv.apply_op(&expired), Output::Existed(true));
+        assert_eq!(kv.expiring_len(), 0);
+    }
+
+    #[test]
     fn expire_due_removes_a_key_only_at_or_past_its_deadline_so_a_cas_then_misses_it() {
         let mut kv = KvStore::default();
         kv.apply_op(&put_ttl("k", 100).stamped(t(1_000)));

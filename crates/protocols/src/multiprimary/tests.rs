@@ -619,6 +619,37 @@ fn anti_entropy_repairs_a_lost_g_counter_increment() {
 }
 
 #[test]
+fn a_crdt_entry_is_placed_by_its_key_a_zero_byte_and_its_kind_plus_one() {
+    // Placement only (every node computes the same bytes), but the tree's leaves and hashes
+    // follow from it: pinned so that a change is deliberate.
+    assert_eq!(Slot::Register(b("k")).position_bytes(), b"k".to_vec());
+    for (kind, byte) in [
+        (CrdtKind::GCounter, 1),
+        (CrdtKind::PnCounter, 2),
+        (CrdtKind::OrSet, 3),
+        (CrdtKind::LwwRegister, 4),
+        (CrdtKind::MvRegister, 5),
+    ] {
+        assert_eq!(
+            Slot::Crdt(b("k"), kind).position_bytes(),
+            vec![b'k', 0, byte]
+        );
+    }
+}
+
+#[test]
+fn entries_of_different_kinds_do_not_merge() {
+    // Unreachable from a node (`fits` refuses an entry of another kind than its slot before
+    // merging), so this pins `Entry::merge`'s own refusal: no change, and no panic from
+    // `Crdt::merge`.
+    let mut counter = Entry::Crdt(quorate_core::crdt::Crdt::new(CrdtKind::GCounter));
+    let before = counter.clone();
+    let set = Entry::Crdt(quorate_core::crdt::Crdt::new(CrdtKind::OrSet));
+    assert!(!counter.merge(&set));
+    assert_eq!(counter, before);
+}
+
+#[test]
 fn a_config_that_cannot_work_is_refused_with_its_reason() {
     assert_eq!(MultiPrimaryConfig::default().validate(), Ok(()));
     let refused = |config: MultiPrimaryConfig| config.validate().unwrap_err();

@@ -126,6 +126,72 @@ fn r_plus_w_not_above_n_is_refused_unless_partial_quorums_are_allowed() {
 }
 
 #[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    let ok = QuorumConfig::default();
+    assert_eq!(ok.validate(5), Ok(()));
+    let refused = |config: QuorumConfig| config.validate(5).unwrap_err();
+    // The ring and the Merkle tree: each bound alone refuses.
+    let shape = "vnodes must be positive and merkle_depth between 1 and 4";
+    let vnodes = QuorumConfig {
+        vnodes: 0,
+        ..ok.clone()
+    };
+    assert_eq!(refused(vnodes), shape);
+    for merkle_depth in [0, 5] {
+        let config = QuorumConfig {
+            merkle_depth,
+            ..ok.clone()
+        };
+        assert_eq!(refused(config), shape);
+    }
+    for merkle_depth in [1, 4] {
+        let config = QuorumConfig {
+            merkle_depth,
+            ..ok.clone()
+        };
+        assert_eq!(config.validate(5), Ok(()));
+    }
+    // Anti-entropy's interval is a range: a fixed one is accepted, min > max is not.
+    let interval = |min: u64, max: u64| QuorumConfig {
+        anti_entropy_interval_min: Duration::from_millis(min),
+        anti_entropy_interval_max: Duration::from_millis(max),
+        ..ok.clone()
+    };
+    assert_eq!(interval(150, 150).validate(5), Ok(()));
+    assert!(refused(interval(201, 200)).contains("exceeds"));
+    let positive = "bounds and intervals must be positive";
+    let zeroed = [
+        QuorumConfig {
+            inflight_max: 0,
+            ..ok.clone()
+        },
+        QuorumConfig {
+            sessions_max: 0,
+            ..ok.clone()
+        },
+        QuorumConfig {
+            checkpoint_every: 0,
+            ..ok.clone()
+        },
+        QuorumConfig {
+            hints_max: 0,
+            ..ok.clone()
+        },
+        QuorumConfig {
+            handoff_batch_max: 0,
+            ..ok.clone()
+        },
+        QuorumConfig {
+            retry_interval: Duration::ZERO,
+            ..ok.clone()
+        },
+    ];
+    for config in zeroed {
+        assert_eq!(refused(config), positive);
+    }
+}
+
+#[test]
 fn the_seeds_presets_all_intersect() {
     for (preset, r, w) in [
         (Preset::Strong, 3, 3),

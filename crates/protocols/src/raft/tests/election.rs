@@ -191,3 +191,29 @@ fn t9_6_a_higher_term_from_a_rejoining_node_disrupts_a_healthy_leader() {
     assert_eq!(raft.term(), 7);
     assert_eq!(raft.events(), &[Event::LeaderDisrupted]);
 }
+
+#[test]
+fn t9_6_a_higher_term_deposes_a_leader_no_quorum_answered_lately_without_counting_a_disruption() {
+    // A leader is healthy while a quorum answered it within the minimum election timeout
+    // (150 ms): n2's answer at 10 ms vouches for it until 160 ms, exclusive. Deposing it
+    // after that is a recovery, not a disruption (`leader_disruptions` counts only those).
+    let mut raft = leader_of(&[1, 2, 3], RaftConfig::default());
+    deliver_at(&mut raft, ms(10), 2, ack(1, 0, 1));
+    let rejoined = Message::AppendEntriesResponse {
+        term: 7,
+        round: 0,
+        result: AppendResult::Reject {
+            prev_log_index: 0,
+            conflict_term: None,
+            conflict_index: 0,
+        },
+    };
+    let mut healthy = raft.clone();
+    deliver_at(&mut healthy, ms(159), 3, rejoined.clone());
+    assert!(!healthy.is_leader());
+    assert_eq!(healthy.events(), &[Event::LeaderDisrupted]);
+    deliver_at(&mut raft, ms(160), 3, rejoined);
+    assert!(!raft.is_leader());
+    assert_eq!(raft.term(), 7);
+    assert_eq!(raft.events(), &[], "nobody answered n1 for 150 ms");
+}

@@ -117,6 +117,46 @@ fn broadcast_a_silent_leader_is_abandoned_after_sync_limit_ticks() {
     assert_eq!(zab.counters().timeouts, 1, "the timeout is counted");
 }
 
+/// `Bug::AckBeforePersist`, the broken variant the simulator must catch, is ZooKeeper's lazy
+/// flush: a follower acknowledges a proposal on receipt and persists what it acknowledged at
+/// its next tick, or once `LAZY_FLUSH` proposals wait.
+#[cfg(feature = "bugs")]
+#[test]
+fn broadcast_the_ack_before_persist_variant_persists_what_it_acknowledged_at_the_next_tick() {
+    let config = ZabConfig {
+        bug: Some(Bug::AckBeforePersist),
+        ..config()
+    };
+    let mut zab = serving_follower(config);
+    let effects = deliver(
+        &mut zab,
+        1,
+        to_learner(1, 5, LeaderMessage::Proposal(txn(1, 1))),
+    );
+    assert_eq!(
+        persisted(&effects),
+        vec![],
+        "acknowledged before it is persisted"
+    );
+    let ack = to_leader(1, 4, LearnerMessage::Ack { zxid: z(1, 1) });
+    assert_eq!(sends(&effects), vec![(n(1), ack)]);
+    let effects = step(&mut zab, Input::Timer(Timer::Tick));
+    assert_eq!(persisted(&effects), vec![Record::Txns(vec![txn(1, 1)])]);
+    // Between ticks, the eighth proposal held back flushes the eight.
+    for counter in 2..=8 {
+        let proposal = LeaderMessage::Proposal(txn(1, counter));
+        let effects = deliver(&mut zab, 1, to_learner(1, 4 + counter, proposal));
+        assert_eq!(persisted(&effects), vec![]);
+    }
+    let effects = deliver(
+        &mut zab,
+        1,
+        to_learner(1, 13, LeaderMessage::Proposal(txn(1, 9))),
+    );
+    let held: Vec<Txn> = (2..=9).map(|counter| txn(1, counter)).collect();
+    assert_eq!(persisted(&effects), vec![Record::Txns(held)]);
+}
+
 #[test]
 fn broadcast_a_forwarded_request_is_proposed_only_while_serving_and_only_once() {
     // Synchronizing (follower 2 acknowledged the epoch, not yet NEWLEADER): a request a

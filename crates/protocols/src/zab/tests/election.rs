@@ -118,6 +118,38 @@ fn election_a_quorum_following_a_server_that_is_not_leading_is_not_joined() {
 }
 
 #[test]
+fn election_reports_of_another_round_or_another_vote_do_not_add_up_to_a_quorum() {
+    // Out of election, only reports of the same vote in the same round count together: n2's
+    // report is of round 3, n1 leads in round 4.
+    let mut zab = server(3, 3, vec![], config());
+    deliver(
+        &mut zab,
+        2,
+        notification(1, Zxid::ZERO, 0, 3, PeerState::Following),
+    );
+    deliver(
+        &mut zab,
+        1,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Leading),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    // n2 follows another vote (n1 with another zxid) in round 4: still not a quorum.
+    deliver(
+        &mut zab,
+        2,
+        notification(1, z(1, 1), 1, 4, PeerState::Following),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    // n2 reports n1's vote of round 4: n3 joins.
+    deliver(
+        &mut zab,
+        2,
+        notification(1, Zxid::ZERO, 0, 4, PeerState::Following),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Following);
+}
+
+#[test]
 fn election_a_following_server_answers_looking_servers_with_its_decided_vote() {
     let mut zab = connected_follower(vec![], config());
     let effects = deliver(

@@ -329,3 +329,63 @@ fn the_checker_totals_each_servers_counters_once_across_steps_and_restarts() {
         assert_eq!(counters[name], expected, "{name}: {counters:?}");
     }
 }
+
+#[test]
+fn a_config_that_cannot_work_is_refused_with_its_reason() {
+    let ok = ZabConfig::default();
+    assert_eq!(ok.validate(), Ok(()));
+    let refused = |config: ZabConfig| config.validate().unwrap_err();
+    let ms = Duration::from_millis;
+    let limits = "tick, init_limit and sync_limit must be positive";
+    assert_eq!(
+        refused(ZabConfig {
+            tick: Duration::ZERO,
+            ..ok.clone()
+        }),
+        limits
+    );
+    for (init_limit, sync_limit) in [(0, 5), (10, 0)] {
+        let config = ZabConfig {
+            init_limit,
+            sync_limit,
+            ..ok.clone()
+        };
+        assert_eq!(refused(config), limits);
+    }
+    // Election timeouts are ranges: a fixed one (min = max) is accepted, min > max is not.
+    let ranges = "election timeouts must be positive ranges";
+    let election = |notify: (u64, u64), finalize: (u64, u64)| ZabConfig {
+        notify_timeout_min: ms(notify.0),
+        notify_timeout_max: ms(notify.1),
+        finalize_wait_min: ms(finalize.0),
+        finalize_wait_max: ms(finalize.1),
+        ..ok.clone()
+    };
+    assert_eq!(election((50, 50), (20, 20)).validate(), Ok(()));
+    assert_eq!(refused(election((0, 400), (20, 40))), ranges);
+    assert_eq!(refused(election((51, 50), (20, 40))), ranges);
+    assert_eq!(refused(election((50, 400), (21, 20))), ranges);
+    for zxid_counter_bits in [1, 33] {
+        let config = ZabConfig {
+            zxid_counter_bits,
+            ..ok.clone()
+        };
+        assert!(refused(config).contains("zxid_counter_bits"));
+    }
+    let zxid_ends = [2, 32].map(|zxid_counter_bits| ZabConfig {
+        zxid_counter_bits,
+        ..ok.clone()
+    });
+    for config in zxid_ends {
+        assert_eq!(config.validate(), Ok(()));
+    }
+    for (snapshot_threshold, uncommitted_max, sessions_max) in [(0, 1, 1), (1, 0, 1), (1, 1, 0)] {
+        let config = ZabConfig {
+            snapshot_threshold,
+            uncommitted_max,
+            sessions_max,
+            ..ok.clone()
+        };
+        assert!(refused(config).contains("must be positive"));
+    }
+}
