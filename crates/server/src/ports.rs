@@ -6,10 +6,20 @@
 //! them may take the port as its source, and the restart fails with "address already in use".
 //! So we pick ports below the ephemeral range, at random (so concurrent clusters rarely try
 //! the same one), and keep each chosen port bound until the caller has chosen them all.
+//!
+//! A port once handed out is never handed out again by the same process. A cluster's node
+//! stopped and restarted on its port leaves the port free meanwhile, and another cluster
+//! started in that window by the same process (the tests of one test binary run as threads)
+//! could otherwise choose it, so the restart would fail with "address already in use".
 
 use rand::Rng;
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Mutex;
+
+/// Every port this process has handed out.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// The lowest port we choose: above the registered services most machines run.
 const LOWEST: u16 = 10_000;
@@ -34,16 +44,26 @@ fn candidate_range() -> (u16, u16) {
 /// Binds a free port on `ip` outside the ephemeral range and returns its listener; drop the
 /// listener right before the process that should listen there starts. Falls back to a port
 /// the OS picks after 200 taken candidates.
+/// Never the same port twice in one process (see the module header).
 pub fn reserve(ip: IpAddr) -> io::Result<TcpListener> {
     let (lo, hi) = candidate_range();
     let mut rng = rand::rng();
+    let mut handed = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for _ in 0..200 {
         let port = rng.random_range(lo..=hi);
+        if handed.contains(&port) {
+            continue;
+        }
         if let Ok(listener) = TcpListener::bind(SocketAddr::new(ip, port)) {
+            handed.insert(port);
             return Ok(listener);
         }
     }
-    TcpListener::bind(SocketAddr::new(ip, 0))
+    let listener = TcpListener::bind(SocketAddr::new(ip, 0))?;
+    handed.insert(listener.local_addr()?.port());
+    Ok(listener)
 }
 
 /// `n` different free loopback addresses outside the ephemeral range. The ports are released
@@ -68,6 +88,19 @@ mod tests {
         assert_eq!(ports.len(), 50);
         if let Some((lo, hi)) = ephemeral_range() {
             assert!(ports.iter().all(|p| *p < lo || *p > hi), "{ports:?}");
+        }
+    }
+
+    #[test]
+    fn a_port_handed_out_once_is_not_handed_out_again_after_it_was_released() {
+        // The listeners are dropped on return, so every port is free again; none comes back.
+        let first: BTreeSet<u16> = (free_loopback_addrs(200).unwrap().iter())
+            .map(SocketAddr::port)
+            .collect();
+        for _ in 0..20 {
+            for addr in free_loopback_addrs(50).unwrap() {
+                assert!(!first.contains(&addr.port()), "{addr} handed out twice");
+            }
         }
     }
 }
