@@ -47,6 +47,21 @@ pub(super) struct InFlight<M> {
     msg: M,
 }
 
+impl<M: Hash + std::fmt::Debug> InFlight<M> {
+    /// What identifies the message: sender, destination and content (identical copies are
+    /// one message to sleep sets, the digest and the late copies).
+    fn digest(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (self.from, self.to, &self.msg).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// `n1 -> n2: <message>`, for traces.
+    fn route(&self) -> String {
+        format!("n{} -> n{}: {:?}", self.from + 1, self.to + 1, self.msg)
+    }
+}
+
 impl<M: Clone> Clone for InFlight<M> {
     fn clone(&self) -> Self {
         InFlight {
@@ -146,8 +161,9 @@ pub(super) struct World<H: Harness> {
     change_feeds: bool,
     /// Copies of the messages sent by nodes that believed they led, each offered once as a
     /// late delivery ([`ExploreConfig::stale`]): kept from the boot on while late deliveries
-    /// are left, distinct, in the order of their digests.
-    late: Vec<InFlight<<H::Node as Protocol>::Message>>,
+    /// are left, distinct, in the order of their digests (kept beside them: the world's
+    /// digest reads them at every state).
+    late: Vec<(u64, InFlight<<H::Node as Protocol>::Message>)>,
     /// Late deliveries left ([`Action::Late`]); none kept for a FIFO protocol.
     stale_left: usize,
     /// The action under way is torn ([`Action::TornDeliver`], [`Action::TornFire`],
@@ -991,7 +1007,7 @@ where
         }
         if self.stale_left > 0 {
             for (i, m) in self.late.iter().enumerate() {
-                if self.machines[m.to].node.is_some() {
+                if self.machines[m.1.to].node.is_some() {
                     actions.push(Action::Late(i));
                 }
             }
@@ -1059,11 +1075,9 @@ where
             return None;
         };
         let m = &self.net[i];
-        let mut hasher = DefaultHasher::new();
-        (m.from, m.to, &m.msg).hash(&mut hasher);
         Some(DeliveryKey {
             to: m.to,
-            message: hasher.finish(),
+            message: m.digest(),
         })
     }
 
@@ -1076,7 +1090,7 @@ where
                 } else {
                     "drop"
                 };
-                format!("{verb} n{} -> n{}: {:?}", m.from + 1, m.to + 1, m.msg)
+                format!("{verb} {}", m.route())
             }
             Action::Fire { node, timer } => {
                 format!(
@@ -1088,10 +1102,8 @@ where
             Action::TornDeliver(i) => {
                 let m = &self.net[i];
                 format!(
-                    "deliver n{} -> n{}: {:?}, and n{} crashes before its next persist is durable",
-                    m.from + 1,
-                    m.to + 1,
-                    m.msg,
+                    "deliver {}, and n{} crashes before its next persist is durable",
+                    m.route(),
                     m.to + 1
                 )
             }
@@ -1110,15 +1122,7 @@ where
             ),
             Action::Crash(n) => format!("crash n{}", n + 1),
             Action::Restart(n) => format!("restart n{}", n + 1),
-            Action::Late(i) => {
-                let m = &self.late[i];
-                format!(
-                    "deliver late a copy of n{} -> n{}: {:?}",
-                    m.from + 1,
-                    m.to + 1,
-                    m.msg
-                )
-            }
+            Action::Late(i) => format!("deliver late a copy of {}", self.late[i].1.route()),
             Action::Reconfigure { to } | Action::AddLearner { to } => {
                 format!(
                     "admin {:?} to n{}",
@@ -1231,7 +1235,7 @@ where
             }
             Action::Late(i) => {
                 self.stale_left -= 1;
-                let m = self.late.remove(i);
+                let (_, m) = self.late.remove(i);
                 if self.stale_left == 0 {
                     self.late.clear(); // Nothing left to offer: worlds that differ only here merge.
                 }
@@ -1471,16 +1475,11 @@ where
 
     /// Keeps a copy of `sent` to deliver late, unless an identical one is kept already.
     fn keep_late(&mut self, sent: &InFlight<<H::Node as Protocol>::Message>) {
-        let key = |m: &InFlight<_>| {
-            let mut h = DefaultHasher::new();
-            (m.from, m.to, &m.msg).hash(&mut h);
-            h.finish()
-        };
         // In the order of their digests, whatever the order they were sent in: schedules that
         // differ only in the order of commuting deliveries reach the same world.
-        let new = key(sent);
-        if let Err(at) = self.late.binary_search_by_key(&new, key) {
-            self.late.insert(at, sent.clone());
+        let digest = sent.digest();
+        if let Err(at) = self.late.binary_search_by_key(&digest, |(d, _)| *d) {
+            self.late.insert(at, (digest, sent.clone()));
         }
     }
 
@@ -1702,22 +1701,14 @@ where
             machine.digest.hash(&mut hasher);
             machine.timers.hash(&mut hasher);
         }
-        let mut messages: Vec<u64> = self
-            .net
-            .iter()
-            .map(|m| {
-                let mut h = DefaultHasher::new();
-                (m.from, m.to, &m.msg).hash(&mut h);
-                h.finish()
-            })
-            .collect();
+        let mut messages: Vec<u64> = self.net.iter().map(InFlight::digest).collect();
         if !<H::Node as Protocol>::FIFO_CHANNELS {
             messages.sort_unstable();
         }
         messages.hash(&mut hasher);
         // The late copies, in the order they are offered.
-        for m in &self.late {
-            (m.from, m.to, &m.msg).hash(&mut hasher);
+        for (digest, _) in &self.late {
+            digest.hash(&mut hasher);
         }
         for c in &self.clients {
             let session = (c.read_back.is_some(), c.sticky, c.losing_reply);
