@@ -170,6 +170,20 @@ fn t6_2_check_quorum_a_leader_that_hears_from_no_quorum_steps_down() {
     ));
 }
 
+/// What a node that campaigned alone during a partition answers the leader's heartbeat with:
+/// a rejection carrying its higher `term`.
+fn rejoined_in_term(term: u64) -> Message {
+    Message::AppendEntriesResponse {
+        term,
+        round: 0,
+        result: AppendResult::Reject {
+            prev_log_index: 0,
+            conflict_term: None,
+            conflict_index: 0,
+        },
+    }
+}
+
 #[test]
 fn t9_6_a_higher_term_from_a_rejoining_node_disrupts_a_healthy_leader() {
     // What pre-vote prevents: a node that campaigned alone during a partition has a higher
@@ -177,15 +191,7 @@ fn t9_6_a_higher_term_from_a_rejoining_node_disrupts_a_healthy_leader() {
     // a quorum follows it.
     let mut raft = leader_of(&[1, 2, 3], RaftConfig::default());
     deliver_at(&mut raft, ms(10), 2, ack(1, 0, 1));
-    let rejoined = Message::AppendEntriesResponse {
-        term: 7,
-        round: 0,
-        result: AppendResult::Reject {
-            prev_log_index: 0,
-            conflict_term: None,
-            conflict_index: 0,
-        },
-    };
+    let rejoined = rejoined_in_term(7);
     deliver_at(&mut raft, ms(20), 3, rejoined);
     assert!(!raft.is_leader());
     assert_eq!(raft.term(), 7);
@@ -199,15 +205,7 @@ fn t9_6_a_higher_term_deposes_a_leader_no_quorum_answered_lately_without_countin
     // after that is a recovery, not a disruption (`leader_disruptions` counts only those).
     let mut raft = leader_of(&[1, 2, 3], RaftConfig::default());
     deliver_at(&mut raft, ms(10), 2, ack(1, 0, 1));
-    let rejoined = Message::AppendEntriesResponse {
-        term: 7,
-        round: 0,
-        result: AppendResult::Reject {
-            prev_log_index: 0,
-            conflict_term: None,
-            conflict_index: 0,
-        },
-    };
+    let rejoined = rejoined_in_term(7);
     let mut healthy = raft.clone();
     deliver_at(&mut healthy, ms(159), 3, rejoined.clone());
     assert!(!healthy.is_leader());
