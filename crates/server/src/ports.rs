@@ -41,10 +41,10 @@ fn candidate_range() -> (u16, u16) {
     }
 }
 
-/// Binds a free port on `ip` outside the ephemeral range and returns its listener; drop the
-/// listener right before the process that should listen there starts. Falls back to a port
-/// the OS picks after 200 taken candidates.
-/// Never the same port twice in one process (see the module header).
+/// Binds a free port on `ip` outside the ephemeral range, never one this process handed out
+/// before (see the module header), and returns its listener; drop the listener right before
+/// the process that should listen there starts. Falls back to a port the OS picks after 200
+/// taken candidates.
 pub fn reserve(ip: IpAddr) -> io::Result<TcpListener> {
     let (lo, hi) = candidate_range();
     let mut rng = rand::rng();
