@@ -102,12 +102,16 @@ pub struct ExploreArgs {
     /// snapshot paths. Raft, zab, multipaxos, primary-backup, chain and craq.
     #[arg(long)]
     snapshot_threshold: Option<u64>,
-    /// After the warm-up, twice: the leader takes a write that nothing it sends for it
-    /// delivers, and is paused while the others elect a new leader (the first resumes for
-    /// the second round). The search starts with the second deposed leader resuming, its
-    /// write the only copy: Raft's Figure 8 on three nodes. Two more clients send the writes.
-    #[arg(long, conflicts_with_all = ["no_warm_up", "failover", "lagging", "rejoin", "pause_after_round"])]
-    orphan_writes: bool,
+    /// After the warm-up, ROUNDS times (1 or 2; 2 when the flag is given alone): the leader
+    /// takes a write that nothing it sends for it delivers, and is paused while the others
+    /// elect a new leader (the first resumes for the second round). The search starts with
+    /// the last deposed leader resuming, its write the only copy. Two rounds: Raft's Figure 8
+    /// on three nodes. One round: a CRAQ head with a dirty write of its old view, whose old
+    /// tail is the new view's tail. One more client per round sends the write.
+    #[arg(long, value_name = "ROUNDS", num_args = 0..=1, default_missing_value = "2",
+          value_parser = clap::value_parser!(u8).range(1..=2),
+          conflicts_with_all = ["no_warm_up", "failover", "lagging", "rejoin", "pause_after_round"])]
+    orphan_writes: Option<u8>,
     /// No crash points. By default a delivery, timer firing or client request whose step
     /// persists a record
     /// after it sent a message or answered a client is also explored with its node crashing
@@ -211,7 +215,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         rejoin: args.rejoin,
         pause_after_round: args.pause_after_round,
         lost_replies: args.lost_replies,
-        orphan_writes: args.orphan_writes,
+        orphan_writes: args.orphan_writes.map_or(0, usize::from),
         crash_points: !args.no_crash_points,
         change_feeds: !args.no_change_feeds,
         ttl_ms: args.ttl_ms,
@@ -431,7 +435,6 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
         (args.lagging, " --lagging"),
         (args.rejoin, " --rejoin"),
         (args.pause_after_round, " --pause-after-round"),
-        (args.orphan_writes, " --orphan-writes"),
         (args.preload, " --preload"),
         (args.cas, " --cas"),
         (args.replace_voter, " --replace-voter"),
@@ -460,6 +463,7 @@ fn replay_command(args: &ExploreArgs, config: &ExploreConfig, path: &str) -> Str
         ),
         ("--ttl-ms", args.ttl_ms.map(|ms| ms.to_string())),
         ("--stale", (args.stale > 0).then(|| args.stale.to_string())),
+        ("--orphan-writes", args.orphan_writes.map(|n| n.to_string())),
         (
             "--lost-replies",
             (args.lost_replies > 0).then(|| args.lost_replies.to_string()),
@@ -654,6 +658,7 @@ mod bugs {
                 RestartForgetsAcknowledged,
                 FollowsPrimaryById,
                 ReadSkipsConfirmation,
+                VersionQueryAcrossViews,
             ],
             name,
         )?;

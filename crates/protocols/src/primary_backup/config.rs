@@ -50,6 +50,11 @@ pub enum Bug {
     /// needs is applied, without waiting for a confirmation round sent after the read arrived
     /// (step 6 of the module docs): a deposed primary answers from stale state.
     ReadSkipsConfirmation,
+    /// CRAQ: a tail answers a version query of an older view (a deposed node's dirty read)
+    /// instead of refusing it, with the asker's view and its own commit number (step 6's
+    /// fencing off). The deposed node then counts as committed its own dirty entries of the
+    /// old view at positions the newer view filled with other entries.
+    VersionQueryAcrossViews,
 }
 
 /// Tunables. The defaults suit a LAN.

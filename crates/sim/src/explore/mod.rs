@@ -133,16 +133,22 @@
 //!
 //! ## Orphan writes
 //!
-//! With [`ExploreConfig::orphan_writes`], after the warm-up the scripted prefix makes two
-//! deposed leaders that each hold a write no other node received: the leader takes a write
-//! (of one of two extra clients), everything it sent for it is dropped, and it is paused
-//! while the others settle on a new leader; then the new leader does the same, and the
-//! first resumes and settles with the third node. The search starts with the second
+//! With [`ExploreConfig::orphan_writes`] (two rounds), after the warm-up the scripted prefix
+//! makes two deposed leaders that each hold a write no other node received: the leader
+//! takes a write (of one of two extra clients), everything it sent for it is dropped, and it
+//! is paused while the others settle on a new leader; then the new leader does the same, and
+//! the first resumes and settles with the third node. The search starts with the second
 //! deposed leader resuming, still believing it leads, its write the only copy. That is
 //! Raft's Figure 8 (§5.4.2) on three nodes: the first leader's write of term `t` sits at
 //! the index where the second wrote in `t + 1`; if the first, leading again in `t + 2`,
 //! counted its old entry onto a majority and committed it, the second can still be
 //! elected with the third node's vote (its last term `t + 1` is the later) and overwrite it.
+//!
+//! With one round the search starts with the first deposed leader resuming. In a CRAQ chain
+//! `n1 -> n2 -> n3` that is the head n1 with a dirty write of view 1, while view 2 is
+//! `n2 -> n3`: its old tail is still the tail, and has committed view 2's `ViewStart` at the
+//! orphan's position. A read at n1 asks n3 which version is committed, across views (after
+//! two rounds n3 heads the view `[n3, n1]`, and no tail is asked across views).
 //!
 //! ## Expiring writes
 //!
@@ -334,12 +340,12 @@ pub struct ExploreConfig {
     /// update in the final reads).
     pub lost_replies: usize,
     /// The orphan-writes prefix after the warm-up (which it implies; it replaces the
-    /// failover prefix): twice, the leader takes a write of a client of its own and is cut
-    /// off and paused before anything it sent for it arrives, and the others settle on a
-    /// new leader; the first deposed leader resumes for the second round. Two more clients
-    /// send those writes. The search starts with the second deposed leader resuming (see
-    /// the module header).
-    pub orphan_writes: bool,
+    /// failover prefix), this many rounds (0: none; 1 or 2): the leader takes a write of a
+    /// client of its own and is cut off and paused before anything it sent for it arrives,
+    /// and the others settle on a new leader; in a second round the first deposed leader
+    /// resumes. One more client per round sends the write. The search starts with the last
+    /// deposed leader resuming (see the module header).
+    pub orphan_writes: usize,
     /// Crash points (on by default; within the `crashes` budget): a delivery, timer firing
     /// or client request whose step persists a record *after* it sent a message to another
     /// node or answered a client may also be taken with its node crashing right there, what
@@ -400,7 +406,7 @@ impl Default for ExploreConfig {
             rejoin: false,
             pause_after_round: false,
             lost_replies: 0,
-            orphan_writes: false,
+            orphan_writes: 0,
             crash_points: true,
             ttl_ms: None,
             cas: false,

@@ -428,13 +428,12 @@ where
             let key = client_key(write_once(harness));
             ops.push(preload_op(key, "0".into(), config));
         }
-        if config.orphan_writes {
-            // Two more clients, each with the write a deposed leader keeps to itself.
-            ops.extend((1..=2).map(|n| Op::Put {
-                key: Bytes::from_static(b"k0"),
-                value: Bytes::from(format!("orphan{n}")),
-            }));
-        }
+        // One more client per orphan-writes round, with the write a deposed leader keeps to
+        // itself.
+        ops.extend((1..=config.orphan_writes).map(|n| Op::Put {
+            key: Bytes::from_static(b"k0"),
+            value: Bytes::from(format!("orphan{n}")),
+        }));
         let clients = ops
             .into_iter()
             .enumerate()
@@ -503,7 +502,8 @@ where
         let lagging = config.lagging || config.rejoin;
         let failover = config.failover || lagging || config.pause_after_round;
         let scripted = config.warm_up || failover || config.open_sessions;
-        if scripted || config.orphan_writes || config.preload || config.replace_voter {
+        let orphans = config.orphan_writes > 0;
+        if scripted || orphans || config.preload || config.replace_voter {
             world.scripted(harness, trace.as_deref_mut(), None, false, true)?;
         }
         if config.replace_voter {
@@ -512,16 +512,17 @@ where
         if config.preload {
             world.preload(harness, trace.as_deref_mut(), config.ops)?;
         }
-        if config.orphan_writes {
+        if orphans {
             let first = config.ops + usize::from(config.preload);
-            world.orphan_writes(harness, trace.as_deref_mut(), first)?;
+            let clients = first..first + config.orphan_writes;
+            world.orphan_writes(harness, trace.as_deref_mut(), clients)?;
         }
         if config.open_sessions && !lagging {
             let leader = (world.leader())
                 .ok_or("--open-sessions needs the warm-up prefix (a leader to send to)")?;
             world.open_sessions(harness, trace.as_deref_mut(), leader, None)?;
         }
-        if failover && !config.orphan_writes {
+        if failover && !orphans {
             let leader = world.leader().expect("the warm-up settles with one leader");
             let leader = match config.failover_node {
                 Some(node) if node >= config.nodes => {
@@ -800,21 +801,22 @@ where
         Ok(self.clients[client].stage == Stage::Done && answered == Some(EventKind::Ok))
     }
 
-    /// The orphan-writes prefix (see the parent module): twice over, the leader takes a
-    /// client's write and is cut off before anything it sent arrives (the script drops it),
-    /// then paused while the others settle on a new leader; the second round resumes the
-    /// first deposed leader, so the search starts with two deposed leaders behind it, each
-    /// holding a write no other node received, the second one paused until the search
-    /// resumes it: Raft's Figure 8, where an entry of an earlier term reaches a majority
-    /// under a later leader. The clients `first..first + 2` send the writes.
+    /// The orphan-writes prefix (see the parent module), one round per client of `clients`:
+    /// the leader takes that client's write and is cut off before anything it sent arrives
+    /// (the script drops it), then paused while the others settle on a new leader; a second
+    /// round resumes the first deposed leader. After two rounds the search starts with two
+    /// deposed leaders behind it, each holding a write no other node received, the second
+    /// one paused until the search resumes it: Raft's Figure 8, where an entry of an earlier
+    /// term reaches a majority under a later leader. After one round, the one deposed leader
+    /// is paused with its write: a CRAQ head whose old tail is the new view's tail.
     fn orphan_writes(
         &mut self,
         harness: &H,
         mut trace: Option<&mut Vec<String>>,
-        first: usize,
+        clients: std::ops::Range<usize>,
     ) -> Result<(), String> {
         let mut paused = None;
-        for client in first..first + 2 {
+        for client in clients {
             let leader = (self.leader_except(paused))
                 .ok_or("--orphan-writes needs the warm-up prefix (a leader to send to)")?;
             let action = Action::Send { client, to: leader };

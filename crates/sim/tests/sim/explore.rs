@@ -465,7 +465,7 @@ fn raft_figure8_is_caught_with_orphan_writes() {
     // from winning. Its writes never complete in the search (the orphans are cut off, and
     // `ops: 0`): what is checked is the per-step invariants, not a history.
     let config = ExploreConfig {
-        orphan_writes: true,
+        orphan_writes: 2,
         drops: 0,
         timers: Some(1),
         ..bounded(7, 0)
@@ -476,13 +476,45 @@ fn raft_figure8_is_caught_with_orphan_writes() {
     harness.config.bug = Some(raft::Bug::CommitPreviousTermByCounting);
     // The failover prefix, at the same bounds, leaves one deposed leader: clean.
     let failover = ExploreConfig {
-        orphan_writes: false,
+        orphan_writes: 0,
         failover: true,
         ..config
     };
     let missed = run(&harness, &failover);
     assert!(missed.violation.is_none(), "{:?}", missed.violation);
     assert_caught(&harness, &config, "leader completeness");
+}
+
+#[test]
+fn a_craq_tail_that_answers_an_older_views_version_query_is_caught_after_one_orphan_write() {
+    // One orphan-writes round on the CRAQ chain n1 -> n2 -> n3: the head n1 takes a write of
+    // k0 that reaches no other node and is paused, and n2 and n3 form view 2 (n2 the head,
+    // n3 still the tail), whose ViewStart takes position 2 and commits at n3. Resumed, n1
+    // still heads view 1 with a dirty version of k0 at position 2. A client reads k0 at n1
+    // (`any_node`), and n1 asks its tail, n3, which version is committed. The correct n3
+    // refuses a query of an older view. The broken one answers with view 1 and its commit
+    // number 2, and n1 commits its orphan at position 2, where view 2 committed its
+    // ViewStart: committed prefix agreement, in 4 actions. After two rounds n3 heads the view
+    // [n3, n1] and no tail is asked across views: the bug is clean there at the same bounds.
+    let config = ExploreConfig {
+        orphan_writes: 1,
+        any_node: true,
+        drops: 0,
+        crashes: 0,
+        timers: Some(1),
+        ..bounded(5, 2)
+    };
+    assert_clean(&run(&ChainHarness::new(true), &config));
+    let mut harness = ChainHarness::new(true);
+    harness.config.bug = Some(primary_backup::Bug::VersionQueryAcrossViews);
+    let two_rounds = ExploreConfig {
+        orphan_writes: 2,
+        ..config
+    };
+    let missed = run(&harness, &two_rounds);
+    assert!(missed.violation.is_none(), "{:?}", missed.violation);
+    assert!(!missed.cut && missed.states > 1_000, "{missed:?}");
+    assert_caught(&harness, &config, "committed prefix agreement");
 }
 
 #[test]
