@@ -255,6 +255,22 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
              use raft, multipaxos, zab, primary-backup, chain or craq"
         );
     }
+    let prefixes = [
+        (args.warm_up, "--warm-up"),
+        (args.failover, "--failover"),
+        (args.failover_node.is_some(), "--failover-node"),
+        (args.open_sessions, "--open-sessions"),
+        (args.lagging, "--lagging"),
+        (args.rejoin, "--rejoin"),
+        (args.pause_after_round, "--pause-after-round"),
+        (args.orphan_writes.is_some(), "--orphan-writes"),
+    ];
+    if let Some((_, flag)) = prefixes.iter().find(|(on, _)| leaderless && *on) {
+        bail!(
+            "{flag}: its scripted prefix elects a leader (and pauses or writes to it), and \
+             this protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
+        );
+    }
     if leaderless && args.preload {
         bail!(
             "--preload: its write is sent to the leader the warm-up elects, and this \

@@ -402,6 +402,14 @@ fn options_of_another_protocol_are_refused() {
             "raft only",
         ),
         (vec!["explore", "--protocol", "paxos", "--cas"], "--cas"),
+        (
+            vec!["explore", "--protocol", "quorum", "--orphan-writes", "1"],
+            "has none",
+        ),
+        (
+            vec!["explore", "--protocol", "multiprimary", "--failover"],
+            "--failover: its scripted prefix elects a leader",
+        ),
     ] {
         let output = quorate(&args);
         assert_eq!(
