@@ -560,3 +560,72 @@ fn step6_craq_a_deposed_nodes_version_query_does_not_commit_what_the_newer_view_
     );
     assert!(c.violations.is_empty(), "{:?}", c.violations);
 }
+
+#[test]
+fn step4_a_live_standby_is_taken_back_only_once_the_chain_settled_even_with_a_shorter_rejoin_after()
+{
+    // rejoin_after below member_timeout: the head still gives its new chain member_timeout
+    // to settle before any repair, a standby's return included.
+    let config = ReplicaConfig {
+        rejoin_after: Duration::from_millis(100),
+        ..config(false)
+    };
+    let timeout = config.member_timeout;
+    let mut c = Cluster::new(3, config);
+    c.crash(3);
+    c.elect(1, &[1, 2]);
+    let began = c.nodes[&1].view_began;
+    c.restart(3);
+    c.tick(1);
+    c.exchange(&[1, 2, 3]);
+    assert_eq!(
+        c.nodes[&3].primary(),
+        Some(n(1)),
+        "the standby answers the head"
+    );
+    c.now = began + Duration::from_millis(200);
+    c.tick(1);
+    c.exchange(&[1, 2, 3]);
+    assert_eq!(c.nodes[&1].view(), 1, "settling: no repair yet");
+    assert_eq!(c.nodes[&1].stats().chain_repairs, 0);
+    c.now = began + timeout;
+    c.tick(1);
+    assert_eq!(
+        c.nodes[&1].stats().chain_repairs,
+        1,
+        "settled: n3 is taken back"
+    );
+    assert_eq!(c.nodes[&1].status().role, Role::Candidate);
+}
+
+#[test]
+fn step6_craq_asks_the_tail_again_at_the_next_tick_when_a_version_query_is_lost() {
+    let mut c = chain(3, true);
+    c.request(1, put(7, 1, "k", "v"));
+    // "k" is dirty at n2 (the write reached it, not the tail); n2's query to the tail is lost.
+    c.deliver_while(|from, to, m| from == 1 && to == 2 && matches!(m, Message::Prepare { .. }));
+    c.network.retain(|(from, to, _)| !(*from == 2 && *to == 3));
+    c.request(2, get(8, "k", ReadMode::Linearizable));
+    assert_eq!(c.nodes[&2].stats().craq_dirty_reads, 1);
+    let queries = |c: &Cluster| -> Vec<(u64, u64, Message)> {
+        c.network
+            .iter()
+            .filter(|(_, _, m)| matches!(m, Message::VersionQuery { .. }))
+            .cloned()
+            .collect()
+    };
+    let lost = queries(&c);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    c.network.clear();
+    c.tick(2);
+    assert_eq!(queries(&c), lost, "the same query, to the tail, again");
+    // The tail has not seen the write: the read sees the committed state.
+    c.network
+        .retain(|(_, _, m)| !matches!(m, Message::Prepare { .. }));
+    c.exchange(&[2, 3]);
+    assert_eq!(
+        c.replies.last().map(|(_, r)| r.result.clone()),
+        Some(Ok(Output::Value(None)))
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+}

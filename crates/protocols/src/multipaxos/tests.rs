@@ -876,3 +876,32 @@ fn pmmc_3_a_nack_naming_the_leaders_own_ballot_as_the_promise_does_not_depose_it
     assert_eq!(leader.ballot(), Some(ballot(1, 1)));
     assert!(effects.is_empty(), "{effects:?}");
 }
+
+/// A restarted acceptor's promise comes from its checkpoint (which is never below the votes it
+/// holds), and `Bug::AcceptorForgetsPromise` forgets it there too, even the promise its
+/// checkpointed votes imply: restarted from a checkpoint holding a vote of ballot 2.n1, the
+/// variant has promised nothing and takes an Accept of a lower ballot over that vote.
+#[cfg(feature = "bugs")]
+#[test]
+fn an_acceptor_that_forgets_its_promise_forgets_the_one_its_checkpointed_votes_imply() {
+    let a = batch(&[&put(7, 1, "k", "a")]);
+    let checkpoint = Record::Checkpoint {
+        round: 0,
+        promised: ballot(2, 1),
+        snapshot: Arc::new(Snapshot::empty(config().sessions_max)),
+        accepted: vec![(1, ballot(2, 1), a.clone())],
+    };
+    let restarted = node_with(2, 3, config(), vec![checkpoint.clone()]);
+    assert_eq!(restarted.promised(), ballot(2, 1));
+    let forgetful = MultiPaxosConfig {
+        bug: Some(Bug::AcceptorForgetsPromise),
+        ..config()
+    };
+    let mut restarted = node_with(2, 3, forgetful, vec![checkpoint]);
+    assert_eq!(restarted.promised(), Ballot::ZERO);
+    assert_eq!(restarted.vote(1), Some((ballot(2, 1), &a)));
+    let b = batch(&[&put(8, 1, "k", "b")]);
+    let effects = deliver(&mut restarted, 1, accept(ballot(1, 1), 1, &b, 0));
+    assert_eq!(sends(&effects), vec![(n(1), vote(ballot(1, 1), 1, &b))]);
+    assert_eq!(restarted.vote(1), Some((ballot(1, 1), &b)));
+}

@@ -856,3 +856,46 @@ fn each_invariant_of_the_replica_fires_on_the_state_it_forbids() {
         "pending reads over their bound"
     );
 }
+
+/// The checker's primary completeness: a primary of a later view must hold each committed
+/// entry with its view, not merely an entry with the same payload. Replica 1's ViewStart of
+/// view 1 is committed; replica 2, primary of view 2 without it, holds its own ViewStart (the
+/// same payload) at op 1, and is reported.
+#[test]
+fn the_checker_reports_a_new_primary_holding_another_views_view_start_at_a_committed_op() {
+    use quorate_core::Invariants;
+    let mut safety = ViewSafety::new();
+    let mut first = primary(3);
+    deliver(&mut first, 2, prepare_ok(1, 1));
+    assert_eq!(first.commit_number(), 1);
+    safety
+        .after_step(n(1), &first, &[])
+        .expect("primary of view 1");
+    assert_eq!(safety.committed_len(), 1);
+    let mut second = replica(2, 3, pb());
+    step(&mut second, Input::Timer(Timer::ViewChange));
+    step(&mut second, Input::Timer(Timer::ViewChange));
+    let vote = Message::DoViewChange {
+        view: 2,
+        granted: true,
+        last_op: 0,
+        last_view: 0,
+    };
+    deliver(&mut second, 3, vote);
+    assert!(second.is_primary());
+    assert_eq!((second.view(), second.commit_number()), (2, 0));
+    let view_start = Entry {
+        op: 1,
+        view: 2,
+        payload: Payload::ViewStart,
+    };
+    assert_eq!(second.log.entry(1), Some(&view_start));
+    let violation = safety
+        .after_step(n(2), &second, &[])
+        .expect_err("a primary without the committed op 1 of view 1");
+    assert_eq!(violation.property, "primary completeness");
+    assert_eq!(
+        violation.detail,
+        "n2 became primary of view 2 without committed op 1 of view 1; it holds Some(2)"
+    );
+}

@@ -836,3 +836,40 @@ fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
         format!("{:?} stored at version zero", b("z"))
     );
 }
+
+/// The checker's totals add each node's counters once: a step with nothing new adds nothing, a
+/// later step adds only the difference, and a node restarted with its counters at zero keeps
+/// what it counted before (as ZAB's and multi-primary's checker tests do).
+#[test]
+fn the_checker_totals_each_nodes_counters_once_across_steps_and_restarts() {
+    use quorate_core::Invariants;
+    fn every(value: u64) -> QuorumStats {
+        QuorumStats {
+            reads: value,
+            writes: value,
+            write_backs: value,
+            one_round_reads: value,
+            read_repairs: value,
+            anti_entropy_repairs: value,
+            hints_stored: value,
+            hints_handed_off: value,
+            unavailable: value,
+        }
+    }
+    let mut checker = QuorumSafety::new();
+    let mut a = started(1, 3, three());
+    let mut b = started(2, 3, three());
+    a.stats = every(2);
+    checker.after_step(n(1), &a, &[]).unwrap();
+    b.stats = every(3);
+    checker.after_step(n(2), &b, &[]).unwrap();
+    checker.after_step(n(1), &a, &[]).unwrap(); // Nothing new: counted once.
+    a.stats = every(5);
+    checker.after_step(n(1), &a, &[]).unwrap(); // 3 more at node 1.
+                                                // Node 2 crashes and restarts with its counters at zero: what it counted before stays.
+    checker.on_crash(n(2));
+    let mut restarted = started(2, 3, three());
+    restarted.stats = every(1);
+    checker.after_step(n(2), &restarted, &[]).unwrap();
+    assert_eq!(checker.totals(), every(5 + 3 + 1));
+}

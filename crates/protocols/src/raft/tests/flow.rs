@@ -242,3 +242,20 @@ fn flow_a_configuration_entry_weighs_eight_bytes_per_member_and_a_noop_its_overh
     );
     assert_eq!(size(Payload::Config(Membership::new((1..=5).map(n)))), 64);
 }
+
+#[test]
+fn flow_a_message_that_fills_the_byte_window_exactly_is_still_sent() {
+    // Two puts of 42 bytes fill an 84-byte window exactly: both go out, a third waits.
+    let config = RaftConfig {
+        inflight_bytes_max: 84,
+        ..one_entry_per_message(RaftConfig::default())
+    };
+    let mut raft = leader_of(&[1, 2, 3], config);
+    for seq in 1..=3 {
+        step(&mut raft, Input::Request(put(9, seq, "k", "v")));
+    }
+    let effects = deliver(&mut raft, 2, ack(1, 0, 1));
+    assert_eq!(appended_indices(&effects, 2), vec![vec![2], vec![3]]);
+    let effects = deliver(&mut raft, 2, ack(1, 0, 2));
+    assert_eq!(appended_indices(&effects, 2), vec![vec![4]]);
+}

@@ -6,7 +6,7 @@
 
 use super::*;
 pub(super) use crate::effects::{persists, replies, sends};
-use quorate_core::{AdminCommand, AdminRequest, ClientId, Effect, Op, Output, Reply};
+use quorate_core::{AdminCommand, AdminRequest, ClientId, Effect, Invariants, Op, Output, Reply};
 
 mod election;
 mod flow;
@@ -278,5 +278,86 @@ fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
     assert_eq!(fired(&leader, over_bound), "inflight over its bound");
     assert!(
         fired(&leader, |node| progress(node).inflight_bytes += 1).contains("inflight bytes add up")
+    );
+}
+
+/// Node `id` of {1, 2, 3, 4} after it stored `entries` from leader 1 of term 2, and the
+/// effects of that step.
+fn follower_that_stored(id: u64, entries: Vec<Entry>) -> (Raft, Vec<Effect<Raft>>) {
+    let mut node = node_with(id, &[1, 2, 3, 4], RaftConfig::default());
+    let effects = deliver(&mut node, 1, append(2, (0, 0), entries, 0));
+    (node, effects)
+}
+
+/// The checker's Log Matching (Figure 3), fed the effects of real steps: a second node that
+/// persists the same entries passes; one that persists another command at the same (index,
+/// term), or the same no-op after an entry of another term, is reported.
+#[test]
+fn the_checker_reports_two_nodes_holding_different_entries_at_one_index_and_term() {
+    let mut safety = RaftSafety::new();
+    let mut check = |id: u64, entries: Vec<Entry>| {
+        let (node, effects) = follower_that_stored(id, entries);
+        safety.after_step(n(id), &node, &effects)
+    };
+    check(2, vec![entry(1, 1), entry(2, 2)]).expect("the first copy");
+    check(3, vec![entry(1, 1), entry(2, 2)]).expect("the same entries again");
+    let put_at_1 = Entry {
+        index: 1,
+        term: 1,
+        payload: Payload::Command(put(9, 1, "k", "v").command()),
+    };
+    let violation = check(4, vec![put_at_1]).expect_err("another command at (1, term 1)");
+    assert_eq!(violation.property, "log matching");
+    assert!(
+        violation
+            .detail
+            .starts_with("n4 holds entry (1, term 1) with previous term 0 and digest"),
+        "{violation:?}"
+    );
+    // The no-op at (2, term 2) is the same entry, but the entry before it is of term 2 here
+    // and of term 1 at nodes 2 and 3.
+    let violation = check(4, vec![entry(1, 2), entry(2, 2)]).expect_err("another entry before");
+    assert_eq!(violation.property, "log matching");
+    assert!(
+        violation
+            .detail
+            .starts_with("n4 holds entry (2, term 2) with previous term 2 and digest"),
+        "{violation:?}"
+    );
+    assert!(
+        violation.detail.contains("another node holds (term 1,"),
+        "{violation:?}"
+    );
+}
+
+/// The checker's Leader Completeness (Figure 3): a leader of a later term must hold every
+/// committed entry with its term, not merely an entry with the same payload. Node 1's no-op of
+/// term 1 is committed; node 2, elected in term 2 without it, holds its own no-op (the same
+/// payload) at index 1, and is reported.
+#[test]
+fn the_checker_reports_a_new_leader_holding_another_terms_noop_at_a_committed_index() {
+    let mut safety = RaftSafety::new();
+    let leader = settled_leader_of(&[1, 2, 3], RaftConfig::default());
+    safety
+        .after_step(n(1), &leader, &[])
+        .expect("leader 1 of term 1");
+    assert_eq!(safety.committed_len(), 1);
+    let config = RaftConfig {
+        pre_vote: false,
+        ..RaftConfig::default()
+    };
+    let mut node = node_with(2, &[1, 2, 3], config);
+    step(&mut node, Input::Timer(Timer::Election));
+    step(&mut node, Input::Timer(Timer::Election));
+    let effects = deliver(&mut node, 3, vote_granted(2));
+    assert!(node.is_leader());
+    assert_eq!(node.log.entry(1), Some(&entry(1, 2)));
+    let violation = safety
+        .after_step(n(2), &node, &effects)
+        .expect_err("a leader without the committed entry (1, term 1)");
+    assert_eq!(violation.property, "leader completeness");
+    assert_eq!(
+        violation.detail,
+        "n2 became leader of term 2 without committed entry (1, term 1); it holds Some(2)"
     );
 }

@@ -203,3 +203,33 @@ fn broadcast_a_forwarded_request_is_proposed_only_while_serving_and_only_once() 
         "applied already: not proposed again"
     );
 }
+
+#[test]
+fn broadcast_a_clients_retry_at_the_leader_while_its_request_is_proposed_waits_for_that_proposal() {
+    let mut zab = broadcasting_leader(config());
+    let effects = step(&mut zab, Input::Request(put(5, 1, "a", "1")));
+    assert_eq!(persisted(&effects).len(), 1, "{effects:?}");
+    assert_eq!(zab.last_zxid(), z(1, 1));
+    // The client retries before the proposal commits: nothing is proposed again.
+    let effects = step(&mut zab, Input::Request(put(5, 1, "a", "1")));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(zab.last_zxid(), z(1, 1));
+    // The one proposal commits, and the client is answered once.
+    deliver(
+        &mut zab,
+        2,
+        to_leader(7, 4, LearnerMessage::Ack { zxid: z(1, 1) }),
+    );
+    let self_ack = Message::SelfAck {
+        epoch: 1,
+        zxid: z(1, 1),
+    };
+    let effects = deliver(&mut zab, 1, self_ack);
+    assert_eq!(zab.committed(), z(1, 1));
+    let answered = replies(&effects);
+    assert_eq!(answered.len(), 1, "{effects:?}");
+    assert_eq!(
+        (answered[0].client, answered[0].seq, &answered[0].result),
+        (ClientId(5), 1, &Ok(Output::Done))
+    );
+}
