@@ -244,6 +244,29 @@ fn flow_a_configuration_entry_weighs_eight_bytes_per_member_and_a_noop_its_overh
 }
 
 #[test]
+fn flow_an_append_is_cut_to_the_room_left_in_the_byte_window() {
+    // A 100-byte window holds two 42-byte puts. With 2 and 3 in flight, 4 and 5 wait. Once 2
+    // is acknowledged 58 bytes are free, and the next append takes what fits in them: 4
+    // alone. Cut to the whole window instead (4 and 5, 84 bytes), it would not fit beside 3
+    // and nothing would go out.
+    let config = RaftConfig {
+        inflight_bytes_max: 100,
+        ..RaftConfig::default()
+    };
+    let mut raft = leader_of(&[1, 2, 3], config);
+    deliver(&mut raft, 2, ack(1, 0, 1));
+    let sent: Vec<Vec<u64>> = (1..=4)
+        .flat_map(|seq| {
+            let effects = step(&mut raft, Input::Request(put(9, seq, "k", "v")));
+            appended_indices(&effects, 2)
+        })
+        .collect();
+    assert_eq!(sent, vec![vec![2], vec![3]]);
+    let effects = deliver(&mut raft, 2, ack(1, 0, 2));
+    assert_eq!(appended_indices(&effects, 2), vec![vec![4]]);
+}
+
+#[test]
 fn flow_a_message_that_fills_the_byte_window_exactly_is_still_sent() {
     // Two puts of 42 bytes fill an 84-byte window exactly: both go out, a third waits.
     let config = RaftConfig {
