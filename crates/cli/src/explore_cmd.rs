@@ -264,17 +264,13 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         (args.rejoin, "--rejoin"),
         (args.pause_after_round, "--pause-after-round"),
         (args.orphan_writes.is_some(), "--orphan-writes"),
+        (args.preload, "--preload"),
     ];
-    if let Some((_, flag)) = prefixes.iter().find(|(on, _)| leaderless && *on) {
+    let needs_leader = prefixes.iter().find(|(on, _)| *on);
+    if let (true, Some((_, flag))) = (leaderless, needs_leader) {
         bail!(
             "{flag}: its scripted prefix elects a leader (and pauses or writes to it), and \
              this protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
-        );
-    }
-    if leaderless && args.preload {
-        bail!(
-            "--preload: its write is sent to the leader the warm-up elects, and this \
-             protocol has none; use raft, multipaxos, zab, primary-backup, chain or craq"
         );
     }
     if args.stale > 0 && matches!(args.protocol, ProtocolName::Zab) {
