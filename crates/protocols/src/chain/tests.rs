@@ -346,15 +346,21 @@ fn step6_craq_answers_a_clean_key_at_any_node_without_the_tail() {
     assert_eq!(c.nodes[&2].stats().craq_clean_reads, 1);
 }
 
-#[test]
-fn step6_craq_asks_the_tail_about_a_dirty_key() {
+/// A CRAQ chain of 3 where a write of "k" reached the middle node but not the tail ("k" is
+/// dirty at n2), and a linearizable read of "k" at n2 has sent its version query to the tail.
+fn dirty_read_at_the_middle() -> Cluster {
     let mut c = chain(3, true);
     c.request(1, put(7, 1, "k", "v"));
-    // The write reaches the middle node but not yet the tail: "k" is dirty at n2.
     c.deliver_while(|from, to, m| from == 1 && to == 2 && matches!(m, Message::Prepare { .. }));
     c.network.retain(|(from, to, _)| !(*from == 2 && *to == 3));
     c.request(2, get(8, "k", ReadMode::Linearizable));
     assert_eq!(c.nodes[&2].stats().craq_dirty_reads, 1);
+    c
+}
+
+#[test]
+fn step6_craq_asks_the_tail_about_a_dirty_key() {
+    let mut c = dirty_read_at_the_middle();
     let query = c
         .network
         .iter()
@@ -600,13 +606,8 @@ fn step4_a_live_standby_is_taken_back_only_once_the_chain_settled_even_with_a_sh
 
 #[test]
 fn step6_craq_asks_the_tail_again_at_the_next_tick_when_a_version_query_is_lost() {
-    let mut c = chain(3, true);
-    c.request(1, put(7, 1, "k", "v"));
-    // "k" is dirty at n2 (the write reached it, not the tail); n2's query to the tail is lost.
-    c.deliver_while(|from, to, m| from == 1 && to == 2 && matches!(m, Message::Prepare { .. }));
-    c.network.retain(|(from, to, _)| !(*from == 2 && *to == 3));
-    c.request(2, get(8, "k", ReadMode::Linearizable));
-    assert_eq!(c.nodes[&2].stats().craq_dirty_reads, 1);
+    // n2's query about its dirty "k" to the tail is lost.
+    let mut c = dirty_read_at_the_middle();
     let queries = |c: &Cluster| -> Vec<(u64, u64, Message)> {
         c.network
             .iter()

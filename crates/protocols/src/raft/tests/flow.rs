@@ -54,8 +54,15 @@ fn flow_the_byte_limit_bounds_what_is_in_flight() {
         .size_bytes(),
         42
     );
+    two_of_three_puts_fit(100);
+}
+
+/// Three 42-byte puts, one per message, to a follower whose window holds `inflight_bytes_max`
+/// bytes: its acknowledgement of the no-op lets two go out, and the third waits for the
+/// first of them to be acknowledged.
+fn two_of_three_puts_fit(inflight_bytes_max: u64) {
     let config = RaftConfig {
-        inflight_bytes_max: 100,
+        inflight_bytes_max,
         ..one_entry_per_message(RaftConfig::default())
     };
     let mut raft = leader_of(&[1, 2, 3], config);
@@ -269,16 +276,5 @@ fn flow_an_append_is_cut_to_the_room_left_in_the_byte_window() {
 #[test]
 fn flow_a_message_that_fills_the_byte_window_exactly_is_still_sent() {
     // Two puts of 42 bytes fill an 84-byte window exactly: both go out, a third waits.
-    let config = RaftConfig {
-        inflight_bytes_max: 84,
-        ..one_entry_per_message(RaftConfig::default())
-    };
-    let mut raft = leader_of(&[1, 2, 3], config);
-    for seq in 1..=3 {
-        step(&mut raft, Input::Request(put(9, seq, "k", "v")));
-    }
-    let effects = deliver(&mut raft, 2, ack(1, 0, 1));
-    assert_eq!(appended_indices(&effects, 2), vec![vec![2], vec![3]]);
-    let effects = deliver(&mut raft, 2, ack(1, 0, 2));
-    assert_eq!(appended_indices(&effects, 2), vec![vec![4]]);
+    two_of_three_puts_fit(84);
 }

@@ -184,16 +184,7 @@ fn broadcast_a_forwarded_request_is_proposed_only_while_serving_and_only_once() 
     let effects = deliver(&mut zab, 2, to_leader(7, 4, forwarded()));
     assert_eq!(persisted(&effects).len(), 1, "{effects:?}");
     assert_eq!(zab.last_zxid(), z(1, 1));
-    deliver(
-        &mut zab,
-        2,
-        to_leader(7, 5, LearnerMessage::Ack { zxid: z(1, 1) }),
-    );
-    let self_ack = Message::SelfAck {
-        epoch: 1,
-        zxid: z(1, 1),
-    };
-    deliver(&mut zab, 1, self_ack);
+    quorum_acks_first_proposal(&mut zab, 5);
     assert_eq!(zab.committed(), z(1, 1));
     let effects = deliver(&mut zab, 2, to_leader(7, 6, forwarded()));
     assert!(persisted(&effects).is_empty(), "{effects:?}");
@@ -215,16 +206,7 @@ fn broadcast_a_clients_retry_at_the_leader_while_its_request_is_proposed_waits_f
     assert!(effects.is_empty(), "{effects:?}");
     assert_eq!(zab.last_zxid(), z(1, 1));
     // The one proposal commits, and the client is answered once.
-    deliver(
-        &mut zab,
-        2,
-        to_leader(7, 4, LearnerMessage::Ack { zxid: z(1, 1) }),
-    );
-    let self_ack = Message::SelfAck {
-        epoch: 1,
-        zxid: z(1, 1),
-    };
-    let effects = deliver(&mut zab, 1, self_ack);
+    let effects = quorum_acks_first_proposal(&mut zab, 4);
     assert_eq!(zab.committed(), z(1, 1));
     let answered = replies(&effects);
     assert_eq!(answered.len(), 1, "{effects:?}");
@@ -232,4 +214,19 @@ fn broadcast_a_clients_retry_at_the_leader_while_its_request_is_proposed_waits_f
         (answered[0].client, answered[0].seq, &answered[0].result),
         (ClientId(5), 1, &Ok(Output::Done))
     );
+}
+
+/// Follower 2 (on connection 7, message number `seq`) and then the leader itself acknowledge
+/// proposal 1.1; the effects of the leader's own acknowledgement, which completes the quorum.
+fn quorum_acks_first_proposal(zab: &mut Zab, seq: u64) -> Vec<Effect<Zab>> {
+    deliver(
+        zab,
+        2,
+        to_leader(7, seq, LearnerMessage::Ack { zxid: z(1, 1) }),
+    );
+    let self_ack = Message::SelfAck {
+        epoch: 1,
+        zxid: z(1, 1),
+    };
+    deliver(zab, 1, self_ack)
 }
