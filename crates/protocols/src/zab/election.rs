@@ -5,8 +5,8 @@
 //! Raft-style repair: every committed transaction is in it. Notifications may be lost; a
 //! LOOKING server resends them with exponential back-off until it decides.
 
-use super::message::{Message, Notification, PeerState, Vote};
-use super::{State, Timer, Zab};
+use super::message::{LeaderMessage, LearnerMessage, Message, Notification, PeerState, Vote};
+use super::{Bug, State, Timer, Zab};
 use quorate_core::{Effects, NodeId, Time, TimerRange};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +24,14 @@ pub(super) struct Election {
     finalizing: bool,
     /// The current resend interval.
     notify_after: Duration,
+    /// FOLLOWERINFOs that reached this server while it was still LOOKING and proposing
+    /// itself, by follower: `(connection, acceptedEpoch)`. A follower that finishes its
+    /// finalize wait first connects before its leader decided. ZooKeeper's follower retries
+    /// a refused connection until `initLimit`; here the connection waits in this backlog
+    /// (as in a listening socket's) and is answered once the server decides: taken up if it
+    /// leads, closed if it follows. Refusing it at once made the follower look again, vote
+    /// again and connect early again, over and over, with every node up.
+    early_learners: BTreeMap<NodeId, (u64, u64)>,
 }
 
 impl Election {
@@ -34,6 +42,7 @@ impl Election {
             out_of_election: BTreeMap::new(),
             finalizing: false,
             notify_after,
+            early_learners: BTreeMap::new(),
         }
     }
 
@@ -264,15 +273,73 @@ impl Zab {
         }
     }
 
-    /// Ends the election: lead, or follow the elected leader.
+    /// A FOLLOWERINFO reached this LOOKING server. If it proposes itself, the connection
+    /// waits for the decision (`Election::early_learners`); otherwise it is refused at once,
+    /// so the follower looks again.
+    pub(super) fn on_early_follower_info(
+        &mut self,
+        from: NodeId,
+        conn: u64,
+        accepted_epoch: u64,
+        out: &mut Effects<Self>,
+    ) {
+        let (id, wait) = (self.id, !self.config.has_bug(Bug::RefuseEarlyFollowers));
+        if let State::Looking(election) = &mut self.state {
+            if election.proposal.leader == id && wait {
+                if let Some((old, _)) = election.early_learners.insert(from, (conn, accepted_epoch))
+                {
+                    let msg = LeaderMessage::Close; // Its earlier connection, replaced.
+                    out.send(
+                        from,
+                        Message::ToLearner {
+                            conn: old,
+                            seq: 1,
+                            msg,
+                        },
+                    );
+                }
+                return;
+            }
+        }
+        let msg = LeaderMessage::Close;
+        out.send(from, Message::ToLearner { conn, seq: 1, msg });
+    }
+
+    /// A follower closed a connection that was waiting in the backlog: it gave up on us.
+    pub(super) fn forget_early_follower(&mut self, from: NodeId, conn: u64) {
+        if let State::Looking(election) = &mut self.state {
+            if election
+                .early_learners
+                .get(&from)
+                .is_some_and(|(c, _)| *c == conn)
+            {
+                election.early_learners.remove(&from);
+            }
+        }
+    }
+
+    /// Ends the election: lead, or follow the elected leader. Connections that waited in the
+    /// backlog are taken up by the new leader, or closed by a follower.
     fn decide(&mut self, now: Time, vote: Vote, round: u64, out: &mut Effects<Self>) {
         out.cancel_timer(Timer::Notify);
         out.cancel_timer(Timer::Finalize);
         self.decided = (vote, round);
         self.counters.elections_decided += 1;
+        let early = match &mut self.state {
+            State::Looking(election) => std::mem::take(&mut election.early_learners),
+            _ => BTreeMap::new(),
+        };
         if vote.leader == self.id {
             self.lead(now, out);
+            for (from, (conn, accepted_epoch)) in early {
+                let msg = LearnerMessage::FollowerInfo { accepted_epoch };
+                self.on_learner_message(now, from, conn, 1, msg, out);
+            }
         } else {
+            for (from, (conn, _)) in early {
+                let msg = LeaderMessage::Close;
+                out.send(from, Message::ToLearner { conn, seq: 1, msg });
+            }
             self.follow(now, vote.leader, out);
         }
     }

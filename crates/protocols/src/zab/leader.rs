@@ -222,10 +222,18 @@ impl Zab {
         out: &mut Effects<Self>,
     ) {
         let State::Leading(leader) = &mut self.state else {
-            if matches!(msg, LearnerMessage::FollowerInfo { .. }) && seq == 1 {
-                // Not leading: refuse the connection so the follower looks again at once.
-                let msg = LeaderMessage::Close;
-                out.send(from, Message::ToLearner { conn, seq: 1, msg });
+            let looking = matches!(self.state, State::Looking(_));
+            match (msg, seq) {
+                (LearnerMessage::FollowerInfo { accepted_epoch }, 1) if looking => {
+                    self.on_early_follower_info(from, conn, accepted_epoch, out)
+                }
+                (LearnerMessage::FollowerInfo { .. }, 1) => {
+                    // Following: refuse the connection so the follower looks again at once.
+                    let msg = LeaderMessage::Close;
+                    out.send(from, Message::ToLearner { conn, seq: 1, msg });
+                }
+                (LearnerMessage::Close, _) if looking => self.forget_early_follower(from, conn),
+                _ => {}
             }
             return;
         };

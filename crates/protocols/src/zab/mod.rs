@@ -28,9 +28,12 @@
 //!    `finalize_wait`, it decides: LEADING if the vote names itself, FOLLOWING otherwise.
 //!    A server that finds the others already FOLLOWING/LEADING joins them only if a quorum
 //!    reports the same vote *and* the named leader itself reports LEADING (`checkLeader`).
-//!    Either way a node only follows a leader that is actually leading: a server that is not
-//!    leading answers FOLLOWERINFO by closing the connection, and a leader that does not
-//!    answer within `init_limit` ticks is abandoned.
+//!    Either way a node only follows a leader that is actually leading: a FOLLOWING server
+//!    answers FOLLOWERINFO by closing the connection; a LOOKING one that votes for itself
+//!    keeps the connection waiting until it decides, then takes it up if it leads and
+//!    closes it otherwise (a follower that decided first must not be turned away by the
+//!    leader it elected); and a leader that does not answer within `init_limit` ticks is
+//!    abandoned.
 //! 1. **Discovery** (`leader.rs`, `follower.rs`). Each follower opens a connection with
 //!    FOLLOWERINFO carrying its `acceptedEpoch`. Once a quorum (itself included) has
 //!    connected, the prospective leader proposes `newEpoch = max(acceptedEpoch) + 1` in
@@ -157,6 +160,11 @@ pub enum Bug {
     /// see its own write (ZooKeeper replies only after applying, which is what makes its
     /// plain reads sequentially consistent).
     ReplyBeforeApply,
+    /// A LOOKING server refuses every FOLLOWERINFO at once, even while it votes for itself
+    /// (the behaviour before session 43): a follower that finished its finalize wait first is
+    /// turned away by the leader it elected, looks again, and may do so round after round
+    /// with every node up. Liveness only.
+    RefuseEarlyFollowers,
 }
 
 /// Tunables, named after ZooKeeper's where it has them. The defaults suit a LAN.

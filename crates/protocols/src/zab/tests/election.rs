@@ -196,3 +196,71 @@ fn election_the_finalize_wait_starts_once_a_quorum_agrees_and_not_again_and_a_de
     assert_eq!(zab.peer_state(), PeerState::Following);
     assert_eq!(zab.counters().elections_decided, 1);
 }
+
+/// Server 3 of 3 votes for itself and server 2 agrees: the finalize wait runs.
+fn finalizing_for_itself() -> Zab {
+    let mut zab = server(3, 3, vec![], config());
+    deliver(
+        &mut zab,
+        2,
+        notification(3, Zxid::ZERO, 0, 1, PeerState::Looking),
+    );
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    zab
+}
+
+#[test]
+fn election_a_follower_that_connects_before_its_leader_decided_is_taken_up_when_it_leads() {
+    // Server 2 finished its own finalize wait first and connects while 3 is still LOOKING.
+    let mut zab = finalizing_for_itself();
+    let info = to_leader(4, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 });
+    assert!(
+        sends(&deliver(&mut zab, 2, info)).is_empty(),
+        "the connection waits instead of being closed"
+    );
+    let effects = step(&mut zab, Input::Timer(Timer::Finalize));
+    assert_eq!(zab.peer_state(), PeerState::Leading);
+    // With 2 connected the leader has its quorum and proposes the new epoch to it at once.
+    let leader_info = to_learner(4, 1, LeaderMessage::LeaderInfo { epoch: 1 });
+    assert_eq!(sends(&effects), vec![(n(2), leader_info)]);
+}
+
+#[test]
+fn election_a_waiting_connection_its_follower_closed_is_not_taken_up() {
+    let mut zab = finalizing_for_itself();
+    let info = to_leader(4, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 });
+    deliver(&mut zab, 2, info);
+    // Server 2 gave up (its init limit ran out) and closed the connection.
+    deliver(&mut zab, 2, to_leader(4, 2, LearnerMessage::Close));
+    let effects = step(&mut zab, Input::Timer(Timer::Finalize));
+    assert_eq!(zab.peer_state(), PeerState::Leading);
+    assert!(
+        sends(&effects).is_empty(),
+        "no LEADERINFO on a closed connection"
+    );
+}
+
+#[test]
+fn election_a_server_that_votes_for_another_or_decides_to_follow_closes_early_connections() {
+    // Server 1 votes for itself; server 2 connects to it early.
+    let mut zab = server(1, 3, vec![], config());
+    let info = |conn| to_leader(conn, 1, LearnerMessage::FollowerInfo { accepted_epoch: 0 });
+    assert!(sends(&deliver(&mut zab, 2, info(4))).is_empty());
+    // Server 3's better vote wins 1 over, with a quorum: 1 will follow 3.
+    deliver(
+        &mut zab,
+        3,
+        notification(3, Zxid::ZERO, 0, 1, PeerState::Looking),
+    );
+    // Voting for another, 1 refuses a new connection at once.
+    let close = |conn| to_learner(conn, 1, LeaderMessage::Close);
+    assert_eq!(
+        sends(&deliver(&mut zab, 2, info(5))),
+        vec![(n(2), close(5))]
+    );
+    // Deciding to follow, it closes the one that waited.
+    let effects = step(&mut zab, Input::Timer(Timer::Finalize));
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    let sent = sends(&effects);
+    assert!(sent.contains(&(n(2), close(4))), "{sent:?}");
+}
