@@ -92,6 +92,23 @@ impl Raft {
         leader: Option<NodeId>,
         out: &mut Effects<Self>,
     ) {
+        self.follow_term(term, leader, out);
+        out.set_timer(Timer::Election, self.election_timeout());
+    }
+
+    /// `become_follower` without restarting the election timer: what a follower or candidate
+    /// does on a higher term from a node that is not its leader (a candidate's RequestVote,
+    /// or an answer). Raft restarts the timer only for the current leader's AppendEntries or a
+    /// granted vote (Figure 2). Restarting it for every higher term let candidates with stale
+    /// logs, which can never win, hold back the one node that could, election after election
+    /// (session 43: five nodes, two left down, neither pre-vote nor check-quorum; a write
+    /// invoked after the heal timed out).
+    pub(super) fn follow_term(
+        &mut self,
+        term: u64,
+        leader: Option<NodeId>,
+        out: &mut Effects<Self>,
+    ) {
         assert!(term >= self.term, "terms never decrease");
         if term > self.term {
             self.term = term;
@@ -107,7 +124,6 @@ impl Raft {
             self.drain_forwarded_reads(leader, out);
         }
         self.leader = leader;
-        out.set_timer(Timer::Election, self.election_timeout());
     }
 
     /// A deposed leader answers everyone it was serving.

@@ -524,7 +524,8 @@ impl Raft {
     }
 
     fn on_higher_term(&mut self, from: NodeId, msg: &Message, out: &mut Effects<Self>) {
-        if self.is_leader() {
+        let was_leader = self.is_leader();
+        if was_leader {
             let by_transfer = matches!(msg, Message::RequestVote { transfer: true, .. });
             if !by_transfer && self.leader_is_healthy() {
                 self.events.push(Event::LeaderDisrupted);
@@ -535,7 +536,12 @@ impl Raft {
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => Some(from),
             _ => None,
         };
-        self.become_follower(msg.term(), leader, out);
+        if was_leader || leader.is_some() {
+            self.become_follower(msg.term(), leader, out);
+        } else {
+            // The election timer keeps running (see `follow_term`).
+            self.follow_term(msg.term(), None, out);
+        }
     }
 
     fn on_request(&mut self, request: Request, out: &mut Effects<Self>) {

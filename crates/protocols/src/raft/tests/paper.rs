@@ -94,10 +94,6 @@ fn s5_2_one_vote_per_term() {
                 term: 1,
                 vote: None
             }),
-            Effect::SetTimer {
-                timer: Timer::Election,
-                ..
-            },
             Effect::Persist(Record::HardState {
                 term: 1,
                 vote: Some(NodeId(1))
@@ -117,6 +113,38 @@ fn s5_2_one_vote_per_term() {
     assert!(!granted(&deliver(&mut raft, 2, ask.clone())));
     // Asking again (a duplicate) gets the same answer.
     assert!(granted(&deliver(&mut raft, 1, ask)));
+}
+
+/// Figure 2: a follower restarts its election timer for its leader's AppendEntries and for a
+/// vote it grants, and for nothing else. A refused candidate of a higher term moves the
+/// follower to that term, but the follower's own turn to campaign is not put off: otherwise
+/// stale candidates that cannot win keep the one node that can from ever standing.
+#[test]
+fn s5_2_a_refused_candidate_of_a_higher_term_does_not_restart_the_election_timer() {
+    let mut raft = node(3, 3);
+    deliver(&mut raft, 1, append(1, (0, 0), vec![entry(1, 1)], 0));
+    let stale = Message::RequestVote {
+        term: 2,
+        last_log_index: 0,
+        last_log_term: 0,
+        transfer: false,
+    };
+    let effects = deliver(&mut raft, 2, stale);
+    assert_eq!(raft.term(), 2);
+    let timer_set = effects.iter().any(|e| {
+        matches!(
+            e,
+            Effect::SetTimer {
+                timer: Timer::Election,
+                ..
+            }
+        )
+    });
+    assert!(!timer_set, "{effects:?}");
+    assert!(matches!(
+        sends(&effects).as_slice(),
+        [(_, Message::RequestVoteResponse { granted: false, .. })]
+    ));
 }
 
 #[test]
