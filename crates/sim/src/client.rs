@@ -208,6 +208,7 @@ impl<H: Harness> Simulation<'_, H> {
             return;
         };
         if self.now >= pending.deadline {
+            self.check_healed_timeout(slot);
             return self.give_up(slot, "timed out");
         }
         if pending.awaiting {
@@ -591,6 +592,28 @@ impl<H: Harness> Simulation<'_, H> {
         let node = Some(from as u64 + 1);
         self.record_full(process, EventKind::Fail, &pending, None, node, Some(why));
         self.after_completion(slot, pending.invoked, false);
+    }
+
+    /// A healed cluster answers within the operation's time: an operation invoked after the
+    /// heal that times out is a liveness failure (a protocol that cannot finish a round with
+    /// every node up and every link working), reported with the run's seed.
+    fn check_healed_timeout(&mut self, slot: usize) {
+        let Phase::Healing { since } = self.phase else {
+            return;
+        };
+        let client = &self.clients[slot];
+        let pending = client.pending.as_ref().expect("a pending operation");
+        if pending.invoked >= since {
+            let violation = format!(
+                "liveness: client {}'s {:?} was invoked {:?} after all faults healed and \
+                 timed out after {:?}",
+                client.process,
+                pending.op,
+                Duration::from_nanos(pending.invoked - since),
+                self.config.workload.op_timeout
+            );
+            self.violations.push(violation);
+        }
     }
 
     fn give_up(&mut self, slot: usize, why: &str) {

@@ -156,3 +156,51 @@ fn a_follower_that_answers_writes_before_applying_them_is_caught_by_the_history_
         "the ordered-reads check never bit: {failed:?}"
     );
 }
+
+/// Two servers, so every election needs both: the follower adopts the leader's vote on its
+/// first notification and starts its finalize wait one message delay before the leader
+/// hears that it agrees, so it often decides first and connects to a server still LOOKING.
+/// (Session 43 found this in three servers with one left down by a damaged log.)
+fn early_connects() -> SimConfig {
+    let mut config = SimConfig {
+        nodes: 3,
+        duration: Duration::from_secs(10),
+        // Liveness is what is measured; twenty clients on one key make slow histories.
+        check_history: false,
+        ..config()
+    };
+    config.workload.clients = 20;
+    config.workload.keys = 1;
+    config
+}
+
+/// A LOOKING server that turns away a follower's early connection (ZAB before session 43)
+/// sends it back to election, where it may decide first and connect early again, round after
+/// round with every node up. Every client still completed an operation within the liveness
+/// timeout, so the old rule passed these runs; the healed-cluster timeout rule (an operation
+/// invoked after all faults healed must not time out) catches them, and nothing else does.
+#[test]
+fn a_server_that_refuses_early_followers_is_caught_by_the_healed_cluster_timeout() {
+    let rule = "after all faults healed and timed out";
+    let config = early_connects();
+    let seeds = 0..1000;
+    let failed = failures(&run_seeds(
+        &broken(Bug::RefuseEarlyFollowers),
+        &config,
+        seeds.clone(),
+    ));
+    assert!(!failed.is_empty(), "no seed caught refused early followers");
+    for (seed, violations) in &failed {
+        assert!(
+            violations.iter().all(|v| v.contains(rule)),
+            "seed {seed}: caught by something else: {violations:?}"
+        );
+    }
+    eprintln!(
+        "caught by {} of 1000 seeds, first: {:?}",
+        failed.len(),
+        failed[0]
+    );
+    let failed = failures(&run_seeds(&ZabHarness::default(), &config, seeds));
+    assert!(failed.is_empty(), "the correct ZAB failed: {:?}", failed[0]);
+}
