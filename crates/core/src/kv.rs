@@ -1432,6 +1432,37 @@ mod tests {
     }
 
     #[test]
+    fn only_an_operation_on_several_keys_or_on_every_key_is_multi_key() {
+        let k = b("k");
+        let single = [
+            Op::Get { key: k.clone() },
+            Op::Put {
+                key: k.clone(),
+                value: b("v"),
+            },
+            Op::Delete { key: k.clone() },
+            Op::Incr {
+                key: k.clone(),
+                by: 1,
+            },
+        ];
+        for op in single {
+            assert!(!op.is_multi_key(), "{op:?}");
+        }
+        // By kind, not by how many keys it names: one key read with MGET is still multi-key.
+        let multi = [
+            Op::GetMany {
+                keys: vec![k.clone()],
+            },
+            Op::Revisions { keys: vec![k] },
+            Op::Count,
+        ];
+        for op in multi {
+            assert!(op.is_multi_key(), "{op:?}");
+        }
+    }
+
+    #[test]
     fn a_lease_operation_names_no_key_and_a_leased_put_names_its_own() {
         let lease_ops = [
             Op::LeaseGrant {

@@ -653,6 +653,30 @@ mod tests {
     }
 
     #[test]
+    fn a_feed_starts_over_from_a_replayed_store_behind_its_revision() {
+        let mut kv = KvStore::default();
+        let mut feed = ChangeFeed::new(100, usize::MAX);
+        for (seq, key) in [(1, "a"), (2, "b"), (3, "c")] {
+            apply(&mut kv, seq, put(key, "v"));
+        }
+        feed.catch_up(&kv);
+        // A restart replays the log from the start: the store is back at revision 1.
+        let mut replayed = KvStore::default();
+        apply(&mut replayed, 1, put("a", "v"));
+        assert!(!feed.continues(&replayed));
+        assert_eq!(feed.catch_up(&replayed).len(), 1);
+        assert_eq!((feed.revision(), feed.oldest()), (1, 0));
+        // Only what the replayed store holds: nothing of the feed's window from before.
+        let keys: Vec<Key> = feed
+            .read(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(keys, vec![b("a")]);
+    }
+
+    #[test]
     fn the_store_bounds_what_it_keeps_by_whole_commands() {
         let mut kv = KvStore::default();
         for i in 0..(RECENT_MAX as u64 + 10) {
