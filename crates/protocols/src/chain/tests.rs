@@ -409,6 +409,20 @@ fn the_tail_refuses_an_older_view_and_names_the_newer_one() {
     );
 }
 
+#[test]
+fn a_ping_of_an_older_view_is_refused_with_the_newer_one_and_counted() {
+    let mut r = replica(3, 3, config(false));
+    hear_view_change(&mut r, 2, 2);
+    let stale = Message::Ping {
+        view: 1,
+        group: vec![n(1), n(2), n(3)].into(),
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 1, stale);
+    assert_eq!(sends(&effects), vec![(n(1), Message::PingOk { view: 2 })]);
+    assert_eq!(r.stats().stale_refused, 1);
+}
+
 /// A chain of three whose tail `n3` has compacted its log into a snapshot of view 1 (op 2,
 /// `k = old`) and then committed and answered `k = new` (op 3), but whose report of it up the
 /// chain was lost: the head still believes op 2 is the last committed. Then `n3` crashes and

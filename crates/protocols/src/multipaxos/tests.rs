@@ -183,6 +183,27 @@ fn pmmc_3_a_retransmitted_prepare_is_answered_again_without_a_second_promise_on_
 }
 
 #[test]
+fn pmmc_3_an_acceptor_that_promises_another_nodes_ballot_follows_it_and_waits_before_campaigning() {
+    let mut acceptor = node(3, 3);
+    let prepare = Message::Prepare {
+        ballot: ballot(2, 2),
+        from_slot: 1,
+    };
+    let effects = deliver(&mut acceptor, 2, prepare);
+    let timers: Vec<Timer> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::SetTimer { timer, .. } => Some(*timer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timers, vec![Timer::Election], "{effects:?}");
+    let effects = step(&mut acceptor, Input::Request(put(7, 1, "k", "v")));
+    let redirect = Err(ClientError::NotLeader { leader: Some(n(2)) });
+    assert_eq!(replies(&effects)[0].result, redirect);
+}
+
+#[test]
 fn pmmc_3_an_acceptor_refuses_a_lower_ballot_whatever_it_asks() {
     let mut acceptor = node(3, 3);
     let prepare = |round, node| Message::Prepare {

@@ -154,6 +154,29 @@ fn a_write_is_persisted_then_answered_then_replicated_to_every_peer() {
     assert_eq!(targets, vec![n(2), n(3)]);
 }
 
+/// Only a peer's messages count: a Replicate whose sender is not a member, or is the node
+/// itself, is ignored. No run sends one (the guard is defensive); pinned all the same.
+#[test]
+fn a_replicate_from_a_non_member_or_from_the_node_itself_is_ignored() {
+    let mut a = node(1, MultiPrimaryConfig::default());
+    let mut other = node(2, MultiPrimaryConfig::default());
+    let put = Op::Put {
+        key: b("k"),
+        value: b("x"),
+    };
+    let effects = request(&mut a, 5, 7, 1, put);
+    for from in [9, 2] {
+        deliver_all(&effects, from, &mut other, 6);
+        assert_eq!(
+            siblings(&mut other, "k").0,
+            Vec::<Bytes>::new(),
+            "from n{from}"
+        );
+    }
+    deliver_all(&effects, 1, &mut other, 6);
+    assert_eq!(siblings(&mut other, "k").0, vec![b("x")]);
+}
+
 #[test]
 fn concurrent_writes_become_siblings_and_a_write_with_their_context_resolves_them() {
     let mut a = node(1, MultiPrimaryConfig::default());

@@ -669,3 +669,47 @@ fn each_invariant_of_the_node_fires_on_the_state_it_forbids() {
         .contains("self.instances.len() <= self.config.instances_max"));
     assert!(fired(&paxos, |node| node.timers.clear()).contains("one timer per register"));
 }
+
+/// The checker's integrity (PMS §2.1), fed directly: a learner learns only the value chosen,
+/// once per incarnation, and never another. No correct node breaks it, so no run shows it.
+#[test]
+fn the_checker_reports_a_learner_that_learns_a_value_not_chosen_or_learns_twice() {
+    let mut safety = PaxosSafety::new();
+    let learner = node(1, 3);
+    let learn = |value: &str| {
+        vec![Effect::Persist(Record::Chosen {
+            key: k(),
+            value: v(value),
+        })]
+    };
+    let violation = safety
+        .after_step(n(1), &learner, &learn("X"))
+        .expect_err("nothing was chosen yet");
+    assert_eq!(violation.property, "integrity");
+    safety.before_step(Time::ZERO, n(1), &Input::Request(propose(7, 1, "X")));
+    for from in [1, 2] {
+        let vote = accepted(1, 1, "X");
+        safety
+            .on_send(Time::ZERO, n(from), n(1), &vote)
+            .expect("a vote for a proposed value");
+    }
+    assert_eq!(safety.chosen(b"k"), Some(&v("X")));
+    safety
+        .after_step(n(1), &learner, &learn("X"))
+        .expect("the chosen value");
+    let violation = safety
+        .after_step(n(1), &learner, &learn("X"))
+        .expect_err("decided twice");
+    assert_eq!(
+        (
+            violation.property,
+            violation.detail.starts_with("n1 decided")
+        ),
+        ("integrity", true),
+        "{violation:?}"
+    );
+    let violation = safety
+        .after_step(n(2), &learner, &learn("Y"))
+        .expect_err("not the value chosen");
+    assert_eq!(violation.property, "integrity");
+}

@@ -453,6 +453,99 @@ fn step2_a_mismatch_resumes_after_the_primarys_last_op_of_the_conflicting_view()
     assert_eq!(firsts, vec![(1, Some(2))]);
 }
 
+/// Replica 2 holds ops 1-3 but its answers were lost: at the tick the primary resends from op
+/// 1, one entry per Prepare. The late answer for op 3 then moves the primary past op 3: it
+/// sends nothing more, not op 3 again.
+#[test]
+fn step2_a_late_answer_beyond_a_retransmission_moves_the_primary_past_it() {
+    let config = ReplicaConfig {
+        entries_per_prepare_max: 1,
+        ..pb()
+    };
+    let mut r = replica(1, 3, config);
+    step(&mut r, Input::Timer(Timer::ViewChange));
+    let vote = Message::DoViewChange {
+        view: 1,
+        granted: true,
+        last_op: 0,
+        last_view: 0,
+    };
+    deliver(&mut r, 2, vote);
+    assert!(r.is_primary());
+    for seq in 1..=2 {
+        step(&mut r, Input::Request(put(7, seq, "k", "v")));
+    }
+    let ops_to_2 = |effects: &[Effect<Replica>]| -> Vec<u64> {
+        sends(effects)
+            .into_iter()
+            .filter(|(to, _)| *to == n(2))
+            .flat_map(|(_, msg)| match msg {
+                Message::Prepare { entries, .. } => entries.iter().map(|e| e.op).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    let effects = step(&mut r, Input::Timer(Timer::Heartbeat));
+    assert_eq!(ops_to_2(&effects), vec![1], "resent from op 1");
+    let effects = deliver(&mut r, 2, prepare_ok(1, 3));
+    assert_eq!(ops_to_2(&effects), Vec::<u64>::new(), "{effects:?}");
+}
+
+/// A backup whose last entry conflicts with the Prepare's previous entry names that entry's
+/// view and the op where the view began in its log, so that the primary can skip the view.
+#[test]
+fn step2_a_backup_names_the_view_of_its_conflicting_last_entry_and_where_it_began() {
+    let mut r = replica(2, 3, pb());
+    let view_1 = Message::Prepare {
+        view: 1,
+        group: Arc::new(vec![n(1), n(2), n(3)]),
+        prev_op: 0,
+        prev_view: 0,
+        entries: vec![
+            Entry {
+                op: 1,
+                view: 1,
+                payload: Payload::ViewStart,
+            },
+            Entry {
+                op: 2,
+                view: 1,
+                payload: Payload::Command(put(7, 1, "k", "v").command()),
+            },
+        ],
+        commit: 0,
+    };
+    deliver(&mut r, 1, view_1);
+    // Primary 3 of view 2 holds op 1 of view 1 and its own ViewStart at op 2.
+    let view_2 = Message::Prepare {
+        view: 2,
+        group: Arc::new(vec![n(3), n(2), n(1)]),
+        prev_op: 2,
+        prev_view: 2,
+        entries: vec![],
+        commit: 0,
+    };
+    let effects = deliver(&mut r, 3, view_2);
+    let answers: Vec<_> = sends(&effects)
+        .into_iter()
+        .filter_map(|(to, msg)| match msg {
+            Message::PrepareOk { result, .. } if to == n(3) => Some(result),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            answers[..],
+            [PrepareResult::Mismatch {
+                prev_op: 2,
+                conflict_view: Some(1),
+                conflict_op: 1
+            }]
+        ),
+        "{answers:?}"
+    );
+}
+
 #[test]
 fn step2_writes_at_a_backup_are_redirected_to_the_primary() {
     let mut r = replica(2, 3, pb());

@@ -231,6 +231,21 @@ fn s7_a_follower_that_lost_its_partial_snapshot_makes_the_leader_start_over() {
     assert_eq!(chunk_to(&effects, 3).unwrap().offset, 0);
 }
 
+/// A follower in the middle of a snapshot that already holds the log through its last index
+/// (its `Installed` answer was lost, or it had the entries all along) answers the heartbeat
+/// sent beside the chunks: the leader stops sending the snapshot and replicates from there.
+#[test]
+fn s7_a_follower_that_answers_the_heartbeat_at_the_snapshots_index_gets_entries_not_the_rest_of_it()
+{
+    let mut leader = compacted_leader();
+    let effects = step(&mut leader, Input::Timer(Timer::Heartbeat));
+    assert_eq!(chunk_to(&effects, 3).map(|c| c.offset), Some(0));
+    deliver(&mut leader, 3, ack(1, 0, 6));
+    let effects = step(&mut leader, Input::Request(put(9, 6, "k6", "v")));
+    assert_eq!(appended_indices(&effects, 3), vec![vec![7]]);
+    assert_eq!(chunk_to(&effects, 3), None);
+}
+
 #[test]
 fn flow_a_configuration_entry_weighs_eight_bytes_per_member_and_a_noop_its_overhead_alone() {
     let size = |payload| {
@@ -248,6 +263,34 @@ fn flow_a_configuration_entry_weighs_eight_bytes_per_member_and_a_noop_its_overh
         48
     );
     assert_eq!(size(Payload::Config(Membership::new((1..=5).map(n)))), 64);
+}
+
+#[test]
+fn flow_a_transaction_weighs_each_guards_key_and_its_operations() {
+    use quorate_core::Guard;
+    let key = |k: &str| -> quorate_core::Key { k.as_bytes().to_vec().into() };
+    let txn = Op::Txn {
+        guards: vec![
+            Guard::Unchanged {
+                key: key("g"),
+                revision: 1,
+            },
+            Guard::Absent { key: key("h") },
+        ],
+        ops: vec![put(9, 1, "k", "v").op],
+        now: None,
+    };
+    let entry = Entry {
+        index: 2,
+        term: 1,
+        payload: Payload::Command(quorate_core::Command {
+            client: quorate_core::ClientId(9),
+            seq: 1,
+            op: txn,
+        }),
+    };
+    // 24 bytes of overhead, 16 and its key's byte per guard (34), and the put's 16 + 1 + 1.
+    assert_eq!(entry.size_bytes(), 24 + 34 + 18);
 }
 
 #[test]

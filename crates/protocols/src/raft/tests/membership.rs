@@ -109,6 +109,28 @@ fn s6_the_broken_rule_commits_joint_consensus_with_the_new_majority_alone() {
     );
 }
 
+/// Once C_old,new commits, the operator's change completes with C_new: a second change is
+/// refused naming C_new's entry, the one still to commit.
+#[test]
+fn s6_a_change_while_leaving_joint_consensus_is_refused_naming_the_new_configurations_entry() {
+    let mut raft = leader_with_learners(promptly());
+    let change = AdminCommand::ChangeMembership {
+        voters: vec![n(1), n(4), n(5)],
+    };
+    step(&mut raft, admin(7, 3, change));
+    deliver(&mut raft, 4, ack(1, 0, 4));
+    deliver(&mut raft, 2, ack(1, 0, 4));
+    assert_eq!((raft.commit_index(), raft.log.last_index()), (4, 5));
+    let why = rejected(&step(
+        &mut raft,
+        admin(8, 1, AdminCommand::AddLearner(n(6))),
+    ));
+    assert_eq!(
+        why,
+        "another membership change (configuration entry 5) is in progress"
+    );
+}
+
 #[test]
 fn t4_1_single_server_changes_go_one_at_a_time() {
     let mut raft = settled_leader_of(&[1, 2, 3], promptly());

@@ -361,3 +361,51 @@ fn the_checker_reports_a_new_leader_holding_another_terms_noop_at_a_committed_in
         "n2 became leader of term 2 without committed entry (1, term 1); it holds Some(2)"
     );
 }
+
+/// The broken variant `FollowerIgnoresExpiry` is the followers' alone: a follower applying a
+/// committed `Expired` entry keeps the key, where a correct one removes it.
+#[cfg(feature = "bugs")]
+#[test]
+fn a_follower_that_ignores_expiry_keeps_a_key_whose_expired_entry_committed() {
+    let key: quorate_core::Key = "k".as_bytes().to_vec().into();
+    let deadline = ms(5);
+    let command = |index: u64, op: Op| Entry {
+        index,
+        term: 1,
+        payload: Payload::Command(quorate_core::Command {
+            client: ClientId(9),
+            seq: 0,
+            op,
+        }),
+    };
+    let entries = vec![
+        command(
+            1,
+            Op::PutExpiring {
+                key: key.clone(),
+                value: "v".as_bytes().to_vec().into(),
+                expiry: quorate_core::Expiry::At { deadline },
+            },
+        ),
+        command(
+            2,
+            Op::Expired {
+                key: key.clone(),
+                deadline,
+            },
+        ),
+    ];
+    for (bug, kept) in [(None, false), (Some(Bug::FollowerIgnoresExpiry), true)] {
+        let mut node = node_with(
+            2,
+            &[1, 2, 3],
+            RaftConfig {
+                bug,
+                ..RaftConfig::default()
+            },
+        );
+        deliver(&mut node, 1, append(1, (0, 0), entries.clone(), 2));
+        assert_eq!(node.commit_index(), 2);
+        assert_eq!(node.state_machine().get(b"k").is_some(), kept, "{bug:?}");
+    }
+}

@@ -170,6 +170,27 @@ fn t6_4_1_a_new_configuration_voids_the_lease() {
     );
 }
 
+/// The leader remembers when it sent each of its last 64 rounds: a quorum's late echo of the
+/// oldest of them still earns a lease, from when that round was sent; once a 65th round has
+/// left, the echo earns none.
+#[test]
+fn t6_4_1_a_late_echo_of_the_oldest_round_remembered_still_earns_a_lease() {
+    for (rounds, served) in [(64, 1), (65, 0)] {
+        let config = RaftConfig {
+            lease_reads: true,
+            clock_drift_bound_ppm: 0,
+            ..RaftConfig::default()
+        };
+        let mut raft = settled_leader_of(&[1, 2, 3], config);
+        for i in 0..rounds {
+            step_at(&mut raft, ms(50 + i), Input::Timer(Timer::Heartbeat));
+        }
+        deliver_at(&mut raft, ms(120), 2, ack(1, 1, 1));
+        let effects = step_at(&mut raft, ms(121), Input::Request(get(9, 0, "k")));
+        assert_eq!(replies(&effects).len(), served, "after {rounds} rounds");
+    }
+}
+
 #[test]
 fn t6_4_follower_reads_ask_the_leader_and_wait_to_apply_its_read_index() {
     // The follower's side.

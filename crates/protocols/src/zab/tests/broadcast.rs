@@ -216,6 +216,22 @@ fn broadcast_a_clients_retry_at_the_leader_while_its_request_is_proposed_waits_f
     );
 }
 
+/// A client without a session sends every request as sequence number 0, so its next request
+/// is no retry of the last: once the last is delivered, the leader proposes the next.
+#[test]
+fn broadcast_a_sessionless_clients_next_request_at_the_leader_is_proposed_once_its_last_was_delivered(
+) {
+    let mut zab = broadcasting_leader(config());
+    let read = get(5, 0, "a", ReadMode::Linearizable);
+    step(&mut zab, Input::Request(read.clone()));
+    assert_eq!(zab.last_zxid(), z(1, 1));
+    let effects = quorum_acks_first_proposal(&mut zab, 4);
+    assert_eq!(replies(&effects).len(), 1, "{effects:?}");
+    let effects = step(&mut zab, Input::Request(read));
+    assert_eq!(persisted(&effects).len(), 1, "{effects:?}");
+    assert_eq!(zab.last_zxid(), z(1, 2));
+}
+
 /// Follower 2 (on connection 7, message number `seq`) and then the leader itself acknowledge
 /// proposal 1.1; the effects of the leader's own acknowledgement, which completes the quorum.
 fn quorum_acks_first_proposal(zab: &mut Zab, seq: u64) -> Vec<Effect<Zab>> {

@@ -259,3 +259,39 @@ fn synchronization_the_leader_serves_once_a_quorum_acknowledged_newleader() {
     let up = to_learner(7, 4, LeaderMessage::UpToDate { committed: z(0, 1) });
     assert_eq!(sends(&effects), vec![(n(2), up)]);
 }
+
+#[test]
+fn synchronization_a_follower_names_its_leader_only_once_it_serves() {
+    let zab = synchronizing_follower();
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    assert_eq!(zab.leader(), None);
+    assert_eq!(serving_follower(config()).leader(), Some(n(1)));
+}
+
+/// A follower that keeps hearing from its leader but has not finished joining it within
+/// `init_limit` ticks goes back to election at its first tick past that, not before.
+#[test]
+fn synchronization_a_follower_still_joining_after_init_limit_ticks_goes_back_to_election() {
+    let init = config().tick * config().init_limit;
+    let ms = std::time::Duration::from_millis;
+    let mut zab = connected_follower(vec![], config());
+    let at = |zab: &mut Zab, elapsed: std::time::Duration, input: Input<Zab>| {
+        let mut out = Effects::new();
+        zab.step(Time::ZERO + elapsed, input, &mut out);
+    };
+    // LEADERINFO 100 ms before the limit: the leader is not silent.
+    let info = to_learner(1, 1, LeaderMessage::LeaderInfo { epoch: 1 });
+    at(
+        &mut zab,
+        init - ms(100),
+        Input::Message {
+            from: n(1),
+            msg: info,
+        },
+    );
+    at(&mut zab, init, Input::Timer(Timer::Tick));
+    assert_eq!(zab.peer_state(), PeerState::Following);
+    at(&mut zab, init + ms(1), Input::Timer(Timer::Tick));
+    assert_eq!(zab.peer_state(), PeerState::Looking);
+    assert_eq!(zab.counters().timeouts, 1);
+}
