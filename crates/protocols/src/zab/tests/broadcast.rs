@@ -216,20 +216,31 @@ fn broadcast_a_clients_retry_at_the_leader_while_its_request_is_proposed_waits_f
     );
 }
 
-/// A client without a session sends every request as sequence number 0, so its next request
-/// is no retry of the last: once the last is delivered, the leader proposes the next.
+/// Once a request is delivered the leader forgets it was proposed: a retry that arrives after
+/// its session was evicted (here by one other client, `sessions_max` 1) is proposed again, and
+/// answered (`Expired`), instead of waiting for a proposal that will never come.
 #[test]
-fn broadcast_a_sessionless_clients_next_request_at_the_leader_is_proposed_once_its_last_was_delivered(
-) {
-    let mut zab = broadcasting_leader(config());
-    let read = get(5, 0, "a", ReadMode::Linearizable);
-    step(&mut zab, Input::Request(read.clone()));
-    assert_eq!(zab.last_zxid(), z(1, 1));
-    let effects = quorum_acks_first_proposal(&mut zab, 4);
-    assert_eq!(replies(&effects).len(), 1, "{effects:?}");
-    let effects = step(&mut zab, Input::Request(read));
+fn broadcast_a_retry_after_its_session_was_evicted_is_proposed_again() {
+    let config = ZabConfig {
+        sessions_max: 1,
+        ..config()
+    };
+    let mut zab = broadcasting_leader(config);
+    for (client, counter, seq) in [(5, 1, 4), (6, 2, 5)] {
+        step(&mut zab, Input::Request(put(client, 1, "a", "1")));
+        let ack = LearnerMessage::Ack {
+            zxid: z(1, counter),
+        };
+        deliver(&mut zab, 2, to_leader(7, seq, ack));
+        let self_ack = Message::SelfAck {
+            epoch: 1,
+            zxid: z(1, counter),
+        };
+        assert_eq!(replies(&deliver(&mut zab, 1, self_ack)).len(), 1);
+    }
+    let effects = step(&mut zab, Input::Request(put(5, 1, "a", "1")));
     assert_eq!(persisted(&effects).len(), 1, "{effects:?}");
-    assert_eq!(zab.last_zxid(), z(1, 2));
+    assert_eq!(zab.last_zxid(), z(1, 3));
 }
 
 /// Follower 2 (on connection 7, message number `seq`) and then the leader itself acknowledge
