@@ -805,6 +805,29 @@ fn a_hinted_store_naming_this_node_as_home_is_stored_as_its_own() {
     assert_eq!(sends(&effects), vec![(n(1), ack)]);
 }
 
+/// Anti-entropy entries count only for keys both ends replicate: a peer's entry for a key
+/// outside this node's preference list is not stored. A correct peer sends only the keys the
+/// two share (`shared_entries`), so the guard is defensive; pinned all the same.
+#[test]
+fn anti_entropy_entries_for_a_key_this_node_does_not_replicate_are_not_stored() {
+    let mut node = started(1, 5, three());
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            let list = node.preference_list(k.as_bytes());
+            !list.contains(&n(1)) && list.contains(&n(2))
+        })
+        .expect("a key of n2's but not n1's");
+    let stored = at(1, 2, Some("x"));
+    let leaves = Message::MerkleLeaves {
+        leaves: vec![],
+        entries: vec![(b(&key), stored.clone())],
+        reply: false,
+    };
+    deliver(&mut node, 2, leaves);
+    assert_ne!(node.stored(key.as_bytes()), stored);
+}
+
 /// Each of the node's own invariants that its fields reach fires on a copy of a coordinator
 /// with a write in progress, put into the state it forbids; the uncorrupted node passes. The
 /// session table's and the operations' own bookkeeping is private to `session.rs` and
