@@ -394,14 +394,12 @@ fn step2_a_heartbeat_behind_entries_in_flight_anchors_at_the_acknowledged_prefix
     );
 }
 
-#[test]
-fn step2_a_mismatch_resumes_after_the_primarys_last_op_of_the_conflicting_view() {
-    // Replica 1 holds ops 1-2 of view 1 (from primary 2), then becomes primary of view 2,
-    // whose ViewStart is op 3.
-    let mut r = replica(1, 3, pb());
-    let prepare = Message::Prepare {
+/// The Prepare of view 1 (`group`'s first node primary) carrying its ViewStart at op 1 and
+/// one write at op 2.
+fn view_1_ops_1_and_2(group: Vec<NodeId>) -> Message {
+    Message::Prepare {
         view: 1,
-        group: Arc::new(vec![n(2), n(1), n(3)]),
+        group: Arc::new(group),
         prev_op: 0,
         prev_view: 0,
         entries: vec![
@@ -417,7 +415,15 @@ fn step2_a_mismatch_resumes_after_the_primarys_last_op_of_the_conflicting_view()
             },
         ],
         commit: 0,
-    };
+    }
+}
+
+#[test]
+fn step2_a_mismatch_resumes_after_the_primarys_last_op_of_the_conflicting_view() {
+    // Replica 1 holds ops 1-2 of view 1 (from primary 2), then becomes primary of view 2,
+    // whose ViewStart is op 3.
+    let mut r = replica(1, 3, pb());
+    let prepare = view_1_ops_1_and_2(vec![n(2), n(1), n(3)]);
     deliver(&mut r, 2, prepare);
     step(&mut r, Input::Timer(Timer::ViewChange));
     let vote = Message::DoViewChange {
@@ -496,25 +502,7 @@ fn step2_a_late_answer_beyond_a_retransmission_moves_the_primary_past_it() {
 #[test]
 fn step2_a_backup_names_the_view_of_its_conflicting_last_entry_and_where_it_began() {
     let mut r = replica(2, 3, pb());
-    let view_1 = Message::Prepare {
-        view: 1,
-        group: Arc::new(vec![n(1), n(2), n(3)]),
-        prev_op: 0,
-        prev_view: 0,
-        entries: vec![
-            Entry {
-                op: 1,
-                view: 1,
-                payload: Payload::ViewStart,
-            },
-            Entry {
-                op: 2,
-                view: 1,
-                payload: Payload::Command(put(7, 1, "k", "v").command()),
-            },
-        ],
-        commit: 0,
-    };
+    let view_1 = view_1_ops_1_and_2(vec![n(1), n(2), n(3)]);
     deliver(&mut r, 1, view_1);
     // Primary 3 of view 2 holds op 1 of view 1 and its own ViewStart at op 2.
     let view_2 = Message::Prepare {
