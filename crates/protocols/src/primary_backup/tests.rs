@@ -11,7 +11,12 @@ fn pb() -> ReplicaConfig {
 
 /// Replica 1 of a group of `size`, primary of view 1 with its ViewStart entry at op 1.
 fn primary(size: u64) -> Replica {
-    let mut r = replica(1, size, pb());
+    primary_with(size, pb())
+}
+
+/// `primary` with `config`.
+fn primary_with(size: u64, config: ReplicaConfig) -> Replica {
+    let mut r = replica(1, size, config);
     step(&mut r, Input::Timer(Timer::ViewChange));
     for voter in 2..=(size / 2 + 1) {
         let vote = Message::DoViewChange {
@@ -468,16 +473,7 @@ fn step2_a_late_answer_beyond_a_retransmission_moves_the_primary_past_it() {
         entries_per_prepare_max: 1,
         ..pb()
     };
-    let mut r = replica(1, 3, config);
-    step(&mut r, Input::Timer(Timer::ViewChange));
-    let vote = Message::DoViewChange {
-        view: 1,
-        granted: true,
-        last_op: 0,
-        last_view: 0,
-    };
-    deliver(&mut r, 2, vote);
-    assert!(r.is_primary());
+    let mut r = primary_with(3, config);
     for seq in 1..=2 {
         step(&mut r, Input::Request(put(7, seq, "k", "v")));
     }

@@ -5,7 +5,7 @@
 //! Raft-style repair: every committed transaction is in it. Notifications may be lost; a
 //! LOOKING server resends them with exponential back-off until it decides.
 
-use super::message::{LeaderMessage, LearnerMessage, Message, Notification, PeerState, Vote};
+use super::message::{LearnerMessage, Message, Notification, PeerState, Vote};
 use super::{Bug, State, Timer, Zab};
 use quorate_core::{Effects, NodeId, Time, TimerRange};
 use std::collections::BTreeMap;
@@ -288,21 +288,12 @@ impl Zab {
             if election.proposal.leader == id && wait {
                 if let Some((old, _)) = election.early_learners.insert(from, (conn, accepted_epoch))
                 {
-                    let msg = LeaderMessage::Close; // Its earlier connection, replaced.
-                    out.send(
-                        from,
-                        Message::ToLearner {
-                            conn: old,
-                            seq: 1,
-                            msg,
-                        },
-                    );
+                    Self::refuse_connection(from, old, out); // Its earlier one, replaced.
                 }
                 return;
             }
         }
-        let msg = LeaderMessage::Close;
-        out.send(from, Message::ToLearner { conn, seq: 1, msg });
+        Self::refuse_connection(from, conn, out);
     }
 
     /// A follower closed a connection that was waiting in the backlog: it gave up on us.
@@ -337,8 +328,7 @@ impl Zab {
             }
         } else {
             for (from, (conn, _)) in early {
-                let msg = LeaderMessage::Close;
-                out.send(from, Message::ToLearner { conn, seq: 1, msg });
+                Self::refuse_connection(from, conn, out);
             }
             self.follow(now, vote.leader, out);
         }

@@ -212,6 +212,12 @@ impl Zab {
         self.maybe_propose_epoch(out);
     }
 
+    /// Refuses (closes) connection `conn` from `to` with the first message on it.
+    pub(super) fn refuse_connection(to: NodeId, conn: u64, out: &mut Effects<Self>) {
+        let msg = LeaderMessage::Close;
+        out.send(to, Message::ToLearner { conn, seq: 1, msg });
+    }
+
     pub(super) fn on_learner_message(
         &mut self,
         now: Time,
@@ -227,10 +233,9 @@ impl Zab {
                 (LearnerMessage::FollowerInfo { accepted_epoch }, 1) if looking => {
                     self.on_early_follower_info(from, conn, accepted_epoch, out)
                 }
+                // Following: refuse the connection so the follower looks again at once.
                 (LearnerMessage::FollowerInfo { .. }, 1) => {
-                    // Following: refuse the connection so the follower looks again at once.
-                    let msg = LeaderMessage::Close;
-                    out.send(from, Message::ToLearner { conn, seq: 1, msg });
+                    Self::refuse_connection(from, conn, out)
                 }
                 (LearnerMessage::Close, _) if looking => self.forget_early_follower(from, conn),
                 _ => {}
