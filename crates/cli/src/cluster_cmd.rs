@@ -68,9 +68,11 @@ pub struct ClusterArgs {
     /// What followers do with requests only the leader serves: forward or redirect.
     #[arg(long, default_value = "forward")]
     follower: FollowerMode,
-    /// A name shared by the nodes (peers with another one are refused).
-    #[arg(long, default_value = "quorate")]
-    cluster_id: String,
+    /// A name shared by the nodes; peers with another one are refused. Default: the id
+    /// of the cluster in --data-dir; for a new cluster `quorate`, or with --free-ports a
+    /// random one (`quorate-1f2e3d4c`).
+    #[arg(long)]
+    cluster_id: Option<String>,
     /// TLS for clients and peers, with the certificates `quorate certs` wrote in DIR (an
     /// empty or missing DIR gets a new development set first). Clients then connect with
     /// `redis-cli --tls --cacert DIR/ca.pem`.
@@ -135,9 +137,17 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let mut signals = runtime.block_on(async { Signals::new() })?;
+    // A manifest left by an earlier run names processes and ports that are gone; whoever
+    // waits for this run's manifest must not read that one.
+    match fs::remove_file(dir.join("cluster.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(anyhow::Error::new(e).context("removing the old cluster.json"));
+        }
+        _ => {}
+    }
     let mut nodes = Vec::new();
-    for config in configs {
-        match start(config, &dir) {
+    for (config, listeners) in configs {
+        match start(config, &dir, listeners) {
             Ok(node) => nodes.push(node),
             Err(e) => {
                 stop_all(&mut nodes);
@@ -247,13 +257,13 @@ fn checked_configs(
     args: &ClusterArgs,
     dir: &Path,
     tls: Option<&Path>,
-) -> anyhow::Result<Vec<ServerConfig>> {
+) -> anyhow::Result<Vec<Planned>> {
     check_membership(dir, args.nodes)?;
     let mut configs = configs(args, dir)?;
-    for config in &mut configs {
+    for (config, _) in &mut configs {
         config.tls = tls.map(|tls| quorate_server::tls::TlsConfig::from_dir(tls, config.id));
     }
-    for config in &configs {
+    for (config, _) in &configs {
         config.validate().map_err(anyhow::Error::msg)?;
         quorate_server::check_tuning(config).map_err(anyhow::Error::msg)?;
     }
@@ -298,45 +308,46 @@ fn fresh_dir() -> anyhow::Result<PathBuf> {
     Ok(std::env::temp_dir().join(format!("quorate-cluster-{stamp}-{}", std::process::id())))
 }
 
-/// An address for node `offset`: `base + offset`, or with `free` a free port below the
-/// ephemeral range (its listener is kept in `held` until every port is chosen, so no two
-/// choices collide; see [`quorate_server::ports`]).
-fn port(
-    base: u16,
-    offset: u64,
-    free: bool,
-    held: &mut Vec<TcpListener>,
-) -> anyhow::Result<SocketAddr> {
-    let port = if free {
-        let listener = quorate_server::ports::reserve([127, 0, 0, 1].into())?;
-        let port = listener.local_addr()?.port();
-        held.push(listener);
-        port
-    } else {
-        let port = u64::from(base) + offset;
-        u16::try_from(port).map_err(|_| anyhow!("port {port} is out of range"))?
-    };
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    if !free && TcpListener::bind(addr).is_err() {
-        bail!("port {port} is in use (another cluster running?); choose other ports with --client-port/--peer-port/--metrics-port, or --free-ports");
+/// A port for node `offset`, bound: `base + offset`, or with `free` a free port below the
+/// ephemeral range (see [`quorate_server::ports`]). The listener is handed to the node
+/// process itself ([`quorate_server::inherited`]), so the port is never free between this
+/// choice and the node's listen, and no other process can take it.
+fn port(base: u16, offset: u64, free: bool) -> anyhow::Result<TcpListener> {
+    if free {
+        return Ok(quorate_server::ports::reserve([127, 0, 0, 1].into())?);
     }
-    Ok(addr)
+    let port = u64::from(base) + offset;
+    let port = u16::try_from(port).map_err(|_| anyhow!("port {port} is out of range"))?;
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).map_err(|e| {
+        anyhow!("port {port} is in use (another cluster running?): {e}; choose other ports with --client-port/--peer-port/--metrics-port, or --free-ports")
+    })
 }
 
-fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> {
+/// A node's configuration and its bound listeners (peers, clients, metrics), to hand over.
+type Planned = (ServerConfig, Vec<TcpListener>);
+
+fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<Planned>> {
     let mut peers = BTreeMap::new();
     let mut clients = Vec::new();
     let mut metrics = Vec::new();
     let mut held = Vec::new();
     let free = args.free_ports;
     for i in 0..args.nodes {
-        peers.insert(NodeId(i + 1), port(args.peer_port, i, free, &mut held)?);
-        clients.push(port(args.client_port, i, free, &mut held)?);
-        metrics.push(port(args.metrics_port, i, free, &mut held)?);
+        let listeners = [
+            port(args.peer_port, i, free)?,
+            port(args.client_port, i, free)?,
+            port(args.metrics_port, i, free)?,
+        ];
+        peers.insert(NodeId(i + 1), listeners[0].local_addr()?);
+        clients.push(listeners[1].local_addr()?);
+        metrics.push(listeners[2].local_addr()?);
+        held.push(listeners);
     }
-    drop(held);
-    let configs = (0..args.nodes as usize)
-        .map(|i| {
+    let cluster_id = cluster_id(args, dir)?;
+    let configs = held
+        .into_iter()
+        .enumerate()
+        .map(|(i, listeners)| {
             let id = i as u64 + 1;
             let mut config = ServerConfig::new(
                 &args.protocol,
@@ -347,14 +358,37 @@ fn configs(args: &ClusterArgs, dir: &Path) -> anyhow::Result<Vec<ServerConfig>> 
             );
             config.metrics_addr = Some(metrics[i]);
             config.follower = args.follower;
-            config.cluster_id = args.cluster_id.clone();
+            config.cluster_id = cluster_id.clone();
             for (key, value) in &args.tuning {
                 config.tuning.insert(key.clone(), value.clone());
             }
-            config
+            (config, Vec::from(listeners))
         })
         .collect();
     Ok(configs)
+}
+
+/// `--cluster-id`; for a directory that holds a cluster, the id its nodes' storage records
+/// (a restart, or a cluster `quorate snapshot restore` seeded);
+/// otherwise, with `--free-ports`, a new one (`quorate-` and 8 random hex digits), and
+/// `quorate` on the fixed ports. Clusters on free ports are the ones started side by side
+/// (scripts, tests): with ids of their own they refuse each other's peers even when one
+/// takes a port another's stopped node had (etcd's `--initial-cluster-token` serves the
+/// same end). On fixed ports a second cluster cannot start beside the first, and a node
+/// started by hand with `quorate serve --join` finds the default id.
+fn cluster_id(args: &ClusterArgs, dir: &Path) -> anyhow::Result<String> {
+    if let Some(id) = &args.cluster_id {
+        return Ok(id.clone());
+    }
+    let recorded = (1..=9)
+        .find_map(|id| quorate_server::backup::recorded_cluster_id(&dir.join(format!("n{id}"))));
+    if let Some(id) = recorded {
+        return Ok(id);
+    }
+    Ok(match args.free_ports {
+        true => quorate_server::config::fresh_cluster_id("quorate"),
+        false => quorate_server::config::DEFAULT_CLUSTER_ID.into(),
+    })
 }
 
 /// `KEY=VALUE` with a TOML value; a bare word is a string (`resolution=lww`).
@@ -375,7 +409,9 @@ pub(crate) fn parse_tuning(text: &str) -> Result<(String, toml::Value), String> 
     Ok((key.to_string(), parsed))
 }
 
-fn start(config: ServerConfig, dir: &Path) -> anyhow::Result<Node> {
+/// Starts node `config.id` as a child process that listens on `listeners` (bound for it here;
+/// none on a restart, where the node binds its ports itself).
+fn start(config: ServerConfig, dir: &Path, listeners: Vec<TcpListener>) -> anyhow::Result<Node> {
     let config_path = dir.join(format!("n{}.toml", config.id));
     fs::write(&config_path, config.to_toml())?;
     let log = dir.join(format!("n{}.log", config.id));
@@ -383,14 +419,15 @@ fn start(config: ServerConfig, dir: &Path) -> anyhow::Result<Node> {
         .create(true)
         .append(true)
         .open(&log)?;
-    let child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    command
         .args(["serve", "--config"])
         .arg(&config_path)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .context("starting a node process")?;
+        .stderr(out);
+    quorate_server::inherited::pass(&mut command, listeners);
+    let child = command.spawn().context("starting a node process")?;
     Ok(Node {
         config,
         config_path,
@@ -418,6 +455,7 @@ fn write_manifest(dir: &Path, protocol: &str, nodes: &[Node]) -> anyhow::Result<
         .collect();
     let manifest = serde_json::json!({
         "protocol": protocol,
+        "cluster_id": nodes.first().map(|n| n.config.cluster_id.as_str()),
         "cluster_pid": std::process::id(),
         "nodes": entries,
     });
@@ -430,6 +468,9 @@ fn write_manifest(dir: &Path, protocol: &str, nodes: &[Node]) -> anyhow::Result<
 
 fn print_table(dir: &Path, nodes: &[Node]) {
     println!("data directory: {}", dir.display());
+    if let Some(n) = nodes.first() {
+        println!("cluster id: {}", n.config.cluster_id);
+    }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header(["node", "pid", "clients (RESP)", "peers", "metrics", "log"]);
@@ -558,7 +599,7 @@ fn restart_requested(nodes: &mut [Node], watch: &Watch<'_>) {
             );
             continue;
         }
-        match start(n.config.clone(), watch.dir) {
+        match start(n.config.clone(), watch.dir, Vec::new()) {
             Ok(node) => {
                 println!(
                     "node {} restarted (pid {})",

@@ -149,6 +149,8 @@ fn config(args: ServeArgs) -> anyhow::Result<ServerConfig> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread exists: it changes the environment.
+    quorate_server::inherited::adopt_from_env().map_err(anyhow::Error::msg)?;
     let config = config(args)?;
     init_logging();
     // Two workers by default; QUORATE_WORKER_THREADS overrides it (on a machine whose cores

@@ -347,6 +347,15 @@ fn is_empty(dir: &Path) -> std::io::Result<bool> {
 }
 
 /// How a node names itself in its data directory's `IDENTITY` (what it checks on every start).
+/// The cluster id a node's data directory was created for, read from its identity file (the
+/// line [`storage_options`] writes); `None` if the directory holds no node yet.
+pub fn recorded_cluster_id(node_dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(node_dir.join(quorate_storage::IDENTITY)).ok()?;
+    let quoted = text.lines().next()?.rsplit_once(" of cluster ")?.1.trim();
+    let id = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    Some(id.to_string())
+}
+
 pub(crate) fn storage_options(
     protocol: &str,
     id: NodeId,
@@ -479,6 +488,7 @@ mod tests {
         };
         restore_dir(&seed, &dir, false).unwrap();
         let identity = fs::read_to_string(dir.join("IDENTITY")).unwrap();
+        assert_eq!(recorded_cluster_id(&dir).as_deref(), Some("restored"));
         assert!(identity.contains("members 1,2,3"), "{identity}");
         let err = restore_dir(&seed, &dir, false).unwrap_err();
         assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");

@@ -153,8 +153,18 @@ pub struct ServerConfig {
     pub tuning: toml::Table,
 }
 
+/// The cluster id of a node configured without one.
+pub const DEFAULT_CLUSTER_ID: &str = "quorate";
+
 fn default_cluster_id() -> String {
-    "quorate".into()
+    DEFAULT_CLUSTER_ID.into()
+}
+
+/// A new cluster id, `PREFIX-` and 8 random hex digits, for a cluster started by a tool
+/// (`quorate cluster`, `quorate torture`): clusters started side by side on one machine then
+/// refuse each other's peers, as etcd's `--initial-cluster-token` makes them do.
+pub fn fresh_cluster_id(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 fn default_value_max() -> usize {
     1 << 20

@@ -79,6 +79,7 @@ pub mod backup;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod inherited;
 pub mod membership;
 pub mod metrics;
 pub mod ports;

@@ -141,6 +141,9 @@ pub async fn serve<P: ServedProtocol>(
         Some(addr) => Some(bind("metrics", addr).await?),
         None => None,
     };
+    for addr in crate::inherited::close_unused() {
+        warn!(%addr, "closed an inherited listener that no configured address names");
+    }
 
     let metrics = Metrics::new();
     let ctx = Arc::new(PeerContext {
@@ -239,10 +242,17 @@ pub async fn serve<P: ServedProtocol>(
     result.map_err(ServeError::Failed)
 }
 
+/// The listener for `addr`: the socket the parent bound and handed down, if it did (see
+/// [`crate::inherited`]), otherwise one bound here.
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { what, addr, source })
+    let error = |source| ServeError::Bind { what, addr, source };
+    match crate::inherited::take(addr) {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(error)?;
+            TcpListener::from_std(listener).map_err(error)
+        }
+        None => TcpListener::bind(addr).await.map_err(error),
+    }
 }
 
 /// Opens the data directory and decodes the durable records.

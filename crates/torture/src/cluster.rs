@@ -219,6 +219,7 @@ pub async fn prepare(
         }
     }
     drop(held);
+    let cluster_id = quorate_server::config::fresh_cluster_id("torture");
     let mut nodes = Vec::new();
     for id in 1..=count {
         let mut peers = BTreeMap::new();
@@ -235,7 +236,7 @@ pub async fn prepare(
         // Shorter than the clients' own timeout, so a request the node gives up on is
         // answered -TIMEOUT (unknown) rather than cut off by the client.
         config.request_timeout_ms = 2_000;
-        config.cluster_id = "torture".into();
+        config.cluster_id = cluster_id.clone();
         for (key, value) in tuning {
             config.tuning.insert(key.clone(), value.clone());
         }

@@ -49,8 +49,9 @@ pub(crate) fn start_cluster_with(
         dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let manifest = dir.join("cluster.json");
+    let _ = fs::remove_file(&manifest); // An earlier run's, on a restart: not this one's.
+    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let json: serde_json::Value = loop {
         if let Ok(text) = fs::read_to_string(&manifest) {
@@ -690,11 +691,17 @@ pub(crate) fn process_state(pid: i32) -> Option<char> {
 
 /// Sends `signal` to `pid` and waits until the process is stopped (`T`) or running again.
 pub(crate) fn signal(pid: i32, signal: Signal) {
-    kill(Pid::from_raw(pid), signal).unwrap();
+    if let Err(e) = kill(Pid::from_raw(pid), signal) {
+        panic!("{signal} to {pid}: {e} (the node exited? see its log)");
+    }
     let stopped = signal == Signal::SIGSTOP;
     let deadline = Instant::now() + Duration::from_secs(5);
     while (process_state(pid) == Some('T')) != stopped {
-        assert!(Instant::now() < deadline, "{pid} did not take {signal}");
+        assert!(
+            Instant::now() < deadline,
+            "{pid} did not take {signal}: state {:?} (Z: it exited; see its log)",
+            process_state(pid)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -13,8 +13,9 @@ use crate::cluster::{connect, leader, signal, start_cluster_with, NodeInfo, SLOW
 use crate::support::{KillOnPanic, Proc};
 use nix::sys::signal::Signal;
 use redis::{Commands, RedisResult};
+use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A 3-node Raft cluster with 2-3 s election timeouts and the given extra tuning; the nodes
 /// and the leader's index.
@@ -54,6 +55,32 @@ fn followers(nodes: &[NodeInfo], leader: usize) -> Vec<i32> {
         .collect()
 }
 
+/// What a failed check needs to be understood: how long since the followers stopped, the
+/// leader's role and term now, each stopped process's state, and where the logs are.
+fn diagnosis(
+    nodes: &[NodeInfo],
+    leader: usize,
+    stopped: &[i32],
+    since: Instant,
+    dir: &Path,
+) -> String {
+    let status = crate::cluster::info(nodes[leader].client).map(|text| {
+        let field = |name| crate::cluster::field(&text, name).unwrap_or_default();
+        format!("role {} term {}", field("role"), field("term"))
+    });
+    let states: Vec<_> = stopped
+        .iter()
+        .map(|pid| format!("{pid}: {:?}", crate::cluster::process_state(*pid)))
+        .collect();
+    format!(
+        "{:?} after the followers stopped; the leader (node {}) reports {status:?}; stopped \
+         processes {states:?}; node logs kept in {}",
+        since.elapsed(),
+        leader + 1,
+        dir.display()
+    )
+}
+
 #[test]
 fn a_lease_read_needs_no_quorum_while_the_lease_lasts_and_is_refused_after() {
     let tmp = tempfile::tempdir().unwrap();
@@ -70,6 +97,7 @@ fn a_lease_read_needs_no_quorum_while_the_lease_lasts_and_is_refused_after() {
     for pid in &stopped {
         signal(*pid, Signal::SIGSTOP);
     }
+    let since = Instant::now();
     let answer = get_in_background(early, "k").recv_timeout(Duration::from_millis(1000));
     assert_eq!(
         answer
@@ -85,7 +113,10 @@ fn a_lease_read_needs_no_quorum_while_the_lease_lasts_and_is_refused_after() {
     match late.recv_timeout(Duration::from_millis(1000)) {
         Err(_) => {} // Waiting for a leader, as it should.
         Ok(Err(_)) => {}
-        Ok(Ok(v)) => panic!("a GET was answered ({v:?}) after the lease ran out"),
+        Ok(Ok(v)) => {
+            let why = diagnosis(&nodes, l, &stopped, since, &tmp.keep());
+            panic!("a GET was answered ({v:?}) after the lease ran out: {why}")
+        }
     }
     for pid in &stopped {
         signal(*pid, Signal::SIGCONT);

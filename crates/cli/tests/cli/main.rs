@@ -6,6 +6,7 @@ mod commands;
 mod compare;
 mod compare_real;
 mod fuzz_corpus;
+mod handover;
 mod lease;
 mod lease_reads;
 mod member;

@@ -31,6 +31,7 @@ fn start_cluster(dir: &Path, protocol: &str) -> (Proc, Vec<SocketAddr>) {
         "--data-dir",
         data_dir,
     ];
+    let _ = fs::remove_file(dir.join("cluster.json")); // An earlier run's: not this one's.
     let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let addrs: Vec<SocketAddr> = loop {

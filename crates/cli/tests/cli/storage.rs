@@ -85,8 +85,9 @@ fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
         "--data-dir",
         dir.to_str().unwrap(),
     ];
-    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let manifest = dir.join("cluster.json");
+    let _ = fs::remove_file(&manifest); // An earlier run's, on a restart: not this one's.
+    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let json: serde_json::Value = loop {
         if let Ok(text) = fs::read_to_string(&manifest) {

@@ -34,19 +34,24 @@ struct NodeInfo {
 }
 
 /// `quorate cluster --tls certs` with free ports; returns once its manifest lists every node.
+/// The cluster id is the default one the impostors below claim, so that only their
+/// certificates can give them away.
 fn start_tls_cluster(dir: &Path, certs: &Path) -> (Proc, Vec<NodeInfo>) {
     let args = [
         "cluster",
         "--nodes",
         "3",
+        "--cluster-id",
+        quorate_server::config::DEFAULT_CLUSTER_ID,
         "--free-ports",
         "--data-dir",
         dir.to_str().unwrap(),
         "--tls",
         certs.to_str().unwrap(),
     ];
-    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let manifest = dir.join("cluster.json");
+    let _ = fs::remove_file(&manifest); // An earlier run's, on a restart: not this one's.
+    let proc = Proc::spawn(&args, &dir.with_extension("out"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let json: serde_json::Value = loop {
         if let Ok(text) = fs::read_to_string(&manifest) {
