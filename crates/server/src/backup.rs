@@ -346,7 +346,6 @@ fn is_empty(dir: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// How a node names itself in its data directory's `IDENTITY` (what it checks on every start).
 /// The cluster id a node's data directory was created for, read from its identity file (the
 /// line [`storage_options`] writes); `None` if the directory holds no node yet.
 pub fn recorded_cluster_id(node_dir: &std::path::Path) -> Option<String> {
@@ -356,6 +355,7 @@ pub fn recorded_cluster_id(node_dir: &std::path::Path) -> Option<String> {
     Some(id.to_string())
 }
 
+/// How a node names itself in its data directory's `IDENTITY` (what it checks on every start).
 pub(crate) fn storage_options(
     protocol: &str,
     id: NodeId,

@@ -3,8 +3,8 @@
 //! `quorate cluster --free-ports` chooses each node's ports by binding them (see
 //! [`crate::ports`]). If it released them before starting the nodes, another process could
 //! take a port in between: a cluster started at the same moment draws its ports from the
-//! same range. The node then fails with "address already in use" (seen in CI: a test's
-//! SIGSTOP met a node that had exited). Had the port been a peer port, the other cluster's
+//! same range. The node then fails with "address already in use" (seen in test runs on a
+//! loaded machine: a test's SIGSTOP met a node that had exited). Had the port been a peer port, the other cluster's
 //! node would answer in its place: the two clusters' nodes share ids, and `quorate cluster`
 //! gave every cluster the same id, so the handshake let messages for one reach the other.
 //!

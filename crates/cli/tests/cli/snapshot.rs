@@ -31,22 +31,14 @@ fn start_cluster(dir: &Path, protocol: &str) -> (Proc, Vec<SocketAddr>) {
         "--data-dir",
         data_dir,
     ];
-    let _ = fs::remove_file(dir.join("cluster.json")); // An earlier run's: not this one's.
+    support::forget_manifest(dir);
     let proc = Proc::spawn(&args, &dir.with_extension("out"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addrs: Vec<SocketAddr> = loop {
-        let manifest = fs::read_to_string(dir.join("cluster.json")).unwrap_or_default();
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&manifest) {
-            break json["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["client_addr"].as_str().unwrap().parse().unwrap())
-                .collect();
-        }
-        assert!(Instant::now() < deadline, "no cluster.json in {dir:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let addrs: Vec<SocketAddr> = support::wait_for_manifest(dir)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["client_addr"].as_str().unwrap().parse().unwrap())
+        .collect();
     (proc, addrs)
 }
 

@@ -85,19 +85,9 @@ fn start_cluster(dir: &Path, nodes: usize) -> (Proc, Vec<NodeInfo>) {
         "--data-dir",
         dir.to_str().unwrap(),
     ];
-    let manifest = dir.join("cluster.json");
-    let _ = fs::remove_file(&manifest); // An earlier run's, on a restart: not this one's.
+    crate::support::forget_manifest(dir);
     let proc = Proc::spawn(&args, &dir.with_extension("out"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let json: serde_json::Value = loop {
-        if let Ok(text) = fs::read_to_string(&manifest) {
-            if let Ok(json) = serde_json::from_str(&text) {
-                break json;
-            }
-        }
-        assert!(Instant::now() < deadline, "no cluster.json in {dir:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let json = crate::support::wait_for_manifest(dir);
     let infos = json["nodes"]
         .as_array()
         .unwrap()

@@ -88,3 +88,25 @@ impl Drop for KillOnPanic {
         }
     }
 }
+
+/// Removes the manifest (`cluster.json`) in `dir` before a `quorate cluster` starts there: an
+/// earlier run's, left on a restart in the same directory, names processes and ports that are
+/// gone, and [`wait_for_manifest`] must not read it.
+pub fn forget_manifest(dir: &Path) {
+    let _ = fs::remove_file(dir.join("cluster.json"));
+}
+
+/// The manifest a `quorate cluster` on `dir` writes once its nodes run (within 20 s).
+pub fn wait_for_manifest(dir: &Path) -> serde_json::Value {
+    let manifest = dir.join("cluster.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = fs::read_to_string(&manifest) {
+            if let Ok(json) = serde_json::from_str(&text) {
+                return json;
+            }
+        }
+        assert!(Instant::now() < deadline, "no cluster.json in {dir:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
